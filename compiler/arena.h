@@ -1,0 +1,22 @@
+/* arena.h: bump allocation for one compilation.
+ *
+ * Everything a compilation builds (IR nodes, values, shapes, names, pass
+ * scratch, decoded weights) comes from one Arena and is released at once
+ * by arena_destroy(). Allocation failure is fatal (prints and exits 3):
+ * the compiler cannot do anything useful without memory.
+ */
+#ifndef ARENA_H
+#define ARENA_H
+
+#include <stddef.h>
+
+typedef struct Arena Arena;
+
+Arena *arena_create(size_t chunk_size);
+void arena_destroy(Arena *a);
+void *arena_alloc(Arena *a, size_t size);                       /* zeroed, 16-byte aligned */
+void *arena_alloc_aligned(Arena *a, size_t size, size_t align); /* zeroed */
+char *arena_strdup(Arena *a, const char *s);
+char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

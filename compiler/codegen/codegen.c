@@ -1,0 +1,345 @@
+/* codegen.c: LLVM setup, the model module, object emission and the JIT.
+ * Per-op code is in emit.c. */
+#include "codegen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/BitReader.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "cg.h"
+
+/* The kernel bitcode, embedded by compiler/embed.S. */
+extern const char kiln_embed_kernels_bc[], kiln_embed_kernels_bc_end[];
+
+static char *xstrdup(const char *s) {
+    char *p = strdup(s);
+    if (!p) abort();
+    return p;
+}
+
+Codegen *codegen_create(const CodegenOptions *o, Diag *d) {
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+
+    Codegen *cg = calloc(1, sizeof(Codegen));
+    if (!cg) abort();
+    cg->opts = *o;
+    int host = !o->triple;
+    if (host) {
+        char *t = LLVMGetDefaultTargetTriple();
+        cg->triple = xstrdup(t);
+        LLVMDisposeMessage(t);
+    } else {
+        char *t = LLVMNormalizeTargetTriple(o->triple);
+        cg->triple = xstrdup(t);
+        LLVMDisposeMessage(t);
+    }
+    if (!o->cpu || strcmp(o->cpu, "native") == 0) {
+        if (!host) {
+            cg->cpu = xstrdup("generic");
+            cg->features = xstrdup("");
+        } else {
+            char *c = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
+            cg->cpu = xstrdup(c);
+            cg->features = xstrdup(f);
+            LLVMDisposeMessage(c);
+            LLVMDisposeMessage(f);
+        }
+    } else {
+        cg->cpu = xstrdup(o->cpu);
+        cg->features = xstrdup("");
+    }
+
+    char *err = NULL;
+    LLVMTargetRef target;
+    if (LLVMGetTargetFromTriple(cg->triple, &target, &err)) {
+        diag_usage(d, "unknown target '%s': %s", cg->triple, err);
+        diag_hint(d, "use a triple such as x86_64-linux-gnu or aarch64-linux-gnu");
+        LLVMDisposeMessage(err);
+        codegen_destroy(cg);
+        return NULL;
+    }
+    static const LLVMCodeGenOptLevel levels[] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
+                                                 LLVMCodeGenLevelDefault,
+                                                 LLVMCodeGenLevelAggressive};
+    int lvl = o->opt_level < 0 ? 0 : o->opt_level > 3 ? 3 : o->opt_level;
+    cg->tm = LLVMCreateTargetMachine(target, cg->triple, cg->cpu, cg->features, levels[lvl],
+                                     LLVMRelocPIC, LLVMCodeModelDefault);
+    if (!cg->tm) {
+        diag_usage(d, "cannot create a target machine for '%s' with CPU '%s'", cg->triple, cg->cpu);
+        codegen_destroy(cg);
+        return NULL;
+    }
+    cg->tsc = LLVMOrcCreateNewThreadSafeContext();
+    cg->ctx = LLVMOrcThreadSafeContextGetContext(cg->tsc);
+    return cg;
+}
+
+void codegen_destroy(Codegen *cg) {
+    if (!cg) return;
+    if (cg->jit) LLVMOrcDisposeLLJIT(cg->jit);
+    if (cg->builder) LLVMDisposeBuilder(cg->builder);
+    if (cg->mod) LLVMDisposeModule(cg->mod); /* NULL once the JIT owns it */
+    if (cg->tsc) LLVMOrcDisposeThreadSafeContext(cg->tsc);
+    if (cg->tm) LLVMDisposeTargetMachine(cg->tm);
+    free(cg->vals);
+    free(cg->triple);
+    free(cg->cpu);
+    free(cg->features);
+    free(cg);
+}
+
+const char *codegen_triple(const Codegen *cg) {
+    return cg->triple;
+}
+const char *codegen_cpu(const Codegen *cg) {
+    return cg->cpu;
+}
+void codegen_set_build_info(Codegen *cg, const char *build_info) {
+    cg->opts.build_info = build_info;
+}
+
+/* --- module pieces ---------------------------------------------------------- */
+
+/* A private constant global holding `size` raw bytes. */
+LLVMValueRef cg_const_bytes(Codegen *cg, const void *data, size_t size, unsigned align,
+                            const char *name) {
+    LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, data, size, 1);
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+    LLVMSetAlignment(gv, align);
+    return gv;
+}
+
+static LLVMValueRef const_str(Codegen *cg, const char *s) {
+    return cg_const_bytes(cg, s, strlen(s) + 1, 1, "str");
+}
+
+static LLVMValueRef i32c(Codegen *cg, int v) {
+    return LLVMConstInt(cg->i32, (unsigned long long)v, 1);
+}
+
+/* const KilnTensorInfo name[n] for the graph's inputs or outputs. */
+static LLVMValueRef tensor_infos(Codegen *cg, Value *const *vs, int n, const char *name) {
+    LLVMTypeRef info_t =
+        LLVMStructTypeInContext(cg->ctx, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->i32, cg->ptr}, 4, 0);
+    LLVMValueRef *elems = calloc((size_t)n + 1, sizeof(LLVMValueRef));
+    for (int i = 0; i < n; i++) {
+        const Value *v = vs[i];
+        int64_t dims[IR_MAX_RANK];
+        for (int k = 0; k < v->shape.rank; k++)
+            dims[k] = v->shape.dims[k];
+        LLVMValueRef shape = cg_const_bytes(
+            cg, dims, sizeof(int64_t) * (size_t)(v->shape.rank ? v->shape.rank : 1), 8, "shape");
+        LLVMValueRef fields[4] = {const_str(cg, v->name), i32c(cg, v->dtype),
+                                  i32c(cg, v->shape.rank), shape};
+        elems[i] = LLVMConstStructInContext(cg->ctx, fields, 4, 0);
+    }
+    LLVMValueRef arr = LLVMConstArray2(info_t, elems, (uint64_t)n);
+    free(elems);
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), name);
+    LLVMSetInitializer(gv, arr);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    return gv;
+}
+
+/* size_t kiln_model_workspace_size(int64_t batch) */
+static LLVMValueRef emit_workspace_fn(Codegen *cg, const Graph *g) {
+    LLVMTypeRef ft = LLVMFunctionType(cg->i64, (LLVMTypeRef[]){cg->i64}, 1, 0);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, "kiln_model_workspace_size", ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    LLVMPositionBuilderAtEnd(cg->builder, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef per =
+        LLVMBuildMul(cg->builder, LLVMGetParam(fn, 0),
+                     LLVMConstInt(cg->i64, (unsigned long long)g->ws_per_batch, 0), "");
+    LLVMBuildRet(cg->builder,
+                 LLVMBuildAdd(cg->builder, per,
+                              LLVMConstInt(cg->i64, (unsigned long long)g->ws_static, 0), ""));
+    return fn;
+}
+
+/* const KilnModel kiln_model = {...}: the one exported symbol. */
+static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn,
+                              LLVMValueRef run_fn) {
+    const CodegenOptions *o = &cg->opts;
+    LLVMValueRef fields[] = {
+        i32c(cg, KILN_ABI_VERSION),
+        const_str(cg, o->name ? o->name : "model"),
+        const_str(cg, o->version ? o->version : "1"),
+        const_str(cg, o->sha256 ? o->sha256 : ""),
+        const_str(cg, o->build_info ? o->build_info : "{}"),
+        i32c(cg, g->n_inputs),
+        i32c(cg, g->n_outputs),
+        tensor_infos(cg, g->inputs, g->n_inputs, "kiln_inputs"),
+        tensor_infos(cg, g->outputs, g->n_outputs, "kiln_outputs"),
+        ws_fn,
+        run_fn,
+    };
+    LLVMValueRef init =
+        LLVMConstStructInContext(cg->ctx, fields, sizeof fields / sizeof *fields, 0);
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), "kiln_model");
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetAlignment(gv, 8);
+}
+
+/* Every function gets the target's CPU and features: a kernel left with
+ * the bitcode's baseline x86-64 attributes would be vectorised for SSE2
+ * only, and could not be inlined into a caller with more features. */
+static void retarget_functions(Codegen *cg) {
+    unsigned fi = (unsigned)LLVMAttributeFunctionIndex;
+    LLVMAttributeRef cpu =
+        LLVMCreateStringAttribute(cg->ctx, "target-cpu", 10, cg->cpu, (unsigned)strlen(cg->cpu));
+    LLVMAttributeRef feat = LLVMCreateStringAttribute(cg->ctx, "target-features", 15, cg->features,
+                                                      (unsigned)strlen(cg->features));
+    for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
+        if (LLVMIsDeclaration(f)) continue;
+        LLVMRemoveStringAttributeAtIndex(f, fi, "target-cpu", 10);
+        LLVMRemoveStringAttributeAtIndex(f, fi, "target-features", 15);
+        LLVMRemoveStringAttributeAtIndex(f, fi, "tune-cpu", 8);
+        LLVMAddAttributeAtIndex(f, fi, cpu);
+        if (cg->features[0]) LLVMAddAttributeAtIndex(f, fi, feat);
+    }
+}
+
+/* The kernels are inlined into kiln_model_run and then disappear. */
+static void internalize_kernels(Codegen *cg, LLVMValueRef keep1, LLVMValueRef keep2) {
+    unsigned fi = (unsigned)LLVMAttributeFunctionIndex;
+    unsigned always = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
+    for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
+        if (LLVMIsDeclaration(f) || f == keep1 || f == keep2) continue;
+        LLVMSetLinkage(f, LLVMInternalLinkage);
+        LLVMRemoveEnumAttributeAtIndex(f, fi, noinline);
+        LLVMRemoveEnumAttributeAtIndex(f, fi, optnone);
+        LLVMAddAttributeAtIndex(f, fi, LLVMCreateEnumAttribute(cg->ctx, always, 0));
+    }
+}
+
+int codegen_build(Codegen *cg, const Graph *g, Diag *d) {
+    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange(
+        kiln_embed_kernels_bc, (size_t)(kiln_embed_kernels_bc_end - kiln_embed_kernels_bc),
+        "kernels.bc", 0);
+    if (LLVMParseBitcodeInContext2(cg->ctx, buf, &cg->mod)) {
+        LLVMDisposeMemoryBuffer(buf);
+        diag_env(d, "the embedded kernel bitcode does not load; this kiln build is broken");
+        return -1;
+    }
+    LLVMDisposeMemoryBuffer(buf);
+    LLVMSetTarget(cg->mod, cg->triple);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
+    LLVMSetModuleDataLayout(cg->mod, td);
+    LLVMDisposeTargetData(td);
+    LLVMSetModuleIdentifier(cg->mod, cg->opts.name ? cg->opts.name : "model",
+                            strlen(cg->opts.name ? cg->opts.name : "model"));
+
+    cg->i8 = LLVMInt8TypeInContext(cg->ctx);
+    cg->i32 = LLVMInt32TypeInContext(cg->ctx);
+    cg->i64 = LLVMInt64TypeInContext(cg->ctx);
+    cg->f32 = LLVMFloatTypeInContext(cg->ctx);
+    cg->ptr = LLVMPointerTypeInContext(cg->ctx, 0);
+    cg->void_t = LLVMVoidTypeInContext(cg->ctx);
+    cg->builder = LLVMCreateBuilderInContext(cg->ctx);
+    cg->g = g;
+    cg->d = d;
+
+    LLVMValueRef ws_fn = emit_workspace_fn(cg, g);
+    LLVMValueRef run_fn = cg_emit_run(cg, g);
+    if (!run_fn) return -1;
+    emit_model_struct(cg, g, ws_fn, run_fn);
+    internalize_kernels(cg, ws_fn, run_fn);
+    retarget_functions(cg);
+
+    char *err = NULL;
+    if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &err)) {
+        diag_env(d, "internal error: generated LLVM module is invalid: %s", err);
+        LLVMDisposeMessage(err);
+        return -1;
+    }
+    LLVMDisposeMessage(err);
+
+    char pipeline[32];
+    snprintf(pipeline, sizeof pipeline, "default<O%d>", cg->opts.opt_level);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef e = LLVMRunPasses(cg->mod, pipeline, cg->tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (e) {
+        char *msg = LLVMGetErrorMessage(e);
+        diag_env(d, "internal error: LLVM passes failed: %s", msg);
+        LLVMDisposeErrorMessage(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int codegen_emit_file(Codegen *cg, const char *path, CodegenFileKind kind, Diag *d) {
+    char *err = NULL;
+    int bad;
+    if (kind == CG_FILE_LLVM)
+        bad = LLVMPrintModuleToFile(cg->mod, path, &err);
+    else
+        bad = LLVMTargetMachineEmitToFile(
+            cg->tm, cg->mod, path, kind == CG_FILE_ASM ? LLVMAssemblyFile : LLVMObjectFile, &err);
+    if (bad) {
+        diag_env(d, "cannot write '%s': %s", path, err ? err : "unknown error");
+        LLVMDisposeMessage(err);
+        return -1;
+    }
+    return 0;
+}
+
+static int jit_error(Diag *d, LLVMErrorRef e, const char *what) {
+    char *msg = LLVMGetErrorMessage(e);
+    diag_env(d, "JIT %s failed: %s", what, msg);
+    LLVMDisposeErrorMessage(msg);
+    return -1;
+}
+
+int codegen_jit(Codegen *cg, const KilnModel **out, Diag *d) {
+    LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+    /* The JIT takes the target machine; a fresh one stays with cg. */
+    LLVMTargetRef target = LLVMGetTargetMachineTarget(cg->tm);
+    LLVMTargetMachineRef jtm = LLVMCreateTargetMachine(target, cg->triple, cg->cpu, cg->features,
+                                                       LLVMCodeGenLevelAggressive, LLVMRelocDefault,
+                                                       LLVMCodeModelJITDefault);
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+        jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jtm));
+    LLVMErrorRef e = LLVMOrcCreateLLJIT(&cg->jit, jb);
+    if (e) return jit_error(d, e, "setup");
+
+    /* Kernels may call libm and memcpy: resolve them in this process. */
+    LLVMOrcDefinitionGeneratorRef gen;
+    e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+        &gen, LLVMOrcLLJITGetGlobalPrefix(cg->jit), NULL, NULL);
+    if (e) return jit_error(d, e, "symbol search");
+    LLVMOrcJITDylibRef main_jd = LLVMOrcLLJITGetMainJITDylib(cg->jit);
+    LLVMOrcJITDylibAddGenerator(main_jd, gen);
+
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg->mod, cg->tsc);
+    cg->mod = NULL; /* owned by the JIT now */
+    e = LLVMOrcLLJITAddLLVMIRModule(cg->jit, main_jd, tsm);
+    if (e) {
+        LLVMOrcDisposeThreadSafeModule(tsm);
+        return jit_error(d, e, "add module");
+    }
+    LLVMOrcExecutorAddress addr = 0;
+    e = LLVMOrcLLJITLookup(cg->jit, &addr, "kiln_model");
+    if (e) return jit_error(d, e, "lookup");
+    *out = (const KilnModel *)(uintptr_t)addr;
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* codegen.h: from an optimised Graph to native code, through LLVM.
+ *
+ * A Codegen owns one LLVM context, module and target machine (and, after
+ * codegen_jit(), the JIT that runs the module); codegen_destroy() releases
+ * them all. codegen_build() links the embedded kernel bitcode into a fresh
+ * module, emits the weights as constant globals and `kiln_model_run` as one
+ * kernel call per node with every shape and offset a constant, marks the
+ * kernels internal and always-inline, retargets every function to the
+ * target CPU and runs `default<O<n>>`. The module then exports the
+ * KilnModel `kiln_model` (runtime/kiln_model.h).
+ */
+#ifndef CODEGEN_H
+#define CODEGEN_H
+
+#include "ir.h"
+#include "kiln_model.h"
+
+typedef struct CodegenOptions {
+    const char *triple;     /* NULL: the host's */
+    const char *cpu;        /* NULL: the host CPU, with its features */
+    int opt_level;          /* 0 to 3 */
+    const char *name;       /* KilnModel.name */
+    const char *version;    /* KilnModel.version */
+    const char *sha256;     /* hex digest of the source model */
+    const char *build_info; /* JSON object text for KilnModel.build_info */
+} CodegenOptions;
+
+typedef enum { CG_FILE_OBJECT, CG_FILE_ASM, CG_FILE_LLVM } CodegenFileKind;
+
+typedef struct Codegen Codegen;
+
+/* NULL on failure (unknown target or CPU), with a diagnostic. */
+Codegen *codegen_create(const CodegenOptions *o, Diag *d);
+void codegen_destroy(Codegen *cg);
+/* The target triple and CPU in use (for manifests). Owned by cg. */
+const char *codegen_triple(const Codegen *cg);
+const char *codegen_cpu(const Codegen *cg);
+
+/* Replaces CodegenOptions.build_info (which may name the target, known
+ * only once cg exists). The string must outlive cg. */
+void codegen_set_build_info(Codegen *cg, const char *build_info);
+
+/* Builds and optimises the module for g. Requires: the full pass pipeline
+ * has run (shapes inferred, memory planned). 0 ok, -1 with diagnostics. */
+int codegen_build(Codegen *cg, const Graph *g, Diag *d);
+int codegen_emit_file(Codegen *cg, const char *path, CodegenFileKind kind, Diag *d);
+/* Hands the module to LLJIT and returns the model it defines. The model
+ * stays valid until codegen_destroy(). Only for the host target. */
+int codegen_jit(Codegen *cg, const KilnModel **out, Diag *d);
+
+#endif

@@ -1,0 +1,558 @@
+/* driver.c: the kiln commands, from model file to result. */
+#include "driver.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "codegen.h"
+#include "link.h"
+#include "passes.h"
+#include "sha256.h"
+#include "tensor_io.h"
+
+/* The optimiser. Analysis passes all run even when one fails, so that
+ * `kiln check` reports every problem at once; the driver stops after them
+ * if anything was reported. */
+static const struct {
+    const char *name;
+    PassFn fn;
+    int analysis;
+} pipeline[] = {
+    {"check-ops", pass_check_ops, 1},
+    {"infer-shapes", pass_infer_shapes, 1},
+    {"check-types", pass_check_types, 1},
+    {"fuse", pass_fuse, 0},
+    {"dce", pass_dce, 0},
+    {"plan-memory", pass_plan_memory, 0},
+};
+#define N_PASSES (int)(sizeof pipeline / sizeof *pipeline)
+
+const char *const *driver_pass_names(void) {
+    static const char *names[N_PASSES + 2];
+    names[0] = "import";
+    for (int i = 0; i < N_PASSES; i++)
+        names[i + 1] = pipeline[i].name;
+    return names;
+}
+
+/* Runs the pipeline up to and including the pass named `until` (NULL:
+ * all). */
+static int run_pipeline(Graph *g, const DriverOptions *o, const char *until, Diag *d) {
+    if (o->dump_after && strcmp(o->dump_after, "import") == 0) ir_graph_print(g, stdout);
+    for (int i = 0; i < N_PASSES; i++) {
+        int before = diag_count(d);
+        pipeline[i].fn(g, d);
+        if (diag_count(d) > before && !pipeline[i].analysis) return -1;
+        if (diag_count(d) && !(i + 1 < N_PASSES && pipeline[i + 1].analysis)) return -1;
+#ifndef NDEBUG
+        if (ir_graph_verify(g, d)) {
+            fprintf(stderr, "kiln: internal error: graph invalid after pass '%s'\n",
+                    pipeline[i].name);
+            abort();
+        }
+#endif
+        if (o->dump_after && strcmp(o->dump_after, pipeline[i].name) == 0)
+            ir_graph_print(g, stdout);
+        if (until && strcmp(until, pipeline[i].name) == 0) break;
+    }
+    return 0;
+}
+
+static int exit_code(const Diag *d, int rc) {
+    if (rc == 0 && diag_count(d) == 0) return EXIT_OK;
+    return d->exit_code ? d->exit_code : EXIT_MODEL;
+}
+
+/* --- small helpers ---------------------------------------------------------------- */
+
+static unsigned char *slurp(const char *path, size_t *len, Diag *d) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_file(d, path, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    unsigned char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1 << 16;
+            unsigned char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                diag_env(d, "out of memory reading '%s'", path);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        diag_file(d, path, "read error");
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static int file_sha256(const char *path, char hex[65], Diag *d) {
+    size_t len = 0;
+    unsigned char *buf = slurp(path, &len, d);
+    if (!buf) return -1;
+    sha256_hex(buf, len, hex);
+    free(buf);
+    return 0;
+}
+
+/* Appends s to a JSON document as a quoted string. */
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* The model name: --name, or the file's stem with anything outside
+ * [A-Za-z0-9._-] replaced by '-', since it appears in URLs. */
+static const char *model_name(Arena *a, const DriverOptions *o) {
+    if (o->name) return o->name;
+    char *s = arena_strdup(a, base_name(o->model));
+    char *dot = strrchr(s, '.');
+    if (dot && dot != s) *dot = 0;
+    for (char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            *p = '-';
+    return s;
+}
+
+static int load(Arena *a, const DriverOptions *o, Graph **g, Diag *d) {
+    return onnx_load(a, o->model, o->pins, o->n_pins, g, d);
+}
+
+/* --- compile ------------------------------------------------------------------------- */
+
+static char *build_info_json(const DriverOptions *o, const Codegen *cg) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) abort();
+    const char *epoch = getenv("SOURCE_DATE_EPOCH");
+    long long t = epoch && *epoch ? atoll(epoch) : (long long)time(NULL);
+    fprintf(f, "{\"kiln_version\": \"%s\", \"source\": ", KILN_VERSION);
+    json_str(f, base_name(o->model));
+    fputs(", \"target\": ", f);
+    json_str(f, codegen_triple(cg));
+    fputs(", \"cpu\": ", f);
+    json_str(f, codegen_cpu(cg));
+    fprintf(f, ", \"opt_level\": %d, \"build_time\": %lld, \"flags\": [", o->opt_level, t);
+    for (int i = 1; i < o->argc; i++) {
+        if (i > 1) fputs(", ", f);
+        json_str(f, o->argv[i]);
+    }
+    fputs("]}", f);
+    fclose(f);
+    return buf;
+}
+
+static int emit_kind(const char *emit, CodegenFileKind *kind) {
+    if (strcmp(emit, "obj") == 0 || strcmp(emit, "exe") == 0)
+        *kind = CG_FILE_OBJECT;
+    else if (strcmp(emit, "asm") == 0)
+        *kind = CG_FILE_ASM;
+    else if (strcmp(emit, "llvm") == 0)
+        *kind = CG_FILE_LLVM;
+    else
+        return -1;
+    return 0;
+}
+
+int driver_compile(const DriverOptions *o) {
+    Diag d;
+    diag_init(&d, stderr);
+    CodegenFileKind kind;
+    if (emit_kind(o->emit, &kind)) {
+        diag_usage(&d, "unknown --emit '%s'", o->emit);
+        diag_hint(&d, "choose one of exe, obj, llvm, asm");
+        return EXIT_USAGE;
+    }
+    Arena *a = arena_create(1 << 20);
+    Graph *g = NULL;
+    Codegen *cg = NULL;
+    char *info = NULL;
+    char tmpdir[PATH_MAX] = "";
+    int rc = -1;
+    char sha[65];
+
+    if (file_sha256(o->model, sha, &d)) goto out;
+    if (load(a, o, &g, &d) || run_pipeline(g, o, NULL, &d)) goto out;
+    CodegenOptions co = {
+        o->triple, o->cpu, o->opt_level, model_name(a, o), o->version ? o->version : "1",
+        sha,       NULL};
+    if (!(cg = codegen_create(&co, &d))) goto out;
+    info = build_info_json(o, cg);
+    codegen_set_build_info(cg, info);
+    if (codegen_build(cg, g, &d)) goto out;
+    if (strcmp(o->emit, "exe") != 0) {
+        rc = codegen_emit_file(cg, o->out, kind, &d);
+        goto out;
+    }
+    char obj[PATH_MAX + 16];
+    if (link_tempdir_create(tmpdir, &d)) goto out;
+    snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
+    if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, &d)) goto out;
+    rc = link_service(tmpdir, obj, o->out, &d);
+out:
+    if (tmpdir[0]) link_tempdir_remove(tmpdir);
+    codegen_destroy(cg);
+    free(info);
+    arena_destroy(a);
+    return exit_code(&d, rc);
+}
+
+/* --- run ---------------------------------------------------------------------------------- */
+
+/* Output file name: every character outside [A-Za-z0-9._-] becomes '_'. */
+static char *npy_path(Arena *a, const char *dir, const char *name) {
+    char *s = arena_strdup(a, name);
+    for (char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            *p = '_';
+    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) s = arena_printf(a, "_%s", s);
+    return arena_printf(a, "%s/%s.npy", dir, s);
+}
+
+/* Matches the tensors given on the command line to the graph inputs and
+ * works out the batch size. */
+static int bind_inputs(Arena *a, const DriverOptions *o, const Graph *g, HostTensor *bound,
+                       int64_t *batch, Diag *d) {
+    int next_pos = 0, bad = 0;
+    char *given = arena_alloc(a, (size_t)g->n_inputs + 1);
+    for (int i = 0; i < o->n_inputs; i++) {
+        const char *arg = o->inputs[i], *file = arg;
+        int idx = -1;
+        const char *eq = strchr(arg, '=');
+        if (eq) {
+            char *name = arena_strdup(a, arg);
+            name[eq - arg] = 0;
+            for (int k = 0; k < g->n_inputs; k++)
+                if (strcmp(g->inputs[k]->name, name) == 0) idx = k;
+            if (idx >= 0) file = eq + 1;
+        }
+        if (idx < 0) {
+            while (next_pos < g->n_inputs && given[next_pos])
+                next_pos++;
+            if (next_pos >= g->n_inputs) {
+                diag_usage(d, "--input '%s': the model has only %d input(s)", arg, g->n_inputs);
+                return -1;
+            }
+            idx = next_pos;
+        }
+        if (given[idx]) {
+            diag_usage(d, "input '%s' is given twice", g->inputs[idx]->name);
+            return -1;
+        }
+        given[idx] = 1;
+        if (tensor_read(a, file, &bound[idx], d)) {
+            bad = 1;
+            continue;
+        }
+    }
+    if (bad) return -1;
+    *batch = -1;
+    for (int k = 0; k < g->n_inputs; k++) {
+        const Value *v = g->inputs[k];
+        const HostTensor *t = &bound[k];
+        char want[160], got[160];
+        if (!given[k]) {
+            diag_file(d, o->model, "input '%s' (%s%s) is not given", v->name,
+                      dtype_onnx_name(v->dtype), shape_str(&v->shape, want, sizeof want));
+            diag_hint(d, "pass it with --input %s=FILE.npy", v->name);
+            bad = 1;
+            continue;
+        }
+        Shape ts = {t->rank, {0}};
+        memcpy(ts.dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+        int ok = t->dtype == v->dtype && t->rank == v->shape.rank;
+        for (int j = 0; ok && j < t->rank; j++) {
+            if (v->shape.dims[j] == DIM_BATCH) {
+                if (*batch < 0) *batch = t->dims[j];
+                ok = t->dims[j] == *batch && t->dims[j] > 0;
+            } else {
+                ok = t->dims[j] == v->shape.dims[j];
+            }
+        }
+        if (!ok) {
+            diag_file(
+                d, o->model,
+                "input '%s': got %s%s, expected %s%s (N: the same batch size for every input)",
+                v->name, dtype_onnx_name(t->dtype), shape_str(&ts, got, sizeof got),
+                dtype_onnx_name(v->dtype), shape_str(&v->shape, want, sizeof want));
+            bad = 1;
+        }
+    }
+    if (*batch < 0) *batch = 1;
+    return bad ? -1 : 0;
+}
+
+static size_t tensor_bytes(const KilnTensorInfo *t, int64_t batch) {
+    size_t n = kiln_dtype_size(t->dtype);
+    for (int i = 0; i < t->rank; i++)
+        n *= (size_t)(t->shape[i] < 0 ? batch : t->shape[i]);
+    return n;
+}
+
+int driver_run(const DriverOptions *o) {
+    Diag d;
+    diag_init(&d, stderr);
+    Arena *a = arena_create(1 << 20);
+    Graph *g = NULL;
+    Codegen *cg = NULL;
+    void *ws = NULL;
+    int rc = -1;
+    const char *dir = o->out ? o->out : ".";
+    HostTensor *bound = NULL;
+    int64_t batch = 1;
+    const KilnModel *m = NULL;
+
+    if (load(a, o, &g, &d)) goto out;
+    bound = arena_alloc(a, sizeof(HostTensor) * (size_t)(g->n_inputs + 1));
+    if (bind_inputs(a, o, g, bound, &batch, &d)) goto out;
+    if (run_pipeline(g, o, NULL, &d)) goto out;
+    CodegenOptions co = {NULL, NULL, o->opt_level, model_name(a, o), "1", "", "{}"};
+    if (!(cg = codegen_create(&co, &d)) || codegen_build(cg, g, &d) || codegen_jit(cg, &m, &d))
+        goto out;
+
+    const void **ins = arena_alloc(a, sizeof(void *) * (size_t)(m->n_inputs + 1));
+    void **outs = arena_alloc(a, sizeof(void *) * (size_t)(m->n_outputs + 1));
+    for (int i = 0; i < m->n_inputs; i++)
+        ins[i] = bound[i].data;
+    for (int i = 0; i < m->n_outputs; i++)
+        outs[i] = arena_alloc_aligned(a, tensor_bytes(&m->outputs[i], batch) + 1, 64);
+    size_t ws_size = (m->workspace_size(batch) + 63) & ~(size_t)63;
+    ws = aligned_alloc(64, ws_size ? ws_size : 64);
+    if (!ws) {
+        diag_env(&d, "cannot allocate a %zu-byte workspace", ws_size);
+        goto out;
+    }
+    if (m->run(ins, outs, ws, batch, NULL) != 0) {
+        diag_file(&d, o->model, "the model failed to run");
+        goto out;
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        diag_env(&d, "cannot create output directory '%s': %s", dir, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+    for (int i = 0; i < m->n_outputs; i++) {
+        const KilnTensorInfo *ti = &m->outputs[i];
+        HostTensor t = {ti->name, (DType)ti->dtype, ti->rank,
+                        {0},      outs[i],          tensor_bytes(ti, batch)};
+        for (int j = 0; j < ti->rank; j++)
+            t.dims[j] = ti->shape[j] < 0 ? batch : ti->shape[j];
+        const char *path = npy_path(a, dir, ti->name);
+        if (tensor_write_npy(path, &t, &d)) {
+            rc = -1;
+            continue;
+        }
+        Shape s = {t.rank, {0}};
+        memcpy(s.dims, t.dims, sizeof(int64_t) * (size_t)t.rank);
+        char buf[160];
+        printf("%s: %s%s -> %s\n", ti->name, dtype_onnx_name(t.dtype),
+               shape_str(&s, buf, sizeof buf), path);
+    }
+out:
+    free(ws);
+    codegen_destroy(cg);
+    arena_destroy(a);
+    return exit_code(&d, rc);
+}
+
+/* --- inspect ------------------------------------------------------------------------------ */
+
+typedef struct OpCount {
+    const char *op;
+    int n;
+} OpCount;
+
+static int64_t node_flops(const Node *n) {
+    const Shape *o = n->n_outputs && n->outputs[0] ? &n->outputs[0]->shape : NULL;
+    if (!o || o->rank < 0) return 0;
+    int64_t out = shape_numel(o);
+    switch (n->op) {
+    case OP_GEMM: {
+        const Shape *a = &n->inputs[0]->shape;
+        int64_t k = a->dims[ir_attr_int(n, "transA", 0) ? 0 : 1];
+        return 2 * out * (k == DIM_BATCH ? 1 : k) + (n->n_inputs > 2 ? out : 0);
+    }
+    case OP_MATMUL: {
+        const Shape *a = &n->inputs[0]->shape;
+        int64_t k = a->dims[a->rank - 1];
+        return 2 * out * (k == DIM_BATCH ? 1 : k);
+    }
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
+    case OP_DIV:
+    case OP_RELU:
+        return out;
+    case OP_SIGMOID:
+    case OP_TANH:
+        return 4 * out;
+    case OP_SOFTMAX:
+        return 5 * out;
+    default:
+        return 0;
+    }
+}
+
+int driver_inspect(const DriverOptions *o) {
+    Diag d;
+    diag_init(&d, stderr);
+    Arena *a = arena_create(1 << 20);
+    Graph *g = NULL;
+    int rc = -1;
+    char sha[65];
+    if (file_sha256(o->model, sha, &d) || load(a, o, &g, &d)) goto out;
+
+    OpCount *ops = arena_alloc(a, sizeof(OpCount) * (size_t)(g->n_nodes + 1));
+    int n_ops = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        int k = 0;
+        while (k < n_ops && strcmp(ops[k].op, g->nodes[i]->op_type) != 0)
+            k++;
+        if (k == n_ops) ops[n_ops++].op = g->nodes[i]->op_type;
+        ops[k].n++;
+    }
+    int64_t params = 0, param_bytes = 0;
+    for (int i = 0; i < g->n_values; i++)
+        if (g->values[i]->data) {
+            params += shape_numel(&g->values[i]->shape);
+            param_bytes +=
+                shape_numel(&g->values[i]->shape) * (int64_t)dtype_size(g->values[i]->dtype);
+        }
+    if (run_pipeline(g, o, "check-types", &d)) goto out;
+    int64_t flops = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        flops += node_flops(g->nodes[i]);
+    if (run_pipeline(g, o, NULL, &d)) goto out;
+
+    char buf[160];
+    FILE *f = stdout;
+    if (o->json) {
+        fputs("{\"model\": ", f);
+        json_str(f, o->model);
+        fprintf(f, ", \"sha256\": \"%s\", \"graph\": ", sha);
+        json_str(f, g->name);
+        fprintf(f, ", \"opset\": %d, \"inputs\": [", g->opset);
+        for (int pass = 0; pass < 2; pass++) {
+            Value **vs = pass ? g->outputs : g->inputs;
+            int nv = pass ? g->n_outputs : g->n_inputs;
+            if (pass) fputs("], \"outputs\": [", f);
+            for (int i = 0; i < nv; i++) {
+                fputs(i ? ", {\"name\": " : "{\"name\": ", f);
+                json_str(f, vs[i]->name);
+                fprintf(f, ", \"dtype\": \"%s\", \"shape\": [", dtype_onnx_name(vs[i]->dtype));
+                for (int j = 0; j < vs[i]->shape.rank; j++)
+                    fprintf(f, "%s%lld", j ? ", " : "", (long long)vs[i]->shape.dims[j]);
+                fputs("]}", f);
+            }
+        }
+        fputs("], \"ops\": {", f);
+        for (int i = 0; i < n_ops; i++) {
+            if (i) fputs(", ", f);
+            json_str(f, ops[i].op);
+            fprintf(f, ": %d", ops[i].n);
+        }
+        fprintf(f,
+                "}, \"params\": %lld, \"param_bytes\": %lld, \"flops_per_item\": %lld, "
+                "\"workspace\": {\"fixed_bytes\": %lld, \"bytes_per_item\": %lld}}\n",
+                (long long)params, (long long)param_bytes, (long long)flops,
+                (long long)g->ws_static, (long long)g->ws_per_batch);
+    } else {
+        fprintf(f, "model      %s\nsha256     %s\ngraph      %s, opset %d\n", o->model, sha,
+                g->name, g->opset);
+        for (int i = 0; i < g->n_inputs; i++)
+            fprintf(f, "input      %s: %s%s\n", g->inputs[i]->name,
+                    dtype_onnx_name(g->inputs[i]->dtype),
+                    shape_str(&g->inputs[i]->shape, buf, sizeof buf));
+        for (int i = 0; i < g->n_outputs; i++)
+            fprintf(f, "output     %s: %s%s\n", g->outputs[i]->name,
+                    dtype_onnx_name(g->outputs[i]->dtype),
+                    shape_str(&g->outputs[i]->shape, buf, sizeof buf));
+        fputs("ops       ", f);
+        for (int i = 0; i < n_ops; i++)
+            fprintf(f, " %s x%d", ops[i].op, ops[i].n);
+        fprintf(f, "\nparams     %lld (%lld bytes)\n", (long long)params, (long long)param_bytes);
+        fprintf(f, "flops      %lld per batch item\n", (long long)flops);
+        fprintf(f, "workspace  %lld bytes + %lld bytes per batch item (planned peak)\n",
+                (long long)g->ws_static, (long long)g->ws_per_batch);
+        fputs("(N is the batch size, chosen per request)\n", f);
+    }
+    rc = 0;
+out:
+    arena_destroy(a);
+    return exit_code(&d, rc);
+}
+
+/* --- check ----------------------------------------------------------------------------------- */
+
+int driver_check(const DriverOptions *o) {
+    Diag d;
+    diag_init(&d, stderr);
+    Arena *a = arena_create(1 << 20);
+    Graph *g = NULL;
+    Codegen *cg = NULL;
+    int rc = -1;
+    if (load(a, o, &g, &d) || run_pipeline(g, o, NULL, &d)) goto out;
+    /* Lowering can still refuse a node (an unsupported broadcast); build
+     * the module without optimising to find out. */
+    CodegenOptions co = {NULL, NULL, 0, "check", "1", "", "{}"};
+    if (!(cg = codegen_create(&co, &d)) || codegen_build(cg, g, &d)) goto out;
+    printf("%s: ok (%d nodes, %d inputs, %d outputs)\n", o->model, g->n_nodes, g->n_inputs,
+           g->n_outputs);
+    rc = 0;
+out:
+    if (diag_count(&d))
+        fprintf(stderr, "%s: %d problem%s found\n", o->model, diag_count(&d),
+                diag_count(&d) == 1 ? "" : "s");
+    codegen_destroy(cg);
+    arena_destroy(a);
+    return exit_code(&d, rc);
+}
+
+/* --- ops -------------------------------------------------------------------------------------- */
+
+int driver_ops(const DriverOptions *o) {
+    if (o->json) fputs("[", stdout);
+    for (int i = 0; i < OP_COUNT; i++) {
+        const OpInfo *info = op_info((OpKind)i);
+        if (o->json)
+            printf("%s{\"op\": \"%s\", \"domain\": \"ai.onnx\", \"since\": %d, \"until\": %d}",
+                   i ? ", " : "", info->name, info->since, KILN_MAX_OPSET);
+        else
+            printf("%-14s opset %d-%d\n", info->name, info->since, KILN_MAX_OPSET);
+    }
+    if (o->json) fputs("]\n", stdout);
+    return EXIT_OK;
+}

@@ -1,0 +1,45 @@
+/* driver.h: what each kiln command does, given parsed options.
+ *
+ * main.c parses the command line into DriverOptions; each driver_* function
+ * runs one command from model file to result and returns the process exit
+ * code (0 ok, 1 the model or input is at fault, 2 bad usage, 3 the
+ * environment). Every function owns its Arena, Codegen and files and
+ * releases them before returning.
+ */
+#ifndef DRIVER_H
+#define DRIVER_H
+
+#include "onnx_import.h"
+
+#define DRIVER_MAX_PINS 32
+#define DRIVER_MAX_INPUTS 64
+
+typedef struct DriverOptions {
+    const char *model;      /* the .onnx path */
+    const char *out;        /* compile: -o, exact output path; run: --out-dir */
+    const char *emit;       /* exe, obj, llvm, asm */
+    const char *name;       /* --name; default the model file's stem */
+    const char *version;    /* --model-version; default "1" */
+    const char *triple;     /* --target; NULL for the host */
+    const char *cpu;        /* --cpu; NULL for the host CPU */
+    const char *dump_after; /* --dump-after PASS */
+    int opt_level;          /* -O0..-O3, default 3 */
+    int json;               /* --json */
+    OnnxPin pins[DRIVER_MAX_PINS];
+    int n_pins;
+    const char *inputs[DRIVER_MAX_INPUTS]; /* run: [NAME=]FILE */
+    int n_inputs;
+    int argc; /* the command line, for manifests */
+    char **argv;
+} DriverOptions;
+
+int driver_compile(const DriverOptions *o);
+int driver_run(const DriverOptions *o);
+int driver_inspect(const DriverOptions *o);
+int driver_check(const DriverOptions *o);
+int driver_ops(const DriverOptions *o);
+
+/* The pipeline's pass names, NULL-terminated, for --dump-after checks. */
+const char *const *driver_pass_names(void);
+
+#endif

@@ -1,0 +1,405 @@
+#include "ir.h"
+
+#include <assert.h>
+#include <string.h>
+
+/* --- element types and shapes ------------------------------------------- */
+
+static const struct {
+    DType t;
+    const char *short_name, *onnx_name;
+    size_t size;
+} dtypes[] = {
+    {DT_F32, "f32", "float", 4},   {DT_U8, "u8", "uint8", 1},        {DT_I8, "i8", "int8", 1},
+    {DT_U16, "u16", "uint16", 2},  {DT_I16, "i16", "int16", 2},      {DT_I32, "i32", "int32", 4},
+    {DT_I64, "i64", "int64", 8},   {DT_STRING, "str", "string", 0},  {DT_BOOL, "bool", "bool", 1},
+    {DT_F16, "f16", "float16", 2}, {DT_F64, "f64", "double", 8},     {DT_U32, "u32", "uint32", 4},
+    {DT_U64, "u64", "uint64", 8},  {DT_BF16, "bf16", "bfloat16", 2},
+};
+
+const char *dtype_name(DType t) {
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+        if (dtypes[i].t == t) return dtypes[i].short_name;
+    return "?";
+}
+
+const char *dtype_onnx_name(DType t) {
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+        if (dtypes[i].t == t) return dtypes[i].onnx_name;
+    return "undefined";
+}
+
+size_t dtype_size(DType t) {
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+        if (dtypes[i].t == t) return dtypes[i].size;
+    return 0;
+}
+
+int64_t shape_numel(const Shape *s) {
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++)
+        if (s->dims[i] != DIM_BATCH) n *= s->dims[i];
+    return n;
+}
+
+int shape_has_batch(const Shape *s) {
+    for (int i = 0; i < s->rank; i++)
+        if (s->dims[i] == DIM_BATCH) return 1;
+    return 0;
+}
+
+int shape_equal(const Shape *a, const Shape *b) {
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
+char *shape_str(const Shape *s, char *buf, size_t len) {
+    size_t o = 0;
+    if (s->rank < 0) {
+        snprintf(buf, len, "[?]");
+        return buf;
+    }
+    o += (size_t)snprintf(buf + o, len - o, "[");
+    for (int i = 0; i < s->rank && o < len; i++) {
+        const char *sep = i ? "," : "";
+        if (s->dims[i] == DIM_BATCH)
+            o += (size_t)snprintf(buf + o, len - o, "%sN", sep);
+        else
+            o += (size_t)snprintf(buf + o, len - o, "%s%lld", sep, (long long)s->dims[i]);
+    }
+    if (o < len) snprintf(buf + o, len - o, "]");
+    return buf;
+}
+
+/* --- building ------------------------------------------------------------ */
+
+#define GROW(a, arr, n, cap)                                                                       \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            int ncap = (cap) ? 2 * (cap) : 16;                                                     \
+            void *p = arena_alloc((a), sizeof(*(arr)) * (size_t)ncap);                             \
+            if (n) memcpy(p, (arr), sizeof(*(arr)) * (size_t)(n));                                 \
+            (arr) = p;                                                                             \
+            (cap) = ncap;                                                                          \
+        }                                                                                          \
+    } while (0)
+
+Graph *ir_graph_create(Arena *a, const char *source_path) {
+    Graph *g = arena_alloc(a, sizeof(Graph));
+    g->arena = a;
+    g->source_path = arena_strdup(a, source_path ? source_path : "<memory>");
+    g->name = "main";
+    return g;
+}
+
+Value *ir_value_add(Graph *g, const char *name, DType t) {
+    assert(!ir_value_find(g, name));
+    Value *v = arena_alloc(g->arena, sizeof(Value));
+    v->name = arena_strdup(g->arena, name);
+    v->dtype = t;
+    v->shape.rank = -1;
+    v->input_index = v->output_index = -1;
+    GROW(g->arena, g->values, g->n_values, g->cap_values);
+    v->id = g->n_values;
+    g->values[g->n_values++] = v;
+    return v;
+}
+
+Value *ir_value_find(const Graph *g, const char *name) {
+    for (int i = 0; i < g->n_values; i++)
+        if (strcmp(g->values[i]->name, name) == 0) return g->values[i];
+    return NULL;
+}
+
+static Node *node_new(Graph *g, OpKind op, const char *op_type, const char *name, int n_in,
+                      Value *const *in, int n_out, Value *const *out) {
+    Node *n = arena_alloc(g->arena, sizeof(Node));
+    n->op = op;
+    n->op_type = arena_strdup(g->arena, op_type ? op_type : op_info(op)->name);
+    n->domain = "";
+    n->name = arena_strdup(g->arena, name);
+    n->opset = g->opset;
+    n->graph = g;
+    n->n_inputs = n_in;
+    n->n_outputs = n_out;
+    n->inputs = arena_alloc(g->arena, sizeof(Value *) * (size_t)(n_in ? n_in : 1));
+    n->outputs = arena_alloc(g->arena, sizeof(Value *) * (size_t)(n_out ? n_out : 1));
+    for (int i = 0; i < n_in; i++)
+        n->inputs[i] = in[i];
+    for (int i = 0; i < n_out; i++) {
+        n->outputs[i] = out[i];
+        if (out[i]) out[i]->producer = n;
+    }
+    n->index = g->n_nodes;
+    return n;
+}
+
+Node *ir_node_add(Graph *g, OpKind op, const char *op_type, const char *name, int n_in,
+                  Value *const *in, int n_out, Value *const *out) {
+    Node *n = node_new(g, op, op_type, name, n_in, in, n_out, out);
+    GROW(g->arena, g->nodes, g->n_nodes, g->cap_nodes);
+    g->nodes[g->n_nodes++] = n;
+    return n;
+}
+
+Node *ir_node_insert_before(Graph *g, Node *before, OpKind op, const char *op_type,
+                            const char *name, int n_in, Value *const *in, int n_out,
+                            Value *const *out) {
+    Node *n = node_new(g, op, op_type, name, n_in, in, n_out, out);
+    GROW(g->arena, g->nodes, g->n_nodes, g->cap_nodes);
+    int at = 0;
+    while (at < g->n_nodes && g->nodes[at] != before)
+        at++;
+    assert(at < g->n_nodes);
+    memmove(&g->nodes[at + 1], &g->nodes[at], sizeof(Node *) * (size_t)(g->n_nodes - at));
+    g->nodes[at] = n;
+    g->n_nodes++;
+    return n;
+}
+
+Node *ir_node_find(const Graph *g, const char *name) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (strcmp(g->nodes[i]->name, name) == 0) return g->nodes[i];
+    return NULL;
+}
+
+void ir_graph_add_input(Graph *g, Value *v) {
+    Value **p = arena_alloc(g->arena, sizeof(Value *) * (size_t)(g->n_inputs + 1));
+    if (g->n_inputs) memcpy(p, g->inputs, sizeof(Value *) * (size_t)g->n_inputs);
+    v->input_index = g->n_inputs;
+    p[g->n_inputs++] = v;
+    g->inputs = p;
+}
+
+void ir_graph_add_output(Graph *g, Value *v) {
+    Value **p = arena_alloc(g->arena, sizeof(Value *) * (size_t)(g->n_outputs + 1));
+    if (g->n_outputs) memcpy(p, g->outputs, sizeof(Value *) * (size_t)g->n_outputs);
+    if (v->output_index < 0) v->output_index = g->n_outputs;
+    p[g->n_outputs++] = v;
+    g->outputs = p;
+}
+
+/* --- attributes ---------------------------------------------------------- */
+
+const Attr *ir_attr(const Node *n, const char *name) {
+    for (int i = 0; i < n->n_attrs; i++)
+        if (strcmp(n->attrs[i].name, name) == 0) return &n->attrs[i];
+    return NULL;
+}
+
+int64_t ir_attr_int(const Node *n, const char *name, int64_t dflt) {
+    const Attr *a = ir_attr(n, name);
+    return a && a->kind == ATTR_INT ? a->i : dflt;
+}
+
+float ir_attr_float(const Node *n, const char *name, float dflt) {
+    const Attr *a = ir_attr(n, name);
+    if (!a) return dflt;
+    if (a->kind == ATTR_FLOAT) return a->f;
+    if (a->kind == ATTR_INT) return (float)a->i;
+    return dflt;
+}
+
+const char *ir_attr_str(const Node *n, const char *name, const char *dflt) {
+    const Attr *a = ir_attr(n, name);
+    return a && a->kind == ATTR_STRING ? a->s : dflt;
+}
+
+Attr *ir_attr_add(Node *n, const char *name, AttrKind kind) {
+    Arena *a = n->graph->arena;
+    Attr *p = arena_alloc(a, sizeof(Attr) * (size_t)(n->n_attrs + 1));
+    if (n->n_attrs) memcpy(p, n->attrs, sizeof(Attr) * (size_t)n->n_attrs);
+    n->attrs = p;
+    Attr *at = &p[n->n_attrs++];
+    at->name = arena_strdup(a, name);
+    at->kind = kind;
+    return at;
+}
+
+/* --- rewriting ----------------------------------------------------------- */
+
+void ir_value_replace_uses(Graph *g, Value *from, Value *to) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] == from) n->inputs[j] = to;
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == from) {
+            g->outputs[i] = to;
+            from->output_index = -1;
+            if (to->output_index < 0) to->output_index = i;
+        }
+}
+
+void ir_graph_recount(Graph *g) {
+    for (int i = 0; i < g->n_values; i++)
+        g->values[i]->n_uses = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j]) n->inputs[j]->n_uses++;
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        g->outputs[i]->n_uses++;
+}
+
+void ir_graph_compact(Graph *g) {
+    int k = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i]->dead) g->nodes[k++] = g->nodes[i];
+    g->n_nodes = k;
+    ir_graph_recount(g);
+    /* Drop values nobody produces or uses any more (folded intermediates,
+     * unused initializers); graph inputs stay, they are the signature. */
+    k = 0;
+    for (int i = 0; i < g->n_values; i++) {
+        Value *v = g->values[i];
+        int live = v->n_uses > 0 || v->input_index >= 0 || (v->producer && !v->producer->dead);
+        if (live) {
+            v->id = k;
+            g->values[k++] = v;
+        }
+    }
+    g->n_values = k;
+}
+
+int ir_graph_verify(const Graph *g, Diag *d) {
+    int bad = 0;
+    /* Every input must be defined before use: mark values as they appear. */
+    unsigned char *defined = arena_alloc(g->arena, (size_t)g->n_values + 1);
+    for (int i = 0; i < g->n_values; i++) {
+        Value *v = g->values[i];
+        assert(v->id == i);
+        if (v->data || v->input_index >= 0) defined[i] = 1;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        const OpInfo *info = op_info(n->op);
+        if (n->op != OP_UNKNOWN && (n->n_inputs < info->in_min || n->n_inputs > info->in_max)) {
+            diag_node(d, n, "has %d inputs, expected %d to %d", n->n_inputs, info->in_min,
+                      info->in_max);
+            bad = 1;
+        }
+        if (n->op != OP_UNKNOWN && (n->n_outputs < info->out_min || n->n_outputs > info->out_max)) {
+            diag_node(d, n, "has %d outputs, expected %d to %d", n->n_outputs, info->out_min,
+                      info->out_max);
+            bad = 1;
+        }
+        for (int j = 0; j < n->n_inputs; j++) {
+            Value *v = n->inputs[j];
+            if (v && !defined[v->id]) {
+                diag_node(d, n, "input '%s' is used before it is defined", v->name);
+                bad = 1;
+            }
+        }
+        for (int j = 0; j < n->n_outputs; j++) {
+            Value *v = n->outputs[j];
+            if (!v) continue;
+            if (v->producer != n) {
+                diag_node(d, n, "output '%s' names another producer", v->name);
+                bad = 1;
+            }
+            defined[v->id] = 1;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        if (!defined[g->outputs[i]->id]) {
+            diag_file(d, g->source_path, "graph output '%s' is not produced by any node",
+                      g->outputs[i]->name);
+            bad = 1;
+        }
+    return bad ? -1 : 0;
+}
+
+/* --- printing ------------------------------------------------------------ */
+
+static void print_value_type(const Value *v, FILE *out) {
+    char buf[160];
+    fprintf(out, "%s%s", dtype_name(v->dtype), shape_str(&v->shape, buf, sizeof buf));
+}
+
+static void print_attr(const Attr *a, FILE *out) {
+    fprintf(out, "%s=", a->name);
+    switch (a->kind) {
+    case ATTR_FLOAT:
+        fprintf(out, "%g", (double)a->f);
+        break;
+    case ATTR_INT:
+        fprintf(out, "%lld", (long long)a->i);
+        break;
+    case ATTR_STRING:
+        fprintf(out, "\"%s\"", a->s);
+        break;
+    case ATTR_TENSOR:
+        fprintf(out, "<tensor>");
+        break;
+    case ATTR_FLOATS:
+        fputc('[', out);
+        for (int i = 0; i < a->n; i++)
+            fprintf(out, "%s%g", i ? "," : "", (double)a->floats[i]);
+        fputc(']', out);
+        break;
+    case ATTR_INTS:
+        fputc('[', out);
+        for (int i = 0; i < a->n; i++)
+            fprintf(out, "%s%lld", i ? "," : "", (long long)a->ints[i]);
+        fputc(']', out);
+        break;
+    case ATTR_STRINGS:
+        fputc('[', out);
+        for (int i = 0; i < a->n; i++)
+            fprintf(out, "%s\"%s\"", i ? "," : "", a->strings[i]);
+        fputc(']', out);
+        break;
+    }
+}
+
+static const char *epilogue_names[] = {"", "relu", "sigmoid", "tanh"};
+
+void ir_graph_print(const Graph *g, FILE *out) {
+    const char *base = strrchr(g->source_path, '/');
+    fprintf(out, "graph %s opset %d (%s)\n", g->name, g->opset, base ? base + 1 : g->source_path);
+    for (int i = 0; i < g->n_inputs; i++) {
+        fprintf(out, "  input  %%%s: ", g->inputs[i]->name);
+        print_value_type(g->inputs[i], out);
+        fputc('\n', out);
+    }
+    for (int i = 0; i < g->n_values; i++) {
+        const Value *v = g->values[i];
+        if (!v->data || v->input_index >= 0) continue;
+        fprintf(out, "  init   %%%s: ", v->name);
+        print_value_type(v, out);
+        fputc('\n', out);
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *n = g->nodes[i];
+        fputs("  ", out);
+        for (int j = 0; j < n->n_outputs; j++) {
+            if (j) fputs(", ", out);
+            if (!n->outputs[j]) continue;
+            fprintf(out, "%%%s: ", n->outputs[j]->name);
+            print_value_type(n->outputs[j], out);
+        }
+        fprintf(out, " = %s '%s' (", n->op == OP_UNKNOWN ? n->op_type : op_info(n->op)->name,
+                n->name);
+        for (int j = 0; j < n->n_inputs; j++)
+            fprintf(out, "%s%s%s", j ? ", " : "", n->inputs[j] ? "%" : "",
+                    n->inputs[j] ? n->inputs[j]->name : "_");
+        fputc(')', out);
+        if (n->n_attrs) {
+            fputs(" {", out);
+            for (int j = 0; j < n->n_attrs; j++) {
+                if (j) fputs(", ", out);
+                print_attr(&n->attrs[j], out);
+            }
+            fputc('}', out);
+        }
+        if (n->epilogue) fprintf(out, " +%s", epilogue_names[n->epilogue]);
+        fputc('\n', out);
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        fprintf(out, "  output %%%s\n", g->outputs[i]->name);
+}

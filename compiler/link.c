@@ -1,0 +1,88 @@
+#include "link.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+extern const char kiln_embed_kilnrt[], kiln_embed_kilnrt_end[];
+
+/* Names of what link_service() leaves in the temporary directory. */
+static const char *const temp_files[] = {"model.o", "libkilnrt.a", NULL};
+
+int link_tempdir_create(char dir[PATH_MAX], Diag *d) {
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    snprintf(dir, PATH_MAX, "%s/kiln-XXXXXX", base);
+    if (!mkdtemp(dir)) {
+        diag_env(d, "cannot create a temporary directory in %s: %s", base, strerror(errno));
+        diag_hint(d, "set TMPDIR to a writable directory");
+        return -1;
+    }
+    return 0;
+}
+
+void link_tempdir_remove(const char *dir) {
+    char path[PATH_MAX];
+    for (int i = 0; temp_files[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, temp_files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static int write_file(const char *path, const void *data, size_t len, Diag *d) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        diag_env(d, "cannot write '%s': %s", path, strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    return 0;
+}
+
+int link_service(const char *tmpdir, const char *obj, const char *out, Diag *d) {
+    char lib[PATH_MAX], tmp_out[PATH_MAX];
+    snprintf(lib, sizeof lib, "%s/libkilnrt.a", tmpdir);
+    if (write_file(lib, kiln_embed_kilnrt, (size_t)(kiln_embed_kilnrt_end - kiln_embed_kilnrt), d))
+        return -1;
+    if (snprintf(tmp_out, sizeof tmp_out, "%s.kiln-tmp", out) >= (int)sizeof tmp_out) {
+        diag_usage(d, "output path '%s' is too long", out);
+        return -1;
+    }
+    const char *cc = getenv("KILN_CC");
+    if (!cc || !*cc) cc = "cc";
+    /* -static: no shared libraries at run time; -s: no symbol tables in
+     * the shipped binary; --gc-sections drops unused runtime code. */
+    char *argv[] = {(char *)cc, "-static",   "-s",  "-Wl,--gc-sections", "-o", tmp_out, (char *)obj,
+                    lib,        "-ljansson", "-lm", "-lpthread",         NULL};
+    pid_t pid;
+    int err = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);
+    if (err) {
+        diag_env(d, "cannot run the linker '%s': %s", cc, strerror(err));
+        diag_hint(d, "install a C toolchain (apt-get install build-essential) or set KILN_CC");
+        return -1;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) break;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        unlink(tmp_out);
+        diag_env(d, "linking '%s' failed (%s exited with status %d)", out, cc,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        diag_hint(d, "the static libraries come from libjansson-dev and libc6-dev; "
+                     "run scripts/install-deps.sh");
+        return -1;
+    }
+    if (rename(tmp_out, out) != 0) {
+        diag_env(d, "cannot move the linked binary to '%s': %s", out, strerror(errno));
+        unlink(tmp_out);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,739 @@
+#include "onnx_import.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx/onnx.pb-c.h"
+#include "tensor_proto.h"
+
+/* --- a string -> pointer map for tensor names ------------------------------ */
+
+/* Open addressing over arena memory. Keys are not copied: they point into
+ * the protobuf message or the arena, both of which outlive the import. */
+typedef struct NameMap {
+    Arena *a;
+    const char **keys;
+    void **vals;
+    size_t cap, n; /* cap is 0 or a power of two */
+} NameMap;
+
+static uint64_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static void *map_get(const NameMap *m, const char *key) {
+    if (!m->cap) return NULL;
+    for (size_t i = name_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->keys[i]) return NULL;
+        if (strcmp(m->keys[i], key) == 0) return m->vals[i];
+    }
+}
+
+static void map_put(NameMap *m, const char *key, void *val) {
+    if (2 * (m->n + 1) > m->cap) {
+        NameMap bigger = {m->a, NULL, NULL, m->cap ? 2 * m->cap : 64, 0};
+        bigger.keys = arena_alloc(m->a, bigger.cap * sizeof(char *));
+        bigger.vals = arena_alloc(m->a, bigger.cap * sizeof(void *));
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i]) map_put(&bigger, m->keys[i], m->vals[i]);
+        *m = bigger;
+    }
+    size_t i = name_hash(key) & (m->cap - 1);
+    while (m->keys[i] && strcmp(m->keys[i], key) != 0)
+        i = (i + 1) & (m->cap - 1);
+    if (!m->keys[i]) m->n++;
+    m->keys[i] = key;
+    m->vals[i] = val;
+}
+
+/* --- the importer ----------------------------------------------------------- */
+
+typedef struct Importer {
+    Arena *a;
+    Diag *d;
+    const char *path; /* the .onnx file, for messages and external data */
+    const Onnx__ModelProto *m;
+    const Onnx__GraphProto *gp;
+    Graph *g;
+    int n_errors;            /* problems reported so far */
+    NameMap values;          /* tensor name -> Value *, as defined so far */
+    NameMap producers;       /* tensor name -> (index + 1) of the NodeProto producing it */
+    NameMap failed;          /* tensors whose definition was reported bad: their uses
+                                are not reported again */
+    const char **node_names; /* per NodeProto: its name, or "<op_type>_<index>" */
+} Importer;
+
+static const char *str(const char *s) {
+    return s ? s : "";
+}
+
+static int is_default_domain(const char *domain) {
+    return !domain || !*domain || strcmp(domain, "ai.onnx") == 0;
+}
+
+/* The opset version the model imports for a domain; 0 if it imports none. */
+static int domain_opset(const Importer *im, const char *domain) {
+    if (is_default_domain(domain)) return im->g->opset;
+    for (size_t i = 0; i < im->m->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = im->m->opset_import[i];
+        if (strcmp(str(o->domain), domain) == 0) return (int)o->version;
+    }
+    return 0;
+}
+
+static Value *value_new(Importer *im, const char *name, DType t) {
+    Value *v = ir_value_add(im->g, name, t);
+    map_put(&im->values, v->name, v);
+    return v;
+}
+
+/* An unused id for a value, to name outputs the model leaves unnamed. */
+static const char *unique_name(Importer *im, const char *base) {
+    const char *name = base;
+    for (int k = 2; map_get(&im->values, name) || map_get(&im->producers, name); k++)
+        name = arena_printf(im->a, "%s_%d", base, k);
+    return name;
+}
+
+/* --- model header: opsets --------------------------------------------------- */
+
+static void import_opsets(Importer *im) {
+    /* Models older than IR version 3 import no opset: they meant opset 1. */
+    im->g->opset = 1;
+    for (size_t i = 0; i < im->m->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = im->m->opset_import[i];
+        if (is_default_domain(o->domain)) im->g->opset = (int)o->version;
+    }
+}
+
+/* --- initializers ------------------------------------------------------------ */
+
+static void import_initializers(Importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    for (size_t i = 0; i < gp->n_initializer; i++) {
+        const Onnx__TensorProto *t = gp->initializer[i];
+        const char *name = str(t->name);
+        if (!*name) {
+            diag_file(im->d, im->path, "initializer %zu has no name", i);
+            im->n_errors++;
+            continue;
+        }
+        if (map_get(&im->values, name)) {
+            diag_file(im->d, im->path, "initializer '%s' is defined twice", name);
+            im->n_errors++;
+            continue;
+        }
+        OnnxTensor ot;
+        const char *what = arena_printf(im->a, "initializer '%s'", name);
+        if (onnx_tensor_decode(im->a, t, im->path, what, &ot, im->d) != 0) {
+            map_put(&im->failed, name, im);
+            im->n_errors++;
+            continue;
+        }
+        Value *v = value_new(im, name, ot.dtype);
+        v->shape = ot.shape;
+        v->data = ot.data;
+    }
+    if (gp->n_sparse_initializer) {
+        diag_file(im->d, im->path,
+                  "the graph has %zu sparse initializers, which kiln does not "
+                  "support",
+                  gp->n_sparse_initializer);
+        diag_hint(im->d, "store them as dense initializers (onnx.numpy_helper)");
+        im->n_errors++;
+    }
+}
+
+/* --- graph inputs and --shape pins ---------------------------------------------- */
+
+/* The tensor type of a ValueInfo, or NULL if it is not a tensor. */
+static const Onnx__TypeProto__Tensor *tensor_type(const Onnx__ValueInfoProto *vi) {
+    const Onnx__TypeProto *tp = vi->type;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) return NULL;
+    return tp->tensor_type;
+}
+
+static DType elem_dtype(const Onnx__TypeProto__Tensor *tt) {
+    DType t = (DType)tt->elem_type;
+    return dtype_size(t) ? t : DT_UNDEF;
+}
+
+/* "N" for the batch dim, "1" for another unknown dim: an example pin. */
+static const char *pin_example(Importer *im, const Onnx__TensorShapeProto *sp) {
+    const char *s = "";
+    for (size_t i = 0; i < sp->n_dim; i++) {
+        const Onnx__TensorShapeProto__Dimension *dim = sp->dim[i];
+        int fixed = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+                    dim->dim_value > 0;
+        if (fixed)
+            s = arena_printf(im->a, "%s%s%lld", s, i ? "x" : "", (long long)dim->dim_value);
+        else
+            s = arena_printf(im->a, "%s%s", s, i ? "x1" : "N");
+    }
+    return s;
+}
+
+/* Fills v->shape from the model. A dim without a positive dim_value is
+ * symbolic (dim_param, nothing, or the 0/-1 some old exporters wrote):
+ * the leading one is the batch, any other needs a pin. */
+static void input_shape_from_model(Importer *im, Value *v, const Onnx__TensorShapeProto *sp) {
+    if (sp->n_dim > IR_MAX_RANK) {
+        diag_file(im->d, im->path, "graph input '%s' has rank %zu, above kiln's limit of %d",
+                  v->name, sp->n_dim, IR_MAX_RANK);
+        im->n_errors++;
+        return;
+    }
+    Shape s = {.rank = (int)sp->n_dim};
+    int ok = 1;
+    for (size_t i = 0; i < sp->n_dim; i++) {
+        const Onnx__TensorShapeProto__Dimension *dim = sp->dim[i];
+        if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+            dim->dim_value > 0) {
+            s.dims[i] = dim->dim_value;
+        } else if (i == 0) {
+            s.dims[i] = DIM_BATCH;
+        } else {
+            const char *param =
+                dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+                    ? str(dim->dim_param)
+                    : "";
+            if (*param)
+                diag_file(im->d, im->path, "graph input '%s': dim %zu ('%s') has no fixed size",
+                          v->name, i, param);
+            else
+                diag_file(im->d, im->path, "graph input '%s': dim %zu has no fixed size", v->name,
+                          i);
+            diag_hint(im->d,
+                      "only the leading (batch) dim may vary; pin it with --shape %s=..., "
+                      "e.g. --shape %s=%s",
+                      v->name, v->name, pin_example(im, sp));
+            im->n_errors++;
+            ok = 0;
+        }
+    }
+    if (ok) v->shape = s;
+}
+
+static int pin_valid(Importer *im, const OnnxPin *p, const Onnx__TensorShapeProto *sp) {
+    if (p->rank < 0 || p->rank > IR_MAX_RANK) {
+        diag_usage(im->d, "--shape %s: rank %d is outside 0..%d", p->name, p->rank, IR_MAX_RANK);
+        return 0;
+    }
+    if (sp && (size_t)p->rank != sp->n_dim) {
+        diag_usage(im->d, "--shape %s: gives %d dims, but input '%s' has rank %zu in %s", p->name,
+                   p->rank, p->name, sp->n_dim, im->path);
+        return 0;
+    }
+    for (int i = 0; i < p->rank; i++)
+        if (p->dims[i] < 1 && !(i == 0 && p->dims[i] == DIM_BATCH)) {
+            diag_usage(im->d, "--shape %s: dim %d must be a positive size%s", p->name, i,
+                       i == 0 ? " or N" : "");
+            return 0;
+        }
+    return 1;
+}
+
+static void import_inputs(Importer *im, const OnnxPin *pins, int n_pins) {
+    const Onnx__GraphProto *gp = im->gp;
+    char *pin_used = arena_alloc(im->a, (size_t)n_pins + 1);
+    for (size_t i = 0; i < gp->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = gp->input[i];
+        const char *name = str(vi->name);
+        /* Exporters before IR version 4 also list initializers as inputs. */
+        Value *old = map_get(&im->values, name);
+        if (old && old->data) continue;
+        if (!*name) {
+            diag_file(im->d, im->path, "graph input %zu has no name", i);
+            im->n_errors++;
+            continue;
+        }
+        if (old) {
+            diag_file(im->d, im->path, "graph input '%s' is listed twice", name);
+            im->n_errors++;
+            continue;
+        }
+        const OnnxPin *pin = NULL;
+        for (int k = 0; k < n_pins; k++)
+            if (strcmp(pins[k].name, name) == 0) {
+                pin = &pins[k];
+                pin_used[k] = 1;
+            }
+        const Onnx__TypeProto__Tensor *tt = tensor_type(vi);
+        DType dt = tt && tt->has_elem_type ? elem_dtype(tt) : DT_UNDEF;
+        if (!tt || !dt) {
+            diag_file(im->d, im->path, "graph input '%s' is %s, which kiln does not support", name,
+                      !tt ? "not a tensor (a sequence, map or optional)"
+                          : "a tensor of an element type without fixed size");
+            diag_hint(im->d, "kiln compiles models whose inputs are numeric or bool tensors");
+            map_put(&im->failed, name, im);
+            im->n_errors++;
+            continue;
+        }
+        Value *v = value_new(im, name, dt);
+        ir_graph_add_input(im->g, v);
+        if (pin) {
+            if (!pin_valid(im, pin, tt->shape)) {
+                im->n_errors++;
+                continue;
+            }
+            v->shape.rank = pin->rank;
+            memcpy(v->shape.dims, pin->dims, sizeof(int64_t) * (size_t)pin->rank);
+        } else if (!tt->shape) {
+            diag_file(im->d, im->path, "graph input '%s' has no shape", name);
+            diag_hint(im->d, "give it one with --shape %s=DIMS, e.g. --shape %s=Nx3x224x224", name,
+                      name);
+            im->n_errors++;
+        } else {
+            input_shape_from_model(im, v, tt->shape);
+        }
+    }
+    for (int k = 0; k < n_pins; k++) {
+        if (pin_used[k]) continue;
+        Value *v = map_get(&im->values, pins[k].name);
+        for (int j = 0; j < k; j++)
+            if (strcmp(pins[j].name, pins[k].name) == 0) v = NULL, pin_used[k] = 2;
+        if (pin_used[k] == 2) continue; /* a repeat of a pin reported above */
+        if (v)
+            diag_usage(im->d, "--shape %s: '%s' is an initializer in %s, not a graph input",
+                       pins[k].name, pins[k].name, im->path);
+        else
+            diag_usage(im->d, "--shape %s: %s has no graph input named '%s'", pins[k].name,
+                       im->path, pins[k].name);
+        const char *names = "";
+        for (int i = 0; i < im->g->n_inputs; i++)
+            names = arena_printf(im->a, "%s%s%s", names, i ? ", " : "", im->g->inputs[i]->name);
+        diag_hint(im->d, "the graph inputs are: %s", *names ? names : "(none)");
+        im->n_errors++;
+    }
+}
+
+/* --- node order ------------------------------------------------------------------ */
+
+/* Names every NodeProto and records which one produces each tensor,
+ * reporting tensors defined twice. */
+static void collect_producers(Importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    im->node_names = arena_alloc(im->a, sizeof(char *) * (gp->n_node + 1));
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *np = gp->node[i];
+        im->node_names[i] = np->name && *np->name
+                                ? arena_strdup(im->a, np->name)
+                                : arena_printf(im->a, "%s_%zu", str(np->op_type), i);
+        for (size_t j = 0; j < np->n_output; j++) {
+            const char *out = np->output[j];
+            if (!*out) continue;
+            uintptr_t other = (uintptr_t)map_get(&im->producers, out);
+            if (other || map_get(&im->values, out)) {
+                diag_file(im->d, im->path, "node '%s' (%s): output '%s' is already defined by %s",
+                          im->node_names[i], str(np->op_type), out,
+                          other ? arena_printf(im->a, "node '%s'", im->node_names[other - 1])
+                                : "a graph input or initializer");
+                diag_hint(im->d, "every tensor name in an ONNX graph must be assigned once");
+                im->n_errors++;
+                continue;
+            }
+            map_put(&im->producers, out, (void *)(uintptr_t)(i + 1));
+        }
+    }
+}
+
+static int producer_of(const Importer *im, const char *name) {
+    return (int)(uintptr_t)map_get(&im->producers, name) - 1;
+}
+
+/* 1 if a tensor is undefined because of a problem reported already: a bad
+ * initializer or Constant, or a producer on a cycle. */
+static int already_reported(const Importer *im, const char *name) {
+    return map_get(&im->failed, name) || producer_of(im, name) >= 0;
+}
+
+/* 1 if every node comes after the producers of its inputs. */
+static int nodes_are_sorted(Importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    for (size_t i = 0; i < gp->n_node; i++) {
+        const Onnx__NodeProto *np = gp->node[i];
+        for (size_t j = 0; j < np->n_input; j++) {
+            int p = *np->input[j] ? producer_of(im, np->input[j]) : -1;
+            if (p >= (int)i) return 0;
+        }
+    }
+    return 1;
+}
+
+/* The order to import NodeProtos in. ONNX requires topological order, but
+ * some tools write graphs that are not, so we sort them (Kahn's algorithm,
+ * FIFO, so the result is deterministic) rather than refuse. A graph that is
+ * already sorted keeps its order. Nodes on a cycle are reported and left
+ * out; *n_order says how many made it. */
+static int *order_nodes(Importer *im, int *n_order) {
+    const Onnx__GraphProto *gp = im->gp;
+    int n = (int)gp->n_node;
+    int *order = arena_alloc(im->a, sizeof(int) * (size_t)(n + 1));
+    if (nodes_are_sorted(im)) {
+        for (int i = 0; i < n; i++)
+            order[i] = i;
+        *n_order = n;
+        return order;
+    }
+    /* Edges producer -> consumer, one per input naming a node output, in
+     * compressed rows: consumers of node p are edge[first[p] .. first[p+1]). */
+    int *indeg = arena_alloc(im->a, sizeof(int) * (size_t)(n + 1));
+    int *first = arena_alloc(im->a, sizeof(int) * (size_t)(n + 2));
+    int n_edges = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < gp->node[i]->n_input; j++) {
+            const char *in = gp->node[i]->input[j];
+            int p = *in ? producer_of(im, in) : -1;
+            if (p < 0) continue;
+            first[p + 1]++;
+            indeg[i]++;
+            n_edges++;
+        }
+    for (int p = 0; p < n; p++)
+        first[p + 1] += first[p];
+    int *fill = arena_alloc(im->a, sizeof(int) * (size_t)(n + 1));
+    int *edge = arena_alloc(im->a, sizeof(int) * (size_t)(n_edges + 1));
+    for (int i = 0; i < n; i++)
+        for (size_t j = 0; j < gp->node[i]->n_input; j++) {
+            const char *in = gp->node[i]->input[j];
+            int p = *in ? producer_of(im, in) : -1;
+            if (p >= 0) edge[first[p] + fill[p]++] = i;
+        }
+    int head = 0, tail = 0; /* order[] doubles as the queue */
+    for (int i = 0; i < n; i++)
+        if (indeg[i] == 0) order[tail++] = i;
+    while (head < tail) {
+        int p = order[head++];
+        for (int e = first[p]; e < first[p + 1]; e++)
+            if (--indeg[edge[e]] == 0) order[tail++] = edge[e];
+    }
+    for (int i = 0; i < n; i++)
+        if (indeg[i] > 0) {
+            diag_file(im->d, im->path,
+                      "node '%s' (%s): is on a cycle, or depends on one: its inputs are never "
+                      "all available",
+                      im->node_names[i], str(gp->node[i]->op_type));
+            diag_hint(im->d, "ONNX graphs must be acyclic; loops belong in a Loop node");
+            im->n_errors++;
+        }
+    *n_order = tail;
+    return order;
+}
+
+/* --- attributes ---------------------------------------------------------------- */
+
+/* A tensor attribute becomes a Value outside Graph.values. */
+static Value *tensor_value(Importer *im, const Onnx__TensorProto *t, const char *what) {
+    OnnxTensor ot;
+    if (onnx_tensor_decode(im->a, t, im->path, what, &ot, im->d) != 0) return NULL;
+    Value *v = arena_alloc(im->a, sizeof(Value));
+    v->name = arena_strdup(im->a, str(t->name));
+    v->dtype = ot.dtype;
+    v->shape = ot.shape;
+    v->data = ot.data;
+    v->input_index = v->output_index = v->id = -1;
+    return v;
+}
+
+static char *bytes_dup(Arena *a, ProtobufCBinaryData b) {
+    char *s = arena_alloc(a, b.len + 1);
+    if (b.len) memcpy(s, b.data, b.len);
+    return s;
+}
+
+/* IR version 1 models have no AttributeProto.type: tell it from the field
+ * that is set. */
+static Onnx__AttributeProto__AttributeType attr_type(const Onnx__AttributeProto *ap) {
+    if (ap->has_type && ap->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED)
+        return ap->type;
+    if (ap->has_f) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    if (ap->has_i) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    if (ap->has_s) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+    if (ap->t) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR;
+    if (ap->g) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH;
+    if (ap->n_floats) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS;
+    if (ap->n_ints) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    if (ap->n_strings) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS;
+    return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED;
+}
+
+static const char *attr_type_name(Onnx__AttributeProto__AttributeType t) {
+    switch (t) {
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH:
+        return "a graph";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPHS:
+        return "a list of graphs";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSORS:
+        return "a list of tensors";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSOR:
+        return "a sparse tensor";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__SPARSE_TENSORS:
+        return "a list of sparse tensors";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTO:
+        return "a type";
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TYPE_PROTOS:
+        return "a list of types";
+    default:
+        return "of no known type";
+    }
+}
+
+/* Attribute kinds Attr cannot hold (subgraphs, sparse tensors, types) are
+ * dropped. Only ops that kiln supports need their attributes, so for them
+ * that is an error; an unsupported op is reported by the driver anyway. */
+static void import_attr(Importer *im, Node *n, const Onnx__AttributeProto *ap) {
+    Arena *a = im->a;
+    const char *name = str(ap->name);
+    Onnx__AttributeProto__AttributeType type = attr_type(ap);
+    Attr *at;
+    switch (type) {
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT:
+        ir_attr_add(n, name, ATTR_FLOAT)->f = ap->f;
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT:
+        ir_attr_add(n, name, ATTR_INT)->i = ap->i;
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING:
+        ir_attr_add(n, name, ATTR_STRING)->s = bytes_dup(a, ap->s);
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: {
+        if (!ap->t) goto bad_kind;
+        const char *what =
+            arena_printf(a, "node '%s' (%s): attribute '%s'", n->name, n->op_type, name);
+        Value *v = tensor_value(im, ap->t, what);
+        if (!v) {
+            im->n_errors++;
+            return;
+        }
+        ir_attr_add(n, name, ATTR_TENSOR)->t = v;
+        break;
+    }
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
+        at = ir_attr_add(n, name, ATTR_FLOATS);
+        at->n = (int)ap->n_floats;
+        at->floats = arena_alloc(a, sizeof(float) * (ap->n_floats + 1));
+        if (ap->n_floats) memcpy(at->floats, ap->floats, sizeof(float) * ap->n_floats);
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
+        at = ir_attr_add(n, name, ATTR_INTS);
+        at->n = (int)ap->n_ints;
+        at->ints = arena_alloc(a, sizeof(int64_t) * (ap->n_ints + 1));
+        if (ap->n_ints) memcpy(at->ints, ap->ints, sizeof(int64_t) * ap->n_ints);
+        break;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
+        at = ir_attr_add(n, name, ATTR_STRINGS);
+        at->n = (int)ap->n_strings;
+        at->strings = arena_alloc(a, sizeof(char *) * (ap->n_strings + 1));
+        for (size_t i = 0; i < ap->n_strings; i++)
+            at->strings[i] = bytes_dup(a, ap->strings[i]);
+        break;
+    default:
+    bad_kind:
+        if (n->op == OP_UNKNOWN) return;
+        diag_node(im->d, n, "attribute '%s' is %s, which kiln does not support", name,
+                  attr_type_name(type));
+        im->n_errors++;
+        break;
+    }
+}
+
+/* --- nodes ------------------------------------------------------------------------ */
+
+/* A Constant node becomes an initializer named after its output. */
+static void import_constant(Importer *im, int idx) {
+    const Onnx__NodeProto *np = im->gp->node[idx];
+    const char *name = im->node_names[idx];
+    if (np->n_output != 1 || !*np->output[0] || np->n_attribute != 1) {
+        diag_file(im->d, im->path,
+                  "node '%s' (Constant): needs exactly one output and one value attribute, "
+                  "has %zu and %zu",
+                  name, np->n_output, np->n_attribute);
+        im->n_errors++;
+        return;
+    }
+    const char *out = np->output[0];
+    if (producer_of(im, out) != idx) return; /* a duplicate name, reported already */
+    const Onnx__AttributeProto *ap = np->attribute[0];
+    const char *attr = str(ap->name);
+    const char *what = arena_printf(im->a, "node '%s' (Constant): attribute '%s'", name, attr);
+    OnnxTensor t = {0};
+    if (strcmp(attr, "value") == 0 && ap->t) {
+        if (onnx_tensor_decode(im->a, ap->t, im->path, what, &t, im->d) != 0) {
+            map_put(&im->failed, out, im);
+            im->n_errors++;
+            return;
+        }
+    } else if (strcmp(attr, "value_float") == 0 || strcmp(attr, "value_floats") == 0) {
+        int scalar = strcmp(attr, "value_float") == 0;
+        size_t n = scalar ? 1 : ap->n_floats;
+        t.dtype = DT_F32;
+        t.shape.rank = scalar ? 0 : 1;
+        t.shape.dims[0] = (int64_t)n;
+        t.nbytes = n * sizeof(float);
+        t.data = arena_alloc_aligned(im->a, t.nbytes + 1, 64);
+        if (n) memcpy(t.data, scalar ? &ap->f : ap->floats, t.nbytes);
+    } else if (strcmp(attr, "value_int") == 0 || strcmp(attr, "value_ints") == 0) {
+        int scalar = strcmp(attr, "value_int") == 0;
+        size_t n = scalar ? 1 : ap->n_ints;
+        t.dtype = DT_I64;
+        t.shape.rank = scalar ? 0 : 1;
+        t.shape.dims[0] = (int64_t)n;
+        t.nbytes = n * sizeof(int64_t);
+        t.data = arena_alloc_aligned(im->a, t.nbytes + 1, 64);
+        if (n) memcpy(t.data, scalar ? &ap->i : ap->ints, t.nbytes);
+    } else {
+        int known = strcmp(attr, "sparse_value") == 0 || strcmp(attr, "value_string") == 0 ||
+                    strcmp(attr, "value_strings") == 0;
+        diag_file(im->d, im->path, "%s is %s", what,
+                  known ? "not supported" : "not a Constant attribute");
+        if (known)
+            diag_hint(im->d, "kiln supports dense numeric constants (value, value_float(s), "
+                             "value_int(s))");
+        map_put(&im->failed, out, im);
+        im->n_errors++;
+        return;
+    }
+    Value *v = value_new(im, out, t.dtype);
+    v->shape = t.shape;
+    v->data = t.data;
+}
+
+static void import_node(Importer *im, int idx) {
+    const Onnx__NodeProto *np = im->gp->node[idx];
+    const char *op_type = str(np->op_type);
+    int default_domain = is_default_domain(np->domain);
+    OpKind op = default_domain ? op_lookup(op_type) : OP_UNKNOWN;
+    if (op == OP_CONSTANT) {
+        import_constant(im, idx);
+        return;
+    }
+
+    /* Inputs: "" is an omitted optional input. A name nobody defines is
+     * reported once the node exists, so the message can name it. */
+    Value **in = arena_alloc(im->a, sizeof(Value *) * (np->n_input + 1));
+    const char **missing = arena_alloc(im->a, sizeof(char *) * (np->n_input + 1));
+    int n_missing = 0;
+    for (size_t j = 0; j < np->n_input; j++) {
+        const char *name = np->input[j];
+        if (!*name) continue;
+        in[j] = map_get(&im->values, name);
+        if (!in[j] && !already_reported(im, name)) missing[n_missing++] = name;
+    }
+    /* Outputs: every one gets a Value; optional outputs the model skipped
+     * ("") get a fresh name, since a NULL output would have no buffer. */
+    Value **out = arena_alloc(im->a, sizeof(Value *) * (np->n_output + 1));
+    int n_out = 0;
+    for (size_t j = 0; j < np->n_output; j++) {
+        const char *name = np->output[j];
+        if (*name && producer_of(im, name) != idx) continue; /* duplicate, reported */
+        if (!*name)
+            name = unique_name(im, arena_printf(im->a, "%s.unused%zu", im->node_names[idx], j));
+        out[n_out++] = value_new(im, name, DT_UNDEF);
+    }
+    Node *n =
+        ir_node_add(im->g, op, op_type, im->node_names[idx], (int)np->n_input, in, n_out, out);
+    n->domain = default_domain ? "" : arena_strdup(im->a, np->domain);
+    n->opset = domain_opset(im, n->domain);
+    for (int k = 0; k < n_missing; k++) {
+        diag_node(im->d, n, "input '%s' is not produced by any node, initializer or graph input",
+                  missing[k]);
+        im->n_errors++;
+    }
+    if (n_missing)
+        diag_hint(im->d, "the model is incomplete; check the export (onnx.checker.check_model)");
+    for (size_t j = 0; j < np->n_attribute; j++)
+        import_attr(im, n, np->attribute[j]);
+}
+
+/* --- graph outputs ------------------------------------------------------------------- */
+
+/* Takes the declared type of an output when it is fully expressible: the
+ * leading dim may be symbolic (the batch), no other. */
+static void output_type_from_model(Value *v, const Onnx__ValueInfoProto *vi) {
+    const Onnx__TypeProto__Tensor *tt = tensor_type(vi);
+    if (!tt || v->data || v->input_index >= 0) return;
+    if (v->dtype == DT_UNDEF && tt->has_elem_type) v->dtype = elem_dtype(tt);
+    const Onnx__TensorShapeProto *sp = tt->shape;
+    if (!sp || sp->n_dim > IR_MAX_RANK || v->shape.rank >= 0) return;
+    Shape s = {.rank = (int)sp->n_dim};
+    for (size_t i = 0; i < sp->n_dim; i++) {
+        const Onnx__TensorShapeProto__Dimension *dim = sp->dim[i];
+        if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+            dim->dim_value > 0)
+            s.dims[i] = dim->dim_value;
+        else if (i == 0)
+            s.dims[i] = DIM_BATCH;
+        else
+            return;
+    }
+    v->shape = s;
+}
+
+static void import_outputs(Importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    if (gp->n_output == 0) {
+        diag_file(im->d, im->path, "the graph has no outputs");
+        im->n_errors++;
+    }
+    for (size_t i = 0; i < gp->n_output; i++) {
+        const char *name = str(gp->output[i]->name);
+        Value *v = map_get(&im->values, name);
+        if (!v) {
+            if (already_reported(im, name)) continue;
+            diag_file(im->d, im->path,
+                      "graph output '%s' is not produced by any node, initializer or graph input",
+                      name);
+            im->n_errors++;
+            continue;
+        }
+        ir_graph_add_output(im->g, v);
+        output_type_from_model(v, gp->output[i]);
+    }
+}
+
+/* --- entry point ---------------------------------------------------------------------- */
+
+static int import_model(Arena *a, const char *path, const Onnx__ModelProto *m, const OnnxPin *pins,
+                        int n_pins, Graph **out, Diag *d) {
+    Importer im = {.a = a, .d = d, .path = path, .m = m, .gp = m->graph};
+    im.values.a = im.producers.a = im.failed.a = a;
+    im.g = ir_graph_create(a, path);
+    if (m->graph->name && *m->graph->name) im.g->name = arena_strdup(a, m->graph->name);
+    import_opsets(&im);
+    import_initializers(&im);
+    import_inputs(&im, pins, n_pins);
+    collect_producers(&im);
+    int n_order = 0;
+    int *order = order_nodes(&im, &n_order);
+    for (int i = 0; i < n_order; i++)
+        import_node(&im, order[i]);
+    import_outputs(&im);
+    if (im.n_errors) return -1;
+    *out = im.g;
+    return 0;
+}
+
+int onnx_load(Arena *a, const char *path, const OnnxPin *pins, int n_pins, Graph **out, Diag *d) {
+    int rc = -1;
+    size_t len = 0;
+    Onnx__ModelProto *m = NULL;
+    *out = NULL;
+    uint8_t *buf = onnx_file_read(path, &len, d);
+    if (!buf) goto out;
+    m = onnx__model_proto__unpack(NULL, len, buf);
+    if (!m || !m->graph) {
+        diag_file(d, path, "not a valid ONNX model (%s)",
+                  m ? "it has no graph" : "protobuf decode failed");
+        diag_hint(d, "the file is truncated or is not an .onnx model; export it again with "
+                     "torch.onnx.export or onnx.save");
+        goto out;
+    }
+    rc = import_model(a, path, m, pins, n_pins, out, d);
+out:
+    if (m) onnx__model_proto__free_unpacked(m, NULL); /* the graph holds copies only */
+    free(buf);
+    return rc;
+}

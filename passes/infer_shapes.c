@@ -1,0 +1,298 @@
+/* infer_shapes.c: dtype and shape of every value, op by op.
+ *
+ * Each shape function checks its node's operands and sets the outputs.
+ * The batch dimension (DIM_BATCH) flows through like any other size; an
+ * op that would have to multiply it by another size (Flatten over the
+ * batch, Reshape that splits it) is reported with a hint to pin the batch
+ * with --shape, rather than guessed.
+ */
+#include <string.h>
+
+#include "passes.h"
+
+typedef int (*ShapeFn)(Node *n, Diag *d);
+
+static const char *sh(const Shape *s, char *buf) {
+    return shape_str(s, buf, 160);
+}
+
+static Value *in(Node *n, int i) {
+    return i < n->n_inputs ? n->inputs[i] : NULL;
+}
+
+static void set_out(Node *n, int i, DType t, const Shape *s) {
+    if (i >= n->n_outputs || !n->outputs[i]) return;
+    n->outputs[i]->dtype = t;
+    n->outputs[i]->shape = *s;
+}
+
+/* Inputs that must have the same dtype (ONNX type constraint T). */
+static int same_dtype(Node *n, int a, int b, Diag *d) {
+    if (in(n, a)->dtype == in(n, b)->dtype) return 0;
+    diag_node(d, n, "inputs '%s' (%s) and '%s' (%s) must have the same element type",
+              in(n, a)->name, dtype_onnx_name(in(n, a)->dtype), in(n, b)->name,
+              dtype_onnx_name(in(n, b)->dtype));
+    return -1;
+}
+
+static int shape_same(Node *n, Diag *d) {
+    (void)d;
+    set_out(n, 0, in(n, 0)->dtype, &in(n, 0)->shape);
+    return 0;
+}
+
+/* Numpy broadcasting of two shapes into out; -1 if incompatible. */
+static int broadcast(const Shape *a, const Shape *b, Shape *out) {
+    int r = a->rank > b->rank ? a->rank : b->rank;
+    out->rank = r;
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - a->rank), ib = i - (r - b->rank);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da == db || db == 1)
+            out->dims[i] = da;
+        else if (da == 1)
+            out->dims[i] = db;
+        else
+            return -1;
+    }
+    return 0;
+}
+
+static int shape_broadcast(Node *n, Diag *d) {
+    if (ir_attr(n, "axis") && ir_attr_int(n, "broadcast", 0)) {
+        diag_node(d, n, "legacy broadcast with 'axis' (opset < 7) is not supported");
+        diag_hint(d, "re-export the model with opset >= 7");
+        return -1;
+    }
+    if (same_dtype(n, 0, 1, d)) return -1;
+    Shape s;
+    if (broadcast(&in(n, 0)->shape, &in(n, 1)->shape, &s)) {
+        char b1[160], b2[160];
+        diag_node(d, n, "shapes %s of '%s' and %s of '%s' do not broadcast",
+                  sh(&in(n, 0)->shape, b1), in(n, 0)->name, sh(&in(n, 1)->shape, b2),
+                  in(n, 1)->name);
+        return -1;
+    }
+    set_out(n, 0, in(n, 0)->dtype, &s);
+    return 0;
+}
+
+static int shape_gemm(Node *n, Diag *d) {
+    Value *a = in(n, 0), *b = in(n, 1), *c = in(n, 2);
+    char b1[160], b2[160];
+    if (a->shape.rank != 2 || b->shape.rank != 2) {
+        diag_node(d, n, "A '%s' has shape %s and B '%s' has shape %s, both must be 2-D", a->name,
+                  sh(&a->shape, b1), b->name, sh(&b->shape, b2));
+        diag_hint(d, "Gemm multiplies matrices; use MatMul for batched products");
+        return -1;
+    }
+    if (same_dtype(n, 0, 1, d)) return -1;
+    int ta = (int)ir_attr_int(n, "transA", 0), tb = (int)ir_attr_int(n, "transB", 0);
+    int64_t m = a->shape.dims[ta], k = a->shape.dims[!ta];
+    int64_t kb = b->shape.dims[tb], nn = b->shape.dims[!tb];
+    if (k != kb || k == DIM_BATCH) {
+        diag_node(d, n, "inner dimensions differ: A '%s' %s%s and B '%s' %s%s", a->name,
+                  sh(&a->shape, b1), ta ? " (transposed)" : "", b->name, sh(&b->shape, b2),
+                  tb ? " (transposed)" : "");
+        return -1;
+    }
+    Shape s = {2, {m, nn}};
+    if (c) {
+        Shape t;
+        if (c->shape.rank > 2 || broadcast(&s, &c->shape, &t) || !shape_equal(&s, &t)) {
+            diag_node(d, n, "C '%s' of shape %s does not broadcast to the output %s", c->name,
+                      sh(&c->shape, b1), sh(&s, b2));
+            return -1;
+        }
+        if (same_dtype(n, 0, 2, d)) return -1;
+    }
+    set_out(n, 0, a->dtype, &s);
+    return 0;
+}
+
+static int shape_matmul(Node *n, Diag *d) {
+    Value *a = in(n, 0), *b = in(n, 1);
+    char b1[160], b2[160];
+    if (same_dtype(n, 0, 1, d)) return -1;
+    if (a->shape.rank < 1 || b->shape.rank < 1) {
+        diag_node(d, n, "operands must have rank >= 1");
+        return -1;
+    }
+    /* Numpy: a 1-D A is a row [1,K], a 1-D B a column [K,1]; the added
+     * dims are dropped from the result. */
+    Shape sa = a->shape, sb = b->shape;
+    if (sa.rank == 1) sa = (Shape){2, {1, a->shape.dims[0]}};
+    if (sb.rank == 1) sb = (Shape){2, {b->shape.dims[0], 1}};
+    int64_t k = sa.dims[sa.rank - 1];
+    if (k != sb.dims[sb.rank - 2] || k == DIM_BATCH) {
+        diag_node(d, n, "inner dimensions differ: '%s' %s and '%s' %s", a->name, sh(&a->shape, b1),
+                  b->name, sh(&b->shape, b2));
+        return -1;
+    }
+    Shape ba = {sa.rank - 2, {0}}, bb = {sb.rank - 2, {0}}, bo;
+    memcpy(ba.dims, sa.dims, sizeof(int64_t) * (size_t)ba.rank);
+    memcpy(bb.dims, sb.dims, sizeof(int64_t) * (size_t)bb.rank);
+    if (broadcast(&ba, &bb, &bo)) {
+        diag_node(d, n, "batch dimensions of '%s' %s and '%s' %s do not broadcast", a->name,
+                  sh(&a->shape, b1), b->name, sh(&b->shape, b2));
+        return -1;
+    }
+    Shape s = bo;
+    if (a->shape.rank > 1) s.dims[s.rank++] = sa.dims[sa.rank - 2];
+    if (b->shape.rank > 1) s.dims[s.rank++] = sb.dims[sb.rank - 1];
+    set_out(n, 0, a->dtype, &s);
+    return 0;
+}
+
+/* Product of dims [from, to); sets *batch when DIM_BATCH is among them. */
+static int64_t dims_product(const Shape *s, int from, int to, int *batch) {
+    int64_t p = 1;
+    *batch = 0;
+    for (int i = from; i < to; i++) {
+        if (s->dims[i] == DIM_BATCH)
+            (*batch)++;
+        else
+            p *= s->dims[i];
+    }
+    return p;
+}
+
+static int batch_unrepresentable(Node *n, Diag *d, const char *what) {
+    diag_node(d, n, "%s would combine the batch dimension with other dimensions", what);
+    diag_hint(d, "fix the batch size with --shape INPUT=DIMS, or export with a static batch");
+    return -1;
+}
+
+static int shape_flatten(Node *n, Diag *d) {
+    const Shape *x = &in(n, 0)->shape;
+    int64_t axis = ir_attr_int(n, "axis", 1);
+    if (axis < 0) axis += x->rank;
+    if (axis < 0 || axis > x->rank) {
+        diag_node(d, n, "axis %lld is out of range for rank %d",
+                  (long long)ir_attr_int(n, "axis", 1), x->rank);
+        return -1;
+    }
+    int b0, b1;
+    int64_t p0 = dims_product(x, 0, (int)axis, &b0), p1 = dims_product(x, (int)axis, x->rank, &b1);
+    if ((b0 && p0 != 1) || (b1 && p1 != 1) || b0 > 1 || b1 > 1)
+        return batch_unrepresentable(n, d, "flattening");
+    Shape s = {2, {b0 ? DIM_BATCH : p0, b1 ? DIM_BATCH : p1}};
+    set_out(n, 0, in(n, 0)->dtype, &s);
+    return 0;
+}
+
+static int shape_reshape(Node *n, Diag *d) {
+    Value *x = in(n, 0), *t = in(n, 1);
+    char b1[160];
+    if (!t || !t->data || t->dtype != DT_I64 || t->shape.rank != 1) {
+        diag_node(d, n, "the target shape '%s' must be a constant 1-D int64 tensor",
+                  t ? t->name : "shape");
+        diag_hint(d, "kiln folds shapes computed from constants; a shape that depends on the "
+                     "data is not supported");
+        return -1;
+    }
+    const int64_t *want = t->data;
+    int r = (int)t->shape.dims[0];
+    if (r > IR_MAX_RANK) {
+        diag_node(d, n, "target rank %d exceeds kiln's limit of %d", r, IR_MAX_RANK);
+        return -1;
+    }
+    int allowzero = (int)ir_attr_int(n, "allowzero", 0);
+    Shape s = {r, {0}};
+    int infer = -1, batch_in = 0, batch_out = 0;
+    int64_t known = 1, total = dims_product(&x->shape, 0, x->shape.rank, &batch_in);
+    for (int i = 0; i < r; i++) {
+        int64_t v = want[i];
+        if (v == 0 && !allowzero) {
+            if (i >= x->shape.rank) {
+                diag_node(d, n, "target dim %d is 0 (copy) but the input %s has no dim %d", i,
+                          sh(&x->shape, b1), i);
+                return -1;
+            }
+            v = x->shape.dims[i];
+        }
+        if (v == -1 && want[i] == -1) {
+            if (infer >= 0) {
+                diag_node(d, n, "target shape has more than one -1");
+                return -1;
+            }
+            infer = i;
+            continue;
+        }
+        if (v == DIM_BATCH)
+            batch_out++;
+        else if (v < 0) {
+            diag_node(d, n, "target dim %d is %lld", i, (long long)v);
+            return -1;
+        } else
+            known *= v;
+        s.dims[i] = v;
+    }
+    if (infer >= 0) {
+        if (batch_in > batch_out) {
+            /* The -1 absorbs the batch: fine only if nothing else is left. */
+            if (batch_in - batch_out != 1 || known != total)
+                return batch_unrepresentable(n, d, "this reshape");
+            s.dims[infer] = DIM_BATCH;
+            batch_out++;
+        } else {
+            if (known == 0 || total % known) {
+                diag_node(d, n, "cannot reshape %s into the target shape", sh(&x->shape, b1));
+                return -1;
+            }
+            s.dims[infer] = total / known;
+            known = total;
+        }
+    }
+    if (batch_in != batch_out || known != total) {
+        if (batch_in != batch_out) return batch_unrepresentable(n, d, "this reshape");
+        diag_node(d, n, "cannot reshape %s (%lld elements) into %s", sh(&x->shape, b1),
+                  (long long)total, sh(&s, (char[160]){0}));
+        return -1;
+    }
+    set_out(n, 0, x->dtype, &s);
+    return 0;
+}
+
+static int shape_dropout(Node *n, Diag *d) {
+    /* Inference: output = input; the mask (if asked for) is all ones. */
+    Value *tm = in(n, 2);
+    if (tm && tm->data && *(const unsigned char *)tm->data) {
+        diag_node(d, n, "training_mode is true; kiln compiles models for inference");
+        diag_hint(d, "export the model with model.eval()");
+        return -1;
+    }
+    if (tm && !tm->data) {
+        diag_node(d, n, "training_mode '%s' must be a constant", tm->name);
+        return -1;
+    }
+    set_out(n, 0, in(n, 0)->dtype, &in(n, 0)->shape);
+    set_out(n, 1, DT_BOOL, &in(n, 0)->shape);
+    return 0;
+}
+
+static int shape_constant(Node *n, Diag *d) {
+    /* The importer turns Constant nodes into initializers. */
+    diag_node(d, n, "Constant node was not folded at import");
+    return -1;
+}
+
+static const ShapeFn shape_fns[OP_COUNT] = {
+#define OP(e, name, since, imin, imax, omin, omax, shape, emit) [OP_##e] = shape,
+#include "ops.def"
+#undef OP
+};
+
+int pass_infer_shapes(Graph *g, Diag *d) {
+    int bad = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        int ready = n->op != OP_UNKNOWN;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] && n->inputs[j]->shape.rank < 0) ready = 0;
+        if (!ready) continue; /* an earlier error left an input unknown */
+        if (shape_fns[n->op](n, d)) bad = 1;
+    }
+    /* Declared output shapes must agree with what the graph computes. */
+    return bad ? -1 : 0;
+}

@@ -1,0 +1,87 @@
+/* plan_memory.c: workspace offsets for intermediate tensors.
+ *
+ * The workspace has two regions: tensors of fixed size first, then tensors
+ * that scale with the batch, planned in bytes per batch item. A value's
+ * address is ws + ws_offset + ws_batch_offset * batch, so one plan serves
+ * every batch size. Within a region, greedy first fit over lifetimes
+ * (definition to last use, in node order): a tensor is placed at the
+ * lowest offset not used by any tensor live at the same time. Outputs are
+ * placed while the node's inputs are still live, so they never alias.
+ */
+#include "passes.h"
+
+typedef struct Slot {
+    int64_t off, size; /* in the region's units */
+    int last;          /* index of the last node that reads it */
+    int region;        /* 0 fixed, 1 per batch item */
+} Slot;
+
+static int64_t align64(int64_t x) {
+    return (x + 63) & ~(int64_t)63;
+}
+
+/* Lowest offset in `region` where `size` fits between the live slots. */
+static int64_t first_fit(Slot *live, int n_live, int region, int64_t size) {
+    int64_t off = 0;
+    for (;;) {
+        int moved = 0;
+        for (int i = 0; i < n_live; i++) {
+            Slot *s = &live[i];
+            if (s->region != region) continue;
+            if (off < s->off + s->size && s->off < off + size) {
+                off = s->off + s->size;
+                moved = 1;
+            }
+        }
+        if (!moved) return off;
+    }
+}
+
+int pass_plan_memory(Graph *g, Diag *d) {
+    (void)d;
+    ir_graph_recount(g);
+    int *last = arena_alloc(g->arena, sizeof(int) * (size_t)(g->n_values + 1));
+    for (int i = 0; i < g->n_values; i++)
+        last[i] = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_inputs; j++)
+            if (g->nodes[i]->inputs[j]) last[g->nodes[i]->inputs[j]->id] = i;
+
+    Slot *live = arena_alloc(g->arena, sizeof(Slot) * (size_t)(g->n_values + 1));
+    Value **owner = arena_alloc(g->arena, sizeof(Value *) * (size_t)(g->n_values + 1));
+    int n_live = 0;
+    int64_t top[2] = {0, 0};
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        for (int j = 0; j < n->n_outputs; j++) {
+            Value *v = n->outputs[j];
+            /* Graph outputs live in the caller's buffers. */
+            if (!v || v->output_index >= 0) continue;
+            int region = shape_has_batch(&v->shape);
+            int64_t size = align64(shape_numel(&v->shape) * (int64_t)dtype_size(v->dtype));
+            int64_t off = first_fit(live, n_live, region, size);
+            live[n_live] = (Slot){off, size, last[v->id] < i ? i : last[v->id], region};
+            owner[n_live++] = v;
+            v->ws_offset = region ? 0 : off;
+            v->ws_batch_offset = region ? off : 0;
+            if (off + size > top[region]) top[region] = off + size;
+        }
+        /* Free what this node was the last to read (and unused outputs). */
+        int k = 0;
+        for (int s = 0; s < n_live; s++) {
+            if (live[s].last <= i) continue;
+            live[k] = live[s];
+            owner[k++] = owner[s];
+        }
+        n_live = k;
+    }
+    /* The per-batch region starts where the fixed one ends. */
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_outputs; j++) {
+            Value *v = g->nodes[i]->outputs[j];
+            if (v && v->output_index < 0 && shape_has_batch(&v->shape)) v->ws_offset = top[0];
+        }
+    g->ws_static = top[0];
+    g->ws_per_batch = top[1];
+    return 0;
+}

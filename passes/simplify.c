@@ -1,0 +1,151 @@
+/* simplify.c: graph rewrites that make the generated code faster, and dead
+ * node removal. Each rewrite keeps the numbers the same. */
+#include <string.h>
+
+#include "passes.h"
+
+static Node *sole_consumer(Graph *g, Value *v) {
+    if (v->n_uses != 1 || v->output_index >= 0) return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead) continue;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] == v) return n;
+    }
+    return NULL;
+}
+
+/* Node `c` (a single-output op consuming n's output) is absorbed into n:
+ * n now produces c's output directly. */
+static void absorb(Node *n, Node *c) {
+    n->outputs[0] = c->outputs[0];
+    c->outputs[0]->producer = n;
+    c->dead = 1;
+}
+
+static Attr *attr_set(Node *n, const char *name, AttrKind kind) {
+    for (int i = 0; i < n->n_attrs; i++)
+        if (strcmp(n->attrs[i].name, name) == 0) {
+            n->attrs[i].kind = kind;
+            return &n->attrs[i];
+        }
+    return ir_attr_add(n, name, kind);
+}
+
+/* MatMul of [M,K] by a [K,N] is a Gemm, which takes bias and epilogue. */
+static void matmul_to_gemm(Node *n) {
+    if (n->op != OP_MATMUL || n->inputs[0]->shape.rank != 2 || n->inputs[1]->shape.rank != 2)
+        return;
+    n->op = OP_GEMM;
+}
+
+/* Gemm (no C, alpha=1) followed by Add of a constant that broadcasts to
+ * its output: the constant becomes C. */
+static void gemm_take_bias(Graph *g, Node *n) {
+    if (n->op != OP_GEMM || n->n_inputs != 2 || n->epilogue) return;
+    Node *c = sole_consumer(g, n->outputs[0]);
+    if (!c || c->op != OP_ADD) return;
+    Value *bias = c->inputs[0] == n->outputs[0] ? c->inputs[1] : c->inputs[0];
+    if (!bias->data || bias->dtype != DT_F32 || bias->shape.rank > 2) return;
+    if (!shape_equal(&c->outputs[0]->shape, &n->outputs[0]->shape)) return;
+    if (ir_attr_float(n, "alpha", 1.0f) != 1.0f) return;
+    Value **ins = arena_alloc(g->arena, 3 * sizeof(Value *));
+    ins[0] = n->inputs[0];
+    ins[1] = n->inputs[1];
+    ins[2] = bias;
+    n->inputs = ins;
+    n->n_inputs = 3;
+    attr_set(n, "beta", ATTR_FLOAT)->f = 1.0f;
+    absorb(n, c);
+}
+
+/* A constant B used transposed is stored transposed once, so the kernel's
+ * inner loop runs over contiguous memory. */
+static void gemm_pretranspose(Graph *g, Node *n) {
+    if (n->op != OP_GEMM || !ir_attr_int(n, "transB", 0)) return;
+    Value *b = n->inputs[1];
+    if (!b->data || b->dtype != DT_F32) return;
+    int64_t rows = b->shape.dims[0], cols = b->shape.dims[1];
+    const char *name = arena_printf(g->arena, "%s.T", b->name);
+    Value *t = ir_value_find(g, name);
+    if (!t) {
+        t = ir_value_add(g, name, DT_F32);
+        t->shape = (Shape){2, {cols, rows}};
+        float *dst = arena_alloc_aligned(g->arena, sizeof(float) * (size_t)(rows * cols), 64);
+        const float *src = b->data;
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < cols; j++)
+                dst[j * rows + i] = src[i * cols + j];
+        t->data = dst;
+    }
+    n->inputs[1] = t;
+    attr_set(n, "transB", ATTR_INT)->i = 0;
+}
+
+static Epilogue epilogue_of(OpKind op) {
+    switch (op) {
+    case OP_RELU:
+        return EPI_RELU;
+    case OP_SIGMOID:
+        return EPI_SIGMOID;
+    case OP_TANH:
+        return EPI_TANH;
+    default:
+        return EPI_NONE;
+    }
+}
+
+static void gemm_take_activation(Graph *g, Node *n) {
+    if (n->op != OP_GEMM || n->epilogue) return;
+    Node *c = sole_consumer(g, n->outputs[0]);
+    if (!c || epilogue_of(c->op) == EPI_NONE) return;
+    n->epilogue = epilogue_of(c->op);
+    absorb(n, c);
+}
+
+/* Identity and inference Dropout pass their input through: their users
+ * read the input instead. Kept when their output is a graph output (a
+ * copy is then needed) or Dropout's mask is used. */
+static void bypass(Graph *g, Node *n) {
+    if (n->op != OP_IDENTITY && n->op != OP_DROPOUT) return;
+    Value *out = n->outputs[0];
+    if (out->output_index >= 0) return;
+    if (n->op == OP_DROPOUT && n->n_outputs > 1 && n->outputs[1] && n->outputs[1]->n_uses) return;
+    ir_value_replace_uses(g, out, n->inputs[0]);
+    n->dead = 1;
+}
+
+int pass_fuse(Graph *g, Diag *d) {
+    (void)d;
+    ir_graph_recount(g);
+    for (int i = 0; i < g->n_nodes; i++)
+        bypass(g, g->nodes[i]);
+    ir_graph_compact(g);
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead) continue;
+        matmul_to_gemm(n);
+        gemm_take_bias(g, n);
+        gemm_pretranspose(g, n);
+        gemm_take_activation(g, n);
+    }
+    ir_graph_compact(g);
+    return 0;
+}
+
+int pass_dce(Graph *g, Diag *d) {
+    (void)d;
+    ir_graph_recount(g);
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        Node *n = g->nodes[i];
+        int used = 0;
+        for (int j = 0; j < n->n_outputs; j++)
+            if (n->outputs[j] && n->outputs[j]->n_uses) used = 1;
+        if (used) continue;
+        n->dead = 1;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j]) n->inputs[j]->n_uses--;
+    }
+    ir_graph_compact(g);
+    return 0;
+}

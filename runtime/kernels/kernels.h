@@ -1,0 +1,58 @@
+/* kernels.h: the compute kernels every compiled model calls.
+ *
+ * Plain C, compiled twice: to LLVM bitcode that codegen links into each
+ * model and specialises (every size, stride and op enum is a constant at
+ * the call site, so after inlining O3 sees fixed-trip-count loops), and
+ * natively for unit tests. Kernels never allocate and never fail; shapes
+ * were checked at compile time. Outputs never alias inputs (the memory
+ * planner guarantees it), hence `restrict`.
+ *
+ * Strided operands: element (i, j) of a matrix operand X is
+ * X[i * x_rs + j * x_cs], so transposes and broadcasts (stride 0) need no
+ * copies.
+ */
+#ifndef KILN_KERNELS_H
+#define KILN_KERNELS_H
+
+#include <stdint.h>
+
+/* Activation applied to a kernel's result (bias+activation epilogue).
+ * Same values as Epilogue in compiler/ir.h. */
+enum { KILN_EPI_NONE = 0, KILN_EPI_RELU = 1, KILN_EPI_SIGMOID = 2, KILN_EPI_TANH = 3 };
+
+enum { KILN_BIN_ADD = 0, KILN_BIN_SUB = 1, KILN_BIN_MUL = 2, KILN_BIN_DIV = 3 };
+
+enum { KILN_UN_RELU = 0, KILN_UN_SIGMOID = 1, KILN_UN_TANH = 2 };
+
+/* Y[M,N] = epilogue(alpha * A(M,K) B(K,N) + beta * C(M,N)), Y dense row
+ * major. C may be NULL (then beta is ignored); a broadcast bias has
+ * c_rs == 0 and/or c_cs == 0. */
+void kiln_gemm_f32(int64_t M, int64_t N, int64_t K, const float *restrict A, int64_t a_rs,
+                   int64_t a_cs, const float *restrict B, int64_t b_rs, int64_t b_cs,
+                   const float *restrict C, int64_t c_rs, int64_t c_cs, float alpha, float beta,
+                   int epilogue, float *restrict Y);
+
+/* For b in [0, batch): Y_b[M,N] = A_b[M,K] B_b[K,N], all dense row major,
+ * A_b = A + b * a_bs, B_b = B + b * b_bs (0 to share one B), Y_b = Y + b*M*N. */
+void kiln_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *restrict A,
+                     int64_t a_bs, const float *restrict B, int64_t b_bs, float *restrict Y);
+
+/* y[i0,i1,i2,i3] = a[i0*a0 + i1*a1 + i2*a2 + i3*a3] OP b[...same with b strides],
+ * y dense with dims d0..d3. Broadcast dims have stride 0. */
+void kiln_binary_f32(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                     const float *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,
+                     const float *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,
+                     float *restrict y);
+
+/* y[i] = op(x[i]) for i in [0, n). alpha/beta: op parameters (unused so far). */
+void kiln_unary_f32(int op, int64_t n, const float *restrict x, float *restrict y, float alpha,
+                    float beta);
+
+/* Softmax over the middle axis of x viewed as [outer, len, inner]. */
+void kiln_softmax_f32(int64_t outer, int64_t len, int64_t inner, const float *restrict x,
+                      float *restrict y);
+
+/* memcpy of n bytes, for Reshape/Flatten/Identity when they cannot alias. */
+void kiln_copy(int64_t n, const void *restrict src, void *restrict dst);
+
+#endif

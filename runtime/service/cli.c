@@ -1,0 +1,276 @@
+/* cli.c: the command line of a service binary (cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer.h"
+#include "meta.h"
+#include "rt.h"
+
+/* A request file larger than this is refused: it would not fit a tensor. */
+#define PREDICT_MAX_BYTES ((size_t)2 << 30)
+
+enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_ENV = 3 };
+
+typedef struct Cli {
+    const KilnModel *m;
+    const char *prog; /* argv[0]'s basename, for messages */
+    FILE *out, *err;
+} Cli;
+
+static int cmd_predict(Cli *c, int argc, char **argv);
+static int cmd_info(Cli *c, int argc, char **argv);
+
+static const struct {
+    const char *name;                         /* argv[1] */
+    int (*fn)(Cli *c, int argc, char **argv); /* gets the arguments after the name */
+    const char *args;                         /* for the usage text */
+    const char *summary;
+} commands[] = {
+    {"predict", cmd_predict, "[--input FILE|-] [--jsonl]",
+     "read a v2 inference request (JSON) and print the response;\n"
+     "                                      --jsonl: one request per line, one response per line"},
+    {"info", cmd_info, "[--json]", "describe the model; --json: v2 model metadata"},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage_print(const Cli *c, FILE *f) {
+    char version[64];
+    fprintf(f, "usage: %s COMMAND [OPTIONS]\n\n", c->prog);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
+        fprintf(f, "  %-36s%s\n", left, commands[i].summary);
+    }
+    fprintf(f, "  %-36s%s\n", "--version", "print the model's name and version");
+    fprintf(f, "  %-36s%s\n", "help", "print this help");
+    fprintf(f, "\nServes the model '%s' version %s, compiled by kiln %s.\n", c->m->name,
+            c->m->version, rt_meta_kiln_version(c->m, version, sizeof version));
+}
+
+static int usage_error(const Cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const Cli *c, const char *fmt, ...) {
+    va_list ap;
+    fprintf(c->err, "%s: ", c->prog);
+    va_start(ap, fmt);
+    vfprintf(c->err, fmt, ap);
+    va_end(ap);
+    fputs("\n\n", c->err);
+    usage_print(c, c->err);
+    return EXIT_USAGE;
+}
+
+/* Checks that everything written to out got there. */
+static int output_finish(const Cli *c) {
+    if (fflush(c->out) != 0 || ferror(c->out)) {
+        fprintf(c->err, "%s: cannot write the output: %s\n", c->prog, strerror(errno));
+        return EXIT_ENV;
+    }
+    return EXIT_OK;
+}
+
+/* Reads all of f into a malloc'd buffer. NULL with errno set on failure
+ * (EFBIG if it holds more than max bytes). */
+static char *file_slurp(FILE *f, size_t max, size_t *len_out) {
+    size_t len = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    for (;;) {
+        if (len == cap) {
+            if (cap > max) { /* read max + 1 bytes: too many */
+                free(buf);
+                errno = EFBIG;
+                return NULL;
+            }
+            size_t grown = cap * 2 > max + 1 ? max + 1 : cap * 2; /* one past max: to see it */
+            char *p = realloc(buf, grown);
+            if (!p) {
+                free(buf);
+                errno = ENOMEM;
+                return NULL;
+            }
+            buf = p;
+            cap = grown;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) break;
+    }
+    if (ferror(f)) {
+        int e = errno ? errno : EIO;
+        free(buf);
+        errno = e;
+        return NULL;
+    }
+    if (len > max) {
+        free(buf);
+        errno = EFBIG;
+        return NULL;
+    }
+    *len_out = len;
+    return buf;
+}
+
+/* One request from all of in. `shown` names the input in messages. */
+static int predict_one(Cli *c, FILE *in, const char *shown) {
+    size_t len = 0, out_len = 0;
+    char err[RT_ERR_LEN], *response = NULL;
+    errno = 0;
+    char *body = file_slurp(in, PREDICT_MAX_BYTES, &len);
+    if (!body) {
+        fprintf(c->err, "%s: predict: cannot read '%s': %s\n", c->prog, shown, strerror(errno));
+        return EXIT_INPUT;
+    }
+    int st = rt_infer_json(c->m, body, len, &response, &out_len, err);
+    free(body);
+    if (st != RT_STATUS_OK) {
+        fprintf(c->err, "%s: predict: %s: %s\n", c->prog, shown, err);
+        return EXIT_INPUT;
+    }
+    fwrite(response, 1, out_len, c->out);
+    fputc('\n', c->out);
+    free(response);
+    return output_finish(c);
+}
+
+/* One request per line of in, one response (or {"error"}) per line of
+ * output, so that line n of the output always answers line n of the
+ * input. Blank lines are skipped. Fails (1) if any line failed. */
+static int predict_lines(Cli *c, FILE *in, const char *shown) {
+    char *line = NULL, err[RT_ERR_LEN];
+    size_t cap = 0, lineno = 0;
+    ssize_t n;
+    int rc = EXIT_OK;
+    errno = 0;
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        if (strspn(line, " \t\r\n") == (size_t)n) continue;
+        char *text = NULL;
+        size_t len = 0;
+        int st = rt_infer_json(c->m, line, (size_t)n, &text, &len, err);
+        if (st != RT_STATUS_OK) {
+            fprintf(c->err, "%s: predict: %s:%zu: %s\n", c->prog, shown, lineno, err);
+            text = rt_infer_error_json(err, &len);
+            rc = EXIT_INPUT;
+        }
+        if (text) {
+            fwrite(text, 1, len, c->out);
+            fputc('\n', c->out);
+            free(text);
+        }
+        if (ferror(c->out)) break;
+    }
+    if (ferror(in)) {
+        fprintf(c->err, "%s: predict: cannot read '%s': %s\n", c->prog, shown, strerror(errno));
+        rc = EXIT_INPUT;
+    }
+    free(line);
+    int wrc = output_finish(c);
+    return wrc != EXIT_OK ? wrc : rc;
+}
+
+static int cmd_predict(Cli *c, int argc, char **argv) {
+    const char *path = "-";
+    int jsonl = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--input") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strncmp(argv[i], "--input=", 8) == 0)
+            path = argv[i] + 8;
+        else if (strcmp(argv[i], "--jsonl") == 0)
+            jsonl = 1;
+        else
+            return usage_error(c, "predict: unexpected argument '%s'", argv[i]);
+    }
+    int from_stdin = strcmp(path, "-") == 0;
+    const char *shown = from_stdin ? "<stdin>" : path;
+    FILE *in = from_stdin ? stdin : fopen(path, "rb");
+    if (!in) {
+        fprintf(c->err, "%s: predict: cannot open '%s': %s\n", c->prog, path, strerror(errno));
+        return EXIT_INPUT;
+    }
+    int rc = jsonl ? predict_lines(c, in, shown) : predict_one(c, in, shown);
+    if (!from_stdin) fclose(in);
+    return rc;
+}
+
+static int names_width(const KilnTensorInfo *t, int n, int width) {
+    for (int i = 0; i < n; i++)
+        if ((int)strlen(t[i].name) > width) width = (int)strlen(t[i].name);
+    return width;
+}
+
+static void tensors_print(const Cli *c, const char *title, const KilnTensorInfo *t, int n,
+                          int width) {
+    fprintf(c->out, "%s:\n", title);
+    for (int i = 0; i < n; i++) {
+        char shape[256];
+        fprintf(c->out, "  %-*s  %-6s %s\n", width, t[i].name, rt_dtype_name(t[i].dtype),
+                rt_shape_format(shape, sizeof shape, t[i].shape, t[i].rank));
+    }
+}
+
+static int cmd_info(Cli *c, int argc, char **argv) {
+    int as_json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = 1;
+        else
+            return usage_error(c, "info: unexpected argument '%s'", argv[i]);
+    }
+    if (as_json) {
+        json_t *meta = rt_meta_json(c->m);
+        if (!meta || json_dumpf(meta, c->out, JSON_INDENT(2)) != 0) {
+            json_decref(meta);
+            fprintf(c->err, "%s: info: cannot write the metadata\n", c->prog);
+            return EXIT_ENV;
+        }
+        json_decref(meta);
+        fputc('\n', c->out);
+        return output_finish(c);
+    }
+    char version[64];
+    fprintf(c->out, "%s %s (kiln %s)\n", c->m->name, c->m->version,
+            rt_meta_kiln_version(c->m, version, sizeof version));
+    fprintf(c->out, "sha256: %s\n", c->m->sha256 ? c->m->sha256 : "unknown");
+    int width =
+        names_width(c->m->outputs, c->m->n_outputs, names_width(c->m->inputs, c->m->n_inputs, 4));
+    tensors_print(c, "inputs", c->m->inputs, c->m->n_inputs, width);
+    tensors_print(c, "outputs", c->m->outputs, c->m->n_outputs, width);
+    fprintf(c->out, "(-1 is the batch dimension)\n");
+    return output_finish(c);
+}
+
+int rt_cli_main(const KilnModel *m, int argc, char **argv, FILE *out, FILE *err) {
+    Cli c = {.m = m, .prog = m->name ? m->name : "kiln-model", .out = out, .err = err};
+    if (argc > 0 && argv[0] && argv[0][0]) {
+        const char *slash = strrchr(argv[0], '/');
+        c.prog = slash ? slash + 1 : argv[0];
+    }
+    char msg[RT_ERR_LEN];
+    if (rt_meta_check(m, msg) != 0) {
+        fprintf(err, "%s: %s\n", c.prog, msg);
+        return EXIT_ENV;
+    }
+    if (argc < 2) return usage_error(&c, "missing command");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage_print(&c, out);
+        return output_finish(&c);
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        char version[64];
+        fprintf(out, "%s %s (kiln %s)\n", m->name, m->version,
+                rt_meta_kiln_version(m, version, sizeof version));
+        return output_finish(&c);
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(&c, argc - 2, argv + 2);
+    return usage_error(&c, "unknown command '%s'", cmd);
+}

@@ -1,0 +1,726 @@
+/* infer.c: a v2 JSON inference request, from text to text (infer.h).
+ *
+ * The path is a straight line: parse, feed each input (check name,
+ * datatype, shape, then the data's structure and count, and only then
+ * allocate and convert), pick the outputs, allocate outputs and
+ * workspace, run, write. Every step fails into the caller's err buffer
+ * and returns a status; request_free() releases whatever was acquired.
+ */
+#include "infer.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "meta.h"
+
+#define ALIGN 64 /* what kiln_model.h promises the generated code */
+
+/* One request in flight; request_free() releases everything it holds. */
+typedef struct Request {
+    const KilnModel *m;     /* passed rt_meta_check() */
+    json_t *root;           /* the parsed body; strings below point into it */
+    const char *id;         /* the request's "id", NULL if absent */
+    int64_t batch;          /* 0 until an input with a batch dim is fed */
+    const char *batch_from; /* the input that set batch, for messages */
+    void **in;              /* n_inputs buffers, NULL until fed */
+    void **out;             /* n_outputs buffers */
+    size_t *out_numel;      /* elements in each output */
+    int *sel;               /* outputs to return, in response order */
+    int n_sel;              /* length of sel */
+    void *ws;               /* the workspace */
+    char *err;              /* the caller's RT_ERR_LEN bytes */
+} Request;
+
+/* One input of the request being converted. */
+typedef struct Feed {
+    const KilnTensorInfo *t;
+    const int64_t *shape; /* the request's shape, already checked */
+    int nested;           /* data nests arrays to the shape's depth */
+    size_t numel;         /* product of shape */
+    void *dst;            /* the input's buffer */
+    size_t i;             /* next element to store */
+} Feed;
+
+static int fail(Request *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(Request *r, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, RT_ERR_LEN, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* A 64-byte aligned buffer of at least n bytes (at least 64, so that a
+ * zero-sized tensor still gets a valid pointer). NULL if out of memory. */
+static void *buffer_alloc(size_t n) {
+    if (n > SIZE_MAX - ALIGN) return NULL;
+    size_t size = n ? (n + ALIGN - 1) / ALIGN * ALIGN : ALIGN;
+    return aligned_alloc(ALIGN, size);
+}
+
+/* The product of a shape, with -1 dims taken as batch, into *out.
+ * -1 if it does not fit in size_t. */
+static int shape_numel(const int64_t *shape, int rank, int64_t batch, size_t *out) {
+    size_t n = 1;
+    for (int d = 0; d < rank; d++) {
+        int64_t dim = shape[d] == -1 ? batch : shape[d];
+        if (dim < 0 || (uint64_t)dim > SIZE_MAX || __builtin_mul_overflow(n, (size_t)dim, &n))
+            return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* "a, b, c": the names of a tensor table, for "expected one of" messages. */
+static char *names_format(char *out, size_t n, const KilnTensorInfo *t, int count) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < count && len < n; i++) {
+        int k = snprintf(out + len, n - len, "%s%s", i ? ", " : "", t[i].name);
+        if (k < 0) break;
+        len += (size_t)k;
+    }
+    if (count == 0) snprintf(out, n, "(none)");
+    return out;
+}
+
+/* How a JSON value looks in a message: "a string", "null", "2.5", ... */
+static char *json_describe(char *out, size_t n, const json_t *v) {
+    static const char *const kinds[] = {
+        [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+        [JSON_TRUE] = "true",        [JSON_FALSE] = "false",    [JSON_NULL] = "null",
+    };
+    if (json_is_integer(v)) {
+        snprintf(out, n, "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) { /* the shortest text that reads back as the same double */
+        for (int digits = 1; digits <= 17; digits++) {
+            snprintf(out, n, "%.*g", digits, json_real_value(v));
+            if (strtod(out, NULL) == json_real_value(v)) break;
+        }
+    } else {
+        snprintf(out, n, "%s", kinds[json_typeof(v)]);
+    }
+    return out;
+}
+
+/* "[1][0]": the indices idx[0..depth) of a place in nested data. */
+static char *path_format(char *out, size_t n, const size_t *idx, int depth) {
+    size_t len = 0;
+    out[0] = '\0';
+    for (int d = 0; d < depth && len < n; d++) {
+        int k = snprintf(out + len, n - len, "[%zu]", idx[d]);
+        if (k < 0) break;
+        len += (size_t)k;
+    }
+    return out;
+}
+
+/* Where element i of an input sits in its "data": "[7]" for flat data,
+ * "[2][1]" for nested data. */
+static char *where_format(char *out, size_t n, const Feed *f) {
+    size_t i = f->i;
+    int rank = f->nested ? f->t->rank : 1;
+    size_t idx[64];
+    if (rank > 64) rank = 1; /* such deep nesting is checked elsewhere; keep the message simple */
+    if (rank == 1 || !f->nested) {
+        idx[0] = i;
+        rank = 1;
+    } else {
+        for (int d = rank - 1; d >= 0; d--) {
+            size_t dim = (size_t)f->shape[d];
+            idx[d] = dim ? i % dim : 0;
+            i = dim ? i / dim : 0;
+        }
+    }
+    return path_format(out, n, idx, rank);
+}
+
+/* --- converting values --------------------------------------------------- */
+
+/* IEEE binary16 from binary32, rounding to nearest even (F. Giesen's
+ * float_to_half_fast3_rtne). */
+static uint16_t half_from_float(float f) {
+    const uint32_t f32_inf = 255u << 23, f16_max = (127u + 16u) << 23;
+    const uint32_t denorm_magic = ((127u - 15u) + (23u - 10u) + 1u) << 23;
+    uint32_t u;
+    uint16_t o;
+    memcpy(&u, &f, 4);
+    uint32_t sign = u & 0x80000000u;
+    u ^= sign;
+    if (u >= f16_max) {
+        o = u > f32_inf ? 0x7e00 : 0x7c00; /* NaN stays NaN, the rest is infinity */
+    } else if (u < (113u << 23)) {         /* becomes a subnormal or zero */
+        float fu, magic;
+        memcpy(&fu, &u, 4);
+        memcpy(&magic, &denorm_magic, 4);
+        fu += magic;
+        memcpy(&u, &fu, 4);
+        o = (uint16_t)(u - denorm_magic);
+    } else {
+        uint32_t mant_odd = (u >> 13) & 1;
+        u += ((uint32_t)(15 - 127) << 23) + 0xfff;
+        u += mant_odd;
+        o = (uint16_t)(u >> 13);
+    }
+    return (uint16_t)(o | (sign >> 16));
+}
+
+static float half_to_float(uint16_t h) {
+    int exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    float f;
+    if (exp == 0)
+        f = ldexpf((float)mant, -24);
+    else if (exp == 31)
+        f = mant ? NAN : INFINITY;
+    else
+        f = ldexpf((float)(mant | 0x400), exp - 25);
+    return (h & 0x8000) ? -f : f;
+}
+
+static const struct {
+    int dtype;    /* an integer KILN_DT_* */
+    long long lo; /* smallest value it holds */
+    long long hi; /* largest value; UINT64 stops at 2^63 - 1: jansson's integers are signed */
+} int_ranges[] = {
+    {KILN_DT_INT8, INT8_MIN, INT8_MAX},    {KILN_DT_UINT8, 0, UINT8_MAX},
+    {KILN_DT_INT16, INT16_MIN, INT16_MAX}, {KILN_DT_UINT16, 0, UINT16_MAX},
+    {KILN_DT_INT32, INT32_MIN, INT32_MAX}, {KILN_DT_UINT32, 0, UINT32_MAX},
+    {KILN_DT_INT64, INT64_MIN, INT64_MAX}, {KILN_DT_UINT64, 0, INT64_MAX},
+};
+
+static int int_range(int dtype, long long *lo, long long *hi) {
+    for (size_t k = 0; k < sizeof int_ranges / sizeof int_ranges[0]; k++) {
+        if (int_ranges[k].dtype == dtype) {
+            *lo = int_ranges[k].lo;
+            *hi = int_ranges[k].hi;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int value_type_error(Request *r, const Feed *f, const json_t *v, const char *expected) {
+    char where[64], what[40], shape[96];
+    if (json_is_array(v))
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': data%s is an array; send a flat array of %zu values or "
+                    "arrays nested to match shape %s",
+                    f->t->name, where_format(where, sizeof where, f), f->numel,
+                    rt_shape_format(shape, sizeof shape, f->shape, f->t->rank));
+    return fail(r, RT_STATUS_BAD_REQUEST, "input '%s': data%s is %s, expected %s (%s)", f->t->name,
+                where_format(where, sizeof where, f), json_describe(what, sizeof what, v), expected,
+                rt_dtype_name(f->t->dtype));
+}
+
+static int value_range_error(Request *r, const Feed *f, const json_t *v, const char *range) {
+    char where[64], what[40];
+    return fail(r, RT_STATUS_BAD_REQUEST, "input '%s': data%s is %s, out of range for %s%s",
+                f->t->name, where_format(where, sizeof where, f),
+                json_describe(what, sizeof what, v), rt_dtype_name(f->t->dtype), range);
+}
+
+/* Stores v as element f->i of the input and advances f->i. */
+static int value_store(Request *r, Feed *f, const json_t *v) {
+    size_t i = f->i;
+    int dtype = f->t->dtype;
+    if (dtype == KILN_DT_FLOAT || dtype == KILN_DT_DOUBLE || dtype == KILN_DT_FLOAT16) {
+        if (!json_is_number(v)) return value_type_error(r, f, v, "a number");
+        double d = json_number_value(v);
+        if (dtype == KILN_DT_DOUBLE) {
+            ((double *)f->dst)[i] = d;
+        } else if (dtype == KILN_DT_FLOAT) {
+            /* Halfway between FLT_MAX and the next power of two rounds to infinity. */
+            if (fabs(d) >= 0x1.ffffffp127) return value_range_error(r, f, v, "");
+            ((float *)f->dst)[i] = (float)d;
+        } else {
+            if (fabs(d) >= 65520.0) return value_range_error(r, f, v, " [-65504, 65504]");
+            ((uint16_t *)f->dst)[i] = half_from_float((float)d);
+        }
+    } else if (dtype == KILN_DT_BOOL) {
+        if (!json_is_boolean(v)) return value_type_error(r, f, v, "true or false");
+        ((uint8_t *)f->dst)[i] = json_is_true(v);
+    } else {
+        long long lo, hi, x;
+        if (int_range(dtype, &lo, &hi) != 0)
+            return fail(r, RT_STATUS_INTERNAL_ERROR, "input '%s': dtype %d is not supported",
+                        f->t->name, dtype);
+        if (!json_is_integer(v)) return value_type_error(r, f, v, "an integer");
+        x = json_integer_value(v);
+        if (x < lo || x > hi) {
+            char range[64];
+            snprintf(range, sizeof range, " [%lld, %lld]", lo, hi);
+            return value_range_error(r, f, v, range);
+        }
+        switch (dtype) {
+        case KILN_DT_INT8:
+            ((int8_t *)f->dst)[i] = (int8_t)x;
+            break;
+        case KILN_DT_UINT8:
+            ((uint8_t *)f->dst)[i] = (uint8_t)x;
+            break;
+        case KILN_DT_INT16:
+            ((int16_t *)f->dst)[i] = (int16_t)x;
+            break;
+        case KILN_DT_UINT16:
+            ((uint16_t *)f->dst)[i] = (uint16_t)x;
+            break;
+        case KILN_DT_INT32:
+            ((int32_t *)f->dst)[i] = (int32_t)x;
+            break;
+        case KILN_DT_UINT32:
+            ((uint32_t *)f->dst)[i] = (uint32_t)x;
+            break;
+        case KILN_DT_INT64:
+            ((int64_t *)f->dst)[i] = (int64_t)x;
+            break;
+        case KILN_DT_UINT64:
+            ((uint64_t *)f->dst)[i] = (uint64_t)x;
+            break;
+        }
+    }
+    f->i++;
+    return RT_STATUS_OK;
+}
+
+/* --- checking and feeding one input --------------------------------------- */
+
+/* Checks that nested data matches the shape from `level` down: an array
+ * of exactly shape[level] items at every level above the rank, and no
+ * array at the rank. Allocates nothing; recursion is at most rank deep,
+ * and messages are formatted only on failure, as this visits every value. */
+static int nested_check(Request *r, const Feed *f, const json_t *node, int level, size_t *idx) {
+    const KilnTensorInfo *t = f->t;
+    char path[256], shape[96];
+    if (!json_is_array(node))
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': data%s is not an array; nested data must follow shape %s", t->name,
+                    path_format(path, sizeof path, idx, level),
+                    rt_shape_format(shape, sizeof shape, f->shape, t->rank));
+    size_t n = json_array_size(node);
+    if ((uint64_t)f->shape[level] != n)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': data%s has %zu items, expected %lld (shape %s)", t->name,
+                    path_format(path, sizeof path, idx, level), n, (long long)f->shape[level],
+                    rt_shape_format(shape, sizeof shape, f->shape, t->rank));
+    for (size_t k = 0; k < n; k++) {
+        const json_t *child = json_array_get(node, k);
+        idx[level] = k;
+        if (level + 1 < t->rank) {
+            int st = nested_check(r, f, child, level + 1, idx);
+            if (st != RT_STATUS_OK) return st;
+        } else if (json_is_array(child)) {
+            return fail(r, RT_STATUS_BAD_REQUEST,
+                        "input '%s': data%s is nested deeper than the input's rank %d (shape %s)",
+                        t->name, path_format(path, sizeof path, idx, level + 1), t->rank,
+                        rt_shape_format(shape, sizeof shape, f->shape, t->rank));
+        }
+    }
+    return RT_STATUS_OK;
+}
+
+static int nested_store(Request *r, Feed *f, const json_t *node, int level) {
+    if (level == f->t->rank) return value_store(r, f, node);
+    for (size_t k = 0; k < json_array_size(node); k++) {
+        int st = nested_store(r, f, json_array_get(node, k), level + 1);
+        if (st != RT_STATUS_OK) return st;
+    }
+    return RT_STATUS_OK;
+}
+
+/* Checks "shape" against the model's shape of input k and fills shape[]. */
+static int shape_check(Request *r, int k, const json_t *jshape, int64_t *shape) {
+    const KilnTensorInfo *t = &r->m->inputs[k];
+    char want[96];
+    rt_shape_format(want, sizeof want, t->shape, t->rank);
+    if (!json_is_array(jshape))
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': \"shape\" must be an array of dims like %s (-1 is the batch)",
+                    t->name, want);
+    size_t rank = json_array_size(jshape);
+    if (rank != (size_t)t->rank)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': shape has rank %zu, expected rank %d (model shape %s, -1 is the "
+                    "batch)",
+                    t->name, rank, t->rank, want);
+    for (int d = 0; d < t->rank; d++) {
+        const json_t *jd = json_array_get(jshape, (size_t)d);
+        if (!json_is_integer(jd) || json_integer_value(jd) < 0)
+            return fail(r, RT_STATUS_BAD_REQUEST,
+                        "input '%s': shape[%d] must be a non-negative integer (model shape %s)",
+                        t->name, d, want);
+        shape[d] = json_integer_value(jd);
+    }
+    char got[96];
+    rt_shape_format(got, sizeof got, shape, t->rank);
+    for (int d = 0; d < t->rank; d++) {
+        if (t->shape[d] != -1) {
+            if (shape[d] != t->shape[d])
+                return fail(r, RT_STATUS_BAD_REQUEST,
+                            "input '%s': shape %s, expected %s: dim %d must be %lld", t->name, got,
+                            want, d, (long long)t->shape[d]);
+            continue;
+        }
+        if (shape[d] < 1)
+            return fail(r, RT_STATUS_BAD_REQUEST,
+                        "input '%s': shape %s has batch %lld, expected at least 1 (model shape %s)",
+                        t->name, got, (long long)shape[d], want);
+        if (r->batch && shape[d] != r->batch)
+            return fail(r, RT_STATUS_BAD_REQUEST,
+                        "input '%s': shape %s has batch %lld, but input '%s' has batch %lld; all "
+                        "inputs must share one batch size",
+                        t->name, got, (long long)shape[d], r->batch_from, (long long)r->batch);
+        r->batch = shape[d];
+        r->batch_from = t->name;
+    }
+    return RT_STATUS_OK;
+}
+
+/* Feeds the request input `obj` (inputs[pos] of the request). */
+static int input_feed(Request *r, size_t pos, const json_t *obj) {
+    const KilnModel *m = r->m;
+    if (!json_is_object(obj))
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "inputs[%zu] must be an object with \"name\", \"shape\", \"datatype\" and "
+                    "\"data\"",
+                    pos);
+    const char *name = json_string_value(json_object_get(obj, "name"));
+    if (!name) return fail(r, RT_STATUS_BAD_REQUEST, "inputs[%zu] has no \"name\" string", pos);
+    int k = 0;
+    while (k < m->n_inputs && strcmp(m->inputs[k].name, name) != 0)
+        k++;
+    if (k == m->n_inputs) {
+        char names[256];
+        return fail(r, RT_STATUS_BAD_REQUEST, "unknown input '%s'; the model's inputs are: %s",
+                    name, names_format(names, sizeof names, m->inputs, m->n_inputs));
+    }
+    if (r->in[k]) return fail(r, RT_STATUS_BAD_REQUEST, "duplicate input '%s'", name);
+
+    const KilnTensorInfo *t = &m->inputs[k];
+    const char *want = rt_dtype_name(t->dtype);
+    const char *dt = json_string_value(json_object_get(obj, "datatype"));
+    if (!dt)
+        return fail(r, RT_STATUS_BAD_REQUEST, "input '%s': no \"datatype\" string, expected \"%s\"",
+                    name, want);
+    if (strcmp(dt, want) != 0)
+        return fail(r, RT_STATUS_BAD_REQUEST, "input '%s': datatype %s, expected %s", name, dt,
+                    want);
+    const json_t *params = json_object_get(obj, "parameters");
+    if (params && !json_is_object(params))
+        return fail(r, RT_STATUS_BAD_REQUEST, "input '%s': \"parameters\" must be an object", name);
+
+    int64_t *shape = malloc(sizeof *shape * ((size_t)t->rank + 1));
+    if (!shape) return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory");
+    Feed f = {.t = t, .shape = shape};
+    char got_shape[96];
+    int st = shape_check(r, k, json_object_get(obj, "shape"), shape);
+    if (st != RT_STATUS_OK) goto out;
+    rt_shape_format(got_shape, sizeof got_shape, shape, t->rank);
+    if (shape_numel(shape, t->rank, 0, &f.numel) != 0) {
+        st = fail(r, RT_STATUS_BAD_REQUEST, "input '%s': shape %s has too many elements", name,
+                  got_shape);
+        goto out;
+    }
+
+    /* Count what the JSON holds before allocating anything sized by the shape. */
+    const json_t *data = json_object_get(obj, "data");
+    if (!json_is_array(data)) {
+        st = fail(r, RT_STATUS_BAD_REQUEST,
+                  "input '%s': \"data\" must be an array of %zu values (shape %s)", name, f.numel,
+                  got_shape);
+        goto out;
+    }
+    f.nested = t->rank > 1 && json_array_size(data) > 0 && json_is_array(json_array_get(data, 0));
+    if (f.nested) {
+        size_t *idx = calloc((size_t)t->rank + 1, sizeof *idx);
+        if (!idx) {
+            st = fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory");
+            goto out;
+        }
+        st = nested_check(r, &f, data, 0, idx);
+        free(idx);
+        if (st != RT_STATUS_OK) goto out;
+    } else if (json_array_size(data) != f.numel) {
+        st = fail(r, RT_STATUS_BAD_REQUEST, "input '%s': expected %zu values for shape %s, got %zu",
+                  name, f.numel, got_shape, json_array_size(data));
+        goto out;
+    }
+    size_t elem = kiln_dtype_size(t->dtype);
+    if (f.numel > RT_TENSOR_MAX_BYTES / elem) {
+        st = fail(r, RT_STATUS_BAD_REQUEST,
+                  "input '%s': shape %s is %zu values of %s, over the %zu MiB limit of a tensor",
+                  name, got_shape, f.numel, want, RT_TENSOR_MAX_BYTES >> 20);
+        goto out;
+    }
+    f.dst = r->in[k] = buffer_alloc(f.numel * elem);
+    if (!f.dst) {
+        st = fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory for input '%s' (%zu bytes)", name,
+                  f.numel * elem);
+        goto out;
+    }
+    if (f.nested) {
+        st = nested_store(r, &f, data, 0);
+    } else {
+        for (size_t i = 0; i < f.numel && st == RT_STATUS_OK; i++)
+            st = value_store(r, &f, json_array_get(data, i));
+    }
+out:
+    free(shape);
+    return st;
+}
+
+/* --- outputs, run, response ------------------------------------------------- */
+
+static int outputs_select(Request *r, const json_t *want) {
+    const KilnModel *m = r->m;
+    if (want && !json_is_array(want))
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "\"outputs\" must be an array of {\"name\": ...} objects");
+    if (json_array_size(want) == 0) {
+        for (int k = 0; k < m->n_outputs; k++)
+            r->sel[r->n_sel++] = k;
+        return RT_STATUS_OK;
+    }
+    if (json_array_size(want) > (size_t)m->n_outputs)
+        return fail(r, RT_STATUS_BAD_REQUEST, "\"outputs\" asks for %zu outputs, the model has %d",
+                    json_array_size(want), m->n_outputs);
+    for (size_t i = 0; i < json_array_size(want); i++) {
+        const json_t *o = json_array_get(want, i);
+        const char *name = json_string_value(json_object_get(o, "name"));
+        if (!json_is_object(o) || !name)
+            return fail(r, RT_STATUS_BAD_REQUEST, "outputs[%zu] must be an object with a \"name\"",
+                        i);
+        int k = 0;
+        while (k < m->n_outputs && strcmp(m->outputs[k].name, name) != 0)
+            k++;
+        if (k == m->n_outputs) {
+            char names[256];
+            return fail(r, RT_STATUS_BAD_REQUEST,
+                        "unknown output '%s'; the model's outputs are: %s", name,
+                        names_format(names, sizeof names, m->outputs, m->n_outputs));
+        }
+        for (int j = 0; j < r->n_sel; j++)
+            if (r->sel[j] == k)
+                return fail(r, RT_STATUS_BAD_REQUEST, "output '%s' is requested twice", name);
+        r->sel[r->n_sel++] = k;
+    }
+    return RT_STATUS_OK;
+}
+
+/* Allocates outputs and workspace for r->batch and runs the model. */
+static int model_run(Request *r) {
+    const KilnModel *m = r->m;
+    for (int k = 0; k < m->n_outputs; k++) {
+        const KilnTensorInfo *t = &m->outputs[k];
+        size_t elem = kiln_dtype_size(t->dtype), n;
+        if (shape_numel(t->shape, t->rank, r->batch, &n) != 0 || n > RT_TENSOR_MAX_BYTES / elem)
+            return fail(r, RT_STATUS_BAD_REQUEST,
+                        "batch %lld makes output '%s' larger than the %zu MiB limit of a tensor",
+                        (long long)r->batch, t->name, RT_TENSOR_MAX_BYTES >> 20);
+        r->out_numel[k] = n;
+        r->out[k] = buffer_alloc(n * elem);
+        if (!r->out[k])
+            return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory for output '%s' (%zu bytes)",
+                        t->name, n * elem);
+    }
+    size_t ws = m->workspace_size(r->batch);
+    r->ws = buffer_alloc(ws);
+    if (!r->ws)
+        return fail(r, RT_STATUS_INTERNAL_ERROR,
+                    "out of memory for the workspace (%zu bytes for batch %lld)", ws,
+                    (long long)r->batch);
+    int rc = m->run((const void *const *)r->in, r->out, r->ws, r->batch, NULL);
+    if (rc != 0)
+        return fail(r, RT_STATUS_INTERNAL_ERROR, "model '%s' failed to run (code %d)", m->name, rc);
+    return RT_STATUS_OK;
+}
+
+/* Writes n elements of dtype as JSON numbers (or true/false) separated by
+ * commas. Returns how many were NaN or infinite and written as null. */
+static size_t data_write(RtBuf *b, int dtype, const void *p, size_t n) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i) rt_buf_putc(b, ',');
+        switch (dtype) {
+        case KILN_DT_FLOAT:
+            bad += (size_t)rt_buf_put_float(b, ((const float *)p)[i], 9);
+            break;
+        case KILN_DT_DOUBLE:
+            bad += (size_t)rt_buf_put_float(b, ((const double *)p)[i], 17);
+            break;
+        case KILN_DT_FLOAT16:
+            bad += (size_t)rt_buf_put_float(b, half_to_float(((const uint16_t *)p)[i]), 5);
+            break;
+        case KILN_DT_BOOL:
+            rt_buf_puts(b, ((const uint8_t *)p)[i] ? "true" : "false");
+            break;
+        case KILN_DT_INT8:
+            rt_buf_put_i64(b, ((const int8_t *)p)[i]);
+            break;
+        case KILN_DT_UINT8:
+            rt_buf_put_u64(b, ((const uint8_t *)p)[i]);
+            break;
+        case KILN_DT_INT16:
+            rt_buf_put_i64(b, ((const int16_t *)p)[i]);
+            break;
+        case KILN_DT_UINT16:
+            rt_buf_put_u64(b, ((const uint16_t *)p)[i]);
+            break;
+        case KILN_DT_INT32:
+            rt_buf_put_i64(b, ((const int32_t *)p)[i]);
+            break;
+        case KILN_DT_UINT32:
+            rt_buf_put_u64(b, ((const uint32_t *)p)[i]);
+            break;
+        case KILN_DT_INT64:
+            rt_buf_put_i64(b, ((const int64_t *)p)[i]);
+            break;
+        case KILN_DT_UINT64:
+            rt_buf_put_u64(b, ((const uint64_t *)p)[i]);
+            break;
+        }
+        if (b->oom) break;
+    }
+    return bad;
+}
+
+static int response_write(Request *r, char **text, size_t *len) {
+    const KilnModel *m = r->m;
+    RtBuf b;
+    rt_buf_init(&b);
+    rt_buf_puts(&b, "{\"model_name\":");
+    rt_buf_put_json_string(&b, m->name);
+    rt_buf_puts(&b, ",\"model_version\":");
+    rt_buf_put_json_string(&b, m->version);
+    if (r->id) {
+        rt_buf_puts(&b, ",\"id\":");
+        rt_buf_put_json_string(&b, r->id);
+    }
+    rt_buf_puts(&b, ",\"outputs\":[");
+    for (int s = 0; s < r->n_sel; s++) {
+        int k = r->sel[s];
+        const KilnTensorInfo *t = &m->outputs[k];
+        rt_buf_puts(&b, s ? ",{\"name\":" : "{\"name\":");
+        rt_buf_put_json_string(&b, t->name);
+        rt_buf_puts(&b, ",\"datatype\":");
+        rt_buf_put_json_string(&b, rt_dtype_name(t->dtype));
+        rt_buf_puts(&b, ",\"shape\":[");
+        for (int d = 0; d < t->rank; d++) {
+            if (d) rt_buf_putc(&b, ',');
+            rt_buf_put_i64(&b, t->shape[d] == -1 ? r->batch : t->shape[d]);
+        }
+        rt_buf_puts(&b, "],\"data\":[");
+        size_t bad = data_write(&b, t->dtype, r->out[k], r->out_numel[k]);
+        rt_buf_putc(&b, ']');
+        if (bad) {
+            rt_buf_puts(&b, ",\"parameters\":{\"non_finite_values\":");
+            rt_buf_put_u64(&b, bad);
+            rt_buf_putc(&b, '}');
+        }
+        rt_buf_putc(&b, '}');
+    }
+    rt_buf_puts(&b, "]}");
+    *text = rt_buf_take(&b, len);
+    if (!*text) return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory writing the response");
+    return RT_STATUS_OK;
+}
+
+static void request_free(Request *r) {
+    for (int k = 0; r->in && k < r->m->n_inputs; k++)
+        free(r->in[k]);
+    for (int k = 0; r->out && k < r->m->n_outputs; k++)
+        free(r->out[k]);
+    free(r->in);
+    free(r->out);
+    free(r->out_numel);
+    free(r->sel);
+    free(r->ws);
+    json_decref(r->root);
+}
+
+int rt_infer_json(const KilnModel *m, const char *body, size_t len, char **response_out,
+                  size_t *response_len, char err[RT_ERR_LEN]) {
+    Request r = {.m = m, .err = err};
+    size_t text_len = 0;
+    json_error_t jerr;
+    int st;
+
+    *response_out = NULL;
+    err[0] = '\0';
+    r.in = calloc((size_t)m->n_inputs + 1, sizeof *r.in);
+    r.out = calloc((size_t)m->n_outputs + 1, sizeof *r.out);
+    r.out_numel = calloc((size_t)m->n_outputs + 1, sizeof *r.out_numel);
+    r.sel = calloc((size_t)m->n_outputs + 1, sizeof *r.sel);
+    if (!r.in || !r.out || !r.out_numel || !r.sel) {
+        st = fail(&r, RT_STATUS_INTERNAL_ERROR, "out of memory");
+        goto out;
+    }
+
+    r.root = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    if (!r.root) {
+        st = fail(&r, RT_STATUS_BAD_REQUEST, "request is not valid JSON: %s (line %d, column %d)",
+                  jerr.text, jerr.line, jerr.column);
+        goto out;
+    }
+    if (!json_is_object(r.root)) {
+        st = fail(&r, RT_STATUS_BAD_REQUEST,
+                  "request must be a JSON object with an \"inputs\" array");
+        goto out;
+    }
+    const json_t *id = json_object_get(r.root, "id");
+    if (id && !json_is_string(id)) {
+        st = fail(&r, RT_STATUS_BAD_REQUEST, "\"id\" must be a string");
+        goto out;
+    }
+    r.id = json_string_value(id);
+    const json_t *params = json_object_get(r.root, "parameters");
+    if (params && !json_is_object(params)) {
+        st = fail(&r, RT_STATUS_BAD_REQUEST, "\"parameters\" must be an object");
+        goto out;
+    }
+    const json_t *inputs = json_object_get(r.root, "inputs");
+    if (!json_is_array(inputs)) {
+        st = fail(&r, RT_STATUS_BAD_REQUEST,
+                  "request has no \"inputs\" array; expected {\"inputs\": [{\"name\", \"shape\", "
+                  "\"datatype\", \"data\"}, ...]}");
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(inputs); i++) {
+        st = input_feed(&r, i, json_array_get(inputs, i));
+        if (st != RT_STATUS_OK) goto out;
+    }
+    for (int k = 0; k < m->n_inputs; k++) {
+        if (!r.in[k]) {
+            const KilnTensorInfo *t = &m->inputs[k];
+            char shape[96];
+            st = fail(&r, RT_STATUS_BAD_REQUEST, "missing input '%s' (%s %s)", t->name,
+                      rt_dtype_name(t->dtype),
+                      rt_shape_format(shape, sizeof shape, t->shape, t->rank));
+            goto out;
+        }
+    }
+    if (r.batch == 0) r.batch = 1; /* no input has a batch dim */
+
+    st = outputs_select(&r, json_object_get(r.root, "outputs"));
+    if (st == RT_STATUS_OK) st = model_run(&r);
+    if (st == RT_STATUS_OK) st = response_write(&r, response_out, &text_len);
+    if (st == RT_STATUS_OK && response_len) *response_len = text_len;
+out:
+    request_free(&r);
+    return st;
+}
+
+char *rt_infer_error_json(const char *msg, size_t *len_out) {
+    RtBuf b;
+    rt_buf_init(&b);
+    rt_buf_puts(&b, "{\"error\":");
+    rt_buf_put_json_string(&b, msg);
+    rt_buf_putc(&b, '}');
+    return rt_buf_take(&b, len_out);
+}

@@ -1,0 +1,55 @@
+/* infer.h: one Open Inference Protocol (KServe v2) inference request in
+ * JSON, from request text to response text.
+ *
+ * rt_infer_json() is the whole request path that `OUT predict` and the
+ * HTTP server share: parse the request, check it against the model's
+ * signature, convert its data into dense buffers, run the model and write
+ * the response. It keeps no state between calls, so threads may call it
+ * at once on the same model (a server calls json_object_seed(0) before
+ * starting them, as jansson asks). Every buffer of a request is allocated
+ * and freed inside the call; only the response text outlives it, owned by
+ * the caller.
+ *
+ * The request is checked before anything is sized by it: a buffer is
+ * allocated only after the number of values in the JSON matches the
+ * product of the shape, so a request can never make the runtime allocate
+ * more than a small multiple of its own size, and no tensor exceeds
+ * RT_TENSOR_MAX_BYTES.
+ *
+ * Request: {"id"?: string, "parameters"?: object, "inputs": [{"name",
+ * "shape", "datatype", "data", "parameters"?}], "outputs"?: [{"name"}]}.
+ * "data" is flat (row-major) or nested to exactly the shape's depth.
+ * Every model input must be present once, with the model's datatype and
+ * rank, its fixed dims, and one batch size (>= 1) shared by all inputs.
+ * Integer types take JSON integers in range (UINT64 only up to
+ * 2^63 - 1, jansson's limit), BOOL takes true/false, float types take
+ * any number that fits. An empty or absent "outputs" means all outputs.
+ *
+ * Response: {"model_name", "model_version", "id" (if the request had one),
+ * "outputs": [{"name", "datatype", "shape", "data": flat array}]}, in the
+ * requested order, else the model's. Floats are written with enough
+ * digits to read back bit-exactly. JSON has no NaN or infinity: such
+ * values are written as null, and that output object then carries
+ * "parameters": {"non_finite_values": N} so clients can tell.
+ */
+#ifndef INFER_H
+#define INFER_H
+
+#include <stddef.h>
+
+#include "kiln_model.h"
+#include "rt.h"
+
+/* Runs one request (body, len bytes, not NUL-terminated) on m, which
+ * passed rt_meta_check(). Returns RT_STATUS_OK with the response in
+ * *response_out (malloc'd, NUL-terminated, caller frees; its length in
+ * *response_len unless that is NULL), or RT_STATUS_BAD_REQUEST /
+ * RT_STATUS_INTERNAL_ERROR with *response_out NULL and the reason in err.
+ * Messages name the input or output at fault and what was expected. */
+int rt_infer_json(const KilnModel *m, const char *body, size_t len, char **response_out,
+                  size_t *response_len, char err[RT_ERR_LEN]);
+
+/* {"error": msg} as malloc'd text (caller frees), NULL if memory ran out. */
+char *rt_infer_error_json(const char *msg, size_t *len_out);
+
+#endif

@@ -1,0 +1,20 @@
+#!/bin/sh
+# test.sh: every test, from scratch. Installs the dependencies, builds
+# kiln twice (plain, and with AddressSanitizer + UndefinedBehaviorSanitizer)
+# and runs ctest in each: unit tests, golden diagnostics, end to end.
+# The sanitizer build skips the tests that execute notebooks (torch under
+# ASan is slow and not our code).
+set -eu
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+echo "== plain build"
+rm -rf build-test
+scripts/build.sh build-test
+ctest --test-dir build-test --output-on-failure -j2
+
+echo "== ASan + UBSan build"
+rm -rf build-asan
+scripts/build.sh build-asan -DENABLE_ASAN=ON -DENABLE_UBSAN=ON
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j2 -LE notebook
