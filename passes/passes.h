@@ -26,8 +26,8 @@ int pass_check_types(Graph *g, Diag *d);
 int pass_infer_shapes(Graph *g, Diag *d);
 
 /* Rewrites for speed: MatMul on 2-D operands becomes Gemm, Gemm + Add of a
- * constant bias takes the bias as C, Gemm with a constant transposed B gets
- * B transposed once at compile time, and Relu/Sigmoid/Tanh after a Gemm
+ * constant bias takes the bias as C, a constant B of a Gemm is packed once at
+ * compile time into the kernel's panel layout (attribute packed_b=1), and Relu/Sigmoid/Tanh after a Gemm
  * become its epilogue. Identity and inference Dropout are bypassed.
  * Requires: shapes inferred. Preserves: topological order, shapes. */
 int pass_fuse(Graph *g, Diag *d);

@@ -59,27 +59,33 @@ static void gemm_take_bias(Graph *g, Node *n) {
     absorb(n, c);
 }
 
-/* A constant B used transposed is stored transposed once, so the kernel's
- * inner loop runs over contiguous memory. */
-static void gemm_pretranspose(Graph *g, Node *n) {
-    if (n->op != OP_GEMM || !ir_attr_int(n, "transB", 0)) return;
+/* A constant B is packed once, at compile time, into panels of 32 columns
+ * (Bp[p][k][j] = B(k, 32p + j), zero-padded), the layout the Gemm kernel
+ * streams through; transB is absorbed by the packing. The node is marked
+ * with the internal attribute packed_b=1 and B's value becomes [P, K, 32]. */
+#define PANEL 32
+static void gemm_pack_weights(Graph *g, Node *n) {
+    if (n->op != OP_GEMM || ir_attr_int(n, "packed_b", 0)) return;
     Value *b = n->inputs[1];
     if (!b->data || b->dtype != DT_F32) return;
-    int64_t rows = b->shape.dims[0], cols = b->shape.dims[1];
-    const char *name = arena_printf(g->arena, "%s.T", b->name);
-    Value *t = ir_value_find(g, name);
-    if (!t) {
-        t = ir_value_add(g, name, DT_F32);
-        t->shape = (Shape){2, {cols, rows}};
-        float *dst = arena_alloc_aligned(g->arena, sizeof(float) * (size_t)(rows * cols), 64);
+    int tb = (int)ir_attr_int(n, "transB", 0);
+    int64_t K = b->shape.dims[tb], N = b->shape.dims[!tb], P = (N + PANEL - 1) / PANEL;
+    const char *name = arena_printf(g->arena, "%s.packed%s", b->name, tb ? "T" : "");
+    Value *p = ir_value_find(g, name);
+    if (!p) {
+        p = ir_value_add(g, name, DT_F32);
+        p->shape = (Shape){3, {P, K, PANEL}};
+        float *dst = arena_alloc_aligned(g->arena, sizeof(float) * (size_t)(P * K * PANEL), 64);
         const float *src = b->data;
-        for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < cols; j++)
-                dst[j * rows + i] = src[i * cols + j];
-        t->data = dst;
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < N; j++)
+                dst[((j / PANEL) * K + k) * PANEL + j % PANEL] =
+                    tb ? src[j * K + k] : src[k * N + j];
+        p->data = dst;
     }
-    n->inputs[1] = t;
+    n->inputs[1] = p;
     attr_set(n, "transB", ATTR_INT)->i = 0;
+    attr_set(n, "packed_b", ATTR_INT)->i = 1;
 }
 
 static Epilogue epilogue_of(OpKind op) {
@@ -126,7 +132,7 @@ int pass_fuse(Graph *g, Diag *d) {
         if (n->dead) continue;
         matmul_to_gemm(n);
         gemm_take_bias(g, n);
-        gemm_pretranspose(g, n);
+        gemm_pack_weights(g, n);
         gemm_take_activation(g, n);
     }
     ir_graph_compact(g);

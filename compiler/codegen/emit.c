@@ -177,7 +177,51 @@ static int emit_softmax(Codegen *cg, const Node *n) {
 
 /* --- matrix products ---------------------------------------------------------------- */
 
+/* Strides that read Gemm's C (rank 0, 1 or 2) broadcast over [M, N]. */
+static void bias_strides(const Value *c, Sym M, Sym N, Sym *c_rs, Sym *c_cs) {
+    *c_rs = *c_cs = (Sym){0, 0};
+    if (!c || c->shape.rank < 1) return;
+    const Shape *cs = &c->shape;
+    Sym last = sym_dim(cs->dims[cs->rank - 1]);
+    *c_cs = sym_is(last, 1) && !sym_is(N, 1) ? (Sym){0, 0} : (Sym){1, 0};
+    if (cs->rank == 2) {
+        Sym first = sym_dim(cs->dims[0]);
+        *c_rs = sym_is(first, 1) && !sym_is(M, 1) ? (Sym){0, 0} : last;
+    }
+}
+
+/* B packed by pass_fuse: [P, K, 32] panels, no strides to pass. */
+static int emit_gemm_packed(Codegen *cg, const Node *n) {
+    const Shape *a = &n->inputs[0]->shape;
+    const Value *c = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    int ta = (int)ir_attr_int(n, "transA", 0);
+    Sym a0 = sym_dim(a->dims[0]), a1 = sym_dim(a->dims[1]);
+    Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = sym_dim(n->outputs[0]->shape.dims[1]);
+    Sym a_rs = ta ? (Sym){1, 0} : a1, a_cs = ta ? a1 : (Sym){1, 0};
+    Sym c_rs, c_cs;
+    bias_strides(c, M, N, &c_rs, &c_cs);
+    LLVMValueRef args[] = {
+        sym_value(cg, M),
+        sym_value(cg, N),
+        sym_value(cg, K),
+        addr(cg, n->inputs[0]),
+        sym_value(cg, a_rs),
+        sym_value(cg, a_cs),
+        addr(cg, n->inputs[1]),
+        c ? addr(cg, c) : LLVMConstPointerNull(cg->ptr),
+        sym_value(cg, c_rs),
+        sym_value(cg, c_cs),
+        f32c(cg, ir_attr_float(n, "alpha", 1.0f)),
+        f32c(cg, ir_attr_float(n, "beta", 1.0f)),
+        i32c(cg, n->epilogue),
+        addr(cg, n->outputs[0]),
+    };
+    call(cg, "kiln_gemm_packed_f32", args, 14);
+    return 0;
+}
+
 static int emit_gemm(Codegen *cg, const Node *n) {
+    if (ir_attr_int(n, "packed_b", 0)) return emit_gemm_packed(cg, n);
     const Shape *a = &n->inputs[0]->shape, *b = &n->inputs[1]->shape;
     const Value *c = n->n_inputs > 2 ? n->inputs[2] : NULL;
     int ta = (int)ir_attr_int(n, "transA", 0), tb = (int)ir_attr_int(n, "transB", 0);
@@ -187,16 +231,8 @@ static int emit_gemm(Codegen *cg, const Node *n) {
     Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = tb ? b0 : b1;
     Sym a_rs = ta ? (Sym){1, 0} : a1, a_cs = ta ? a1 : (Sym){1, 0};
     Sym b_rs = tb ? (Sym){1, 0} : b1, b_cs = tb ? b1 : (Sym){1, 0};
-    Sym c_rs = {0, 0}, c_cs = {0, 0};
-    if (c && c->shape.rank >= 1) {
-        const Shape *cs = &c->shape;
-        Sym last = sym_dim(cs->dims[cs->rank - 1]);
-        c_cs = sym_is(last, 1) && !sym_is(N, 1) ? (Sym){0, 0} : (Sym){1, 0};
-        if (cs->rank == 2) {
-            Sym first = sym_dim(cs->dims[0]);
-            c_rs = sym_is(first, 1) && !sym_is(M, 1) ? (Sym){0, 0} : last;
-        }
-    }
+    Sym c_rs, c_cs;
+    bias_strides(c, M, N, &c_rs, &c_cs);
     LLVMValueRef args[] = {
         sym_value(cg, M),
         sym_value(cg, N),

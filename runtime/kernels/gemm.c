@@ -115,6 +115,81 @@ void kiln_gemm_f32(int64_t M, int64_t N, int64_t K, const float *restrict A, int
                   epilogue, Y);
 }
 
+/* --- packed weights ---------------------------------------------------------
+ *
+ * A constant B is packed at compile time into panels of 32 columns,
+ * Bp[p][k][0..32) = B(k, 32p + j), the last panel zero-padded, so that the
+ * tile loop streams B through memory in order and needs no column
+ * remainder path.
+ */
+
+/* Y[i0 .. i0+rows, 32*p0 .. 32*(p0+panels)), columns at or past N not
+ * stored. rows * panels * 2 accumulators stay in vector registers. */
+static inline __attribute__((always_inline)) void
+ptile(int rows, int panels, int64_t i0, int64_t p0, int64_t N, int64_t K, const float *restrict A,
+      int64_t a_rs, int64_t a_cs, const float *restrict Bp, const float *restrict C, int64_t c_rs,
+      int64_t c_cs, float alpha, float beta, int epilogue, float *restrict Y) {
+    v16 acc[TILE_M][8];
+    UNROLL for (int r = 0; r < TILE_M; r++) {
+        UNROLL for (int q = 0; q < 8; q++) {
+            if (r < rows && q < 2 * panels) acc[r][q] = (v16){0};
+        }
+    }
+    for (int64_t k = 0; k < K; k++) {
+        v16 b[8];
+        UNROLL for (int q = 0; q < 8; q++) {
+            if (q < 2 * panels)
+                b[q] = *(const v16 *)(Bp + ((p0 + q / 2) * K + k) * TILE_N + (q % 2) * 16);
+        }
+        UNROLL for (int r = 0; r < TILE_M; r++) {
+            if (r < rows) {
+                float a = A[(i0 + r) * a_rs + k * a_cs];
+                UNROLL for (int q = 0; q < 8; q++) {
+                    if (q < 2 * panels) acc[r][q] += a * b[q];
+                }
+            }
+        }
+    }
+    UNROLL for (int r = 0; r < TILE_M; r++) {
+        if (r >= rows) continue;
+        UNROLL for (int q = 0; q < 8; q++) {
+            if (q >= 2 * panels) continue;
+            float v[16];
+            memcpy(v, &acc[r][q], sizeof v);
+            int64_t j0 = p0 * TILE_N + q * 16;
+            float *restrict y = Y + (i0 + r) * N;
+            for (int j = 0; j < 16; j++) {
+                if (j0 + j >= N) break;
+                float s = alpha * v[j];
+                if (C) s += beta * C[(i0 + r) * c_rs + (j0 + j) * c_cs];
+                y[j0 + j] = epilogue_apply(epilogue, s);
+            }
+        }
+    }
+}
+
+/* Rows in blocks of TILE_M, one panel at a time; the rows left over (all
+ * of them at batch 1) one at a time over four panels, which gives the
+ * eight independent accumulators that hide the FMA latency. */
+void kiln_gemm_packed_f32(int64_t M, int64_t N, int64_t K, const float *restrict A, int64_t a_rs,
+                          int64_t a_cs, const float *restrict Bp, const float *restrict C,
+                          int64_t c_rs, int64_t c_cs, float alpha, float beta, int epilogue,
+                          float *restrict Y) {
+    int64_t P = (N + TILE_N - 1) / TILE_N;
+    int64_t m_tiled = M / TILE_M * TILE_M;
+    for (int64_t p = 0; p < P; p++)
+        for (int64_t i0 = 0; i0 < m_tiled; i0 += TILE_M)
+            ptile(TILE_M, 1, i0, p, N, K, A, a_rs, a_cs, Bp, C, c_rs, c_cs, alpha, beta, epilogue,
+                  Y);
+    for (int64_t i = m_tiled; i < M; i++) {
+        int64_t p = 0;
+        for (; p + 4 <= P; p += 4)
+            ptile(1, 4, i, p, N, K, A, a_rs, a_cs, Bp, C, c_rs, c_cs, alpha, beta, epilogue, Y);
+        for (; p < P; p++)
+            ptile(1, 1, i, p, N, K, A, a_rs, a_cs, Bp, C, c_rs, c_cs, alpha, beta, epilogue, Y);
+    }
+}
+
 void kiln_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *restrict A,
                      int64_t a_bs, const float *restrict B, int64_t b_bs, float *restrict Y) {
     for (int64_t b = 0; b < batch; b++)

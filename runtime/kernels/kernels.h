@@ -32,6 +32,13 @@ void kiln_gemm_f32(int64_t M, int64_t N, int64_t K, const float *restrict A, int
                    const float *restrict C, int64_t c_rs, int64_t c_cs, float alpha, float beta,
                    int epilogue, float *restrict Y);
 
+/* The same with B constant and packed by codegen into panels of 32
+ * columns: Bp[p][k][j] = B(k, 32p + j), zero past column N. */
+void kiln_gemm_packed_f32(int64_t M, int64_t N, int64_t K, const float *restrict A, int64_t a_rs,
+                          int64_t a_cs, const float *restrict Bp, const float *restrict C,
+                          int64_t c_rs, int64_t c_cs, float alpha, float beta, int epilogue,
+                          float *restrict Y);
+
 /* For b in [0, batch): Y_b[M,N] = A_b[M,K] B_b[K,N], all dense row major,
  * A_b = A + b * a_bs, B_b = B + b * b_bs (0 to share one B), Y_b = Y + b*M*N. */
 void kiln_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *restrict A,
