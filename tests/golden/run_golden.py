@@ -19,6 +19,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--kiln", required=True)
 ap.add_argument("--source-dir", required=True)
 args = ap.parse_args()
+args.kiln = os.path.abspath(args.kiln)
 
 golden = os.path.join(args.source_dir, "tests", "golden")
 update = os.environ.get("UPDATE_GOLDEN") == "1"

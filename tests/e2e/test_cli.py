@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""End to end through the command line, on the committed fraud sample (no
+notebook run: this one also runs under the sanitizers).
+
+The references are torch's outputs saved by the notebook
+(samples/fraud-detection/ref_*.npy), not anything kiln produced.
+Tolerance: rtol 1e-4, atol 1e-5.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from onnx import helper, numpy_helper, TensorProto
+import onnx
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--kiln", required=True)
+ap.add_argument("--build-dir", required=True)
+ap.add_argument("--source-dir", required=True)
+args = ap.parse_args()
+
+SAMPLE = os.path.join(args.source_dir, "samples", "fraud-detection")
+MODEL = os.path.join(SAMPLE, "fraud.onnx")
+RTOL, ATOL = 1e-4, 1e-5
+tmp = tempfile.mkdtemp(prefix="kiln-e2e-")
+results = []
+
+
+def run(cmd, **kw):
+    kw.setdefault("timeout", 300)
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def check(name, ok, detail=""):
+    ok = bool(ok)
+    results.append(ok)
+    print(("ok      " if ok else "FAIL    ") + name + ("" if ok else "\n        " + detail))
+
+
+def kiln(*a, **kw):
+    return run([args.kiln, *a], **kw)
+
+
+def request(x, name="transaction"):
+    return {"id": "t", "inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32",
+                                   "data": x.ravel().tolist()}]}
+
+
+# --- compile -------------------------------------------------------------------
+exe = os.path.join(tmp, "fraud")
+r = kiln("compile", MODEL, "-o", exe)
+check("compile exits 0", r.returncode == 0, r.stderr)
+f = run(["file", exe])
+check("the service binary is statically linked", "statically linked" in f.stdout, f.stdout)
+print(f"        binary size {os.path.getsize(exe)} bytes")
+
+# --- predict against torch's outputs ---------------------------------------------
+for b in (1, 256):
+    x = np.load(os.path.join(SAMPLE, f"ref_input_b{b}.npy"))
+    want = np.load(os.path.join(SAMPLE, f"ref_output_b{b}.npy"))
+    req = os.path.join(tmp, f"req{b}.json")
+    json.dump(request(x), open(req, "w"))
+    r = run([exe, "predict", "--input", req])
+    ok = r.returncode == 0
+    detail = r.stderr
+    if ok:
+        resp = json.loads(r.stdout)
+        out = resp["outputs"][0]
+        got = np.array(out["data"], dtype=np.float32).reshape(out["shape"])
+        ok = (out["datatype"] == "FP32" and list(got.shape) == list(want.shape)
+              and np.allclose(got, want, rtol=RTOL, atol=ATOL) and resp["id"] == "t")
+        detail = f"max abs err {np.abs(got - want).max() if got.shape == want.shape else 'shape'}"
+    check(f"predict batch {b} matches torch", ok, detail)
+
+# stdin works too
+x = np.load(os.path.join(SAMPLE, "ref_input_b1.npy"))
+r = run([exe, "predict"], input=json.dumps(request(x)))
+check("predict reads the request from stdin", r.returncode == 0, r.stderr)
+
+# --- kiln run (JIT) ------------------------------------------------------------
+x = np.load(os.path.join(SAMPLE, "ref_input_b256.npy"))
+want = np.load(os.path.join(SAMPLE, "ref_output_b256.npy"))
+outdir = os.path.join(tmp, "out")
+inp = os.path.join(SAMPLE, "ref_input_b256.npy")
+r = kiln("run", MODEL, "--input", f"transaction={inp}", "--out-dir", outdir)
+ok = r.returncode == 0 and os.path.exists(os.path.join(outdir, "probabilities.npy"))
+if ok:
+    got = np.load(os.path.join(outdir, "probabilities.npy"))
+    ok = np.allclose(got, want, rtol=RTOL, atol=ATOL)
+check("kiln run writes outputs equal to torch's", ok, r.stderr)
+
+# A TensorProto .pb input, by position.
+pb = os.path.join(tmp, "x.pb")
+open(pb, "wb").write(numpy_helper.from_array(x[:3], "transaction").SerializeToString())
+r = kiln("run", MODEL, "--input", pb, "--out-dir", outdir)
+ok = r.returncode == 0 and np.allclose(np.load(os.path.join(outdir, "probabilities.npy")),
+                                      want[:3], rtol=RTOL, atol=ATOL)
+check("kiln run takes a TensorProto .pb input by position", ok, r.stderr)
+
+# Output names become safe file names.
+g = helper.make_graph([helper.make_node("Relu", ["x"], ["a/b:c"])], "g",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+                      [helper.make_tensor_value_info("a/b:c", TensorProto.FLOAT, ["n", 3])])
+odd = os.path.join(tmp, "odd.onnx")
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), odd)
+np.save(os.path.join(tmp, "x3.npy"), np.array([[-1, 0, 2]], np.float32))
+r = kiln("run", odd, "--input", os.path.join(tmp, "x3.npy"), "--out-dir", outdir)
+ok = r.returncode == 0 and np.array_equal(np.load(os.path.join(outdir, "a_b_c.npy")),
+                                          np.array([[0, 0, 2]], np.float32))
+check("kiln run names output files with [A-Za-z0-9._-] only", ok, r.stderr + r.stdout)
+
+# --- info, inspect, check, ops --------------------------------------------------
+r = run([exe, "info", "--json"])
+ok = r.returncode == 0
+if ok:
+    meta = json.loads(r.stdout)
+    ok = (meta["name"] == "fraud" and meta["inputs"][0]["name"] == "transaction"
+          and meta["inputs"][0]["datatype"] == "FP32" and meta["inputs"][0]["shape"] == [-1, 30]
+          and len(meta["sha256"]) == 64)
+check("info --json gives the v2 metadata with the batch dim as -1", ok, r.stdout + r.stderr)
+
+r = kiln("inspect", MODEL, "--json")
+ok = r.returncode == 0
+if ok:
+    info = json.loads(r.stdout)
+    ok = info["params"] > 0 and info["flops_per_item"] > 0 and info["ops"].get("Gemm", 0) >= 1
+check("inspect --json reports params, FLOPs and ops", ok, r.stdout + r.stderr)
+r = kiln("check", MODEL)
+check("check passes the sample", r.returncode == 0 and "ok" in r.stdout, r.stderr)
+r = kiln("ops", "--json")
+ok = r.returncode == 0 and any(o["op"] == "Gemm" for o in json.loads(r.stdout))
+check("ops --json lists Gemm", ok, r.stdout)
+
+for emit, magic in (("obj", b"\x7fELF"), ("llvm", b"; ModuleID"), ("asm", b"\t.text")):
+    out = os.path.join(tmp, "m." + emit)
+    r = kiln("compile", MODEL, "--emit", emit, "-o", out)
+    ok = r.returncode == 0 and open(out, "rb").read(64).find(magic) >= 0
+    check(f"--emit {emit} writes the right kind of file", ok, r.stderr)
+
+# --- exit codes and messages -------------------------------------------------------
+r = kiln("compile", os.path.join(tmp, "nope.onnx"), "-o", os.path.join(tmp, "x"))
+check("a missing model exits 1 naming the file", r.returncode == 1 and "nope.onnx" in r.stderr,
+      r.stderr)
+r = kiln("compile", MODEL)
+check("compile without -o is bad usage (2)", r.returncode == 2, r.stderr)
+r = kiln("compile", MODEL, "-o", os.path.join(tmp, "x"), "--emit", "png")
+check("an unknown --emit is bad usage (2)", r.returncode == 2 and "png" in r.stderr, r.stderr)
+r = kiln("frobnicate")
+check("an unknown command is bad usage (2)", r.returncode == 2, r.stderr)
+r = kiln("compile", MODEL, "-o", os.path.join(tmp, "x"), "--shape", "transaction=1xq")
+check("a malformed --shape is bad usage (2)", r.returncode == 2, r.stderr)
+env = dict(os.environ, KILN_CC="/nonexistent/cc")
+r = kiln("compile", MODEL, "-o", os.path.join(tmp, "nolinker"), env=env)
+check("no linker is an environment fault (3)",
+      r.returncode == 3 and "linker" in r.stderr and not os.path.exists(os.path.join(tmp, "nolinker")),
+      r.stderr)
+r = kiln("run", MODEL, "--input", os.path.join(tmp, "x3.npy"))
+check("kiln run with a wrong input shape exits 1 naming the input",
+      r.returncode == 1 and "transaction" in r.stderr, r.stderr)
+r = kiln("run", MODEL)
+check("kiln run without the input exits 1 naming it",
+      r.returncode == 1 and "transaction" in r.stderr, r.stderr)
+
+bad = request(np.zeros((1, 29), np.float32))
+r = run([exe, "predict"], input=json.dumps(bad))
+check("predict with 29 values exits 1 naming the input",
+      r.returncode == 1 and "transaction" in r.stderr, r.stderr)
+r = run([exe, "predict"], input="{not json")
+check("predict with malformed JSON exits 1", r.returncode == 1 and r.stderr, r.stderr)
+huge = {"inputs": [{"name": "transaction", "shape": [10**12, 30], "datatype": "FP32",
+                    "data": [0.0] * 30}]}
+r = run([exe, "predict"], input=json.dumps(huge))
+check("predict with a huge shape and little data exits 1, no crash",
+      r.returncode == 1 and "transaction" in r.stderr, r.stderr)
+r = run([exe, "frobnicate"])
+check("the service binary rejects an unknown command (2)", r.returncode == 2, r.stderr)
+
+n_ok = sum(results)
+print(f"{n_ok} passed, {len(results) - n_ok} failed")
+sys.exit(0 if n_ok == len(results) else 1)
