@@ -315,6 +315,33 @@ static int bind_inputs(Arena *a, const DriverOptions *o, const Graph *g, HostTen
     return bad ? -1 : 0;
 }
 
+/* Graph inputs that feed a slot which must be known at compile time (a
+ * Reshape's shape, Pad's pads, ...) become constants: `kiln run` knows
+ * their values, and kiln compiles every shape ahead of time. The rest
+ * stay inputs, compacted in order together with their tensors. */
+static void freeze_static_inputs(Graph *g, HostTensor *bound) {
+    int k = 0;
+    for (int i = 0; i < g->n_inputs; i++) {
+        Value *v = g->inputs[i];
+        int is_static = 0;
+        for (int j = 0; j < g->n_nodes; j++) {
+            const Node *n = g->nodes[j];
+            unsigned mask = op_info(n->op)->static_inputs;
+            for (int s = 0; s < n->n_inputs && s < 32; s++)
+                if (n->inputs[s] == v && (mask >> s & 1)) is_static = 1;
+        }
+        if (is_static) {
+            v->data = bound[i].data;
+            v->input_index = -1;
+            continue;
+        }
+        bound[k] = bound[i];
+        v->input_index = k;
+        g->inputs[k++] = v;
+    }
+    g->n_inputs = k;
+}
+
 static size_t tensor_bytes(const KilnTensorInfo *t, int64_t batch) {
     size_t n = kiln_dtype_size(t->dtype);
     for (int i = 0; i < t->rank; i++)
@@ -338,6 +365,7 @@ int driver_run(const DriverOptions *o) {
     if (load(a, o, &g, &d)) goto out;
     bound = arena_alloc(a, sizeof(HostTensor) * (size_t)(g->n_inputs + 1));
     if (bind_inputs(a, o, g, bound, &batch, &d)) goto out;
+    freeze_static_inputs(g, bound);
     if (run_pipeline(g, o, NULL, &d)) goto out;
     CodegenOptions co = {NULL, NULL, o->opt_level, model_name(a, o), "1", "", "{}"};
     if (!(cg = codegen_create(&co, &d)) || codegen_build(cg, g, &d) || codegen_jit(cg, &m, &d))

@@ -66,6 +66,7 @@ typedef struct OpInfo {
     const char *name; /* ONNX op_type */
     int since;        /* first opset kiln supports */
     int in_min, in_max, out_min, out_max;
+    unsigned static_inputs; /* bit i: input i must be a compile-time constant */
 } OpInfo;
 
 const OpInfo *op_info(OpKind op);

@@ -75,7 +75,7 @@ int link_service(const char *tmpdir, const char *obj, const char *out, Diag *d) 
         unlink(tmp_out);
         diag_env(d, "linking '%s' failed (%s exited with status %d)", out, cc,
                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        diag_hint(d, "the static libraries come from libjansson-dev and libc6-dev; "
+        diag_hint(d, "the static libraries come from libevent-dev, libjansson-dev and libc6-dev; "
                      "run scripts/install-deps.sh");
         return -1;
     }

@@ -8,41 +8,69 @@
  */
 #include <string.h>
 
-#include "passes.h"
+#include "shapes.h"
 
 typedef int (*ShapeFn)(Node *n, Diag *d);
 
-static const char *sh(const Shape *s, char *buf) {
+const char *shapes_str(const Shape *s, char buf[160]) {
     return shape_str(s, buf, 160);
 }
 
-static Value *in(Node *n, int i) {
+Value *shapes_in(const Node *n, int i) {
     return i < n->n_inputs ? n->inputs[i] : NULL;
 }
 
-static void set_out(Node *n, int i, DType t, const Shape *s) {
+void shapes_set(Node *n, int i, DType t, const Shape *s) {
     if (i >= n->n_outputs || !n->outputs[i]) return;
     n->outputs[i]->dtype = t;
     n->outputs[i]->shape = *s;
 }
 
 /* Inputs that must have the same dtype (ONNX type constraint T). */
-static int same_dtype(Node *n, int a, int b, Diag *d) {
-    if (in(n, a)->dtype == in(n, b)->dtype) return 0;
+int shapes_same_dtype(Node *n, int a, int b, Diag *d) {
+    if (shapes_in(n, a)->dtype == shapes_in(n, b)->dtype) return 0;
     diag_node(d, n, "inputs '%s' (%s) and '%s' (%s) must have the same element type",
-              in(n, a)->name, dtype_onnx_name(in(n, a)->dtype), in(n, b)->name,
-              dtype_onnx_name(in(n, b)->dtype));
+              shapes_in(n, a)->name, dtype_onnx_name(shapes_in(n, a)->dtype), shapes_in(n, b)->name,
+              dtype_onnx_name(shapes_in(n, b)->dtype));
     return -1;
 }
 
-static int shape_same(Node *n, Diag *d) {
+int shapes_const_ints(Node *n, int i, int64_t *out, int max, Diag *d) {
+    Value *v = shapes_in(n, i);
+    if (!v || !v->data || (v->dtype != DT_I64 && v->dtype != DT_I32)) {
+        diag_node(d, n, "input %d ('%s') must be a constant int64 tensor", i, v ? v->name : "");
+        diag_hint(d, "kiln compiles shapes ahead of time; export this input as an initializer");
+        return -1;
+    }
+    int64_t count = shape_numel(&v->shape);
+    if (count > max) {
+        diag_node(d, n, "input '%s' has %lld values, at most %d are supported", v->name,
+                  (long long)count, max);
+        return -1;
+    }
+    for (int64_t k = 0; k < count; k++)
+        out[k] = v->dtype == DT_I64 ? ((const int64_t *)v->data)[k] : ((const int32_t *)v->data)[k];
+    return (int)count;
+}
+
+int shapes_axis(Node *n, int64_t axis, int rank, Diag *d, int64_t *out) {
+    int64_t a = axis < 0 ? axis + rank : axis;
+    if (a < 0 || a >= (rank ? rank : 1)) {
+        diag_node(d, n, "axis %lld is out of range for rank %d", (long long)axis, rank);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+int shape_same(Node *n, Diag *d) {
     (void)d;
-    set_out(n, 0, in(n, 0)->dtype, &in(n, 0)->shape);
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &shapes_in(n, 0)->shape);
     return 0;
 }
 
 /* Numpy broadcasting of two shapes into out; -1 if incompatible. */
-static int broadcast(const Shape *a, const Shape *b, Shape *out) {
+int shapes_broadcast(const Shape *a, const Shape *b, Shape *out) {
     int r = a->rank > b->rank ? a->rank : b->rank;
     out->rank = r;
     for (int i = 0; i < r; i++) {
@@ -58,62 +86,62 @@ static int broadcast(const Shape *a, const Shape *b, Shape *out) {
     return 0;
 }
 
-static int shape_broadcast(Node *n, Diag *d) {
+int shape_broadcast(Node *n, Diag *d) {
     if (ir_attr(n, "axis") && ir_attr_int(n, "broadcast", 0)) {
         diag_node(d, n, "legacy broadcast with 'axis' (opset < 7) is not supported");
         diag_hint(d, "re-export the model with opset >= 7");
         return -1;
     }
-    if (same_dtype(n, 0, 1, d)) return -1;
+    if (shapes_same_dtype(n, 0, 1, d)) return -1;
     Shape s;
-    if (broadcast(&in(n, 0)->shape, &in(n, 1)->shape, &s)) {
+    if (shapes_broadcast(&shapes_in(n, 0)->shape, &shapes_in(n, 1)->shape, &s)) {
         char b1[160], b2[160];
         diag_node(d, n, "shapes %s of '%s' and %s of '%s' do not broadcast",
-                  sh(&in(n, 0)->shape, b1), in(n, 0)->name, sh(&in(n, 1)->shape, b2),
-                  in(n, 1)->name);
+                  shapes_str(&shapes_in(n, 0)->shape, b1), shapes_in(n, 0)->name,
+                  shapes_str(&shapes_in(n, 1)->shape, b2), shapes_in(n, 1)->name);
         return -1;
     }
-    set_out(n, 0, in(n, 0)->dtype, &s);
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
 }
 
-static int shape_gemm(Node *n, Diag *d) {
-    Value *a = in(n, 0), *b = in(n, 1), *c = in(n, 2);
+int shape_gemm(Node *n, Diag *d) {
+    Value *a = shapes_in(n, 0), *b = shapes_in(n, 1), *c = shapes_in(n, 2);
     char b1[160], b2[160];
     if (a->shape.rank != 2 || b->shape.rank != 2) {
         diag_node(d, n, "A '%s' has shape %s and B '%s' has shape %s, both must be 2-D", a->name,
-                  sh(&a->shape, b1), b->name, sh(&b->shape, b2));
+                  shapes_str(&a->shape, b1), b->name, shapes_str(&b->shape, b2));
         diag_hint(d, "Gemm multiplies matrices; use MatMul for batched products");
         return -1;
     }
-    if (same_dtype(n, 0, 1, d)) return -1;
+    if (shapes_same_dtype(n, 0, 1, d)) return -1;
     int ta = (int)ir_attr_int(n, "transA", 0), tb = (int)ir_attr_int(n, "transB", 0);
     int64_t m = a->shape.dims[ta], k = a->shape.dims[!ta];
     int64_t kb = b->shape.dims[tb], nn = b->shape.dims[!tb];
     if (k != kb || k == DIM_BATCH) {
         diag_node(d, n, "inner dimensions differ: A '%s' %s%s and B '%s' %s%s", a->name,
-                  sh(&a->shape, b1), ta ? " (transposed)" : "", b->name, sh(&b->shape, b2),
-                  tb ? " (transposed)" : "");
+                  shapes_str(&a->shape, b1), ta ? " (transposed)" : "", b->name,
+                  shapes_str(&b->shape, b2), tb ? " (transposed)" : "");
         return -1;
     }
     Shape s = {2, {m, nn}};
     if (c) {
         Shape t;
-        if (c->shape.rank > 2 || broadcast(&s, &c->shape, &t) || !shape_equal(&s, &t)) {
+        if (c->shape.rank > 2 || shapes_broadcast(&s, &c->shape, &t) || !shape_equal(&s, &t)) {
             diag_node(d, n, "C '%s' of shape %s does not broadcast to the output %s", c->name,
-                      sh(&c->shape, b1), sh(&s, b2));
+                      shapes_str(&c->shape, b1), shapes_str(&s, b2));
             return -1;
         }
-        if (same_dtype(n, 0, 2, d)) return -1;
+        if (shapes_same_dtype(n, 0, 2, d)) return -1;
     }
-    set_out(n, 0, a->dtype, &s);
+    shapes_set(n, 0, a->dtype, &s);
     return 0;
 }
 
-static int shape_matmul(Node *n, Diag *d) {
-    Value *a = in(n, 0), *b = in(n, 1);
+int shape_matmul(Node *n, Diag *d) {
+    Value *a = shapes_in(n, 0), *b = shapes_in(n, 1);
     char b1[160], b2[160];
-    if (same_dtype(n, 0, 1, d)) return -1;
+    if (shapes_same_dtype(n, 0, 1, d)) return -1;
     if (a->shape.rank < 1 || b->shape.rank < 1) {
         diag_node(d, n, "operands must have rank >= 1");
         return -1;
@@ -125,27 +153,27 @@ static int shape_matmul(Node *n, Diag *d) {
     if (sb.rank == 1) sb = (Shape){2, {b->shape.dims[0], 1}};
     int64_t k = sa.dims[sa.rank - 1];
     if (k != sb.dims[sb.rank - 2] || k == DIM_BATCH) {
-        diag_node(d, n, "inner dimensions differ: '%s' %s and '%s' %s", a->name, sh(&a->shape, b1),
-                  b->name, sh(&b->shape, b2));
+        diag_node(d, n, "inner dimensions differ: '%s' %s and '%s' %s", a->name,
+                  shapes_str(&a->shape, b1), b->name, shapes_str(&b->shape, b2));
         return -1;
     }
     Shape ba = {sa.rank - 2, {0}}, bb = {sb.rank - 2, {0}}, bo;
     memcpy(ba.dims, sa.dims, sizeof(int64_t) * (size_t)ba.rank);
     memcpy(bb.dims, sb.dims, sizeof(int64_t) * (size_t)bb.rank);
-    if (broadcast(&ba, &bb, &bo)) {
+    if (shapes_broadcast(&ba, &bb, &bo)) {
         diag_node(d, n, "batch dimensions of '%s' %s and '%s' %s do not broadcast", a->name,
-                  sh(&a->shape, b1), b->name, sh(&b->shape, b2));
+                  shapes_str(&a->shape, b1), b->name, shapes_str(&b->shape, b2));
         return -1;
     }
     Shape s = bo;
     if (a->shape.rank > 1) s.dims[s.rank++] = sa.dims[sa.rank - 2];
     if (b->shape.rank > 1) s.dims[s.rank++] = sb.dims[sb.rank - 1];
-    set_out(n, 0, a->dtype, &s);
+    shapes_set(n, 0, a->dtype, &s);
     return 0;
 }
 
 /* Product of dims [from, to); sets *batch when DIM_BATCH is among them. */
-static int64_t dims_product(const Shape *s, int from, int to, int *batch) {
+int64_t shapes_product(const Shape *s, int from, int to, int *batch) {
     int64_t p = 1;
     *batch = 0;
     for (int i = from; i < to; i++) {
@@ -157,14 +185,14 @@ static int64_t dims_product(const Shape *s, int from, int to, int *batch) {
     return p;
 }
 
-static int batch_unrepresentable(Node *n, Diag *d, const char *what) {
+int shapes_batch_unrepresentable(Node *n, Diag *d, const char *what) {
     diag_node(d, n, "%s would combine the batch dimension with other dimensions", what);
     diag_hint(d, "fix the batch size with --shape INPUT=DIMS, or export with a static batch");
     return -1;
 }
 
-static int shape_flatten(Node *n, Diag *d) {
-    const Shape *x = &in(n, 0)->shape;
+int shape_flatten(Node *n, Diag *d) {
+    const Shape *x = &shapes_in(n, 0)->shape;
     int64_t axis = ir_attr_int(n, "axis", 1);
     if (axis < 0) axis += x->rank;
     if (axis < 0 || axis > x->rank) {
@@ -173,16 +201,17 @@ static int shape_flatten(Node *n, Diag *d) {
         return -1;
     }
     int b0, b1;
-    int64_t p0 = dims_product(x, 0, (int)axis, &b0), p1 = dims_product(x, (int)axis, x->rank, &b1);
+    int64_t p0 = shapes_product(x, 0, (int)axis, &b0),
+            p1 = shapes_product(x, (int)axis, x->rank, &b1);
     if ((b0 && p0 != 1) || (b1 && p1 != 1) || b0 > 1 || b1 > 1)
-        return batch_unrepresentable(n, d, "flattening");
+        return shapes_batch_unrepresentable(n, d, "flattening");
     Shape s = {2, {b0 ? DIM_BATCH : p0, b1 ? DIM_BATCH : p1}};
-    set_out(n, 0, in(n, 0)->dtype, &s);
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
 }
 
-static int shape_reshape(Node *n, Diag *d) {
-    Value *x = in(n, 0), *t = in(n, 1);
+int shape_reshape(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0), *t = shapes_in(n, 1);
     char b1[160];
     if (!t || !t->data || t->dtype != DT_I64 || t->shape.rank != 1) {
         diag_node(d, n, "the target shape '%s' must be a constant 1-D int64 tensor",
@@ -200,13 +229,13 @@ static int shape_reshape(Node *n, Diag *d) {
     int allowzero = (int)ir_attr_int(n, "allowzero", 0);
     Shape s = {r, {0}};
     int infer = -1, batch_in = 0, batch_out = 0;
-    int64_t known = 1, total = dims_product(&x->shape, 0, x->shape.rank, &batch_in);
+    int64_t known = 1, total = shapes_product(&x->shape, 0, x->shape.rank, &batch_in);
     for (int i = 0; i < r; i++) {
         int64_t v = want[i];
         if (v == 0 && !allowzero) {
             if (i >= x->shape.rank) {
                 diag_node(d, n, "target dim %d is 0 (copy) but the input %s has no dim %d", i,
-                          sh(&x->shape, b1), i);
+                          shapes_str(&x->shape, b1), i);
                 return -1;
             }
             v = x->shape.dims[i];
@@ -232,12 +261,13 @@ static int shape_reshape(Node *n, Diag *d) {
         if (batch_in > batch_out) {
             /* The -1 absorbs the batch: fine only if nothing else is left. */
             if (batch_in - batch_out != 1 || known != total)
-                return batch_unrepresentable(n, d, "this reshape");
+                return shapes_batch_unrepresentable(n, d, "this reshape");
             s.dims[infer] = DIM_BATCH;
             batch_out++;
         } else {
             if (known == 0 || total % known) {
-                diag_node(d, n, "cannot reshape %s into the target shape", sh(&x->shape, b1));
+                diag_node(d, n, "cannot reshape %s into the target shape",
+                          shapes_str(&x->shape, b1));
                 return -1;
             }
             s.dims[infer] = total / known;
@@ -245,18 +275,18 @@ static int shape_reshape(Node *n, Diag *d) {
         }
     }
     if (batch_in != batch_out || known != total) {
-        if (batch_in != batch_out) return batch_unrepresentable(n, d, "this reshape");
-        diag_node(d, n, "cannot reshape %s (%lld elements) into %s", sh(&x->shape, b1),
-                  (long long)total, sh(&s, (char[160]){0}));
+        if (batch_in != batch_out) return shapes_batch_unrepresentable(n, d, "this reshape");
+        diag_node(d, n, "cannot reshape %s (%lld elements) into %s", shapes_str(&x->shape, b1),
+                  (long long)total, shapes_str(&s, (char[160]){0}));
         return -1;
     }
-    set_out(n, 0, x->dtype, &s);
+    shapes_set(n, 0, x->dtype, &s);
     return 0;
 }
 
-static int shape_dropout(Node *n, Diag *d) {
+int shape_dropout(Node *n, Diag *d) {
     /* Inference: output = input; the mask (if asked for) is all ones. */
-    Value *tm = in(n, 2);
+    Value *tm = shapes_in(n, 2);
     if (tm && tm->data && *(const unsigned char *)tm->data) {
         diag_node(d, n, "training_mode is true; kiln compiles models for inference");
         diag_hint(d, "export the model with model.eval()");
@@ -266,19 +296,19 @@ static int shape_dropout(Node *n, Diag *d) {
         diag_node(d, n, "training_mode '%s' must be a constant", tm->name);
         return -1;
     }
-    set_out(n, 0, in(n, 0)->dtype, &in(n, 0)->shape);
-    set_out(n, 1, DT_BOOL, &in(n, 0)->shape);
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &shapes_in(n, 0)->shape);
+    shapes_set(n, 1, DT_BOOL, &shapes_in(n, 0)->shape);
     return 0;
 }
 
-static int shape_constant(Node *n, Diag *d) {
+int shape_constant(Node *n, Diag *d) {
     /* The importer turns Constant nodes into initializers. */
     diag_node(d, n, "Constant node was not folded at import");
     return -1;
 }
 
 static const ShapeFn shape_fns[OP_COUNT] = {
-#define OP(e, name, since, imin, imax, omin, omax, shape, emit) [OP_##e] = shape,
+#define OP(e, name, since, imin, imax, omin, omax, st, shape, emit) [OP_##e] = shape,
 #include "ops.def"
 #undef OP
 };

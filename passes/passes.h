@@ -16,9 +16,9 @@ typedef int (*PassFn)(Graph *g, Diag *d);
  * at once. Requires: nothing. */
 int pass_check_ops(Graph *g, Diag *d);
 
-/* Lists every node whose operand element types the kernels lack.
- * Requires: shapes inferred (nodes left untyped by earlier errors are
- * skipped). */
+/* Lists every node with operands of element types kiln has no kernels
+ * for at all (strings, bfloat16). Which types each op supports is checked
+ * when its code is generated (cg_call_typed). Requires: shapes inferred. */
 int pass_check_types(Graph *g, Diag *d);
 
 /* Gives every value a dtype and a shape, checking each node's operands.
@@ -27,9 +27,9 @@ int pass_infer_shapes(Graph *g, Diag *d);
 
 /* Rewrites for speed: MatMul on 2-D operands becomes Gemm, Gemm + Add of a
  * constant bias takes the bias as C, a constant B of a Gemm is packed once at
- * compile time into the kernel's panel layout (attribute packed_b=1), and Relu/Sigmoid/Tanh after a Gemm
- * become its epilogue. Identity and inference Dropout are bypassed.
- * Requires: shapes inferred. Preserves: topological order, shapes. */
+ * compile time into the kernel's panel layout (attribute packed_b=1), and Relu/Sigmoid/Tanh after a
+ * Gemm become its epilogue. Identity and inference Dropout are bypassed. Requires: shapes inferred.
+ * Preserves: topological order, shapes. */
 int pass_fuse(Graph *g, Diag *d);
 
 /* Removes nodes whose outputs nothing uses. Preserves: everything else. */

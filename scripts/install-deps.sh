@@ -13,7 +13,7 @@ libarchive-dev libevent-dev libjansson-dev
 libcmocka-dev
 python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn
 jupyter-nbconvert python3-ipykernel python3-nbformat
-curl
+curl wrk
 "
 
 missing=""

@@ -29,6 +29,62 @@ struct Codegen {
 
 LLVMValueRef cg_const_bytes(Codegen *cg, const void *data, size_t size, unsigned align,
                             const char *name);
+
+/* Every op's emit function, named in compiler/ops.def: emits the kernel
+ * calls for node n into kiln_model_run at the builder's position. 0 ok, -1
+ * with a diagnostic naming the node (an unsupported attribute combination,
+ * never wrong code). */
+#define OP(e, name, since, imin, imax, omin, omax, st, shape, emit)                                \
+    int emit(Codegen *cg, const Node *n);
+#include "ops.def"
+#undef OP
+
+/* A size known up to the batch: c * batch^e. */
+typedef struct Sym {
+    int64_t c; /* constant factor */
+    int e;     /* power of the batch */
+} Sym;
+
+static inline Sym cg_sym(int64_t c) {
+    return (Sym){c, 0};
+}
+static inline Sym cg_sym_dim(int64_t d) {
+    return d == DIM_BATCH ? (Sym){1, 1} : (Sym){d, 0};
+}
+static inline Sym cg_sym_mul(Sym a, Sym b) {
+    return (Sym){a.c * b.c, a.e + b.e};
+}
+static inline int cg_sym_eq(Sym a, Sym b) {
+    return a.c == b.c && (a.e == b.e || a.c == 0);
+}
+static inline int cg_sym_is(Sym a, int64_t c) {
+    return a.e == 0 && a.c == c;
+}
+/* Product of s's dims [from, to). */
+Sym cg_sym_prod(const Shape *s, int from, int to);
+/* The i64 value of a Sym at the run's batch size. */
+LLVMValueRef cg_sym_value(Codegen *cg, Sym s);
+LLVMValueRef cg_i32(Codegen *cg, int v);
+LLVMValueRef cg_i64(Codegen *cg, int64_t v);
+LLVMValueRef cg_f32(Codegen *cg, float v);
+LLVMValueRef cg_f64(Codegen *cg, double v);
+/* Address of a value's data (input, output, workspace or constant). */
+LLVMValueRef cg_addr(Codegen *cg, const Value *v);
+/* Calls kernel `name` from the bitcode (asserted to exist). */
+void cg_call(Codegen *cg, const char *name, LLVMValueRef *args, unsigned n);
+/* Calls "kiln_<base>_<suffix of t>", e.g. kiln_binary_i64. -1 with a
+ * diagnostic on n when the bitcode has no such kernel (the op does not
+ * support that element type). */
+int cg_call_typed(Codegen *cg, const Node *n, const char *base, DType t, LLVMValueRef *args,
+                  unsigned n_args);
+/* Kernel name suffix of an element type: f32 f64 f16 bf16 i8 i16 i32 i64
+ * u8 u16 u32 u64 bool; NULL for strings. */
+const char *cg_dtype_suffix(DType t);
+/* Copies all of `from` to dst. */
+void cg_copy_value(Codegen *cg, const Value *from, LLVMValueRef dst);
+/* Strides that read operand shape s at every index of out (numpy
+ * broadcasting: 0 along broadcast dims), out->rank entries. */
+void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st);
 /* Emits `int kiln_model_run(inputs, outputs, ws, batch, pool)`; NULL with
  * diagnostics if some node cannot be lowered. */
 LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g);

@@ -2,33 +2,35 @@
 #include "kernels.h"
 #include "kmath.h"
 
-static inline float binary_apply(int op, float a, float b) {
-    switch (op) {
-    case KILN_BIN_ADD:
-        return a + b;
-    case KILN_BIN_SUB:
-        return a - b;
-    case KILN_BIN_MUL:
-        return a * b;
-    default:
-        return a / b;
-    }
-}
+/* One binary kernel per element type, instantiated from BINARY(). Integer
+ * arithmetic wraps (the bitcode is compiled with -fwrapv, as numpy
+ * wraps); integer division by zero gives 0 instead of trapping. */
+#define BINARY_APPLY(op, x, y, is_int)                                                             \
+    ((op) == KILN_BIN_ADD   ? (x) + (y)                                                            \
+     : (op) == KILN_BIN_SUB ? (x) - (y)                                                            \
+     : (op) == KILN_BIN_MUL ? (x) * (y)                                                            \
+     : (is_int) && (y) == 0 ? 0                                                                    \
+                            : (x) / (y))
 
-void kiln_binary_f32(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                     const float *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,
-                     const float *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,
-                     float *restrict y) {
-    for (int64_t i0 = 0; i0 < d0; i0++)
-        for (int64_t i1 = 0; i1 < d1; i1++)
-            for (int64_t i2 = 0; i2 < d2; i2++) {
-                const float *restrict pa = a + i0 * a0 + i1 * a1 + i2 * a2;
-                const float *restrict pb = b + i0 * b0 + i1 * b1 + i2 * b2;
-                float *restrict py = y + ((i0 * d1 + i1) * d2 + i2) * d3;
-                for (int64_t i3 = 0; i3 < d3; i3++)
-                    py[i3] = binary_apply(op, pa[i3 * a3], pb[i3 * b3]);
-            }
-}
+#define BINARY(T, sfx, is_int)                                                                     \
+    void kiln_binary_##sfx(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,                 \
+                           const T *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,    \
+                           const T *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,    \
+                           T *restrict y) {                                                        \
+        for (int64_t i0 = 0; i0 < d0; i0++)                                                        \
+            for (int64_t i1 = 0; i1 < d1; i1++)                                                    \
+                for (int64_t i2 = 0; i2 < d2; i2++) {                                              \
+                    const T *restrict pa = a + i0 * a0 + i1 * a1 + i2 * a2;                        \
+                    const T *restrict pb = b + i0 * b0 + i1 * b1 + i2 * b2;                        \
+                    T *restrict py = y + ((i0 * d1 + i1) * d2 + i2) * d3;                          \
+                    for (int64_t i3 = 0; i3 < d3; i3++) {                                          \
+                        T x = pa[i3 * a3], z = pb[i3 * b3];                                        \
+                        py[i3] = (T)BINARY_APPLY(op, x, z, is_int);                                \
+                    }                                                                              \
+                }                                                                                  \
+    }
+
+KILN_FOR_NUMERIC_TYPES(BINARY)
 
 void kiln_unary_f32(int op, int64_t n, const float *restrict x, float *restrict y, float alpha,
                     float beta) {

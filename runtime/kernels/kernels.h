@@ -16,6 +16,22 @@
 
 #include <stdint.h>
 
+/* Kernels that exist for every numeric element type are instantiated
+ * with this list: X(C type, name suffix, is_integer). Suffixes match
+ * cg_dtype_suffix() in compiler/codegen. */
+#define KILN_FOR_NUMERIC_TYPES(X)                                                                  \
+    X(float, f32, 0)                                                                               \
+    X(double, f64, 0)                                                                              \
+    X(_Float16, f16, 0)                                                                            \
+    X(int8_t, i8, 1)                                                                               \
+    X(int16_t, i16, 1)                                                                             \
+    X(int32_t, i32, 1)                                                                             \
+    X(int64_t, i64, 1)                                                                             \
+    X(uint8_t, u8, 1)                                                                              \
+    X(uint16_t, u16, 1)                                                                            \
+    X(uint32_t, u32, 1)                                                                            \
+    X(uint64_t, u64, 1)
+
 /* Activation applied to a kernel's result (bias+activation epilogue).
  * Same values as Epilogue in compiler/ir.h. */
 enum { KILN_EPI_NONE = 0, KILN_EPI_RELU = 1, KILN_EPI_SIGMOID = 2, KILN_EPI_TANH = 3 };
@@ -45,11 +61,14 @@ void kiln_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float
                      int64_t a_bs, const float *restrict B, int64_t b_bs, float *restrict Y);
 
 /* y[i0,i1,i2,i3] = a[i0*a0 + i1*a1 + i2*a2 + i3*a3] OP b[...same with b strides],
- * y dense with dims d0..d3. Broadcast dims have stride 0. */
-void kiln_binary_f32(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
-                     const float *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,
-                     const float *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,
-                     float *restrict y);
+ * y dense with dims d0..d3. Broadcast dims have stride 0. One per type:
+ * kiln_binary_f32, kiln_binary_i64, ... */
+#define KILN_DECLARE_BINARY(T, sfx, is_int)                                                        \
+    void kiln_binary_##sfx(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,                 \
+                           const T *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,    \
+                           const T *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,    \
+                           T *restrict y);
+KILN_FOR_NUMERIC_TYPES(KILN_DECLARE_BINARY)
 
 /* y[i] = op(x[i]) for i in [0, n). alpha/beta: op parameters (unused so far). */
 void kiln_unary_f32(int op, int64_t n, const float *restrict x, float *restrict y, float alpha,

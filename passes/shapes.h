@@ -1,0 +1,40 @@
+/* shapes.h: what shape functions share (passes/infer_shapes.c and the
+ * per-family passes/shapes_*.c files).
+ *
+ * A shape function checks one node's operands (element types, ranks,
+ * attributes) and sets its outputs' dtype and shape with shapes_set();
+ * it reports problems with diag_node() and returns -1. Every op's shape
+ * function is named in compiler/ops.def and declared here from it.
+ */
+#ifndef SHAPES_H
+#define SHAPES_H
+
+#include "passes.h"
+
+#define OP(e, name, since, imin, imax, omin, omax, st, shape, emit) int shape(Node *n, Diag *d);
+#include "ops.def"
+#undef OP
+
+/* Input i of n, NULL if absent or omitted. */
+Value *shapes_in(const Node *n, int i);
+/* Sets output i's dtype and shape (ignored if the node has no output i). */
+void shapes_set(Node *n, int i, DType t, const Shape *s);
+/* -1 with a diagnostic unless inputs a and b have the same dtype. */
+int shapes_same_dtype(Node *n, int a, int b, Diag *d);
+/* Numpy (multidirectional) broadcasting; -1 if the shapes do not broadcast. */
+int shapes_broadcast(const Shape *a, const Shape *b, Shape *out);
+/* "[N,3,224,224]" in buf. */
+const char *shapes_str(const Shape *s, char buf[160]);
+/* Product of dims [from, to) counting the batch dim as 1; *batch counts
+ * how many batch dims were among them. */
+int64_t shapes_product(const Shape *s, int from, int to, int *batch);
+/* The standard diagnostic for an op that would have to multiply the batch
+ * dim by another size. Returns -1. */
+int shapes_batch_unrepresentable(Node *n, Diag *d, const char *what);
+/* Reads constant integer input i (int64 or int32) into out[0..max): the
+ * element count, or -1 with a diagnostic if the input is not a constant. */
+int shapes_const_ints(Node *n, int i, int64_t *out, int max, Diag *d);
+/* axis in [-rank, rank) -> [0, rank); -1 with a diagnostic if out of range. */
+int shapes_axis(Node *n, int64_t axis, int rank, Diag *d, int64_t *out);
+
+#endif
