@@ -313,8 +313,35 @@ static const ShapeFn shape_fns[OP_COUNT] = {
 #undef OP
 };
 
+/* A graph output's declared type (from the model) against the inferred one:
+ * element types and ranks must agree, and so must every dimension both
+ * know as a number. A declared batch dim (N) may be inferred as a number
+ * and the reverse: exporters disagree on it, and the service checks real
+ * request shapes anyway. */
+static int check_declared(const Graph *g, const Value *v, DType t, const Shape *s, Diag *d) {
+    char b1[160], b2[160];
+    int ok = (t == DT_UNDEF || t == v->dtype) && (s->rank < 0 || s->rank == v->shape.rank);
+    for (int i = 0; ok && s->rank > 0 && i < s->rank; i++)
+        if (s->dims[i] != DIM_BATCH && v->shape.dims[i] != DIM_BATCH &&
+            s->dims[i] != v->shape.dims[i])
+            ok = 0;
+    if (ok) return 0;
+    diag_file(d, g->source_path, "graph output '%s' is declared %s%s but computes as %s%s", v->name,
+              dtype_onnx_name(t), s->rank < 0 ? "" : shapes_str(s, b1), dtype_onnx_name(v->dtype),
+              shapes_str(&v->shape, b2));
+    diag_hint(d, "the model's declared output type disagrees with its graph; re-export it");
+    return -1;
+}
+
 int pass_infer_shapes(Graph *g, Diag *d) {
     int bad = 0;
+    /* What the model declares for its outputs, before inference overwrites it. */
+    DType *decl_t = arena_alloc(g->arena, sizeof(DType) * (size_t)(g->n_outputs + 1));
+    Shape *decl_s = arena_alloc(g->arena, sizeof(Shape) * (size_t)(g->n_outputs + 1));
+    for (int i = 0; i < g->n_outputs; i++) {
+        decl_t[i] = g->outputs[i]->dtype;
+        decl_s[i] = g->outputs[i]->shape;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
         int ready = n->op != OP_UNKNOWN;
@@ -323,6 +350,9 @@ int pass_infer_shapes(Graph *g, Diag *d) {
         if (!ready) continue; /* an earlier error left an input unknown */
         if (shape_fns[n->op](n, d)) bad = 1;
     }
-    /* Declared output shapes must agree with what the graph computes. */
+    for (int i = 0; !bad && i < g->n_outputs; i++)
+        if (g->outputs[i]->producer && g->outputs[i]->shape.rank >= 0 &&
+            check_declared(g, g->outputs[i], decl_t[i], &decl_s[i], d))
+            bad = 1;
     return bad ? -1 : 0;
 }

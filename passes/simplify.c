@@ -18,6 +18,7 @@ static Node *sole_consumer(Graph *g, Value *v) {
 /* Node `c` (a single-output op consuming n's output) is absorbed into n:
  * n now produces c's output directly. */
 static void absorb(Node *n, Node *c) {
+    n->outputs[0]->producer = NULL; /* now nobody's: compaction drops it */
     n->outputs[0] = c->outputs[0];
     c->outputs[0]->producer = n;
     c->dead = 1;
