@@ -139,6 +139,12 @@ struct Node {
     int n_attrs;
     Attr *attrs;
     Epilogue epilogue;
+    /* Workspace bytes the node's kernels need while it runs (an im2col
+     * buffer, say): scratch + scratch_per_batch * batch, set by its shape
+     * function; pass_plan_memory places it (scratch_offset/_batch_offset,
+     * as for Values) and codegen hands it out with cg_scratch(). */
+    int64_t scratch, scratch_per_batch;
+    int64_t scratch_offset, scratch_batch_offset;
     int dead;  /* set by passes; removed by ir_graph_compact() */
     int index; /* position at import, for messages */
     Graph *graph;

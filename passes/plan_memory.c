@@ -47,8 +47,7 @@ int pass_plan_memory(Graph *g, Diag *d) {
         for (int j = 0; j < g->nodes[i]->n_inputs; j++)
             if (g->nodes[i]->inputs[j]) last[g->nodes[i]->inputs[j]->id] = i;
 
-    Slot *live = arena_alloc(g->arena, sizeof(Slot) * (size_t)(g->n_values + 1));
-    Value **owner = arena_alloc(g->arena, sizeof(Value *) * (size_t)(g->n_values + 1));
+    Slot *live = arena_alloc(g->arena, sizeof(Slot) * (size_t)(g->n_values + 2));
     int n_live = 0;
     int64_t top[2] = {0, 0};
     for (int i = 0; i < g->n_nodes; i++) {
@@ -60,19 +59,27 @@ int pass_plan_memory(Graph *g, Diag *d) {
             int region = shape_has_batch(&v->shape);
             int64_t size = align64(shape_numel(&v->shape) * (int64_t)dtype_size(v->dtype));
             int64_t off = first_fit(live, n_live, region, size);
-            live[n_live] = (Slot){off, size, last[v->id] < i ? i : last[v->id], region};
-            owner[n_live++] = v;
+            live[n_live++] = (Slot){off, size, last[v->id] < i ? i : last[v->id], region};
             v->ws_offset = region ? 0 : off;
             v->ws_batch_offset = region ? off : 0;
             if (off + size > top[region]) top[region] = off + size;
         }
+        /* Scratch lives while the node runs, beside its inputs and outputs.
+         * One with a per-item part goes in the per-item region, sized for
+         * both parts per item (simple, and such scratch is small). */
+        if (n->scratch > 0 || n->scratch_per_batch > 0) {
+            int region = n->scratch_per_batch > 0;
+            int64_t size = align64(n->scratch + n->scratch_per_batch);
+            int64_t off = first_fit(live, n_live, region, size);
+            live[n_live++] = (Slot){off, size, i, region};
+            n->scratch_offset = region ? 0 : off;
+            n->scratch_batch_offset = region ? off : 0;
+            if (off + size > top[region]) top[region] = off + size;
+        }
         /* Free what this node was the last to read (and unused outputs). */
         int k = 0;
-        for (int s = 0; s < n_live; s++) {
-            if (live[s].last <= i) continue;
-            live[k] = live[s];
-            owner[k++] = owner[s];
-        }
+        for (int s = 0; s < n_live; s++)
+            if (live[s].last > i) live[k++] = live[s];
         n_live = k;
     }
     /* The per-batch region starts where the fixed one ends. */
@@ -81,6 +88,8 @@ int pass_plan_memory(Graph *g, Diag *d) {
             Value *v = g->nodes[i]->outputs[j];
             if (v && v->output_index < 0 && shape_has_batch(&v->shape)) v->ws_offset = top[0];
         }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->scratch_per_batch > 0) g->nodes[i]->scratch_offset = top[0];
     g->ws_static = top[0];
     g->ws_per_batch = top[1];
     return 0;

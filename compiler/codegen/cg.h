@@ -24,6 +24,7 @@ struct Codegen {
     const Graph *g;
     Diag *d;
     LLVMValueRef batch; /* the run's batch argument */
+    LLVMValueRef ws;    /* the run's workspace argument */
     LLVMValueRef *vals; /* address of each Value, by id (malloc'd) */
 };
 
@@ -70,6 +71,9 @@ LLVMValueRef cg_f32(Codegen *cg, float v);
 LLVMValueRef cg_f64(Codegen *cg, double v);
 /* Address of a value's data (input, output, workspace or constant). */
 LLVMValueRef cg_addr(Codegen *cg, const Value *v);
+/* Address of node n's scratch buffer (Node.scratch, planned by
+ * pass_plan_memory); a null pointer if it has none. */
+LLVMValueRef cg_scratch(Codegen *cg, const Node *n);
 /* Calls kernel `name` from the bitcode (asserted to exist). */
 void cg_call(Codegen *cg, const char *name, LLVMValueRef *args, unsigned n);
 /* Calls "kiln_<base>_<suffix of t>", e.g. kiln_binary_i64. -1 with a

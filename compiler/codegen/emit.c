@@ -45,6 +45,14 @@ LLVMValueRef cg_addr(Codegen *cg, const Value *v) {
     return cg->vals[v->id];
 }
 
+LLVMValueRef cg_scratch(Codegen *cg, const Node *n) {
+    if (n->scratch <= 0 && n->scratch_per_batch <= 0) return LLVMConstPointerNull(cg->ptr);
+    LLVMValueRef off =
+        LLVMBuildAdd(cg->builder, cg_sym_value(cg, (Sym){n->scratch_batch_offset, 1}),
+                     cg_i64(cg, n->scratch_offset), "");
+    return LLVMBuildGEP2(cg->builder, cg->i8, cg->ws, &off, 1, "scratch");
+}
+
 void cg_call(Codegen *cg, const char *kernel, LLVMValueRef *args, unsigned n) {
     LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, kernel);
     if (!fn) {
@@ -376,6 +384,7 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g) {
     LLVMValueRef inputs = LLVMGetParam(fn, 0), outputs = LLVMGetParam(fn, 1);
     LLVMValueRef ws = LLVMGetParam(fn, 2);
     cg->batch = LLVMGetParam(fn, 3);
+    cg->ws = ws;
 
     cg->vals = calloc((size_t)g->n_values + 1, sizeof(LLVMValueRef));
     if (!cg->vals) abort();
