@@ -13,6 +13,7 @@
 
 #define DRIVER_MAX_PINS 32
 #define DRIVER_MAX_INPUTS 64
+#define DRIVER_PIN_NAME_MAX 256
 
 typedef struct DriverOptions {
     const char *model;      /* the .onnx path */
@@ -26,6 +27,7 @@ typedef struct DriverOptions {
     int opt_level;          /* -O0..-O3, default 3 */
     int json;               /* --json */
     OnnxPin pins[DRIVER_MAX_PINS];
+    char pin_names[DRIVER_MAX_PINS][DRIVER_PIN_NAME_MAX]; /* storage for pins[i].name */
     int n_pins;
     const char *inputs[DRIVER_MAX_INPUTS]; /* run: [NAME=]FILE */
     int n_inputs;

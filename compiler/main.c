@@ -34,16 +34,16 @@ static int usage_error(const char *fmt, const char *arg) {
     return EXIT_USAGE;
 }
 
-/* "x=1x3x224x224" or "x=Nx3x224x224". */
-static int parse_pin(const char *arg, OnnxPin *pin) {
+/* "x=1x3x224x224" or "x=Nx3x224x224". The name is copied into name_buf,
+ * which outlives the pin (it sits in main's frame). */
+static int parse_pin(const char *arg, OnnxPin *pin, char name_buf[DRIVER_PIN_NAME_MAX]) {
     const char *eq = strrchr(arg, '=');
     if (!eq || eq == arg || !eq[1]) return -1;
     size_t n = (size_t)(eq - arg);
-    char *name = malloc(n + 1); /* lives until exit, as argv does */
-    if (!name) return -1;
-    memcpy(name, arg, n);
-    name[n] = 0;
-    pin->name = name;
+    if (n >= DRIVER_PIN_NAME_MAX) return -1;
+    memcpy(name_buf, arg, n);
+    name_buf[n] = 0;
+    pin->name = name_buf;
     pin->rank = 0;
     const char *p = eq + 1;
     for (;;) {
@@ -112,8 +112,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--shape")) {
             if (!next) return usage_error("%s needs a value", a);
             if (o.n_pins == DRIVER_MAX_PINS) return usage_error("too many %s flags", a);
-            if (parse_pin(next, &o.pins[o.n_pins++]))
+            if (parse_pin(next, &o.pins[o.n_pins], o.pin_names[o.n_pins]))
                 return usage_error("--shape '%s': expected NAME=DIMS such as x=1x3x224x224", next);
+            o.n_pins++;
             i++;
         } else if (!strcmp(a, "--input")) {
             if (!next) return usage_error("%s needs a value", a);
