@@ -59,8 +59,9 @@ int link_service(const char *tmpdir, const char *obj, const char *out, Diag *d) 
     if (!cc || !*cc) cc = "cc";
     /* -static: no shared libraries at run time; -s: no symbol tables in
      * the shipped binary; --gc-sections drops unused runtime code. */
-    char *argv[] = {(char *)cc, "-static",   "-s",  "-Wl,--gc-sections", "-o", tmp_out, (char *)obj,
-                    lib,        "-ljansson", "-lm", "-lpthread",         NULL};
+    char *argv[] = {(char *)cc,     "-static",   "-s",  "-Wl,--gc-sections", "-o",
+                    tmp_out,        (char *)obj, lib,   "-levent_extra",     "-levent_pthreads",
+                    "-levent_core", "-ljansson", "-lm", "-lpthread",         NULL};
     pid_t pid;
     int err = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);
     if (err) {

@@ -6,10 +6,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "auth.h"
+#include "bench.h"
 #include "infer.h"
 #include "meta.h"
 #include "rt.h"
+#include "server.h"
 
 /* A request file larger than this is refused: it would not fit a tensor. */
 #define PREDICT_MAX_BYTES ((size_t)2 << 30)
@@ -24,6 +28,8 @@ typedef struct Cli {
 
 static int cmd_predict(Cli *c, int argc, char **argv);
 static int cmd_info(Cli *c, int argc, char **argv);
+static int cmd_serve(Cli *c, int argc, char **argv);
+static int cmd_bench(Cli *c, int argc, char **argv);
 
 static const struct {
     const char *name;                         /* argv[1] */
@@ -35,6 +41,20 @@ static const struct {
      "read a v2 inference request (JSON) and print the response;\n"
      "                                      --jsonl: one request per line, one response per line"},
     {"info", cmd_info, "[--json]", "describe the model; --json: v2 model metadata"},
+    {"serve", cmd_serve,
+     "[--host 0.0.0.0] [--port 8080] [--workers N] [--threads-per-request N]\n"
+     "        [--max-body-bytes 67108864] [--timeout-ms 30000] [--max-connections 1024]\n"
+     "        [--token-file F]",
+     "\n                                      serve the Open Inference Protocol (KServe v2) over "
+     "HTTP;\n"
+     "                                      --workers defaults to the number of cores; "
+     "--port 0 picks\n"
+     "                                      a free port (the \"ready\" log line says which);\n"
+     "                                      --threads-per-request is recorded, each request "
+     "runs on one\n"
+     "                                      thread for now; SIGTERM drains and exits 0"},
+    {"bench", cmd_bench, "[--batch 1] [--iters 1000] [--threads-per-request N]",
+     "time the model in-process; prints median_us, p99_us, inferences_per_s as JSON"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -43,9 +63,14 @@ static void usage_print(const Cli *c, FILE *f) {
     char version[64];
     fprintf(f, "usage: %s COMMAND [OPTIONS]\n\n", c->prog);
     for (size_t i = 0; i < N_COMMANDS; i++) {
-        char left[64];
+        char left[256];
         snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
-        fprintf(f, "  %-36s%s\n", left, commands[i].summary);
+        if (strchr(commands[i].args, '\n')) /* long options: the summary goes below */
+            fprintf(f, "  %s %s%s\n", commands[i].name, commands[i].args, commands[i].summary);
+        else if (strlen(left) >= 36)
+            fprintf(f, "  %s\n  %-36s%s\n", left, "", commands[i].summary);
+        else
+            fprintf(f, "  %-36s%s\n", left, commands[i].summary);
     }
     fprintf(f, "  %-36s%s\n", "--version", "print the model's name and version");
     fprintf(f, "  %-36s%s\n", "help", "print this help");
@@ -244,6 +269,146 @@ static int cmd_info(Cli *c, int argc, char **argv) {
     tensors_print(c, "inputs", c->m->inputs, c->m->n_inputs, width);
     tensors_print(c, "outputs", c->m->outputs, c->m->n_outputs, width);
     fprintf(c->out, "(-1 is the batch dimension)\n");
+    return output_finish(c);
+}
+
+/* An option with a value, as "--name V" or "--name=V". Returns the value
+ * and advances *i, or NULL if argv[*i] is not that option. *missing is set
+ * if the option is there without a value. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, int *missing) {
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0') return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+/* A decimal integer in [lo, hi], the whole string. 0, or -1. */
+static int number_parse(const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int cmd_serve(Cli *c, int argc, char **argv) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    RtServeOptions o = {
+        .host = "0.0.0.0",
+        .port = 8080,
+        .workers = cores > 0 ? (int)(cores > 256 ? 256 : cores) : 1,
+        .threads_per_request = 1,
+        .max_body_bytes = 67108864,
+        .timeout_ms = 30000,
+        .max_connections = 1024,
+    };
+    const char *token_file = NULL;
+    static const struct {
+        const char *name;
+        long long lo, hi;
+    } numeric[] = {
+        {"--port", 0, 65535},
+        {"--workers", 1, 256},
+        {"--threads-per-request", 1, 256},
+        {"--max-body-bytes", 1, (long long)1 << 40},
+        {"--timeout-ms", 1, 3600000},
+        {"--max-connections", 1, 1000000},
+    };
+    for (int i = 0; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if ((v = option_value(argc, argv, &i, "--host", &missing))) {
+            o.host = v;
+            continue;
+        }
+        if ((v = option_value(argc, argv, &i, "--token-file", &missing))) {
+            token_file = v;
+            continue;
+        }
+        size_t k = 0;
+        for (; !missing && k < sizeof numeric / sizeof numeric[0]; k++)
+            if ((v = option_value(argc, argv, &i, numeric[k].name, &missing))) break;
+        if (missing) return usage_error(c, "serve: %s needs a value", argv[i]);
+        if (k == sizeof numeric / sizeof numeric[0])
+            return usage_error(c, "serve: unexpected argument '%s'", argv[i]);
+        long long n;
+        if (number_parse(v, numeric[k].lo, numeric[k].hi, &n) != 0)
+            return usage_error(c, "serve: %s must be an integer in %lld..%lld, got '%s'",
+                               numeric[k].name, numeric[k].lo, numeric[k].hi, v);
+        switch (k) {
+        case 0:
+            o.port = (int)n;
+            break;
+        case 1:
+            o.workers = (int)n;
+            break;
+        case 2:
+            o.threads_per_request = (int)n;
+            break;
+        case 3:
+            o.max_body_bytes = (size_t)n;
+            break;
+        case 4:
+            o.timeout_ms = (int)n;
+            break;
+        default:
+            o.max_connections = (int)n;
+        }
+    }
+    if (rt_host_check(o.host) != 0)
+        return usage_error(c,
+                           "serve: --host '%s' is not an IP address; give an IPv4 or IPv6 "
+                           "literal (0.0.0.0, 127.0.0.1, ::) or localhost",
+                           o.host);
+    char msg[RT_ERR_LEN];
+    static char token[RT_TOKEN_MAX]; /* lives as long as the server */
+    if (token_file) {
+        int trc = rt_auth_token_load(token_file, token, msg);
+        if (trc != 0) {
+            fprintf(c->err, "%s: serve: %s\n", c->prog, msg);
+            return trc == -2 ? EXIT_USAGE : EXIT_ENV;
+        }
+        o.token = token;
+    }
+    int rc = rt_server_run(c->m, &o, c->err, msg);
+    memset(token, 0, sizeof token);
+    if (rc != 0) {
+        fprintf(c->err, "%s: serve: %s\n", c->prog, msg);
+        return EXIT_ENV;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_bench(Cli *c, int argc, char **argv) {
+    long long batch = 1, iters = 1000, threads = 1;
+    for (int i = 0; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        long long *dst = NULL, hi = 0;
+        const char *name = argv[i];
+        if ((v = option_value(argc, argv, &i, "--batch", &missing)))
+            dst = &batch, hi = 1 << 24;
+        else if (!missing && (v = option_value(argc, argv, &i, "--iters", &missing)))
+            dst = &iters, hi = 100000000;
+        else if (!missing && (v = option_value(argc, argv, &i, "--threads-per-request", &missing)))
+            dst = &threads, hi = 256;
+        if (missing) return usage_error(c, "bench: %s needs a value", argv[i]);
+        if (!dst) return usage_error(c, "bench: unexpected argument '%s'", argv[i]);
+        if (number_parse(v, 1, hi, dst) != 0)
+            return usage_error(c, "bench: %.*s must be an integer in 1..%lld, got '%s'",
+                               (int)strcspn(name, "="), name, hi, v);
+    }
+    char msg[RT_ERR_LEN];
+    if (rt_bench_run(c->m, batch, (long)iters, (int)threads, c->out, msg) != 0) {
+        fprintf(c->err, "%s: bench: %s\n", c->prog, msg);
+        return EXIT_INPUT;
+    }
     return output_finish(c);
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "meta.h"
@@ -33,7 +34,14 @@ typedef struct Request {
     size_t *out_numel;      /* elements in each output */
     int *sel;               /* outputs to return, in response order */
     int n_sel;              /* length of sel */
+    int *sel_binary;        /* sel[s] is sent as raw bytes after the JSON */
+    int binary_ok;          /* the caller can send binary outputs */
+    const char *bin;        /* binary input bytes after the JSON header */
+    size_t bin_len;         /* bytes at bin */
+    size_t bin_used;        /* bytes of bin taken by inputs so far */
     void *ws;               /* the workspace */
+    size_t json_len;        /* bytes of JSON at the start of the response */
+    uint64_t run_ns;        /* time spent in run() */
     char *err;              /* the caller's RT_ERR_LEN bytes */
 } Request;
 
@@ -55,6 +63,12 @@ static int fail(Request *r, int status, const char *fmt, ...) {
     vsnprintf(r->err, RT_ERR_LEN, fmt, ap);
     va_end(ap);
     return status;
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* A 64-byte aligned buffer of at least n bytes (at least 64, so that a
@@ -382,6 +396,46 @@ static int shape_check(Request *r, int k, const json_t *jshape, int64_t *shape) 
     return RT_STATUS_OK;
 }
 
+/* Feeds input k from the binary section: the next binary_data_size bytes,
+ * which must be exactly the tensor's size and present in the body. */
+static int binary_feed(Request *r, int k, Feed *f, const json_t *bsize, const json_t *data,
+                       const char *got_shape) {
+    const KilnTensorInfo *t = f->t;
+    size_t elem = kiln_dtype_size(t->dtype);
+    if (!json_is_integer(bsize) || json_integer_value(bsize) < 0)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': \"binary_data_size\" must be a non-negative integer", t->name);
+    if (data)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': has both \"data\" and \"binary_data_size\"; send one", t->name);
+    uint64_t size = (uint64_t)json_integer_value(bsize);
+    if (f->numel > RT_TENSOR_MAX_BYTES / elem || size != f->numel * elem)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': binary_data_size %llu, expected %zu bytes (%zu %s values for "
+                    "shape %s)",
+                    t->name, (unsigned long long)size, f->numel * elem, f->numel,
+                    rt_dtype_name(t->dtype), got_shape);
+    size_t left = r->bin_len - r->bin_used;
+    if (size > left)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': binary_data_size %llu, but only %zu bytes of binary data are "
+                    "left in the body",
+                    t->name, (unsigned long long)size, left);
+    /* Sized by the bytes actually received, which the check above proves. */
+    f->dst = r->in[k] = buffer_alloc((size_t)size);
+    if (!f->dst)
+        return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory for input '%s' (%llu bytes)",
+                    t->name, (unsigned long long)size);
+    memcpy(f->dst, r->bin + r->bin_used, (size_t)size);
+    r->bin_used += (size_t)size;
+    if (t->dtype == KILN_DT_BOOL) { /* any non-zero byte is true, as in numpy */
+        uint8_t *b = f->dst;
+        for (size_t i = 0; i < f->numel; i++)
+            b[i] = b[i] != 0;
+    }
+    return RT_STATUS_OK;
+}
+
 /* Feeds the request input `obj` (inputs[pos] of the request). */
 static int input_feed(Request *r, size_t pos, const json_t *obj) {
     const KilnModel *m = r->m;
@@ -425,6 +479,12 @@ static int input_feed(Request *r, size_t pos, const json_t *obj) {
     if (shape_numel(shape, t->rank, 0, &f.numel) != 0) {
         st = fail(r, RT_STATUS_BAD_REQUEST, "input '%s': shape %s has too many elements", name,
                   got_shape);
+        goto out;
+    }
+
+    const json_t *bsize = json_object_get(params, "binary_data_size");
+    if (bsize) {
+        st = binary_feed(r, k, &f, bsize, json_object_get(obj, "data"), got_shape);
         goto out;
     }
 
@@ -477,14 +537,43 @@ out:
 
 /* --- outputs, run, response ------------------------------------------------- */
 
+/* Whether an output is sent as binary: its "binary_data" parameter, else
+ * the request's "binary_data_output", else no. */
+static int binary_wanted(Request *r, const char *name, const json_t *params, int dflt, int *out) {
+    const json_t *b = json_object_get(params, "binary_data");
+    if (params && !json_is_object(params))
+        return fail(r, RT_STATUS_BAD_REQUEST, "output '%s': \"parameters\" must be an object",
+                    name);
+    if (b && !json_is_boolean(b))
+        return fail(r, RT_STATUS_BAD_REQUEST, "output '%s': \"binary_data\" must be true or false",
+                    name);
+    *out = b ? json_is_true(b) : dflt;
+    if (*out && !r->binary_ok)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "output '%s': binary_data needs the HTTP binary tensor extension; this "
+                    "command writes JSON only",
+                    name);
+    return RT_STATUS_OK;
+}
+
 static int outputs_select(Request *r, const json_t *want) {
     const KilnModel *m = r->m;
+    const json_t *dflt =
+        json_object_get(json_object_get(r->root, "parameters"), "binary_data_output");
+    if (dflt && !json_is_boolean(dflt))
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "\"parameters\": \"binary_data_output\" must be true or false");
+    int all_binary = json_is_true(dflt);
     if (want && !json_is_array(want))
         return fail(r, RT_STATUS_BAD_REQUEST,
                     "\"outputs\" must be an array of {\"name\": ...} objects");
     if (json_array_size(want) == 0) {
-        for (int k = 0; k < m->n_outputs; k++)
+        for (int k = 0; k < m->n_outputs; k++) {
+            int st =
+                binary_wanted(r, m->outputs[k].name, NULL, all_binary, &r->sel_binary[r->n_sel]);
+            if (st != RT_STATUS_OK) return st;
             r->sel[r->n_sel++] = k;
+        }
         return RT_STATUS_OK;
     }
     if (json_array_size(want) > (size_t)m->n_outputs)
@@ -508,6 +597,9 @@ static int outputs_select(Request *r, const json_t *want) {
         for (int j = 0; j < r->n_sel; j++)
             if (r->sel[j] == k)
                 return fail(r, RT_STATUS_BAD_REQUEST, "output '%s' is requested twice", name);
+        int st = binary_wanted(r, name, json_object_get(o, "parameters"), all_binary,
+                               &r->sel_binary[r->n_sel]);
+        if (st != RT_STATUS_OK) return st;
         r->sel[r->n_sel++] = k;
     }
     return RT_STATUS_OK;
@@ -535,7 +627,9 @@ static int model_run(Request *r) {
         return fail(r, RT_STATUS_INTERNAL_ERROR,
                     "out of memory for the workspace (%zu bytes for batch %lld)", ws,
                     (long long)r->batch);
+    uint64_t t0 = now_ns();
     int rc = m->run((const void *const *)r->in, r->out, r->ws, r->batch, NULL);
+    r->run_ns = now_ns() - t0;
     if (rc != 0)
         return fail(r, RT_STATUS_INTERNAL_ERROR, "model '%s' failed to run (code %d)", m->name, rc);
     return RT_STATUS_OK;
@@ -615,6 +709,12 @@ static int response_write(Request *r, char **text, size_t *len) {
             if (d) rt_buf_putc(&b, ',');
             rt_buf_put_i64(&b, t->shape[d] == -1 ? r->batch : t->shape[d]);
         }
+        if (r->sel_binary[s]) {
+            rt_buf_puts(&b, "],\"parameters\":{\"binary_data_size\":");
+            rt_buf_put_u64(&b, r->out_numel[k] * kiln_dtype_size(t->dtype));
+            rt_buf_puts(&b, "}}");
+            continue;
+        }
         rt_buf_puts(&b, "],\"data\":[");
         size_t bad = data_write(&b, t->dtype, r->out[k], r->out_numel[k]);
         rt_buf_putc(&b, ']');
@@ -626,6 +726,12 @@ static int response_write(Request *r, char **text, size_t *len) {
         rt_buf_putc(&b, '}');
     }
     rt_buf_puts(&b, "]}");
+    r->json_len = b.len;
+    for (int s = 0; s < r->n_sel; s++) {
+        int k = r->sel[s];
+        if (r->sel_binary[s])
+            rt_buf_put(&b, r->out[k], r->out_numel[k] * kiln_dtype_size(m->outputs[k].dtype));
+    }
     *text = rt_buf_take(&b, len);
     if (!*text) return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory writing the response");
     return RT_STATUS_OK;
@@ -640,29 +746,43 @@ static void request_free(Request *r) {
     free(r->out);
     free(r->out_numel);
     free(r->sel);
+    free(r->sel_binary);
     free(r->ws);
     json_decref(r->root);
 }
 
-int rt_infer_json(const KilnModel *m, const char *body, size_t len, char **response_out,
-                  size_t *response_len, char err[RT_ERR_LEN]) {
-    Request r = {.m = m, .err = err};
-    size_t text_len = 0;
+int rt_infer_run(const KilnModel *m, const char *body, size_t len, size_t header_len,
+                 int binary_outputs, RtInferResult *res, char err[RT_ERR_LEN]) {
+    Request r = {.m = m, .err = err, .binary_ok = binary_outputs};
+    uint64_t t0 = now_ns();
     json_error_t jerr;
     int st;
 
-    *response_out = NULL;
+    memset(res, 0, sizeof *res);
     err[0] = '\0';
+    if (!body) {
+        body = "";
+        len = header_len = 0;
+    }
+    if (header_len > len) {
+        st = fail(&r, RT_STATUS_BAD_REQUEST,
+                  "Inference-Header-Content-Length is %zu, but the body has only %zu bytes",
+                  header_len, len);
+        goto out;
+    }
+    r.bin = body + header_len;
+    r.bin_len = len - header_len;
     r.in = calloc((size_t)m->n_inputs + 1, sizeof *r.in);
     r.out = calloc((size_t)m->n_outputs + 1, sizeof *r.out);
     r.out_numel = calloc((size_t)m->n_outputs + 1, sizeof *r.out_numel);
     r.sel = calloc((size_t)m->n_outputs + 1, sizeof *r.sel);
-    if (!r.in || !r.out || !r.out_numel || !r.sel) {
+    r.sel_binary = calloc((size_t)m->n_outputs + 1, sizeof *r.sel_binary);
+    if (!r.in || !r.out || !r.out_numel || !r.sel || !r.sel_binary) {
         st = fail(&r, RT_STATUS_INTERNAL_ERROR, "out of memory");
         goto out;
     }
 
-    r.root = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
+    r.root = json_loadb(body, header_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!r.root) {
         st = fail(&r, RT_STATUS_BAD_REQUEST, "request is not valid JSON: %s (line %d, column %d)",
                   jerr.text, jerr.line, jerr.column);
@@ -679,6 +799,7 @@ int rt_infer_json(const KilnModel *m, const char *body, size_t len, char **respo
         goto out;
     }
     r.id = json_string_value(id);
+    if (r.id) snprintf(res->id, sizeof res->id, "%s", r.id);
     const json_t *params = json_object_get(r.root, "parameters");
     if (params && !json_is_object(params)) {
         st = fail(&r, RT_STATUS_BAD_REQUEST, "\"parameters\" must be an object");
@@ -705,14 +826,37 @@ int rt_infer_json(const KilnModel *m, const char *body, size_t len, char **respo
             goto out;
         }
     }
+    if (r.bin_used != r.bin_len) {
+        st = fail(&r, RT_STATUS_BAD_REQUEST,
+                  "%zu bytes of binary data after the JSON belong to no input; give each binary "
+                  "input \"parameters\": {\"binary_data_size\": N}",
+                  r.bin_len - r.bin_used);
+        goto out;
+    }
     if (r.batch == 0) r.batch = 1; /* no input has a batch dim */
 
     st = outputs_select(&r, json_object_get(r.root, "outputs"));
-    if (st == RT_STATUS_OK) st = model_run(&r);
-    if (st == RT_STATUS_OK) st = response_write(&r, response_out, &text_len);
-    if (st == RT_STATUS_OK && response_len) *response_len = text_len;
+    if (st == RT_STATUS_OK) {
+        res->parse_ns = now_ns() - t0;
+        st = model_run(&r);
+    }
+    if (st == RT_STATUS_OK) st = response_write(&r, &res->body, &res->len);
+    if (st == RT_STATUS_OK) {
+        res->json_len = r.json_len;
+        res->batch = r.batch;
+        res->compute_ns = r.run_ns;
+    }
 out:
     request_free(&r);
+    return st;
+}
+
+int rt_infer_json(const KilnModel *m, const char *body, size_t len, char **response_out,
+                  size_t *response_len, char err[RT_ERR_LEN]) {
+    RtInferResult res;
+    int st = rt_infer_run(m, body, len, body ? len : 0, 0, &res, err);
+    *response_out = res.body;
+    if (st == RT_STATUS_OK && response_len) *response_len = res.len;
     return st;
 }
 

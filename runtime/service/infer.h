@@ -31,14 +31,50 @@
  * digits to read back bit-exactly. JSON has no NaN or infinity: such
  * values are written as null, and that output object then carries
  * "parameters": {"non_finite_values": N} so clients can tell.
+ *
+ * The binary tensor extension (rt_infer_run() with header_len < len, as
+ * the HTTP header Inference-Header-Content-Length says): the first
+ * header_len bytes are the JSON request, the rest holds, in request
+ * order, the raw little-endian bytes of every input whose "parameters"
+ * has "binary_data_size" (which must then equal the tensor's size in
+ * bytes; such an input has no "data"). Every byte after the JSON must
+ * belong to one input. An output asked for with "parameters":
+ * {"binary_data": true} (or every output, with the request's
+ * "parameters": {"binary_data_output": true}) is sent the same way: its
+ * JSON object has "parameters": {"binary_data_size": N} instead of
+ * "data", and its bytes follow the JSON response in response order.
  */
 #ifndef INFER_H
 #define INFER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kiln_model.h"
 #include "rt.h"
+
+#define RT_INFER_ID_LEN 65 /* the request "id" kept for logs, NUL included */
+
+/* What rt_infer_run() hands back besides the status. */
+typedef struct RtInferResult {
+    char *body;               /* malloc'd: JSON response, then binary outputs; caller frees */
+    size_t len;               /* bytes of body */
+    size_t json_len;          /* bytes of JSON at the start of body; == len if none is binary */
+    int64_t batch;            /* rows inferred, 0 if the model did not run */
+    uint64_t parse_ns;        /* time from the call to the start of run() */
+    uint64_t compute_ns;      /* time spent in run() */
+    char id[RT_INFER_ID_LEN]; /* the request's "id", truncated; "" if none */
+} RtInferResult;
+
+/* Runs one request of len bytes whose first header_len bytes are JSON
+ * (header_len == len: no binary data) on m, which passed
+ * rt_meta_check(). Returns RT_STATUS_OK with res filled in (res->body
+ * owned by the caller), or RT_STATUS_BAD_REQUEST / RT_STATUS_INTERNAL_ERROR
+ * with res->body NULL and the reason in err. `binary_outputs` 0 refuses
+ * requests for binary outputs (for callers that can only write text).
+ * Safe to call from many threads at once. */
+int rt_infer_run(const KilnModel *m, const char *body, size_t len, size_t header_len,
+                 int binary_outputs, RtInferResult *res, char err[RT_ERR_LEN]);
 
 /* Runs one request (body, len bytes, not NUL-terminated) on m, which
  * passed rt_meta_check(). Returns RT_STATUS_OK with the response in

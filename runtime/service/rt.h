@@ -13,8 +13,13 @@
 
 enum {
     RT_STATUS_OK = 200,
-    RT_STATUS_BAD_REQUEST = 400,    /* the request is at fault: the message says how */
+    RT_STATUS_BAD_REQUEST = 400,  /* the request is at fault: the message says how */
+    RT_STATUS_UNAUTHORIZED = 401, /* a token is required and was missing or wrong */
+    RT_STATUS_NOT_FOUND = 404,    /* no such path, model or version */
+    RT_STATUS_METHOD_NOT_ALLOWED = 405,
+    RT_STATUS_TOO_LARGE = 413,      /* the body is over --max-body-bytes */
     RT_STATUS_INTERNAL_ERROR = 500, /* the model failed or memory ran out */
+    RT_STATUS_UNAVAILABLE = 503,    /* not ready, or draining after SIGTERM */
 };
 
 /* Largest tensor, in bytes, a request may feed or make the model produce.
