@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "codegen.h"
+#include "fold_batchnorm.h"
+#include "fold_constants.h"
 #include "link.h"
 #include "passes.h"
 #include "sha256.h"
@@ -22,8 +24,11 @@ static const struct {
     int analysis;
 } pipeline[] = {
     {"check-ops", pass_check_ops, 1},
+    {"fold-constants", pass_fold_constants, 1},
     {"infer-shapes", pass_infer_shapes, 1},
     {"check-types", pass_check_types, 1},
+    {"fold-batchnorm", pass_fold_batchnorm, 0},
+    {"fuse-conv-activation", pass_fuse_conv_activation, 0},
     {"fuse", pass_fuse, 0},
     {"dce", pass_dce, 0},
     {"plan-memory", pass_plan_memory, 0},

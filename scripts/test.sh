@@ -3,7 +3,8 @@
 # kiln twice (plain, and with AddressSanitizer + UndefinedBehaviorSanitizer)
 # and runs ctest in each: unit tests, golden diagnostics, end to end.
 # The sanitizer build skips the tests that execute notebooks (torch under
-# ASan is slow and not our code).
+# ASan is slow and not our code) and the conformance suite (947 models; the
+# plain build runs it).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -17,4 +18,4 @@ ctest --test-dir build-test --output-on-failure -j2
 echo "== ASan + UBSan build"
 rm -rf build-asan
 scripts/build.sh build-asan -DENABLE_ASAN=ON -DENABLE_UBSAN=ON
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j2 -LE notebook
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j2 -LE "notebook|conformance"

@@ -111,7 +111,7 @@ int cg_call_typed(Codegen *cg, const Node *n, const char *base, DType t, LLVMVal
 
 typedef int (*EmitFn)(Codegen *cg, const Node *n);
 
-/* --- elementwise --------------------------------------------------------------- */
+/* --- broadcasting (the math family's emit functions are in emit_math.c) ---------- */
 
 /* Strides of operand `s` read at every index of `out`: 0 along broadcast
  * dims. */
@@ -127,92 +127,6 @@ void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st) {
             acc = cg_sym_mul(acc, cg_sym_dim(s->dims[k]));
         }
     }
-}
-
-int emit_binary(Codegen *cg, const Node *n) {
-    static const int ops[OP_COUNT] = {[OP_ADD] = KILN_BIN_ADD,
-                                      [OP_SUB] = KILN_BIN_SUB,
-                                      [OP_MUL] = KILN_BIN_MUL,
-                                      [OP_DIV] = KILN_BIN_DIV};
-    const Shape *out = &n->outputs[0]->shape;
-    Sym dims[IR_MAX_RANK], sa[IR_MAX_RANK], sb[IR_MAX_RANK];
-    cg_broadcast_strides(&n->inputs[0]->shape, out, sa);
-    cg_broadcast_strides(&n->inputs[1]->shape, out, sb);
-    /* Drop size-1 dims, then merge neighbours that both operands walk
-     * contiguously, so the common cases are one or two loops. */
-    int r = 0;
-    for (int i = 0; i < out->rank; i++) {
-        Sym dd = cg_sym_dim(out->dims[i]);
-        if (cg_sym_is(dd, 1)) continue;
-        if (r > 0 && cg_sym_eq(sa[r - 1], cg_sym_mul(sa[i], dd)) &&
-            cg_sym_eq(sb[r - 1], cg_sym_mul(sb[i], dd))) {
-            dims[r - 1] = cg_sym_mul(dims[r - 1], dd);
-            sa[r - 1] = sa[i];
-            sb[r - 1] = sb[i];
-            continue;
-        }
-        dims[r] = dd;
-        sa[r] = sa[i];
-        sb[r] = sb[i];
-        r++;
-    }
-    if (r > 4) {
-        diag_node(cg->d, n, "broadcast over %d distinct dimensions is not supported (at most 4)",
-                  r);
-        return -1;
-    }
-    Sym D[4], A[4], B[4];
-    int pad = 4 - r;
-    for (int i = 0; i < 4; i++) {
-        D[i] = i < pad ? (Sym){1, 0} : dims[i - pad];
-        A[i] = i < pad ? (Sym){0, 0} : sa[i - pad];
-        B[i] = i < pad ? (Sym){0, 0} : sb[i - pad];
-    }
-    LLVMValueRef args[16];
-    args[0] = cg_i32(cg, ops[n->op]);
-    for (int i = 0; i < 4; i++)
-        args[1 + i] = cg_sym_value(cg, D[i]);
-    args[5] = cg_addr(cg, n->inputs[0]);
-    for (int i = 0; i < 4; i++)
-        args[6 + i] = cg_sym_value(cg, A[i]);
-    args[10] = cg_addr(cg, n->inputs[1]);
-    for (int i = 0; i < 4; i++)
-        args[11 + i] = cg_sym_value(cg, B[i]);
-    args[15] = cg_addr(cg, n->outputs[0]);
-    return cg_call_typed(cg, n, "binary", n->outputs[0]->dtype, args, 16);
-}
-
-int emit_unary(Codegen *cg, const Node *n) {
-    static const int ops[OP_COUNT] = {
-        [OP_RELU] = KILN_UN_RELU, [OP_SIGMOID] = KILN_UN_SIGMOID, [OP_TANH] = KILN_UN_TANH};
-    const Shape *s = &n->inputs[0]->shape;
-    LLVMValueRef args[] = {cg_i32(cg, ops[n->op]),
-                           cg_sym_value(cg, cg_sym_prod(s, 0, s->rank)),
-                           cg_addr(cg, n->inputs[0]),
-                           cg_addr(cg, n->outputs[0]),
-                           cg_f32(cg, 0),
-                           cg_f32(cg, 0)};
-    return cg_call_typed(cg, n, "unary", n->inputs[0]->dtype, args, 6);
-}
-
-int emit_softmax(Codegen *cg, const Node *n) {
-    const Shape *s = &n->inputs[0]->shape;
-    int legacy = n->opset && n->opset < 13;
-    int64_t axis = ir_attr_int(n, "axis", legacy ? 1 : -1);
-    if (axis < 0) axis += s->rank;
-    if (axis < 0 || axis >= (s->rank ? s->rank : 1)) {
-        diag_node(cg->d, n, "axis %lld is out of range for rank %d",
-                  (long long)ir_attr_int(n, "axis", 0), s->rank);
-        return -1;
-    }
-    /* Before opset 13 the input is coerced to 2-D at axis; from 13 on the
-     * softmax runs along that one axis. */
-    Sym outer = cg_sym_prod(s, 0, (int)axis);
-    Sym len = legacy ? cg_sym_prod(s, (int)axis, s->rank) : cg_sym_dim(s->dims[axis]);
-    Sym inner = legacy ? (Sym){1, 0} : cg_sym_prod(s, (int)axis + 1, s->rank);
-    LLVMValueRef args[] = {cg_sym_value(cg, outer), cg_sym_value(cg, len), cg_sym_value(cg, inner),
-                           cg_addr(cg, n->inputs[0]), cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "softmax", n->inputs[0]->dtype, args, 5);
 }
 
 /* --- matrix products ---------------------------------------------------------------- */

@@ -1,77 +1,467 @@
-/* elementwise.c: broadcasting binary ops, unary activations, softmax, copy. */
+/* elementwise.c: the math family's kernels (broadcasting binary ops,
+ * comparisons, Where, unary math and activations, IsNaN/IsInf, Clip,
+ * Cast), then kiln_copy.
+ *
+ * Each kernel is one loop nest with the op as an argument; at the call
+ * site op is a constant, so after inlining the switch folds away and the
+ * loop body is one expression the vectoriser can take. float16 computes
+ * in float and rounds once per result, as numpy does.
+ */
 #include "kernels.h"
 #include "kmath.h"
+#include "kmath_ops.h"
 
-/* One binary kernel per element type, instantiated from BINARY(). Integer
- * arithmetic wraps (the bitcode is compiled with -fwrapv, as numpy
- * wraps); integer division by zero gives 0 instead of trapping. */
-#define BINARY_APPLY(op, x, y, is_int)                                                             \
-    ((op) == KILN_BIN_ADD   ? (x) + (y)                                                            \
-     : (op) == KILN_BIN_SUB ? (x) - (y)                                                            \
-     : (op) == KILN_BIN_MUL ? (x) * (y)                                                            \
-     : (is_int) && (y) == 0 ? 0                                                                    \
-                            : (x) / (y))
+/* The integer macros below serve signed and unsigned types alike, so
+ * `x < 0` is sometimes always false: that is intended. */
+#pragma GCC diagnostic ignored "-Wtype-limits"
 
-#define BINARY(T, sfx, is_int)                                                                     \
+/* --- scalar ops, by compute type ------------------------------------------------ */
+
+/* Float unary ops. Hot ones (exp, log, erf, sigmoid, tanh) use kmath.h's
+ * vectorisable versions; the rest call libm, which is fine for ops that
+ * networks use rarely. */
+static inline float unary_f32(int op, float x, float a, float b) {
+    switch (op) {
+    case KILN_UN_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case KILN_UN_SIGMOID:
+        return kiln_sigmoidf(x);
+    case KILN_UN_TANH:
+        return kiln_tanhf(x);
+    case KILN_UN_ABS:
+        return __builtin_fabsf(x);
+    case KILN_UN_NEG:
+        return -x;
+    case KILN_UN_EXP:
+        return kiln_expf_full(x);
+    case KILN_UN_LOG:
+        return kiln_logf(x);
+    case KILN_UN_SQRT:
+        return __builtin_sqrtf(x);
+    case KILN_UN_RECIPROCAL:
+        return 1.0f / x;
+    case KILN_UN_FLOOR:
+        return __builtin_floorf(x);
+    case KILN_UN_CEIL:
+        return __builtin_ceilf(x);
+    case KILN_UN_ROUND:
+        return __builtin_rintf(x); /* the default rounding mode: half to even */
+    case KILN_UN_SIGN:
+        return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x;
+    case KILN_UN_SIN:
+        return __builtin_sinf(x);
+    case KILN_UN_COS:
+        return __builtin_cosf(x);
+    case KILN_UN_TAN:
+        return __builtin_tanf(x);
+    case KILN_UN_ASIN:
+        return __builtin_asinf(x);
+    case KILN_UN_ACOS:
+        return __builtin_acosf(x);
+    case KILN_UN_ATAN:
+        return __builtin_atanf(x);
+    case KILN_UN_SINH:
+        return __builtin_sinhf(x);
+    case KILN_UN_COSH:
+        return __builtin_coshf(x);
+    case KILN_UN_ASINH:
+        return __builtin_asinhf(x);
+    case KILN_UN_ACOSH:
+        return __builtin_acoshf(x);
+    case KILN_UN_ATANH:
+        return __builtin_atanhf(x);
+    case KILN_UN_ERF:
+        return kiln_erff(x);
+    case KILN_UN_NOT:
+        return x == 0.0f;
+    case KILN_UN_LEAKY_RELU:
+        return x < 0.0f ? a * x : x;
+    case KILN_UN_ELU:
+        return x < 0.0f ? a * (kiln_expf(x) - 1.0f) : x;
+    case KILN_UN_SELU:
+        return x > 0.0f ? b * x : b * (a * kiln_expf(x) - a);
+    case KILN_UN_CELU:
+        return x > 0.0f ? x : a * (kiln_expf(x / a) - 1.0f);
+    case KILN_UN_HARD_SIGMOID: {
+        float v = a * x + b;
+        v = v > 0.0f ? v : 0.0f;
+        return v < 1.0f ? v : 1.0f;
+    }
+    case KILN_UN_HARD_SWISH: {
+        float v = x * (1.0f / 6.0f) + 0.5f;
+        v = v > 0.0f ? v : 0.0f;
+        return x * (v < 1.0f ? v : 1.0f);
+    }
+    case KILN_UN_SOFTPLUS: {
+        /* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow. */
+        float ax = __builtin_fabsf(x);
+        return (x > 0.0f ? x : 0.0f) + kiln_logf(1.0f + kiln_expf(-ax));
+    }
+    case KILN_UN_SOFTSIGN:
+        return x / (1.0f + __builtin_fabsf(x));
+    case KILN_UN_THRESHOLDED_RELU:
+        return x > a ? x : 0.0f;
+    case KILN_UN_SHRINK:
+        return x < -a ? x + b : x > a ? x - b : 0.0f;
+    default:
+        return x;
+    }
+}
+
+/* Double unary ops: libm throughout (double models are rare). */
+static inline double unary_f64(int op, double x, float a, float b) {
+    switch (op) {
+    case KILN_UN_SIGMOID:
+        return 1.0 / (1.0 + __builtin_exp(-x));
+    case KILN_UN_TANH:
+        return __builtin_tanh(x);
+    case KILN_UN_EXP:
+        return __builtin_exp(x);
+    case KILN_UN_LOG:
+        return __builtin_log(x);
+    case KILN_UN_SQRT:
+        return __builtin_sqrt(x);
+    case KILN_UN_FLOOR:
+        return __builtin_floor(x);
+    case KILN_UN_CEIL:
+        return __builtin_ceil(x);
+    case KILN_UN_ROUND:
+        return __builtin_rint(x);
+    case KILN_UN_SIN:
+        return __builtin_sin(x);
+    case KILN_UN_COS:
+        return __builtin_cos(x);
+    case KILN_UN_TAN:
+        return __builtin_tan(x);
+    case KILN_UN_ASIN:
+        return __builtin_asin(x);
+    case KILN_UN_ACOS:
+        return __builtin_acos(x);
+    case KILN_UN_ATAN:
+        return __builtin_atan(x);
+    case KILN_UN_SINH:
+        return __builtin_sinh(x);
+    case KILN_UN_COSH:
+        return __builtin_cosh(x);
+    case KILN_UN_ASINH:
+        return __builtin_asinh(x);
+    case KILN_UN_ACOSH:
+        return __builtin_acosh(x);
+    case KILN_UN_ATANH:
+        return __builtin_atanh(x);
+    case KILN_UN_ERF:
+        return __builtin_erf(x);
+    case KILN_UN_ELU:
+        return x < 0.0 ? a * (__builtin_exp(x) - 1.0) : x;
+    case KILN_UN_SELU:
+        return x > 0.0 ? b * x : b * (a * __builtin_exp(x) - a);
+    case KILN_UN_CELU:
+        return x > 0.0 ? x : a * (__builtin_exp(x / a) - 1.0);
+    case KILN_UN_SOFTPLUS:
+        return (x > 0.0 ? x : 0.0) + __builtin_log1p(__builtin_exp(-__builtin_fabs(x)));
+    default: {
+        /* Piecewise-linear ops need no double libm: the float formulas,
+         * evaluated in double. */
+        switch (op) {
+        case KILN_UN_RELU:
+            return x > 0.0 ? x : 0.0;
+        case KILN_UN_ABS:
+            return __builtin_fabs(x);
+        case KILN_UN_NEG:
+            return -x;
+        case KILN_UN_RECIPROCAL:
+            return 1.0 / x;
+        case KILN_UN_SIGN:
+            return x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x;
+        case KILN_UN_NOT:
+            return x == 0.0;
+        case KILN_UN_LEAKY_RELU:
+            return x < 0.0 ? a * x : x;
+        case KILN_UN_HARD_SIGMOID: {
+            double v = a * x + b;
+            v = v > 0.0 ? v : 0.0;
+            return v < 1.0 ? v : 1.0;
+        }
+        case KILN_UN_HARD_SWISH: {
+            double v = x / 6.0 + 0.5;
+            v = v > 0.0 ? v : 0.0;
+            return x * (v < 1.0 ? v : 1.0);
+        }
+        case KILN_UN_SOFTSIGN:
+            return x / (1.0 + __builtin_fabs(x));
+        case KILN_UN_THRESHOLDED_RELU:
+            return x > a ? x : 0.0;
+        case KILN_UN_SHRINK:
+            return x < -a ? x + b : x > a ? x - b : 0.0;
+        default:
+            return x;
+        }
+    }
+    }
+}
+
+/* Integer unary ops: the ones ONNX defines on integers. Shrink compares
+ * and offsets in double, as its float attributes require. */
+#define UNARY_INT(T, sfx, kind)                                                                    \
+    static inline T unary_##sfx(int op, T x, float a, float b) {                                   \
+        switch (op) {                                                                              \
+        case KILN_UN_RELU:                                                                         \
+            return x > 0 ? x : 0;                                                                  \
+        case KILN_UN_ABS:                                                                          \
+            return (kind) == KILN_KIND_SIGNED && x < 0 ? (T)-x : x;                                \
+        case KILN_UN_NEG:                                                                          \
+            return (T)-x;                                                                          \
+        case KILN_UN_SIGN:                                                                         \
+            return (T)(x > 0 ? 1 : (kind) == KILN_KIND_SIGNED && x < 0 ? -1 : 0);                  \
+        case KILN_UN_NOT:                                                                          \
+            return (T)(x == 0);                                                                    \
+        case KILN_UN_SHRINK:                                                                       \
+            return (double)x < -(double)a  ? (T)((double)x + b)                                    \
+                   : (double)x > (double)a ? (T)((double)x - b)                                    \
+                                           : 0;                                                    \
+        default:                                                                                   \
+            return x;                                                                              \
+        }                                                                                          \
+    }
+
+/* Binary ops on floats (CT: float or double). Pow by a constant 2 or 0.5
+ * folds to a multiply or sqrt once the exponent is a known constant. */
+#define BINARY_FLOAT(CT, sfx, fmod_, pow_, sqrt_)                                                  \
+    static inline CT binary_##sfx(int op, CT x, CT y) {                                            \
+        switch (op) {                                                                              \
+        case KILN_BIN_ADD:                                                                         \
+            return x + y;                                                                          \
+        case KILN_BIN_SUB:                                                                         \
+            return x - y;                                                                          \
+        case KILN_BIN_MUL:                                                                         \
+            return x * y;                                                                          \
+        case KILN_BIN_DIV:                                                                         \
+            return x / y;                                                                          \
+        case KILN_BIN_POW:                                                                         \
+            return y == (CT)2 ? x * x : y == (CT)0.5 ? sqrt_(x) : pow_(x, y);                      \
+        case KILN_BIN_MOD:                                                                         \
+        case KILN_BIN_FMOD:                                                                        \
+            return fmod_(x, y);                                                                    \
+        case KILN_BIN_MAX: /* NaN in either operand propagates, as in numpy */                     \
+            return x >= y || x != x ? x : y;                                                       \
+        case KILN_BIN_MIN:                                                                         \
+            return x <= y || x != x ? x : y;                                                       \
+        case KILN_BIN_PRELU:                                                                       \
+            return x < 0 ? x * y : x;                                                              \
+        default:                                                                                   \
+            return x;                                                                              \
+        }                                                                                          \
+    }
+BINARY_FLOAT(float, f32, __builtin_fmodf, __builtin_powf, __builtin_sqrtf)
+BINARY_FLOAT(double, f64, __builtin_fmod, __builtin_pow, __builtin_sqrt)
+
+/* x^y for integers by squaring; a negative exponent gives the integer
+ * part of 1/x^|y| (0 unless x is 1 or -1). */
+#define POW_INT(T, sfx, kind)                                                                      \
+    static inline T pow_##sfx(T x, T y) {                                                          \
+        if ((kind) == KILN_KIND_SIGNED && y < 0)                                                   \
+            return x == 1 ? 1 : x == (T)-1 ? ((y & 1) ? (T)-1 : 1) : 0;                            \
+        T r = 1;                                                                                   \
+        for (; y; y = (T)(y >> 1), x = (T)(x * x))                                                 \
+            if (y & 1) r = (T)(r * x);                                                             \
+        return r;                                                                                  \
+    }
+
+/* Binary ops on integers. Division and modulo by 0 give 0, and by -1
+ * negate (INT_MIN / -1 would trap). */
+#define BINARY_INT(T, sfx, kind)                                                                   \
+    POW_INT(T, sfx, kind)                                                                          \
+    static inline T binary_##sfx(int op, T x, T y) {                                               \
+        int neg1 = (kind) == KILN_KIND_SIGNED && y == (T)-1;                                       \
+        switch (op) {                                                                              \
+        case KILN_BIN_ADD:                                                                         \
+            return (T)(x + y);                                                                     \
+        case KILN_BIN_SUB:                                                                         \
+            return (T)(x - y);                                                                     \
+        case KILN_BIN_MUL:                                                                         \
+            return (T)(x * y);                                                                     \
+        case KILN_BIN_DIV:                                                                         \
+            return y == 0 ? 0 : neg1 ? (T)-x : (T)(x / y);                                         \
+        case KILN_BIN_POW:                                                                         \
+            return pow_##sfx(x, y);                                                                \
+        case KILN_BIN_MOD: {                                                                       \
+            T r = y == 0 || neg1 ? 0 : (T)(x % y);                                                 \
+            return r != 0 && ((r < 0) != (y < 0)) ? (T)(r + y) : r;                                \
+        }                                                                                          \
+        case KILN_BIN_FMOD:                                                                        \
+            return y == 0 || neg1 ? 0 : (T)(x % y);                                                \
+        case KILN_BIN_MAX:                                                                         \
+            return x > y ? x : y;                                                                  \
+        case KILN_BIN_MIN:                                                                         \
+            return x < y ? x : y;                                                                  \
+        case KILN_BIN_SHL:                                                                         \
+            return y >= (T)(8 * sizeof(T)) ? 0 : (T)(x << y);                                      \
+        case KILN_BIN_SHR:                                                                         \
+            return y >= (T)(8 * sizeof(T)) ? 0 : (T)(x >> y);                                      \
+        case KILN_BIN_AND:                                                                         \
+            return x & y;                                                                          \
+        case KILN_BIN_OR:                                                                          \
+            return x | y;                                                                          \
+        case KILN_BIN_XOR:                                                                         \
+            return x ^ y;                                                                          \
+        case KILN_BIN_PRELU:                                                                       \
+            return x < 0 ? (T)(x * y) : x;                                                         \
+        default:                                                                                   \
+            return x;                                                                              \
+        }                                                                                          \
+    }
+
+#define INT_SCALARS(T, sfx, kind) UNARY_INT(T, sfx, kind) BINARY_INT(T, sfx, kind)
+INT_SCALARS(int8_t, i8, KILN_KIND_SIGNED)
+INT_SCALARS(int16_t, i16, KILN_KIND_SIGNED)
+INT_SCALARS(int32_t, i32, KILN_KIND_SIGNED)
+INT_SCALARS(int64_t, i64, KILN_KIND_SIGNED)
+INT_SCALARS(uint8_t, u8, KILN_KIND_UNSIGNED)
+INT_SCALARS(uint16_t, u16, KILN_KIND_UNSIGNED)
+INT_SCALARS(uint32_t, u32, KILN_KIND_UNSIGNED)
+INT_SCALARS(uint64_t, u64, KILN_KIND_UNSIGNED)
+INT_SCALARS(uint8_t, bool, KILN_KIND_UNSIGNED)
+
+/* float16 computes in float. */
+#define unary_f16 unary_f32
+#define binary_f16 binary_f32
+
+static inline int compare(int op, double x, double y) {
+    switch (op) {
+    case KILN_BIN_EQ:
+        return x == y;
+    case KILN_BIN_LT:
+        return x < y;
+    case KILN_BIN_GT:
+        return x > y;
+    case KILN_BIN_LE:
+        return x <= y;
+    default:
+        return x >= y;
+    }
+}
+/* Integer comparisons must not go through double (int64 above 2^53). */
+#define COMPARE_EXACT(op, x, y)                                                                    \
+    ((op) == KILN_BIN_EQ   ? (x) == (y)                                                            \
+     : (op) == KILN_BIN_LT ? (x) < (y)                                                             \
+     : (op) == KILN_BIN_GT ? (x) > (y)                                                             \
+     : (op) == KILN_BIN_LE ? (x) <= (y)                                                            \
+                           : (x) >= (y))
+
+/* --- broadcasting loops ------------------------------------------------------------ */
+
+/* The 4-D strided loop nest shared by binary, compare and where: BODY
+ * reads element i3 of the rows pa, pb (and pc), writes py[i3]. */
+#define LOOP4(BODY)                                                                                \
+    for (int64_t i0 = 0; i0 < d0; i0++)                                                            \
+        for (int64_t i1 = 0; i1 < d1; i1++)                                                        \
+            for (int64_t i2 = 0; i2 < d2; i2++) {                                                  \
+                int64_t row = ((i0 * d1 + i1) * d2 + i2) * d3;                                     \
+                int64_t oa = i0 * a0 + i1 * a1 + i2 * a2, ob = i0 * b0 + i1 * b1 + i2 * b2;        \
+                (void)oa;                                                                          \
+                (void)ob;                                                                          \
+                for (int64_t i3 = 0; i3 < d3; i3++) {                                              \
+                    BODY;                                                                          \
+                }                                                                                  \
+            }
+
+#define BINARY(T, sfx, kind)                                                                       \
     void kiln_binary_##sfx(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,                 \
                            const T *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,    \
                            const T *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,    \
                            T *restrict y) {                                                        \
-        for (int64_t i0 = 0; i0 < d0; i0++)                                                        \
-            for (int64_t i1 = 0; i1 < d1; i1++)                                                    \
-                for (int64_t i2 = 0; i2 < d2; i2++) {                                              \
-                    const T *restrict pa = a + i0 * a0 + i1 * a1 + i2 * a2;                        \
-                    const T *restrict pb = b + i0 * b0 + i1 * b1 + i2 * b2;                        \
-                    T *restrict py = y + ((i0 * d1 + i1) * d2 + i2) * d3;                          \
-                    for (int64_t i3 = 0; i3 < d3; i3++) {                                          \
-                        T x = pa[i3 * a3], z = pb[i3 * b3];                                        \
-                        py[i3] = (T)BINARY_APPLY(op, x, z, is_int);                                \
-                    }                                                                              \
-                }                                                                                  \
+        LOOP4(y[row + i3] = (T)binary_##sfx(op, a[oa + i3 * a3], b[ob + i3 * b3]))                 \
     }
+KILN_FOR_MATH_TYPES(BINARY)
 
-KILN_FOR_NUMERIC_TYPES(BINARY)
-
-void kiln_unary_f32(int op, int64_t n, const float *restrict x, float *restrict y, float alpha,
-                    float beta) {
-    (void)alpha;
-    (void)beta;
-    switch (op) {
-    case KILN_UN_RELU:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-        break;
-    case KILN_UN_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = kiln_sigmoidf(x[i]);
-        break;
-    case KILN_UN_TANH:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = kiln_tanhf(x[i]);
-        break;
+/* Floats compare in double (exact for float16, float and double alike). */
+#define COMPARE(T, sfx, kind)                                                                      \
+    void kiln_compare_##sfx(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,                \
+                            const T *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,   \
+                            const T *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,   \
+                            uint8_t *restrict y) {                                                 \
+        if ((kind) == KILN_KIND_FLOAT) {                                                           \
+            LOOP4(y[row + i3] =                                                                    \
+                      (uint8_t)compare(op, (double)a[oa + i3 * a3], (double)b[ob + i3 * b3]))      \
+        } else {                                                                                   \
+            LOOP4(y[row + i3] = (uint8_t)COMPARE_EXACT(op, a[oa + i3 * a3], b[ob + i3 * b3]))      \
+        }                                                                                          \
     }
-}
+KILN_FOR_MATH_TYPES(COMPARE)
 
-void kiln_softmax_f32(int64_t outer, int64_t len, int64_t inner, const float *restrict x,
-                      float *restrict y) {
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t in = 0; in < inner; in++) {
-            const float *restrict px = x + o * len * inner + in;
-            float *restrict py = y + o * len * inner + in;
-            float m = px[0];
-            for (int64_t i = 1; i < len; i++)
-                m = px[i * inner] > m ? px[i * inner] : m;
-            float s = 0.0f;
-            for (int64_t i = 0; i < len; i++) {
-                float e = kiln_expf(px[i * inner] - m);
-                py[i * inner] = e;
-                s += e;
-            }
-            float r = 1.0f / s;
-            for (int64_t i = 0; i < len; i++)
-                py[i * inner] *= r;
-        }
-}
+#define WHERE(T, sfx, kind)                                                                        \
+    void kiln_where_##sfx(int64_t d0, int64_t d1, int64_t d2, int64_t d3,                          \
+                          const uint8_t *restrict c, int64_t c0, int64_t c1, int64_t c2,           \
+                          int64_t c3, const T *restrict a, int64_t a0, int64_t a1, int64_t a2,     \
+                          int64_t a3, const T *restrict b, int64_t b0, int64_t b1, int64_t b2,     \
+                          int64_t b3, T *restrict y) {                                             \
+        LOOP4(int64_t oc = i0 * c0 + i1 * c1 + i2 * c2;                                            \
+              y[row + i3] = c[oc + i3 * c3] ? a[oa + i3 * a3] : b[ob + i3 * b3])                   \
+    }
+KILN_FOR_MATH_TYPES(WHERE)
+
+/* --- unary -------------------------------------------------------------------------- */
+
+#define UNARY(T, sfx, kind)                                                                        \
+    void kiln_unary_##sfx(int op, int64_t n, const T *restrict x, T *restrict y, float alpha,      \
+                          float beta) {                                                            \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            y[i] = (T)unary_##sfx(op, x[i], alpha, beta);                                          \
+    }
+KILN_FOR_MATH_TYPES(UNARY)
+
+#define CLASSIFY(T, sfx)                                                                           \
+    void kiln_classify_##sfx(int op, int64_t n, const T *restrict x, uint8_t *restrict y) {        \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            double v = (double)x[i];                                                               \
+            int inf = v == __builtin_inf() || v == -__builtin_inf();                               \
+            y[i] = (uint8_t)(op == KILN_CLASS_NAN       ? v != v                                   \
+                             : op == KILN_CLASS_INF     ? inf                                      \
+                             : op == KILN_CLASS_POS_INF ? inf && v > 0                             \
+                             : op == KILN_CLASS_NEG_INF ? inf && v < 0                             \
+                                                        : 0);                                      \
+        }                                                                                          \
+    }
+CLASSIFY(float, f32)
+CLASSIFY(double, f64)
+CLASSIFY(_Float16, f16)
+
+/* NaN passes through: both comparisons are false. */
+#define CLIP(T, sfx, kind)                                                                         \
+    void kiln_clip_##sfx(int64_t n, const T *restrict x, const T *restrict lo,                     \
+                         const T *restrict hi, T *restrict y) {                                    \
+        if (lo && hi) {                                                                            \
+            T l = *lo, h = *hi;                                                                    \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                T v = x[i] < l ? l : x[i];                                                         \
+                y[i] = v > h ? h : v;                                                              \
+            }                                                                                      \
+        } else if (lo) {                                                                           \
+            T l = *lo;                                                                             \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                y[i] = x[i] < l ? l : x[i];                                                        \
+        } else if (hi) {                                                                           \
+            T h = *hi;                                                                             \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                y[i] = x[i] > h ? h : x[i];                                                        \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                y[i] = x[i];                                                                       \
+        }                                                                                          \
+    }
+KILN_FOR_MATH_TYPES(CLIP)
+
+/* --- cast ---------------------------------------------------------------------------- */
+
+#define CAST_TO(F, fsfx, T, tsfx, tkind)                                                           \
+    void kiln_cast_##fsfx##_##tsfx(int64_t n, const F *restrict x, T *restrict y) {                \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            y[i] = (tkind) == KILN_KIND_BOOL ? (T)(x[i] != 0) : (T)x[i];                           \
+    }
+#define CAST_FROM(F, fsfx, kind) KILN_CAST_TARGETS(CAST_TO, F, fsfx)
+KILN_FOR_MATH_TYPES(CAST_FROM)
+
+/* --- copy ---------------------------------------------------------------------------- */
 
 void kiln_copy(int64_t n, const void *restrict src, void *restrict dst) {
     __builtin_memcpy(dst, src, (unsigned long)n);

@@ -36,9 +36,73 @@
  * Same values as Epilogue in compiler/ir.h. */
 enum { KILN_EPI_NONE = 0, KILN_EPI_RELU = 1, KILN_EPI_SIGMOID = 2, KILN_EPI_TANH = 3 };
 
-enum { KILN_BIN_ADD = 0, KILN_BIN_SUB = 1, KILN_BIN_MUL = 2, KILN_BIN_DIV = 3 };
+/* Binary ops of kiln_binary_* (EQ..GE: kiln_compare_* in kmath_ops.h).
+ * Integer DIV and MOD by zero give 0 instead of trapping; MOD takes the
+ * divisor's sign (Python, ONNX Mod fmod=0), FMOD the dividend's (C).
+ * SHL/SHR shift by the bit width or more give 0. PRELU: a < 0 ? a*b : a. */
+enum {
+    KILN_BIN_ADD = 0,
+    KILN_BIN_SUB = 1,
+    KILN_BIN_MUL = 2,
+    KILN_BIN_DIV = 3,
+    KILN_BIN_POW,
+    KILN_BIN_MOD,
+    KILN_BIN_FMOD,
+    KILN_BIN_MAX,
+    KILN_BIN_MIN,
+    KILN_BIN_SHL,
+    KILN_BIN_SHR,
+    KILN_BIN_AND,
+    KILN_BIN_OR,
+    KILN_BIN_XOR,
+    KILN_BIN_PRELU,
+    KILN_BIN_EQ,
+    KILN_BIN_LT,
+    KILN_BIN_GT,
+    KILN_BIN_LE,
+    KILN_BIN_GE,
+};
 
-enum { KILN_UN_RELU = 0, KILN_UN_SIGMOID = 1, KILN_UN_TANH = 2 };
+/* Unary ops of kiln_unary_*; alpha and beta are the ONNX attributes named
+ * in the comment (LEAKY_RELU's alpha, SELU's alpha and gamma, ...). */
+enum {
+    KILN_UN_RELU = 0,
+    KILN_UN_SIGMOID = 1,
+    KILN_UN_TANH = 2,
+    KILN_UN_ABS,
+    KILN_UN_NEG,
+    KILN_UN_EXP,
+    KILN_UN_LOG,
+    KILN_UN_SQRT,
+    KILN_UN_RECIPROCAL,
+    KILN_UN_FLOOR,
+    KILN_UN_CEIL,
+    KILN_UN_ROUND, /* half to even */
+    KILN_UN_SIGN,
+    KILN_UN_SIN,
+    KILN_UN_COS,
+    KILN_UN_TAN,
+    KILN_UN_ASIN,
+    KILN_UN_ACOS,
+    KILN_UN_ATAN,
+    KILN_UN_SINH,
+    KILN_UN_COSH,
+    KILN_UN_ASINH,
+    KILN_UN_ACOSH,
+    KILN_UN_ATANH,
+    KILN_UN_ERF,
+    KILN_UN_NOT,
+    KILN_UN_LEAKY_RELU,       /* alpha */
+    KILN_UN_ELU,              /* alpha */
+    KILN_UN_SELU,             /* alpha, beta = gamma */
+    KILN_UN_CELU,             /* alpha */
+    KILN_UN_HARD_SIGMOID,     /* alpha, beta */
+    KILN_UN_HARD_SWISH,       /* */
+    KILN_UN_SOFTPLUS,         /* */
+    KILN_UN_SOFTSIGN,         /* */
+    KILN_UN_THRESHOLDED_RELU, /* alpha */
+    KILN_UN_SHRINK,           /* alpha = lambd, beta = bias */
+};
 
 /* Y[M,N] = epilogue(alpha * A(M,K) B(K,N) + beta * C(M,N)), Y dense row
  * major. C may be NULL (then beta is ignored); a broadcast bias has
@@ -69,10 +133,16 @@ void kiln_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float
                            const T *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,    \
                            T *restrict y);
 KILN_FOR_NUMERIC_TYPES(KILN_DECLARE_BINARY)
+KILN_DECLARE_BINARY(uint8_t, bool, 1)
 
-/* y[i] = op(x[i]) for i in [0, n). alpha/beta: op parameters (unused so far). */
-void kiln_unary_f32(int op, int64_t n, const float *restrict x, float *restrict y, float alpha,
-                    float beta);
+/* y[i] = op(x[i]) for i in [0, n); alpha/beta: the op's parameters. Types
+ * without a meaning for op (Exp of an integer) are refused by the shape
+ * function before a kernel is called. */
+#define KILN_DECLARE_UNARY(T, sfx, is_int)                                                         \
+    void kiln_unary_##sfx(int op, int64_t n, const T *restrict x, T *restrict y, float alpha,      \
+                          float beta);
+KILN_FOR_NUMERIC_TYPES(KILN_DECLARE_UNARY)
+KILN_DECLARE_UNARY(uint8_t, bool, 1)
 
 /* Softmax over the middle axis of x viewed as [outer, len, inner]. */
 void kiln_softmax_f32(int64_t outer, int64_t len, int64_t inner, const float *restrict x,

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "ir.h"
+#include "fold_batchnorm.h"
+#include "fold_constants.h"
 #include "passes.h"
 
 #define SHP(...) ((Shape){(int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), {__VA_ARGS__}})
@@ -83,8 +85,10 @@ static inline void gb_attr_float(Node *n, const char *name, float v) {
 
 /* The driver's pipeline, in its order; stops at the first failing pass. */
 static inline int gb_run_pipeline(Graph *g, Diag *d) {
-    static const PassFn passes[] = {pass_check_ops, pass_infer_shapes, pass_check_types,
-                                    pass_fuse,      pass_dce,          pass_plan_memory};
+    static const PassFn passes[] = {
+        pass_check_ops,      pass_fold_constants,       pass_infer_shapes, pass_check_types,
+        pass_fold_batchnorm, pass_fuse_conv_activation, pass_fuse,         pass_dce,
+        pass_plan_memory};
     for (size_t i = 0; i < sizeof passes / sizeof *passes; i++) {
         if (passes[i](g, d)) return -1;
         if (ir_graph_verify(g, d)) return -1;

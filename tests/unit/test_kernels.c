@@ -436,12 +436,6 @@ static int min_div_minus_one_traps(int wide) {
 
 static void test_binary_integer_division_of_min_by_minus_one_does_not_trap(void **state) {
     (void)state;
-    /* BUG: BINARY_APPLY (runtime/kernels/elementwise.c) guards only y == 0;
-     * INT32_MIN / -1 (and INT64_MIN / -1) overflows, and x86 idiv raises
-     * SIGFPE even with -fwrapv. A model computing Div on int32 data can
-     * kill the service ("never a signal"). Expected: the wrapped result
-     * INT32_MIN (numpy's), got: the process dies of SIGFPE. */
-    skip();
     assert_int_equal(min_div_minus_one_traps(0), 0);
     assert_int_equal(min_div_minus_one_traps(1), 0);
 }

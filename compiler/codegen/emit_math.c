@@ -1,0 +1,414 @@
+/* emit_math.c: kernel calls for the math family (compiler/ops_math.def):
+ * broadcasting binary ops and comparisons, Where, variadic Sum/Mean/Max/
+ * Min, Pow with mixed types, unary math and activations, IsNaN/IsInf,
+ * Clip and Cast. The kernels are in runtime/kernels/elementwise.c.
+ *
+ * Broadcasting: the output's dims are walked by a 4-deep loop nest, each
+ * operand with its own strides (0 along broadcast dims). Size-1 dims are
+ * dropped and neighbours that every operand walks contiguously are
+ * merged, so the common cases (same shapes, a scalar, a bias row) become
+ * one or two loops with constant trip counts.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "cg.h"
+#include "kernels.h"
+#include "kmath_ops.h"
+
+#define MAX_OPERANDS 3
+
+/* The merged loop nest of an elementwise op: four dims (padded with 1s
+ * in front) and the strides of each operand. */
+typedef struct Layout {
+    Sym dims[4];
+    Sym st[MAX_OPERANDS][4];
+} Layout;
+
+/* Lays out k operands of the given shapes read at every index of out; -1
+ * with a diagnostic if more than four dims remain after merging. */
+static int math_layout(Codegen *cg, const Node *n, const Shape *out, const Shape *const *ins, int k,
+                       Layout *l) {
+    Sym dims[IR_MAX_RANK], st[MAX_OPERANDS][IR_MAX_RANK];
+    for (int j = 0; j < k; j++)
+        cg_broadcast_strides(ins[j], out, st[j]);
+    int r = 0;
+    for (int i = 0; i < out->rank; i++) {
+        Sym dd = cg_sym_dim(out->dims[i]);
+        if (cg_sym_is(dd, 1)) continue;
+        int merge = r > 0;
+        for (int j = 0; merge && j < k; j++)
+            merge = cg_sym_eq(st[j][r - 1], cg_sym_mul(st[j][i], dd));
+        if (merge) {
+            dims[r - 1] = cg_sym_mul(dims[r - 1], dd);
+            for (int j = 0; j < k; j++)
+                st[j][r - 1] = st[j][i];
+            continue;
+        }
+        dims[r] = dd;
+        for (int j = 0; j < k; j++)
+            st[j][r] = st[j][i];
+        r++;
+    }
+    if (r > 4) {
+        diag_node(cg->d, n, "broadcast over %d distinct dimensions is not supported (at most 4)",
+                  r);
+        return -1;
+    }
+    int pad = 4 - r;
+    for (int i = 0; i < 4; i++) {
+        l->dims[i] = i < pad ? cg_sym(1) : dims[i - pad];
+        for (int j = 0; j < k; j++)
+            l->st[j][i] = i < pad ? cg_sym(0) : st[j][i - pad];
+    }
+    return 0;
+}
+
+/* Byte size of a tensor of shape s and type t. */
+static Sym tensor_bytes(const Shape *s, DType t) {
+    return cg_sym_mul(cg_sym_prod(s, 0, s->rank), cg_sym((int64_t)dtype_size(t)));
+}
+
+/* Address `off` bytes into node n's scratch (reserved by the shape
+ * function, regions in the order it added them). */
+static LLVMValueRef scratch_at(Codegen *cg, const Node *n, Sym off) {
+    LLVMValueRef o = cg_sym_value(cg, off);
+    return LLVMBuildGEP2(cg->builder, cg->i8, cg_scratch(cg, n), &o, 1, "");
+}
+
+static LLVMTypeRef llvm_float_type(Codegen *cg, DType t) {
+    return t == DT_F64   ? LLVMDoubleTypeInContext(cg->ctx)
+           : t == DT_F16 ? LLVMHalfTypeInContext(cg->ctx)
+                         : cg->f32;
+}
+
+/* A constant global scalar of float type t. */
+static LLVMValueRef const_float(Codegen *cg, DType t, double v, const char *name) {
+    LLVMTypeRef ty = llvm_float_type(cg, t);
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, ty, name);
+    LLVMSetInitializer(gv, LLVMConstReal(ty, v));
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    return gv;
+}
+
+/* kiln_<base>_<t>(op, d0..d3, a, a-strides, b, b-strides, y): base is
+ * "binary" or "compare". */
+static int call_binary(Codegen *cg, const Node *n, const char *base, int op, DType t,
+                       LLVMValueRef a, const Shape *as, LLVMValueRef b, const Shape *bs,
+                       LLVMValueRef y, const Shape *ys) {
+    Layout l;
+    const Shape *ins[] = {as, bs};
+    if (math_layout(cg, n, ys, ins, 2, &l)) return -1;
+    LLVMValueRef args[16];
+    args[0] = cg_i32(cg, op);
+    for (int i = 0; i < 4; i++) {
+        args[1 + i] = cg_sym_value(cg, l.dims[i]);
+        args[6 + i] = cg_sym_value(cg, l.st[0][i]);
+        args[11 + i] = cg_sym_value(cg, l.st[1][i]);
+    }
+    args[5] = a;
+    args[10] = b;
+    args[15] = y;
+    return cg_call_typed(cg, n, base, t, args, 16);
+}
+
+/* n elements of type from at src, converted to type to at dst. */
+static int call_cast(Codegen *cg, const Node *n, DType from, DType to, Sym count, LLVMValueRef src,
+                     LLVMValueRef dst) {
+    if (from == to) {
+        LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_mul(count, cg_sym((int64_t)dtype_size(to)))),
+                               src, dst};
+        cg_call(cg, "kiln_copy", args, 3);
+        return 0;
+    }
+    char base[32];
+    snprintf(base, sizeof base, "cast_%s", cg_dtype_suffix(from));
+    LLVMValueRef args[] = {cg_sym_value(cg, count), src, dst};
+    return cg_call_typed(cg, n, base, to, args, 3);
+}
+
+/* --- binary ------------------------------------------------------------------------- */
+
+int emit_binary(Codegen *cg, const Node *n) {
+    const Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
+    int op;
+    switch (n->op) {
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
+    case OP_DIV:
+        /* shape_broadcast (shared) checks only that the types agree. */
+        if (a->dtype == DT_BOOL) {
+            diag_node(cg->d, n, "%s of bool tensors is not defined", n->op_type);
+            return -1;
+        }
+        op = n->op == OP_ADD   ? KILN_BIN_ADD
+             : n->op == OP_SUB ? KILN_BIN_SUB
+             : n->op == OP_MUL ? KILN_BIN_MUL
+                               : KILN_BIN_DIV;
+        break;
+    case OP_MOD:
+        op = ir_attr_int(n, "fmod", 0) ? KILN_BIN_FMOD : KILN_BIN_MOD;
+        break;
+    case OP_BITSHIFT:
+        op = strcmp(ir_attr_str(n, "direction", ""), "LEFT") == 0 ? KILN_BIN_SHL : KILN_BIN_SHR;
+        break;
+    case OP_AND:
+        op = KILN_BIN_AND;
+        break;
+    case OP_OR:
+        op = KILN_BIN_OR;
+        break;
+    case OP_XOR:
+        op = KILN_BIN_XOR;
+        break;
+    case OP_PRELU:
+        op = KILN_BIN_PRELU;
+        break;
+    default:
+        assert(!"emit_binary: not a binary math op");
+        return -1;
+    }
+    return call_binary(cg, n, "binary", op, y->dtype, cg_addr(cg, a), &a->shape, cg_addr(cg, b),
+                       &b->shape, cg_addr(cg, y), &y->shape);
+}
+
+int emit_compare(Codegen *cg, const Node *n) {
+    const Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
+    int op = n->op == OP_EQUAL           ? KILN_BIN_EQ
+             : n->op == OP_LESS          ? KILN_BIN_LT
+             : n->op == OP_GREATER       ? KILN_BIN_GT
+             : n->op == OP_LESS_OR_EQUAL ? KILN_BIN_LE
+                                         : KILN_BIN_GE;
+    return call_binary(cg, n, "compare", op, a->dtype, cg_addr(cg, a), &a->shape, cg_addr(cg, b),
+                       &b->shape, cg_addr(cg, y), &y->shape);
+}
+
+/* Pow; operands of different types go through scratch as shape_math_pow
+ * planned it. */
+int emit_pow(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *e = n->inputs[1], *y = n->outputs[0];
+    LLVMValueRef xa = cg_addr(cg, x), ea = cg_addr(cg, e), ya = cg_addr(cg, y);
+    if (x->dtype == e->dtype)
+        return call_binary(cg, n, "binary", KILN_BIN_POW, x->dtype, xa, &x->shape, ea, &e->shape,
+                           ya, &y->shape);
+    int int_base = x->dtype != DT_F32 && x->dtype != DT_F64 && x->dtype != DT_F16;
+    int float_exp = e->dtype == DT_F32 || e->dtype == DT_F64 || e->dtype == DT_F16;
+    if (int_base && float_exp) {
+        /* In the exponent's float type: base -> float, pow, -> integer. */
+        LLVMValueRef xf = scratch_at(cg, n, cg_sym(0));
+        LLVMValueRef yf = scratch_at(cg, n, tensor_bytes(&x->shape, e->dtype));
+        if (call_cast(cg, n, x->dtype, e->dtype, cg_sym_prod(&x->shape, 0, x->shape.rank), xa, xf))
+            return -1;
+        if (call_binary(cg, n, "binary", KILN_BIN_POW, e->dtype, xf, &x->shape, ea, &e->shape, yf,
+                        &y->shape))
+            return -1;
+        return call_cast(cg, n, e->dtype, x->dtype, cg_sym_prod(&y->shape, 0, y->shape.rank), yf,
+                         ya);
+    }
+    /* The exponent in the base's type (integers to float are exact in
+     * every case that does not overflow anyway). */
+    LLVMValueRef ec = scratch_at(cg, n, cg_sym(0));
+    if (call_cast(cg, n, e->dtype, x->dtype, cg_sym_prod(&e->shape, 0, e->shape.rank), ea, ec))
+        return -1;
+    return call_binary(cg, n, "binary", KILN_BIN_POW, x->dtype, xa, &x->shape, ec, &e->shape, ya,
+                       &y->shape);
+}
+
+/* Sum, Mean, Max, Min as a chain of binary steps over the output's shape,
+ * alternating between the output and one scratch buffer so that the last
+ * step lands in the output; Mean ends with a division by the count. */
+int emit_variadic(Codegen *cg, const Node *n) {
+    const Value *y = n->outputs[0];
+    DType t = y->dtype;
+    if (n->n_inputs == 1) {
+        cg_copy_value(cg, n->inputs[0], cg_addr(cg, y));
+        return 0;
+    }
+    int op = n->op == OP_MAX ? KILN_BIN_MAX : n->op == OP_MIN ? KILN_BIN_MIN : KILN_BIN_ADD;
+    int mean = n->op == OP_MEAN;
+    int steps = n->n_inputs - 1 + mean;
+    LLVMValueRef acc = cg_addr(cg, n->inputs[0]);
+    const Shape *acc_shape = &n->inputs[0]->shape;
+    for (int s = 0; s < steps; s++) {
+        LLVMValueRef dst = (steps - 1 - s) % 2 == 0 ? cg_addr(cg, y) : scratch_at(cg, n, cg_sym(0));
+        int last_mean = mean && s == steps - 1;
+        const Shape scalar = {0, {0}};
+        LLVMValueRef b = last_mean ? const_float(cg, t, (double)n->n_inputs, "mean_count")
+                                   : cg_addr(cg, n->inputs[s + 1]);
+        const Shape *bs = last_mean ? &scalar : &n->inputs[s + 1]->shape;
+        if (call_binary(cg, n, "binary", last_mean ? KILN_BIN_DIV : op, t, acc, acc_shape, b, bs,
+                        dst, &y->shape))
+            return -1;
+        acc = dst;
+        acc_shape = &y->shape;
+    }
+    return 0;
+}
+
+int emit_where(Codegen *cg, const Node *n) {
+    const Value *y = n->outputs[0];
+    const Shape *ins[] = {&n->inputs[0]->shape, &n->inputs[1]->shape, &n->inputs[2]->shape};
+    Layout l;
+    if (math_layout(cg, n, &y->shape, ins, 3, &l)) return -1;
+    LLVMValueRef args[20];
+    for (int i = 0; i < 4; i++) {
+        args[i] = cg_sym_value(cg, l.dims[i]);
+        for (int j = 0; j < 3; j++)
+            args[5 + 5 * j + i] = cg_sym_value(cg, l.st[j][i]);
+    }
+    for (int j = 0; j < 3; j++)
+        args[4 + 5 * j] = cg_addr(cg, n->inputs[j]);
+    args[19] = cg_addr(cg, y);
+    return cg_call_typed(cg, n, "where", y->dtype, args, 20);
+}
+
+/* --- unary -------------------------------------------------------------------------- */
+
+/* Kernel op and parameters of each unary op: the attributes that become
+ * alpha and beta, with their ONNX defaults. */
+typedef struct UnaryInfo {
+    int op;
+    const char *alpha_name, *beta_name;
+    float alpha, beta;
+} UnaryInfo;
+
+static UnaryInfo unary_info(OpKind op) {
+    switch (op) {
+    case OP_RELU:
+        return (UnaryInfo){KILN_UN_RELU, NULL, NULL, 0, 0};
+    case OP_SIGMOID:
+        return (UnaryInfo){KILN_UN_SIGMOID, NULL, NULL, 0, 0};
+    case OP_TANH:
+        return (UnaryInfo){KILN_UN_TANH, NULL, NULL, 0, 0};
+    case OP_ABS:
+        return (UnaryInfo){KILN_UN_ABS, NULL, NULL, 0, 0};
+    case OP_NEG:
+        return (UnaryInfo){KILN_UN_NEG, NULL, NULL, 0, 0};
+    case OP_EXP:
+        return (UnaryInfo){KILN_UN_EXP, NULL, NULL, 0, 0};
+    case OP_LOG:
+        return (UnaryInfo){KILN_UN_LOG, NULL, NULL, 0, 0};
+    case OP_SQRT:
+        return (UnaryInfo){KILN_UN_SQRT, NULL, NULL, 0, 0};
+    case OP_RECIPROCAL:
+        return (UnaryInfo){KILN_UN_RECIPROCAL, NULL, NULL, 0, 0};
+    case OP_FLOOR:
+        return (UnaryInfo){KILN_UN_FLOOR, NULL, NULL, 0, 0};
+    case OP_CEIL:
+        return (UnaryInfo){KILN_UN_CEIL, NULL, NULL, 0, 0};
+    case OP_ROUND:
+        return (UnaryInfo){KILN_UN_ROUND, NULL, NULL, 0, 0};
+    case OP_SIGN:
+        return (UnaryInfo){KILN_UN_SIGN, NULL, NULL, 0, 0};
+    case OP_SIN:
+        return (UnaryInfo){KILN_UN_SIN, NULL, NULL, 0, 0};
+    case OP_COS:
+        return (UnaryInfo){KILN_UN_COS, NULL, NULL, 0, 0};
+    case OP_TAN:
+        return (UnaryInfo){KILN_UN_TAN, NULL, NULL, 0, 0};
+    case OP_ASIN:
+        return (UnaryInfo){KILN_UN_ASIN, NULL, NULL, 0, 0};
+    case OP_ACOS:
+        return (UnaryInfo){KILN_UN_ACOS, NULL, NULL, 0, 0};
+    case OP_ATAN:
+        return (UnaryInfo){KILN_UN_ATAN, NULL, NULL, 0, 0};
+    case OP_SINH:
+        return (UnaryInfo){KILN_UN_SINH, NULL, NULL, 0, 0};
+    case OP_COSH:
+        return (UnaryInfo){KILN_UN_COSH, NULL, NULL, 0, 0};
+    case OP_ASINH:
+        return (UnaryInfo){KILN_UN_ASINH, NULL, NULL, 0, 0};
+    case OP_ACOSH:
+        return (UnaryInfo){KILN_UN_ACOSH, NULL, NULL, 0, 0};
+    case OP_ATANH:
+        return (UnaryInfo){KILN_UN_ATANH, NULL, NULL, 0, 0};
+    case OP_ERF:
+        return (UnaryInfo){KILN_UN_ERF, NULL, NULL, 0, 0};
+    case OP_NOT:
+        return (UnaryInfo){KILN_UN_NOT, NULL, NULL, 0, 0};
+    case OP_LEAKY_RELU:
+        return (UnaryInfo){KILN_UN_LEAKY_RELU, "alpha", NULL, 0.01f, 0};
+    case OP_ELU:
+        return (UnaryInfo){KILN_UN_ELU, "alpha", NULL, 1.0f, 0};
+    case OP_SELU:
+        return (UnaryInfo){KILN_UN_SELU, "alpha", "gamma", 1.67326319217681884765625f,
+                           1.05070102214813232421875f};
+    case OP_CELU:
+        return (UnaryInfo){KILN_UN_CELU, "alpha", NULL, 1.0f, 0};
+    case OP_HARD_SIGMOID:
+        return (UnaryInfo){KILN_UN_HARD_SIGMOID, "alpha", "beta", 0.2f, 0.5f};
+    case OP_HARD_SWISH:
+        return (UnaryInfo){KILN_UN_HARD_SWISH, NULL, NULL, 0, 0};
+    case OP_SOFTPLUS:
+        return (UnaryInfo){KILN_UN_SOFTPLUS, NULL, NULL, 0, 0};
+    case OP_SOFTSIGN:
+        return (UnaryInfo){KILN_UN_SOFTSIGN, NULL, NULL, 0, 0};
+    case OP_THRESHOLDED_RELU:
+        return (UnaryInfo){KILN_UN_THRESHOLDED_RELU, "alpha", NULL, 1.0f, 0};
+    case OP_SHRINK:
+        return (UnaryInfo){KILN_UN_SHRINK, "lambd", "bias", 0.5f, 0.0f};
+    default:
+        assert(!"unary_info: not a unary math op");
+        return (UnaryInfo){0, NULL, NULL, 0, 0};
+    }
+}
+
+int emit_unary(Codegen *cg, const Node *n) {
+    UnaryInfo u = unary_info(n->op);
+    float alpha = u.alpha_name ? ir_attr_float(n, u.alpha_name, u.alpha) : 0.0f;
+    float beta = u.beta_name ? ir_attr_float(n, u.beta_name, u.beta) : 0.0f;
+    if (n->op == OP_CELU && alpha == 0.0f) {
+        diag_node(cg->d, n, "alpha is 0; Celu divides by it");
+        return -1;
+    }
+    const Shape *s = &n->inputs[0]->shape;
+    LLVMValueRef args[] = {cg_i32(cg, u.op),          cg_sym_value(cg, cg_sym_prod(s, 0, s->rank)),
+                           cg_addr(cg, n->inputs[0]), cg_addr(cg, n->outputs[0]),
+                           cg_f32(cg, alpha),         cg_f32(cg, beta)};
+    return cg_call_typed(cg, n, "unary", n->inputs[0]->dtype, args, 6);
+}
+
+int emit_classify(Codegen *cg, const Node *n) {
+    int op = KILN_CLASS_NAN;
+    if (n->op == OP_IS_INF) {
+        int neg = (int)ir_attr_int(n, "detect_negative", 1);
+        int pos = (int)ir_attr_int(n, "detect_positive", 1);
+        op = neg && pos ? KILN_CLASS_INF
+             : pos      ? KILN_CLASS_POS_INF
+             : neg      ? KILN_CLASS_NEG_INF
+                        : KILN_CLASS_NONE;
+    }
+    const Shape *s = &n->inputs[0]->shape;
+    LLVMValueRef args[] = {cg_i32(cg, op), cg_sym_value(cg, cg_sym_prod(s, 0, s->rank)),
+                           cg_addr(cg, n->inputs[0]), cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "classify", n->inputs[0]->dtype, args, 4);
+}
+
+/* Clip: bounds from attributes (opset < 11, as constants) or from the
+ * optional inputs, read by the kernel at run time (so they may be
+ * computed by the graph). An absent bound is a null pointer. */
+int emit_clip(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0];
+    LLVMValueRef lo = LLVMConstPointerNull(cg->ptr), hi = LLVMConstPointerNull(cg->ptr);
+    if (n->opset && n->opset < 11) {
+        if (ir_attr(n, "min"))
+            lo = const_float(cg, x->dtype, ir_attr_float(n, "min", 0), "clip_min");
+        if (ir_attr(n, "max"))
+            hi = const_float(cg, x->dtype, ir_attr_float(n, "max", 0), "clip_max");
+    } else {
+        if (n->n_inputs > 1 && n->inputs[1]) lo = cg_addr(cg, n->inputs[1]);
+        if (n->n_inputs > 2 && n->inputs[2]) hi = cg_addr(cg, n->inputs[2]);
+    }
+    const Shape *s = &x->shape;
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(s, 0, s->rank)), cg_addr(cg, x), lo, hi,
+                           cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "clip", x->dtype, args, 5);
+}
+
+int emit_cast(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    return call_cast(cg, n, x->dtype, y->dtype, cg_sym_prod(&x->shape, 0, x->shape.rank),
+                     cg_addr(cg, x), cg_addr(cg, y));
+}

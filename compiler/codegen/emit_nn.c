@@ -1,0 +1,247 @@
+/* emit_nn.c: kernel calls for convolution, pooling and normalisation.
+ *
+ * The shape functions (passes/shapes_nn.c) leave every convolution and
+ * pool with explicit kernel_shape, strides, dilations and pads, so this
+ * file reads one form. Spatial geometry is passed as (D, H, W) triples
+ * with unit leading dims for 1-D and 2-D data (runtime/kernels/nn.h).
+ *
+ * A constant Conv weight is packed here, at compile time, into the
+ * kernel's layout of 8-channel blocks; the packed copy becomes the
+ * constant the model carries (the original goes unused and is dropped).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+#include "nn.h"
+
+/* Geometry of node n as 3-D triples. */
+typedef struct Geom3 {
+    int64_t I[3], O[3], K[3], S[3], T[3], P[3], E[3];
+} Geom3;
+
+static void ints_or(const Node *n, const char *name, int count, int at, int64_t dflt,
+                    int64_t *out) {
+    const Attr *a = ir_attr(n, name);
+    for (int i = 0; i < count; i++)
+        out[i] = a && a->kind == ATTR_INTS && at + i < a->n ? a->ints[at + i] : dflt;
+}
+
+static Geom3 geom3(const Node *n) {
+    const Shape *x = &n->inputs[0]->shape, *y = &n->outputs[0]->shape;
+    int r = x->rank - 2, o = 3 - r;
+    Geom3 g;
+    for (int i = 0; i < 3; i++) {
+        g.I[i] = g.O[i] = g.K[i] = g.S[i] = g.T[i] = 1;
+        g.P[i] = g.E[i] = 0;
+    }
+    for (int i = 0; i < r; i++) {
+        g.I[o + i] = x->dims[2 + i];
+        g.O[o + i] = y->dims[2 + i];
+    }
+    ints_or(n, "kernel_shape", r, 0, 1, g.K + o);
+    ints_or(n, "strides", r, 0, 1, g.S + o);
+    ints_or(n, "dilations", r, 0, 1, g.T + o);
+    ints_or(n, "pads", r, 0, 0, g.P + o);
+    ints_or(n, "pads", r, r, 0, g.E + o);
+    return g;
+}
+
+/* Appends the triples named by `which` ("IOKSTPE" letters) to args. */
+static unsigned push_geom(Codegen *cg, const Geom3 *g, const char *which, LLVMValueRef *args,
+                          unsigned at) {
+    for (const char *c = which; *c; c++) {
+        const int64_t *t = *c == 'I'   ? g->I
+                           : *c == 'O' ? g->O
+                           : *c == 'K' ? g->K
+                           : *c == 'S' ? g->S
+                           : *c == 'T' ? g->T
+                           : *c == 'P' ? g->P
+                                       : g->E;
+        for (int i = 0; i < 3; i++)
+            args[at++] = cg_i64(cg, t[i]);
+    }
+    return at;
+}
+
+static LLVMValueRef opt_addr(Codegen *cg, const Node *n, int i) {
+    return i < n->n_inputs && n->inputs[i] ? cg_addr(cg, n->inputs[i])
+                                           : LLVMConstPointerNull(cg->ptr);
+}
+
+/* The clamp [lo, hi] of a fused activation: Relu (epilogue) or Clip
+ * (internal attributes clip_min/clip_max, set by pass_fuse_conv_activation). */
+static int clamp_bounds(Codegen *cg, const Node *n, float *lo, float *hi) {
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (n->epilogue == EPI_RELU) *lo = 0.0f;
+    if (n->epilogue != EPI_NONE && n->epilogue != EPI_RELU) {
+        diag_node(cg->d, n, "this convolution epilogue is not supported");
+        return -1;
+    }
+    if (ir_attr(n, "clip_min")) *lo = ir_attr_float(n, "clip_min", 0.0f);
+    if (ir_attr(n, "clip_max")) *hi = ir_attr_float(n, "clip_max", 0.0f);
+    return 0;
+}
+
+/* W [G*M, C, k...] into [G][ceil(M/8)][K][8] blocks, zero past M. */
+static LLVMValueRef pack_conv_weights(Codegen *cg, const Value *w, int64_t G, int64_t M,
+                                      int64_t K) {
+    int64_t n_cb = (M + KILN_CONV_TILE_CO - 1) / KILN_CONV_TILE_CO;
+    size_t count = (size_t)(G * n_cb * K * KILN_CONV_TILE_CO);
+    float *p = calloc(count, sizeof(float));
+    if (!p) abort();
+    const float *src = w->data;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t k = 0; k < K; k++) {
+                int64_t b = m / KILN_CONV_TILE_CO, r = m % KILN_CONV_TILE_CO;
+                p[((g * n_cb + b) * K + k) * KILN_CONV_TILE_CO + r] = src[(g * M + m) * K + k];
+            }
+    char name[256];
+    snprintf(name, sizeof name, "%s.packed", w->name);
+    LLVMValueRef v = cg_const_bytes(cg, p, count * sizeof(float), 64, name);
+    free(p);
+    return v;
+}
+
+int emit_conv(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *w = n->inputs[1], *y = n->outputs[0];
+    if (x->dtype != DT_F32) {
+        diag_node(cg->d, n, "element type %s is not supported by Conv (float only)",
+                  dtype_onnx_name(x->dtype));
+        return -1;
+    }
+    if (!w->data) {
+        diag_node(cg->d, n, "weights '%s' must be a constant", w->name);
+        return -1;
+    }
+    float lo, hi;
+    if (clamp_bounds(cg, n, &lo, &hi)) return -1;
+    Geom3 g = geom3(n);
+    int64_t G = ir_attr_int(n, "group", 1), C = x->shape.dims[1] / G, M = y->shape.dims[1] / G;
+    LLVMValueRef args[32];
+    unsigned k = 0;
+    args[k++] = cg_sym_value(cg, cg_sym_dim(x->shape.dims[0]));
+    args[k++] = cg_i64(cg, G);
+    if (C == 1 && M == 1 && G > 1) {
+        k = push_geom(cg, &g, "IOKSTPE", args, k);
+        args[k++] = cg_addr(cg, x);
+        args[k++] = cg_addr(cg, w);
+        args[k++] = opt_addr(cg, n, 2);
+        args[k++] = cg_f32(cg, lo);
+        args[k++] = cg_f32(cg, hi);
+        args[k++] = cg_scratch(cg, n);
+        args[k++] = cg_addr(cg, y);
+        return cg_call_typed(cg, n, "conv_dw", x->dtype, args, k);
+    }
+    args[k++] = cg_i64(cg, C);
+    args[k++] = cg_i64(cg, M);
+    k = push_geom(cg, &g, "IOKSTP", args, k);
+    args[k++] = cg_addr(cg, x);
+    args[k++] = pack_conv_weights(cg, w, G, M, C * g.K[0] * g.K[1] * g.K[2]);
+    args[k++] = opt_addr(cg, n, 2);
+    args[k++] = cg_f32(cg, lo);
+    args[k++] = cg_f32(cg, hi);
+    args[k++] = cg_scratch(cg, n);
+    args[k++] = cg_addr(cg, y);
+    return cg_call_typed(cg, n, "conv", x->dtype, args, k);
+}
+
+int emit_conv_transpose(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    Geom3 g = geom3(n);
+    int64_t G = ir_attr_int(n, "group", 1);
+    LLVMValueRef args[32];
+    unsigned k = 0;
+    args[k++] = cg_sym_value(cg, cg_sym_dim(x->shape.dims[0]));
+    args[k++] = cg_i64(cg, G);
+    args[k++] = cg_i64(cg, x->shape.dims[1] / G);
+    args[k++] = cg_i64(cg, y->shape.dims[1] / G);
+    k = push_geom(cg, &g, "IOKSTP", args, k);
+    args[k++] = cg_addr(cg, x);
+    args[k++] = cg_addr(cg, n->inputs[1]);
+    args[k++] = opt_addr(cg, n, 2);
+    args[k++] = cg_addr(cg, y);
+    return cg_call_typed(cg, n, "conv_transpose", x->dtype, args, k);
+}
+
+int emit_batchnorm(Codegen *cg, const Node *n) {
+    const Shape *s = &n->inputs[0]->shape;
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_dim(s->dims[0])),
+                           cg_i64(cg, s->dims[1]),
+                           cg_sym_value(cg, cg_sym_prod(s, 2, s->rank)),
+                           cg_addr(cg, n->inputs[0]),
+                           cg_addr(cg, n->inputs[1]),
+                           cg_addr(cg, n->inputs[2]),
+                           cg_addr(cg, n->inputs[3]),
+                           cg_addr(cg, n->inputs[4]),
+                           cg_f32(cg, ir_attr_float(n, "epsilon", 1e-5f)),
+                           cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "batchnorm", n->inputs[0]->dtype, args, 10);
+}
+
+int emit_instancenorm(Codegen *cg, const Node *n) {
+    const Shape *s = &n->inputs[0]->shape;
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_dim(s->dims[0])),
+                           cg_i64(cg, s->dims[1]),
+                           cg_sym_value(cg, cg_sym_prod(s, 2, s->rank)),
+                           cg_addr(cg, n->inputs[0]),
+                           cg_addr(cg, n->inputs[1]),
+                           cg_addr(cg, n->inputs[2]),
+                           cg_f32(cg, ir_attr_float(n, "epsilon", 1e-5f)),
+                           cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "instancenorm", n->inputs[0]->dtype, args, 8);
+}
+
+int emit_lrn(Codegen *cg, const Node *n) {
+    const Shape *s = &n->inputs[0]->shape;
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_dim(s->dims[0])),
+                           cg_i64(cg, s->dims[1]),
+                           cg_sym_value(cg, cg_sym_prod(s, 2, s->rank)),
+                           cg_i64(cg, ir_attr_int(n, "size", 1)),
+                           cg_f32(cg, ir_attr_float(n, "alpha", 1e-4f)),
+                           cg_f32(cg, ir_attr_float(n, "beta", 0.75f)),
+                           cg_f32(cg, ir_attr_float(n, "bias", 1.0f)),
+                           cg_addr(cg, n->inputs[0]),
+                           cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "lrn", n->inputs[0]->dtype, args, 9);
+}
+
+int emit_maxpool(Codegen *cg, const Node *n) {
+    const Shape *s = &n->inputs[0]->shape;
+    Geom3 g = geom3(n);
+    LLVMValueRef args[32];
+    unsigned k = 0;
+    args[k++] = cg_sym_value(cg, cg_sym_prod(s, 0, 2));
+    k = push_geom(cg, &g, "IOKSTP", args, k);
+    args[k++] = cg_addr(cg, n->inputs[0]);
+    args[k++] = cg_addr(cg, n->outputs[0]);
+    args[k++] = n->n_outputs > 1 && n->outputs[1] ? cg_addr(cg, n->outputs[1])
+                                                  : LLVMConstPointerNull(cg->ptr);
+    args[k++] = cg_i32(cg, (int)ir_attr_int(n, "storage_order", 0));
+    return cg_call_typed(cg, n, "maxpool", n->inputs[0]->dtype, args, k);
+}
+
+int emit_averagepool(Codegen *cg, const Node *n) {
+    const Shape *s = &n->inputs[0]->shape;
+    Geom3 g = geom3(n);
+    LLVMValueRef args[32];
+    unsigned k = 0;
+    args[k++] = cg_sym_value(cg, cg_sym_prod(s, 0, 2));
+    k = push_geom(cg, &g, "IOKSPE", args, k);
+    args[k++] = cg_i32(cg, (int)ir_attr_int(n, "count_include_pad", 0));
+    args[k++] = cg_addr(cg, n->inputs[0]);
+    args[k++] = cg_addr(cg, n->outputs[0]);
+    return cg_call_typed(cg, n, "avgpool", n->inputs[0]->dtype, args, k);
+}
+
+int emit_global_pool(Codegen *cg, const Node *n) {
+    const Shape *s = &n->inputs[0]->shape;
+    LLVMValueRef args[] = {
+        cg_i32(cg, n->op == OP_GLOBAL_MAXPOOL ? KILN_GLOBAL_MAX : KILN_GLOBAL_AVG),
+        cg_sym_value(cg, cg_sym_prod(s, 0, 2)), cg_sym_value(cg, cg_sym_prod(s, 2, s->rank)),
+        cg_addr(cg, n->inputs[0]), cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "global_pool", n->inputs[0]->dtype, args, 5);
+}

@@ -1,0 +1,379 @@
+/* emit_reduce.c: kernel calls for the reduce family (ops_reduce.def).
+ *
+ * An op that works along one axis sees its input as [outer, len, inner]
+ * (dims before, at and after the axis, each a Sym so the batch can be any
+ * of them). Reductions over several axes first drop size-1 dims and merge
+ * neighbouring dims that are both reduced or both kept: one reduced group
+ * is again [outer, len, inner]; more go to the strided kiln_reduce_any_*.
+ * Shape functions (passes/shapes_reduce.c) have checked axes and types.
+ */
+#include <assert.h>
+#include <string.h>
+
+#include "cg.h"
+#include "reduce.h"
+
+/* x viewed as [outer, len, inner] around dim `axis`. */
+static void reduce_split(const Shape *s, int axis, Sym *outer, Sym *len, Sym *inner) {
+    *outer = cg_sym_prod(s, 0, axis);
+    *len = cg_sym_dim(s->dims[axis]);
+    *inner = cg_sym_prod(s, axis + 1, s->rank);
+}
+
+/* A Sym as a double (ReduceMean's divisor). */
+static LLVMValueRef reduce_sym_double(Codegen *cg, Sym s) {
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(cg->ctx);
+    if (s.e == 0) return cg_f64(cg, (double)s.c);
+    return LLVMBuildSIToFP(cg->builder, cg_sym_value(cg, s), f64, "");
+}
+
+/* The normalised axis of a one-axis node; -1 with a diagnostic naming the
+ * axis the node asked for (or defaulted to) if it is out of range. */
+static int reduce_axis(Codegen *cg, const Node *n, int64_t dflt, int rank) {
+    int64_t want = ir_attr_int(n, "axis", dflt);
+    int64_t axis = want < 0 ? want + rank : want;
+    if (axis < 0 || axis >= rank) {
+        diag_node(cg->d, n, "axis %lld is out of range for rank %d", (long long)want, rank);
+        return -1;
+    }
+    return (int)axis;
+}
+
+/* --- Reduce* -------------------------------------------------------------------- */
+
+/* The reduced dims as a bit mask, as shape_reduce() read them. */
+static unsigned reduce_mask(const Node *n, int rank) {
+    int64_t axes[IR_MAX_RANK + 1];
+    int count = 0;
+    if (n->op == OP_REDUCE_SUM && n->opset >= 13) {
+        const Value *v = n->n_inputs > 1 ? n->inputs[1] : NULL;
+        if (v) {
+            count = (int)shape_numel(&v->shape);
+            assert(v->data && count <= IR_MAX_RANK + 1);
+            for (int i = 0; i < count; i++)
+                axes[i] = v->dtype == DT_I64 ? ((const int64_t *)v->data)[i]
+                                             : ((const int32_t *)v->data)[i];
+        }
+    } else {
+        const Attr *a = ir_attr(n, "axes");
+        for (int i = 0; a && i < a->n; i++)
+            axes[count++] = a->ints[i];
+    }
+    if (count == 0)
+        return ir_attr_int(n, "noop_with_empty_axes", 0) || rank == 0 ? 0 : (1u << rank) - 1;
+    unsigned mask = 0;
+    for (int i = 0; i < count && rank > 0; i++)
+        mask |= 1u << (axes[i] < 0 ? axes[i] + rank : axes[i]);
+    return mask;
+}
+
+/* Dims of x merged into alternating kept/reduced groups, size-1 dims
+ * dropped. Returns the group count. */
+typedef struct Group {
+    Sym size;
+    int reduced;
+} Group;
+
+static int reduce_groups(const Shape *s, unsigned mask, Group *g) {
+    int n = 0;
+    for (int i = 0; i < s->rank; i++) {
+        Sym d = cg_sym_dim(s->dims[i]);
+        int r = (int)(mask >> i & 1);
+        if (cg_sym_is(d, 1)) continue;
+        if (n > 0 && g[n - 1].reduced == r)
+            g[n - 1].size = cg_sym_mul(g[n - 1].size, d);
+        else
+            g[n++] = (Group){d, r};
+    }
+    return n;
+}
+
+/* Strided views of up to four kept and four reduced groups, for
+ * kiln_reduce_any_* and kiln_mvn_*: args[0..16) = k0..k3, ks0..ks3, r0..r3,
+ * rs0..rs3 (unused slots have size 1, stride 0). -1 with a diagnostic if
+ * there are more groups. */
+static int reduce_strided_args(Codegen *cg, const Node *n, const Group *g, int ng,
+                               LLVMValueRef *args) {
+    Sym k[4], ks[4], r[4], rs[4], stride = {1, 0};
+    int nk = 0, nr = 0;
+    for (int i = 0; i < ng; i++)
+        (g[i].reduced ? &nr : &nk)[0]++;
+    if (nk > 4 || nr > 4) {
+        diag_node(cg->d, n, "reduces %d separate groups of dims; at most 4 are supported", nr);
+        diag_hint(cg->d, "reduce in several nodes, or transpose the reduced dims together");
+        return -1;
+    }
+    for (int i = 0; i < 4; i++)
+        k[i] = r[i] = (Sym){1, 0}, ks[i] = rs[i] = (Sym){0, 0};
+    /* Fill from the innermost group, right-aligned so the last loop of the
+     * kernel walks the innermost dims. */
+    int ik = 4, ir = 4;
+    for (int i = ng - 1; i >= 0; i--) {
+        if (g[i].reduced)
+            r[--ir] = g[i].size, rs[ir] = stride;
+        else
+            k[--ik] = g[i].size, ks[ik] = stride;
+        stride = cg_sym_mul(stride, g[i].size);
+    }
+    for (int i = 0; i < 4; i++) {
+        args[i] = cg_sym_value(cg, k[i]);
+        args[4 + i] = cg_sym_value(cg, ks[i]);
+        args[8 + i] = cg_sym_value(cg, r[i]);
+        args[12 + i] = cg_sym_value(cg, rs[i]);
+    }
+    return 0;
+}
+
+int emit_reduce(Codegen *cg, const Node *n) {
+    static const struct {
+        int op, post;
+    } kinds[OP_COUNT] = {
+        [OP_REDUCE_SUM] = {KILN_RED_SUM, KILN_RED_POST_NONE},
+        [OP_REDUCE_MEAN] = {KILN_RED_SUM, KILN_RED_POST_DIV},
+        [OP_REDUCE_MAX] = {KILN_RED_MAX, KILN_RED_POST_NONE},
+        [OP_REDUCE_MIN] = {KILN_RED_MIN, KILN_RED_POST_NONE},
+        [OP_REDUCE_PROD] = {KILN_RED_PROD, KILN_RED_POST_NONE},
+        [OP_REDUCE_L1] = {KILN_RED_ASUM, KILN_RED_POST_NONE},
+        [OP_REDUCE_L2] = {KILN_RED_SUMSQ, KILN_RED_POST_SQRT},
+        [OP_REDUCE_LOG_SUM] = {KILN_RED_SUM, KILN_RED_POST_LOG},
+        [OP_REDUCE_LOG_SUM_EXP] = {KILN_RED_LOGSUMEXP, KILN_RED_POST_NONE},
+        [OP_REDUCE_SUM_SQUARE] = {KILN_RED_SUMSQ, KILN_RED_POST_NONE},
+    };
+    const Value *x = n->inputs[0];
+    const Shape *s = &x->shape;
+    unsigned mask = reduce_mask(n, s->rank);
+    if (mask == 0) { /* noop_with_empty_axes, or a scalar */
+        cg_copy_value(cg, x, cg_addr(cg, n->outputs[0]));
+        return 0;
+    }
+    Group g[IR_MAX_RANK];
+    int ng = reduce_groups(s, mask, g), n_red = 0, first = -1;
+    Sym count = {1, 0};
+    for (int i = 0; i < ng; i++)
+        if (g[i].reduced) {
+            n_red++;
+            count = cg_sym_mul(count, g[i].size);
+            if (first < 0) first = i;
+        }
+    LLVMValueRef args[22];
+    args[0] = cg_i32(cg, kinds[n->op].op);
+    args[1] = cg_i32(cg, kinds[n->op].post);
+    args[2] = reduce_sym_double(cg, count);
+    if (n_red <= 1) {
+        /* One reduced group (or none left: every reduced dim had size 1,
+         * and the op still applies its element and post functions). */
+        Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
+        for (int i = 0; i < ng; i++) {
+            if (g[i].reduced)
+                len = g[i].size;
+            else if (first < 0 || i < first)
+                outer = cg_sym_mul(outer, g[i].size);
+            else
+                inner = cg_sym_mul(inner, g[i].size);
+        }
+        args[3] = cg_sym_value(cg, outer);
+        args[4] = cg_sym_value(cg, len);
+        args[5] = cg_sym_value(cg, inner);
+        args[6] = cg_addr(cg, x);
+        args[7] = cg_addr(cg, n->outputs[0]);
+        return cg_call_typed(cg, n, "reduce", x->dtype, args, 8);
+    }
+    if (reduce_strided_args(cg, n, g, ng, args + 3)) return -1;
+    args[19] = cg_addr(cg, x);
+    args[20] = cg_addr(cg, n->outputs[0]);
+    return cg_call_typed(cg, n, "reduce_any", x->dtype, args, 21);
+}
+
+/* --- ArgMax, ArgMin --------------------------------------------------------------- */
+
+int emit_arg_reduce(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0];
+    Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
+    if (x->shape.rank > 0) {
+        int axis = reduce_axis(cg, n, 0, x->shape.rank);
+        if (axis < 0) return -1;
+        reduce_split(&x->shape, axis, &outer, &len, &inner);
+    }
+    LLVMValueRef args[] = {
+        cg_i32(cg, n->op == OP_ARG_MIN), cg_i32(cg, (int)ir_attr_int(n, "select_last_index", 0)),
+        cg_sym_value(cg, outer),         cg_sym_value(cg, len),
+        cg_sym_value(cg, inner),         cg_addr(cg, x),
+        cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "argmax", x->dtype, args, 7);
+}
+
+/* --- Softmax, LogSoftmax, Hardmax --------------------------------------------------- */
+
+int emit_softmax(Codegen *cg, const Node *n) {
+    static const char *kernels[OP_COUNT] = {
+        [OP_SOFTMAX] = "softmax", [OP_LOG_SOFTMAX] = "logsoftmax", [OP_HARDMAX] = "hardmax"};
+    const Shape *s = &n->inputs[0]->shape;
+    int legacy = n->opset && n->opset < 13;
+    int axis = reduce_axis(cg, n, legacy ? 1 : -1, s->rank);
+    if (axis < 0) return -1;
+    /* Before opset 13 the input is coerced to 2-D at axis ([outer, rest]);
+     * from 13 on the op runs along that one axis. */
+    Sym outer, len, inner;
+    reduce_split(s, axis, &outer, &len, &inner);
+    if (legacy) len = cg_sym_mul(len, inner), inner = (Sym){1, 0};
+    LLVMValueRef args[] = {cg_sym_value(cg, outer), cg_sym_value(cg, len), cg_sym_value(cg, inner),
+                           cg_addr(cg, n->inputs[0]), cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, kernels[n->op], n->inputs[0]->dtype, args, 5);
+}
+
+/* --- normalisations ------------------------------------------------------------------ */
+
+/* Address of optional output i, or a null pointer. */
+static LLVMValueRef reduce_opt_out(Codegen *cg, const Node *n, int i) {
+    return i < n->n_outputs && n->outputs[i] ? cg_addr(cg, n->outputs[i])
+                                             : LLVMConstPointerNull(cg->ptr);
+}
+
+int emit_layer_norm(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *scale = n->inputs[1];
+    const Value *bias = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    const Shape *s = &x->shape;
+    int axis = reduce_axis(cg, n, -1, s->rank);
+    if (axis < 0) return -1;
+    for (int i = 1; i < 3; i++)
+        if (i < n->n_outputs && n->outputs[i] && n->outputs[i]->dtype != x->dtype) {
+            diag_node(cg->d, n, "output '%s' in %s with X in %s is not supported",
+                      n->outputs[i]->name, dtype_onnx_name(n->outputs[i]->dtype),
+                      dtype_onnx_name(x->dtype));
+            diag_hint(cg->d, "leave the Mean and InvStdDev outputs unused, or use float X");
+            return -1;
+        }
+    /* A parameter with a single value is broadcast (stride 0). */
+    Sym ns = cg_sym_prod(&scale->shape, 0, scale->shape.rank);
+    Sym nb = bias ? cg_sym_prod(&bias->shape, 0, bias->shape.rank) : (Sym){1, 0};
+    LLVMValueRef args[] = {
+        cg_sym_value(cg, cg_sym_prod(s, 0, axis)),
+        cg_sym_value(cg, cg_sym_prod(s, axis, s->rank)),
+        cg_addr(cg, x),
+        cg_addr(cg, scale),
+        cg_i64(cg, cg_sym_is(ns, 1) ? 0 : 1),
+        bias ? cg_addr(cg, bias) : LLVMConstPointerNull(cg->ptr),
+        cg_i64(cg, cg_sym_is(nb, 1) ? 0 : 1),
+        cg_f32(cg, ir_attr_float(n, "epsilon", 1e-5f)),
+        cg_addr(cg, n->outputs[0]),
+        reduce_opt_out(cg, n, 1),
+        reduce_opt_out(cg, n, 2),
+    };
+    return cg_call_typed(cg, n, "layernorm", x->dtype, args, 11);
+}
+
+int emit_mvn(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0];
+    const Attr *a = ir_attr(n, "axes");
+    int64_t dflt[] = {0, 2, 3};
+    unsigned mask = 0;
+    for (int i = 0; i < (a ? a->n : 3); i++) {
+        int64_t ax = a ? a->ints[i] : dflt[i];
+        mask |= 1u << (ax < 0 ? ax + x->shape.rank : ax);
+    }
+    Group g[IR_MAX_RANK];
+    int ng = reduce_groups(&x->shape, mask, g);
+    LLVMValueRef args[18];
+    if (reduce_strided_args(cg, n, g, ng, args)) return -1;
+    args[16] = cg_addr(cg, x);
+    args[17] = cg_addr(cg, n->outputs[0]);
+    return cg_call_typed(cg, n, "mvn", x->dtype, args, 18);
+}
+
+int emit_lp_norm(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0];
+    int axis = reduce_axis(cg, n, -1, x->shape.rank);
+    if (axis < 0) return -1;
+    Sym outer, len, inner;
+    reduce_split(&x->shape, axis, &outer, &len, &inner);
+    LLVMValueRef args[] = {cg_i32(cg, (int)ir_attr_int(n, "p", 2)),
+                           cg_sym_value(cg, outer),
+                           cg_sym_value(cg, len),
+                           cg_sym_value(cg, inner),
+                           cg_addr(cg, x),
+                           cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "lpnorm", x->dtype, args, 6);
+}
+
+/* --- CumSum, TopK --------------------------------------------------------------------- */
+
+/* The one value of constant integer input i (checked by the shape function). */
+static int64_t reduce_const_int(const Node *n, int i) {
+    const Value *v = n->inputs[i];
+    assert(v && v->data);
+    return v->dtype == DT_I64 ? *(const int64_t *)v->data : *(const int32_t *)v->data;
+}
+
+int emit_cumsum(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0];
+    int64_t axis = reduce_const_int(n, 1);
+    if (axis < 0) axis += x->shape.rank;
+    Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
+    if (x->shape.rank > 0) reduce_split(&x->shape, (int)axis, &outer, &len, &inner);
+    LLVMValueRef args[] = {cg_i32(cg, (int)ir_attr_int(n, "exclusive", 0)),
+                           cg_i32(cg, (int)ir_attr_int(n, "reverse", 0)),
+                           cg_sym_value(cg, outer),
+                           cg_sym_value(cg, len),
+                           cg_sym_value(cg, inner),
+                           cg_addr(cg, x),
+                           cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "cumsum", x->dtype, args, 7);
+}
+
+int emit_topk(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0];
+    if (n->n_outputs < 2 || !n->outputs[0] || !n->outputs[1]) {
+        diag_node(cg->d, n, "TopK needs both its Values and Indices outputs");
+        return -1;
+    }
+    int64_t k = n->opset < 10 ? ir_attr_int(n, "k", 0) : reduce_const_int(n, 1);
+    Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
+    if (x->shape.rank > 0) {
+        int axis = reduce_axis(cg, n, -1, x->shape.rank);
+        if (axis < 0) return -1;
+        reduce_split(&x->shape, axis, &outer, &len, &inner);
+    }
+    /* sorted=0 allows any order; sorted output is one of them. */
+    LLVMValueRef args[] = {cg_i32(cg, (int)ir_attr_int(n, "largest", 1)),
+                           cg_i64(cg, k),
+                           cg_sym_value(cg, outer),
+                           cg_sym_value(cg, len),
+                           cg_sym_value(cg, inner),
+                           cg_addr(cg, x),
+                           cg_addr(cg, n->outputs[0]),
+                           cg_addr(cg, n->outputs[1])};
+    return cg_call_typed(cg, n, "topk", x->dtype, args, 8);
+}
+
+/* --- NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss ---------------------------------- */
+
+int emit_nll_loss(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *t = n->inputs[1];
+    const Value *w = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    const Shape *s = &x->shape;
+    Sym N = cg_sym_dim(s->dims[0]), C = cg_sym_dim(s->dims[1]), D = cg_sym_prod(s, 2, s->rank);
+    const char *red = ir_attr_str(n, "reduction", "mean");
+    int reduction = strcmp(red, "none") == 0  ? KILN_LOSS_NONE
+                    : strcmp(red, "sum") == 0 ? KILN_LOSS_SUM
+                                              : KILN_LOSS_MEAN;
+    /* No ignore_index: no target is ignored (INT64_MIN is never a class). */
+    const Attr *ii = ir_attr(n, "ignore_index");
+    LLVMValueRef logp = cg_addr(cg, x);
+    if (n->op == OP_SCE_LOSS) {
+        /* Log-probabilities along the class axis, into log_prob or scratch. */
+        logp = n->n_outputs > 1 && n->outputs[1] ? cg_addr(cg, n->outputs[1]) : cg_scratch(cg, n);
+        LLVMValueRef sm[] = {cg_sym_value(cg, N), cg_sym_value(cg, C), cg_sym_value(cg, D),
+                             cg_addr(cg, x), logp};
+        if (cg_call_typed(cg, n, "logsoftmax", x->dtype, sm, 5)) return -1;
+    }
+    LLVMValueRef args[] = {cg_i32(cg, reduction),
+                           cg_i64(cg, ii ? ii->i : INT64_MIN),
+                           cg_sym_value(cg, N),
+                           cg_sym_value(cg, C),
+                           cg_sym_value(cg, D),
+                           logp,
+                           cg_addr(cg, t),
+                           w ? cg_addr(cg, w) : LLVMConstPointerNull(cg->ptr),
+                           cg_addr(cg, n->outputs[0])};
+    return cg_call_typed(cg, n, "nllloss", x->dtype, args, 9);
+}

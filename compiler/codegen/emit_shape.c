@@ -1,0 +1,738 @@
+/* emit_shape.c: kernel calls for the data movement and shape ops
+ * (compiler/ops_shape.def).
+ *
+ * Most of these ops are one strided copy: the output walked densely, the
+ * input read through per-axis strides (a transpose permutes them, a slice
+ * scales them by the step and starts at an offset, a broadcast sets them
+ * to 0). emit_strided() merges the axes both sides walk contiguously, so a
+ * Concat or Slice of whole rows becomes a few long memcpy-like loops.
+ * Kernels are chosen by element size (runtime/kernels/movement.h).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "cg.h"
+#include "fold_constants.h"
+#include "movement.h"
+
+#define MAX_COPY_DIMS 6
+
+static const char *size_suffix(DType t) {
+    switch (dtype_size(t)) {
+    case 1:
+        return "b1";
+    case 2:
+        return "b2";
+    case 4:
+        return "b4";
+    case 8:
+        return "b8";
+    default:
+        return NULL;
+    }
+}
+
+static LLVMValueRef offset_addr(Codegen *cg, LLVMValueRef base, Sym elems, DType t) {
+    LLVMValueRef off = cg_sym_value(cg, cg_sym_mul(elems, cg_sym((int64_t)dtype_size(t))));
+    return LLVMBuildGEP2(cg->builder, cg->i8, base, &off, 1, "");
+}
+
+/* Dense strides of shape s, in elements. */
+static void dense_strides(const Shape *s, Sym *st) {
+    Sym acc = cg_sym(1);
+    for (int i = s->rank - 1; i >= 0; i--) {
+        st[i] = acc;
+        acc = cg_sym_mul(acc, cg_sym_dim(s->dims[i]));
+    }
+}
+
+/* y[i...] (strides ys) = x[i...] (strides xs) over dims; x and y already
+ * point at the first element. */
+static int emit_strided(Codegen *cg, const Node *n, DType t, int rank, const Sym *dims,
+                        const Sym *xs, const Sym *ys, LLVMValueRef x, LLVMValueRef y) {
+    Sym D[2 * IR_MAX_RANK], X[2 * IR_MAX_RANK], Y[2 * IR_MAX_RANK];
+    int r = 0;
+    for (int i = 0; i < rank; i++) {
+        if (cg_sym_is(dims[i], 0)) return 0; /* nothing to copy */
+        if (cg_sym_is(dims[i], 1)) continue;
+        if (r > 0 && cg_sym_eq(X[r - 1], cg_sym_mul(xs[i], dims[i])) &&
+            cg_sym_eq(Y[r - 1], cg_sym_mul(ys[i], dims[i]))) {
+            D[r - 1] = cg_sym_mul(D[r - 1], dims[i]);
+            X[r - 1] = xs[i];
+            Y[r - 1] = ys[i];
+            continue;
+        }
+        D[r] = dims[i];
+        X[r] = xs[i];
+        Y[r] = ys[i];
+        r++;
+    }
+    if (r == 1 && cg_sym_is(X[0], 1) && cg_sym_is(Y[0], 1)) {
+        LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_mul(D[0], cg_sym((int64_t)dtype_size(t)))),
+                               x, y};
+        cg_call(cg, "kiln_copy", args, 3);
+        return 0;
+    }
+    if (r > MAX_COPY_DIMS && D[0].e == 0 && D[0].c <= 64) {
+        /* Peel the outermost axis into separate calls (a Tile of rank 4). */
+        for (int64_t i = 0; i < D[0].c; i++)
+            if (emit_strided(cg, n, t, r - 1, D + 1, X + 1, Y + 1,
+                             offset_addr(cg, x, cg_sym_mul(cg_sym(i), X[0]), t),
+                             offset_addr(cg, y, cg_sym_mul(cg_sym(i), Y[0]), t)))
+                return -1;
+        return 0;
+    }
+    if (r > MAX_COPY_DIMS) {
+        diag_node(cg->d, n, "data movement over %d distinct axes is not supported (at most %d)", r,
+                  MAX_COPY_DIMS);
+        return -1;
+    }
+    const char *sfx = size_suffix(t);
+    if (!sfx) {
+        diag_node(cg->d, n, "element type %s is not supported by this op", dtype_onnx_name(t));
+        return -1;
+    }
+    LLVMValueRef args[20];
+    int pad = MAX_COPY_DIMS - r;
+    for (int i = 0; i < MAX_COPY_DIMS; i++) {
+        args[i] = cg_sym_value(cg, i < pad ? cg_sym(1) : D[i - pad]);
+        args[7 + i] = cg_sym_value(cg, i < pad ? cg_sym(0) : X[i - pad]);
+        args[14 + i] = cg_sym_value(cg, i < pad ? cg_sym(0) : Y[i - pad]);
+    }
+    args[6] = x;
+    args[13] = y;
+    char name[64];
+    snprintf(name, sizeof name, "kiln_strided_copy_%s", sfx);
+    cg_call(cg, name, args, 20);
+    return 0;
+}
+
+int emit_transpose(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    const Attr *a = ir_attr(n, "perm");
+    int r = x->shape.rank;
+    Sym xs[IR_MAX_RANK], ys[IR_MAX_RANK], dims[IR_MAX_RANK], ps[IR_MAX_RANK];
+    dense_strides(&x->shape, xs);
+    dense_strides(&y->shape, ys);
+    for (int i = 0; i < r; i++) {
+        int64_t p = a ? a->ints[i] : r - 1 - i;
+        if (p < 0) p += r;
+        ps[i] = xs[p];
+        dims[i] = cg_sym_dim(y->shape.dims[i]);
+    }
+    return emit_strided(cg, n, x->dtype, r, dims, ps, ys, cg_addr(cg, x), cg_addr(cg, y));
+}
+
+int emit_concat(Codegen *cg, const Node *n) {
+    const Value *y = n->outputs[0];
+    int64_t axis = ir_attr_int(n, "axis", 0);
+    if (axis < 0) axis += y->shape.rank;
+    Sym ys[IR_MAX_RANK], xs[IR_MAX_RANK], dims[IR_MAX_RANK];
+    dense_strides(&y->shape, ys);
+    int64_t at = 0;
+    for (int i = 0; i < n->n_inputs; i++) {
+        const Value *x = n->inputs[i];
+        if (!x) continue;
+        dense_strides(&x->shape, xs);
+        for (int k = 0; k < x->shape.rank; k++)
+            dims[k] = cg_sym_dim(x->shape.dims[k]);
+        LLVMValueRef dst =
+            offset_addr(cg, cg_addr(cg, y), cg_sym_mul(cg_sym(at), ys[axis]), y->dtype);
+        if (emit_strided(cg, n, y->dtype, x->shape.rank, dims, xs, ys, cg_addr(cg, x), dst))
+            return -1;
+        at += x->shape.dims[axis];
+    }
+    return 0;
+}
+
+int emit_split(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0];
+    int64_t axis = ir_attr_int(n, "axis", 0);
+    if (axis < 0) axis += x->shape.rank;
+    Sym xs[IR_MAX_RANK], ys[IR_MAX_RANK], dims[IR_MAX_RANK];
+    dense_strides(&x->shape, xs);
+    int64_t at = 0;
+    for (int i = 0; i < n->n_outputs; i++) {
+        const Value *y = n->outputs[i];
+        dense_strides(&y->shape, ys);
+        for (int k = 0; k < y->shape.rank; k++)
+            dims[k] = cg_sym_dim(y->shape.dims[k]);
+        LLVMValueRef src =
+            offset_addr(cg, cg_addr(cg, x), cg_sym_mul(cg_sym(at), xs[axis]), x->dtype);
+        if (emit_strided(cg, n, x->dtype, y->shape.rank, dims, xs, ys, src, cg_addr(cg, y)))
+            return -1;
+        at += y->shape.dims[axis];
+    }
+    return 0;
+}
+
+int emit_slice(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    int64_t start[IR_MAX_RANK], step[IR_MAX_RANK];
+    Shape s;
+    if (shapes_slice_plan((Node *)n, cg->d, start, step, &s)) return -1;
+    Sym xs[IR_MAX_RANK], ys[IR_MAX_RANK], dims[IR_MAX_RANK];
+    dense_strides(&x->shape, xs);
+    dense_strides(&y->shape, ys);
+    LLVMValueRef src = cg_addr(cg, x);
+    for (int k = 0; k < x->shape.rank; k++) {
+        if (start[k]) src = offset_addr(cg, src, cg_sym_mul(cg_sym(start[k]), xs[k]), x->dtype);
+        xs[k] = cg_sym_mul(xs[k], cg_sym(step[k]));
+        dims[k] = cg_sym_dim(y->shape.dims[k]);
+    }
+    return emit_strided(cg, n, x->dtype, x->shape.rank, dims, xs, ys, src, cg_addr(cg, y));
+}
+
+int emit_expand(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    Sym xs[IR_MAX_RANK], ys[IR_MAX_RANK], dims[IR_MAX_RANK];
+    cg_broadcast_strides(&x->shape, &y->shape, xs);
+    dense_strides(&y->shape, ys);
+    for (int k = 0; k < y->shape.rank; k++)
+        dims[k] = cg_sym_dim(y->shape.dims[k]);
+    return emit_strided(cg, n, x->dtype, y->shape.rank, dims, xs, ys, cg_addr(cg, x),
+                        cg_addr(cg, y));
+}
+
+/* Output viewed as [rep0, d0, rep1, d1, ...]: the repeats read stride 0. */
+int emit_tile(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    int r = x->shape.rank;
+    Sym xs[IR_MAX_RANK], ys[IR_MAX_RANK], D[2 * IR_MAX_RANK], X[2 * IR_MAX_RANK],
+        Y[2 * IR_MAX_RANK];
+    dense_strides(&x->shape, xs);
+    dense_strides(&y->shape, ys);
+    for (int k = 0; k < r; k++) {
+        Sym d = cg_sym_dim(x->shape.dims[k]);
+        int64_t rep = x->shape.dims[k] == DIM_BATCH || x->shape.dims[k] == 0
+                          ? 1
+                          : y->shape.dims[k] / x->shape.dims[k];
+        D[2 * k] = cg_sym(rep);
+        X[2 * k] = cg_sym(0);
+        Y[2 * k] = cg_sym_mul(d, ys[k]);
+        D[2 * k + 1] = d;
+        X[2 * k + 1] = xs[k];
+        Y[2 * k + 1] = ys[k];
+    }
+    return emit_strided(cg, n, x->dtype, 2 * r, D, X, Y, cg_addr(cg, x), cg_addr(cg, y));
+}
+
+/* DepthToSpace and SpaceToDepth walk the output as 6 axes. */
+static int emit_blocks(Codegen *cg, const Node *n, int to_space) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    int64_t b = ir_attr_int(n, "blocksize", 1);
+    const int64_t *xd = x->shape.dims;
+    Sym N = cg_sym_dim(xd[0]), C = cg_sym(xd[1]), H = cg_sym(xd[2]), W = cg_sym(xd[3]);
+    Sym CHW = cg_sym_mul(C, cg_sym(xd[2] * xd[3]));
+    Sym D[6], X[6], Y[6];
+    if (to_space) {
+        int64_t c2 = xd[1] / (b * b), hw = xd[2] * xd[3];
+        int crd = !strcmp(ir_attr_str(n, "mode", "DCR"), "CRD");
+        /* y [N, C', H, b1, W, b2] */
+        Sym dd[6] = {N, cg_sym(c2), H, cg_sym(b), W, cg_sym(b)};
+        Sym xs_dcr[6] = {CHW,       cg_sym(hw),     cg_sym(xd[3]), cg_sym(b * c2 * hw),
+                         cg_sym(1), cg_sym(c2 * hw)};
+        Sym xs_crd[6] = {CHW,       cg_sym(b * b * hw), cg_sym(xd[3]), cg_sym(b * hw),
+                         cg_sym(1), cg_sym(hw)};
+        memcpy(D, dd, sizeof D);
+        memcpy(X, crd ? xs_crd : xs_dcr, sizeof X);
+    } else {
+        int64_t h2 = xd[2] / b, w2 = xd[3] / b;
+        /* y [N, b1, b2, C, H', W'] */
+        Sym dd[6] = {N, cg_sym(b), cg_sym(b), C, cg_sym(h2), cg_sym(w2)};
+        Sym xs[6] = {CHW,      cg_sym(xd[3]), cg_sym(1), cg_sym(xd[2] * xd[3]), cg_sym(b * xd[3]),
+                     cg_sym(b)};
+        memcpy(D, dd, sizeof D);
+        memcpy(X, xs, sizeof X);
+    }
+    Sym acc = cg_sym(1);
+    for (int i = 5; i >= 0; i--) {
+        Y[i] = acc;
+        acc = cg_sym_mul(acc, D[i]);
+    }
+    return emit_strided(cg, n, x->dtype, 6, D, X, Y, cg_addr(cg, x), cg_addr(cg, y));
+}
+
+int emit_depth_to_space(Codegen *cg, const Node *n) {
+    return emit_blocks(cg, n, 1);
+}
+int emit_space_to_depth(Codegen *cg, const Node *n) {
+    return emit_blocks(cg, n, 0);
+}
+
+/* --- table gathers: Pad and nearest Resize ---------------------------------------------------- */
+
+/* y = x through per-axis offset tables tab[k] (out->dims[k] entries, element
+ * offsets into x, KILN_TABLE_FILL for the fill value). Leading axes whose
+ * table is the identity and trailing ones likewise are merged; at most 4
+ * axes may remain. */
+static int emit_table_gather(Codegen *cg, const Node *n, const Value *x, const Value *y,
+                             int64_t **tab, const int *ident, uint64_t fill) {
+    int r = y->shape.rank, first = 0;
+    while (first < r && ident[first])
+        first++;
+    if (first == r) {
+        cg_copy_value(cg, x, cg_addr(cg, y));
+        return 0;
+    }
+    Sym outer = cg_sym_prod(&y->shape, 0, first);
+    Sym x_os = cg_sym_prod(&x->shape, first, r);
+    int64_t xs[IR_MAX_RANK];
+    for (int k = r - 1, acc = 1; k >= 0; k--) {
+        xs[k] = acc;
+        acc *= (int)(x->shape.dims[k] == DIM_BATCH ? 1 : x->shape.dims[k]);
+    }
+    /* Merge a trailing run of identity axes into one. */
+    int last = r;
+    while (last > first + 1 && ident[last - 1])
+        last--;
+    int64_t tail = 1;
+    for (int k = last; k < r; k++)
+        tail *= y->shape.dims[k];
+    int m = last - first + (last < r);
+    if (m > 4) {
+        diag_node(cg->d, n, "padding or resizing %d axes at once is not supported (at most 4)", m);
+        return -1;
+    }
+    for (int k = first; k < r; k++)
+        if (y->shape.dims[k] == DIM_BATCH || x->shape.dims[k] == DIM_BATCH) {
+            diag_node(cg->d, n, "the batch dimension must lead the padded or resized axes");
+            return -1;
+        }
+    LLVMValueRef tables[4], dims[4];
+    int k = 0;
+    for (int a = first; a < last; a++, k++) {
+        int64_t len = y->shape.dims[a];
+        int64_t *t = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(len + 1));
+        for (int64_t j = 0; j < len; j++)
+            t[j] = tab[a][j] < 0 ? KILN_TABLE_FILL : tab[a][j] * xs[a];
+        tables[k] = cg_const_bytes(cg, t, sizeof(int64_t) * (size_t)(len ? len : 1), 64, "table");
+        dims[k] = cg_i64(cg, len);
+    }
+    if (last < r) {
+        int64_t *t = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(tail + 1));
+        for (int64_t j = 0; j < tail; j++)
+            t[j] = j;
+        tables[k] = cg_const_bytes(cg, t, sizeof(int64_t) * (size_t)(tail ? tail : 1), 64, "table");
+        dims[k++] = cg_i64(cg, tail);
+    }
+    int64_t zero = 0;
+    while (k < 4) {
+        memmove(tables + 1, tables, sizeof(LLVMValueRef) * (size_t)k);
+        memmove(dims + 1, dims, sizeof(LLVMValueRef) * (size_t)k);
+        tables[0] = cg_const_bytes(cg, &zero, sizeof zero, 64, "table");
+        dims[0] = cg_i64(cg, 1);
+        k++;
+    }
+    const char *sfx = size_suffix(x->dtype);
+    if (!sfx) {
+        diag_node(cg->d, n, "element type %s is not supported by this op",
+                  dtype_onnx_name(x->dtype));
+        return -1;
+    }
+    LLVMValueRef args[] = {cg_sym_value(cg, outer),
+                           cg_sym_value(cg, x_os),
+                           dims[0],
+                           dims[1],
+                           dims[2],
+                           dims[3],
+                           tables[0],
+                           tables[1],
+                           tables[2],
+                           tables[3],
+                           LLVMConstInt(cg->i64, fill, 0),
+                           cg_addr(cg, x),
+                           cg_addr(cg, y)};
+    char name[64];
+    snprintf(name, sizeof name, "kiln_table_gather_%s", sfx);
+    cg_call(cg, name, args, 13);
+    return 0;
+}
+
+int emit_pad(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    int64_t pads[2 * IR_MAX_RANK];
+    PadMode mode;
+    uint64_t fill;
+    if (shapes_pad_plan((Node *)n, cg->d, pads, &mode, &fill)) return -1;
+    int r = x->shape.rank, ident[IR_MAX_RANK];
+    int64_t *tab[IR_MAX_RANK];
+    for (int k = 0; k < r; k++) {
+        ident[k] = pads[k] == 0 && pads[k + r] == 0;
+        int64_t len = y->shape.dims[k], in = x->shape.dims[k];
+        if (ident[k]) continue;
+        tab[k] = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(len + 1));
+        for (int64_t j = 0; j < len; j++) {
+            int64_t i = j - pads[k];
+            if (i < 0 || i >= in) {
+                if (mode == PAD_CONSTANT)
+                    i = -1;
+                else if (mode == PAD_EDGE)
+                    i = i < 0 ? 0 : in - 1;
+                else if (in == 1)
+                    i = 0;
+                else {
+                    int64_t period = 2 * (in - 1);
+                    i = ((i % period) + period) % period;
+                    if (i >= in) i = period - i;
+                }
+            }
+            tab[k][j] = i;
+        }
+    }
+    return emit_table_gather(cg, n, x, y, tab, ident, fill);
+}
+
+/* --- Resize ----------------------------------------------------------------------------------- */
+
+int emit_resize(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    ResizePlan p;
+    if (shapes_resize_plan((Node *)n, cg->d, &p)) return -1;
+    int r = x->shape.rank, ident[IR_MAX_RANK];
+    int64_t *idx[IR_MAX_RANK], *tab[IR_MAX_RANK];
+    double *w[IR_MAX_RANK];
+    int taps[IR_MAX_RANK];
+    for (int k = 0; k < r; k++) {
+        int64_t out = y->shape.dims[k];
+        ident[k] = 1;
+        if (out == DIM_BATCH) continue;
+        idx[k] = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(4 * out + 4));
+        w[k] = arena_alloc(cg->g->arena, sizeof(double) * (size_t)(4 * out + 4));
+        ident[k] = shapes_resize_taps(&p, k, x->shape.dims[k], idx[k], w[k], &taps[k]);
+    }
+    if (p.mode == RESIZE_NEAREST) {
+        for (int k = 0; k < r; k++) {
+            if (ident[k]) continue;
+            tab[k] = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(y->shape.dims[k] + 1));
+            for (int64_t j = 0; j < y->shape.dims[k]; j++) {
+                int64_t *ij = idx[k] + 4 * j;
+                double *wj = w[k] + 4 * j;
+                tab[k][j] = ij[0] < 0 ? -1 : wj[0] != 0 ? ij[0] : ij[1];
+            }
+        }
+        uint64_t fill = 0;
+        if (x->dtype == DT_F32) memcpy(&fill, &p.extrapolation, 4);
+        return emit_table_gather(cg, n, x, y, tab, ident, fill);
+    }
+    /* Linear and cubic: one pass per resized axis, ping-ponging between the
+     * two halves of the scratch buffer; the last pass writes y. */
+    int last = -1, passes = 0;
+    for (int k = 0; k < r; k++)
+        if (!ident[k]) last = k;
+    if (last < 0) {
+        cg_copy_value(cg, x, cg_addr(cg, y));
+        return 0;
+    }
+    Sym half = cg_sym(0);
+    {
+        Sym big = cg_sym(0);
+        Shape cur = x->shape;
+        for (int k = 0; k < r; k++) {
+            cur.dims[k] = y->shape.dims[k];
+            Sym c = cg_sym_prod(&cur, 0, r);
+            if (c.c > big.c) big = c;
+        }
+        half = cg_sym_mul(big, cg_sym(4));
+    }
+    LLVMValueRef scratch = cg_scratch(cg, n);
+    LLVMValueRef bufs[2] = {scratch, offset_addr(cg, scratch, half, DT_U8)};
+    LLVMValueRef src = cg_addr(cg, x);
+    Shape cur = x->shape;
+    for (int k = 0; k < r; k++) {
+        if (ident[k]) {
+            cur.dims[k] = y->shape.dims[k];
+            continue;
+        }
+        int64_t out = y->shape.dims[k], in = cur.dims[k];
+        int t = taps[k];
+        int64_t *it = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(t * out + 1));
+        float *wt = arena_alloc(cg->g->arena, sizeof(float) * (size_t)(t * out + 1));
+        for (int64_t j = 0; j < out; j++)
+            for (int q = 0; q < t; q++) {
+                it[j * t + q] = idx[k][4 * j + q];
+                wt[j * t + q] = (float)w[k][4 * j + q];
+            }
+        LLVMValueRef dst = k == last ? cg_addr(cg, y) : bufs[passes & 1];
+        LLVMValueRef args[] = {
+            cg_sym_value(cg, cg_sym_prod(&cur, 0, k)),
+            cg_i64(cg, in),
+            cg_i64(cg, out),
+            cg_sym_value(cg, cg_sym_prod(&cur, k + 1, r)),
+            cg_i32(cg, t),
+            cg_const_bytes(cg, it, sizeof(int64_t) * (size_t)(t * out > 0 ? t * out : 1), 64,
+                           "taps"),
+            cg_const_bytes(cg, wt, sizeof(float) * (size_t)(t * out > 0 ? t * out : 1), 64,
+                           "weights"),
+            cg_f32(cg, p.extrapolation),
+            src,
+            dst};
+        if (cg_call_typed(cg, n, "resize_axis", x->dtype, args, 10)) return -1;
+        src = dst;
+        passes++;
+        cur.dims[k] = out;
+    }
+    return 0;
+}
+
+/* --- Gather family, Scatter ------------------------------------------------------------------- */
+
+/* A stack array of n i64 values, for kernels that take dims by pointer;
+ * after inlining, SROA turns its loads back into constants. */
+static LLVMValueRef sym_array(Codegen *cg, const Sym *v, int n) {
+    LLVMTypeRef at = LLVMArrayType2(cg->i64, (uint64_t)(n ? n : 1));
+    LLVMValueRef arr = LLVMBuildAlloca(cg->builder, at, "dims");
+    for (int i = 0; i < n; i++) {
+        LLVMValueRef idx = cg_i64(cg, i);
+        LLVMValueRef slot = LLVMBuildGEP2(cg->builder, cg->i64, arr, &idx, 1, "");
+        LLVMBuildStore(cg->builder, cg_sym_value(cg, v[i]), slot);
+    }
+    return arr;
+}
+
+static int typed2(Codegen *cg, const Node *n, const char *base, DType elem, DType index,
+                  LLVMValueRef *args, unsigned na) {
+    const char *sfx = size_suffix(elem);
+    char name[64];
+    snprintf(name, sizeof name, "kiln_%s_%s_%s", base, sfx ? sfx : "none",
+             index == DT_I32 ? "i32" : "i64");
+    if (!sfx || !LLVMGetNamedFunction(cg->mod, name)) {
+        diag_node(cg->d, n, "element type %s is not supported by this op", dtype_onnx_name(elem));
+        return -1;
+    }
+    cg_call(cg, name, args, na);
+    return 0;
+}
+
+int emit_gather(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *i = n->inputs[1], *y = n->outputs[0];
+    int64_t axis = ir_attr_int(n, "axis", 0);
+    if (axis < 0) axis += x->shape.rank;
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&x->shape, 0, (int)axis)),
+                           cg_sym_value(cg, cg_sym_prod(&i->shape, 0, i->shape.rank)),
+                           cg_sym_value(cg, cg_sym_prod(&x->shape, (int)axis + 1, x->shape.rank)),
+                           cg_i64(cg, x->shape.dims[axis]),
+                           cg_addr(cg, x),
+                           cg_addr(cg, i),
+                           cg_addr(cg, y)};
+    return typed2(cg, n, "gather", x->dtype, i->dtype, args, 7);
+}
+
+int emit_gather_elements(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *i = n->inputs[1], *y = n->outputs[0];
+    int r = x->shape.rank;
+    int64_t axis = ir_attr_int(n, "axis", 0);
+    if (axis < 0) axis += r;
+    Sym dims[IR_MAX_RANK], xs[IR_MAX_RANK];
+    dense_strides(&x->shape, xs);
+    for (int k = 0; k < r; k++)
+        dims[k] = cg_sym_dim(i->shape.dims[k]);
+    LLVMValueRef args[] = {cg_i32(cg, r),
+                           sym_array(cg, dims, r),
+                           sym_array(cg, xs, r),
+                           cg_i32(cg, (int)axis),
+                           cg_i64(cg, x->shape.dims[axis]),
+                           cg_addr(cg, x),
+                           cg_addr(cg, i),
+                           cg_addr(cg, y)};
+    return typed2(cg, n, "gather_elements", x->dtype, i->dtype, args, 8);
+}
+
+int emit_gather_nd(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *i = n->inputs[1], *y = n->outputs[0];
+    int b = (int)ir_attr_int(n, "batch_dims", 0), ri = i->shape.rank;
+    int k = (int)i->shape.dims[ri - 1];
+    Sym xs[IR_MAX_RANK], dims[IR_MAX_RANK];
+    dense_strides(&x->shape, xs);
+    for (int q = 0; q < k; q++)
+        dims[q] = cg_sym_dim(x->shape.dims[b + q]);
+    const char *sfx = size_suffix(x->dtype);
+    if (!sfx) return cg_call_typed(cg, n, "gather_nd", DT_STRING, NULL, 0);
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&x->shape, 0, b)),
+                           cg_sym_value(cg, b ? xs[b - 1] : cg_sym(0)),
+                           cg_sym_value(cg, cg_sym_prod(&i->shape, b, ri - 1)),
+                           cg_i32(cg, k),
+                           sym_array(cg, dims, k),
+                           sym_array(cg, xs + b, k),
+                           cg_sym_value(cg, cg_sym_prod(&x->shape, b + k, x->shape.rank)),
+                           cg_addr(cg, x),
+                           cg_addr(cg, i),
+                           cg_addr(cg, y)};
+    char name[64];
+    snprintf(name, sizeof name, "kiln_gather_nd_%s", sfx);
+    cg_call(cg, name, args, 10);
+    return 0;
+}
+
+static int reduction_of(const Node *n) {
+    const char *r = ir_attr_str(n, "reduction", "none");
+    return !strcmp(r, "add")   ? KILN_SCATTER_ADD
+           : !strcmp(r, "mul") ? KILN_SCATTER_MUL
+                               : KILN_SCATTER_NONE;
+}
+
+int emit_scatter_elements(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *i = n->inputs[1], *u = n->inputs[2], *y = n->outputs[0];
+    int r = x->shape.rank;
+    int64_t axis = ir_attr_int(n, "axis", 0);
+    if (axis < 0) axis += r;
+    cg_copy_value(cg, x, cg_addr(cg, y));
+    Sym dims[IR_MAX_RANK], ys[IR_MAX_RANK];
+    dense_strides(&y->shape, ys);
+    for (int k = 0; k < r; k++)
+        dims[k] = cg_sym_dim(i->shape.dims[k]);
+    LLVMValueRef args[] = {
+        cg_i32(cg, r),         sym_array(cg, dims, r),          sym_array(cg, ys, r),
+        cg_i32(cg, (int)axis), cg_i64(cg, x->shape.dims[axis]), cg_addr(cg, i),
+        cg_addr(cg, u),        cg_i32(cg, reduction_of(n)),     cg_addr(cg, y)};
+    return cg_call_typed(cg, n, "scatter_elements", x->dtype, args, 9);
+}
+
+int emit_scatter_nd(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *i = n->inputs[1], *u = n->inputs[2], *y = n->outputs[0];
+    int ri = i->shape.rank, k = (int)i->shape.dims[ri - 1];
+    cg_copy_value(cg, x, cg_addr(cg, y));
+    Sym dims[IR_MAX_RANK], ys[IR_MAX_RANK];
+    dense_strides(&y->shape, ys);
+    for (int q = 0; q < k; q++)
+        dims[q] = cg_sym_dim(x->shape.dims[q]);
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&i->shape, 0, ri - 1)),
+                           cg_i32(cg, k),
+                           sym_array(cg, dims, k),
+                           sym_array(cg, ys, k),
+                           cg_sym_value(cg, cg_sym_prod(&x->shape, k, x->shape.rank)),
+                           cg_addr(cg, i),
+                           cg_addr(cg, u),
+                           cg_i32(cg, reduction_of(n)),
+                           cg_addr(cg, y)};
+    return cg_call_typed(cg, n, "scatter_nd", x->dtype, args, 9);
+}
+
+/* --- Shape, Size, ConstantOfShape, EyeLike, Trilu, folded ops ----------------------------------
+ */
+
+int emit_shape(Codegen *cg, const Node *n) {
+    const Shape *s = &n->inputs[0]->shape;
+    int64_t from = ir_attr_int(n, "start", 0), to = ir_attr_int(n, "end", s->rank);
+    if (from < 0) from += s->rank;
+    if (to < 0) to += s->rank;
+    from = from < 0 ? 0 : from > s->rank ? s->rank : from;
+    to = to < from ? from : to > s->rank ? s->rank : to;
+    for (int64_t k = from; k < to; k++) {
+        LLVMValueRef idx = cg_i64(cg, k - from);
+        LLVMValueRef slot =
+            LLVMBuildGEP2(cg->builder, cg->i64, cg_addr(cg, n->outputs[0]), &idx, 1, "");
+        LLVMBuildStore(cg->builder, cg_sym_value(cg, cg_sym_dim(s->dims[k])), slot);
+    }
+    return 0;
+}
+
+int emit_size(Codegen *cg, const Node *n) {
+    const Shape *s = &n->inputs[0]->shape;
+    LLVMBuildStore(cg->builder, cg_sym_value(cg, cg_sym_prod(s, 0, s->rank)),
+                   cg_addr(cg, n->outputs[0]));
+    return 0;
+}
+
+/* The bits of a one-element tensor, for the fill kernels. */
+static uint64_t value_bits(const Value *v) {
+    uint64_t bits = 0;
+    if (v && v->data) memcpy(&bits, v->data, dtype_size(v->dtype));
+    return bits;
+}
+
+static int emit_fill(Codegen *cg, const Node *n, uint64_t bits) {
+    const Value *y = n->outputs[0];
+    const char *sfx = size_suffix(y->dtype);
+    if (!sfx) return cg_call_typed(cg, n, "fill", DT_STRING, NULL, 0);
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&y->shape, 0, y->shape.rank)),
+                           LLVMConstInt(cg->i64, bits, 0), cg_addr(cg, y)};
+    char name[64];
+    snprintf(name, sizeof name, "kiln_fill_%s", sfx);
+    cg_call(cg, name, args, 3);
+    return 0;
+}
+
+int emit_constant_of_shape(Codegen *cg, const Node *n) {
+    const Attr *a = ir_attr(n, "value");
+    return emit_fill(cg, n, a && a->kind == ATTR_TENSOR ? value_bits(a->t) : 0);
+}
+
+/* The bits of 1 in element type t. */
+static uint64_t one_bits(DType t) {
+    uint64_t bits = 0;
+    float f = 1.0f;
+    double dd = 1.0;
+    switch (t) {
+    case DT_F32:
+        memcpy(&bits, &f, 4);
+        break;
+    case DT_F64:
+        memcpy(&bits, &dd, 8);
+        break;
+    case DT_F16:
+        bits = 0x3c00;
+        break;
+    case DT_BF16:
+        bits = 0x3f80;
+        break;
+    default:
+        bits = 1;
+    }
+    return bits;
+}
+
+int emit_eye_like(Codegen *cg, const Node *n) {
+    const Value *y = n->outputs[0];
+    const char *sfx = size_suffix(y->dtype);
+    if (!sfx) return cg_call_typed(cg, n, "eye", DT_STRING, NULL, 0);
+    LLVMValueRef args[] = {cg_i64(cg, 1),
+                           cg_sym_value(cg, cg_sym_dim(y->shape.dims[0])),
+                           cg_sym_value(cg, cg_sym_dim(y->shape.dims[1])),
+                           cg_i64(cg, ir_attr_int(n, "k", 0)),
+                           LLVMConstInt(cg->i64, one_bits(y->dtype), 0),
+                           cg_addr(cg, y)};
+    char name[64];
+    snprintf(name, sizeof name, "kiln_eye_%s", sfx);
+    cg_call(cg, name, args, 6);
+    return 0;
+}
+
+int emit_trilu(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    const Shape *s = &x->shape;
+    int64_t k = 0;
+    if (n->n_inputs > 1 && n->inputs[1] && n->inputs[1]->data)
+        k = n->inputs[1]->dtype == DT_I32 ? *(const int32_t *)n->inputs[1]->data
+                                          : *(const int64_t *)n->inputs[1]->data;
+    const char *sfx = size_suffix(x->dtype);
+    if (!sfx) return cg_call_typed(cg, n, "trilu", DT_STRING, NULL, 0);
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(s, 0, s->rank - 2)),
+                           cg_i64(cg, s->dims[s->rank - 2]),
+                           cg_i64(cg, s->dims[s->rank - 1]),
+                           cg_i64(cg, k),
+                           cg_i32(cg, (int)ir_attr_int(n, "upper", 1)),
+                           cg_addr(cg, x),
+                           cg_addr(cg, y)};
+    char name[64];
+    snprintf(name, sizeof name, "kiln_trilu_%s", sfx);
+    cg_call(cg, name, args, 7);
+    return 0;
+}
+
+/* Ops whose static inputs determine the whole output (Range): computed on
+ * the host by the folding evaluator and copied from a constant. */
+int emit_folded(Codegen *cg, const Node *n) {
+    const Value *y = n->outputs[0];
+    size_t bytes = (size_t)shape_numel(&y->shape) * dtype_size(y->dtype);
+    void *buf = arena_alloc_aligned(cg->g->arena, bytes + 1, 64);
+    if (fold_node_eval(n, buf)) {
+        diag_node(cg->d, n, "could not compute this op's constant output");
+        return -1;
+    }
+    LLVMValueRef args[] = {cg_i64(cg, (int64_t)bytes),
+                           cg_const_bytes(cg, buf, bytes ? bytes : 1, 64, "folded"),
+                           cg_addr(cg, y)};
+    cg_call(cg, "kiln_copy", args, 3);
+    return 0;
+}

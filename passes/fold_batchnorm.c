@@ -1,0 +1,124 @@
+/* fold_batchnorm.c: BatchNormalization and activations folded into Conv. */
+#include "fold_batchnorm.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* The one node reading v, or NULL if v has other readers or is a graph
+ * output. Requires: uses counted (ir_graph_recount). */
+static Node *sole_reader(Graph *g, const Value *v) {
+    if (v->n_uses != 1 || v->output_index >= 0) return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead) continue;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] == v) return n;
+    }
+    return NULL;
+}
+
+/* Conv n takes over consumer c's output; c is deleted. */
+static void absorb(Node *n, Node *c) {
+    n->outputs[0]->producer = NULL;
+    n->outputs[0] = c->outputs[0];
+    c->outputs[0]->producer = n;
+    c->dead = 1;
+}
+
+static int const_f32(const Value *v) {
+    return v && v->data && v->dtype == DT_F32;
+}
+
+static void fold_one(Graph *g, Node *conv) {
+    if (conv->op != OP_CONV || conv->epilogue || ir_attr(conv, "clip_min")) return;
+    Value *w = conv->inputs[1], *b = conv->n_inputs > 2 ? conv->inputs[2] : NULL;
+    if (!const_f32(w) || (b && !const_f32(b))) return;
+    Node *bn = sole_reader(g, conv->outputs[0]);
+    if (!bn || bn->op != OP_BATCHNORM || bn->inputs[0] != conv->outputs[0]) return;
+    if (bn->n_outputs > 1 && bn->outputs[1]) return; /* training outputs */
+    for (int i = 1; i < 5; i++)
+        if (!const_f32(bn->inputs[i])) return;
+    const float *scale = bn->inputs[1]->data, *beta = bn->inputs[2]->data;
+    const float *mean = bn->inputs[3]->data, *var = bn->inputs[4]->data;
+    double eps = ir_attr_float(bn, "epsilon", 1e-5f);
+
+    int64_t M = w->shape.dims[0], K = shape_numel(&w->shape) / M;
+    Value *nw = ir_value_add(g, arena_printf(g->arena, "%s.bn_%s", w->name, bn->name), DT_F32);
+    Value *nb = ir_value_add(g, arena_printf(g->arena, "%s.bias_bn", bn->name), DT_F32);
+    nw->shape = w->shape;
+    nb->shape = (Shape){1, {M}};
+    float *wd = arena_alloc_aligned(g->arena, sizeof(float) * (size_t)(M * K), 64);
+    float *bd = arena_alloc_aligned(g->arena, sizeof(float) * (size_t)M, 64);
+    const float *w0 = w->data, *b0 = b ? b->data : NULL;
+    for (int64_t m = 0; m < M; m++) {
+        double a = scale[m] / sqrt((double)var[m] + eps);
+        for (int64_t k = 0; k < K; k++)
+            wd[m * K + k] = (float)(w0[m * K + k] * a);
+        bd[m] = (float)(((b0 ? b0[m] : 0.0) - mean[m]) * a + beta[m]);
+    }
+    nw->data = wd;
+    nb->data = bd;
+    Value **ins = arena_alloc(g->arena, 3 * sizeof(Value *));
+    ins[0] = conv->inputs[0];
+    ins[1] = nw;
+    ins[2] = nb;
+    conv->inputs = ins;
+    conv->n_inputs = 3;
+    absorb(conv, bn);
+}
+
+int pass_fold_batchnorm(Graph *g, Diag *d) {
+    (void)d;
+    ir_graph_recount(g);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i]->dead) fold_one(g, g->nodes[i]);
+    ir_graph_compact(g);
+    return 0;
+}
+
+/* Clip's bounds: attributes before opset 11, optional constant inputs
+ * from 11 on. 0 if both are known. */
+static int clip_bounds(const Node *c, float *lo, float *hi) {
+    *lo = -FLT_MAX;
+    *hi = FLT_MAX;
+    if (c->opset && c->opset < 11) {
+        *lo = ir_attr_float(c, "min", -FLT_MAX);
+        *hi = ir_attr_float(c, "max", FLT_MAX);
+        return 0;
+    }
+    for (int i = 1; i < 3; i++) {
+        const Value *v = i < c->n_inputs ? c->inputs[i] : NULL;
+        if (!v) continue;
+        if (!const_f32(v) || shape_numel(&v->shape) != 1) return -1;
+        *(i == 1 ? lo : hi) = *(const float *)v->data;
+    }
+    return 0;
+}
+
+static void fuse_one(Graph *g, Node *conv) {
+    if (conv->op != OP_CONV || conv->epilogue || ir_attr(conv, "clip_min")) return;
+    if (conv->outputs[0]->dtype != DT_F32) return;
+    Node *c = sole_reader(g, conv->outputs[0]);
+    if (!c || c->inputs[0] != conv->outputs[0]) return;
+    if (c->op == OP_RELU) {
+        conv->epilogue = EPI_RELU;
+        absorb(conv, c);
+        return;
+    }
+    float lo, hi;
+    if (c->op != OP_UNKNOWN && strcmp(c->op_type, "Clip") == 0 && clip_bounds(c, &lo, &hi) == 0) {
+        ir_attr_add(conv, "clip_min", ATTR_FLOAT)->f = lo;
+        ir_attr_add(conv, "clip_max", ATTR_FLOAT)->f = hi;
+        absorb(conv, c);
+    }
+}
+
+int pass_fuse_conv_activation(Graph *g, Diag *d) {
+    (void)d;
+    ir_graph_recount(g);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i]->dead) fuse_one(g, g->nodes[i]);
+    ir_graph_compact(g);
+    return 0;
+}

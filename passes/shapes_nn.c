@@ -1,0 +1,396 @@
+/* shapes_nn.c: shape functions of convolution, pooling and normalisation.
+ *
+ * Convolutions and pools share one geometry: per spatial axis a kernel
+ * size, stride, dilation and the pads before and after. ONNX spells it in
+ * several ways (auto_pad SAME_UPPER/SAME_LOWER/VALID, kernel_shape left to
+ * the weights, ConvTranspose's output_shape); the shape function resolves
+ * them once and writes the result back as explicit attributes
+ * (kernel_shape, strides, dilations, pads; auto_pad becomes NOTSET), so
+ * codegen and later passes read one form and running inference again
+ * gives the same answer.
+ *
+ * The batch (first) dim may be DIM_BATCH; channels and spatial dims must
+ * be static.
+ */
+#include <string.h>
+
+#include "kernels/nn.h"
+#include "shapes.h"
+
+#define MAX_SPATIAL 3
+
+typedef struct Geom {
+    int r;                                  /* spatial rank: 1, 2 or 3 */
+    int64_t k[MAX_SPATIAL], s[MAX_SPATIAL]; /* kernel, stride */
+    int64_t dil[MAX_SPATIAL];
+    int64_t pb[MAX_SPATIAL], pe[MAX_SPATIAL]; /* pads before, after */
+} Geom;
+
+/* An INTS attribute of length want into out (dflt everywhere when absent);
+ * -1 with a diagnostic when its length is wrong. */
+static int read_ints(Node *n, Diag *d, const char *name, int want, int64_t dflt, int64_t *out) {
+    const Attr *a = ir_attr(n, name);
+    if (!a) {
+        for (int i = 0; i < want; i++)
+            out[i] = dflt;
+        return 0;
+    }
+    if (a->kind != ATTR_INTS || a->n != want) {
+        diag_node(d, n, "attribute '%s' has %d values, expected %d (one per spatial axis%s)", name,
+                  a->kind == ATTR_INTS ? a->n : 1, want, want > 3 ? ", begins then ends" : "");
+        return -1;
+    }
+    memcpy(out, a->ints, sizeof(int64_t) * (size_t)want);
+    return 0;
+}
+
+/* Sets (or replaces) an INTS attribute. */
+static void write_ints(Node *n, const char *name, int count, const int64_t *v) {
+    Attr *a = NULL;
+    for (int i = 0; i < n->n_attrs; i++)
+        if (strcmp(n->attrs[i].name, name) == 0) a = &n->attrs[i];
+    if (!a) a = ir_attr_add(n, name, ATTR_INTS);
+    a->kind = ATTR_INTS;
+    a->n = count;
+    a->ints = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)(count ? count : 1));
+    memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
+}
+
+static void write_geom(Node *n, const Geom *g) {
+    int64_t pads[2 * MAX_SPATIAL];
+    for (int i = 0; i < g->r; i++) {
+        pads[i] = g->pb[i];
+        pads[g->r + i] = g->pe[i];
+    }
+    write_ints(n, "kernel_shape", g->r, g->k);
+    write_ints(n, "strides", g->r, g->s);
+    write_ints(n, "dilations", g->r, g->dil);
+    write_ints(n, "pads", 2 * g->r, pads);
+    for (int i = 0; i < n->n_attrs; i++)
+        if (strcmp(n->attrs[i].name, "auto_pad") == 0) n->attrs[i].s = "NOTSET";
+}
+
+/* Checks X: rank 3..5, static channels and spatial dims. */
+static int check_spatial_input(Node *n, Diag *d, const Value *x) {
+    char b[160];
+    if (x->shape.rank < 3 || x->shape.rank > 2 + MAX_SPATIAL) {
+        diag_node(d, n, "input '%s' has shape %s; expected [N, C, D1...] with 1 to 3 spatial dims",
+                  x->name, shapes_str(&x->shape, b));
+        return -1;
+    }
+    for (int i = 1; i < x->shape.rank; i++)
+        if (x->shape.dims[i] == DIM_BATCH) {
+            diag_node(d, n, "input '%s' %s: only the first dim may be the batch", x->name,
+                      shapes_str(&x->shape, b));
+            diag_hint(d, "pin the dims with --shape NAME=DIMS");
+            return -1;
+        }
+    return 0;
+}
+
+/* The auto_pad attribute as one of "NOTSET", "VALID", "SAME_UPPER",
+ * "SAME_LOWER"; NULL with a diagnostic otherwise. */
+static const char *read_auto_pad(Node *n, Diag *d) {
+    const char *ap = ir_attr_str(n, "auto_pad", "NOTSET");
+    if (!*ap) ap = "NOTSET";
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && strcmp(ap, "SAME_UPPER") &&
+        strcmp(ap, "SAME_LOWER")) {
+        diag_node(d, n, "auto_pad '%s' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER", ap);
+        return NULL;
+    }
+    return ap;
+}
+
+/* Kernel, strides, dilations and explicit pads. kernel: the weights'
+ * spatial dims, or NULL when kernel_shape is required (pools). */
+static int read_geom(Node *n, Diag *d, int r, const int64_t *kernel, Geom *g) {
+    int64_t pads[2 * MAX_SPATIAL];
+    g->r = r;
+    if (!ir_attr(n, "kernel_shape") && !kernel) {
+        diag_node(d, n, "attribute 'kernel_shape' is required");
+        return -1;
+    }
+    if (read_ints(n, d, "kernel_shape", r, 1, g->k) || read_ints(n, d, "strides", r, 1, g->s) ||
+        read_ints(n, d, "dilations", r, 1, g->dil) || read_ints(n, d, "pads", 2 * r, 0, pads))
+        return -1;
+    for (int i = 0; i < r; i++) {
+        if (!ir_attr(n, "kernel_shape")) g->k[i] = kernel[i];
+        if (kernel && g->k[i] != kernel[i]) {
+            diag_node(d, n, "kernel_shape[%d] = %lld but the weights have %lld", i,
+                      (long long)g->k[i], (long long)kernel[i]);
+            return -1;
+        }
+        g->pb[i] = pads[i];
+        g->pe[i] = pads[r + i];
+        if (g->k[i] < 1 || g->s[i] < 1 || g->dil[i] < 1 || g->pb[i] < 0 || g->pe[i] < 0) {
+            diag_node(d, n,
+                      "axis %d: kernel %lld, stride %lld, dilation %lld, pads %lld/%lld: "
+                      "sizes must be positive and pads not negative",
+                      i, (long long)g->k[i], (long long)g->s[i], (long long)g->dil[i],
+                      (long long)g->pb[i], (long long)g->pe[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Output spatial sizes of a convolution or pool of input `in` (spatial
+ * dims); resolves auto_pad into g's pads. ceil_mode: pools only. */
+static int conv_out(Node *n, Diag *d, const int64_t *in, int ceil_mode, Geom *g, int64_t *out) {
+    const char *ap = read_auto_pad(n, d);
+    if (!ap) return -1;
+    for (int i = 0; i < g->r; i++) {
+        int64_t ext = (g->k[i] - 1) * g->dil[i] + 1; /* the dilated window */
+        if (strncmp(ap, "SAME", 4) == 0) {
+            out[i] = (in[i] + g->s[i] - 1) / g->s[i];
+            int64_t total = (out[i] - 1) * g->s[i] + ext - in[i];
+            total = total < 0 ? 0 : total;
+            g->pb[i] = strcmp(ap, "SAME_UPPER") == 0 ? total / 2 : total - total / 2;
+            g->pe[i] = total - g->pb[i];
+            continue;
+        }
+        if (strcmp(ap, "VALID") == 0) g->pb[i] = g->pe[i] = 0;
+        int64_t span = in[i] + g->pb[i] + g->pe[i] - ext;
+        if (span < 0) {
+            char b[160];
+            diag_node(d, n,
+                      "axis %d: the window (%lld with dilation) is larger than the padded "
+                      "input (%lld) of '%s' %s",
+                      i, (long long)ext, (long long)(in[i] + g->pb[i] + g->pe[i]),
+                      n->inputs[0]->name, shapes_str(&n->inputs[0]->shape, b));
+            return -1;
+        }
+        out[i] = (ceil_mode ? (span + g->s[i] - 1) / g->s[i] : span / g->s[i]) + 1;
+        /* A ceil_mode window must start inside the input or its left pad
+         * (as PyTorch and ONNX's reference do). */
+        if (ceil_mode && (out[i] - 1) * g->s[i] >= in[i] + g->pb[i]) out[i]--;
+    }
+    return 0;
+}
+
+static int check_float(Node *n, Diag *d, const Value *v) {
+    if (v->dtype == DT_F32 || v->dtype == DT_F64 || v->dtype == DT_F16) return 0;
+    diag_node(d, n, "input '%s' is %s; this op takes float, double or float16", v->name,
+              dtype_onnx_name(v->dtype));
+    return -1;
+}
+
+/* A per-channel operand (bias, scale, mean, var) must be [C] of X's type. */
+static int check_per_channel(Node *n, Diag *d, int i, int64_t C, const char *what) {
+    Value *v = shapes_in(n, i), *x = shapes_in(n, 0);
+    char b[160];
+    if (!v) return 0;
+    if (v->shape.rank != 1 || v->shape.dims[0] != C) {
+        diag_node(d, n, "%s '%s' has shape %s, expected [%lld]", what, v->name,
+                  shapes_str(&v->shape, b), (long long)C);
+        return -1;
+    }
+    if (v->dtype != x->dtype) {
+        diag_node(d, n, "%s '%s' is %s but the input is %s", what, v->name,
+                  dtype_onnx_name(v->dtype), dtype_onnx_name(x->dtype));
+        return -1;
+    }
+    return 0;
+}
+
+/* Output [N, channels, out...]. */
+static void set_spatial_out(Node *n, int i, DType t, int64_t batch, int64_t channels, int r,
+                            const int64_t *out) {
+    Shape s = {2 + r, {batch, channels}};
+    for (int k = 0; k < r; k++)
+        s.dims[2 + k] = out[k];
+    shapes_set(n, i, t, &s);
+}
+
+int shape_conv(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0), *w = shapes_in(n, 1);
+    char b1[160], b2[160];
+    if (check_spatial_input(n, d, x) || check_float(n, d, x) || shapes_same_dtype(n, 0, 1, d))
+        return -1;
+    int r = x->shape.rank - 2;
+    int64_t group = ir_attr_int(n, "group", 1), C = x->shape.dims[1];
+    if (w->shape.rank != x->shape.rank || group < 1 || C % group || w->shape.dims[1] != C / group ||
+        w->shape.dims[0] % group) {
+        diag_node(d, n, "weights '%s' %s do not fit input '%s' %s with group=%lld", w->name,
+                  shapes_str(&w->shape, b1), x->name, shapes_str(&x->shape, b2), (long long)group);
+        diag_hint(d, "Conv weights are [M, C/group, k...] with M divisible by group");
+        return -1;
+    }
+    int64_t M = w->shape.dims[0];
+    if (check_per_channel(n, d, 2, M, "bias")) return -1;
+    Geom g;
+    int64_t out[MAX_SPATIAL];
+    if (read_geom(n, d, r, w->shape.dims + 2, &g) || conv_out(n, d, x->shape.dims + 2, 0, &g, out))
+        return -1;
+    write_geom(n, &g);
+    set_spatial_out(n, 0, x->dtype, x->shape.dims[0], M, r, out);
+
+    /* Scratch: as 3-D, with unit leading dims for 1-D and 2-D. */
+    int64_t I3[3] = {1, 1, 1}, O3[3] = {1, 1, 1}, K3[3] = {1, 1, 1};
+    int64_t P3[3] = {0, 0, 0}, E3[3] = {0, 0, 0};
+    for (int i = 0; i < r; i++) {
+        I3[3 - r + i] = x->shape.dims[2 + i];
+        O3[3 - r + i] = out[i];
+        K3[3 - r + i] = g.k[i];
+        P3[3 - r + i] = g.pb[i];
+        E3[3 - r + i] = g.pe[i];
+    }
+    int64_t floats;
+    if (C / group == 1 && M / group == 1 && group > 1)
+        floats = kiln_conv_dw_scratch_floats(I3[0], I3[1], I3[2], P3[0], P3[1], P3[2], E3[0], E3[1],
+                                             E3[2]);
+    else
+        floats = kiln_conv_scratch_floats(C / group * K3[0] * K3[1] * K3[2], O3[0] * O3[1] * O3[2]);
+    n->scratch = floats * (int64_t)sizeof(float);
+    n->scratch_per_batch = 0;
+    return 0;
+}
+
+int shape_conv_transpose(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0), *w = shapes_in(n, 1);
+    char b1[160], b2[160];
+    if (check_spatial_input(n, d, x) || check_float(n, d, x) || shapes_same_dtype(n, 0, 1, d))
+        return -1;
+    int r = x->shape.rank - 2;
+    int64_t group = ir_attr_int(n, "group", 1), C = x->shape.dims[1];
+    if (w->shape.rank != x->shape.rank || group < 1 || C % group || w->shape.dims[0] != C) {
+        diag_node(d, n, "weights '%s' %s do not fit input '%s' %s with group=%lld", w->name,
+                  shapes_str(&w->shape, b1), x->name, shapes_str(&x->shape, b2), (long long)group);
+        diag_hint(d, "ConvTranspose weights are [C, M/group, k...]");
+        return -1;
+    }
+    int64_t M = w->shape.dims[1] * group;
+    if (check_per_channel(n, d, 2, M, "bias")) return -1;
+    Geom g;
+    int64_t opad[MAX_SPATIAL], want[IR_MAX_RANK], out[MAX_SPATIAL];
+    if (read_geom(n, d, r, w->shape.dims + 2, &g) || read_ints(n, d, "output_padding", r, 0, opad))
+        return -1;
+    const char *ap = read_auto_pad(n, d);
+    if (!ap) return -1;
+    const Attr *os = ir_attr(n, "output_shape");
+    if (os && (os->kind != ATTR_INTS || (os->n != r && os->n != r + 2))) {
+        diag_node(d, n, "output_shape has %d values, expected %d (spatial) or %d", os->n, r, r + 2);
+        return -1;
+    }
+    for (int i = 0; i < r; i++) {
+        int64_t in = x->shape.dims[2 + i];
+        int64_t full = g.s[i] * (in - 1) + opad[i] + (g.k[i] - 1) * g.dil[i] + 1;
+        if (os || strncmp(ap, "SAME", 4) == 0) {
+            /* The output size is given; the pads are what makes it so. */
+            want[i] = os ? os->ints[os->n - r + i] : in * g.s[i];
+            int64_t total = full - want[i];
+            /* Halves rounded down, also when negative (an output larger
+             * than the natural one), as ONNX's reference computes them. */
+            int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2);
+            int upper = strcmp(ap, "SAME_UPPER") == 0;
+            g.pb[i] = upper ? half : total - half;
+            g.pe[i] = total - g.pb[i];
+            out[i] = want[i];
+        } else {
+            if (strcmp(ap, "VALID") == 0) g.pb[i] = g.pe[i] = 0;
+            out[i] = full - g.pb[i] - g.pe[i];
+        }
+        if (out[i] < 1) {
+            diag_node(d, n, "axis %d: the output size would be %lld", i, (long long)out[i]);
+            return -1;
+        }
+    }
+    /* Pads here may be negative (an output_shape larger than the natural
+     * one): write them directly rather than through read_geom's checks. */
+    write_geom(n, &g);
+    set_spatial_out(n, 0, x->dtype, x->shape.dims[0], M, r, out);
+    return 0;
+}
+
+int shape_batchnorm(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    char b[160];
+    if (ir_attr_int(n, "training_mode", 0) ||
+        (n->n_outputs > 1 && n->outputs[1] && n->opset >= 7)) {
+        diag_node(d, n,
+                  "BatchNormalization in training mode (running statistics as outputs) "
+                  "is not supported");
+        diag_hint(d, "export the model with model.eval()");
+        return -1;
+    }
+    if (!ir_attr_int(n, "spatial", 1)) {
+        diag_node(d, n, "spatial=0 (per-element statistics) is not supported");
+        diag_hint(d, "re-export the model with opset >= 9");
+        return -1;
+    }
+    if (check_float(n, d, x)) return -1;
+    if (x->shape.rank < 2 || x->shape.dims[1] == DIM_BATCH) {
+        diag_node(d, n, "input '%s' has shape %s; expected [N, C, ...]", x->name,
+                  shapes_str(&x->shape, b));
+        return -1;
+    }
+    static const char *const what[] = {"", "scale", "bias", "mean", "var"};
+    for (int i = 1; i < 5; i++)
+        if (check_per_channel(n, d, i, x->shape.dims[1], what[i])) return -1;
+    shapes_set(n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+int shape_instancenorm(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    char b[160];
+    if (check_float(n, d, x)) return -1;
+    if (x->shape.rank < 3 || x->shape.dims[1] == DIM_BATCH) {
+        diag_node(d, n, "input '%s' has shape %s; expected [N, C, D1...]", x->name,
+                  shapes_str(&x->shape, b));
+        return -1;
+    }
+    if (check_per_channel(n, d, 1, x->shape.dims[1], "scale") ||
+        check_per_channel(n, d, 2, x->shape.dims[1], "bias"))
+        return -1;
+    shapes_set(n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+int shape_lrn(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    char b[160];
+    if (check_float(n, d, x)) return -1;
+    if (x->shape.rank < 3 || x->shape.dims[1] == DIM_BATCH) {
+        diag_node(d, n, "input '%s' has shape %s; expected [N, C, D1...]", x->name,
+                  shapes_str(&x->shape, b));
+        return -1;
+    }
+    if (ir_attr_int(n, "size", 0) < 1) {
+        diag_node(d, n, "attribute 'size' is required and must be positive");
+        return -1;
+    }
+    shapes_set(n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+/* MaxPool and AveragePool. */
+int shape_pool(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    if (check_spatial_input(n, d, x)) return -1;
+    int is_max = n->op == OP_MAXPOOL;
+    if (!is_max && check_float(n, d, x)) return -1;
+    int r = x->shape.rank - 2;
+    Geom g;
+    int64_t out[MAX_SPATIAL];
+    if (read_geom(n, d, r, NULL, &g)) return -1;
+    for (int i = 0; !is_max && i < r; i++)
+        if (g.dil[i] != 1) {
+            diag_node(d, n, "AveragePool with dilations is not supported");
+            return -1;
+        }
+    if (conv_out(n, d, x->shape.dims + 2, (int)ir_attr_int(n, "ceil_mode", 0), &g, out)) return -1;
+    write_geom(n, &g);
+    set_spatial_out(n, 0, x->dtype, x->shape.dims[0], x->shape.dims[1], r, out);
+    set_spatial_out(n, 1, DT_I64, x->shape.dims[0], x->shape.dims[1], r, out);
+    return 0;
+}
+
+int shape_global_pool(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    if (check_spatial_input(n, d, x)) return -1;
+    if (check_float(n, d, x)) return -1;
+    int64_t ones[MAX_SPATIAL] = {1, 1, 1};
+    set_spatial_out(n, 0, x->dtype, x->shape.dims[0], x->shape.dims[1], x->shape.rank - 2, ones);
+    return 0;
+}

@@ -1,0 +1,889 @@
+/* shapes_shape.c: shape functions of the data movement and shape ops
+ * (compiler/ops_shape.def), and the parameter plans (Slice, Pad, Resize)
+ * that folding and codegen read too.
+ *
+ * Every op from opset 7 on: attribute forms (Slice-1, Pad-2, Split-2,
+ * Squeeze/Unsqueeze before 13, Upsample-7) and input forms. The batch dim
+ * may flow through an op as long as the op never needs it as a number.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "fold_constants.h"
+#include "shapes.h"
+
+#define MAXV (2 * IR_MAX_RANK)
+
+/* Reads integer list `attr` (opset < from) or constant input `input`
+ * (opset >= from); returns the count, 0 if absent, -1 on error. */
+static int ints_attr_or_input(Node *n, const char *attr, int input, int from, int64_t *out, int max,
+                              Diag *d) {
+    if (n->opset && n->opset < from) {
+        const Attr *a = ir_attr(n, attr);
+        if (!a) return 0;
+        if (a->n > max) {
+            diag_node(d, n, "attribute '%s' has %d values, at most %d are supported", attr, a->n,
+                      max);
+            return -1;
+        }
+        memcpy(out, a->ints, sizeof(int64_t) * (size_t)a->n);
+        return a->n;
+    }
+    if (!shapes_in(n, input)) return 0;
+    return shapes_const_ints(n, input, out, max, d);
+}
+
+static int batch_dim_error(Node *n, Diag *d, int axis, const char *what) {
+    diag_node(d, n, "%s along axis %d, which is the batch dimension", what, axis);
+    diag_hint(d, "fix the batch size with --shape INPUT=DIMS, or export with a static batch");
+    return -1;
+}
+
+int shape_data_dependent(Node *n, Diag *d) {
+    diag_node(d, n, "output shape depends on the data");
+    diag_hint(d, "kiln compiles static shapes; %s is only supported when it can be folded away",
+              n->op_type ? n->op_type : op_info(n->op)->name);
+    return -1;
+}
+
+int shape_concat(Node *n, Diag *d) {
+    const Attr *a = ir_attr(n, "axis");
+    Value *x0 = shapes_in(n, 0);
+    if (!a) {
+        diag_node(d, n, "attribute 'axis' is required");
+        return -1;
+    }
+    int64_t axis;
+    if (shapes_axis(n, a->i, x0->shape.rank, d, &axis)) return -1;
+    Shape s = x0->shape;
+    s.dims[axis] = 0;
+    char b1[160], b2[160];
+    for (int i = 0; i < n->n_inputs; i++) {
+        Value *x = shapes_in(n, i);
+        if (!x) continue;
+        if (shapes_same_dtype(n, 0, i, d)) return -1;
+        int ok = x->shape.rank == x0->shape.rank;
+        for (int k = 0; ok && k < s.rank; k++)
+            if (k != axis && x->shape.dims[k] != x0->shape.dims[k]) ok = 0;
+        if (!ok) {
+            diag_node(d, n, "input '%s' %s does not match '%s' %s outside axis %lld", x->name,
+                      shapes_str(&x->shape, b1), x0->name, shapes_str(&x0->shape, b2),
+                      (long long)axis);
+            return -1;
+        }
+        if (x->shape.dims[axis] == DIM_BATCH)
+            return batch_dim_error(n, d, (int)axis, "concatenating");
+        s.dims[axis] += x->shape.dims[axis];
+    }
+    shapes_set(n, 0, x0->dtype, &s);
+    return 0;
+}
+
+/* perm attribute, or the reversed axes. */
+static int transpose_perm(Node *n, int rank, int64_t perm[IR_MAX_RANK], Diag *d) {
+    const Attr *a = ir_attr(n, "perm");
+    int seen[IR_MAX_RANK] = {0};
+    for (int i = 0; i < rank; i++)
+        perm[i] = a ? (i < a->n ? a->ints[i] : -1) : rank - 1 - i;
+    for (int i = 0; i < rank; i++) {
+        if (a && a->n != rank) break;
+        if (perm[i] < 0) perm[i] += rank;
+        if (perm[i] < 0 || perm[i] >= rank || seen[perm[i]]++) goto bad;
+    }
+    if (!a || a->n == rank) return 0;
+bad:
+    diag_node(d, n, "perm is not a permutation of the %d axes", rank);
+    return -1;
+}
+
+int shape_transpose(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    int64_t perm[IR_MAX_RANK];
+    if (transpose_perm(n, x->shape.rank, perm, d)) return -1;
+    Shape s = x->shape;
+    for (int i = 0; i < s.rank; i++)
+        s.dims[i] = x->shape.dims[perm[i]];
+    shapes_set(n, 0, x->dtype, &s);
+    return 0;
+}
+
+/* --- Slice ----------------------------------------------------------------------------------- */
+
+int shapes_slice_plan(Node *n, Diag *d, int64_t start[IR_MAX_RANK], int64_t step[IR_MAX_RANK],
+                      Shape *out) {
+    Value *x = shapes_in(n, 0);
+    int r = x->shape.rank;
+    int64_t st[MAXV], en[MAXV], ax[MAXV], sp[MAXV];
+    int ns = ints_attr_or_input(n, "starts", 1, 10, st, MAXV, d);
+    int ne = ints_attr_or_input(n, "ends", 2, 10, en, MAXV, d);
+    int na = ints_attr_or_input(n, "axes", 3, 10, ax, MAXV, d);
+    int np = n->opset && n->opset < 10 ? 0 : ints_attr_or_input(n, "steps", 4, 10, sp, MAXV, d);
+    if (ns < 0 || ne < 0 || na < 0 || np < 0) return -1;
+    if (ns != ne || (na && na != ns) || (np && np != ns)) {
+        diag_node(d, n, "starts, ends, axes and steps must have the same length (%d, %d, %d, %d)",
+                  ns, ne, na, np);
+        return -1;
+    }
+    *out = x->shape;
+    for (int k = 0; k < r; k++) {
+        start[k] = 0;
+        step[k] = 1;
+    }
+    int done[IR_MAX_RANK] = {0};
+    for (int i = 0; i < ns; i++) {
+        int64_t axis, s = st[i], e = en[i], p = np ? sp[i] : 1;
+        if (shapes_axis(n, na ? ax[i] : i, r, d, &axis)) return -1;
+        if (done[axis]++) {
+            diag_node(d, n, "axis %lld is sliced twice", (long long)axis);
+            return -1;
+        }
+        if (p == 0) {
+            diag_node(d, n, "step is 0 on axis %lld", (long long)axis);
+            return -1;
+        }
+        int64_t dim = x->shape.dims[axis];
+        if (dim == DIM_BATCH) {
+            if (s == 0 && p == 1 && e >= INT32_MAX) continue; /* the whole batch */
+            return batch_dim_error(n, d, (int)axis, "slicing");
+        }
+        if (s < 0) s += dim;
+        if (e < 0) e += dim;
+        int64_t len;
+        if (p > 0) {
+            s = s < 0 ? 0 : s > dim ? dim : s;
+            e = e < 0 ? 0 : e > dim ? dim : e;
+            len = e > s ? (e - s + p - 1) / p : 0;
+        } else {
+            s = s < 0 ? 0 : s > dim - 1 ? dim - 1 : s;
+            e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
+            len = s > e ? (s - e - p - 1) / -p : 0;
+        }
+        start[axis] = len ? s : 0;
+        step[axis] = p;
+        out->dims[axis] = len;
+    }
+    return 0;
+}
+
+int shape_slice(Node *n, Diag *d) {
+    int64_t start[IR_MAX_RANK], step[IR_MAX_RANK];
+    Shape s;
+    if (shapes_slice_plan(n, d, start, step, &s)) return -1;
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
+    return 0;
+}
+
+/* --- Split ----------------------------------------------------------------------------------- */
+
+int shape_split(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    int64_t axis, parts[64];
+    if (shapes_axis(n, ir_attr_int(n, "axis", 0), x->shape.rank, d, &axis)) return -1;
+    int np = ints_attr_or_input(n, "split", 1, 13, parts, 64, d);
+    if (np < 0) return -1;
+    int64_t dim = x->shape.dims[axis];
+    if (dim == DIM_BATCH) return batch_dim_error(n, d, (int)axis, "splitting");
+    if (np == 0) {
+        if (dim % n->n_outputs) {
+            diag_node(d, n, "axis %lld of size %lld does not split into %d equal parts",
+                      (long long)axis, (long long)dim, n->n_outputs);
+            return -1;
+        }
+        for (int i = 0; i < n->n_outputs; i++)
+            parts[i] = dim / n->n_outputs;
+        np = n->n_outputs;
+    }
+    int64_t sum = 0;
+    for (int i = 0; i < np; i++)
+        sum += parts[i];
+    if (np != n->n_outputs || sum != dim) {
+        diag_node(d, n,
+                  "split sizes (%d of them, sum %lld) do not match %d outputs of axis size %lld",
+                  np, (long long)sum, n->n_outputs, (long long)dim);
+        return -1;
+    }
+    for (int i = 0; i < np; i++) {
+        Shape s = x->shape;
+        s.dims[axis] = parts[i];
+        shapes_set(n, i, x->dtype, &s);
+    }
+    return 0;
+}
+
+/* --- Squeeze, Unsqueeze ------------------------------------------------------------------- */
+
+int shape_squeeze(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    int64_t axes[MAXV];
+    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, d);
+    if (na < 0) return -1;
+    int drop[IR_MAX_RANK] = {0};
+    for (int i = 0; i < na; i++) {
+        int64_t a;
+        if (shapes_axis(n, axes[i], x->shape.rank, d, &a)) return -1;
+        if (x->shape.dims[a] == DIM_BATCH) return batch_dim_error(n, d, (int)a, "squeezing");
+        if (x->shape.dims[a] != 1) {
+            diag_node(d, n, "axis %lld has size %lld, only size-1 axes can be squeezed",
+                      (long long)a, (long long)x->shape.dims[a]);
+            return -1;
+        }
+        drop[a] = 1;
+    }
+    Shape s = {0, {0}};
+    for (int k = 0; k < x->shape.rank; k++)
+        if (!(na ? drop[k] : x->shape.dims[k] == 1)) s.dims[s.rank++] = x->shape.dims[k];
+    shapes_set(n, 0, x->dtype, &s);
+    return 0;
+}
+
+int shape_unsqueeze(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    int64_t axes[MAXV];
+    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, d);
+    if (na < 0) return -1;
+    int r = x->shape.rank + na;
+    if (na == 0 || r > IR_MAX_RANK) {
+        diag_node(d, n, "needs 1 to %d axes, has %d", IR_MAX_RANK - x->shape.rank, na);
+        return -1;
+    }
+    int ins[IR_MAX_RANK] = {0};
+    for (int i = 0; i < na; i++) {
+        int64_t a;
+        if (shapes_axis(n, axes[i], r, d, &a)) return -1;
+        if (ins[a]++) {
+            diag_node(d, n, "axis %lld is listed twice", (long long)a);
+            return -1;
+        }
+    }
+    Shape s = {r, {0}};
+    for (int k = 0, j = 0; k < r; k++)
+        s.dims[k] = ins[k] ? 1 : x->shape.dims[j++];
+    shapes_set(n, 0, x->dtype, &s);
+    return 0;
+}
+
+/* --- Gather family, Scatter ------------------------------------------------------------------ */
+
+static int index_type_ok(Node *n, int i, int allow32, Diag *d) {
+    DType t = shapes_in(n, i)->dtype;
+    if (t == DT_I64 || (allow32 && t == DT_I32)) return 0;
+    diag_node(d, n, "indices '%s' have element type %s, expected int64%s", shapes_in(n, i)->name,
+              dtype_onnx_name(t), allow32 ? " or int32" : "");
+    return -1;
+}
+
+int shape_gather(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0), *idx = shapes_in(n, 1);
+    int64_t axis;
+    if (index_type_ok(n, 1, 1, d) ||
+        shapes_axis(n, ir_attr_int(n, "axis", 0), x->shape.rank, d, &axis))
+        return -1;
+    if (x->shape.dims[axis] == DIM_BATCH) return batch_dim_error(n, d, (int)axis, "gathering");
+    int r = x->shape.rank - 1 + idx->shape.rank;
+    if (r > IR_MAX_RANK) {
+        diag_node(d, n, "output rank %d exceeds kiln's limit of %d", r, IR_MAX_RANK);
+        return -1;
+    }
+    Shape s = {r, {0}};
+    int k = 0;
+    for (int i = 0; i < axis; i++)
+        s.dims[k++] = x->shape.dims[i];
+    for (int i = 0; i < idx->shape.rank; i++)
+        s.dims[k++] = idx->shape.dims[i];
+    for (int i = (int)axis + 1; i < x->shape.rank; i++)
+        s.dims[k++] = x->shape.dims[i];
+    shapes_set(n, 0, x->dtype, &s);
+    return 0;
+}
+
+int shape_gather_elements(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0), *idx = shapes_in(n, 1);
+    int64_t axis;
+    if (index_type_ok(n, 1, 1, d) ||
+        shapes_axis(n, ir_attr_int(n, "axis", 0), x->shape.rank, d, &axis))
+        return -1;
+    if (idx->shape.rank != x->shape.rank) {
+        diag_node(d, n, "indices must have the rank of the data (%d), have %d", x->shape.rank,
+                  idx->shape.rank);
+        return -1;
+    }
+    if (x->shape.dims[axis] == DIM_BATCH) return batch_dim_error(n, d, (int)axis, "gathering");
+    for (int i = 0; i < x->shape.rank; i++)
+        if ((x->shape.dims[i] == DIM_BATCH) != (idx->shape.dims[i] == DIM_BATCH))
+            return shapes_batch_unrepresentable(n, d, "gathering");
+    shapes_set(n, 0, x->dtype, &idx->shape);
+    return 0;
+}
+
+int shape_gather_nd(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0), *idx = shapes_in(n, 1);
+    int b = (int)ir_attr_int(n, "batch_dims", 0);
+    if (index_type_ok(n, 1, 0, d)) return -1;
+    int ri = idx->shape.rank, rx = x->shape.rank;
+    int64_t k = ri ? idx->shape.dims[ri - 1] : -1;
+    if (ri < 1 || b < 0 || b >= ri || b >= rx || k < 1 || b + k > rx) {
+        diag_node(d, n, "indices of shape %s and batch_dims %d do not index data of rank %d",
+                  shapes_str(&idx->shape, (char[160]){0}), b, rx);
+        return -1;
+    }
+    for (int i = b; i < b + k; i++)
+        if (x->shape.dims[i] == DIM_BATCH) return batch_dim_error(n, d, i, "indexing");
+    Shape s = {0, {0}};
+    for (int i = 0; i < ri - 1; i++)
+        s.dims[s.rank++] = idx->shape.dims[i];
+    for (int i = b + (int)k; i < rx; i++)
+        s.dims[s.rank++] = x->shape.dims[i];
+    shapes_set(n, 0, x->dtype, &s);
+    return 0;
+}
+
+int shape_scatter(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    const char *red = ir_attr_str(n, "reduction", "none");
+    if (strcmp(red, "none") && strcmp(red, "add") && strcmp(red, "mul")) {
+        diag_node(d, n, "reduction '%s' is not supported", red);
+        diag_hint(d, "kiln supports reduction none, add and mul");
+        return -1;
+    }
+    if (index_type_ok(n, 1, 0, d) || shapes_same_dtype(n, 0, 2, d)) return -1;
+    for (int i = 0; i < x->shape.rank; i++)
+        if (x->shape.dims[i] == DIM_BATCH) return batch_dim_error(n, d, i, "scattering");
+    shapes_set(n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+/* --- Expand, Tile ----------------------------------------------------------------------------- */
+
+int shape_expand(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    int64_t want[IR_MAX_RANK];
+    int r = shapes_const_ints(n, 1, want, IR_MAX_RANK, d);
+    if (r < 0) return -1;
+    Shape t = {r, {0}}, s;
+    for (int i = 0; i < r; i++)
+        t.dims[i] = want[i] == FOLD_DIM_BATCH ? DIM_BATCH : want[i];
+    if (shapes_broadcast(&x->shape, &t, &s)) {
+        char b1[160], b2[160];
+        diag_node(d, n, "input shape %s does not broadcast to %s", shapes_str(&x->shape, b1),
+                  shapes_str(&t, b2));
+        return -1;
+    }
+    shapes_set(n, 0, x->dtype, &s);
+    return 0;
+}
+
+int shape_tile(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    int64_t rep[IR_MAX_RANK];
+    int r = shapes_const_ints(n, 1, rep, IR_MAX_RANK, d);
+    if (r < 0) return -1;
+    if (r != x->shape.rank) {
+        diag_node(d, n, "repeats has %d values, the input has rank %d", r, x->shape.rank);
+        return -1;
+    }
+    Shape s = x->shape;
+    for (int i = 0; i < r; i++) {
+        if (rep[i] < 0) {
+            diag_node(d, n, "repeat %lld on axis %d is negative", (long long)rep[i], i);
+            return -1;
+        }
+        if (s.dims[i] == DIM_BATCH) {
+            if (rep[i] != 1) return batch_dim_error(n, d, i, "tiling");
+            continue;
+        }
+        s.dims[i] *= rep[i];
+    }
+    shapes_set(n, 0, x->dtype, &s);
+    return 0;
+}
+
+/* --- Shape, Size, ConstantOfShape, Range, EyeLike, Trilu ------------------------------------- */
+
+/* Shape-15's start/end, clamped into [0, rank]. */
+static void shape_range_of(const Node *n, int rank, int64_t *from, int64_t *to) {
+    int64_t s = ir_attr_int(n, "start", 0), e = ir_attr_int(n, "end", rank);
+    if (s < 0) s += rank;
+    if (e < 0) e += rank;
+    *from = s < 0 ? 0 : s > rank ? rank : s;
+    *to = e < *from ? *from : e > rank ? rank : e;
+}
+
+int shape_shape(Node *n, Diag *d) {
+    (void)d;
+    int64_t from, to;
+    shape_range_of(n, shapes_in(n, 0)->shape.rank, &from, &to);
+    Shape s = {1, {to - from}};
+    shapes_set(n, 0, DT_I64, &s);
+    return 0;
+}
+
+int shape_size(Node *n, Diag *d) {
+    (void)d;
+    shapes_set(n, 0, DT_I64, &(Shape){0, {0}});
+    return 0;
+}
+
+int shape_constant_of_shape(Node *n, Diag *d) {
+    int64_t want[IR_MAX_RANK];
+    Value *in = shapes_in(n, 0);
+    int r = shapes_const_ints(n, 0, want, IR_MAX_RANK, d);
+    if (r < 0) return -1;
+    if (in->shape.rank != 1) r = 0; /* a scalar-shaped empty shape */
+    Shape s = {r, {0}};
+    for (int i = 0; i < r; i++) {
+        s.dims[i] = want[i] == FOLD_DIM_BATCH ? DIM_BATCH : want[i];
+        if (s.dims[i] < 0 && s.dims[i] != DIM_BATCH) {
+            diag_node(d, n, "dim %d is %lld", i, (long long)want[i]);
+            return -1;
+        }
+    }
+    const Attr *v = ir_attr(n, "value");
+    DType t = DT_F32;
+    if (v && v->kind == ATTR_TENSOR && v->t) {
+        if (shape_numel(&v->t->shape) != 1) {
+            diag_node(d, n, "attribute 'value' must hold one element");
+            return -1;
+        }
+        t = v->t->dtype;
+    }
+    shapes_set(n, 0, t, &s);
+    return 0;
+}
+
+/* Range's element count from its scalar inputs, computed in double as the
+ * reference does. */
+int shape_range(Node *n, Diag *d) {
+    double v[3];
+    for (int i = 0; i < 3; i++) {
+        Value *x = shapes_in(n, i);
+        if (!x->data || shape_numel(&x->shape) != 1) {
+            diag_node(d, n, "input '%s' must be a constant scalar", x->name);
+            diag_hint(d, "kiln compiles shapes ahead of time; export it as an initializer");
+            return -1;
+        }
+        if (shapes_same_dtype(n, 0, i, d)) return -1;
+        switch (x->dtype) {
+        case DT_F32:
+            v[i] = *(const float *)x->data;
+            break;
+        case DT_F64:
+            v[i] = *(const double *)x->data;
+            break;
+        case DT_I16:
+            v[i] = *(const int16_t *)x->data;
+            break;
+        case DT_I32:
+            v[i] = *(const int32_t *)x->data;
+            break;
+        case DT_I64:
+            v[i] = (double)*(const int64_t *)x->data;
+            break;
+        default:
+            diag_node(d, n, "element type %s is not supported", dtype_onnx_name(x->dtype));
+            return -1;
+        }
+    }
+    if (v[2] == 0) {
+        diag_node(d, n, "delta is 0");
+        return -1;
+    }
+    double cnt = ceil((v[1] - v[0]) / v[2]);
+    Shape s = {1, {cnt > 0 ? (int64_t)cnt : 0}};
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
+    return 0;
+}
+
+int shape_eye_like(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    if (x->shape.rank != 2) {
+        diag_node(d, n, "input must be 2-D, has rank %d", x->shape.rank);
+        return -1;
+    }
+    DType t = (DType)ir_attr_int(n, "dtype", x->dtype);
+    if (!dtype_size(t)) {
+        diag_node(d, n, "dtype %d is not supported", (int)t);
+        return -1;
+    }
+    shapes_set(n, 0, t, &x->shape);
+    return 0;
+}
+
+int shape_trilu(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0), *k = shapes_in(n, 1);
+    if (x->shape.rank < 2) {
+        diag_node(d, n, "input must have rank >= 2, has %d", x->shape.rank);
+        return -1;
+    }
+    if (x->shape.dims[x->shape.rank - 1] == DIM_BATCH ||
+        x->shape.dims[x->shape.rank - 2] == DIM_BATCH)
+        return batch_dim_error(n, d, x->shape.rank - 2, "a triangle");
+    int64_t kv;
+    if (k && shapes_const_ints(n, 1, &kv, 1, d) < 0) return -1;
+    shapes_set(n, 0, x->dtype, &x->shape);
+    return 0;
+}
+
+/* --- DepthToSpace, SpaceToDepth --------------------------------------------------------------- */
+
+static int block_check(Node *n, Diag *d, int64_t *b) {
+    const Shape *x = &shapes_in(n, 0)->shape;
+    *b = ir_attr_int(n, "blocksize", 0);
+    if (x->rank != 4 || *b < 1) {
+        diag_node(d, n, "needs a 4-D input and blocksize >= 1 (rank %d, blocksize %lld)", x->rank,
+                  (long long)*b);
+        return -1;
+    }
+    for (int i = 1; i < 4; i++)
+        if (x->dims[i] == DIM_BATCH) return batch_dim_error(n, d, i, "rearranging blocks");
+    return 0;
+}
+
+int shape_depth_to_space(Node *n, Diag *d) {
+    int64_t b;
+    if (block_check(n, d, &b)) return -1;
+    Shape s = shapes_in(n, 0)->shape;
+    const char *mode = ir_attr_str(n, "mode", "DCR");
+    if (strcmp(mode, "DCR") && strcmp(mode, "CRD")) {
+        diag_node(d, n, "mode '%s' is not DCR or CRD", mode);
+        return -1;
+    }
+    if (s.dims[1] % (b * b)) {
+        diag_node(d, n, "channels %lld are not a multiple of blocksize^2 = %lld",
+                  (long long)s.dims[1], (long long)(b * b));
+        return -1;
+    }
+    s.dims[1] /= b * b;
+    s.dims[2] *= b;
+    s.dims[3] *= b;
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
+    return 0;
+}
+
+int shape_space_to_depth(Node *n, Diag *d) {
+    int64_t b;
+    if (block_check(n, d, &b)) return -1;
+    Shape s = shapes_in(n, 0)->shape;
+    if (s.dims[2] % b || s.dims[3] % b) {
+        diag_node(d, n, "height %lld and width %lld must be multiples of blocksize %lld",
+                  (long long)s.dims[2], (long long)s.dims[3], (long long)b);
+        return -1;
+    }
+    s.dims[1] *= b * b;
+    s.dims[2] /= b;
+    s.dims[3] /= b;
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
+    return 0;
+}
+
+/* --- Pad -------------------------------------------------------------------------------------- */
+
+int shapes_pad_plan(Node *n, Diag *d, int64_t pads[2 * IR_MAX_RANK], PadMode *mode,
+                    uint64_t *fill) {
+    Value *x = shapes_in(n, 0);
+    int r = x->shape.rank;
+    const char *m = ir_attr_str(n, "mode", "constant");
+    if (!strcmp(m, "constant"))
+        *mode = PAD_CONSTANT;
+    else if (!strcmp(m, "edge"))
+        *mode = PAD_EDGE;
+    else if (!strcmp(m, "reflect"))
+        *mode = PAD_REFLECT;
+    else {
+        diag_node(d, n, "mode '%s' is not supported", m);
+        diag_hint(d, "kiln supports constant, edge and reflect");
+        return -1;
+    }
+    int np = ints_attr_or_input(n, "pads", 1, 11, pads, 2 * IR_MAX_RANK, d);
+    if (np < 0) return -1;
+    if (np != 2 * r) {
+        diag_node(d, n, "pads has %d values, expected %d for rank %d", np, 2 * r, r);
+        return -1;
+    }
+    *fill = 0;
+    if (n->opset && n->opset < 11) {
+        float f = ir_attr_float(n, "value", 0.0f);
+        if (x->dtype == DT_F32)
+            memcpy(fill, &f, 4);
+        else if (x->dtype == DT_F64) {
+            double v = f;
+            memcpy(fill, &v, 8);
+        } else if (f != 0.0f) {
+            diag_node(d, n, "a non-zero value for %s data is not supported",
+                      dtype_onnx_name(x->dtype));
+            return -1;
+        }
+    } else if (shapes_in(n, 2)) {
+        Value *v = shapes_in(n, 2);
+        if (!v->data || v->dtype != x->dtype) {
+            diag_node(d, n, "constant_value '%s' must be a constant of the data's type", v->name);
+            return -1;
+        }
+        memcpy(fill, v->data, dtype_size(v->dtype));
+    }
+    for (int i = 0; i < r; i++) {
+        int64_t dim = x->shape.dims[i];
+        if (dim == DIM_BATCH && (pads[i] || pads[i + r]))
+            return batch_dim_error(n, d, i, "padding");
+        if (dim != DIM_BATCH && dim + pads[i] + pads[i + r] < 0) {
+            diag_node(d, n, "pads remove more than the %lld elements of axis %d", (long long)dim,
+                      i);
+            return -1;
+        }
+        if (*mode != PAD_CONSTANT && dim == 0 && (pads[i] > 0 || pads[i + r] > 0)) {
+            diag_node(d, n, "cannot pad the empty axis %d in mode '%s'", i, m);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int shape_pad(Node *n, Diag *d) {
+    int64_t pads[2 * IR_MAX_RANK];
+    PadMode mode;
+    uint64_t fill;
+    if (shapes_pad_plan(n, d, pads, &mode, &fill)) return -1;
+    Shape s = shapes_in(n, 0)->shape;
+    for (int i = 0; i < s.rank; i++)
+        if (s.dims[i] != DIM_BATCH) s.dims[i] += pads[i] + pads[i + s.rank];
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
+    return 0;
+}
+
+/* --- Resize, Upsample ------------------------------------------------------------------------- */
+
+/* Constant float input i into out[0..max); the count, 0 if absent or
+ * empty, -1 with a diagnostic. */
+static int const_floats(Node *n, int i, double *out, int max, Diag *d) {
+    Value *v = shapes_in(n, i);
+    if (!v) return 0;
+    if (!v->data || (v->dtype != DT_F32 && v->dtype != DT_F64)) {
+        diag_node(d, n, "input %d ('%s') must be a constant float tensor", i, v->name);
+        diag_hint(d, "kiln compiles shapes ahead of time; export this input as an initializer");
+        return -1;
+    }
+    int64_t c = shape_numel(&v->shape);
+    if (c > max) {
+        diag_node(d, n, "input '%s' has %lld values, at most %d", v->name, (long long)c, max);
+        return -1;
+    }
+    for (int64_t k = 0; k < c; k++)
+        out[k] = v->dtype == DT_F32 ? ((const float *)v->data)[k] : ((const double *)v->data)[k];
+    return (int)c;
+}
+
+int shapes_resize_plan(Node *n, Diag *d, ResizePlan *p) {
+    Value *x = shapes_in(n, 0);
+    int r = x->shape.rank, upsample = n->op == OP_UPSAMPLE;
+    int legacy = upsample || (n->opset && n->opset < 11); /* Upsample and Resize-10 */
+    memset(p, 0, sizeof *p);
+    p->rank = r;
+    const char *mode = ir_attr_str(n, "mode", "nearest");
+    if (!strcmp(mode, "nearest"))
+        p->mode = RESIZE_NEAREST;
+    else if (!strcmp(mode, "linear") || !strcmp(mode, "bilinear"))
+        p->mode = RESIZE_LINEAR;
+    else if (!strcmp(mode, "cubic") && !legacy)
+        p->mode = RESIZE_CUBIC;
+    else {
+        diag_node(d, n, "mode '%s' is not supported", mode);
+        return -1;
+    }
+    p->ctm = legacy ? "asymmetric" : ir_attr_str(n, "coordinate_transformation_mode", "half_pixel");
+    p->nearest_mode = legacy ? "floor" : ir_attr_str(n, "nearest_mode", "round_prefer_floor");
+    p->cubic_a = ir_attr_float(n, "cubic_coeff_a", -0.75f);
+    p->exclude_outside = (int)ir_attr_int(n, "exclude_outside", 0);
+    p->extrapolation = ir_attr_float(n, "extrapolation_value", 0.0f);
+    static const char *ctms[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                 "tf_crop_and_resize"};
+    static const char *nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+    int ok_ctm = 0, ok_nm = 0;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(p->ctm, ctms[i])) ok_ctm = 1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(p->nearest_mode, nms[i])) ok_nm = 1;
+    if (!ok_ctm || !ok_nm) {
+        diag_node(d, n, "coordinate_transformation_mode '%s' / nearest_mode '%s' is not supported",
+                  p->ctm, p->nearest_mode);
+        return -1;
+    }
+    double sc[MAXV], roi[MAXV];
+    int64_t sizes[MAXV];
+    int ns = 0, nz = 0, nr = 0;
+    if (upsample && n->opset && n->opset < 9) {
+        const Attr *a = ir_attr(n, "scales");
+        ns = a ? a->n : 0;
+        for (int i = 0; i < ns && i < MAXV; i++)
+            sc[i] = a->floats[i];
+    } else {
+        int si = legacy ? 1 : 2;
+        if ((ns = const_floats(n, si, sc, MAXV, d)) < 0) return -1;
+        if (!legacy && (nr = const_floats(n, 1, roi, MAXV, d)) < 0) return -1;
+        if (!legacy && shapes_in(n, 3) && (nz = shapes_const_ints(n, 3, sizes, MAXV, d)) < 0)
+            return -1;
+    }
+    if ((ns && nz) || (!ns && !nz) || (ns && ns != r) || (nz && nz != r)) {
+        diag_node(d, n, "needs either %d scales or %d sizes (has %d scales, %d sizes)", r, r, ns,
+                  nz);
+        return -1;
+    }
+    if (!strcmp(p->ctm, "tf_crop_and_resize") && nr != 2 * r) {
+        diag_node(d, n, "tf_crop_and_resize needs an roi of %d values, has %d", 2 * r, nr);
+        return -1;
+    }
+    p->out.rank = r;
+    for (int i = 0; i < r; i++) {
+        int64_t in = x->shape.dims[i];
+        p->roi[i] = nr ? roi[i] : 0;
+        p->roi[i + r] = nr ? roi[i + r] : 1;
+        if (in == DIM_BATCH) {
+            if ((ns && sc[i] == 1.0) || (!ns && 0)) {
+                p->scale[i] = 1;
+                p->out.dims[i] = DIM_BATCH;
+                continue;
+            }
+            return batch_dim_error(n, d, i, "resizing");
+        }
+        if (ns) {
+            if (sc[i] <= 0) {
+                diag_node(d, n, "scale %g on axis %d is not positive", sc[i], i);
+                return -1;
+            }
+            p->scale[i] = sc[i];
+            p->out.dims[i] = (int64_t)floor(sc[i] * (double)in);
+            p->out_w[i] = (float)((float)sc[i] * (float)in); /* float32, as numpy computes it */
+        } else {
+            p->scale[i] = (double)sizes[i] / (double)in;
+            p->out.dims[i] = sizes[i];
+            p->out_w[i] = p->scale[i] * (double)in;
+        }
+    }
+    return 0;
+}
+
+/* The n integers nearest to xp in [0, limit), ties to the smaller, ascending. */
+static void nearest_ints(double xp, int n, int64_t limit, int64_t *out) {
+    int64_t c = (int64_t)floor(xp);
+    if (c < 0) c = 0;
+    if (c > limit - 1) c = limit - 1;
+    int64_t lo = c - n - 1 < 0 ? 0 : c - n - 1, hi = c + n + 1 > limit - 1 ? limit - 1 : c + n + 1;
+    int got = 0;
+    int64_t cand[16];
+    for (int64_t i = lo; i <= hi; i++)
+        cand[got++] = i;
+    /* Selection by (distance, index); cand is ascending, so a stable pick works. */
+    int used[16] = {0};
+    for (int k = 0; k < n && k < got; k++) {
+        int best = -1;
+        for (int j = 0; j < got; j++)
+            if (!used[j] &&
+                (best < 0 || fabs(xp - (double)cand[j]) < fabs(xp - (double)cand[best])))
+                best = j;
+        used[best] = 1;
+    }
+    int k = 0;
+    for (int j = 0; j < got; j++)
+        if (used[j]) out[k++] = cand[j];
+}
+
+int shapes_resize_taps(const ResizePlan *p, int axis, int64_t in, int64_t *idx, double *w,
+                       int *taps) {
+    int64_t out = p->out.dims[axis];
+    double scale = p->scale[axis], ow = p->out_w[axis];
+    double r0 = p->roi[axis], r1 = p->roi[axis + p->rank];
+    int n = p->mode == RESIZE_CUBIC ? 4 : 2, identity = out == in;
+    *taps = n;
+    for (int64_t j = 0; j < out; j++) {
+        double x = (double)j, xo;
+        int64_t *ij = idx + j * 4;
+        double *wj = w + j * 4;
+        if (!strcmp(p->ctm, "align_corners"))
+            xo = ow == 1 ? 0 : x * (double)(in - 1) / (ow - 1);
+        else if (!strcmp(p->ctm, "asymmetric"))
+            xo = x / scale;
+        else if (!strcmp(p->ctm, "tf_crop_and_resize")) {
+            xo = ow == 1 ? (r1 - r0) * (double)(in - 1) / 2
+                         : x * (r1 - r0) * (double)(in - 1) / (ow - 1);
+            xo += (double)(float)((float)r0 * (float)(in - 1));
+            if (xo < 0 || xo > (double)(in - 1)) {
+                for (int t = 0; t < n; t++) {
+                    ij[t] = -1;
+                    wj[t] = 0;
+                }
+                identity = 0;
+                continue;
+            }
+        } else if (!strcmp(p->ctm, "pytorch_half_pixel"))
+            xo = ow == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
+        else
+            xo = (x + 0.5) / scale - 0.5;
+        double fl = floor(xo), ratio = xo == fl ? 1.0 : xo - fl;
+        double c[4];
+        if (p->mode == RESIZE_LINEAR) {
+            c[0] = 1 - ratio;
+            c[1] = ratio;
+        } else if (p->mode == RESIZE_CUBIC) {
+            double A = p->cubic_a, s = ratio, t = 1 - ratio;
+            c[0] = ((A * (s + 1) - 5 * A) * (s + 1) + 8 * A) * (s + 1) - 4 * A;
+            c[1] = ((A + 2) * s - (A + 3)) * s * s + 1;
+            c[2] = ((A + 2) * t - (A + 3)) * t * t + 1;
+            c[3] = ((A * (t + 1) - 5 * A) * (t + 1) + 8 * A) * (t + 1) - 4 * A;
+        } else {
+            const char *m = p->nearest_mode;
+            int second = ratio == 1.0                       ? 1
+                         : !strcmp(m, "round_prefer_floor") ? ratio > 0.5
+                         : !strcmp(m, "round_prefer_ceil")  ? ratio >= 0.5
+                         : !strcmp(m, "floor")              ? 0
+                                                            : 1;
+            c[0] = !second;
+            c[1] = second;
+        }
+        int pad = (n + 1) / 2;
+        int64_t nb[4];
+        nearest_ints(xo + pad, n, in + 2 * pad, nb);
+        double sum = 0;
+        for (int t = 0; t < n; t++) {
+            int64_t k = nb[t] - pad;
+            if (p->exclude_outside && (k < 0 || k >= in)) c[t] = 0;
+            sum += c[t];
+            ij[t] = k < 0 ? 0 : k >= in ? in - 1 : k;
+        }
+        for (int t = 0; t < n; t++) {
+            wj[t] = p->exclude_outside ? c[t] / sum : c[t];
+            if (wj[t] != 0 && (ij[t] != j || wj[t] != 1)) identity = 0;
+        }
+    }
+    return identity;
+}
+
+int shape_resize(Node *n, Diag *d) {
+    ResizePlan p;
+    if (shapes_resize_plan(n, d, &p)) return -1;
+    Value *x = shapes_in(n, 0);
+    if (p.mode != RESIZE_NEAREST && x->dtype != DT_F32) {
+        diag_node(d, n, "%s resize of %s data is not supported",
+                  p.mode == RESIZE_LINEAR ? "linear" : "cubic", dtype_onnx_name(x->dtype));
+        diag_hint(d, "kiln interpolates float tensors");
+        return -1;
+    }
+    /* Linear and cubic run axis by axis through two scratch buffers, each
+     * as large as the largest intermediate. */
+    n->scratch = n->scratch_per_batch = 0;
+    if (p.mode != RESIZE_NEAREST) {
+        Shape cur = x->shape;
+        int64_t big = 0;
+        int batch = 0;
+        for (int i = 0; i < p.rank; i++) {
+            cur.dims[i] = p.out.dims[i];
+            int bb;
+            int64_t c = shapes_product(&cur, 0, cur.rank, &bb);
+            if (c > big) big = c;
+            batch |= bb;
+        }
+        if (batch)
+            n->scratch_per_batch = 2 * big * 4 + 128;
+        else
+            n->scratch = 2 * big * 4 + 128;
+    }
+    shapes_set(n, 0, x->dtype, &p.out);
+    return 0;
+}

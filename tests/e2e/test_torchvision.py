@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""Three torchvision classifiers through kiln: squeezenet1_1, mobilenet_v2
+and resnet18 from Debian's python3-torchvision, with seeded random weights
+(torch.manual_seed(0), weights=None: nothing is downloaded), exported in
+eval mode to ONNX (opset 13, dynamic batch) in a temporary directory,
+compiled with `kiln compile` into service binaries, and asked with
+`OUT predict` for the logits of one 3x224x224 image, which must match
+torch's within rtol 1e-3, atol 1e-4.
+
+    /usr/bin/python3 tests/e2e/test_torchvision.py --kiln BUILD/kiln \
+        --build-dir BUILD --source-dir SRC
+
+Between them the models need Conv (3x3, 7x7, 1x1, strided, depthwise),
+folded BatchNormalization, Relu and Clip (ReLU6) epilogues, MaxPool with
+ceil_mode, GlobalAveragePool, Concat, Add, Flatten/Reshape and Gemm.
+
+One check per model (PASS/FAIL with what differed); the last line is
+"N passed, M failed"; the exit status is 1 if any failed. Every subprocess
+runs in its own process group with a timeout. The temporary directory is
+removed unless KILN_E2E_KEEP=1.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+
+RTOL, ATOL = 1e-3, 1e-4
+MODELS = ["squeezenet1_1", "mobilenet_v2", "resnet18"]
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ap.add_argument("--kiln", required=True)
+ap.add_argument("--build-dir", required=True)
+ap.add_argument("--source-dir", required=True)
+args = ap.parse_args()
+
+KILN = os.path.abspath(args.kiln)
+TMP = tempfile.mkdtemp(prefix="kiln-e2e-torchvision-")
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def require(cond, msg):
+    if not cond:
+        raise CheckFailed(msg)
+
+
+def run(cmd, timeout=120):
+    """Runs cmd in its own process group, killed if it overruns.
+    Returns (returncode, stdout, stderr)."""
+    t0 = time.time()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = p.communicate()
+        raise CheckFailed(f"timed out after {timeout} s: {' '.join(cmd)}")
+    print(f"        $ {' '.join(cmd)}  -> exit {p.returncode} ({time.time() - t0:.1f} s)")
+    return p.returncode, out, err
+
+
+def describe(rc, out, err):
+    return f"exit {rc}\n        stdout: {out[-1500:].strip()}\n        stderr: {err[-1500:].strip()}"
+
+
+# The export runs in a child process: torch's exporter is slow to import and
+# its warnings should not mix with the checks' output.
+EXPORT = r'''
+import sys, warnings
+import numpy as np, torch, torchvision
+warnings.filterwarnings("ignore")
+name, out = sys.argv[1], sys.argv[2]
+torch.manual_seed(0)
+m = getattr(torchvision.models, name)(weights=None).eval()
+x = torch.randn(1, 3, 224, 224)
+torch.onnx.export(m, x, f"{out}/{name}.onnx", opset_version=13, input_names=["image"],
+                  output_names=["logits"], dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
+with torch.no_grad():
+    y = m(x)
+np.save(f"{out}/{name}_x.npy", x.numpy())
+np.save(f"{out}/{name}_y.npy", y.numpy())
+'''
+
+
+def check_model(name):
+    script = os.path.join(TMP, "export.py")
+    with open(script, "w") as f:
+        f.write(EXPORT)
+    rc, out, err = run(["/usr/bin/python3", script, name, TMP], timeout=180)
+    require(rc == 0, f"export {name}: " + describe(rc, out, err))
+    x, want = np.load(f"{TMP}/{name}_x.npy"), np.load(f"{TMP}/{name}_y.npy")
+    exe = os.path.join(TMP, name)
+    rc, out, err = run([KILN, "compile", f"{TMP}/{name}.onnx", "-o", exe], timeout=300)
+    require(rc == 0, f"kiln compile {name}: " + describe(rc, out, err))
+    req = os.path.join(TMP, f"{name}_request.json")
+    with open(req, "w") as f:
+        json.dump({"id": name, "inputs": [{"name": "image", "shape": list(x.shape),
+                                           "datatype": "FP32",
+                                           "data": [float(v) for v in x.ravel()]}]}, f)
+    rc, out, err = run([exe, "predict", "--input", req], timeout=120)
+    require(rc == 0, f"{name} predict: " + describe(rc, out, err))
+    resp = json.loads(out)
+    o = resp["outputs"][0]
+    got = np.array(o["data"], dtype=np.float32).reshape(o["shape"])
+    require(got.shape == want.shape, f"{name}: output shape {list(got.shape)}, expected {list(want.shape)}")
+    err_max = float(np.abs(got - want).max())
+    require(np.allclose(got, want, rtol=RTOL, atol=ATOL),
+            f"{name}: logits differ from torch (max abs err {err_max:.3g}, rtol {RTOL}, atol {ATOL})")
+    # Randomly initialised mobilenet_v2 has logits near 1e-12, where atol
+    # alone says nothing: the error must also be small against their scale.
+    scale = float(np.abs(want).max())
+    require(err_max <= RTOL * scale,
+            f"{name}: max abs err {err_max:.3g} is more than {RTOL} of the logits' scale {scale:.3g}")
+    require(int(got.argmax()) == int(want.argmax()), f"{name}: top-1 class differs")
+    print(f"        {name}: max abs err {err_max:.3g}")
+
+
+def main():
+    passed = failed = 0
+    t0 = time.time()
+    try:
+        for name in MODELS:
+            try:
+                check_model(name)
+                print(f"PASS  {name} matches torch")
+                passed += 1
+            except CheckFailed as e:
+                print(f"FAIL  {name}: {e}")
+                failed += 1
+            except Exception:
+                print(f"FAIL  {name}: unexpected error\n{traceback.format_exc()}")
+                failed += 1
+    finally:
+        if os.environ.get("KILN_E2E_KEEP") == "1":
+            print(f"kept {TMP}")
+        else:
+            shutil.rmtree(TMP, ignore_errors=True)
+    print(f"        total {time.time() - t0:.0f} s")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+/* test_fold_constants.c: pass_fold_constants (passes/fold_constants.c),
+ * including the batch sentinel of torch's x.view(x.size(0), -1). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fold_constants.h"
+#include "graph_builder.h"
+
+#define N DIM_BATCH
+
+typedef struct State {
+    Arena *a;
+    DiagCapture c;
+} State;
+
+static int setup(void **state) {
+    State *s = calloc(1, sizeof(State));
+    s->a = arena_create(1 << 16);
+    capture_open(&s->c);
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state) {
+    State *s = *state;
+    capture_close(&s->c);
+    arena_destroy(s->a);
+    free(s);
+    return 0;
+}
+
+/* x -> Shape -> Gather(idx) -> Unsqueeze(0) -> Concat([.., -1]) -> Reshape(x, .) */
+static Node *view_graph(Graph *g, Shape xs, int64_t idx, Node **concat) {
+    Value *x = gb_input(g, "x", DT_F32, xs);
+    Node *sh = gb_node(g, OP_SHAPE, "shape", "s", 1, x);
+    Value *i = gb_init(g, "i", DT_I64, SHP0, &idx);
+    Node *ga = gb_node(g, OP_GATHER, "gather", "g", 2, gb_out(sh), i);
+    int64_t zero = 0, minus1 = -1;
+    Node *un =
+        gb_node(g, OP_UNSQUEEZE, "unsqueeze", "u", 2, gb_out(ga), gb_init_i64(g, "ax", 1, &zero));
+    Node *cc =
+        gb_node(g, OP_CONCAT, "concat", "c", 2, gb_out(un), gb_init_i64(g, "m1", 1, &minus1));
+    gb_attr_int(cc, "axis", 0);
+    *concat = cc;
+    Node *r = gb_node(g, OP_RESHAPE, "reshape", "y", 2, x, gb_out(cc));
+    ir_graph_add_output(g, gb_out(r));
+    return r;
+}
+
+static void test_fold_constants_turns_a_static_shape_chain_into_a_reshape_constant(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Node *cc;
+    view_graph(g, SHP(2, 3, 4), 0, &cc);
+    assert_int_equal(pass_fold_constants(g, &s->c.d), 0);
+    assert_int_equal(g->n_nodes, 1);
+    assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
+    char buf[160];
+    assert_string_equal(shape_str(&g->outputs[0]->shape, buf, sizeof buf), "[2,12]");
+    assert_string_equal(capture_text(&s->c), "");
+}
+
+static void test_fold_constants_keeps_the_batch_through_view_of_size_0(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Node *cc;
+    view_graph(g, SHP(N, 3, 4), 0, &cc);
+    assert_int_equal(pass_fold_constants(g, &s->c.d), 0);
+    assert_int_equal(g->n_nodes, 1);
+    assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
+    char buf[160];
+    assert_string_equal(shape_str(&g->outputs[0]->shape, buf, sizeof buf), "[N,12]");
+    assert_string_equal(capture_text(&s->c), "");
+}
+
+static void test_fold_constants_folds_a_static_dim_next_to_the_batch(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Node *cc;
+    Node *r = view_graph(g, SHP(N, 3, 4), 1, &cc); /* x.view(3, -1): the -1 takes the batch */
+    assert_int_equal(pass_fold_constants(g, &s->c.d), 0);
+    assert_non_null(r->inputs[1]->data);
+    assert_int_equal(((int64_t *)r->inputs[1]->data)[0], 3);
+}
+
+static void
+test_fold_constants_reports_arithmetic_on_the_batch_size_for_a_static_slot(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 4));
+    Node *sh = gb_node(g, OP_SHAPE, "shape", "s", 1, x);
+    int64_t two[2] = {2, 2};
+    Node *mul = gb_node(g, OP_MUL, "mul", "m", 2, gb_out(sh), gb_init_i64(g, "two", 2, two));
+    Node *r = gb_node(g, OP_RESHAPE, "reshape", "y", 2, x, gb_out(mul));
+    ir_graph_add_output(g, gb_out(r));
+    assert_int_equal(pass_fold_constants(g, &s->c.d), -1);
+    assert_non_null(strstr(capture_text(&s->c), "node 'reshape' (Reshape): computing this shape "
+                                                "from the batch size"));
+    /* The Shape node runs at run time again: no sentinel is left as data. */
+    assert_null(gb_out(sh)->data);
+    assert_false(gb_out(sh)->producer == NULL);
+}
+
+static void test_fold_constants_evaluates_range_and_constant_of_shape(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    int64_t a = 1, b = 7, c = 2;
+    Node *rg = gb_node(g, OP_RANGE, "range", "r", 3, gb_init(g, "a", DT_I64, SHP0, &a),
+                       gb_init(g, "b", DT_I64, SHP0, &b), gb_init(g, "c", DT_I64, SHP0, &c));
+    Node *id = gb_node(g, OP_IDENTITY, "id", "y", 1, gb_out(rg));
+    ir_graph_add_output(g, gb_out(id));
+    assert_int_equal(pass_fold_constants(g, &s->c.d), 0);
+    const int64_t *v = gb_out(rg)->data;
+    assert_non_null(v);
+    assert_int_equal(gb_out(rg)->shape.dims[0], 3);
+    assert_int_equal(v[0], 1);
+    assert_int_equal(v[1], 3);
+    assert_int_equal(v[2], 5);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_fold_constants_turns_a_static_shape_chain_into_a_reshape_constant, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_fold_constants_keeps_the_batch_through_view_of_size_0,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fold_constants_folds_a_static_dim_next_to_the_batch,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fold_constants_reports_arithmetic_on_the_batch_size_for_a_static_slot, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_fold_constants_evaluates_range_and_constant_of_shape,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

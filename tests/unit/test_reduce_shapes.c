@@ -1,0 +1,314 @@
+/* test_reduce_shapes.c: shape functions of the reduce family
+ * (passes/shapes_reduce.c), and their models run end to end through the
+ * JIT with the batch dim among the reduced and the kept dims.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codegen.h"
+#include "graph_builder.h"
+#include "kiln_model.h"
+
+#define N DIM_BATCH
+
+typedef struct State {
+    Arena *a;
+    DiagCapture c;
+    Codegen *cg;
+} State;
+
+static int setup(void **state) {
+    State *s = calloc(1, sizeof(State));
+    s->a = arena_create(1 << 16);
+    capture_open(&s->c);
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state) {
+    State *s = *state;
+    if (s->cg) codegen_destroy(s->cg);
+    capture_close(&s->c);
+    arena_destroy(s->a);
+    free(s);
+    return 0;
+}
+
+static const char *str(const Value *v) {
+    static char buf[8][160];
+    static int k;
+    k = (k + 1) % 8;
+    return shape_str(&v->shape, buf[k], sizeof buf[k]);
+}
+
+static void attr_ints(Node *n, const char *name, int count, const int64_t *v) {
+    Attr *a = ir_attr_add(n, name, ATTR_INTS);
+    a->n = count;
+    a->ints = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)(count ? count : 1));
+    memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
+}
+
+static void infer_ok(State *s, Graph *g) {
+    int rc = pass_infer_shapes(g, &s->c.d);
+    assert_string_equal(capture_text(&s->c), "");
+    assert_int_equal(rc, 0);
+}
+
+static const char *infer_fails(State *s, Graph *g) {
+    assert_int_equal(pass_infer_shapes(g, &s->c.d), -1);
+    return capture_text(&s->c);
+}
+
+/* --- shapes ------------------------------------------------------------------------ */
+
+static void test_reduce_shapes_follow_axes_and_keepdims(void **state) {
+    State *s = *state;
+    static const struct {
+        int64_t axes[3];
+        int n_axes, keepdims;
+        const char *want;
+    } cases[] = {
+        {{1}, 1, 1, "[N,1,4]"},
+        {{-1, 0}, 2, 0, "[3]"},
+        {{0}, 0, 1, "[1,1,1]"},
+        {{0}, 0, 0, "[]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        Graph *g = gb_graph(s->a, 11);
+        Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+        Node *n = gb_node(g, OP_REDUCE_MEAN, "r", "y", 1, x);
+        if (cases[i].n_axes) attr_ints(n, "axes", cases[i].n_axes, cases[i].axes);
+        gb_attr_int(n, "keepdims", cases[i].keepdims);
+        infer_ok(s, g);
+        assert_string_equal(str(gb_out(n)), cases[i].want);
+    }
+}
+
+static void test_reduce_sum_13_reads_axes_from_a_constant_input(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_I64, SHP(N, 3, 4));
+    static const int64_t ax[] = {-2};
+    Node *n = gb_node(g, OP_REDUCE_SUM, "r", "y", 2, x, gb_init_i64(g, "axes", 1, ax));
+    gb_attr_int(n, "keepdims", 0);
+    infer_ok(s, g);
+    assert_string_equal(str(gb_out(n)), "[N,4]");
+    assert_int_equal(gb_out(n)->dtype, DT_I64);
+    /* Empty axes with noop_with_empty_axes: the identity. */
+    Graph *g2 = gb_graph(s->a, 13);
+    Value *x2 = gb_input(g2, "x", DT_F32, SHP(2, 3));
+    Node *n2 = gb_node(g2, OP_REDUCE_SUM, "r", "y", 2, x2, gb_init_i64(g2, "axes", 0, ax));
+    gb_attr_int(n2, "noop_with_empty_axes", 1);
+    infer_ok(s, g2);
+    assert_string_equal(str(gb_out(n2)), "[2,3]");
+}
+
+static void test_reduce_reports_axes_that_are_repeated_out_of_range_or_not_constant(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 11);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3));
+    Node *n = gb_node(g, OP_REDUCE_MAX, "r1", "y1", 1, x);
+    attr_ints(n, "axes", 2, (int64_t[]){1, -1});
+    Node *m = gb_node(g, OP_REDUCE_MIN, "r2", "y2", 1, x);
+    attr_ints(m, "axes", 1, (int64_t[]){2});
+    assert_string_equal(infer_fails(s, g),
+                        "test.onnx: node 'r1' (ReduceMax): axis -1 is listed twice in 'axes'\n"
+                        "test.onnx: node 'r2' (ReduceMin): axis 2 is out of range for rank 2\n");
+    Graph *g2 = gb_graph(s->a, 13);
+    Value *x2 = gb_input(g2, "x", DT_F32, SHP(2, 3));
+    gb_node(g2, OP_REDUCE_SUM, "r3", "y", 2, x2, gb_input(g2, "axes", DT_I64, SHP(1)));
+    assert_string_equal(infer_fails(s, g2),
+                        "test.onnx: node 'r1' (ReduceMax): axis -1 is listed twice in 'axes'\n"
+                        "test.onnx: node 'r2' (ReduceMin): axis 2 is out of range for rank 2\n"
+                        "test.onnx: node 'r3' (ReduceSum): input 1 ('axes') must be a constant "
+                        "int64 tensor\n"
+                        "  hint: kiln compiles shapes ahead of time; export this input as an "
+                        "initializer\n");
+}
+
+static void test_reduce_rejects_bool_inputs(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_BOOL, SHP(2, 3));
+    gb_node(g, OP_ARG_MAX, "am", "y", 1, x);
+    assert_string_equal(infer_fails(s, g), "test.onnx: node 'am' (ArgMax): input 'x' has element "
+                                           "type bool; ArgMax needs a numeric type\n");
+}
+
+static void test_arg_max_gives_int64_indices(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+    Node *n = gb_node(g, OP_ARG_MIN, "am", "y", 1, x);
+    gb_attr_int(n, "axis", -1);
+    gb_attr_int(n, "keepdims", 0);
+    infer_ok(s, g);
+    assert_string_equal(str(gb_out(n)), "[N,3]");
+    assert_int_equal(gb_out(n)->dtype, DT_I64);
+}
+
+static void test_layer_norm_checks_its_scale_against_the_normalised_dims(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 17);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+    Node *n = gb_node(g, OP_LAYER_NORM, "ln", "y", 2, x, gb_input(g, "scale", DT_F32, SHP(1, 4)));
+    infer_ok(s, g);
+    assert_string_equal(str(gb_out(n)), "[N,3,4]");
+    Graph *g2 = gb_graph(s->a, 17);
+    Value *x2 = gb_input(g2, "x", DT_F32, SHP(N, 3, 4));
+    Node *n2 =
+        gb_node(g2, OP_LAYER_NORM, "ln", "y", 2, x2, gb_input(g2, "scale", DT_F32, SHP(3, 4)));
+    gb_attr_int(n2, "axis", -1);
+    assert_string_equal(infer_fails(s, g2),
+                        "test.onnx: node 'ln' (LayerNormalization): 'scale' has shape [3,4]; "
+                        "expected the normalised dims [4] or a single value\n");
+}
+
+static void test_topk_checks_k_against_the_axis(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 11);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 5));
+    Value *o[2] = {ir_value_add(g, "v", DT_UNDEF), ir_value_add(g, "i", DT_UNDEF)};
+    Value *in[2] = {x, gb_init_i64(g, "k", 1, (int64_t[]){3})};
+    Node *n = ir_node_add(g, OP_TOPK, NULL, "tk", 2, in, 2, o);
+    infer_ok(s, g);
+    assert_string_equal(str(n->outputs[0]), "[N,3]");
+    assert_int_equal(n->outputs[1]->dtype, DT_I64);
+    Graph *g2 = gb_graph(s->a, 11);
+    Value *x2 = gb_input(g2, "x", DT_F32, SHP(N, 5));
+    Value *o2[2] = {ir_value_add(g2, "v", DT_UNDEF), ir_value_add(g2, "i", DT_UNDEF)};
+    Value *in2[2] = {x2, gb_init_i64(g2, "k", 1, (int64_t[]){6})};
+    ir_node_add(g2, OP_TOPK, NULL, "tk", 2, in2, 2, o2);
+    assert_string_equal(infer_fails(s, g2),
+                        "test.onnx: node 'tk' (TopK): k is 6 but axis 1 has 5 elements\n");
+}
+
+static void test_loss_checks_target_against_input(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 5, 2));
+    Value *t = gb_input(g, "t", DT_I64, SHP(N, 3));
+    gb_node(g, OP_NLL_LOSS, "nll", "y", 2, x, t);
+    assert_string_equal(infer_fails(s, g),
+                        "test.onnx: node 'nll' (NegativeLogLikelihoodLoss): input 'x' [N,5,2] and "
+                        "target 't' [N,3] do not match as [N,C,d...] and [N,d...]\n");
+}
+
+/* --- end to end, with the batch among reduced and kept dims ------------------------------ */
+
+static const CodegenOptions options = {
+    .opt_level = 2, .name = "unit", .version = "1", .sha256 = "00ff", .build_info = "{}"};
+
+static const KilnModel *compile(State *s, Graph *g) {
+    if (gb_run_pipeline(g, &s->c.d)) fail_msg("pipeline failed:\n%s", capture_text(&s->c));
+    s->cg = codegen_create(&options, &s->c.d);
+    assert_non_null(s->cg);
+    if (codegen_build(s->cg, g, &s->c.d)) fail_msg("codegen failed:\n%s", capture_text(&s->c));
+    const KilnModel *m = NULL;
+    if (codegen_jit(s->cg, &m, &s->c.d)) fail_msg("jit failed:\n%s", capture_text(&s->c));
+    return m;
+}
+
+static void run(const KilnModel *m, int64_t batch, const float *x, float *y) {
+    size_t ws_size = m->workspace_size(batch);
+    void *ws = aligned_alloc(64, (ws_size + 63) / 64 * 64 + 64);
+    const void *ins[] = {x};
+    void *outs[] = {y};
+    assert_int_equal(m->run(ins, outs, ws, batch, NULL), 0);
+    free(ws);
+}
+
+static void test_reduce_mean_over_the_batch_and_a_separate_dim_runs_for_every_batch(void **state) {
+    State *s = *state;
+    /* x [N,3,4] reduced over dims 0 and 2 (two separate groups): y [3]. */
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+    Node *n = gb_node(g, OP_REDUCE_MEAN, "r", "y", 1, x);
+    attr_ints(n, "axes", 2, (int64_t[]){0, 2});
+    gb_attr_int(n, "keepdims", 0);
+    ir_graph_add_output(g, gb_out(n));
+    const KilnModel *m = compile(s, g);
+    for (int64_t B = 1; B <= 9; B += 4) {
+        float *xin = malloc(sizeof(float) * (size_t)(B * 12)), y[3];
+        uint32_t st = 5;
+        gb_fill(xin, B * 12, &st);
+        run(m, B, xin, y);
+        for (int c = 0; c < 3; c++) {
+            double want = 0;
+            for (int64_t b = 0; b < B; b++)
+                for (int w = 0; w < 4; w++)
+                    want += xin[b * 12 + c * 4 + w];
+            want /= (double)(B * 4);
+            if (fabs(y[c] - want) > 1e-5)
+                fail_msg("batch %lld: y[%d] = %g, want %g", (long long)B, c, (double)y[c], want);
+        }
+        free(xin);
+    }
+}
+
+static void test_log_softmax_along_the_batch_axis_runs_for_every_batch(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3));
+    Node *n = gb_node(g, OP_LOG_SOFTMAX, "ls", "y", 1, x);
+    gb_attr_int(n, "axis", 0);
+    ir_graph_add_output(g, gb_out(n));
+    const KilnModel *m = compile(s, g);
+    for (int64_t B = 1; B <= 9; B += 4) {
+        float *xin = malloc(sizeof(float) * (size_t)(B * 3)),
+              *y = malloc(sizeof(float) * (size_t)(B * 3));
+        uint32_t st = 9;
+        gb_fill(xin, B * 3, &st);
+        run(m, B, xin, y);
+        for (int c = 0; c < 3; c++) {
+            double sum = 0;
+            for (int64_t b = 0; b < B; b++)
+                sum += exp(xin[b * 3 + c]);
+            for (int64_t b = 0; b < B; b++)
+                if (fabs(y[b * 3 + c] - (xin[b * 3 + c] - log(sum))) > 1e-5)
+                    fail_msg("batch %lld: wrong log-softmax at [%lld,%d]", (long long)B,
+                             (long long)b, c);
+        }
+        free(xin), free(y);
+    }
+}
+
+static void test_softmax_reports_the_default_axis_it_used(void **state) {
+    State *s = *state;
+    /* Before opset 13 the default axis is 1, out of range for a 1-D input. */
+    Graph *g = gb_graph(s->a, 11);
+    Value *x = gb_input(g, "x", DT_F32, SHP(5));
+    Node *sm = gb_node(g, OP_HARDMAX, "hm", "y", 1, x);
+    ir_graph_add_output(g, gb_out(sm));
+    assert_int_equal(gb_run_pipeline(g, &s->c.d), 0);
+    s->cg = codegen_create(&options, &s->c.d);
+    assert_int_equal(codegen_build(s->cg, g, &s->c.d), -1);
+    assert_string_equal(capture_text(&s->c),
+                        "test.onnx: node 'hm' (Hardmax): axis 1 is out of range for rank 1\n");
+}
+
+int main(void) {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_reduce_shapes_follow_axes_and_keepdims),
+        T(test_reduce_sum_13_reads_axes_from_a_constant_input),
+        T(test_reduce_reports_axes_that_are_repeated_out_of_range_or_not_constant),
+        T(test_reduce_rejects_bool_inputs),
+        T(test_arg_max_gives_int64_indices),
+        T(test_layer_norm_checks_its_scale_against_the_normalised_dims),
+        T(test_topk_checks_k_against_the_axis),
+        T(test_loss_checks_target_against_input),
+        T(test_reduce_mean_over_the_batch_and_a_separate_dim_runs_for_every_batch),
+        T(test_log_softmax_along_the_batch_axis_runs_for_every_batch),
+        T(test_softmax_reports_the_default_axis_it_used),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
