@@ -167,7 +167,7 @@ static const char *pin_example(Importer *im, const Onnx__TensorShapeProto *sp) {
     for (size_t i = 0; i < sp->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *dim = sp->dim[i];
         int fixed = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                    dim->dim_value > 0;
+                    dim->dim_value >= 0;
         if (fixed)
             s = arena_printf(im->a, "%s%s%lld", s, i ? "x" : "", (long long)dim->dim_value);
         else
@@ -176,9 +176,10 @@ static const char *pin_example(Importer *im, const Onnx__TensorShapeProto *sp) {
     return s;
 }
 
-/* Fills v->shape from the model. A dim without a positive dim_value is
- * symbolic (dim_param, nothing, or the 0/-1 some old exporters wrote):
- * the leading one is the batch, any other needs a pin. */
+/* Fills v->shape from the model. A dim_value of 0 is a real (empty) size,
+ * as ONNX defines it; a dim without a dim_value is symbolic (dim_param,
+ * nothing, or the -1 some old exporters wrote): the leading one is the
+ * batch, any other needs a pin. */
 static void input_shape_from_model(Importer *im, Value *v, const Onnx__TensorShapeProto *sp) {
     if (sp->n_dim > IR_MAX_RANK) {
         diag_file(im->d, im->path, "graph input '%s' has rank %zu, above kiln's limit of %d",
@@ -191,7 +192,7 @@ static void input_shape_from_model(Importer *im, Value *v, const Onnx__TensorSha
     for (size_t i = 0; i < sp->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *dim = sp->dim[i];
         if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-            dim->dim_value > 0) {
+            dim->dim_value >= 0) {
             s.dims[i] = dim->dim_value;
         } else if (i == 0) {
             s.dims[i] = DIM_BATCH;
@@ -662,7 +663,7 @@ static void output_type_from_model(Value *v, const Onnx__ValueInfoProto *vi) {
     for (size_t i = 0; i < sp->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *dim = sp->dim[i];
         if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-            dim->dim_value > 0)
+            dim->dim_value >= 0)
             s.dims[i] = dim->dim_value;
         else if (i == 0)
             s.dims[i] = DIM_BATCH;
