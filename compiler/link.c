@@ -1,6 +1,7 @@
 #include "link.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@ extern char **environ;
 extern const char kiln_embed_kilnrt[], kiln_embed_kilnrt_end[];
 
 /* Names of what link_service() leaves in the temporary directory. */
-static const char *const temp_files[] = {"model.o", "libkilnrt.a", NULL};
+static const char *const temp_files[] = {"model.o", "libkilnrt.a", "link.log", NULL};
 
 int link_tempdir_create(char dir[PATH_MAX], Diag *d) {
     const char *base = getenv("TMPDIR");
@@ -63,7 +64,16 @@ int link_service(const char *tmpdir, const char *obj, const char *out, Diag *d) 
                     tmp_out,        (char *)obj, lib,   "-levent_extra",     "-levent_pthreads",
                     "-levent_core", "-ljansson", "-lm", "-lpthread",         NULL};
     pid_t pid;
-    int err = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);
+    /* The linker's chatter (glibc's warnings about getaddrinfo in static
+     * binaries: libevent references it, kiln's server never calls it) goes
+     * to a log that is shown only when the link fails. */
+    char log_path[PATH_MAX];
+    snprintf(log_path, sizeof log_path, "%s/link.log", tmpdir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = posix_spawnp(&pid, cc, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
     if (err) {
         diag_env(d, "cannot run the linker '%s': %s", cc, strerror(err));
         diag_hint(d, "install a C toolchain (apt-get install build-essential) or set KILN_CC");
@@ -74,6 +84,13 @@ int link_service(const char *tmpdir, const char *obj, const char *out, Diag *d) 
         if (errno != EINTR) break;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         unlink(tmp_out);
+        FILE *log = fopen(log_path, "r");
+        if (log) {
+            char line[1024];
+            while (fgets(line, sizeof line, log))
+                fputs(line, d->out ? d->out : stderr);
+            fclose(log);
+        }
         diag_env(d, "linking '%s' failed (%s exited with status %d)", out, cc,
                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         diag_hint(d, "the static libraries come from libevent-dev, libjansson-dev and libc6-dev; "
