@@ -14,14 +14,6 @@
 #include "fold_constants.h"
 #include "shapes.h"
 
-typedef int (*ShapeFn)(Node *n, Diag *d);
-
-static const ShapeFn fold_shape_fns[OP_COUNT] = {
-#define OP(e, name, since, imin, imax, omin, omax, st, shape, emit) [OP_##e] = shape,
-#include "ops.def"
-#undef OP
-};
-
 /* Folded outputs larger than this stay run-time computations: folding is
  * for shape vectors, not for weights. */
 #define FOLD_MAX_ELEMS (1 << 16)
@@ -384,7 +376,7 @@ int pass_fold_constants(Graph *g, Diag *d) {
             if (n->inputs[j] && n->inputs[j]->shape.rank < 0) ready = 0;
         if (!ready) continue;
         if (n->op == OP_RESHAPE) reshape_resolve_batch(g, n, d);
-        if (fold_shape_fns[n->op](n, NULL)) {
+        if (shapes_node(n, NULL)) {
             for (int j = 0; j < n->n_outputs; j++)
                 if (n->outputs[j]) n->outputs[j]->shape.rank = -1;
             continue;

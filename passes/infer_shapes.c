@@ -333,6 +333,10 @@ static int check_declared(const Graph *g, const Value *v, DType t, const Shape *
     return -1;
 }
 
+int shapes_node(Node *n, Diag *d) {
+    return shape_fns[n->op](n, d);
+}
+
 int pass_infer_shapes(Graph *g, Diag *d) {
     int bad = 0;
     /* What the model declares for its outputs, before inference overwrites it. */
@@ -348,7 +352,7 @@ int pass_infer_shapes(Graph *g, Diag *d) {
         for (int j = 0; j < n->n_inputs; j++)
             if (n->inputs[j] && n->inputs[j]->shape.rank < 0) ready = 0;
         if (!ready) continue; /* an earlier error left an input unknown */
-        if (shape_fns[n->op](n, d)) bad = 1;
+        if (shapes_node(n, d)) bad = 1;
     }
     for (int i = 0; !bad && i < g->n_outputs; i++)
         if (g->outputs[i]->producer && g->outputs[i]->shape.rank >= 0 &&

@@ -15,6 +15,10 @@
 #include "ops.def"
 #undef OP
 
+/* Runs n's shape function (from ops.def): 0 ok, -1 with diagnostics (d may
+ * be NULL to try silently). Requires: every present input has a shape. */
+int shapes_node(Node *n, Diag *d);
+
 /* Input i of n, NULL if absent or omitted. */
 Value *shapes_in(const Node *n, int i);
 /* Sets output i's dtype and shape (ignored if the node has no output i). */
