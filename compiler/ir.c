@@ -100,6 +100,7 @@ Value *ir_value_add(Graph *g, const char *name, DType t) {
     v->name = arena_strdup(g->arena, name);
     v->dtype = t;
     v->shape.rank = -1;
+    v->decl_shape.rank = -1;
     v->input_index = v->output_index = -1;
     GROW(g->arena, g->values, g->n_values, g->cap_values);
     v->id = g->n_values;

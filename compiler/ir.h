@@ -97,7 +97,9 @@ typedef struct Value {
     int n_uses;        /* consuming node inputs, kept by ir_graph_recount() */
     int64_t ws_offset; /* memory plan: byte offset = ws_offset + ws_batch_offset * batch */
     int64_t ws_batch_offset;
-    int id; /* index in Graph.values */
+    int id;           /* index in Graph.values */
+    DType decl_dtype; /* graph outputs: the type the model declares (DT_UNDEF if none), */
+    Shape decl_shape; /* checked against the inferred one by pass_infer_shapes */
 } Value;
 
 typedef enum {

@@ -363,12 +363,6 @@ int pass_fold_constants(Graph *g, Diag *d) {
     int before = diag_count(d);
     Node **folded_by = arena_alloc(g->arena, sizeof(Node *) * (size_t)(g->n_values + 1));
     int n_values = g->n_values;
-    DType *decl_t = arena_alloc(g->arena, sizeof(DType) * (size_t)(g->n_outputs + 1));
-    Shape *decl_s = arena_alloc(g->arena, sizeof(Shape) * (size_t)(g->n_outputs + 1));
-    for (int i = 0; i < g->n_outputs; i++) {
-        decl_t[i] = g->outputs[i]->dtype;
-        decl_s[i] = g->outputs[i]->shape;
-    }
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
         int ready = n->op != OP_UNKNOWN && n->n_outputs >= 1;
@@ -438,11 +432,6 @@ int pass_fold_constants(Graph *g, Diag *d) {
         for (int j = 0; dep && j < n->n_outputs; j++)
             if (n->outputs[j] && n->outputs[j]->id < n_values) batch_dep[n->outputs[j]->id] = 1;
     }
-    for (int i = 0; i < g->n_outputs; i++)
-        if (g->outputs[i]->producer) {
-            g->outputs[i]->dtype = decl_t[i];
-            g->outputs[i]->shape = decl_s[i];
-        }
     ir_graph_compact(g);
     return diag_count(d) > before ? -1 : 0;
 }

@@ -318,7 +318,9 @@ static const ShapeFn shape_fns[OP_COUNT] = {
  * know as a number. A declared batch dim (N) may be inferred as a number
  * and the reverse: exporters disagree on it, and the service checks real
  * request shapes anyway. */
-static int check_declared(const Graph *g, const Value *v, DType t, const Shape *s, Diag *d) {
+static int check_declared(const Graph *g, const Value *v, Diag *d) {
+    DType t = v->decl_dtype;
+    const Shape *s = &v->decl_shape;
     char b1[160], b2[160];
     int ok = (t == DT_UNDEF || t == v->dtype) && (s->rank < 0 || s->rank == v->shape.rank);
     for (int i = 0; ok && s->rank > 0 && i < s->rank; i++)
@@ -339,13 +341,6 @@ int shapes_node(Node *n, Diag *d) {
 
 int pass_infer_shapes(Graph *g, Diag *d) {
     int bad = 0;
-    /* What the model declares for its outputs, before inference overwrites it. */
-    DType *decl_t = arena_alloc(g->arena, sizeof(DType) * (size_t)(g->n_outputs + 1));
-    Shape *decl_s = arena_alloc(g->arena, sizeof(Shape) * (size_t)(g->n_outputs + 1));
-    for (int i = 0; i < g->n_outputs; i++) {
-        decl_t[i] = g->outputs[i]->dtype;
-        decl_s[i] = g->outputs[i]->shape;
-    }
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
         int ready = n->op != OP_UNKNOWN;
@@ -356,7 +351,7 @@ int pass_infer_shapes(Graph *g, Diag *d) {
     }
     for (int i = 0; !bad && i < g->n_outputs; i++)
         if (g->outputs[i]->producer && g->outputs[i]->shape.rank >= 0 &&
-            check_declared(g, g->outputs[i], decl_t[i], &decl_s[i], d))
+            check_declared(g, g->outputs[i], d))
             bad = 1;
     return bad ? -1 : 0;
 }

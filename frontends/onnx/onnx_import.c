@@ -657,6 +657,7 @@ static void output_type_from_model(Value *v, const Onnx__ValueInfoProto *vi) {
     const Onnx__TypeProto__Tensor *tt = tensor_type(vi);
     if (!tt || v->data || v->input_index >= 0) return;
     if (v->dtype == DT_UNDEF && tt->has_elem_type) v->dtype = elem_dtype(tt);
+    v->decl_dtype = v->dtype;
     const Onnx__TensorShapeProto *sp = tt->shape;
     if (!sp || sp->n_dim > IR_MAX_RANK || v->shape.rank >= 0) return;
     Shape s = {.rank = (int)sp->n_dim};
@@ -671,6 +672,7 @@ static void output_type_from_model(Value *v, const Onnx__ValueInfoProto *vi) {
             return;
     }
     v->shape = s;
+    v->decl_shape = s;
 }
 
 static void import_outputs(Importer *im) {

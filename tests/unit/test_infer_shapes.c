@@ -566,13 +566,13 @@ static void test_infer_shapes_reports_every_bad_node_and_skips_their_users(void 
 static void
 test_infer_shapes_reports_a_declared_output_shape_the_graph_does_not_compute(void **state) {
     State *s = *state;
-    /* The importer stores an output's declared type on its Value before
-     * inference (onnx_import.c: output_type_from_model). */
+    /* The importer stores an output's declared type on its Value
+     * (onnx_import.c: output_type_from_model). */
     Graph *g = gb_graph(s->a, 17);
     Value *x = gb_input(g, "x", DT_F32, SHP(N, 3));
     Node *r = gb_node(g, OP_RELU, "r", "y", 1, x);
-    gb_out(r)->dtype = DT_F32;
-    gb_out(r)->shape = SHP(N, 5);
+    gb_out(r)->decl_dtype = DT_F32;
+    gb_out(r)->decl_shape = SHP(N, 5);
     ir_graph_add_output(g, gb_out(r));
     const char *msg = infer_fails(s, g);
     assert_non_null(strstr(msg, "'y'"));
