@@ -1,4 +1,4 @@
-#include "tensor_io.h"
+#include "frontends.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* fold_batchnorm.c: BatchNormalization and activations folded into Conv. */
-#include "fold_batchnorm.h"
+#include "passes.h"
 
 #include <float.h>
 #include <math.h>

@@ -25,11 +25,6 @@
 /* The batch dim inside a folded int64 shape vector ("KILN" in the low bits). */
 #define FOLD_DIM_BATCH (INT64_MIN + 0x4b494c4e)
 
-/* Folds shape subgraphs into constants (see above). Requires: supported
- * ops. Preserves: topological order. Runs before pass_infer_shapes, which
- * reports what this pass leaves unresolved. */
-int pass_fold_constants(Graph *g, Diag *d);
-
 /* Computes node n's single output on the host into out (numel * dtype
  * bytes of the already inferred output) when the op and its constant
  * inputs allow it. 0 on success, -1 if not foldable. */

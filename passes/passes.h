@@ -3,7 +3,7 @@
  * Each pass takes the graph and a Diag, reports what it finds wrong by node
  * and returns 0 or -1. Passes touch the graph only through ir.h and own
  * nothing: scratch memory comes from the graph's arena. The driver
- * (compiler/driver.c) runs them in the order of its pipeline table.
+ * (compiler/driver/driver.c) runs them in the order of its pipeline table.
  */
 #ifndef PASSES_H
 #define PASSES_H
@@ -21,6 +21,15 @@ int pass_check_ops(Graph *g, Diag *d);
  * when its code is generated (cg_call_typed). Requires: shapes inferred. */
 int pass_check_types(Graph *g, Diag *d);
 
+/* Folds shape subgraphs into constants: Shape and Size of values with
+ * static shapes, and cheap int64/float ops whose inputs are all constants,
+ * so a Reshape target computed by Shape -> Gather -> Concat is a constant
+ * by the time pass_infer_shapes sees it (passes/fold_constants.h says how
+ * the batch dim travels). Requires: supported ops. Preserves: topological
+ * order. Runs before pass_infer_shapes, which reports what this pass
+ * leaves unresolved. */
+int pass_fold_constants(Graph *g, Diag *d);
+
 /* Gives every value a dtype and a shape, checking each node's operands.
  * Requires: supported ops. Preserves: everything else. */
 int pass_infer_shapes(Graph *g, Diag *d);
@@ -31,6 +40,23 @@ int pass_infer_shapes(Graph *g, Diag *d);
  * Gemm become its epilogue. Identity and inference Dropout are bypassed. Requires: shapes inferred.
  * Preserves: topological order, shapes. */
 int pass_fuse(Graph *g, Diag *d);
+
+/* Convolution epilogues, folded into the Conv node. Both require shapes
+ * inferred and preserve topological order and shapes; both only rewrite a
+ * Conv whose output has no other reader and is not a graph output. */
+
+/* Inference BatchNormalization after a Conv with constant weights (and
+ * bias, if any) and constant statistics is folded into new constant
+ * weights W' = W * a and bias B' = (B - mean) * a + beta, with
+ * a = scale / sqrt(var + eps) per output channel; the BatchNormalization
+ * node goes away. float32 only. */
+int pass_fold_batchnorm(Graph *g, Diag *d);
+
+/* Relu, or Clip with constant bounds (ReLU6), after a Conv becomes the
+ * Conv's activation epilogue: Relu sets Node.epilogue = EPI_RELU, Clip the
+ * internal float attributes clip_min / clip_max, which codegen turns into
+ * the kernel's clamp. Run after pass_fold_batchnorm. */
+int pass_fuse_conv_activation(Graph *g, Diag *d);
 
 /* Removes nodes whose outputs nothing uses. Preserves: everything else. */
 int pass_dce(Graph *g, Diag *d);

@@ -4,7 +4,7 @@
  * A shape function checks one node's operands (element types, ranks,
  * attributes) and sets its outputs' dtype and shape with shapes_set();
  * it reports problems with diag_node() and returns -1. Every op's shape
- * function is named in compiler/ops.def and declared here from it.
+ * function is named in compiler/ir/ops.def and declared here from it.
  */
 #ifndef SHAPES_H
 #define SHAPES_H

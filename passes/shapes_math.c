@@ -1,4 +1,4 @@
-/* shapes_math.c: shape functions of the math family (compiler/ops_math.def):
+/* shapes_math.c: shape functions of the math family (compiler/ir/ops_math.def):
  * elementwise math, activations, comparison, logic, Where, Clip and Cast.
  *
  * Besides shapes, these functions own the element-type rules: the

@@ -1,5 +1,5 @@
 /* shapes_shape.c: shape functions of the data movement and shape ops
- * (compiler/ops_shape.def), and the parameter plans (Slice, Pad, Resize)
+ * (compiler/ir/ops_shape.def), and the parameter plans (Slice, Pad, Resize)
  * that folding and codegen read too.
  *
  * Every op from opset 7 on: attribute forms (Slice-1, Pad-2, Split-2,

@@ -31,7 +31,7 @@ struct Codegen {
 LLVMValueRef cg_const_bytes(Codegen *cg, const void *data, size_t size, unsigned align,
                             const char *name);
 
-/* Every op's emit function, named in compiler/ops.def: emits the kernel
+/* Every op's emit function, named in compiler/ir/ops.def: emits the kernel
  * calls for node n into kiln_model_run at the builder's position. 0 ok, -1
  * with a diagnostic naming the node (an unsupported attribute combination,
  * never wrong code). */

@@ -16,7 +16,7 @@
 
 #include "cg.h"
 
-/* The kernel bitcode, embedded by compiler/embed.S. */
+/* The kernel bitcode, embedded by compiler/codegen/embed_kernels.S. */
 extern const char kiln_embed_kernels_bc[], kiln_embed_kernels_bc_end[];
 
 static char *xstrdup(const char *s) {

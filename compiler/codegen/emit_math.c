@@ -1,4 +1,4 @@
-/* emit_math.c: kernel calls for the math family (compiler/ops_math.def):
+/* emit_math.c: kernel calls for the math family (compiler/ir/ops_math.def):
  * broadcasting binary ops and comparisons, Where, variadic Sum/Mean/Max/
  * Min, Pow with mixed types, unary math and activations, IsNaN/IsInf,
  * Clip and Cast. The kernels are in runtime/kernels/elementwise.c.

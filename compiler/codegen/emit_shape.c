@@ -1,5 +1,5 @@
 /* emit_shape.c: kernel calls for the data movement and shape ops
- * (compiler/ops_shape.def).
+ * (compiler/ir/ops_shape.def).
  *
  * Most of these ops are one strided copy: the output walked densely, the
  * input read through per-axis strides (a transpose permutes them, a slice

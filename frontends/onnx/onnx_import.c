@@ -1,4 +1,4 @@
-#include "onnx_import.h"
+#include "frontends.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -33,7 +33,7 @@
     X(uint64_t, u64, 1)
 
 /* Activation applied to a kernel's result (bias+activation epilogue).
- * Same values as Epilogue in compiler/ir.h. */
+ * Same values as Epilogue in compiler/ir/ir.h. */
 enum { KILN_EPI_NONE = 0, KILN_EPI_RELU = 1, KILN_EPI_SIGMOID = 2, KILN_EPI_TANH = 3 };
 
 /* Binary ops of kiln_binary_* (EQ..GE: kiln_compare_* in kmath_ops.h).

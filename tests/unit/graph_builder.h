@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "ir.h"
-#include "fold_batchnorm.h"
+#include "passes.h"
 #include "fold_constants.h"
 #include "passes.h"
 

@@ -1,4 +1,4 @@
-/* test_diag.c: diagnostics (compiler/diag.c).
+/* test_diag.c: diagnostics (compiler/ir/diag.c).
  *
  * Messages are captured with open_memstream and compared word for word:
  * they are part of kiln's interface (golden tests and users read them).

@@ -1,4 +1,4 @@
-/* test_ir.c: the graph IR (compiler/ir.c, ops.c, arena.c).
+/* test_ir.c: the graph IR (compiler/ir/ir.c, ops.c, arena.c).
  *
  * Graphs are built by hand with the helpers in graph_builder.h; messages
  * from ir_graph_verify() and the text of ir_graph_print() are captured in

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "fold_batchnorm.h"
+#include "passes.h"
 #include "graph_builder.h"
 
 typedef struct State {

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "onnx/onnx.pb-c.h"
-#include "onnx_import.h"
+#include "frontends.h"
 
 typedef struct State {
     Arena *a;     /* the IR */

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "onnx/onnx.pb-c.h"
-#include "tensor_io.h"
+#include "frontends.h"
 
 typedef struct State {
     Arena *a;

@@ -8,12 +8,9 @@
 #include <time.h>
 
 #include "codegen.h"
-#include "fold_batchnorm.h"
-#include "fold_constants.h"
 #include "link.h"
 #include "passes.h"
 #include "sha256.h"
-#include "tensor_io.h"
 
 /* The optimiser. Analysis passes all run even when one fails, so that
  * `kiln check` reports every problem at once; the driver stops after them

@@ -9,7 +9,7 @@
 #ifndef DRIVER_H
 #define DRIVER_H
 
-#include "onnx_import.h"
+#include "frontends.h"
 
 #define DRIVER_MAX_PINS 32
 #define DRIVER_MAX_INPUTS 64

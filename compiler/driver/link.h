@@ -1,6 +1,6 @@
 /* link.h: the service binary, from the model object and the runtime.
  *
- * The runtime library libkilnrt.a is embedded in kiln (compiler/embed.S);
+ * The runtime library libkilnrt.a is embedded in kiln (compiler/driver/embed_rt.S);
  * link_service() writes it next to the object in a private temporary
  * directory and runs the system's C compiler driver (`cc`, or $KILN_CC)
  * to link everything statically. The output appears atomically: it is

@@ -1,0 +1,86 @@
+/* frontends.h: model and tensor files -> IR, the frontends layer's one
+ * public header.
+ *
+ * Two parts: the ONNX importer (frontends/onnx: ModelProto -> Graph) and
+ * the tensor files `kiln run` reads and writes (frontends/tensor_io.c).
+ * Everything else in frontends/ is private to it.
+ *
+ * --- ONNX import (frontends/onnx/onnx_import.c) -------------------------
+ *
+ * onnx_load() reads a .onnx file, decodes the ModelProto with protobuf-c
+ * and builds a Graph (ir.h) from it: initializers and Constant nodes
+ * become Values with data, graph inputs get their dtype and shape (a
+ * symbolic leading dim becomes DIM_BATCH, other symbolic dims must be
+ * pinned with --shape), every other node becomes an IR node in
+ * topological order. Ops kiln does not support, and nodes of other
+ * domains, are kept as OP_UNKNOWN with their op_type and domain, so the
+ * driver can list all of them at once; the importer does not report them.
+ *
+ * Graph outputs carry the dtype and shape the model declares for them
+ * (rank -1 when it declares none or a dim is symbolic past the first);
+ * shape inference checks them against what it infers.
+ *
+ * Ownership: everything in the Graph, weights included, is copied into the
+ * Arena. The protobuf message and the file buffer are freed before
+ * onnx_load() returns.
+ *
+ * --- tensor files (frontends/tensor_io.c) ----------------------------------
+ *
+ * tensor_read() loads one tensor from a file, choosing the format by the
+ * file's extension: .npy (numpy's format, versions 1.0 to 3.0, little-endian
+ * numeric and bool arrays in C order) or .pb (a serialized ONNX TensorProto,
+ * as the ONNX backend tests store them; decoded by the same code as model
+ * initializers, frontends/onnx/tensor_proto.h). tensor_write_npy() writes a
+ * .npy version 1.0 file that numpy's np.load reads.
+ *
+ * Every field of a file is checked before it is trusted: a hostile header
+ * gets a diagnostic naming the file, never a crash or a huge allocation.
+ *
+ * Ownership: the data and name a HostTensor points to come from the Arena
+ * passed to tensor_read() (data 64-byte aligned); for tensor_write_npy()
+ * the caller keeps its tensor.
+ */
+#ifndef FRONTENDS_H
+#define FRONTENDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ir.h"
+
+/* One --shape NAME=D0xD1x... flag: replaces the whole shape of graph input
+ * NAME. dims[0] may be DIM_BATCH (`--shape x=Nx3x224x224`); every other
+ * dim is a positive size. */
+typedef struct OnnxPin {
+    const char *name;          /* graph input name */
+    int rank;                  /* must equal the input's rank in the model */
+    int64_t dims[IR_MAX_RANK]; /* sizes; dims[0] may be DIM_BATCH */
+} OnnxPin;
+
+/* Loads the model at path into a new Graph in *out. Returns 0, or -1 after
+ * reporting every problem found (unreadable file, not ONNX, bad tensors,
+ * unknown inputs, symbolic dims without a pin, cycles), each naming the
+ * file and the node or tensor. A bad pin (unknown name, wrong rank) is a
+ * usage error (exit class 2). On failure *out is NULL. */
+int onnx_load(Arena *a, const char *path, const OnnxPin *pins, int n_pins, Graph **out, Diag *d);
+
+typedef struct HostTensor {
+    const char *name;          /* TensorProto name; NULL when the file has none (.npy) */
+    DType dtype;               /* element type, ONNX numbering */
+    int rank;                  /* 0..IR_MAX_RANK */
+    int64_t dims[IR_MAX_RANK]; /* sizes, all >= 0 */
+    void *data;                /* dense row-major, little-endian; never NULL after a read */
+    size_t nbytes;             /* product of dims * dtype_size(dtype) */
+} HostTensor;
+
+/* Reads the tensor in path (.npy or .pb) into *out. Returns 0, or -1 after
+ * one diagnostic naming the file (exit class 1). */
+int tensor_read(Arena *a, const char *path, HostTensor *out, Diag *d);
+
+/* Writes t as a .npy (version 1.0) file. Returns 0, or -1 after a
+ * diagnostic: a dtype numpy has no name for (bfloat16) is exit class 1, a
+ * failed write (no such directory, disk full) exit class 3.
+ * Requires: t->nbytes matches dims and dtype. */
+int tensor_write_npy(const char *path, const HostTensor *t, Diag *d);
+
+#endif
