@@ -7,22 +7,22 @@
  *
  * --- ONNX import (frontends/onnx/onnx_import.c) -------------------------
  *
- * onnx_load() reads a .onnx file, decodes the ModelProto with protobuf-c
- * and builds a Graph (ir.h) from it: initializers and Constant nodes
- * become Values with data, graph inputs get their dtype and shape (a
- * symbolic leading dim becomes DIM_BATCH, other symbolic dims must be
- * pinned with --shape), every other node becomes an IR node in
- * topological order. Ops kiln does not support, and nodes of other
- * domains, are kept as OP_UNKNOWN with their op_type and domain, so the
- * driver can list all of them at once; the importer does not report them.
+ * onnx_load() decodes the bytes of a .onnx file (read by the caller with
+ * file_read(), diag.h, so that the driver hashes the same bytes it
+ * compiles) as a ModelProto with protobuf-c and builds a Graph (ir.h): initializers and Constant
+ * nodes become Values with data, graph inputs get their dtype and shape (a symbolic leading dim
+ * becomes DIM_BATCH, other symbolic dims must be pinned with --shape), every other node becomes an
+ * IR node in topological order. Ops kiln does not support, and nodes of other domains, are kept as
+ * OP_UNKNOWN with their op_type and domain, so the driver can list all of them at once; the
+ * importer does not report them.
  *
  * Graph outputs carry the dtype and shape the model declares for them
  * (rank -1 when it declares none or a dim is symbolic past the first);
  * shape inference checks them against what it infers.
  *
  * Ownership: everything in the Graph, weights included, is copied into the
- * Arena. The protobuf message and the file buffer are freed before
- * onnx_load() returns.
+ * Arena; the caller keeps the model bytes and may free them right after.
+ * The protobuf message is freed before onnx_load() returns.
  *
  * --- tensor files (frontends/tensor_io.c) ----------------------------------
  *
@@ -57,12 +57,15 @@ typedef struct OnnxPin {
     int64_t dims[IR_MAX_RANK]; /* sizes; dims[0] may be DIM_BATCH */
 } OnnxPin;
 
-/* Loads the model at path into a new Graph in *out. Returns 0, or -1 after
- * reporting every problem found (unreadable file, not ONNX, bad tensors,
- * unknown inputs, symbolic dims without a pin, cycles), each naming the
- * file and the node or tensor. A bad pin (unknown name, wrong rank) is a
- * usage error (exit class 2). On failure *out is NULL. */
-int onnx_load(Arena *a, const char *path, const OnnxPin *pins, int n_pins, Graph **out, Diag *d);
+/* Imports the model in buf[0..len) into a new Graph in *out. path is the
+ * file the bytes came from: messages name it and external data is looked up
+ * in its directory. Returns 0, or -1 after reporting every problem found
+ * (not ONNX, bad tensors, unreadable external data, unknown inputs, symbolic
+ * dims without a pin, cycles), each naming the file and the node or tensor.
+ * A bad pin (unknown name, wrong rank) is a usage error (exit class 2). On
+ * failure *out is NULL. */
+int onnx_load(Arena *a, const char *path, const uint8_t *buf, size_t len, const OnnxPin *pins,
+              int n_pins, Graph **out, Diag *d);
 
 typedef struct HostTensor {
     const char *name;          /* TensorProto name; NULL when the file has none (.npy) */

@@ -2,11 +2,8 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "onnx/onnx.pb-c.h"
 #include "onnx/tensor_proto.h"
@@ -149,43 +146,18 @@ static int parse_header(const char *text, NpyHeader *h) {
 
 /* --- .npy reading ------------------------------------------------------------------ */
 
-/* Reads exactly n bytes at off; 0 or -1 (errno set; EIO when the file ends). */
-static int read_at(int fd, void *dst, size_t n, off_t off) {
-    uint8_t *p = dst;
-    while (n > 0) {
-        ssize_t got = pread(fd, p, n, off);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-            if (got == 0) errno = EIO;
-            return -1;
-        }
-        p += got;
-        n -= (size_t)got;
-        off += got;
-    }
-    return 0;
-}
-
 enum { NPY_MAX_HEADER = 1 << 16 }; /* numpy itself refuses headers over 10000 bytes by default */
 
 static int npy_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
     int rc = -1;
     char *text = NULL;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        diag_file(d, path, "cannot read: %s", strerror(errno));
-        diag_hint(d, "check the path and its permissions");
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        diag_file(d, path, "cannot read: not a regular file");
-        goto out;
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    uint8_t pre[12];
-    if (size < 10 || read_at(fd, pre, size < 12 ? 10 : 12, 0) != 0 ||
-        memcmp(pre, "\x93NUMPY", 6) != 0) {
+    size_t len = 0;
+    uint8_t *buf = file_read(path, &len, d);
+    if (!buf) goto out;
+    uint64_t size = len;
+    uint8_t pre[12] = {0}; /* magic, version, header length (2 or 4 bytes) */
+    memcpy(pre, buf, size < 12 ? size : 12);
+    if (size < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
         diag_file(d, path, "not a .npy file (no \\x93NUMPY magic)");
         diag_hint(d, "write it with numpy.save()");
         goto out;
@@ -210,10 +182,7 @@ static int npy_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
         diag_env(d, "out of memory");
         goto out;
     }
-    if (read_at(fd, text, hlen, (off_t)hstart) != 0) {
-        diag_file(d, path, "cannot read: %s", strerror(errno));
-        goto out;
-    }
+    memcpy(text, buf + hstart, hlen);
     text[hlen] = '\0';
     NpyHeader h = {0};
     int perr = strlen(text) != hlen ? -1 : parse_header(text, &h);
@@ -259,19 +228,16 @@ static int npy_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
     }
     uint64_t nbytes = numel * esize, have = size - hstart - hlen;
     if (have != nbytes) {
-        char buf[200];
+        char sbuf[200];
         diag_file(d, path, "%llu bytes of data for shape %s of %s (%llu bytes)",
-                  (unsigned long long)have, shape_str(&h.shape, buf, sizeof buf),
+                  (unsigned long long)have, shape_str(&h.shape, sbuf, sizeof sbuf),
                   dtype_onnx_name(dt), (unsigned long long)nbytes);
         diag_hint(d, "the file is truncated or was not written by numpy.save()");
         goto out;
     }
     /* nbytes <= the file size, so this allocation is bounded by the input. */
     void *data = arena_alloc_aligned(a, (size_t)nbytes + 1, 64);
-    if (read_at(fd, data, (size_t)nbytes, (off_t)(hstart + hlen)) != 0) {
-        diag_file(d, path, "cannot read: %s", strerror(errno));
-        goto out;
-    }
+    memcpy(data, buf + hstart + hlen, (size_t)nbytes);
     if (dt == DT_BOOL)
         for (size_t i = 0; i < nbytes; i++)
             ((uint8_t *)data)[i] = ((uint8_t *)data)[i] != 0;
@@ -284,7 +250,7 @@ static int npy_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
     rc = 0;
 out:
     free(text);
-    if (fd >= 0) close(fd);
+    free(buf);
     return rc;
 }
 
@@ -294,7 +260,7 @@ static int pb_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
     int rc = -1;
     size_t len = 0;
     Onnx__TensorProto *t = NULL;
-    uint8_t *buf = onnx_file_read(path, &len, d);
+    uint8_t *buf = file_read(path, &len, d);
     if (!buf) goto out;
     t = onnx__tensor_proto__unpack(NULL, len, buf);
     if (!t || !t->has_data_type) {

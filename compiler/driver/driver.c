@@ -70,50 +70,6 @@ static int exit_code(const Diag *d, int rc) {
 
 /* --- small helpers ---------------------------------------------------------------- */
 
-static unsigned char *slurp(const char *path, size_t *len, Diag *d) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        diag_file(d, path, "cannot open: %s", strerror(errno));
-        return NULL;
-    }
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1 << 16;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                diag_env(d, "out of memory reading '%s'", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        diag_file(d, path, "read error");
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
-static int file_sha256(const char *path, char hex[65], Diag *d) {
-    size_t len = 0;
-    unsigned char *buf = slurp(path, &len, d);
-    if (!buf) return -1;
-    sha256_hex(buf, len, hex);
-    free(buf);
-    return 0;
-}
-
 /* Appends s to a JSON document as a quoted string. */
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -147,8 +103,17 @@ static const char *model_name(Arena *a, const DriverOptions *o) {
     return s;
 }
 
-static int load(Arena *a, const DriverOptions *o, Graph **g, Diag *d) {
-    return onnx_load(a, o->model, o->pins, o->n_pins, g, d);
+/* Reads the model file once and imports it; sha256 (NULL: not wanted)
+ * gets the hex digest of the very bytes imported. */
+static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Diag *d) {
+    size_t len = 0;
+    uint8_t *buf = file_read(o->model, &len, d);
+    *g = NULL;
+    if (!buf) return -1;
+    if (sha256) sha256_hex(buf, len, sha256);
+    int rc = onnx_load(a, o->model, buf, len, o->pins, o->n_pins, g, d);
+    free(buf);
+    return rc;
 }
 
 /* --- compile ------------------------------------------------------------------------- */
@@ -205,8 +170,7 @@ int driver_compile(const DriverOptions *o) {
     int rc = -1;
     char sha[65];
 
-    if (file_sha256(o->model, sha, &d)) goto out;
-    if (load(a, o, &g, &d) || run_pipeline(g, o, NULL, &d)) goto out;
+    if (load(a, o, &g, sha, &d) || run_pipeline(g, o, NULL, &d)) goto out;
     CodegenOptions co = {
         o->triple, o->cpu, o->opt_level, model_name(a, o), o->version ? o->version : "1",
         sha,       NULL};
@@ -364,7 +328,7 @@ int driver_run(const DriverOptions *o) {
     int64_t batch = 1;
     const KilnModel *m = NULL;
 
-    if (load(a, o, &g, &d)) goto out;
+    if (load(a, o, &g, NULL, &d)) goto out;
     bound = arena_alloc(a, sizeof(HostTensor) * (size_t)(g->n_inputs + 1));
     if (bind_inputs(a, o, g, bound, &batch, &d)) goto out;
     freeze_static_inputs(g, bound);
@@ -463,7 +427,7 @@ int driver_inspect(const DriverOptions *o) {
     Graph *g = NULL;
     int rc = -1;
     char sha[65];
-    if (file_sha256(o->model, sha, &d) || load(a, o, &g, &d)) goto out;
+    if (load(a, o, &g, sha, &d)) goto out;
 
     OpCount *ops = arena_alloc(a, sizeof(OpCount) * (size_t)(g->n_nodes + 1));
     int n_ops = 0;
@@ -554,7 +518,7 @@ int driver_check(const DriverOptions *o) {
     Graph *g = NULL;
     Codegen *cg = NULL;
     int rc = -1;
-    if (load(a, o, &g, &d) || run_pipeline(g, o, NULL, &d)) goto out;
+    if (load(a, o, &g, NULL, &d) || run_pipeline(g, o, NULL, &d)) goto out;
     /* Lowering can still refuse a node (an unsupported broadcast); build
      * the module without optimising to find out. */
     CodegenOptions co = {NULL, NULL, 0, "check", "1", "", "{}"};

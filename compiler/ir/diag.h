@@ -14,6 +14,7 @@
 #ifndef DIAG_H
 #define DIAG_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 typedef struct Node Node;
@@ -40,5 +41,25 @@ void diag_usage(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 
 void diag_env(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "  hint: message" under the last error. */
 void diag_hint(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- reading the files kiln is given (file.c) -------------------------------
+ *
+ * Every file kiln reads (model, external data, tensor files) goes through
+ * these, so none can hang on a FIFO or a device: the file is opened with
+ * O_NONBLOCK and anything but a regular file is refused at once. */
+
+/* Reads the whole regular file at path into a malloc'd buffer of *len
+ * bytes plus a terminating 0 byte; the caller frees it. Returns NULL after
+ * one diagnostic naming path: exit class 1 (missing, unreadable, not a
+ * regular file), 3 out of memory. */
+uint8_t *file_read(const char *path, size_t *len, Diag *d);
+/* Opens the regular file at path read-only (flags adds e.g. O_NOFOLLOW),
+ * blocking mode restored, and sets *size. Returns the descriptor, or -1
+ * with *why saying why in words ("No such file or directory", "is a
+ * directory", "is a FIFO (named pipe), not a regular file"). */
+int file_open_regular(const char *path, int flags, uint64_t *size, const char **why);
+/* Reads exactly n bytes at offset off: 0, or -1 with errno set (EIO: the
+ * file ended first). */
+int file_read_at(int fd, void *dst, size_t n, uint64_t off);
 
 #endif

@@ -719,13 +719,11 @@ static int import_model(Arena *a, const char *path, const Onnx__ModelProto *m, c
     return 0;
 }
 
-int onnx_load(Arena *a, const char *path, const OnnxPin *pins, int n_pins, Graph **out, Diag *d) {
+int onnx_load(Arena *a, const char *path, const uint8_t *buf, size_t len, const OnnxPin *pins,
+              int n_pins, Graph **out, Diag *d) {
     int rc = -1;
-    size_t len = 0;
     Onnx__ModelProto *m = NULL;
     *out = NULL;
-    uint8_t *buf = onnx_file_read(path, &len, d);
-    if (!buf) goto out;
     m = onnx__model_proto__unpack(NULL, len, buf);
     if (!m || !m->graph) {
         diag_file(d, path, "not a valid ONNX model (%s)",
@@ -737,6 +735,5 @@ int onnx_load(Arena *a, const char *path, const OnnxPin *pins, int n_pins, Graph
     rc = import_model(a, path, m, pins, n_pins, out, d);
 out:
     if (m) onnx__model_proto__free_unpacked(m, NULL); /* the graph holds copies only */
-    free(buf);
     return rc;
 }

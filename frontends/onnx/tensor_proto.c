@@ -5,68 +5,12 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* raw_data and external data are little-endian; we copy them as they are. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "kiln's ONNX frontend assumes a little-endian host"
 #endif
-
-/* --- files ---------------------------------------------------------------- */
-
-/* Reads exactly n bytes at offset off; 0 on success, -1 with errno set
- * (EIO standing in for a file that shrank under us). */
-static int read_at(int fd, void *dst, size_t n, uint64_t off) {
-    uint8_t *p = dst;
-    while (n > 0) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : n;
-        ssize_t got = pread(fd, p, chunk, (off_t)off);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) return -1;
-        if (got == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += got;
-        n -= (size_t)got;
-        off += (uint64_t)got;
-    }
-    return 0;
-}
-
-uint8_t *onnx_file_read(const char *path, size_t *len, Diag *d) {
-    /* O_NONBLOCK so that a FIFO given by mistake cannot hang us in open(). */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    uint8_t *buf = NULL;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        diag_file(d, path, "cannot read: %s", strerror(errno));
-        diag_hint(d, "check the path and its permissions");
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        diag_file(d, path, "cannot read: %s",
-                  S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-        diag_hint(d, "pass the path of a file");
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1); /* +1: a 0-byte file still gets a buffer */
-    if (!buf) {
-        diag_env(d, "%s: out of memory reading %lld bytes", path, (long long)st.st_size);
-        goto out;
-    }
-    if (read_at(fd, buf, (size_t)st.st_size, 0) != 0) {
-        diag_file(d, path, "cannot read: %s", strerror(errno));
-        free(buf);
-        buf = NULL;
-        goto out;
-    }
-    *len = (size_t)st.st_size;
-out:
-    if (fd >= 0) close(fd);
-    return buf;
-}
 
 /* --- element types -------------------------------------------------------- */
 
@@ -187,18 +131,13 @@ static int external_read(const Onnx__TensorProto *t, const char *file, const cha
         diag_hint(d, "copy the data file into the model's directory instead of linking it");
         goto out;
     }
-    fd = open(real_full, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        diag_file(d, file, "%s: cannot open external data '%s': %s", what, location,
-                  strerror(errno));
+    uint64_t size = 0;
+    const char *why = NULL;
+    fd = file_open_regular(real_full, O_NOFOLLOW, &size, &why);
+    if (fd < 0) {
+        diag_file(d, file, "%s: cannot open external data '%s': %s", what, location, why);
         goto out;
     }
-    if (!S_ISREG(st.st_mode)) {
-        diag_file(d, file, "%s: external data '%s' is not a regular file", what, location);
-        goto out;
-    }
-    uint64_t size = (uint64_t)st.st_size;
     if (offset > size) {
         diag_file(d, file, "%s: external data offset %llu is past the end of '%s' (%llu bytes)",
                   what, (unsigned long long)offset, location, (unsigned long long)size);
@@ -219,7 +158,7 @@ static int external_read(const Onnx__TensorProto *t, const char *file, const cha
         diag_hint(d, "the data file is truncated or belongs to another model");
         goto out;
     }
-    if (read_at(fd, dst, want, offset) != 0) {
+    if (file_read_at(fd, dst, want, offset) != 0) {
         diag_file(d, file, "%s: cannot read external data '%s': %s", what, location,
                   strerror(errno));
         goto out;

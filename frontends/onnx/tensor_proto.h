@@ -12,10 +12,8 @@
  * External data is read only from regular files inside the directory of
  * the file that holds the proto: absolute locations, `..` components and
  * symlinks leading outside are rejected, so a downloaded model cannot make
- * kiln read (and embed into a binary) arbitrary files.
- *
- * onnx_file_read() reads a whole protobuf file into memory owned by the
- * caller (free() it), for both the importer and tensor_io.
+ * kiln read (and embed into a binary) arbitrary files. Files are read with
+ * file_read() and file_open_regular() (diag.h), never anything else.
  */
 #ifndef TENSOR_PROTO_H
 #define TENSOR_PROTO_H
@@ -40,9 +38,5 @@ typedef struct OnnxTensor {
  * (exit class 1) and returns -1. */
 int onnx_tensor_decode(Arena *a, const Onnx__TensorProto *t, const char *file, const char *what,
                        OnnxTensor *out, Diag *d);
-
-/* Reads the regular file at path into a malloc'd buffer the caller frees.
- * Returns NULL after reporting "PATH: cannot read: REASON" with a hint. */
-uint8_t *onnx_file_read(const char *path, size_t *len, Diag *d);
 
 #endif

@@ -165,6 +165,36 @@ r = kiln("run", MODEL)
 check("kiln run without the input exits 1 naming it",
       r.returncode == 1 and "transaction" in r.stderr, r.stderr)
 
+# --- files that are not regular files: exit 1 at once, never a hang --------------
+def kiln_quick(*a):
+    """kiln with a short timeout; a hang comes back as returncode None."""
+    try:
+        return kiln(*a, timeout=20)
+    except subprocess.TimeoutExpired as e:
+        return subprocess.CompletedProcess(e.cmd, None, "", "timed out")
+
+
+fifo_dir = tempfile.mkdtemp(dir=tmp)
+fifo = os.path.join(fifo_dir, "pipe.onnx")
+os.mkfifo(fifo)
+for cmd in ("compile", "inspect", "check", "run"):
+    extra = ("-o", os.path.join(tmp, "fifo-out")) if cmd == "compile" else ()
+    r = kiln_quick(cmd, fifo, *extra)
+    check(f"{cmd} on a FIFO model exits 1 at once naming the file",
+          r.returncode == 1 and "pipe.onnx" in r.stderr and "FIFO" in r.stderr, r.stderr)
+for cmd in ("compile", "inspect", "check", "run"):
+    extra = ("-o", os.path.join(tmp, "dir-out")) if cmd == "compile" else ()
+    r = kiln_quick(cmd, fifo_dir, *extra)
+    check(f"{cmd} on a directory as model exits 1 naming it",
+          r.returncode == 1 and fifo_dir in r.stderr and "directory" in r.stderr, r.stderr)
+os.symlink("/dev/zero", os.path.join(fifo_dir, "zero.npy"))
+fifo_npy = os.path.join(fifo_dir, "pipe.npy")
+os.mkfifo(fifo_npy)
+for dev in ("/dev/null", "/dev/zero", os.path.join(fifo_dir, "zero.npy"), fifo_npy):
+    r = kiln_quick("run", MODEL, "--input", f"transaction={dev}", "--out-dir", outdir)
+    check(f"kiln run with {os.path.basename(dev)} as --input exits 1 naming it, no hang",
+          r.returncode == 1 and os.path.basename(dev) in r.stderr, r.stderr)
+
 bad = request(np.zeros((1, 29), np.float32))
 r = run([exe, "predict"], input=json.dumps(bad))
 check("predict with 29 values exits 1 naming the input",

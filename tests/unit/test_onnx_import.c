@@ -270,7 +270,11 @@ static int load(State *s, const char *path, const OnnxPin *pins, int n_pins, Gra
     s->text = NULL;
     s->diag_file = open_memstream(&s->text, &s->len);
     diag_init(&s->d, s->diag_file);
-    int rc = onnx_load(s->a, path, pins, n_pins, g, &s->d);
+    /* As the driver does it: read the file once, import the bytes. */
+    size_t len = 0;
+    uint8_t *buf = file_read(path, &len, &s->d);
+    int rc = buf ? onnx_load(s->a, path, buf, len, pins, n_pins, g, &s->d) : -1;
+    free(buf);
     fflush(s->diag_file);
     return rc;
 }
@@ -822,6 +826,42 @@ static void test_missing_file_names_the_reason(void **state) {
     assert_diag(s, "cannot read: is a directory");
 }
 
+static void test_fifo_and_device_models_are_refused_at_once(void **state) {
+    State *s = *state;
+    Graph *g = NULL;
+    /* No writer on the FIFO: a blocking open() would wait for ever. */
+    const char *fifo = path_in(s, "pipe.onnx");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(load(s, fifo, NULL, 0, &g), -1);
+    assert_diag(s, "pipe.onnx: cannot read: is a FIFO (named pipe), not a regular file");
+    assert_diag(s, "hint: pass the path of a regular file");
+    assert_int_equal(s->d.exit_code, EXIT_MODEL);
+    assert_int_equal(load(s, "/dev/zero", NULL, 0, &g), -1);
+    assert_diag(s, "/dev/zero: cannot read: is a character device, not a regular file");
+    assert_null(g);
+}
+
+static void test_file_read_returns_the_bytes_and_a_terminating_zero(void **state) {
+    State *s = *state;
+    const char *path = path_in(s, "bytes.bin");
+    write_bytes(path, "ab\0c", 4);
+    Diag d;
+    diag_init(&d, stderr);
+    size_t len = 99;
+    uint8_t *buf = file_read(path, &len, &d);
+    assert_non_null(buf);
+    assert_int_equal(len, 4);
+    assert_memory_equal(buf, "ab\0c\0", 5);
+    free(buf);
+    write_bytes(path, "", 0);
+    buf = file_read(path, &len, &d);
+    assert_non_null(buf);
+    assert_int_equal(len, 0);
+    assert_int_equal(buf[0], 0);
+    free(buf);
+    assert_int_equal(diag_count(&d), 0);
+}
+
 static void test_truncated_file_is_not_a_valid_model(void **state) {
     State *s = *state;
     size_t n = onnx__model_proto__get_packed_size(&mlp(s)->m);
@@ -943,6 +983,16 @@ static void test_external_data_file_too_short_is_reported(void **state) {
     path = model_write(s, external_model(s, "nothere.bin", "0", "16"), "short4.onnx");
     assert_int_equal(load(s, path, NULL, 0, &g), -1);
     assert_diag(s, "cannot open external data 'nothere.bin': No such file or directory");
+    /* Neither a FIFO nor a directory is read as external data. */
+    assert_int_equal(mkfifo(path_in(s, "fifo.bin"), 0600), 0);
+    path = model_write(s, external_model(s, "fifo.bin", "0", "16"), "short5.onnx");
+    assert_int_equal(load(s, path, NULL, 0, &g), -1);
+    assert_diag(s, "cannot open external data 'fifo.bin': is a FIFO (named pipe), not a regular "
+                   "file");
+    mkdir(path_in(s, "dir.bin"), 0755);
+    path = model_write(s, external_model(s, "dir.bin", "0", "16"), "short6.onnx");
+    assert_int_equal(load(s, path, NULL, 0, &g), -1);
+    assert_diag(s, "cannot open external data 'dir.bin': is a directory");
 }
 
 /* --- the golden bad models ------------------------------------------------------------- */
@@ -1007,6 +1057,8 @@ int main(void) {
         T(test_tensor_defined_twice_is_reported),
         T(test_undefined_graph_output_is_reported),
         T(test_missing_file_names_the_reason),
+        T(test_fifo_and_device_models_are_refused_at_once),
+        T(test_file_read_returns_the_bytes_and_a_terminating_zero),
         T(test_truncated_file_is_not_a_valid_model),
         T(test_garbage_file_is_not_a_valid_model),
         T(test_external_data_is_read_from_the_model_directory),

@@ -292,6 +292,27 @@ static void test_broken_npy_preambles_are_rejected(void **state) {
     assert_diag(s, "absent.npy: cannot read: No such file or directory");
 }
 
+static void test_fifos_devices_and_directories_are_refused_at_once(void **state) {
+    State *s = *state;
+    HostTensor t;
+    /* A FIFO without a writer would block a plain open() for ever. */
+    assert_int_equal(mkfifo(path_in(s, "pipe.npy"), 0600), 0);
+    assert_int_equal(read_tensor(s, path_in(s, "pipe.npy"), &t), -1);
+    assert_diag(s, "pipe.npy: cannot read: is a FIFO (named pipe), not a regular file");
+    assert_int_equal(s->d.exit_code, EXIT_MODEL);
+    assert_int_equal(mkfifo(path_in(s, "pipe.pb"), 0600), 0);
+    assert_int_equal(read_tensor(s, path_in(s, "pipe.pb"), &t), -1);
+    assert_diag(s, "pipe.pb: cannot read: is a FIFO (named pipe), not a regular file");
+    /* /dev/zero would never end; behind a .npy name it is still refused. */
+    assert_int_equal(symlink("/dev/zero", path_in(s, "zero.npy")), 0);
+    assert_int_equal(read_tensor(s, path_in(s, "zero.npy"), &t), -1);
+    assert_diag(s, "zero.npy: cannot read: is a character device, not a regular file");
+    assert_int_equal(mkdir(path_in(s, "dir.pb"), 0755), 0);
+    assert_int_equal(read_tensor(s, path_in(s, "dir.pb"), &t), -1);
+    assert_diag(s, "dir.pb: cannot read: is a directory");
+    assert_int_equal(s->d.n_errors, 1);
+}
+
 /* --- numpy itself --------------------------------------------------------------------- */
 
 static int have_numpy(void) {
@@ -459,6 +480,7 @@ int main(void) {
         T(test_npy_versions_2_and_3_and_native_order_codes_are_read),
         T(test_hostile_npy_headers_end_in_a_diagnostic_naming_the_file),
         T(test_broken_npy_preambles_are_rejected),
+        T(test_fifos_devices_and_directories_are_refused_at_once),
         T(test_numpy_loads_what_we_write),
         T(test_we_read_what_numpy_writes),
         T(test_pb_tensor_is_read_with_name_type_and_data),
