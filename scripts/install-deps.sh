@@ -9,7 +9,7 @@ PKGS="
 build-essential cmake pkg-config file
 llvm-19-dev clang-19 lld-19
 libonnx-dev libprotobuf-c-dev protobuf-c-compiler
-libarchive-dev libevent-dev libjansson-dev
+libarchive-dev libevent-dev libjansson-dev nettle-dev
 libcmocka-dev
 python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn
 jupyter-nbconvert python3-ipykernel python3-nbformat

@@ -10,7 +10,8 @@
 #include "codegen.h"
 #include "link.h"
 #include "passes.h"
-#include "sha256.h"
+
+#include <nettle/sha2.h>
 
 /* The optimiser. Analysis passes all run even when one fails, so that
  * `kiln check` reports every problem at once; the driver stops after them
@@ -103,6 +104,16 @@ static const char *model_name(Arena *a, const DriverOptions *o) {
     return s;
 }
 
+void driver_sha256_hex(const void *data, size_t len, char hex[65]) {
+    struct sha256_ctx ctx;
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    sha256_init(&ctx);
+    sha256_update(&ctx, len, data);
+    sha256_digest(&ctx, sizeof digest, digest);
+    for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
 /* Reads the model file once and imports it; sha256 (NULL: not wanted)
  * gets the hex digest of the very bytes imported. */
 static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Diag *d) {
@@ -110,7 +121,7 @@ static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Di
     uint8_t *buf = file_read(o->model, &len, d);
     *g = NULL;
     if (!buf) return -1;
-    if (sha256) sha256_hex(buf, len, sha256);
+    if (sha256) driver_sha256_hex(buf, len, sha256);
     int rc = onnx_load(a, o->model, buf, len, o->pins, o->n_pins, g, d);
     free(buf);
     return rc;

@@ -41,6 +41,10 @@ int driver_inspect(const DriverOptions *o);
 int driver_check(const DriverOptions *o);
 int driver_ops(const DriverOptions *o);
 
+/* The SHA-256 of data (nettle's) as 64 lowercase hex digits and a NUL: the
+ * model digest every compiled binary and `kiln inspect` carry. */
+void driver_sha256_hex(const void *data, size_t len, char hex[65]);
+
 /* The pipeline's pass names, NULL-terminated, for --dump-after checks. */
 const char *const *driver_pass_names(void);
 
