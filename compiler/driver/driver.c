@@ -11,6 +11,7 @@
 #include "link.h"
 #include "passes.h"
 
+#include <jansson.h>
 #include <nettle/sha2.h>
 
 /* The optimiser. Analysis passes all run even when one fails, so that
@@ -71,18 +72,31 @@ static int exit_code(const Diag *d, int rc) {
 
 /* --- small helpers ---------------------------------------------------------------- */
 
-/* Appends s to a JSON document as a quoted string. */
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
+/* A JSON string for s. jansson takes only UTF-8, while paths and names are
+ * bytes: in a string that is not UTF-8 every byte over 0x7f becomes '?'. */
+static json_t *json_text(const char *s) {
+    if (!s) s = "";
+    json_t *j = json_string(s);
+    if (j) return j;
+    char *t = strdup(s);
+    for (char *p = t; p && *p; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+    j = t ? json_string(t) : NULL;
+    free(t);
+    return j;
+}
+
+/* j as text (malloc'd), laid out as Python's json.dumps does: ", " and
+ * ": " separators, keys in insertion order. Releases j. A NULL j or a
+ * failed dump is jansson running out of memory: exit 3 like the arena. */
+static char *json_text_dump(json_t *j) {
+    char *s = j ? json_dumps(j, JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!s) {
+        fputs("kiln: out of memory\n", stderr);
+        exit(EXIT_ENV);
     }
-    fputc('"', f);
+    return s;
 }
 
 static const char *base_name(const char *path) {
@@ -130,26 +144,16 @@ static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Di
 /* --- compile ------------------------------------------------------------------------- */
 
 static char *build_info_json(const DriverOptions *o, const Codegen *cg) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) abort();
     const char *epoch = getenv("SOURCE_DATE_EPOCH");
     long long t = epoch && *epoch ? atoll(epoch) : (long long)time(NULL);
-    fprintf(f, "{\"kiln_version\": \"%s\", \"source\": ", KILN_VERSION);
-    json_str(f, base_name(o->model));
-    fputs(", \"target\": ", f);
-    json_str(f, codegen_triple(cg));
-    fputs(", \"cpu\": ", f);
-    json_str(f, codegen_cpu(cg));
-    fprintf(f, ", \"opt_level\": %d, \"build_time\": %lld, \"flags\": [", o->opt_level, t);
-    for (int i = 1; i < o->argc; i++) {
-        if (i > 1) fputs(", ", f);
-        json_str(f, o->argv[i]);
-    }
-    fputs("]}", f);
-    fclose(f);
-    return buf;
+    json_t *flags = json_array();
+    for (int i = 1; i < o->argc; i++)
+        json_array_append_new(flags, json_text(o->argv[i]));
+    return json_text_dump(json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version",
+                                    KILN_VERSION, "source", json_text(base_name(o->model)),
+                                    "target", json_text(codegen_triple(cg)), "cpu",
+                                    json_text(codegen_cpu(cg)), "opt_level", o->opt_level,
+                                    "build_time", (json_int_t)t, "flags", flags));
 }
 
 static int emit_kind(const char *emit, CodegenFileKind *kind) {
@@ -465,35 +469,35 @@ int driver_inspect(const DriverOptions *o) {
     char buf[160];
     FILE *f = stdout;
     if (o->json) {
-        fputs("{\"model\": ", f);
-        json_str(f, o->model);
-        fprintf(f, ", \"sha256\": \"%s\", \"graph\": ", sha);
-        json_str(f, g->name);
-        fprintf(f, ", \"opset\": %d, \"inputs\": [", g->opset);
+        json_t *io[2];
         for (int pass = 0; pass < 2; pass++) {
             Value **vs = pass ? g->outputs : g->inputs;
             int nv = pass ? g->n_outputs : g->n_inputs;
-            if (pass) fputs("], \"outputs\": [", f);
+            io[pass] = json_array();
             for (int i = 0; i < nv; i++) {
-                fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-                json_str(f, vs[i]->name);
-                fprintf(f, ", \"dtype\": \"%s\", \"shape\": [", dtype_onnx_name(vs[i]->dtype));
+                json_t *shape = json_array();
                 for (int j = 0; j < vs[i]->shape.rank; j++)
-                    fprintf(f, "%s%lld", j ? ", " : "", (long long)vs[i]->shape.dims[j]);
-                fputs("]}", f);
+                    json_array_append_new(shape, json_integer(vs[i]->shape.dims[j]));
+                json_array_append_new(
+                    io[pass], json_pack("{s:o, s:s, s:o}", "name", json_text(vs[i]->name), "dtype",
+                                        dtype_onnx_name(vs[i]->dtype), "shape", shape));
             }
         }
-        fputs("], \"ops\": {", f);
+        json_t *op_counts = json_object();
         for (int i = 0; i < n_ops; i++) {
-            if (i) fputs(", ", f);
-            json_str(f, ops[i].op);
-            fprintf(f, ": %d", ops[i].n);
+            json_t *key = json_text(ops[i].op);
+            json_object_set_new(op_counts, json_string_value(key), json_integer(ops[i].n));
+            json_decref(key);
         }
-        fprintf(f,
-                "}, \"params\": %lld, \"param_bytes\": %lld, \"flops_per_item\": %lld, "
-                "\"workspace\": {\"fixed_bytes\": %lld, \"bytes_per_item\": %lld}}\n",
-                (long long)params, (long long)param_bytes, (long long)flops,
-                (long long)g->ws_static, (long long)g->ws_per_batch);
+        char *text = json_text_dump(
+            json_pack("{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I}}", "model",
+                      json_text(o->model), "sha256", sha, "graph", json_text(g->name), "opset",
+                      g->opset, "inputs", io[0], "outputs", io[1], "ops", op_counts, "params",
+                      (json_int_t)params, "param_bytes", (json_int_t)param_bytes, "flops_per_item",
+                      (json_int_t)flops, "workspace", "fixed_bytes", (json_int_t)g->ws_static,
+                      "bytes_per_item", (json_int_t)g->ws_per_batch));
+        fprintf(f, "%s\n", text);
+        free(text);
     } else {
         fprintf(f, "model      %s\nsha256     %s\ngraph      %s, opset %d\n", o->model, sha,
                 g->name, g->opset);
@@ -549,15 +553,20 @@ out:
 /* --- ops -------------------------------------------------------------------------------------- */
 
 int driver_ops(const DriverOptions *o) {
-    if (o->json) fputs("[", stdout);
+    json_t *list = o->json ? json_array() : NULL;
     for (int i = 0; i < OP_COUNT; i++) {
         const OpInfo *info = op_info((OpKind)i);
         if (o->json)
-            printf("%s{\"op\": \"%s\", \"domain\": \"ai.onnx\", \"since\": %d, \"until\": %d}",
-                   i ? ", " : "", info->name, info->since, KILN_MAX_OPSET);
+            json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i}", "op", info->name,
+                                                  "domain", "ai.onnx", "since", info->since,
+                                                  "until", KILN_MAX_OPSET));
         else
             printf("%-14s opset %d-%d\n", info->name, info->since, KILN_MAX_OPSET);
     }
-    if (o->json) fputs("]\n", stdout);
+    if (o->json) {
+        char *text = json_text_dump(list);
+        printf("%s\n", text);
+        free(text);
+    }
     return EXIT_OK;
 }

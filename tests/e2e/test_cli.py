@@ -122,6 +122,12 @@ if ok:
           and meta["inputs"][0]["datatype"] == "FP32" and meta["inputs"][0]["shape"] == [-1, 30]
           and len(meta["sha256"]) == 64)
 check("info --json gives the v2 metadata with the batch dim as -1", ok, r.stdout + r.stderr)
+if ok:
+    b = meta.get("build") or {}
+    ok = (list(b) == ["kiln_version", "source", "target", "cpu", "opt_level", "build_time", "flags"]
+          and b["source"] == "fraud.onnx" and isinstance(b["opt_level"], int)
+          and isinstance(b["build_time"], int) and b["flags"] == ["compile", MODEL, "-o", exe])
+check("the embedded build info is JSON with its keys in order", ok, r.stdout)
 
 r = kiln("inspect", MODEL, "--json")
 ok = r.returncode == 0
@@ -129,10 +135,27 @@ if ok:
     info = json.loads(r.stdout)
     ok = info["params"] > 0 and info["flops_per_item"] > 0 and info["ops"].get("Gemm", 0) >= 1
 check("inspect --json reports params, FLOPs and ops", ok, r.stdout + r.stderr)
+if ok:
+    ok = list(info) == ["model", "sha256", "graph", "opset", "inputs", "outputs", "ops",
+                               "params", "param_bytes", "flops_per_item", "workspace"]
+    ok = ok and info["inputs"][0] == {"name": "transaction", "dtype": "float", "shape": [-1, 30]}
+    ok = ok and info["workspace"].keys() == {"fixed_bytes", "bytes_per_item"}
+    ok = ok and all(isinstance(v, int) for v in info["workspace"].values())
+check("inspect --json has its keys in order, with their types", ok, r.stdout + r.stderr)
+odd_name = os.path.join(tmp, "bad\udcff\x01name.onnx")  # not UTF-8 on disk
+with open(MODEL, "rb") as src, open(os.fsencode(odd_name), "wb") as dst:
+    dst.write(src.read())
+r = subprocess.run([args.kiln, "inspect", os.fsencode(odd_name), "--json"], capture_output=True)
+try:
+    ok = r.returncode == 0 and json.loads(r.stdout)["model"].endswith("bad?\x01name.onnx")
+except ValueError:
+    ok = False
+check("inspect --json stays valid JSON for a file name that is not UTF-8", ok, r.stdout)
 r = kiln("check", MODEL)
 check("check passes the sample", r.returncode == 0 and "ok" in r.stdout, r.stderr)
 r = kiln("ops", "--json")
 ok = r.returncode == 0 and any(o["op"] == "Gemm" for o in json.loads(r.stdout))
+ok = ok and all(list(o) == ["op", "domain", "since", "until"] for o in json.loads(r.stdout))
 check("ops --json lists Gemm", ok, r.stdout)
 
 for emit, magic in (("obj", b"\x7fELF"), ("llvm", b"; ModuleID"), ("asm", b"\t.text")):
