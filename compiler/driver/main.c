@@ -1,11 +1,11 @@
-/* main.c: the kiln command line. Parses flags into DriverOptions and hands
- * over to driver.c; nothing else happens here. */
+/* main.c: the kiln command line. Parses flags into DriverOptions (with
+ * getopt_long) and hands over to driver.c; nothing else happens here. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "driver.h"
-
 static const char usage_text[] =
     "usage:\n"
     "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|llvm|asm] [--name N] [--model-version V]\n"
@@ -15,7 +15,7 @@ static const char usage_text[] =
     "  kiln inspect MODEL.onnx [--json]\n"
     "  kiln check MODEL.onnx\n"
     "  kiln ops [--json]\n"
-    "  kiln --version | help\n"
+    "  kiln --version | help [COMMAND]\n"
     "\n"
     "compile  turns MODEL.onnx into a static service binary OUT (see `OUT help`)\n"
     "run      runs the model once through the JIT; FILE is .npy or .pb (TensorProto);\n"
@@ -24,13 +24,96 @@ static const char usage_text[] =
     "check    reports every problem kiln finds in the model; exit 1 if any\n"
     "ops      the supported ONNX ops and opset ranges\n"
     "\n"
+    "`kiln COMMAND --help` shows the options of one command.\n"
     "DIMS is like 1x3x224x224; N stands for the batch size (Nx3x224x224).\n"
     "exit codes: 0 ok, 1 the model or input is at fault, 2 bad usage, 3 environment\n";
 
-static int usage_error(const char *fmt, const char *arg) {
+/* One subcommand: its driver function and its --help text, whose first
+ * line is the usage line. Every command accepts every option (as kiln
+ * always has); the help lists the ones that matter to it. */
+typedef struct Command {
+    const char *name;
+    int (*run)(const DriverOptions *o);
+    const char *help;
+} Command;
+
+static const Command commands[] = {
+    {"compile", driver_compile,
+     "usage: kiln compile MODEL.onnx -o OUT [options]\n"
+     "\n"
+     "Turns MODEL.onnx into a static service binary OUT (see `OUT help`).\n"
+     "\n"
+     "options:\n"
+     "  -o OUT                   the file to write (required)\n"
+     "  --emit exe|obj|llvm|asm  what to write: a service binary (default), an object\n"
+     "                           file, LLVM IR or assembly\n"
+     "  --name N                 the model's name in URLs (default: the file's stem)\n"
+     "  --model-version V        the version it is served as (default 1)\n"
+     "  -O0..-O3                 optimisation level (default -O3)\n"
+     "  --target TRIPLE          compile for TRIPLE (default: this machine)\n"
+     "  --cpu CPU                tune for CPU (default: this machine's)\n"
+     "  --shape NAME=DIMS        the shape of input NAME, like 1x3x224x224 or\n"
+     "                           Nx3x224x224 (N: the batch); repeatable\n"
+     "  --dump-after PASS        print the IR after PASS (import, check-ops, ...)\n"
+     "  -h, --help               this help\n"},
+    {"run", driver_run,
+     "usage: kiln run MODEL.onnx [--input [NAME=]FILE]... [--out-dir DIR] [options]\n"
+     "\n"
+     "Runs the model once through the JIT and writes DIR/<output name>.npy for\n"
+     "every output.\n"
+     "\n"
+     "options:\n"
+     "  --input [NAME=]FILE      a graph input, by name or in order; FILE is .npy or\n"
+     "                           .pb (an ONNX TensorProto); repeatable\n"
+     "  -o, --out-dir DIR        where the outputs go (default .)\n"
+     "  --shape NAME=DIMS        the shape of input NAME, like 1x3x224x224; repeatable\n"
+     "  -O0..-O3                 optimisation level (default -O3)\n"
+     "  --dump-after PASS        print the IR after PASS\n"
+     "  -h, --help               this help\n"},
+    {"inspect", driver_inspect,
+     "usage: kiln inspect MODEL.onnx [--json] [options]\n"
+     "\n"
+     "Shows inputs, outputs, ops, parameters, FLOPs and planned memory.\n"
+     "\n"
+     "options:\n"
+     "  --json                   as one JSON object\n"
+     "  --shape NAME=DIMS        the shape of input NAME, like 1x3x224x224; repeatable\n"
+     "  --dump-after PASS        print the IR after PASS\n"
+     "  -h, --help               this help\n"},
+    {"check", driver_check,
+     "usage: kiln check MODEL.onnx [options]\n"
+     "\n"
+     "Reports every problem kiln finds in the model; exit 1 if any.\n"
+     "\n"
+     "options:\n"
+     "  --shape NAME=DIMS        the shape of input NAME, like 1x3x224x224; repeatable\n"
+     "  --dump-after PASS        print the IR after PASS\n"
+     "  -h, --help               this help\n"},
+    {"ops", driver_ops,
+     "usage: kiln ops [--json]\n"
+     "\n"
+     "Lists the supported ONNX ops and opset ranges.\n"
+     "\n"
+     "options:\n"
+     "  --json                   as a JSON array\n"
+     "  -h, --help               this help\n"},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof *commands)
+
+static const Command *command_find(const char *name) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+/* "kiln: MESSAGE" and a hint at the usage (of cmd, if known); exit 2. */
+static int usage_error(const Command *cmd, const char *fmt, const char *arg) {
     fputs("kiln: ", stderr);
     fprintf(stderr, fmt, arg);
-    fputs("\n  hint: `kiln help` shows the usage\n", stderr);
+    if (cmd)
+        fprintf(stderr, "\n  hint: `kiln %s --help` shows the usage\n", cmd->name);
+    else
+        fputs("\n  hint: `kiln help` shows the usage\n", stderr);
     return EXIT_USAGE;
 }
 
@@ -64,99 +147,168 @@ static int parse_pin(const char *arg, OnnxPin *pin, char name_buf[DRIVER_PIN_NAM
     }
 }
 
+/* Options without a short form. */
+enum {
+    OPT_EMIT = 256,
+    OPT_NAME,
+    OPT_MODEL_VERSION,
+    OPT_TARGET,
+    OPT_CPU,
+    OPT_DUMP_AFTER,
+    OPT_JSON,
+    OPT_SHAPE,
+    OPT_INPUT,
+};
+
+static const struct option long_options[] = {
+    {"out-dir", required_argument, NULL, 'o'},
+    {"emit", required_argument, NULL, OPT_EMIT},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"model-version", required_argument, NULL, OPT_MODEL_VERSION},
+    {"target", required_argument, NULL, OPT_TARGET},
+    {"cpu", required_argument, NULL, OPT_CPU},
+    {"dump-after", required_argument, NULL, OPT_DUMP_AFTER},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"shape", required_argument, NULL, OPT_SHAPE},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The option as the user wrote it, for messages: "--emit" (without any
+ * "=value"), or "-o". */
+static const char *option_text(char buf[64], char *const *argv, int optind_now, int opt) {
+    const char *typed = argv[optind_now - 1];
+    if (!strncmp(typed, "--", 2)) {
+        snprintf(buf, 64, "%.*s", (int)strcspn(typed, "="), typed);
+        return buf;
+    }
+    snprintf(buf, 64, "-%c", opt > 0 && opt < 128 ? opt : '?');
+    return buf;
+}
+
+/* Parses the options of cmd (args[0] is the command name) into o. Returns
+ * -1 to go on, or the exit code: 0 after --help, 2 after bad usage. The
+ * optstring starts with '-': options and operands are taken in the order
+ * given (`kiln compile m.onnx -o out` works, whatever POSIXLY_CORRECT
+ * says, and argv is never permuted, so the manifest keeps the command line
+ * as typed); ':' makes a missing value its own case. */
+static int parse_options(const Command *cmd, int argc, char **args, DriverOptions *o) {
+    char opt_buf[64];
+    opterr = 0;
+    optind = 1;
+    for (;;) {
+        int c = getopt_long(argc, args, "-:o:O:h", long_options, NULL);
+        if (c == -1) break;
+        const char *opt = option_text(opt_buf, args, optind, c == '?' || c == ':' ? optopt : c);
+        switch (c) {
+        case 1: /* an operand: the model */
+            if (o->model) return usage_error(cmd, "unexpected argument '%s'", optarg);
+            o->model = optarg;
+            break;
+        case 'h':
+            fputs(cmd->help, stdout);
+            return EXIT_OK;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'O':
+            if (optarg[0] < '0' || optarg[0] > '3' || optarg[1])
+                return usage_error(cmd, "unknown option '-O%s'", optarg);
+            o->opt_level = optarg[0] - '0';
+            break;
+        case OPT_EMIT:
+            o->emit = optarg;
+            break;
+        case OPT_NAME:
+            o->name = optarg;
+            break;
+        case OPT_MODEL_VERSION:
+            o->version = optarg;
+            break;
+        case OPT_TARGET:
+            o->triple = optarg;
+            break;
+        case OPT_CPU:
+            o->cpu = optarg;
+            break;
+        case OPT_DUMP_AFTER:
+            o->dump_after = optarg;
+            break;
+        case OPT_JSON:
+            o->json = 1;
+            break;
+        case OPT_SHAPE:
+            if (o->n_pins == DRIVER_MAX_PINS) return usage_error(cmd, "too many %s flags", opt);
+            if (parse_pin(optarg, &o->pins[o->n_pins], o->pin_names[o->n_pins]))
+                return usage_error(cmd, "--shape '%s': expected NAME=DIMS such as x=1x3x224x224",
+                                   optarg);
+            o->n_pins++;
+            break;
+        case OPT_INPUT:
+            if (o->n_inputs == DRIVER_MAX_INPUTS) return usage_error(cmd, "too many %s flags", opt);
+            o->inputs[o->n_inputs++] = optarg;
+            break;
+        case ':':
+            return usage_error(cmd, "%s needs a value", opt);
+        default: /* '?' */
+            if (optopt && strchr(args[optind - 1], '=') && !strncmp(args[optind - 1], "--", 2))
+                return usage_error(cmd, "%s takes no value", opt);
+            return usage_error(cmd, "unknown option '%s'",
+                               !strncmp(args[optind - 1], "--", 2) ? args[optind - 1] : opt);
+        }
+    }
+    /* What follows "--" is operands only. */
+    for (; optind < argc; optind++) {
+        if (o->model) return usage_error(cmd, "unexpected argument '%s'", args[optind]);
+        o->model = args[optind];
+    }
+    return -1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fputs(usage_text, stderr);
         return EXIT_USAGE;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-        fputs(usage_text, stdout);
+    const char *name = argv[1];
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+        const Command *about = argc > 2 ? command_find(argv[2]) : NULL;
+        fputs(about ? about->help : usage_text, stdout);
         return EXIT_OK;
     }
-    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
         printf("kiln %s (LLVM 19)\n", KILN_VERSION);
         return EXIT_OK;
     }
+    const Command *cmd = command_find(name);
+    if (!cmd) return usage_error(NULL, "unknown command '%s'", name);
 
     DriverOptions o = {0};
     o.emit = "exe";
     o.opt_level = 3;
     o.argc = argc;
     o.argv = argv;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKE(field)                                                                                \
-    do {                                                                                           \
-        if (!next) return usage_error("%s needs a value", a);                                      \
-        (field) = next;                                                                            \
-        i++;                                                                                       \
-    } while (0)
-        if (!strcmp(a, "-o") || !strcmp(a, "--out-dir"))
-            TAKE(o.out);
-        else if (!strcmp(a, "--emit"))
-            TAKE(o.emit);
-        else if (!strcmp(a, "--name"))
-            TAKE(o.name);
-        else if (!strcmp(a, "--model-version"))
-            TAKE(o.version);
-        else if (!strcmp(a, "--target"))
-            TAKE(o.triple);
-        else if (!strcmp(a, "--cpu"))
-            TAKE(o.cpu);
-        else if (!strcmp(a, "--dump-after"))
-            TAKE(o.dump_after);
-        else if (!strcmp(a, "--json"))
-            o.json = 1;
-        else if (!strcmp(a, "--shape")) {
-            if (!next) return usage_error("%s needs a value", a);
-            if (o.n_pins == DRIVER_MAX_PINS) return usage_error("too many %s flags", a);
-            if (parse_pin(next, &o.pins[o.n_pins], o.pin_names[o.n_pins]))
-                return usage_error("--shape '%s': expected NAME=DIMS such as x=1x3x224x224", next);
-            o.n_pins++;
-            i++;
-        } else if (!strcmp(a, "--input")) {
-            if (!next) return usage_error("%s needs a value", a);
-            if (o.n_inputs == DRIVER_MAX_INPUTS) return usage_error("too many %s flags", a);
-            o.inputs[o.n_inputs++] = next;
-            i++;
-        } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3])
-            o.opt_level = a[2] - '0';
-        else if (a[0] == '-' && a[1])
-            return usage_error("unknown option '%s'", a);
-        else if (!o.model)
-            o.model = a;
-        else
-            return usage_error("unexpected argument '%s'", a);
-#undef TAKE
-    }
+    int rc = parse_options(cmd, argc - 1, argv + 1, &o);
+    if (rc >= 0) return rc;
 
-    if (!strcmp(cmd, "ops")) return driver_ops(&o);
-    if (strcmp(cmd, "compile") && strcmp(cmd, "run") && strcmp(cmd, "inspect") &&
-        strcmp(cmd, "check"))
-        return usage_error("unknown command '%s'", cmd);
-    if (!o.model) return usage_error("%s needs a model file", cmd);
+    if (cmd->run == driver_ops) return driver_ops(&o);
+    if (!o.model) return usage_error(cmd, "%s needs a model file", name);
     if (o.dump_after) {
         const char *const *names = driver_pass_names();
         int found = 0;
         for (int i = 0; names[i]; i++)
             found |= !strcmp(names[i], o.dump_after);
-        if (!found) return usage_error("--dump-after '%s' names no pass", o.dump_after);
+        if (!found) return usage_error(cmd, "--dump-after '%s' names no pass", o.dump_after);
     }
     if (o.name) {
         for (const char *p = o.name; *p; p++)
             if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                   (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
-                return usage_error("--name '%s': use only letters, digits, '.', '_' and '-'",
+                return usage_error(cmd, "--name '%s': use only letters, digits, '.', '_' and '-'",
                                    o.name);
-        if (!o.name[0]) return usage_error("--name '%s' is empty", o.name);
+        if (!o.name[0]) return usage_error(cmd, "--name '%s' is empty", o.name);
     }
-    if (!strcmp(cmd, "compile")) {
-        if (!o.out) return usage_error("%s needs -o OUT", cmd);
-        return driver_compile(&o);
-    }
-    if (!strcmp(cmd, "run")) return driver_run(&o);
-    if (!strcmp(cmd, "inspect")) return driver_inspect(&o);
-    return driver_check(&o);
+    if (cmd->run == driver_compile && !o.out) return usage_error(cmd, "%s needs -o OUT", name);
+    return cmd->run(&o);
 }

@@ -176,6 +176,55 @@ r = kiln("frobnicate")
 check("an unknown command is bad usage (2)", r.returncode == 2, r.stderr)
 r = kiln("compile", MODEL, "-o", os.path.join(tmp, "x"), "--shape", "transaction=1xq")
 check("a malformed --shape is bad usage (2)", r.returncode == 2, r.stderr)
+for cmd in ("compile", "run", "inspect", "check", "ops"):
+    for flag in ("--help", "-h"):
+        r = kiln(cmd, flag)
+        check(f"kiln {cmd} {flag} prints its usage line to stdout and exits 0",
+              r.returncode == 0 and r.stdout.startswith(f"usage: kiln {cmd} ") and not r.stderr,
+              r.stdout + r.stderr)
+r = kiln("help", "inspect")
+check("kiln help inspect prints inspect's usage", r.returncode == 0
+      and r.stdout.startswith("usage: kiln inspect "), r.stdout + r.stderr)
+r = kiln("help")
+check("kiln help prints the usage of every command", r.returncode == 0
+      and all(f"kiln {c} " in r.stdout for c in ("compile", "run", "inspect", "check", "ops")),
+      r.stdout)
+for bad_args, want in ((("compile", MODEL, "--bogus"), "unknown option '--bogus'"),
+                       (("compile", MODEL, "-o"), "-o needs a value"),
+                       (("run", MODEL, "--input"), "--input needs a value"),
+                       (("compile", MODEL, "-O4", "-o", "x"), "unknown option '-O4'"),
+                       (("inspect", MODEL, "--json=1"), "--json takes no value"),
+                       (("check", MODEL, MODEL), "unexpected argument"),
+                       (("check",), "check needs a model file")):
+    r = kiln(*bad_args)
+    check(f"kiln {' '.join(bad_args[:1] + bad_args[2:])} is bad usage (2) with a hint",
+          r.returncode == 2 and r.stderr.startswith("kiln: ") and want in r.stderr
+          and f"  hint: `kiln {bad_args[0]} --help` shows the usage" in r.stderr, r.stderr)
+r = kiln("frobnicate")
+check("an unknown command hints at kiln help", "  hint: `kiln help` shows the usage" in r.stderr,
+      r.stderr)
+# Options before or after the model, -O levels, a repeated --shape, "--" before the model.
+ll = os.path.join(tmp, "o.ll")
+r = kiln("compile", "-O1", "--emit", "llvm", MODEL, "-o", ll, "-O2")
+check("compile takes -O levels and options on both sides of the model",
+      r.returncode == 0 and os.path.getsize(ll) > 0, r.stderr)
+r = kiln("inspect", "--shape", "transaction=Nx30", MODEL, "--json", "--shape", "transaction=4x30")
+check("--shape repeats, before and after the model (the last pin wins)",
+      r.returncode == 0 and json.loads(r.stdout)["inputs"][0]["shape"] == [4, 30], r.stderr)
+r = kiln("inspect", "--json", "--", MODEL)
+check("-- ends the options", r.returncode == 0 and json.loads(r.stdout)["model"] == MODEL, r.stderr)
+two = os.path.join(tmp, "two.onnx")
+g = helper.make_graph([helper.make_node("Add", ["a", "b"], ["c"])], "g",
+                      [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in "ab"],
+                      [helper.make_tensor_value_info("c", TensorProto.FLOAT, [2])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), two)
+np.save(os.path.join(tmp, "a.npy"), np.array([1, 2], np.float32))
+np.save(os.path.join(tmp, "b.npy"), np.array([10, 20], np.float32))
+r = kiln("run", "--input", "b=" + os.path.join(tmp, "b.npy"), two, "-o", outdir,
+         "--input", os.path.join(tmp, "a.npy"))
+ok = r.returncode == 0 and np.array_equal(np.load(os.path.join(outdir, "c.npy")), [11, 22])
+check("--input repeats, by name and by position, around the model; -o names run's out dir",
+      ok, r.stderr)
 env = dict(os.environ, KILN_CC="/nonexistent/cc")
 r = kiln("compile", MODEL, "-o", os.path.join(tmp, "nolinker"), env=env)
 check("no linker is an environment fault (3)",
