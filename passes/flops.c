@@ -98,7 +98,7 @@ static int64_t flops_gemm(const Node *n) {
 /* Every output element is a dot product over A's last dim. */
 static int64_t flops_matmul(const Node *n) {
     const Shape *a = &n->inputs[0]->shape;
-    return 2 * numel_out(n) * dim(a->dims[a->rank - 1]);
+    return a->rank > 0 ? 2 * numel_out(n) * dim(a->dims[a->rank - 1]) : 0;
 }
 
 /* Multiply-adds per output (Conv) or input (ConvTranspose) element: the
