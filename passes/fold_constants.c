@@ -127,14 +127,16 @@ static void index_next(const Shape *s, int64_t *at) {
         at[r] = 0;
 }
 
-/* Elementwise ops by ONNX name: their enums belong to another family. */
-static int eval_elementwise(const Node *n, const char *op, void *out) {
+/* The foldable math ops (OPF_FOLD in ops_math.def): one element at a
+ * time in double and in int64, stored as the output's type wants. */
+static int eval_elementwise(const Node *n, void *out) {
     const Value *y = n->outputs[0];
     int64_t cnt = shape_numel(&y->shape), at[IR_MAX_RANK] = {0};
     int nin = n->n_inputs, fl = 0;
+    if ((n->op == OP_MIN || n->op == OP_MAX) && nin != 2) return -1;
     for (int j = 0; j < nin; j++)
-        if (!strcmp(op, "Where") ? j > 0 && is_float(n->inputs[j]->dtype)
-                                 : is_float(n->inputs[j]->dtype))
+        if (n->op == OP_WHERE ? j > 0 && is_float(n->inputs[j]->dtype)
+                              : is_float(n->inputs[j]->dtype))
             fl = 1;
     for (int64_t i = 0; i < cnt; i++, index_next(&y->shape, at)) {
         int64_t o[3];
@@ -144,42 +146,59 @@ static int eval_elementwise(const Node *n, const char *op, void *out) {
         double fa = load_f(a, o[0]), fb = b ? load_f(b, o[1]) : 0, fr = 0;
         int64_t ia = load_i(a, o[0]), ib = b ? load_i(b, o[1]) : 0, ir = 0;
         int rf = fl;
-        if (!strcmp(op, "Add"))
+        switch (n->op) {
+        case OP_ADD:
             fr = fa + fb, ir = (int64_t)((uint64_t)ia + (uint64_t)ib);
-        else if (!strcmp(op, "Sub"))
+            break;
+        case OP_SUB:
             fr = fa - fb, ir = (int64_t)((uint64_t)ia - (uint64_t)ib);
-        else if (!strcmp(op, "Mul"))
+            break;
+        case OP_MUL:
             fr = fa * fb, ir = (int64_t)((uint64_t)ia * (uint64_t)ib);
-        else if (!strcmp(op, "Div")) {
+            break;
+        case OP_DIV:
             fr = fa / fb;
             /* Integer division truncates toward zero in ONNX Runtime. */
             ir = ib ? ia / ib : 0;
-        } else if (!strcmp(op, "Neg"))
+            break;
+        case OP_NEG:
             fr = -fa, ir = -ia;
-        else if (!strcmp(op, "Abs"))
+            break;
+        case OP_ABS:
             fr = fabs(fa), ir = ia < 0 ? -ia : ia;
-        else if (!strcmp(op, "Min"))
+            break;
+        case OP_MIN:
             fr = fa < fb ? fa : fb, ir = ia < ib ? ia : ib;
-        else if (!strcmp(op, "Max"))
+            break;
+        case OP_MAX:
             fr = fa > fb ? fa : fb, ir = ia > ib ? ia : ib;
-        else if (!strcmp(op, "Equal"))
+            break;
+        case OP_EQUAL:
             ir = fl ? fa == fb : ia == ib, rf = 0;
-        else if (!strcmp(op, "Less"))
+            break;
+        case OP_LESS:
             ir = fl ? fa < fb : ia < ib, rf = 0;
-        else if (!strcmp(op, "Greater"))
+            break;
+        case OP_GREATER:
             ir = fl ? fa > fb : ia > ib, rf = 0;
-        else if (!strcmp(op, "Not"))
+            break;
+        case OP_NOT:
             ir = !ia, rf = 0;
-        else if (!strcmp(op, "Cast"))
+            break;
+        case OP_CAST:
             fr = fa, ir = ia, rf = is_float(a->dtype);
-        else if (!strcmp(op, "Where")) {
+            break;
+        case OP_WHERE: {
             const Value *c = n->inputs[2];
             double fc = load_f(c, o[2]);
             int64_t ic = load_i(c, o[2]);
             fr = ia ? fb : fc;
             ir = ia ? ib : ic;
-        } else
-            return -1;
+            break;
+        }
+        default:
+            return -1; /* flagged OPF_FOLD, but no evaluator here */
+        }
         store(y->dtype, out, i, fr, ir, rf);
     }
     return 0;
@@ -189,7 +208,7 @@ int fold_node_eval(const Node *n, void *out) {
     const Value *y = n->outputs[0], *x = n->n_inputs ? n->inputs[0] : NULL;
     size_t es = dtype_size(y->dtype);
     int64_t cnt = shape_numel(&y->shape);
-    if (!es || shape_has_batch(&y->shape)) return -1;
+    if (!es || shape_has_batch(&y->shape) || !(op_info(n->op)->flags & OPF_FOLD)) return -1;
     switch (n->op) {
     case OP_SHAPE: {
         int64_t from = ir_attr_int(n, "start", 0), to = ir_attr_int(n, "end", x->shape.rank);
@@ -301,35 +320,15 @@ int fold_node_eval(const Node *n, void *out) {
     /* Arithmetic never sees the batch sentinel: it has no value. */
     for (int j = 0; j < n->n_inputs; j++)
         if (has_sentinel(n->inputs[j])) return -1;
-    const char *op = op_info(n->op)->name;
-    static const char *elementwise[] = {"Add", "Sub",   "Mul",  "Div",     "Neg", "Abs",  "Min",
-                                        "Max", "Equal", "Less", "Greater", "Not", "Cast", "Where"};
-    for (size_t k = 0; k < sizeof elementwise / sizeof *elementwise; k++)
-        if (!strcmp(op, elementwise[k])) {
-            if (!strcmp(op, "Min") || !strcmp(op, "Max") ? n->n_inputs != 2 : 0) return -1;
-            return eval_elementwise(n, op, out);
-        }
-    return -1;
+    return eval_elementwise(n, out);
 }
 
-/* Cast to int64 keeps the sentinel; so do the pure data movement ops. */
+/* Data movement keeps the sentinel, and so does Cast from int64 to int64
+ * (the OPF_SENTINEL flags in ops.def). */
 static int passes_sentinel(const Node *n) {
-    switch (n->op) {
-    case OP_IDENTITY:
-    case OP_RESHAPE:
-    case OP_FLATTEN:
-    case OP_SQUEEZE:
-    case OP_UNSQUEEZE:
-    case OP_GATHER:
-    case OP_CONCAT:
-    case OP_SLICE:
-    case OP_SHAPE:
-    case OP_EXPAND:
-        return 1;
-    default:
-        return !strcmp(op_info(n->op)->name, "Cast") && n->outputs[0]->dtype == DT_I64 &&
-               n->inputs[0]->dtype == DT_I64;
-    }
+    unsigned f = op_info(n->op)->flags;
+    return (f & OPF_SENTINEL) || ((f & OPF_SENTINEL_I64) && n->outputs[0]->dtype == DT_I64 &&
+                                  n->inputs[0]->dtype == DT_I64);
 }
 
 /* Slots that read a shape vector and understand the sentinel. */

@@ -308,7 +308,8 @@ int shape_constant(Node *n, Diag *d) {
 }
 
 static const ShapeFn shape_fns[OP_COUNT] = {
-#define OP(e, name, since, imin, imax, omin, omax, st, shape, emit) [OP_##e] = shape,
+#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel)          \
+    [OP_##e] = shape,
 #include "ops.def"
 #undef OP
 };

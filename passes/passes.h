@@ -67,4 +67,12 @@ int pass_dce(Graph *g, Diag *d);
  * aligned. Requires: shapes inferred; must run last. */
 int pass_plan_memory(Graph *g, Diag *d);
 
+/* Floating-point operations per batch item of node n, or of all of g's
+ * live nodes, from each op's flops function in ops.def (passes/flops.c
+ * says what each op family counts; Conv, Gemm and MatMul count 2 per
+ * multiply-add). 0 for a node whose shapes are unknown. Requires: shapes
+ * inferred. */
+int64_t flops_node_count(const Node *n);
+int64_t flops_graph_count(const Graph *g);
+
 #endif

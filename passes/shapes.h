@@ -11,7 +11,8 @@
 
 #include "passes.h"
 
-#define OP(e, name, since, imin, imax, omin, omax, st, shape, emit) int shape(Node *n, Diag *d);
+#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel)          \
+    int shape(Node *n, Diag *d);
 #include "ops.def"
 #undef OP
 

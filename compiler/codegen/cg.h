@@ -35,7 +35,7 @@ LLVMValueRef cg_const_bytes(Codegen *cg, const void *data, size_t size, unsigned
  * calls for node n into kiln_model_run at the builder's position. 0 ok, -1
  * with a diagnostic naming the node (an unsupported attribute combination,
  * never wrong code). */
-#define OP(e, name, since, imin, imax, omin, omax, st, shape, emit)                                \
+#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel)          \
     int emit(Codegen *cg, const Node *n);
 #include "ops.def"
 #undef OP

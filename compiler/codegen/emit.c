@@ -13,6 +13,11 @@
 #include "cg.h"
 #include "kernels.h"
 
+/* Node.epilogue is passed to the kernels as it is. */
+static_assert((int)EPI_NONE == (int)KILN_EPI_NONE && (int)EPI_RELU == (int)KILN_EPI_RELU &&
+                  (int)EPI_SIGMOID == (int)KILN_EPI_SIGMOID && (int)EPI_TANH == (int)KILN_EPI_TANH,
+              "Epilogue (compiler/ir/ir.h) and KILN_EPI_* (runtime/kernels/kernels.h) differ");
+
 Sym cg_sym_prod(const Shape *s, int from, int to) {
     Sym p = {1, 0};
     for (int i = from; i < to; i++)
@@ -276,7 +281,8 @@ int emit_none(Codegen *cg, const Node *n) {
 }
 
 static const EmitFn emit_fns[OP_COUNT] = {
-#define OP(e, name, since, imin, imax, omin, omax, st, shape, emit) [OP_##e] = emit,
+#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel)          \
+    [OP_##e] = emit,
 #include "ops.def"
 #undef OP
 };

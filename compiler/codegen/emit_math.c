@@ -128,59 +128,86 @@ static int call_cast(Codegen *cg, const Node *n, DType from, DType to, Sym count
     return cg_call_typed(cg, n, base, to, args, 3);
 }
 
+/* The kernel op column of ops.def: the kernel's op enum and, for unary
+ * ops, the ONNX attributes that become alpha and beta, with their
+ * defaults. */
+typedef struct KernelOp {
+    int op;
+    const char *alpha_name;
+    float alpha;
+    const char *beta_name;
+    float beta;
+} KernelOp;
+
+// clang-format off
+#define UN(k)                  {KILN_UN_##k, NULL, 0, NULL, 0}
+#define UN_A(k, an, a)         {KILN_UN_##k, an, a, NULL, 0}
+#define UN_AB(k, an, a, bn, b) {KILN_UN_##k, an, a, bn, b}
+#define BIN(k)                 {KILN_BIN_##k, NULL, 0, NULL, 0}
+#define NONE                   {-1, NULL, 0, NULL, 0}
+static const KernelOp kernel_ops[OP_COUNT] = {
+#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel) \
+    [OP_##e] = kernel,
+#include "ops.def"
+#undef OP
+};
+#undef UN
+#undef UN_A
+#undef UN_AB
+#undef BIN
+#undef NONE
+
+/* ops.def and the kernels' unary table agree: every KILN_UN_ op is the
+ * kernel op of exactly one row (as many UN rows as ops, and each op used). */
+#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel) kernel
+#define BIN(k)
+#define NONE
+#define UN(k)                  + 1
+#define UN_A(k, an, a)         UN(k)
+#define UN_AB(k, an, a, bn, b) UN(k)
+enum {
+    UNARY_ROWS = 0
+#include "ops.def"
+};
+#undef UN
+#define UN(k) | 1ull << KILN_UN_##k
+_Static_assert(KILN_UN_COUNT < 64, "the check below keeps one bit per unary op");
+_Static_assert((int)UNARY_ROWS == (int)KILN_UN_COUNT &&
+               (0ull
+#include "ops.def"
+               ) == (1ull << KILN_UN_COUNT) - 1,
+               "each KILN_UN_ op (runtime/kernels/kernels.h) needs exactly one UN row in ops.def");
+#undef OP
+#undef UN
+#undef UN_A
+#undef UN_AB
+#undef BIN
+#undef NONE
+// clang-format on
+
 /* --- binary ------------------------------------------------------------------------- */
 
 int emit_binary(Codegen *cg, const Node *n) {
     const Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
-    int op;
-    switch (n->op) {
-    case OP_ADD:
-    case OP_SUB:
-    case OP_MUL:
-    case OP_DIV:
-        /* shape_broadcast (shared) checks only that the types agree. */
-        if (a->dtype == DT_BOOL) {
-            diag_node(cg->d, n, "%s of bool tensors is not defined", n->op_type);
-            return -1;
-        }
-        op = n->op == OP_ADD   ? KILN_BIN_ADD
-             : n->op == OP_SUB ? KILN_BIN_SUB
-             : n->op == OP_MUL ? KILN_BIN_MUL
-                               : KILN_BIN_DIV;
-        break;
-    case OP_MOD:
-        op = ir_attr_int(n, "fmod", 0) ? KILN_BIN_FMOD : KILN_BIN_MOD;
-        break;
-    case OP_BITSHIFT:
-        op = strcmp(ir_attr_str(n, "direction", ""), "LEFT") == 0 ? KILN_BIN_SHL : KILN_BIN_SHR;
-        break;
-    case OP_AND:
-        op = KILN_BIN_AND;
-        break;
-    case OP_OR:
-        op = KILN_BIN_OR;
-        break;
-    case OP_XOR:
-        op = KILN_BIN_XOR;
-        break;
-    case OP_PRELU:
-        op = KILN_BIN_PRELU;
-        break;
-    default:
-        assert(!"emit_binary: not a binary math op");
+    int op = kernel_ops[n->op].op;
+    assert(op >= 0 && op < KILN_BIN_EQ);
+    /* shape_broadcast (shared) checks only that the types agree. */
+    if (a->dtype == DT_BOOL &&
+        (op == KILN_BIN_ADD || op == KILN_BIN_SUB || op == KILN_BIN_MUL || op == KILN_BIN_DIV)) {
+        diag_node(cg->d, n, "%s of bool tensors is not defined", n->op_type);
         return -1;
     }
+    if (op == KILN_BIN_MOD && ir_attr_int(n, "fmod", 0)) op = KILN_BIN_FMOD;
+    if (op == KILN_BIN_SHL && strcmp(ir_attr_str(n, "direction", ""), "LEFT") != 0)
+        op = KILN_BIN_SHR;
     return call_binary(cg, n, "binary", op, y->dtype, cg_addr(cg, a), &a->shape, cg_addr(cg, b),
                        &b->shape, cg_addr(cg, y), &y->shape);
 }
 
 int emit_compare(Codegen *cg, const Node *n) {
     const Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
-    int op = n->op == OP_EQUAL           ? KILN_BIN_EQ
-             : n->op == OP_LESS          ? KILN_BIN_LT
-             : n->op == OP_GREATER       ? KILN_BIN_GT
-             : n->op == OP_LESS_OR_EQUAL ? KILN_BIN_LE
-                                         : KILN_BIN_GE;
+    int op = kernel_ops[n->op].op;
+    assert(op >= KILN_BIN_EQ && op <= KILN_BIN_GE);
     return call_binary(cg, n, "compare", op, a->dtype, cg_addr(cg, a), &a->shape, cg_addr(cg, b),
                        &b->shape, cg_addr(cg, y), &y->shape);
 }
@@ -226,7 +253,7 @@ int emit_variadic(Codegen *cg, const Node *n) {
         cg_copy_value(cg, n->inputs[0], cg_addr(cg, y));
         return 0;
     }
-    int op = n->op == OP_MAX ? KILN_BIN_MAX : n->op == OP_MIN ? KILN_BIN_MIN : KILN_BIN_ADD;
+    int op = kernel_ops[n->op].op; /* Mean: ADD, then a division */
     int mean = n->op == OP_MEAN;
     int steps = n->n_inputs - 1 + mean;
     LLVMValueRef acc = cg_addr(cg, n->inputs[0]);
@@ -266,97 +293,9 @@ int emit_where(Codegen *cg, const Node *n) {
 
 /* --- unary -------------------------------------------------------------------------- */
 
-/* Kernel op and parameters of each unary op: the attributes that become
- * alpha and beta, with their ONNX defaults. */
-typedef struct UnaryInfo {
-    int op;
-    const char *alpha_name, *beta_name;
-    float alpha, beta;
-} UnaryInfo;
-
-static UnaryInfo unary_info(OpKind op) {
-    switch (op) {
-    case OP_RELU:
-        return (UnaryInfo){KILN_UN_RELU, NULL, NULL, 0, 0};
-    case OP_SIGMOID:
-        return (UnaryInfo){KILN_UN_SIGMOID, NULL, NULL, 0, 0};
-    case OP_TANH:
-        return (UnaryInfo){KILN_UN_TANH, NULL, NULL, 0, 0};
-    case OP_ABS:
-        return (UnaryInfo){KILN_UN_ABS, NULL, NULL, 0, 0};
-    case OP_NEG:
-        return (UnaryInfo){KILN_UN_NEG, NULL, NULL, 0, 0};
-    case OP_EXP:
-        return (UnaryInfo){KILN_UN_EXP, NULL, NULL, 0, 0};
-    case OP_LOG:
-        return (UnaryInfo){KILN_UN_LOG, NULL, NULL, 0, 0};
-    case OP_SQRT:
-        return (UnaryInfo){KILN_UN_SQRT, NULL, NULL, 0, 0};
-    case OP_RECIPROCAL:
-        return (UnaryInfo){KILN_UN_RECIPROCAL, NULL, NULL, 0, 0};
-    case OP_FLOOR:
-        return (UnaryInfo){KILN_UN_FLOOR, NULL, NULL, 0, 0};
-    case OP_CEIL:
-        return (UnaryInfo){KILN_UN_CEIL, NULL, NULL, 0, 0};
-    case OP_ROUND:
-        return (UnaryInfo){KILN_UN_ROUND, NULL, NULL, 0, 0};
-    case OP_SIGN:
-        return (UnaryInfo){KILN_UN_SIGN, NULL, NULL, 0, 0};
-    case OP_SIN:
-        return (UnaryInfo){KILN_UN_SIN, NULL, NULL, 0, 0};
-    case OP_COS:
-        return (UnaryInfo){KILN_UN_COS, NULL, NULL, 0, 0};
-    case OP_TAN:
-        return (UnaryInfo){KILN_UN_TAN, NULL, NULL, 0, 0};
-    case OP_ASIN:
-        return (UnaryInfo){KILN_UN_ASIN, NULL, NULL, 0, 0};
-    case OP_ACOS:
-        return (UnaryInfo){KILN_UN_ACOS, NULL, NULL, 0, 0};
-    case OP_ATAN:
-        return (UnaryInfo){KILN_UN_ATAN, NULL, NULL, 0, 0};
-    case OP_SINH:
-        return (UnaryInfo){KILN_UN_SINH, NULL, NULL, 0, 0};
-    case OP_COSH:
-        return (UnaryInfo){KILN_UN_COSH, NULL, NULL, 0, 0};
-    case OP_ASINH:
-        return (UnaryInfo){KILN_UN_ASINH, NULL, NULL, 0, 0};
-    case OP_ACOSH:
-        return (UnaryInfo){KILN_UN_ACOSH, NULL, NULL, 0, 0};
-    case OP_ATANH:
-        return (UnaryInfo){KILN_UN_ATANH, NULL, NULL, 0, 0};
-    case OP_ERF:
-        return (UnaryInfo){KILN_UN_ERF, NULL, NULL, 0, 0};
-    case OP_NOT:
-        return (UnaryInfo){KILN_UN_NOT, NULL, NULL, 0, 0};
-    case OP_LEAKY_RELU:
-        return (UnaryInfo){KILN_UN_LEAKY_RELU, "alpha", NULL, 0.01f, 0};
-    case OP_ELU:
-        return (UnaryInfo){KILN_UN_ELU, "alpha", NULL, 1.0f, 0};
-    case OP_SELU:
-        return (UnaryInfo){KILN_UN_SELU, "alpha", "gamma", 1.67326319217681884765625f,
-                           1.05070102214813232421875f};
-    case OP_CELU:
-        return (UnaryInfo){KILN_UN_CELU, "alpha", NULL, 1.0f, 0};
-    case OP_HARD_SIGMOID:
-        return (UnaryInfo){KILN_UN_HARD_SIGMOID, "alpha", "beta", 0.2f, 0.5f};
-    case OP_HARD_SWISH:
-        return (UnaryInfo){KILN_UN_HARD_SWISH, NULL, NULL, 0, 0};
-    case OP_SOFTPLUS:
-        return (UnaryInfo){KILN_UN_SOFTPLUS, NULL, NULL, 0, 0};
-    case OP_SOFTSIGN:
-        return (UnaryInfo){KILN_UN_SOFTSIGN, NULL, NULL, 0, 0};
-    case OP_THRESHOLDED_RELU:
-        return (UnaryInfo){KILN_UN_THRESHOLDED_RELU, "alpha", NULL, 1.0f, 0};
-    case OP_SHRINK:
-        return (UnaryInfo){KILN_UN_SHRINK, "lambd", "bias", 0.5f, 0.0f};
-    default:
-        assert(!"unary_info: not a unary math op");
-        return (UnaryInfo){0, NULL, NULL, 0, 0};
-    }
-}
-
 int emit_unary(Codegen *cg, const Node *n) {
-    UnaryInfo u = unary_info(n->op);
+    KernelOp u = kernel_ops[n->op];
+    assert(u.op >= 0 && u.op < KILN_UN_COUNT);
     float alpha = u.alpha_name ? ir_attr_float(n, u.alpha_name, u.alpha) : 0.0f;
     float beta = u.beta_name ? ir_attr_float(n, u.beta_name, u.beta) : 0.0f;
     if (n->op == OP_CELU && alpha == 0.0f) {

@@ -404,37 +404,6 @@ typedef struct OpCount {
     int n;
 } OpCount;
 
-static int64_t node_flops(const Node *n) {
-    const Shape *o = n->n_outputs && n->outputs[0] ? &n->outputs[0]->shape : NULL;
-    if (!o || o->rank < 0) return 0;
-    int64_t out = shape_numel(o);
-    switch (n->op) {
-    case OP_GEMM: {
-        const Shape *a = &n->inputs[0]->shape;
-        int64_t k = a->dims[ir_attr_int(n, "transA", 0) ? 0 : 1];
-        return 2 * out * (k == DIM_BATCH ? 1 : k) + (n->n_inputs > 2 ? out : 0);
-    }
-    case OP_MATMUL: {
-        const Shape *a = &n->inputs[0]->shape;
-        int64_t k = a->dims[a->rank - 1];
-        return 2 * out * (k == DIM_BATCH ? 1 : k);
-    }
-    case OP_ADD:
-    case OP_SUB:
-    case OP_MUL:
-    case OP_DIV:
-    case OP_RELU:
-        return out;
-    case OP_SIGMOID:
-    case OP_TANH:
-        return 4 * out;
-    case OP_SOFTMAX:
-        return 5 * out;
-    default:
-        return 0;
-    }
-}
-
 int driver_inspect(const DriverOptions *o) {
     Diag d;
     diag_init(&d, stderr);
@@ -461,9 +430,7 @@ int driver_inspect(const DriverOptions *o) {
                 shape_numel(&g->values[i]->shape) * (int64_t)dtype_size(g->values[i]->dtype);
         }
     if (run_pipeline(g, o, "check-types", &d)) goto out;
-    int64_t flops = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        flops += node_flops(g->nodes[i]);
+    int64_t flops = flops_graph_count(g);
     if (run_pipeline(g, o, NULL, &d)) goto out;
 
     char buf[160];

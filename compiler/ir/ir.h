@@ -62,11 +62,19 @@ typedef enum {
     OP_UNKNOWN = OP_COUNT, /* imported but not supported: kept so `check` can list them all */
 } OpKind;
 
+/* OpInfo.flags: what passes may do with an op (the flags column of ops.def). */
+enum {
+    OPF_FOLD = 1 << 0,         /* pass_fold_constants may compute it on the host */
+    OPF_SENTINEL = 1 << 1,     /* the folded batch sentinel passes through it */
+    OPF_SENTINEL_I64 = 1 << 2, /* the same, when its input and output are int64 (Cast) */
+};
+
 typedef struct OpInfo {
     const char *name; /* ONNX op_type */
     int since;        /* first opset kiln supports */
     int in_min, in_max, out_min, out_max;
     unsigned static_inputs; /* bit i: input i must be a compile-time constant */
+    unsigned flags;         /* OPF_* */
 } OpInfo;
 
 const OpInfo *op_info(OpKind op);

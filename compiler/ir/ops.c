@@ -3,13 +3,13 @@
 #include "ir.h"
 
 static const OpInfo op_table[OP_COUNT] = {
-#define OP(e, name, since, imin, imax, omin, omax, st, shape, emit)                                \
-    [OP_##e] = {name, since, imin, imax, omin, omax, st},
+#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel)          \
+    [OP_##e] = {name, since, imin, imax, omin, omax, st, flags},
 #include "ops.def"
 #undef OP
 };
 
-static const OpInfo op_unknown = {"?", 0, 0, 1 << 20, 0, 1 << 20, 0};
+static const OpInfo op_unknown = {"?", 0, 0, 1 << 20, 0, 1 << 20, 0, 0};
 
 const OpInfo *op_info(OpKind op) {
     return op < OP_COUNT ? &op_table[op] : &op_unknown;

@@ -17,208 +17,47 @@
 
 /* --- scalar ops, by compute type ------------------------------------------------ */
 
-/* Float unary ops. Hot ones (exp, log, erf, sigmoid, tanh) use kmath.h's
- * vectorisable versions; the rest call libm, which is fine for ops that
- * networks use rarely. */
+/* Unary ops, from KILN_FOR_UNARY_OPS in kernels.h: one switch per compute
+ * type, each case the row's expression. */
+static inline float clamp01f(float v) {
+    v = v > 0.0f ? v : 0.0f;
+    return v < 1.0f ? v : 1.0f;
+}
+static inline double clamp01(double v) {
+    v = v > 0.0 ? v : 0.0;
+    return v < 1.0 ? v : 1.0;
+}
+
+#define UNARY_CASE_F32(op, f32, f64, integer)                                                      \
+    case KILN_UN_##op:                                                                             \
+        return f32;
 static inline float unary_f32(int op, float x, float a, float b) {
     switch (op) {
-    case KILN_UN_RELU:
-        return x > 0.0f ? x : 0.0f;
-    case KILN_UN_SIGMOID:
-        return kiln_sigmoidf(x);
-    case KILN_UN_TANH:
-        return kiln_tanhf(x);
-    case KILN_UN_ABS:
-        return __builtin_fabsf(x);
-    case KILN_UN_NEG:
-        return -x;
-    case KILN_UN_EXP:
-        return kiln_expf_full(x);
-    case KILN_UN_LOG:
-        return kiln_logf(x);
-    case KILN_UN_SQRT:
-        return __builtin_sqrtf(x);
-    case KILN_UN_RECIPROCAL:
-        return 1.0f / x;
-    case KILN_UN_FLOOR:
-        return __builtin_floorf(x);
-    case KILN_UN_CEIL:
-        return __builtin_ceilf(x);
-    case KILN_UN_ROUND:
-        return __builtin_rintf(x); /* the default rounding mode: half to even */
-    case KILN_UN_SIGN:
-        return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x;
-    case KILN_UN_SIN:
-        return __builtin_sinf(x);
-    case KILN_UN_COS:
-        return __builtin_cosf(x);
-    case KILN_UN_TAN:
-        return __builtin_tanf(x);
-    case KILN_UN_ASIN:
-        return __builtin_asinf(x);
-    case KILN_UN_ACOS:
-        return __builtin_acosf(x);
-    case KILN_UN_ATAN:
-        return __builtin_atanf(x);
-    case KILN_UN_SINH:
-        return __builtin_sinhf(x);
-    case KILN_UN_COSH:
-        return __builtin_coshf(x);
-    case KILN_UN_ASINH:
-        return __builtin_asinhf(x);
-    case KILN_UN_ACOSH:
-        return __builtin_acoshf(x);
-    case KILN_UN_ATANH:
-        return __builtin_atanhf(x);
-    case KILN_UN_ERF:
-        return kiln_erff(x);
-    case KILN_UN_NOT:
-        return x == 0.0f;
-    case KILN_UN_LEAKY_RELU:
-        return x < 0.0f ? a * x : x;
-    case KILN_UN_ELU:
-        return x < 0.0f ? a * (kiln_expf(x) - 1.0f) : x;
-    case KILN_UN_SELU:
-        return x > 0.0f ? b * x : b * (a * kiln_expf(x) - a);
-    case KILN_UN_CELU:
-        return x > 0.0f ? x : a * (kiln_expf(x / a) - 1.0f);
-    case KILN_UN_HARD_SIGMOID: {
-        float v = a * x + b;
-        v = v > 0.0f ? v : 0.0f;
-        return v < 1.0f ? v : 1.0f;
-    }
-    case KILN_UN_HARD_SWISH: {
-        float v = x * (1.0f / 6.0f) + 0.5f;
-        v = v > 0.0f ? v : 0.0f;
-        return x * (v < 1.0f ? v : 1.0f);
-    }
-    case KILN_UN_SOFTPLUS: {
-        /* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow. */
-        float ax = __builtin_fabsf(x);
-        return (x > 0.0f ? x : 0.0f) + kiln_logf(1.0f + kiln_expf(-ax));
-    }
-    case KILN_UN_SOFTSIGN:
-        return x / (1.0f + __builtin_fabsf(x));
-    case KILN_UN_THRESHOLDED_RELU:
-        return x > a ? x : 0.0f;
-    case KILN_UN_SHRINK:
-        return x < -a ? x + b : x > a ? x - b : 0.0f;
+        KILN_FOR_UNARY_OPS(UNARY_CASE_F32)
     default:
         return x;
     }
 }
 
-/* Double unary ops: libm throughout (double models are rare). */
+#define UNARY_CASE_F64(op, f32, f64, integer)                                                      \
+    case KILN_UN_##op:                                                                             \
+        return f64;
 static inline double unary_f64(int op, double x, float a, float b) {
     switch (op) {
-    case KILN_UN_SIGMOID:
-        return 1.0 / (1.0 + __builtin_exp(-x));
-    case KILN_UN_TANH:
-        return __builtin_tanh(x);
-    case KILN_UN_EXP:
-        return __builtin_exp(x);
-    case KILN_UN_LOG:
-        return __builtin_log(x);
-    case KILN_UN_SQRT:
-        return __builtin_sqrt(x);
-    case KILN_UN_FLOOR:
-        return __builtin_floor(x);
-    case KILN_UN_CEIL:
-        return __builtin_ceil(x);
-    case KILN_UN_ROUND:
-        return __builtin_rint(x);
-    case KILN_UN_SIN:
-        return __builtin_sin(x);
-    case KILN_UN_COS:
-        return __builtin_cos(x);
-    case KILN_UN_TAN:
-        return __builtin_tan(x);
-    case KILN_UN_ASIN:
-        return __builtin_asin(x);
-    case KILN_UN_ACOS:
-        return __builtin_acos(x);
-    case KILN_UN_ATAN:
-        return __builtin_atan(x);
-    case KILN_UN_SINH:
-        return __builtin_sinh(x);
-    case KILN_UN_COSH:
-        return __builtin_cosh(x);
-    case KILN_UN_ASINH:
-        return __builtin_asinh(x);
-    case KILN_UN_ACOSH:
-        return __builtin_acosh(x);
-    case KILN_UN_ATANH:
-        return __builtin_atanh(x);
-    case KILN_UN_ERF:
-        return __builtin_erf(x);
-    case KILN_UN_ELU:
-        return x < 0.0 ? a * (__builtin_exp(x) - 1.0) : x;
-    case KILN_UN_SELU:
-        return x > 0.0 ? b * x : b * (a * __builtin_exp(x) - a);
-    case KILN_UN_CELU:
-        return x > 0.0 ? x : a * (__builtin_exp(x / a) - 1.0);
-    case KILN_UN_SOFTPLUS:
-        return (x > 0.0 ? x : 0.0) + __builtin_log1p(__builtin_exp(-__builtin_fabs(x)));
-    default: {
-        /* Piecewise-linear ops need no double libm: the float formulas,
-         * evaluated in double. */
-        switch (op) {
-        case KILN_UN_RELU:
-            return x > 0.0 ? x : 0.0;
-        case KILN_UN_ABS:
-            return __builtin_fabs(x);
-        case KILN_UN_NEG:
-            return -x;
-        case KILN_UN_RECIPROCAL:
-            return 1.0 / x;
-        case KILN_UN_SIGN:
-            return x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x;
-        case KILN_UN_NOT:
-            return x == 0.0;
-        case KILN_UN_LEAKY_RELU:
-            return x < 0.0 ? a * x : x;
-        case KILN_UN_HARD_SIGMOID: {
-            double v = a * x + b;
-            v = v > 0.0 ? v : 0.0;
-            return v < 1.0 ? v : 1.0;
-        }
-        case KILN_UN_HARD_SWISH: {
-            double v = x / 6.0 + 0.5;
-            v = v > 0.0 ? v : 0.0;
-            return x * (v < 1.0 ? v : 1.0);
-        }
-        case KILN_UN_SOFTSIGN:
-            return x / (1.0 + __builtin_fabs(x));
-        case KILN_UN_THRESHOLDED_RELU:
-            return x > a ? x : 0.0;
-        case KILN_UN_SHRINK:
-            return x < -a ? x + b : x > a ? x - b : 0.0;
-        default:
-            return x;
-        }
-    }
+        KILN_FOR_UNARY_OPS(UNARY_CASE_F64)
+    default:
+        return x;
     }
 }
 
-/* Integer unary ops: the ones ONNX defines on integers. Shrink compares
- * and offsets in double, as its float attributes require. */
+/* Integers: the result converts to T on return, as a cast would. */
+#define UNARY_CASE_INT(op, f32, f64, integer)                                                      \
+    case KILN_UN_##op:                                                                             \
+        return integer;
 #define UNARY_INT(T, sfx, kind)                                                                    \
     static inline T unary_##sfx(int op, T x, float a, float b) {                                   \
         switch (op) {                                                                              \
-        case KILN_UN_RELU:                                                                         \
-            return x > 0 ? x : 0;                                                                  \
-        case KILN_UN_ABS:                                                                          \
-            return (kind) == KILN_KIND_SIGNED && x < 0 ? (T)-x : x;                                \
-        case KILN_UN_NEG:                                                                          \
-            return (T)-x;                                                                          \
-        case KILN_UN_SIGN:                                                                         \
-            return (T)(x > 0 ? 1 : (kind) == KILN_KIND_SIGNED && x < 0 ? -1 : 0);                  \
-        case KILN_UN_NOT:                                                                          \
-            return (T)(x == 0);                                                                    \
-        case KILN_UN_SHRINK:                                                                       \
-            return (double)x < -(double)a  ? (T)((double)x + b)                                    \
-                   : (double)x > (double)a ? (T)((double)x - b)                                    \
-                                           : 0;                                                    \
+            KILN_FOR_UNARY_OPS(UNARY_CASE_INT)                                                     \
         default:                                                                                   \
             return x;                                                                              \
         }                                                                                          \

@@ -63,45 +63,98 @@ enum {
     KILN_BIN_GE,
 };
 
-/* Unary ops of kiln_unary_*; alpha and beta are the ONNX attributes named
- * in the comment (LEAKY_RELU's alpha, SELU's alpha and gamma, ...). */
+/* Unary ops of kiln_unary_*: the one table of them. X(op, f32, f64, integer)
+ * gives, for KILN_UN_<op>, the C expression of y in terms of x and the
+ * op's parameters a (alpha) and b (beta): in float (also float16, which
+ * computes in float), in double, and in the integer element type. The
+ * expressions are expanded only by runtime/kernels/elementwise.c, so they
+ * may call kmath.h and the helpers there (clamp01f, clamp01); `x` stands
+ * where ONNX does not define the op on that type (the shape function
+ * refuses those before a kernel is called). Hot float ops (exp, log, erf,
+ * sigmoid, tanh) use kmath.h's vectorisable versions; the rest call libm,
+ * which is fine for ops that networks use rarely. Double is libm
+ * throughout (double models are rare). The ops with parameters say what a
+ * and b are; compiler/ir/ops_math.def names the ONNX attributes. */
+// clang-format off
+#define KILN_FOR_UNARY_OPS(X)                                                                      \
+    /* op             float                 double                           integer */            \
+    X(RELU,             x > 0.0f ? x : 0.0f,  x > 0.0 ? x : 0.0,               x > 0 ? x : 0)      \
+    X(SIGMOID,          kiln_sigmoidf(x),     1.0 / (1.0 + __builtin_exp(-x)), x)                  \
+    X(TANH,             kiln_tanhf(x),        __builtin_tanh(x),               x)                  \
+    X(ABS,              __builtin_fabsf(x),   __builtin_fabs(x),               x < 0 ? -x : x)     \
+    X(NEG,              -x,                   -x,                              -x)                 \
+    /* kiln_expf_full: IEEE overflow and underflow */                                              \
+    X(EXP,              kiln_expf_full(x),    __builtin_exp(x),                x)                  \
+    X(LOG,              kiln_logf(x),         __builtin_log(x),                x)                  \
+    X(SQRT,             __builtin_sqrtf(x),   __builtin_sqrt(x),               x)                  \
+    X(RECIPROCAL,       1.0f / x,             1.0 / x,                         x)                  \
+    X(FLOOR,            __builtin_floorf(x),  __builtin_floor(x),              x)                  \
+    X(CEIL,             __builtin_ceilf(x),   __builtin_ceil(x),               x)                  \
+    /* rint: the default rounding mode, half to even */                                            \
+    X(ROUND,            __builtin_rintf(x),   __builtin_rint(x),               x)                  \
+    X(SIGN,                                                                                        \
+      x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x,                                                      \
+      x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x,                                                          \
+      x > 0 ? 1 : x < 0 ? -1 : 0)                                                                  \
+    X(SIN,              __builtin_sinf(x),    __builtin_sin(x),                x)                  \
+    X(COS,              __builtin_cosf(x),    __builtin_cos(x),                x)                  \
+    X(TAN,              __builtin_tanf(x),    __builtin_tan(x),                x)                  \
+    X(ASIN,             __builtin_asinf(x),   __builtin_asin(x),               x)                  \
+    X(ACOS,             __builtin_acosf(x),   __builtin_acos(x),               x)                  \
+    X(ATAN,             __builtin_atanf(x),   __builtin_atan(x),               x)                  \
+    X(SINH,             __builtin_sinhf(x),   __builtin_sinh(x),               x)                  \
+    X(COSH,             __builtin_coshf(x),   __builtin_cosh(x),               x)                  \
+    X(ASINH,            __builtin_asinhf(x),  __builtin_asinh(x),              x)                  \
+    X(ACOSH,            __builtin_acoshf(x),  __builtin_acosh(x),              x)                  \
+    X(ATANH,            __builtin_atanhf(x),  __builtin_atanh(x),              x)                  \
+    X(ERF,              kiln_erff(x),         __builtin_erf(x),                x)                  \
+    X(NOT,              x == 0.0f,            x == 0.0,                        x == 0)             \
+    /* a = alpha */                                                                                \
+    X(LEAKY_RELU,       x < 0.0f ? a * x : x, x < 0.0 ? a * x : x,             x)                  \
+    /* a = alpha */                                                                                \
+    X(ELU,                                                                                         \
+      x < 0.0f ? a * (kiln_expf(x) - 1.0f) : x,                                                    \
+      x < 0.0 ? a * (__builtin_exp(x) - 1.0) : x,                                                  \
+      x)                                                                                           \
+    /* a = alpha, b = gamma */                                                                     \
+    X(SELU,                                                                                        \
+      x > 0.0f ? b * x : b * (a * kiln_expf(x) - a),                                               \
+      x > 0.0 ? b * x : b * (a * __builtin_exp(x) - a),                                            \
+      x)                                                                                           \
+    /* a = alpha (never 0: codegen refuses it) */                                                  \
+    X(CELU,                                                                                        \
+      x > 0.0f ? x : a * (kiln_expf(x / a) - 1.0f),                                                \
+      x > 0.0 ? x : a * (__builtin_exp(x / a) - 1.0),                                              \
+      x)                                                                                           \
+    /* a = alpha, b = beta */                                                                      \
+    X(HARD_SIGMOID,     clamp01f(a * x + b),  clamp01(a * x + b),              x)                  \
+    X(HARD_SWISH,                                                                                  \
+      x * clamp01f(x * (1.0f / 6.0f) + 0.5f),                                                      \
+      x * clamp01(x / 6.0 + 0.5),                                                                  \
+      x)                                                                                           \
+    /* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow */                                  \
+    X(SOFTPLUS,                                                                                    \
+      (x > 0.0f ? x : 0.0f) + kiln_logf(1.0f + kiln_expf(-__builtin_fabsf(x))),                    \
+      (x > 0.0 ? x : 0.0) + __builtin_log1p(__builtin_exp(-__builtin_fabs(x))),                    \
+      x)                                                                                           \
+    X(SOFTSIGN,                                                                                    \
+      x / (1.0f + __builtin_fabsf(x)),                                                             \
+      x / (1.0 + __builtin_fabs(x)),                                                               \
+      x)                                                                                           \
+    /* a = alpha */                                                                                \
+    X(THRESHOLDED_RELU, x > a ? x : 0.0f,     x > a ? x : 0.0,                 x)                  \
+    /* a = lambd, b = bias; integers compare and offset in double */                               \
+    X(SHRINK,                                                                                      \
+      x < -a ? x + b : x > a ? x - b : 0.0f,                                                       \
+      x < -a ? x + b : x > a ? x - b : 0.0,                                                        \
+      (double)x < -(double)a ? (double)x + b : (double)x > (double)a ? (double)x - b : 0)
+// clang-format on
+
 enum {
-    KILN_UN_RELU = 0,
-    KILN_UN_SIGMOID = 1,
-    KILN_UN_TANH = 2,
-    KILN_UN_ABS,
-    KILN_UN_NEG,
-    KILN_UN_EXP,
-    KILN_UN_LOG,
-    KILN_UN_SQRT,
-    KILN_UN_RECIPROCAL,
-    KILN_UN_FLOOR,
-    KILN_UN_CEIL,
-    KILN_UN_ROUND, /* half to even */
-    KILN_UN_SIGN,
-    KILN_UN_SIN,
-    KILN_UN_COS,
-    KILN_UN_TAN,
-    KILN_UN_ASIN,
-    KILN_UN_ACOS,
-    KILN_UN_ATAN,
-    KILN_UN_SINH,
-    KILN_UN_COSH,
-    KILN_UN_ASINH,
-    KILN_UN_ACOSH,
-    KILN_UN_ATANH,
-    KILN_UN_ERF,
-    KILN_UN_NOT,
-    KILN_UN_LEAKY_RELU,       /* alpha */
-    KILN_UN_ELU,              /* alpha */
-    KILN_UN_SELU,             /* alpha, beta = gamma */
-    KILN_UN_CELU,             /* alpha */
-    KILN_UN_HARD_SIGMOID,     /* alpha, beta */
-    KILN_UN_HARD_SWISH,       /* */
-    KILN_UN_SOFTPLUS,         /* */
-    KILN_UN_SOFTSIGN,         /* */
-    KILN_UN_THRESHOLDED_RELU, /* alpha */
-    KILN_UN_SHRINK,           /* alpha = lambd, beta = bias */
+#define KILN_UN_ENUM(op, f32, f64, integer) KILN_UN_##op,
+    KILN_FOR_UNARY_OPS(KILN_UN_ENUM)
+#undef KILN_UN_ENUM
+        KILN_UN_COUNT
 };
 
 /* Y[M,N] = epilogue(alpha * A(M,K) B(K,N) + beta * C(M,N)), Y dense row

@@ -13,6 +13,8 @@ torch's within rtol 1e-3, atol 1e-4.
 Between them the models need Conv (3x3, 7x7, 1x1, strided, depthwise),
 folded BatchNormalization, Relu and Clip (ReLU6) epilogues, MaxPool with
 ceil_mode, GlobalAveragePool, Concat, Add, Flatten/Reshape and Gemm.
+For resnet18, `kiln inspect --json` must also report FLOPs within 2% of
+those of torch's Conv2d and Linear layers, counted with forward hooks.
 
 One check per model (PASS/FAIL with what differed); the last line is
 "N passed, M failed"; the exit status is 1 if any failed. Every subprocess
@@ -89,11 +91,49 @@ m = getattr(torchvision.models, name)(weights=None).eval()
 x = torch.randn(1, 3, 224, 224)
 torch.onnx.export(m, x, f"{out}/{name}.onnx", opset_version=13, input_names=["image"],
                   output_names=["logits"], dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
+# Reference FLOPs per image, from torch's own layers: 2 per multiply-add of
+# every Conv2d (out elems * in_channels / groups * kernel taps) and Linear
+# (in * out), plus their bias adds.
+flops = [0]
+def count(mod, inp, outp):
+    n = outp.numel() // outp.shape[0]
+    if isinstance(mod, torch.nn.Conv2d):
+        taps = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+    else:
+        taps = mod.in_features
+    flops[0] += 2 * n * taps + (n if mod.bias is not None else 0)
+for mod in m.modules():
+    if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+        mod.register_forward_hook(count)
 with torch.no_grad():
     y = m(x)
 np.save(f"{out}/{name}_x.npy", x.numpy())
 np.save(f"{out}/{name}_y.npy", y.numpy())
+with open(f"{out}/{name}_flops.txt", "w") as f:
+    f.write(str(flops[0]))
 '''
+
+# `kiln inspect` must count what torch's layers compute: within 2% of the
+# reference above (the rest is BatchNorm, Relu, pooling and Add), which for
+# resnet18 is itself about 3.64e9 (torchvision's 1.8 GFLOPs are multiply-adds).
+FLOPS_RTOL = 0.02
+FLOPS_EXPECTED = {"resnet18": 3.64e9}
+
+
+def check_flops(name):
+    with open(f"{TMP}/{name}_flops.txt") as f:
+        ref = int(f.read())
+    rc, out, err = run([KILN, "inspect", "--json", f"{TMP}/{name}.onnx"])
+    require(rc == 0, f"kiln inspect {name}: " + describe(rc, out, err))
+    got = json.loads(out)["flops_per_item"]
+    print(f"        {name}: kiln inspect {got:.4g} FLOPs per image, torch layers {ref:.4g}")
+    require(abs(got - ref) <= FLOPS_RTOL * ref,
+            f"{name}: kiln inspect reports {got} FLOPs per image, torch's conv/linear layers "
+            f"{ref} (more than {FLOPS_RTOL:.0%} apart)")
+    if name in FLOPS_EXPECTED:
+        want = FLOPS_EXPECTED[name]
+        require(abs(ref - want) <= FLOPS_RTOL * want,
+                f"{name}: the torch reference {ref} is not within {FLOPS_RTOL:.0%} of {want:.3g}")
 
 
 def check_model(name):
@@ -103,6 +143,8 @@ def check_model(name):
     rc, out, err = run(["/usr/bin/python3", script, name, TMP], timeout=180)
     require(rc == 0, f"export {name}: " + describe(rc, out, err))
     x, want = np.load(f"{TMP}/{name}_x.npy"), np.load(f"{TMP}/{name}_y.npy")
+    if name in FLOPS_EXPECTED:
+        check_flops(name)
     exe = os.path.join(TMP, name)
     rc, out, err = run([KILN, "compile", f"{TMP}/{name}.onnx", "-o", exe], timeout=300)
     require(rc == 0, f"kiln compile {name}: " + describe(rc, out, err))
