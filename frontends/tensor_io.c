@@ -10,24 +10,25 @@
 
 /* --- .npy element types ------------------------------------------------------ */
 
-/* numpy's type codes after the byte-order character. */
+/* numpy's type codes after the byte-order character (NULL: numpy has no such type). */
 static const struct {
     const char *code;
     DType dtype;
 } npy_types[] = {
-    {"f4", DT_F32}, {"f8", DT_F64}, {"f2", DT_F16}, {"i1", DT_I8},  {"i2", DT_I16}, {"i4", DT_I32},
-    {"i8", DT_I64}, {"u1", DT_U8},  {"u2", DT_U16}, {"u4", DT_U32}, {"u8", DT_U64}, {"b1", DT_BOOL},
+#define KILN_DTYPE(ir, abi, onnx, name, size, onnx_name, v2, triton, npy) {npy, DT_##ir},
+#include "../runtime/kiln_dtypes.def"
+#undef KILN_DTYPE
 };
 
 static DType npy_dtype(const char *code) {
     for (size_t i = 0; i < sizeof npy_types / sizeof *npy_types; i++)
-        if (strcmp(npy_types[i].code, code) == 0) return npy_types[i].dtype;
+        if (npy_types[i].code && strcmp(npy_types[i].code, code) == 0) return npy_types[i].dtype;
     return DT_UNDEF;
 }
 
 static const char *npy_code(DType t) {
     for (size_t i = 0; i < sizeof npy_types / sizeof *npy_types; i++)
-        if (npy_types[i].dtype == t) return npy_types[i].code;
+        if (npy_types[i].dtype == t) return npy_types[i].code; /* NULL if none */
     return NULL;
 }
 

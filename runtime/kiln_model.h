@@ -21,20 +21,12 @@
 
 #define KILN_ABI_VERSION 1
 
+/* Element types, one row each in kiln_dtypes.def (the compiler's DType
+ * has the same values). */
 enum {
-    KILN_DT_FLOAT = 1,
-    KILN_DT_UINT8 = 2,
-    KILN_DT_INT8 = 3,
-    KILN_DT_UINT16 = 4,
-    KILN_DT_INT16 = 5,
-    KILN_DT_INT32 = 6,
-    KILN_DT_INT64 = 7,
-    KILN_DT_STRING = 8,
-    KILN_DT_BOOL = 9,
-    KILN_DT_FLOAT16 = 10,
-    KILN_DT_DOUBLE = 11,
-    KILN_DT_UINT32 = 12,
-    KILN_DT_UINT64 = 13,
+#define KILN_DTYPE(ir, abi, onnx, ...) KILN_DT_##abi = onnx,
+#include "kiln_dtypes.def"
+#undef KILN_DTYPE
 };
 
 typedef struct KilnThreadPool KilnThreadPool; /* opaque; NULL runs on the calling thread */
@@ -65,22 +57,11 @@ typedef struct KilnModel {
 /* Size in bytes of one element of dtype, 0 if the type has no fixed size. */
 static inline size_t kiln_dtype_size(int dtype) {
     switch (dtype) {
-    case KILN_DT_FLOAT:
-    case KILN_DT_INT32:
-    case KILN_DT_UINT32:
-        return 4;
-    case KILN_DT_UINT8:
-    case KILN_DT_INT8:
-    case KILN_DT_BOOL:
-        return 1;
-    case KILN_DT_UINT16:
-    case KILN_DT_INT16:
-    case KILN_DT_FLOAT16:
-        return 2;
-    case KILN_DT_INT64:
-    case KILN_DT_UINT64:
-    case KILN_DT_DOUBLE:
-        return 8;
+#define KILN_DTYPE(ir, abi, onnx, name, size, ...)                                                 \
+    case KILN_DT_##abi:                                                                            \
+        return size;
+#include "kiln_dtypes.def"
+#undef KILN_DTYPE
     default:
         return 0;
     }

@@ -12,6 +12,7 @@
 
 #include "cg.h"
 #include "kernels.h"
+#include "kiln_model.h"
 
 /* Node.epilogue is passed to the kernels as it is. */
 static_assert((int)EPI_NONE == (int)KILN_EPI_NONE && (int)EPI_RELU == (int)KILN_EPI_RELU &&
@@ -67,34 +68,20 @@ void cg_call(Codegen *cg, const char *kernel, LLVMValueRef *args, unsigned n) {
     LLVMBuildCall2(cg->builder, LLVMGlobalGetValueType(fn), fn, args, n, "");
 }
 
+/* codegen.c writes a DType where the ABI wants a KILN_DT_*: both enums
+ * come from kiln_dtypes.def, and this checks it row by row. */
+#define KILN_DTYPE(ir, abi, ...)                                                                   \
+    static_assert((int)DT_##ir == KILN_DT_##abi, "DT_" #ir " != KILN_DT_" #abi);
+#include "kiln_dtypes.def"
+#undef KILN_DTYPE
+
 const char *cg_dtype_suffix(DType t) {
     switch (t) {
-    case DT_F32:
-        return "f32";
-    case DT_F64:
-        return "f64";
-    case DT_F16:
-        return "f16";
-    case DT_BF16:
-        return "bf16";
-    case DT_I8:
-        return "i8";
-    case DT_I16:
-        return "i16";
-    case DT_I32:
-        return "i32";
-    case DT_I64:
-        return "i64";
-    case DT_U8:
-        return "u8";
-    case DT_U16:
-        return "u16";
-    case DT_U32:
-        return "u32";
-    case DT_U64:
-        return "u64";
-    case DT_BOOL:
-        return "bool";
+#define KILN_DTYPE(ir, abi, onnx, name, size, ...)                                                 \
+    case DT_##ir:                                                                                  \
+        return size ? #name : NULL; /* no fixed size, no kernels */
+#include "kiln_dtypes.def"
+#undef KILN_DTYPE
     default:
         return NULL;
     }

@@ -5,34 +5,40 @@
 
 /* --- element types and shapes ------------------------------------------- */
 
-static const struct {
-    DType t;
-    const char *short_name, *onnx_name;
-    size_t size;
-} dtypes[] = {
-    {DT_F32, "f32", "float", 4},   {DT_U8, "u8", "uint8", 1},        {DT_I8, "i8", "int8", 1},
-    {DT_U16, "u16", "uint16", 2},  {DT_I16, "i16", "int16", 2},      {DT_I32, "i32", "int32", 4},
-    {DT_I64, "i64", "int64", 8},   {DT_STRING, "str", "string", 0},  {DT_BOOL, "bool", "bool", 1},
-    {DT_F16, "f16", "float16", 2}, {DT_F64, "f64", "double", 8},     {DT_U32, "u32", "uint32", 4},
-    {DT_U64, "u64", "uint64", 8},  {DT_BF16, "bf16", "bfloat16", 2},
-};
-
 const char *dtype_name(DType t) {
-    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
-        if (dtypes[i].t == t) return dtypes[i].short_name;
-    return "?";
+    switch (t) {
+#define KILN_DTYPE(ir, abi, onnx, name, ...)                                                       \
+    case DT_##ir:                                                                                  \
+        return #name;
+#include "../../runtime/kiln_dtypes.def"
+#undef KILN_DTYPE
+    default:
+        return "?";
+    }
 }
 
 const char *dtype_onnx_name(DType t) {
-    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
-        if (dtypes[i].t == t) return dtypes[i].onnx_name;
-    return "undefined";
+    switch (t) {
+#define KILN_DTYPE(ir, abi, onnx, name, size, onnx_name, ...)                                      \
+    case DT_##ir:                                                                                  \
+        return onnx_name;
+#include "../../runtime/kiln_dtypes.def"
+#undef KILN_DTYPE
+    default:
+        return "undefined";
+    }
 }
 
 size_t dtype_size(DType t) {
-    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
-        if (dtypes[i].t == t) return dtypes[i].size;
-    return 0;
+    switch (t) {
+#define KILN_DTYPE(ir, abi, onnx, name, size, ...)                                                 \
+    case DT_##ir:                                                                                  \
+        return size;
+#include "../../runtime/kiln_dtypes.def"
+#undef KILN_DTYPE
+    default:
+        return 0;
+    }
 }
 
 int64_t shape_numel(const Shape *s) {

@@ -32,22 +32,13 @@
 #define DIM_BATCH (-1)
 #define KILN_MAX_OPSET 17
 
+/* Element types: one row each in runtime/kiln_dtypes.def, which also
+ * generates the runtime's KILN_DT_* constants with the same values. */
 typedef enum {
     DT_UNDEF = 0,
-    DT_F32 = 1,
-    DT_U8 = 2,
-    DT_I8 = 3,
-    DT_U16 = 4,
-    DT_I16 = 5,
-    DT_I32 = 6,
-    DT_I64 = 7,
-    DT_STRING = 8,
-    DT_BOOL = 9,
-    DT_F16 = 10,
-    DT_F64 = 11,
-    DT_U32 = 12,
-    DT_U64 = 13,
-    DT_BF16 = 16,
+#define KILN_DTYPE(ir, abi, onnx, ...) DT_##ir = onnx,
+#include "../../runtime/kiln_dtypes.def"
+#undef KILN_DTYPE
 } DType;
 
 const char *dtype_name(DType t);      /* "f32", "i64", ...; "?" for unknown */

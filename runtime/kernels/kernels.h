@@ -17,8 +17,9 @@
 #include <stdint.h>
 
 /* Kernels that exist for every numeric element type are instantiated
- * with this list: X(C type, name suffix, is_integer). Suffixes match
- * cg_dtype_suffix() in compiler/codegen. */
+ * with this list: X(C type, name suffix, is_integer). Suffixes are the
+ * short names of runtime/kiln_dtypes.def, as cg_dtype_suffix() in
+ * compiler/codegen returns them. */
 #define KILN_FOR_NUMERIC_TYPES(X)                                                                  \
     X(float, f32, 0)                                                                               \
     X(double, f64, 0)                                                                              \
@@ -31,6 +32,20 @@
     X(uint16_t, u16, 1)                                                                            \
     X(uint32_t, u32, 1)                                                                            \
     X(uint64_t, u64, 1)
+
+/* Bytes per element by kernel suffix (KILN_DTSIZE_f32 == 4), from the
+ * dtype table; the asserts keep the C types above in step with it. */
+enum {
+#define KILN_DTYPE(ir, abi, onnx, name, size, ...) KILN_DTSIZE_##name = size,
+#include "../kiln_dtypes.def"
+#undef KILN_DTYPE
+};
+#define KILN_CHECK_TYPE(T, sfx, is_int)                                                            \
+    _Static_assert(sizeof(T) == KILN_DTSIZE_##sfx,                                                 \
+                   "kernel type " #sfx " disagrees with kiln_dtypes.def");
+KILN_FOR_NUMERIC_TYPES(KILN_CHECK_TYPE)
+KILN_CHECK_TYPE(uint8_t, bool, 1)
+#undef KILN_CHECK_TYPE
 
 /* Activation applied to a kernel's result (bias+activation epilogue).
  * Same values as Epilogue in compiler/ir/ir.h. */

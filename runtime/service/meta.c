@@ -8,15 +8,14 @@
 #define KILN_VERSION "unknown"
 #endif
 
+/* Open Inference Protocol spellings, from kiln_dtypes.def (NULL: not served). */
 static const struct {
     int dtype;        /* KILN_DT_* (ONNX TensorProto numbering) */
-    const char *name; /* Open Inference Protocol spelling */
+    const char *name; /* v2 datatype, NULL if the service cannot carry the type */
 } dtype_names[] = {
-    {KILN_DT_BOOL, "BOOL"},     {KILN_DT_UINT8, "UINT8"},   {KILN_DT_UINT16, "UINT16"},
-    {KILN_DT_UINT32, "UINT32"}, {KILN_DT_UINT64, "UINT64"}, {KILN_DT_INT8, "INT8"},
-    {KILN_DT_INT16, "INT16"},   {KILN_DT_INT32, "INT32"},   {KILN_DT_INT64, "INT64"},
-    {KILN_DT_FLOAT16, "FP16"},  {KILN_DT_FLOAT, "FP32"},    {KILN_DT_DOUBLE, "FP64"},
-    {KILN_DT_STRING, "BYTES"},
+#define KILN_DTYPE(ir, abi, onnx, name, size, onnx_name, v2, ...) {KILN_DT_##abi, v2},
+#include "kiln_dtypes.def"
+#undef KILN_DTYPE
 };
 
 #define N_DTYPE_NAMES (sizeof dtype_names / sizeof dtype_names[0])
@@ -29,7 +28,8 @@ const char *rt_dtype_name(int dtype) {
 
 int rt_dtype_from_name(const char *name) {
     for (size_t i = 0; i < N_DTYPE_NAMES; i++)
-        if (strcmp(dtype_names[i].name, name) == 0) return dtype_names[i].dtype;
+        if (dtype_names[i].name && strcmp(dtype_names[i].name, name) == 0)
+            return dtype_names[i].dtype;
     return 0;
 }
 

@@ -576,20 +576,15 @@ static void request_handle(struct evhttp_request *req, void *arg) {
 /* --- documents built once ------------------------------------------------------ */
 
 static const char *triton_type(int dtype) {
-    static const struct {
-        int dtype;
-        const char *name;
-    } names[] = {
-        {KILN_DT_BOOL, "TYPE_BOOL"},     {KILN_DT_UINT8, "TYPE_UINT8"},
-        {KILN_DT_UINT16, "TYPE_UINT16"}, {KILN_DT_UINT32, "TYPE_UINT32"},
-        {KILN_DT_UINT64, "TYPE_UINT64"}, {KILN_DT_INT8, "TYPE_INT8"},
-        {KILN_DT_INT16, "TYPE_INT16"},   {KILN_DT_INT32, "TYPE_INT32"},
-        {KILN_DT_INT64, "TYPE_INT64"},   {KILN_DT_FLOAT16, "TYPE_FP16"},
-        {KILN_DT_FLOAT, "TYPE_FP32"},    {KILN_DT_DOUBLE, "TYPE_FP64"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].dtype == dtype) return names[i].name;
-    return "TYPE_INVALID";
+    switch (dtype) {
+#define KILN_DTYPE(ir, abi, onnx, name, size, onnx_name, v2, triton, ...)                          \
+    case KILN_DT_##abi:                                                                            \
+        return triton ? triton : "TYPE_INVALID";
+#include "kiln_dtypes.def"
+#undef KILN_DTYPE
+    default:
+        return "TYPE_INVALID";
+    }
 }
 
 /* 1 if every tensor's first dim, and only it, is the batch. */

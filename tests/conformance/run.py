@@ -50,6 +50,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from kiln_e2e import run_capped  # noqa: E402
 RTOL, ATOL = 1e-3, 1e-7
 GENERATE_TIMEOUT = 900.0
 REASON_MAX = 120
@@ -196,15 +198,8 @@ def run_kiln(cmd, cwd, timeout):
     """Runs kiln in its own process group, so a timeout kills kiln and
     anything it started, and nothing else. Returns (returncode or None on
     timeout, stderr)."""
-    p = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        _, err = p.communicate(timeout=max(timeout, 0.1))
-        return p.returncode, err.decode("utf-8", "replace")
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        _, err = p.communicate()
-        return None, err.decode("utf-8", "replace")
+    rc, _, err = run_capped(cmd, timeout, cwd=cwd, capture_stdout=False)
+    return rc, err
 
 
 def first_line(text):

@@ -6,39 +6,29 @@ The references are torch's outputs saved by the notebook
 (samples/fraud-detection/ref_*.npy), not anything kiln produced.
 Tolerance: rtol 1e-4, atol 1e-5.
 """
-import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
+import sys
+from functools import partial
 
 import numpy as np
 from onnx import helper, numpy_helper, TensorProto
 import onnx
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--kiln", required=True)
-ap.add_argument("--build-dir", required=True)
-ap.add_argument("--source-dir", required=True)
-args = ap.parse_args()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kiln_e2e  # noqa: E402
+from kiln_e2e import Suite, parse_args, static_link, v2_request  # noqa: E402
 
+args = parse_args(__doc__)
 SAMPLE = os.path.join(args.source_dir, "samples", "fraud-detection")
 MODEL = os.path.join(SAMPLE, "fraud.onnx")
 RTOL, ATOL = 1e-4, 1e-5
-tmp = tempfile.mkdtemp(prefix="kiln-e2e-")
-results = []
-
-
-def run(cmd, **kw):
-    kw.setdefault("timeout", 300)
-    return subprocess.run(cmd, capture_output=True, text=True, **kw)
-
-
-def check(name, ok, detail=""):
-    ok = bool(ok)
-    results.append(ok)
-    print(("ok      " if ok else "FAIL    ") + name + ("" if ok else "\n        " + detail))
+suite = Suite("cli")
+tmp = suite.tmp
+check = suite.expect
+run = partial(kiln_e2e.run, timeout=300)
 
 
 def kiln(*a, **kw):
@@ -46,16 +36,15 @@ def kiln(*a, **kw):
 
 
 def request(x, name="transaction"):
-    return {"id": "t", "inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32",
-                                   "data": x.ravel().tolist()}]}
+    return v2_request(x, "t", name)
 
 
 # --- compile -------------------------------------------------------------------
 exe = os.path.join(tmp, "fraud")
 r = kiln("compile", MODEL, "-o", exe)
 check("compile exits 0", r.returncode == 0, r.stderr)
-f = run(["file", exe])
-check("the service binary is statically linked", "statically linked" in f.stdout, f.stdout)
+ok, how = static_link(exe)
+check("the service binary is statically linked", ok, how)
 print(f"        binary size {os.path.getsize(exe)} bytes")
 
 # --- predict against torch's outputs ---------------------------------------------
@@ -78,7 +67,7 @@ for b in (1, 256):
 
 # stdin works too
 x = np.load(os.path.join(SAMPLE, "ref_input_b1.npy"))
-r = run([exe, "predict"], input=json.dumps(request(x)))
+r = run([exe, "predict"], stdin=json.dumps(request(x)))
 check("predict reads the request from stdin", r.returncode == 0, r.stderr)
 
 # --- kiln run (JIT) ------------------------------------------------------------
@@ -268,19 +257,17 @@ for dev in ("/dev/null", "/dev/zero", os.path.join(fifo_dir, "zero.npy"), fifo_n
           r.returncode == 1 and os.path.basename(dev) in r.stderr, r.stderr)
 
 bad = request(np.zeros((1, 29), np.float32))
-r = run([exe, "predict"], input=json.dumps(bad))
+r = run([exe, "predict"], stdin=json.dumps(bad))
 check("predict with 29 values exits 1 naming the input",
       r.returncode == 1 and "transaction" in r.stderr, r.stderr)
-r = run([exe, "predict"], input="{not json")
+r = run([exe, "predict"], stdin="{not json")
 check("predict with malformed JSON exits 1", r.returncode == 1 and r.stderr, r.stderr)
 huge = {"inputs": [{"name": "transaction", "shape": [10**12, 30], "datatype": "FP32",
                     "data": [0.0] * 30}]}
-r = run([exe, "predict"], input=json.dumps(huge))
+r = run([exe, "predict"], stdin=json.dumps(huge))
 check("predict with a huge shape and little data exits 1, no crash",
       r.returncode == 1 and "transaction" in r.stderr, r.stderr)
 r = run([exe, "frobnicate"])
 check("the service binary rejects an unknown command (2)", r.returncode == 2, r.stderr)
 
-n_ok = sum(results)
-print(f"{n_ok} passed, {len(results) - n_ok} failed")
-sys.exit(0 if n_ok == len(results) else 1)
+sys.exit(suite.finish())

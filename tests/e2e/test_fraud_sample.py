@@ -24,19 +24,16 @@ Every subprocess runs in its own process group with a timeout, and that
 group is killed if it overruns (nbconvert starts a kernel). The temporary
 directory is removed at the end unless KILN_E2E_KEEP=1.
 """
-import argparse
 import json
 import os
-import shutil
-import signal
-import struct
-import subprocess
 import sys
-import tempfile
-import time
-import traceback
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kiln_e2e import (CheckFailed, Sample, Suite, compare, describe, kiln_compile,  # noqa: E402
+                      parse_args, parse_v2_response, predict, require, run, static_link,
+                      v2_request, write_json)
 
 RTOL, ATOL = 1e-4, 1e-5   # kiln vs torch
 REPRO_ATOL = 1e-6         # notebook re-run vs committed references
@@ -45,109 +42,15 @@ INPUT = "transaction"
 ARTIFACTS = ["fraud.onnx", "ref_input_b1.npy", "ref_output_b1.npy",
              "ref_input_b256.npy", "ref_output_b256.npy", "request.json"]
 
-ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-ap.add_argument("--kiln", required=True)
-ap.add_argument("--build-dir", required=True)
-ap.add_argument("--source-dir", required=True)
-args = ap.parse_args()
-
-KILN = os.path.abspath(args.kiln)
-SAMPLE = os.path.join(os.path.abspath(args.source_dir), "samples", "fraud-detection")
-TMP = tempfile.mkdtemp(prefix="kiln-e2e-fraud-")
-NB_OUT = os.path.join(TMP, "notebook")
+args = parse_args(__doc__)
+KILN = args.kiln
+suite = Suite("fraud")
+TMP = suite.tmp
 EXE = os.path.join(TMP, "fraud")
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def require(cond, msg):
-    if not cond:
-        raise CheckFailed(msg)
-
-
-def run(cmd, timeout=120, env=None, cwd=None):
-    """Runs cmd in its own process group; kills that group (the command and,
-    for nbconvert, its kernel) if it overruns the timeout.
-    Returns (returncode, stdout, stderr) as text."""
-    t0 = time.time()
-    try:
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=env, cwd=cwd, start_new_session=True)
-    except OSError as e:
-        raise CheckFailed(f"cannot run {cmd[0]}: {e}")
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, err = p.communicate()
-        raise CheckFailed(f"timed out after {timeout} s: {' '.join(cmd)}\nstderr: {err[-2000:]}")
-    print(f"        $ {' '.join(cmd)}  -> exit {p.returncode} ({time.time() - t0:.1f} s)")
-    return p.returncode, out, err
-
-
-def describe(rc, out, err):
-    return f"exit {rc}\n        stdout: {out[-1500:].strip()}\n        stderr: {err[-1500:].strip()}"
-
-
-def compare(what, got, want, rtol, atol):
-    got, want = np.asarray(got), np.asarray(want)
-    require(got.shape == want.shape, f"{what}: shape {list(got.shape)}, expected {list(want.shape)}")
-    err = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) if got.size else 0.0
-    if not np.allclose(got, want, rtol=rtol, atol=atol):
-        bad = np.argwhere(~np.isclose(got, want, rtol=rtol, atol=atol))
-        i = tuple(bad[0])
-        raise CheckFailed(f"{what}: {len(bad)} of {got.size} values differ (rtol {rtol}, atol {atol}); "
-                          f"max abs err {err:.3g}; first at {list(i)}: got {got[i]!r}, expected {want[i]!r}")
-    print(f"        {what}: max abs err {err:.3g}")
-    return err
-
-
-def v2_request(x, rid, name=INPUT):
-    x = np.asarray(x, dtype=np.float32)
-    # float(v) of a float32 is exact in a double, so the JSON text reads back as the same float32.
-    return {"id": rid, "inputs": [{"name": name, "shape": list(x.shape), "datatype": "FP32",
-                                   "data": [float(v) for v in x.ravel()]}]}
-
-
-def write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f)
-    return path
-
-
-def parse_v2_response(text, what):
-    try:
-        resp = json.loads(text)
-    except ValueError as e:
-        raise CheckFailed(f"{what}: stdout is not JSON ({e}): {text[:500]!r}")
-    outs = resp.get("outputs") if isinstance(resp, dict) else None
-    require(isinstance(outs, list) and outs, f"{what}: no \"outputs\" array in {text[:500]!r}")
-    out = outs[0]
-    require(out.get("datatype") == "FP32", f"{what}: outputs[0].datatype {out.get('datatype')!r}, expected FP32")
-    shape, data = out.get("shape"), out.get("data")
-    require(isinstance(shape, list) and isinstance(data, list),
-            f"{what}: outputs[0] needs \"shape\" and \"data\" arrays")
-    require(int(np.prod(shape)) == len(data),
-            f"{what}: outputs[0].shape {shape} holds {int(np.prod(shape))} values, data has {len(data)}")
-    return resp, np.array(data, dtype=np.float32).reshape(shape)
-
-
-def is_static_elf(path):
-    """Fallback when file(1) is missing: an ELF without PT_INTERP is statically linked."""
-    with open(path, "rb") as f:
-        h = f.read(64)
-        if h[:4] != b"\x7fELF" or h[4] != 2 or h[5] != 1:
-            return False
-        phoff, = struct.unpack_from("<Q", h, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", h, 0x36)
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    return all(struct.unpack_from("<I", ph, i * phentsize)[0] != 3 for i in range(phnum))
+sample = Sample(suite, os.path.join(args.source_dir, "samples", "fraud-detection"), "fraud.ipynb",
+                ARTIFACTS)
+SAMPLE = sample.dir
+art = sample.art
 
 
 def numpy_forward(onnx_path, x):
@@ -200,37 +103,13 @@ def numpy_forward(onnx_path, x):
 
 # --- the checks -----------------------------------------------------------------
 
-state = {"artifacts": None, "output_name": "probabilities", "exe": None}
+state = {"output_name": "probabilities", "exe": None}
 
 
 def check_notebook():
     """1. the notebook runs headless into a temp dir and reproduces the committed references."""
-    nb = os.path.join(SAMPLE, "fraud.ipynb")
-    require(os.path.exists(nb), f"{nb} is missing")
-    os.makedirs(NB_OUT)
-    env = dict(os.environ, KILN_SAMPLE_OUT=NB_OUT,
-               JUPYTER_RUNTIME_DIR=os.path.join(TMP, "jupyter-runtime"),
-               IPYTHONDIR=os.path.join(TMP, "ipython"),
-               PYDEVD_DISABLE_FILE_VALIDATION="1")
-    rc, out, err = run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute",
-                        "--ExecutePreprocessor.timeout=300", "--output-dir", NB_OUT, nb],
-                       timeout=600, env=env, cwd=TMP)
-    require(rc == 0, "nbconvert --execute failed: " + describe(rc, out, err))
-    missing = [a for a in ARTIFACTS if not os.path.exists(os.path.join(NB_OUT, a))]
-    require(not missing, f"the notebook did not write {missing} into KILN_SAMPLE_OUT={NB_OUT}")
-    state["artifacts"] = NB_OUT
-    for a in ARTIFACTS:
-        if not a.endswith(".npy"):
-            continue
-        got, want = np.load(os.path.join(NB_OUT, a)), np.load(os.path.join(SAMPLE, a))
-        require(got.dtype == np.float32 and want.dtype == np.float32,
-                f"{a}: dtype {got.dtype} (re-run) / {want.dtype} (committed), expected float32")
-        compare(f"{a} re-run vs committed", got, want, rtol=1e-5, atol=REPRO_ATOL)
-    with open(os.path.join(NB_OUT, "request.json")) as f1, open(os.path.join(SAMPLE, "request.json")) as f2:
-        r1, r2 = json.load(f1), json.load(f2)
-    require(r1["inputs"][0]["shape"] == r2["inputs"][0]["shape"], "request.json: shape differs from committed")
-    compare("request.json data re-run vs committed", np.float32(r1["inputs"][0]["data"]),
-            np.float32(r2["inputs"][0]["data"]), rtol=1e-5, atol=REPRO_ATOL)
+    sample.rerun(rtol=1e-5, atol=REPRO_ATOL)
+    NB_OUT = sample.out
     same = open(os.path.join(NB_OUT, "fraud.onnx"), "rb").read() == open(os.path.join(SAMPLE, "fraud.onnx"), "rb").read()
     print(f"        fraud.onnx re-run is {'byte-identical to' if same else 'NOT byte-identical to (weights within tolerance)'} the committed one")
     # The references really are this graph's outputs (independent of torch and kiln).
@@ -242,18 +121,6 @@ def check_notebook():
         compare(f"numpy forward of fraud.onnx vs torch reference, batch {b}", got, want, rtol=RTOL, atol=ATOL)
 
 
-def artifacts():
-    """The notebook's fresh outputs, or the committed ones if check 1 could not make them."""
-    if state["artifacts"] is None:
-        print(f"        (check 1 failed: using the committed artifacts in {SAMPLE})")
-        state["artifacts"] = SAMPLE
-    return state["artifacts"]
-
-
-def art(name):
-    return os.path.join(artifacts(), name)
-
-
 def require_exe():
     require(state["exe"] is not None, f"no service binary: check 2 (kiln compile) failed")
     return state["exe"]
@@ -261,17 +128,11 @@ def require_exe():
 
 def check_compile():
     """2. kiln compile exits 0 and the result is a statically linked executable."""
-    rc, out, err = run([KILN, "compile", art("fraud.onnx"), "-o", EXE], timeout=300)
-    require(rc == 0, "kiln compile: " + describe(rc, out, err))
-    require(os.path.isfile(EXE) and os.access(EXE, os.X_OK), f"kiln compile exited 0 but {EXE} is not an executable")
+    kiln_compile(KILN, art("fraud.onnx"), EXE)
     state["exe"] = EXE
-    if shutil.which("file"):
-        rc, out, err = run(["file", EXE], timeout=30)
-        require("statically linked" in out, f"file(1) says: {out.strip()}")
-        print(f"        {out.strip()}")
-    else:
-        require(is_static_elf(EXE), f"{EXE} has a PT_INTERP program header: dynamically linked")
-        print("        (file(1) not installed: checked the ELF program headers instead) statically linked")
+    ok, how = static_link(EXE)
+    require(ok, f"{EXE} is not statically linked: {how}")
+    print(f"        {how}")
     print(f"        binary size {os.path.getsize(EXE)} bytes ({os.path.getsize(EXE) / 1024:.0f} KiB)")
 
 
@@ -282,13 +143,8 @@ def check_predict():
         x = np.load(art(f"ref_input_b{b}.npy"))
         want = np.load(art(f"ref_output_b{b}.npy"))
         require(x.shape == (b, N_FEATURES), f"ref_input_b{b}.npy has shape {x.shape}")
-        req = write_json(os.path.join(TMP, f"req_b{b}.json"), v2_request(x, f"batch-{b}"))
-        rc, out, err = run([exe, "predict", "--input", req], timeout=60)
-        require(rc == 0, f"predict batch {b}: " + describe(rc, out, err))
-        resp, got = parse_v2_response(out, f"predict batch {b}")
-        require(resp.get("id") == f"batch-{b}", f"predict batch {b}: response id {resp.get('id')!r}, expected 'batch-{b}'")
-        require(resp["outputs"][0].get("name") == state["output_name"],
-                f"predict batch {b}: output name {resp['outputs'][0].get('name')!r}, expected {state['output_name']!r}")
+        resp, got = predict(exe, x, f"batch-{b}", os.path.join(TMP, f"req_b{b}.json"),
+                            f"predict batch {b}", INPUT, output=state["output_name"])
         compare(f"predict batch {b} vs torch", got, want, RTOL, ATOL)
 
 
@@ -346,9 +202,9 @@ def check_bad_input():
     """7. a row of 29 values: exit 1 and stderr names the input."""
     exe = require_exe()
     row = np.load(art("ref_input_b1.npy"))[:, :29]
-    short_data = v2_request(row, "bad-2")
+    short_data = v2_request(row, "bad-2", INPUT)
     short_data["inputs"][0]["shape"] = [1, N_FEATURES]
-    cases = {"shape [1,29]": v2_request(row, "bad-1"), "shape [1,30] with 29 values": short_data}
+    cases = {"shape [1,29]": v2_request(row, "bad-1", INPUT), "shape [1,30] with 29 values": short_data}
     for what, body in cases.items():
         req = write_json(os.path.join(TMP, "bad.json"), body)
         rc, out, err = run([exe, "predict", "--input", req], timeout=60)
@@ -362,32 +218,9 @@ CHECKS = [check_notebook, check_compile, check_predict, check_run, check_info,
 
 
 def main():
-    passed = failed = 0
-    t0 = time.time()
     print(f"kiln {KILN}\nsample {SAMPLE}\ntmp {TMP}")
-    try:
-        for i, fn in enumerate(CHECKS, 1):
-            title = fn.__doc__.split(". ", 1)[1].strip().rstrip(".")
-            print(f"[{i}] {title}")
-            try:
-                fn()
-                passed += 1
-                print(f"PASS check {i}: {title}")
-            except CheckFailed as e:
-                failed += 1
-                print(f"FAIL check {i}: {title}\n        {e}")
-            except Exception:
-                failed += 1
-                print(f"FAIL check {i}: {title} (unexpected error)\n{traceback.format_exc()}")
-            sys.stdout.flush()
-    finally:
-        if os.environ.get("KILN_E2E_KEEP") == "1":
-            print(f"kept {TMP}")
-        else:
-            shutil.rmtree(TMP, ignore_errors=True)
-    print(f"({time.time() - t0:.1f} s)")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    suite.run(CHECKS)
+    return suite.finish()
 
 
 if __name__ == "__main__":

@@ -10,16 +10,12 @@ Every check prints PASS/FAIL; the last line is "N passed, M failed" and
 the exit status is 1 if any failed. Only processes this script started
 are ended, by PID, always in `finally`. Every wait is bounded.
 """
-import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -27,103 +23,30 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kiln_e2e import HOST, CheckFailed, Server, Suite, compare, parse_args, require, run  # noqa: E402
 from v2client import V2Client  # noqa: E402
 
 RTOL, ATOL = 1e-4, 1e-5
 MODEL, INPUT, OUTPUT = "fraud", "transaction", "probabilities"
-HOST = "127.0.0.1"
 MAX_BODY = 1 << 20      # the server under test takes 1 MiB bodies
 TIMEOUT_MS = 2000       # and closes a connection idle this long
 MAX_CONNS = 48
 
-ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-ap.add_argument("--kiln", required=True)
-ap.add_argument("--build-dir", required=True)
-ap.add_argument("--source-dir", required=True)
-args = ap.parse_args()
-
-KILN = os.path.abspath(args.kiln)
-SAMPLE = os.path.join(os.path.abspath(args.source_dir), "samples", "fraud-detection")
-TMP = tempfile.mkdtemp(prefix="kiln-e2e-service-")
+args = parse_args(__doc__)
+KILN = args.kiln
+SAMPLE = os.path.join(args.source_dir, "samples", "fraud-detection")
+suite = Suite("service")
+check = suite.check
+TMP = suite.tmp
 EXE = os.path.join(TMP, "fraud")
 X256 = np.load(os.path.join(SAMPLE, "ref_input_b256.npy")).astype(np.float32)
 Y256 = np.load(os.path.join(SAMPLE, "ref_output_b256.npy")).astype(np.float32)
 
-results = []
 
-
-class CheckFailed(Exception):
-    pass
-
-
-def require(cond, msg):
-    if not cond:
-        raise CheckFailed(msg)
-
-
-def check(name):
-    def wrap(fn):
-        t0 = time.time()
-        try:
-            fn()
-            results.append((name, True))
-            print(f"PASS {name} ({time.time() - t0:.2f}s)", flush=True)
-        except CheckFailed as e:
-            results.append((name, False))
-            print(f"FAIL {name}: {e}", flush=True)
-        except Exception:
-            results.append((name, False))
-            print(f"FAIL {name}: unexpected exception", flush=True)
-            traceback.print_exc()
-        return fn
-    return wrap
-
-
-class Server:
-    """One `OUT serve` process; its stderr (JSON log lines) is collected by
-    a thread. The port comes from the "ready" line."""
-
-    def __init__(self, *extra):
-        self.lines = []
-        self.proc = subprocess.Popen(
-            [EXE, "serve", "--host", HOST, "--port", "0", "--workers", "2",
-             "--timeout-ms", str(TIMEOUT_MS), "--max-body-bytes", str(MAX_BODY),
-             "--max-connections", str(MAX_CONNS), *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.t_exec = time.time()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.port = None
-        deadline = time.time() + 10
-        while time.time() < deadline and self.port is None and self.proc.poll() is None:
-            for line in list(self.lines):
-                if line.startswith("{") and json.loads(line).get("event") == "ready":
-                    self.port = json.loads(line)["port"]
-            time.sleep(0.01)
-        self.ready_s = time.time() - self.t_exec
-        if self.port is None:
-            self.stop()
-            raise CheckFailed(f"no ready line within 10 s; stderr: {self.lines[-5:]}")
-        self.client = V2Client(HOST, self.port)
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def log(self):
-        return [json.loads(line) for line in list(self.lines) if line.startswith("{")]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()  # our own child, by PID
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def run(cmd, stdin=None, timeout=60, env=None):
-    p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
-    return p.returncode, p.stdout, p.stderr
+def serve(*extra):
+    """`OUT serve` on a free port with the limits above."""
+    return Server(EXE, "--workers", "2", "--timeout-ms", str(TIMEOUT_MS), "--max-body-bytes",
+                  str(MAX_BODY), "--max-connections", str(MAX_CONNS), *extra)
 
 
 def rss_kib(pid):
@@ -135,10 +58,7 @@ def rss_kib(pid):
 
 
 def close_enough(got, want, what):
-    require(got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}")
-    if not np.allclose(got, want, rtol=RTOL, atol=ATOL):
-        d = np.abs(got - want).max()
-        raise CheckFailed(f"{what}: max abs difference {d:g}")
+    compare(what, got, want, RTOL, ATOL)
 
 
 def error_of(r, status, *words):
@@ -178,7 +98,7 @@ try:
     if not os.path.exists(EXE):
         raise CheckFailed("no service binary: cannot go on")
 
-    srv = Server()
+    srv = serve()
     servers.append(srv)
     c = srv.client
     print(f"NOTE exec to ready: {srv.ready_s * 1000:.1f} ms", flush=True)
@@ -400,7 +320,7 @@ try:
     @check("/metrics: counters by reason, histograms, in-flight, build info with sha256")
     def _():
         text = c.get("/metrics").body.decode()
-        rc, info, _ = run([EXE, "info"])
+        rc, info, _ = run([EXE, "info"], timeout=60)
         sha = [line.split()[1] for line in info.splitlines() if line.startswith("sha256:")][0]
         want = ['kiln_requests_total{endpoint="infer",reason="ok"}',
                 'kiln_requests_total{endpoint="infer",reason="bad_request"}',
@@ -454,7 +374,7 @@ try:
         tf = os.path.join(TMP, "token")
         with open(tf, "w") as f:
             f.write(f"  {token}\n")
-        s2 = Server("--token-file", tf)
+        s2 = serve("--token-file", tf)
         servers.append(s2)
         anon = V2Client(HOST, s2.port)
         wrong = V2Client(HOST, s2.port, token="s3cret-nope")
@@ -497,7 +417,8 @@ try:
                  "data": X256[:rows].reshape(-1).tolist()}]})
         bad = json.dumps({"inputs": [{"name": INPUT, "shape": [1, 29], "datatype": "FP32",
                                       "data": [0.0] * 29}]})
-        rc, out, err = run([EXE, "predict", "--jsonl"], stdin="\n".join([line(3), bad, line(5)]) + "\n")
+        rc, out, err = run([EXE, "predict", "--jsonl"], stdin="\n".join([line(3), bad, line(5)]) + "\n",
+                           timeout=60)
         lines = out.splitlines()
         require(len(lines) == 3, f"{len(lines)} lines")
         require(rc == 1 and INPUT in err, f"exit {rc}")
@@ -508,7 +429,7 @@ try:
 
     @check("bench prints median_us, p99_us, inferences_per_s")
     def _():
-        rc, out, err = run([EXE, "bench", "--batch", "64", "--iters", "200"])
+        rc, out, err = run([EXE, "bench", "--batch", "64", "--iters", "200"], timeout=60)
         require(rc == 0, f"exit {rc}: {err}")
         b = json.loads(out)
         for k in ("median_us", "p99_us", "inferences_per_s"):
@@ -516,18 +437,11 @@ try:
         require(b["batch"] == 64 and b["iters"] == 200, f"{b}")
 
 except CheckFailed as e:
-    results.append(("setup", False))
-    print(f"FAIL setup: {e}", flush=True)
+    suite.record("setup", False, str(e))
 except Exception:
-    results.append(("setup", False))
-    traceback.print_exc()
+    suite.record("setup", False, traceback.format_exc())
 finally:
     for s in servers:
         s.stop()
-    if os.environ.get("KILN_E2E_KEEP") != "1":
-        shutil.rmtree(TMP, ignore_errors=True)
 
-passed = sum(1 for _, ok in results if ok)
-failed = len(results) - passed
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(suite.finish())

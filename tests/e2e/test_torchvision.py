@@ -21,62 +21,22 @@ One check per model (PASS/FAIL with what differed); the last line is
 runs in its own process group with a timeout. The temporary directory is
 removed unless KILN_E2E_KEEP=1.
 """
-import argparse
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
-import traceback
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kiln_e2e import Suite, describe, kiln_compile, parse_args, predict, require, run  # noqa: E402
 
 RTOL, ATOL = 1e-3, 1e-4
 MODELS = ["squeezenet1_1", "mobilenet_v2", "resnet18"]
 
-ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-ap.add_argument("--kiln", required=True)
-ap.add_argument("--build-dir", required=True)
-ap.add_argument("--source-dir", required=True)
-args = ap.parse_args()
-
-KILN = os.path.abspath(args.kiln)
-TMP = tempfile.mkdtemp(prefix="kiln-e2e-torchvision-")
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def require(cond, msg):
-    if not cond:
-        raise CheckFailed(msg)
-
-
-def run(cmd, timeout=120):
-    """Runs cmd in its own process group, killed if it overruns.
-    Returns (returncode, stdout, stderr)."""
-    t0 = time.time()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, err = p.communicate()
-        raise CheckFailed(f"timed out after {timeout} s: {' '.join(cmd)}")
-    print(f"        $ {' '.join(cmd)}  -> exit {p.returncode} ({time.time() - t0:.1f} s)")
-    return p.returncode, out, err
-
-
-def describe(rc, out, err):
-    return f"exit {rc}\n        stdout: {out[-1500:].strip()}\n        stderr: {err[-1500:].strip()}"
+args = parse_args(__doc__)
+KILN = args.kiln
+suite = Suite("torchvision")
+TMP = suite.tmp
 
 
 # The export runs in a child process: torch's exporter is slow to import and
@@ -145,19 +105,9 @@ def check_model(name):
     x, want = np.load(f"{TMP}/{name}_x.npy"), np.load(f"{TMP}/{name}_y.npy")
     if name in FLOPS_EXPECTED:
         check_flops(name)
-    exe = os.path.join(TMP, name)
-    rc, out, err = run([KILN, "compile", f"{TMP}/{name}.onnx", "-o", exe], timeout=300)
-    require(rc == 0, f"kiln compile {name}: " + describe(rc, out, err))
-    req = os.path.join(TMP, f"{name}_request.json")
-    with open(req, "w") as f:
-        json.dump({"id": name, "inputs": [{"name": "image", "shape": list(x.shape),
-                                           "datatype": "FP32",
-                                           "data": [float(v) for v in x.ravel()]}]}, f)
-    rc, out, err = run([exe, "predict", "--input", req], timeout=120)
-    require(rc == 0, f"{name} predict: " + describe(rc, out, err))
-    resp = json.loads(out)
-    o = resp["outputs"][0]
-    got = np.array(o["data"], dtype=np.float32).reshape(o["shape"])
+    exe = kiln_compile(KILN, f"{TMP}/{name}.onnx", os.path.join(TMP, name))
+    _, got = predict(exe, x, name, os.path.join(TMP, f"{name}_request.json"), f"{name} predict",
+                     "image", timeout=120)
     require(got.shape == want.shape, f"{name}: output shape {list(got.shape)}, expected {list(want.shape)}")
     err_max = float(np.abs(got - want).max())
     require(np.allclose(got, want, rtol=RTOL, atol=ATOL),
@@ -172,28 +122,9 @@ def check_model(name):
 
 
 def main():
-    passed = failed = 0
-    t0 = time.time()
-    try:
-        for name in MODELS:
-            try:
-                check_model(name)
-                print(f"PASS  {name} matches torch")
-                passed += 1
-            except CheckFailed as e:
-                print(f"FAIL  {name}: {e}")
-                failed += 1
-            except Exception:
-                print(f"FAIL  {name}: unexpected error\n{traceback.format_exc()}")
-                failed += 1
-    finally:
-        if os.environ.get("KILN_E2E_KEEP") == "1":
-            print(f"kept {TMP}")
-        else:
-            shutil.rmtree(TMP, ignore_errors=True)
-    print(f"        total {time.time() - t0:.0f} s")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    for name in MODELS:
+        suite.check(f"{name} matches torch")(lambda: check_model(name))
+    return suite.finish()
 
 
 if __name__ == "__main__":

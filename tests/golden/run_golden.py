@@ -9,17 +9,14 @@ samples/*/*.onnx, the IR after the whole pipeline must equal
 tests/golden/SAMPLE.ir. With UPDATE_GOLDEN=1 the files are rewritten
 instead: review the diff like code.
 """
-import argparse
 import glob
 import os
-import subprocess
 import sys
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--kiln", required=True)
-ap.add_argument("--source-dir", required=True)
-args = ap.parse_args()
-args.kiln = os.path.abspath(args.kiln)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from kiln_e2e import parse_args, run_capped  # noqa: E402
+
+args = parse_args(__doc__, build_dir=False)
 
 golden = os.path.join(args.source_dir, "tests", "golden")
 update = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -48,26 +45,24 @@ def compare(path, got):
 for model in sorted(glob.glob(os.path.join(golden, "*.onnx"))):
     name = os.path.basename(model)
     stem = name[:-5]
-    r = subprocess.run([args.kiln, "check", name], cwd=golden, capture_output=True,
-                       text=True, timeout=120)
-    if r.returncode < 0:
+    rc, out, err = run_capped([args.kiln, "check", name], 120, cwd=golden)
+    if rc is None or rc < 0:
         failed += 1
-        print(f"FAIL    {name}: killed by signal {-r.returncode}")
+        print(f"FAIL    {name}: " + ("timed out" if rc is None else f"killed by signal {-rc}"))
         continue
-    compare(os.path.join(golden, stem + ".stderr"), r.stderr)
-    compare(os.path.join(golden, stem + ".exit"), f"{r.returncode}\n")
+    compare(os.path.join(golden, stem + ".stderr"), err)
+    compare(os.path.join(golden, stem + ".exit"), f"{rc}\n")
 
 for model in sorted(glob.glob(os.path.join(args.source_dir, "samples", "*", "*.onnx"))):
     stem = os.path.basename(model)[:-5]
     rel = os.path.relpath(model, args.source_dir)
-    r = subprocess.run([args.kiln, "compile", rel, "--emit", "llvm", "-o", os.devnull,
-                        "--dump-after", "plan-memory"], cwd=args.source_dir,
-                       capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
+    rc, out, err = run_capped([args.kiln, "compile", rel, "--emit", "llvm", "-o", os.devnull,
+                               "--dump-after", "plan-memory"], 300, cwd=args.source_dir)
+    if rc != 0:
         failed += 1
-        print(f"FAIL    {rel}: kiln exited {r.returncode}\n{r.stderr}")
+        print(f"FAIL    {rel}: kiln exited {rc}\n{err}")
         continue
-    compare(os.path.join(golden, stem + ".ir"), r.stdout)
+    compare(os.path.join(golden, stem + ".ir"), out)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -15,9 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir.h"
-#include "passes.h"
 #include "fold_constants.h"
+#include "ir.h"
 #include "passes.h"
 
 #define SHP(...) ((Shape){(int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), {__VA_ARGS__}})
@@ -83,6 +82,14 @@ static inline void gb_attr_float(Node *n, const char *name, float v) {
     ir_attr_add(n, name, ATTR_FLOAT)->f = v;
 }
 
+/* An ints attribute; `v` (count values, count may be 0) is copied into the arena. */
+static inline void gb_attr_ints(Node *n, const char *name, int count, const int64_t *v) {
+    Attr *a = ir_attr_add(n, name, ATTR_INTS);
+    a->n = count;
+    a->ints = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)(count ? count : 1));
+    memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
+}
+
 /* The driver's pipeline, in its order; stops at the first failing pass. */
 static inline int gb_run_pipeline(Graph *g, Diag *d) {
     static const PassFn passes[] = {
@@ -122,6 +129,12 @@ static inline void capture_close(DiagCapture *c) {
     free(c->buf);
     c->f = NULL;
     c->buf = NULL;
+}
+
+/* Forgets everything reported and starts a fresh Diag (error count 0). */
+static inline void capture_reset(DiagCapture *c) {
+    capture_close(c);
+    capture_open(c);
 }
 
 /* Number of lines in s that start with `prefix`. */

@@ -7,47 +7,10 @@
  * NaN first, so reading a byte nobody wrote shows up as a mismatch.
  */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include <cmocka.h>
-
-#include "codegen.h"
-#include "graph_builder.h"
-#include "kiln_model.h"
+#include "fixture.h"
 
 #define N DIM_BATCH
-#define MAX_CG 4
-
-typedef struct State {
-    Arena *a;
-    DiagCapture c;
-    Codegen *cg[MAX_CG];
-    int n_cg;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    capture_open(&s->c);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    for (int i = 0; i < s->n_cg; i++)
-        codegen_destroy(s->cg[i]);
-    capture_close(&s->c);
-    arena_destroy(s->a);
-    free(s);
-    return 0;
-}
 
 static const CodegenOptions options = {
     .opt_level = 2,
@@ -59,16 +22,7 @@ static const CodegenOptions options = {
 
 /* Pipeline, codegen and JIT; the model lives until teardown. */
 static const KilnModel *compile(State *s, Graph *g) {
-    assert_true(s->n_cg < MAX_CG);
-    if (gb_run_pipeline(g, &s->c.d)) fail_msg("pipeline failed:\n%s", capture_text(&s->c));
-    Codegen *cg = codegen_create(&options, &s->c.d);
-    assert_non_null(cg);
-    s->cg[s->n_cg++] = cg;
-    if (codegen_build(cg, g, &s->c.d)) fail_msg("codegen failed:\n%s", capture_text(&s->c));
-    const KilnModel *m = NULL;
-    if (codegen_jit(cg, &m, &s->c.d)) fail_msg("jit failed:\n%s", capture_text(&s->c));
-    assert_non_null(m);
-    return m;
+    return fixture_compile(s, g, &options);
 }
 
 /* Elements of tensor `t` at this batch size. */

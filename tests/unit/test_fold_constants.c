@@ -1,40 +1,8 @@
 /* test_fold_constants.c: pass_fold_constants (passes/fold_constants.c),
  * including the batch sentinel of torch's x.view(x.size(0), -1). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include "fold_constants.h"
-#include "graph_builder.h"
+#include "fixture.h"
 
 #define N DIM_BATCH
-
-typedef struct State {
-    Arena *a;
-    DiagCapture c;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    capture_open(&s->c);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    capture_close(&s->c);
-    arena_destroy(s->a);
-    free(s);
-    return 0;
-}
 
 /* x -> Shape -> Gather(idx) -> Unsqueeze(0) -> Concat([.., -1]) -> Reshape(x, .) */
 static Node *view_graph(Graph *g, Shape xs, int64_t idx, Node **concat) {

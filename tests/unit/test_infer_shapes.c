@@ -3,61 +3,9 @@
  * Each test builds a one- or two-node graph, runs the pass and checks the
  * output dtype and shape, or the exact diagnostic for a bad operand.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include "graph_builder.h"
-
-typedef struct State {
-    Arena *a;
-    DiagCapture c;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    capture_open(&s->c);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    capture_close(&s->c);
-    arena_destroy(s->a);
-    free(s);
-    return 0;
-}
+#include "fixture.h"
 
 #define N DIM_BATCH
-
-/* "[N,3,4]" for comparisons that print the shape on failure. */
-static const char *str(const Value *v) {
-    static char buf[8][160];
-    static int k;
-    k = (k + 1) % 8;
-    return shape_str(&v->shape, buf[k], sizeof buf[k]);
-}
-
-/* Runs the pass and expects it to succeed without messages. */
-static void infer_ok(State *s, Graph *g) {
-    int rc = pass_infer_shapes(g, &s->c.d);
-    assert_string_equal(capture_text(&s->c), "");
-    assert_int_equal(rc, 0);
-}
-
-/* Runs the pass and expects it to fail; returns the messages. */
-static const char *infer_fails(State *s, Graph *g) {
-    assert_int_equal(pass_infer_shapes(g, &s->c.d), -1);
-    return capture_text(&s->c);
-}
 
 /* y = op(a, b) on two fresh f32 inputs of the given shapes. */
 static Node *binary(Graph *g, OpKind op, Shape a, Shape b) {

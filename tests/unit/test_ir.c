@@ -4,38 +4,7 @@
  * from ir_graph_verify() and the text of ir_graph_print() are captured in
  * memory and compared exactly.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include "graph_builder.h"
-
-typedef struct State {
-    Arena *a;
-    DiagCapture c;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    capture_open(&s->c);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    capture_close(&s->c);
-    arena_destroy(s->a);
-    free(s);
-    return 0;
-}
+#include "fixture.h"
 
 /* --- values and nodes ------------------------------------------------------ */
 

@@ -2,51 +2,9 @@
  * shapes_math.c): output types and shapes, and the exact diagnostics for
  * element types and attribute forms they refuse.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include "graph_builder.h"
-
-typedef struct State {
-    Arena *a;
-    DiagCapture c;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    capture_open(&s->c);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    capture_close(&s->c);
-    arena_destroy(s->a);
-    free(s);
-    return 0;
-}
+#include "fixture.h"
 
 #define N DIM_BATCH
-
-static void infer_ok(State *s, Graph *g) {
-    int rc = pass_infer_shapes(g, &s->c.d);
-    assert_string_equal(capture_text(&s->c), "");
-    assert_int_equal(rc, 0);
-}
-
-static const char *infer_fails(State *s, Graph *g) {
-    assert_int_equal(pass_infer_shapes(g, &s->c.d), -1);
-    return capture_text(&s->c);
-}
 
 static void test_comparison_broadcasts_and_yields_bool(void **state) {
     State *s = *state;

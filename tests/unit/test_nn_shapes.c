@@ -1,59 +1,10 @@
 /* test_nn_shapes.c: shape functions of the nn ops (passes/shapes_nn.c)
  * and the Conv epilogue passes (passes/fold_batchnorm.c). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include <cmocka.h>
-
-#include "passes.h"
-#include "graph_builder.h"
-
-typedef struct State {
-    Arena *a;
-    DiagCapture c;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    capture_open(&s->c);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    capture_close(&s->c);
-    arena_destroy(s->a);
-    free(s);
-    return 0;
-}
+#include "fixture.h"
 
 #define N DIM_BATCH
-
-static const char *str(const Value *v) {
-    static char buf[4][160];
-    static int k;
-    k = (k + 1) % 4;
-    return shape_str(&v->shape, buf[k], sizeof buf[k]);
-}
-
-static void infer_ok(State *s, Graph *g) {
-    int rc = pass_infer_shapes(g, &s->c.d);
-    assert_string_equal(capture_text(&s->c), "");
-    assert_int_equal(rc, 0);
-}
-
-static const char *infer_fails(State *s, Graph *g) {
-    assert_int_equal(pass_infer_shapes(g, &s->c.d), -1);
-    return capture_text(&s->c);
-}
 
 static void set_ints(Node *n, const char *name, int count, const int64_t *v) {
     Attr *a = ir_attr_add(n, name, ATTR_INTS);

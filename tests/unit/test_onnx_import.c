@@ -4,59 +4,9 @@
  * a temporary directory and loads it with onnx_load(), capturing the
  * diagnostics in memory so messages can be checked word for word.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include <ftw.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "onnx/onnx.pb-c.h"
+#include "fixture.h"
 #include "frontends.h"
-
-typedef struct State {
-    Arena *a;     /* the IR */
-    Arena *pa;    /* protobuf messages the tests build */
-    char dir[64]; /* temporary directory for model files */
-    FILE *diag_file;
-    char *text; /* diagnostics of the last load */
-    size_t len;
-    Diag d;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    s->pa = arena_create(1 << 16);
-    strcpy(s->dir, "/tmp/kiln-onnx-XXXXXX");
-    if (!mkdtemp(s->dir)) return -1;
-    *state = s;
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    if (s->diag_file) fclose(s->diag_file);
-    free(s->text);
-    nftw(s->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    arena_destroy(s->a);
-    arena_destroy(s->pa);
-    free(s);
-    return 0;
-}
+#include "onnx/onnx.pb-c.h"
 
 /* --- building models ------------------------------------------------------- */
 
@@ -244,59 +194,29 @@ static void add_output(TestModel *tm, Onnx__ValueInfoProto *v) {
     tm->outputs[tm->g.n_output++] = v;
 }
 
-static const char *path_in(State *s, const char *file) {
-    return arena_printf(s->pa, "%s/%s", s->dir, file);
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 static const char *model_write(State *s, TestModel *tm, const char *file) {
     size_t n = onnx__model_proto__get_packed_size(&tm->m);
-    uint8_t *buf = arena_alloc(s->pa, n + 1);
+    uint8_t *buf = arena_alloc(s->a, n + 1);
     assert_int_equal(onnx__model_proto__pack(&tm->m, buf), n);
     const char *path = path_in(s, file);
     write_bytes(path, buf, n);
     return path;
 }
 
+/* onnx_load with fresh diagnostics, so each load's messages stand alone. */
 static int load(State *s, const char *path, const OnnxPin *pins, int n_pins, Graph **g) {
-    if (s->diag_file) fclose(s->diag_file);
-    free(s->text);
-    s->text = NULL;
-    s->diag_file = open_memstream(&s->text, &s->len);
-    diag_init(&s->d, s->diag_file);
+    capture_reset(&s->c);
     /* As the driver does it: read the file once, import the bytes. */
     size_t len = 0;
-    uint8_t *buf = file_read(path, &len, &s->d);
-    int rc = buf ? onnx_load(s->a, path, buf, len, pins, n_pins, g, &s->d) : -1;
+    uint8_t *buf = file_read(path, &len, &s->c.d);
+    int rc = buf ? onnx_load(s->a, path, buf, len, pins, n_pins, g, &s->c.d) : -1;
     free(buf);
-    fflush(s->diag_file);
     return rc;
-}
-
-static void assert_diag(State *s, const char *want) {
-    if (!s->text || !strstr(s->text, want)) {
-        print_error("expected diagnostic containing\n  %s\ngot\n%s\n", want,
-                    s->text ? s->text : "(nothing)");
-        fail();
-    }
-}
-
-static void assert_no_diag(State *s) {
-    if (s->text && *s->text) {
-        print_error("unexpected diagnostics:\n%s\n", s->text);
-        fail();
-    }
 }
 
 /* x[N,4] -> Gemm(fc1: raw weight, typed bias) -> Relu -> Gemm(fc2: typed) -> y[N,2] */
 static TestModel *mlp(State *s) {
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     float w1[3 * 4], b1[3] = {0.5f, -1, 2}, w2[2 * 3];
     for (int i = 0; i < 12; i++)
@@ -370,12 +290,12 @@ static void test_mlp_imports_with_shapes_attributes_and_initializers(void **stat
     assert_int_equal(y->dtype, DT_F32); /* declared by the model */
     assert_int_equal(y->shape.rank, 2);
     assert_int_equal(y->shape.dims[0], DIM_BATCH);
-    assert_int_equal(ir_graph_verify(g, &s->d), 0);
+    assert_int_equal(ir_graph_verify(g, &s->c.d), 0);
 }
 
 static void test_attributes_of_every_kind_are_kept(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     add_input(tm, vi(a, "x", 1, "2"));
     add_output(tm, vi(a, "y", 1, NULL));
@@ -434,7 +354,7 @@ static void test_attributes_of_every_kind_are_kept(void **state) {
 
 static void test_subgraph_attribute_on_a_supported_op_is_reported(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     add_input(tm, vi(a, "x", 1, "2"));
     add_output(tm, vi(a, "y", 1, NULL));
@@ -450,7 +370,7 @@ static void test_subgraph_attribute_on_a_supported_op_is_reported(void **state) 
 
 static void test_constant_nodes_become_initializers(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     add_input(tm, vi(a, "x", 1, "N,2"));
     add_output(tm, vi(a, "y", 1, NULL));
@@ -490,7 +410,7 @@ static void test_constant_nodes_become_initializers(void **state) {
 
 static void test_constant_with_a_string_value_is_unsupported(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     add_output(tm, vi(a, "c", 8, NULL));
     Onnx__NodeProto *c = add_node(tm, node(a, "Constant", "c1", "", "c"));
@@ -503,14 +423,14 @@ static void test_constant_with_a_string_value_is_unsupported(void **state) {
     assert_int_equal(load(s, model_write(s, tm, "cs.onnx"), NULL, 0, &g), -1);
     assert_null(g);
     assert_diag(s, "node 'c1' (Constant): attribute 'value_string' is not supported");
-    assert_null(strstr(s->text, "graph output 'c'")); /* no follow-up noise */
+    assert_null(strstr(capture_text(&s->c), "graph output 'c'")); /* no follow-up noise */
 }
 
 /* --- typed data ------------------------------------------------------------------ */
 
 static void test_typed_fields_of_every_fixed_size_type_decode(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     int32_t i32[] = {-1, 300, 0, 7};
     Onnx__TensorProto *t;
@@ -565,7 +485,7 @@ static void test_typed_fields_of_every_fixed_size_type_decode(void **state) {
 
 static void test_wrong_byte_count_names_tensor_shape_and_sizes(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     char bytes[12] = {0};
     add_init(tm, tensor_raw(a, "w", 1, "4,4", bytes, sizeof bytes));
@@ -580,13 +500,13 @@ static void test_wrong_byte_count_names_tensor_shape_and_sizes(void **state) {
                    "bytes)");
     /* Both problems are reported, not just the first. */
     assert_diag(s, "initializer 'b': 3 values in float_data for shape [4] of float (4 values)");
-    assert_int_equal(s->d.n_errors, 2);
-    assert_int_equal(s->d.exit_code, EXIT_MODEL);
+    assert_int_equal(s->c.d.n_errors, 2);
+    assert_int_equal(s->c.d.exit_code, EXIT_MODEL);
 }
 
 static void test_string_initializer_is_rejected_naming_its_type(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     add_init(tm, tensor(a, "labels", 8, "2"));
     add_node(tm, node(a, "Identity", "id", "labels", "y"));
@@ -594,12 +514,12 @@ static void test_string_initializer_is_rejected_naming_its_type(void **state) {
     Graph *g = NULL;
     assert_int_equal(load(s, model_write(s, tm, "str.onnx"), NULL, 0, &g), -1);
     assert_diag(s, "initializer 'labels': data type string (8) is not supported");
-    assert_int_equal(s->d.n_errors, 1); /* the Identity's input is not reported again */
+    assert_int_equal(s->c.d.n_errors, 1); /* the Identity's input is not reported again */
 }
 
 static void test_negative_initializer_dim_is_rejected(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     add_init(tm, tensor(a, "w", 1, "2,-3"));
     add_input(tm, vi(a, "x", 1, "4"));
@@ -612,10 +532,10 @@ static void test_negative_initializer_dim_is_rejected(void **state) {
 /* --- inputs, batch and pins -------------------------------------------------------- */
 
 static TestModel *relu_model(State *s, const char *dims) {
-    TestModel *tm = model_new(s->pa);
-    add_input(tm, vi(s->pa, "x", 1, dims));
-    add_output(tm, vi(s->pa, "y", 1, NULL));
-    add_node(tm, node(s->pa, "Relu", "r", "x", "y"));
+    TestModel *tm = model_new(s->a);
+    add_input(tm, vi(s->a, "x", 1, dims));
+    add_output(tm, vi(s->a, "y", 1, NULL));
+    add_node(tm, node(s->a, "Relu", "r", "x", "y"));
     return tm;
 }
 
@@ -663,7 +583,7 @@ static void test_pin_with_the_wrong_rank_is_a_usage_error(void **state) {
     OnnxPin pin = {"x", 3, {1, 4, 4}};
     assert_int_equal(load(s, path, &pin, 1, &g), -1);
     assert_diag(s, "kiln: --shape x: gives 3 dims, but input 'x' has rank 2");
-    assert_int_equal(s->d.exit_code, EXIT_USAGE);
+    assert_int_equal(s->c.d.exit_code, EXIT_USAGE);
     OnnxPin zero = {"x", 2, {1, 0}};
     assert_int_equal(load(s, path, &zero, 1, &g), -1);
     assert_diag(s, "--shape x: dim 1 must be a positive size");
@@ -677,12 +597,12 @@ static void test_pin_for_an_unknown_input_is_a_usage_error_listing_inputs(void *
     assert_int_equal(load(s, path, &pin, 1, &g), -1);
     assert_diag(s, "has no graph input named 'nope'");
     assert_diag(s, "hint: the graph inputs are: x");
-    assert_int_equal(s->d.exit_code, EXIT_USAGE);
+    assert_int_equal(s->c.d.exit_code, EXIT_USAGE);
 }
 
 static void test_input_listed_as_initializer_stays_an_initializer(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = relu_model(s, "N,4");
     float w[4] = {1, 2, 3, 4};
     add_input(tm, vi(a, "w", 1, "4"));
@@ -701,7 +621,7 @@ static void test_input_listed_as_initializer_stays_an_initializer(void **state) 
 
 static void test_unknown_ops_are_kept_as_op_unknown_without_diagnostics(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = relu_model(s, "N,4");
     tm->opset[1] = (Onnx__OperatorSetIdProto)ONNX__OPERATOR_SET_ID_PROTO__INIT;
     tm->opset[1].domain = "com.example";
@@ -728,7 +648,7 @@ static void test_unknown_ops_are_kept_as_op_unknown_without_diagnostics(void **s
 
 static void test_missing_inputs_are_all_reported_by_node(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = relu_model(s, "N,4");
     add_node(tm, node(a, "Add", "add1", "y,ghost", "z"));
     add_node(tm, node(a, "Mul", NULL, "z,phantom", "w"));
@@ -739,12 +659,12 @@ static void test_missing_inputs_are_all_reported_by_node(void **state) {
     assert_diag(s, "miss.onnx: node 'add1' (Add): input 'ghost' is not produced by any node, "
                    "initializer or graph input");
     assert_diag(s, "node 'Mul_2' (Mul): input 'phantom' is not produced by any node");
-    assert_int_equal(s->d.n_errors, 2);
+    assert_int_equal(s->c.d.n_errors, 2);
 }
 
 static void test_omitted_inputs_are_null_and_unnamed_outputs_get_fresh_names(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = relu_model(s, "N,4");
     add_node(tm, node(a, "Split3", NULL, "y,,x", "p,,q"));
     tm->outputs[0] = vi(a, "q", 1, NULL);
@@ -762,7 +682,7 @@ static void test_omitted_inputs_are_null_and_unnamed_outputs_get_fresh_names(voi
 
 static void test_nodes_out_of_order_are_sorted_topologically(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     add_input(tm, vi(a, "x", 1, "N,4"));
     add_output(tm, vi(a, "z", 1, NULL));
@@ -775,12 +695,12 @@ static void test_nodes_out_of_order_are_sorted_topologically(void **state) {
     assert_string_equal(g->nodes[0]->name, "first");
     assert_string_equal(g->nodes[1]->name, "second");
     assert_string_equal(g->nodes[2]->name, "third");
-    assert_int_equal(ir_graph_verify(g, &s->d), 0);
+    assert_int_equal(ir_graph_verify(g, &s->c.d), 0);
 }
 
 static void test_cycle_is_reported_for_each_node_on_it(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     add_input(tm, vi(a, "x", 1, "N,4"));
     add_output(tm, vi(a, "z", 1, NULL));
@@ -791,12 +711,12 @@ static void test_cycle_is_reported_for_each_node_on_it(void **state) {
     assert_int_equal(load(s, model_write(s, tm, "cycle.onnx"), NULL, 0, &g), -1);
     assert_diag(s, "node 'a' (Add): is on a cycle");
     assert_diag(s, "node 'b' (Relu): is on a cycle");
-    assert_int_equal(s->d.n_errors, 3); /* 'out' depends on the cycle: on it too */
+    assert_int_equal(s->c.d.n_errors, 3); /* 'out' depends on the cycle: on it too */
 }
 
 static void test_tensor_defined_twice_is_reported(void **state) {
     State *s = *state;
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = relu_model(s, "N,4");
     add_node(tm, node(a, "Tanh", "again", "x", "y"));
     Graph *g = NULL;
@@ -807,7 +727,7 @@ static void test_tensor_defined_twice_is_reported(void **state) {
 static void test_undefined_graph_output_is_reported(void **state) {
     State *s = *state;
     TestModel *tm = relu_model(s, "N,4");
-    add_output(tm, vi(s->pa, "nowhere", 1, NULL));
+    add_output(tm, vi(s->a, "nowhere", 1, NULL));
     Graph *g = NULL;
     assert_int_equal(load(s, model_write(s, tm, "out.onnx"), NULL, 0, &g), -1);
     assert_diag(s,
@@ -835,7 +755,7 @@ static void test_fifo_and_device_models_are_refused_at_once(void **state) {
     assert_int_equal(load(s, fifo, NULL, 0, &g), -1);
     assert_diag(s, "pipe.onnx: cannot read: is a FIFO (named pipe), not a regular file");
     assert_diag(s, "hint: pass the path of a regular file");
-    assert_int_equal(s->d.exit_code, EXIT_MODEL);
+    assert_int_equal(s->c.d.exit_code, EXIT_MODEL);
     assert_int_equal(load(s, "/dev/zero", NULL, 0, &g), -1);
     assert_diag(s, "/dev/zero: cannot read: is a character device, not a regular file");
     assert_null(g);
@@ -865,7 +785,7 @@ static void test_file_read_returns_the_bytes_and_a_terminating_zero(void **state
 static void test_truncated_file_is_not_a_valid_model(void **state) {
     State *s = *state;
     size_t n = onnx__model_proto__get_packed_size(&mlp(s)->m);
-    uint8_t *buf = arena_alloc(s->pa, n);
+    uint8_t *buf = arena_alloc(s->a, n);
     onnx__model_proto__pack(&mlp(s)->m, buf);
     const char *path = path_in(s, "half.onnx");
     write_bytes(path, buf, n / 2);
@@ -903,7 +823,7 @@ static void test_garbage_file_is_not_a_valid_model(void **state) {
 
 static TestModel *external_model(State *s, const char *location, const char *offset,
                                  const char *length) {
-    Arena *a = s->pa;
+    Arena *a = s->a;
     TestModel *tm = model_new(a);
     add_input(tm, vi(a, "x", 1, "N,2"));
     add_output(tm, vi(a, "y", 1, NULL));
@@ -942,11 +862,11 @@ static void test_external_data_outside_the_model_directory_is_rejected(void **st
         Graph *g = NULL;
         const char *path = model_write(s, external_model(s, bad[i], "0", "16"), "trav.onnx");
         assert_int_equal(load(s, path, NULL, 0, &g), -1);
-        assert_diag(s, arena_printf(s->pa,
+        assert_diag(s, arena_printf(s->a,
                                     "trav.onnx: initializer 'w': external data location '%s' "
                                     "points outside the model's directory",
                                     bad[i]));
-        assert_int_equal(s->d.n_errors, 1);
+        assert_int_equal(s->c.d.n_errors, 1);
     }
     /* A symlink in the model directory that leads out of it. */
     assert_int_equal(symlink("/etc/passwd", path_in(s, "link.bin")), 0);
@@ -1013,8 +933,7 @@ static void test_golden_bad_models_fail_at_import_with_their_messages(void **sta
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         Graph *g = NULL;
-        const char *path =
-            arena_printf(s->pa, "%s/tests/golden/%s", KILN_SOURCE_DIR, cases[i].file);
+        const char *path = arena_printf(s->a, "%s/tests/golden/%s", KILN_SOURCE_DIR, cases[i].file);
         assert_int_equal(load(s, path, NULL, 0, &g), -1);
         assert_diag(s, cases[i].message);
     }

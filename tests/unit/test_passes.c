@@ -7,38 +7,7 @@
  * disjoint bytes at several batch sizes, offsets are 64-byte aligned and
  * everything fits in ws_static + ws_per_batch * batch.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include "graph_builder.h"
-
-typedef struct State {
-    Arena *a;
-    DiagCapture c;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    capture_open(&s->c);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    capture_close(&s->c);
-    arena_destroy(s->a);
-    free(s);
-    return 0;
-}
+#include "fixture.h"
 
 #define N DIM_BATCH
 

@@ -3,69 +3,10 @@
  * JIT with the batch dim among the reduced and the kept dims.
  */
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include <cmocka.h>
-
-#include "codegen.h"
-#include "graph_builder.h"
-#include "kiln_model.h"
+#include "fixture.h"
 
 #define N DIM_BATCH
-
-typedef struct State {
-    Arena *a;
-    DiagCapture c;
-    Codegen *cg;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    capture_open(&s->c);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    if (s->cg) codegen_destroy(s->cg);
-    capture_close(&s->c);
-    arena_destroy(s->a);
-    free(s);
-    return 0;
-}
-
-static const char *str(const Value *v) {
-    static char buf[8][160];
-    static int k;
-    k = (k + 1) % 8;
-    return shape_str(&v->shape, buf[k], sizeof buf[k]);
-}
-
-static void attr_ints(Node *n, const char *name, int count, const int64_t *v) {
-    Attr *a = ir_attr_add(n, name, ATTR_INTS);
-    a->n = count;
-    a->ints = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)(count ? count : 1));
-    memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
-}
-
-static void infer_ok(State *s, Graph *g) {
-    int rc = pass_infer_shapes(g, &s->c.d);
-    assert_string_equal(capture_text(&s->c), "");
-    assert_int_equal(rc, 0);
-}
-
-static const char *infer_fails(State *s, Graph *g) {
-    assert_int_equal(pass_infer_shapes(g, &s->c.d), -1);
-    return capture_text(&s->c);
-}
 
 /* --- shapes ------------------------------------------------------------------------ */
 
@@ -85,7 +26,7 @@ static void test_reduce_shapes_follow_axes_and_keepdims(void **state) {
         Graph *g = gb_graph(s->a, 11);
         Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
         Node *n = gb_node(g, OP_REDUCE_MEAN, "r", "y", 1, x);
-        if (cases[i].n_axes) attr_ints(n, "axes", cases[i].n_axes, cases[i].axes);
+        if (cases[i].n_axes) gb_attr_ints(n, "axes", cases[i].n_axes, cases[i].axes);
         gb_attr_int(n, "keepdims", cases[i].keepdims);
         infer_ok(s, g);
         assert_string_equal(str(gb_out(n)), cases[i].want);
@@ -116,9 +57,9 @@ static void test_reduce_reports_axes_that_are_repeated_out_of_range_or_not_const
     Graph *g = gb_graph(s->a, 11);
     Value *x = gb_input(g, "x", DT_F32, SHP(N, 3));
     Node *n = gb_node(g, OP_REDUCE_MAX, "r1", "y1", 1, x);
-    attr_ints(n, "axes", 2, (int64_t[]){1, -1});
+    gb_attr_ints(n, "axes", 2, (int64_t[]){1, -1});
     Node *m = gb_node(g, OP_REDUCE_MIN, "r2", "y2", 1, x);
-    attr_ints(m, "axes", 1, (int64_t[]){2});
+    gb_attr_ints(m, "axes", 1, (int64_t[]){2});
     assert_string_equal(infer_fails(s, g),
                         "test.onnx: node 'r1' (ReduceMax): axis -1 is listed twice in 'axes'\n"
                         "test.onnx: node 'r2' (ReduceMin): axis 2 is out of range for rank 2\n");
@@ -208,13 +149,7 @@ static const CodegenOptions options = {
     .opt_level = 2, .name = "unit", .version = "1", .sha256 = "00ff", .build_info = "{}"};
 
 static const KilnModel *compile(State *s, Graph *g) {
-    if (gb_run_pipeline(g, &s->c.d)) fail_msg("pipeline failed:\n%s", capture_text(&s->c));
-    s->cg = codegen_create(&options, &s->c.d);
-    assert_non_null(s->cg);
-    if (codegen_build(s->cg, g, &s->c.d)) fail_msg("codegen failed:\n%s", capture_text(&s->c));
-    const KilnModel *m = NULL;
-    if (codegen_jit(s->cg, &m, &s->c.d)) fail_msg("jit failed:\n%s", capture_text(&s->c));
-    return m;
+    return fixture_compile(s, g, &options);
 }
 
 static void run(const KilnModel *m, int64_t batch, const float *x, float *y) {
@@ -232,7 +167,7 @@ static void test_reduce_mean_over_the_batch_and_a_separate_dim_runs_for_every_ba
     Graph *g = gb_graph(s->a, 13);
     Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
     Node *n = gb_node(g, OP_REDUCE_MEAN, "r", "y", 1, x);
-    attr_ints(n, "axes", 2, (int64_t[]){0, 2});
+    gb_attr_ints(n, "axes", 2, (int64_t[]){0, 2});
     gb_attr_int(n, "keepdims", 0);
     ir_graph_add_output(g, gb_out(n));
     const KilnModel *m = compile(s, g);
@@ -289,8 +224,8 @@ static void test_softmax_reports_the_default_axis_it_used(void **state) {
     Node *sm = gb_node(g, OP_HARDMAX, "hm", "y", 1, x);
     ir_graph_add_output(g, gb_out(sm));
     assert_int_equal(gb_run_pipeline(g, &s->c.d), 0);
-    s->cg = codegen_create(&options, &s->c.d);
-    assert_int_equal(codegen_build(s->cg, g, &s->c.d), -1);
+    Codegen *cg = fixture_codegen(s, &options);
+    assert_int_equal(codegen_build(cg, g, &s->c.d), -1);
     assert_string_equal(capture_text(&s->c),
                         "test.onnx: node 'hm' (Hardmax): axis 1 is out of range for rank 1\n");
 }

@@ -4,97 +4,19 @@
  * reads (when Debian's /usr/bin/python3 with numpy is present), and a table
  * of hostile .npy headers that must each end in a diagnostic.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include <ftw.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "onnx/onnx.pb-c.h"
+#include "fixture.h"
 #include "frontends.h"
-
-typedef struct State {
-    Arena *a;
-    char dir[64];
-    FILE *diag_file;
-    char *text; /* diagnostics of the last call */
-    size_t len;
-    Diag d;
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    strcpy(s->dir, "/tmp/kiln-tio-XXXXXX");
-    if (!mkdtemp(s->dir)) return -1;
-    *state = s;
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    if (s->diag_file) fclose(s->diag_file);
-    free(s->text);
-    nftw(s->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    arena_destroy(s->a);
-    free(s);
-    return 0;
-}
-
-static const char *path_in(State *s, const char *file) {
-    return arena_printf(s->a, "%s/%s", s->dir, file);
-}
-
-static void diag_reset(State *s) {
-    if (s->diag_file) fclose(s->diag_file);
-    free(s->text);
-    s->text = NULL;
-    s->diag_file = open_memstream(&s->text, &s->len);
-    diag_init(&s->d, s->diag_file);
-}
+#include "onnx/onnx.pb-c.h"
 
 static int read_tensor(State *s, const char *path, HostTensor *t) {
-    diag_reset(s);
+    capture_reset(&s->c);
     memset(t, 0, sizeof *t);
-    int rc = tensor_read(s->a, path, t, &s->d);
-    fflush(s->diag_file);
-    return rc;
+    return tensor_read(s->a, path, t, &s->c.d);
 }
 
 static int write_tensor(State *s, const char *path, const HostTensor *t) {
-    diag_reset(s);
-    int rc = tensor_write_npy(path, t, &s->d);
-    fflush(s->diag_file);
-    return rc;
-}
-
-static void assert_diag(State *s, const char *want) {
-    if (!s->text || !strstr(s->text, want)) {
-        print_error("expected diagnostic containing\n  %s\ngot\n%s\n", want,
-                    s->text ? s->text : "(nothing)");
-        fail();
-    }
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
+    capture_reset(&s->c);
+    return tensor_write_npy(path, t, &s->c.d);
 }
 
 /* A .npy file of the given version whose header is exactly `header`
@@ -244,7 +166,7 @@ static void test_hostile_npy_headers_end_in_a_diagnostic_naming_the_file(void **
             fail();
         }
         assert_diag(s, arena_printf(s->a, "%s: %s", path, cases[i].message));
-        assert_int_equal(s->d.exit_code, EXIT_MODEL);
+        assert_int_equal(s->c.d.exit_code, EXIT_MODEL);
     }
     /* A NUL inside the header. */
     const char nul[] = "{'descr': '<f4'\0, 'fortran_order': False, 'shape': (1,), }";
@@ -299,7 +221,7 @@ static void test_fifos_devices_and_directories_are_refused_at_once(void **state)
     assert_int_equal(mkfifo(path_in(s, "pipe.npy"), 0600), 0);
     assert_int_equal(read_tensor(s, path_in(s, "pipe.npy"), &t), -1);
     assert_diag(s, "pipe.npy: cannot read: is a FIFO (named pipe), not a regular file");
-    assert_int_equal(s->d.exit_code, EXIT_MODEL);
+    assert_int_equal(s->c.d.exit_code, EXIT_MODEL);
     assert_int_equal(mkfifo(path_in(s, "pipe.pb"), 0600), 0);
     assert_int_equal(read_tensor(s, path_in(s, "pipe.pb"), &t), -1);
     assert_diag(s, "pipe.pb: cannot read: is a FIFO (named pipe), not a regular file");
@@ -310,7 +232,7 @@ static void test_fifos_devices_and_directories_are_refused_at_once(void **state)
     assert_int_equal(mkdir(path_in(s, "dir.pb"), 0755), 0);
     assert_int_equal(read_tensor(s, path_in(s, "dir.pb"), &t), -1);
     assert_diag(s, "dir.pb: cannot read: is a directory");
-    assert_int_equal(s->d.n_errors, 1);
+    assert_int_equal(s->c.d.n_errors, 1);
 }
 
 /* --- numpy itself --------------------------------------------------------------------- */
@@ -469,7 +391,7 @@ static void test_write_fails_cleanly_for_bfloat16_and_missing_directories(void *
     assert_int_equal(write_tensor(s, path_in(s, "no/such/dir/x.npy"), &t), -1);
     assert_diag(s, "cannot write");
     assert_diag(s, "No such file or directory");
-    assert_int_equal(s->d.exit_code, EXIT_ENV);
+    assert_int_equal(s->c.d.exit_code, EXIT_ENV);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
