@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include "kernels/nn.h"
+#include "kiln_kernel_abi.h"
 #include "shapes.h"
 
 #define MAX_SPATIAL 3
