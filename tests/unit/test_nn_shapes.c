@@ -88,6 +88,20 @@ static void test_conv_keeps_the_batch_and_resolves_same_upper_pads(void **state)
     assert_int_equal(p->ints[3], 1);
     assert_string_equal(ir_attr_str(c, "auto_pad", ""), "NOTSET");
     assert_true(c->scratch > 0);
+    /* The same geometry, resolved, is the node's plan (what codegen reads). */
+    assert_int_equal(c->plan_kind, PLAN_CONV);
+    const ConvPlan *cp = c->plan.conv;
+    assert_int_equal(cp->rank, 2);
+    assert_int_equal(cp->group, 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(cp->kernel[i], 3);
+        assert_int_equal(cp->stride[i], 2);
+        assert_int_equal(cp->dilation[i], 1);
+        assert_int_equal(cp->pad_end[i], 1);
+        assert_int_equal(cp->out[i], 5);
+    }
+    assert_int_equal(cp->pad_begin[0], 0);
+    assert_int_equal(cp->pad_begin[1], 1);
 }
 
 static void test_conv_reports_weights_that_do_not_fit_the_groups(void **state) {
@@ -117,6 +131,10 @@ static void test_pool_requires_a_kernel_shape_and_applies_ceil_mode(void **state
     capture_open(&s->c);
     infer_ok(s, g);
     assert_string_equal(str(gb_out(p)), "[N,2,4,4]");
+    assert_int_equal(p->plan_kind, PLAN_CONV);
+    assert_int_equal(p->plan.conv->out[0], 4);
+    assert_int_equal(p->plan.conv->kernel[1], 2);
+    assert_int_equal(p->plan.conv->group, 1);
 }
 
 static void test_batchnorm_in_training_mode_is_a_diagnostic(void **state) {
@@ -145,6 +163,11 @@ static void test_conv_transpose_output_shape_sets_the_pads(void **state) {
     const Attr *p = ir_attr(c, "pads");
     assert_int_equal(p->ints[0], 0);
     assert_int_equal(p->ints[2], -1);
+    assert_int_equal(c->plan_kind, PLAN_CONV);
+    assert_int_equal(c->plan.conv->pad_begin[0], 0);
+    assert_int_equal(c->plan.conv->pad_end[0], -1);
+    assert_int_equal(c->plan.conv->out[0], 10);
+    assert_int_equal(c->plan.conv->out[1], 8);
 }
 
 static void test_fold_batchnorm_and_relu_into_the_conv(void **state) {
