@@ -67,19 +67,25 @@ static LLVMValueRef opt_addr(Codegen *cg, const Node *n, int i) {
                                            : LLVMConstPointerNull(cg->ptr);
 }
 
-/* The clamp [lo, hi] of a fused activation: Relu (epilogue) or Clip
- * (internal attributes clip_min/clip_max, set by pass_fuse_conv_activation). */
+/* The clamp [lo, hi] of a fused activation: Relu (EPI_RELU) or Clip
+ * (EPI_CLAMP with its bounds, set by pass_fuse_conv_activation). */
 static int clamp_bounds(Codegen *cg, const Node *n, float *lo, float *hi) {
     *lo = -INFINITY;
     *hi = INFINITY;
-    if (n->epilogue == EPI_RELU) *lo = 0.0f;
-    if (n->epilogue != EPI_NONE && n->epilogue != EPI_RELU) {
+    switch (n->epilogue) {
+    case EPI_NONE:
+        return 0;
+    case EPI_RELU:
+        *lo = 0.0f;
+        return 0;
+    case EPI_CLAMP:
+        *lo = n->epi_min;
+        *hi = n->epi_max;
+        return 0;
+    default:
         diag_node(cg->d, n, "this convolution epilogue is not supported");
         return -1;
     }
-    if (ir_attr(n, "clip_min")) *lo = ir_attr_float(n, "clip_min", 0.0f);
-    if (ir_attr(n, "clip_max")) *hi = ir_attr_float(n, "clip_max", 0.0f);
-    return 0;
 }
 
 /* W [G*M, C, k...] into [G][ceil(M/8)][K][8] blocks, zero past M. */
