@@ -26,7 +26,8 @@
 
 /* Computes node n's single output on the host into out (numel * dtype
  * bytes of the already inferred output) when the op and its constant
- * inputs allow it. 0 on success, -1 if not foldable. */
+ * inputs allow it. 0 on success, -1 if not foldable. Requires: n's shape
+ * function has run (it sets the output's shape and n's plan). */
 int fold_node_eval(const Node *n, void *out);
 
 #endif

@@ -491,14 +491,14 @@ int shape_range(Node *n, Diag *d) {
             diag_node(d, n, "element type %s is not supported", dtype_onnx_name(x->dtype));
             return -1;
         }
-        k[i] = x->dtype == DT_I64 ? *(const int64_t *)x->data : (int64_t)v[i];
+        int is_float = x->dtype == DT_F32 || x->dtype == DT_F64;
+        k[i] = x->dtype == DT_I64 ? *(const int64_t *)x->data : is_float ? 0 : (int64_t)v[i];
     }
     if (v[2] == 0) {
         diag_node(d, n, "delta is 0");
         return -1;
     }
     double cnt = ceil((v[1] - v[0]) / v[2]);
-    Shape s = {1, {cnt > 0 ? (int64_t)cnt : 0}};
     if (cnt > (double)RANGE_MAX_ELEMS) {
         diag_node(d, n,
                   "the output would have %.0f elements; kiln computes Range at compile time, "
@@ -506,6 +506,7 @@ int shape_range(Node *n, Diag *d) {
                   cnt, (long long)RANGE_MAX_ELEMS);
         return -1;
     }
+    Shape s = {1, {cnt > 0 ? (int64_t)cnt : 0}};
     DType t = shapes_in(n, 0)->dtype;
     void *out = arena_alloc_aligned(n->graph->arena, (size_t)s.dims[0] * dtype_size(t) + 1, 64);
     for (int64_t i = 0; i < s.dims[0]; i++) {

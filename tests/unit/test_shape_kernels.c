@@ -172,6 +172,23 @@ static void test_shape_inference_leaves_slice_pad_resize_and_range_plans(void **
     arena_destroy(a);
 }
 
+static void test_shape_range_too_large_to_compute_is_a_diagnostic(void **state) {
+    (void)state;
+    Arena *a = arena_create(1 << 16);
+    DiagCapture c;
+    capture_open(&c);
+    Graph *g = gb_graph(a, 13);
+    const float r0 = 0, r1 = 1e12f, r2 = 1;
+    gb_node(g, OP_RANGE, "range", "q", 3, gb_init_f32(g, "r0", SHP0, &r0),
+            gb_init_f32(g, "r1", SHP0, &r1), gb_init_f32(g, "r2", SHP0, &r2));
+    assert_int_equal(pass_infer_shapes(g, &c.d), -1);
+    assert_non_null(strstr(capture_text(&c), "node 'range' (Range): the output would have "
+                                             "999999995904 elements; kiln computes Range at "
+                                             "compile time, for at most 268435456\n"));
+    capture_close(&c);
+    arena_destroy(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_strided_copy_transposes_like_a_naive_loop),
@@ -182,6 +199,7 @@ int main(void) {
         cmocka_unit_test(test_shape_concat_reports_the_batch_axis),
         cmocka_unit_test(test_shape_data_dependent_ops_say_so),
         cmocka_unit_test(test_shape_inference_leaves_slice_pad_resize_and_range_plans),
+        cmocka_unit_test(test_shape_range_too_large_to_compute_is_a_diagnostic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
