@@ -31,7 +31,7 @@ static int const_f32(const Value *v) {
 }
 
 static void fold_one(Graph *g, Node *conv) {
-    if (conv->op != OP_CONV || conv->epilogue || ir_attr(conv, "clip_min")) return;
+    if (conv->op != OP_CONV || conv->epilogue) return;
     Value *w = conv->inputs[1], *b = conv->n_inputs > 2 ? conv->inputs[2] : NULL;
     if (!const_f32(w) || (b && !const_f32(b))) return;
     Node *bn = sole_reader(g, conv->outputs[0]);
@@ -97,7 +97,7 @@ static int clip_bounds(const Node *c, float *lo, float *hi) {
 }
 
 static void fuse_one(Graph *g, Node *conv) {
-    if (conv->op != OP_CONV || conv->epilogue || ir_attr(conv, "clip_min")) return;
+    if (conv->op != OP_CONV || conv->epilogue) return;
     if (conv->outputs[0]->dtype != DT_F32) return;
     Node *c = sole_reader(g, conv->outputs[0]);
     if (!c || c->inputs[0] != conv->outputs[0]) return;
@@ -108,8 +108,9 @@ static void fuse_one(Graph *g, Node *conv) {
     }
     float lo, hi;
     if (c->op != OP_UNKNOWN && strcmp(c->op_type, "Clip") == 0 && clip_bounds(c, &lo, &hi) == 0) {
-        ir_attr_add(conv, "clip_min", ATTR_FLOAT)->f = lo;
-        ir_attr_add(conv, "clip_max", ATTR_FLOAT)->f = hi;
+        conv->epilogue = EPI_CLAMP;
+        conv->epi_min = lo;
+        conv->epi_max = hi;
         absorb(conv, c);
     }
 }

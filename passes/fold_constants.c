@@ -233,13 +233,10 @@ int fold_node_eval(const Node *n, void *out) {
             memcpy((char *)out + i * es, v, es);
         return 0;
     }
-    case OP_RANGE: {
-        int fl = is_float(x->dtype);
-        for (int64_t i = 0; i < cnt; i++)
-            store(y->dtype, out, i, load_f(x, 0) + (double)i * load_f(n->inputs[2], 0),
-                  load_i(x, 0) + i * load_i(n->inputs[2], 0), fl);
+    case OP_RANGE: /* computed by its shape function */
+        if (n->plan_kind != PLAN_CONST) return -1;
+        memcpy(out, n->plan.bytes, (size_t)cnt * es);
         return 0;
-    }
     default:
         break;
     }
@@ -291,9 +288,9 @@ int fold_node_eval(const Node *n, void *out) {
         return 0;
     }
     case OP_SLICE: {
-        int64_t start[IR_MAX_RANK], step[IR_MAX_RANK], at[IR_MAX_RANK] = {0}, xs[IR_MAX_RANK];
-        Shape s;
-        if (shapes_slice_plan((Node *)n, NULL, start, step, &s)) return -1;
+        int64_t at[IR_MAX_RANK] = {0}, xs[IR_MAX_RANK];
+        if (n->plan_kind != PLAN_SLICE) return -1;
+        const int64_t *start = n->plan.slice->start, *step = n->plan.slice->step;
         for (int k = x->shape.rank - 1, acc = 1; k >= 0; k--) {
             xs[k] = acc;
             acc *= (int)x->shape.dims[k];

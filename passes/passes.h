@@ -36,7 +36,7 @@ int pass_infer_shapes(Graph *g, Diag *d);
 
 /* Rewrites for speed: MatMul on 2-D operands becomes Gemm, Gemm + Add of a
  * constant bias takes the bias as C, a constant B of a Gemm is packed once at
- * compile time into the kernel's panel layout (attribute packed_b=1), and Relu/Sigmoid/Tanh after a
+ * compile time into the kernel's panel layout (Node.gemm_packed_b), and Relu/Sigmoid/Tanh after a
  * Gemm become its epilogue. Identity and inference Dropout are bypassed. Requires: shapes inferred.
  * Preserves: topological order, shapes. */
 int pass_fuse(Graph *g, Diag *d);
@@ -53,9 +53,9 @@ int pass_fuse(Graph *g, Diag *d);
 int pass_fold_batchnorm(Graph *g, Diag *d);
 
 /* Relu, or Clip with constant bounds (ReLU6), after a Conv becomes the
- * Conv's activation epilogue: Relu sets Node.epilogue = EPI_RELU, Clip the
- * internal float attributes clip_min / clip_max, which codegen turns into
- * the kernel's clamp. Run after pass_fold_batchnorm. */
+ * Conv's activation epilogue: Relu sets Node.epilogue = EPI_RELU, Clip
+ * EPI_CLAMP with its bounds in Node.epi_min / epi_max, which codegen turns
+ * into the kernel's clamp. Run after pass_fold_batchnorm. */
 int pass_fuse_conv_activation(Graph *g, Diag *d);
 
 /* Removes nodes whose outputs nothing uses. Preserves: everything else. */

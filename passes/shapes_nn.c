@@ -4,20 +4,21 @@
  * size, stride, dilation and the pads before and after. ONNX spells it in
  * several ways (auto_pad SAME_UPPER/SAME_LOWER/VALID, kernel_shape left to
  * the weights, ConvTranspose's output_shape); the shape function resolves
- * them once and writes the result back as explicit attributes
+ * them once, stores the result on the node as a ConvPlan (ir.h), which is
+ * what codegen reads, and writes it back as explicit attributes
  * (kernel_shape, strides, dilations, pads; auto_pad becomes NOTSET), so
- * codegen and later passes read one form and running inference again
- * gives the same answer.
+ * the dump shows the resolved form and running inference again gives the
+ * same answer.
  *
  * The batch (first) dim may be DIM_BATCH; channels and spatial dims must
  * be static.
  */
 #include <string.h>
 
-#include "kernels/nn.h"
+#include "kiln_kernel_abi.h"
 #include "shapes.h"
 
-#define MAX_SPATIAL 3
+#define MAX_SPATIAL IR_MAX_SPATIAL
 
 typedef struct Geom {
     int r;                                  /* spatial rank: 1, 2 or 3 */
@@ -68,6 +69,23 @@ static void write_geom(Node *n, const Geom *g) {
     write_ints(n, "pads", 2 * g->r, pads);
     for (int i = 0; i < n->n_attrs; i++)
         if (strcmp(n->attrs[i].name, "auto_pad") == 0) n->attrs[i].s = "NOTSET";
+}
+
+/* Records the geometry, the group and the output's spatial sizes as n's plan. */
+static void set_plan(Node *n, const Geom *g, int64_t group, const int64_t *out) {
+    ConvPlan *p = arena_alloc(n->graph->arena, sizeof *p);
+    p->rank = g->r;
+    p->group = group;
+    for (int i = 0; i < g->r; i++) {
+        p->kernel[i] = g->k[i];
+        p->stride[i] = g->s[i];
+        p->dilation[i] = g->dil[i];
+        p->pad_begin[i] = g->pb[i];
+        p->pad_end[i] = g->pe[i];
+        p->out[i] = out[i];
+    }
+    n->plan_kind = PLAN_CONV;
+    n->plan.conv = p;
 }
 
 /* Checks X: rank 3..5, static channels and spatial dims. */
@@ -223,6 +241,7 @@ int shape_conv(Node *n, Diag *d) {
     if (read_geom(n, d, r, w->shape.dims + 2, &g) || conv_out(n, d, x->shape.dims + 2, 0, &g, out))
         return -1;
     write_geom(n, &g);
+    set_plan(n, &g, group, out);
     set_spatial_out(n, 0, x->dtype, x->shape.dims[0], M, r, out);
 
     /* Scratch: as 3-D, with unit leading dims for 1-D and 2-D. */
@@ -262,7 +281,7 @@ int shape_conv_transpose(Node *n, Diag *d) {
     int64_t M = w->shape.dims[1] * group;
     if (check_per_channel(n, d, 2, M, "bias")) return -1;
     Geom g;
-    int64_t opad[MAX_SPATIAL], want[IR_MAX_RANK], out[MAX_SPATIAL];
+    int64_t opad[MAX_SPATIAL], want[IR_MAX_RANK], out[MAX_SPATIAL] = {0};
     if (read_geom(n, d, r, w->shape.dims + 2, &g) || read_ints(n, d, "output_padding", r, 0, opad))
         return -1;
     const char *ap = read_auto_pad(n, d);
@@ -298,6 +317,7 @@ int shape_conv_transpose(Node *n, Diag *d) {
     /* Pads here may be negative (an output_shape larger than the natural
      * one): write them directly rather than through read_geom's checks. */
     write_geom(n, &g);
+    set_plan(n, &g, group, out);
     set_spatial_out(n, 0, x->dtype, x->shape.dims[0], M, r, out);
     return 0;
 }
@@ -381,6 +401,7 @@ int shape_pool(Node *n, Diag *d) {
         }
     if (conv_out(n, d, x->shape.dims + 2, (int)ir_attr_int(n, "ceil_mode", 0), &g, out)) return -1;
     write_geom(n, &g);
+    set_plan(n, &g, 1, out);
     set_spatial_out(n, 0, x->dtype, x->shape.dims[0], x->shape.dims[1], r, out);
     set_spatial_out(n, 1, DT_I64, x->shape.dims[0], x->shape.dims[1], r, out);
     return 0;

@@ -1,6 +1,8 @@
 /* shapes_shape.c: shape functions of the data movement and shape ops
- * (compiler/ir/ops_shape.def), and the parameter plans (Slice, Pad, Resize)
- * that folding and codegen read too.
+ * (compiler/ir/ops_shape.def). Slice, Pad and Resize leave their resolved
+ * parameters on the node as a plan (SlicePlan, PadPlan, ResizePlan in
+ * ir.h), Range its computed output (PLAN_CONST): folding and codegen read
+ * those.
  *
  * Every op from opset 7 on: attribute forms (Slice-1, Pad-2, Split-2,
  * Squeeze/Unsqueeze before 13, Upsample-7) and input forms. The batch dim
@@ -109,8 +111,9 @@ int shape_transpose(Node *n, Diag *d) {
 
 /* --- Slice ----------------------------------------------------------------------------------- */
 
-int shapes_slice_plan(Node *n, Diag *d, int64_t start[IR_MAX_RANK], int64_t step[IR_MAX_RANK],
-                      Shape *out) {
+/* Slice's plan into p and its output shape into out. */
+static int slice_plan(Node *n, Diag *d, SlicePlan *plan, Shape *out) {
+    int64_t *start = plan->start, *step = plan->step;
     Value *x = shapes_in(n, 0);
     int r = x->shape.rank;
     int64_t st[MAXV], en[MAXV], ax[MAXV], sp[MAXV];
@@ -166,9 +169,11 @@ int shapes_slice_plan(Node *n, Diag *d, int64_t start[IR_MAX_RANK], int64_t step
 }
 
 int shape_slice(Node *n, Diag *d) {
-    int64_t start[IR_MAX_RANK], step[IR_MAX_RANK];
+    SlicePlan *p = arena_alloc(n->graph->arena, sizeof *p);
     Shape s;
-    if (shapes_slice_plan(n, d, start, step, &s)) return -1;
+    if (slice_plan(n, d, p, &s)) return -1;
+    n->plan_kind = PLAN_SLICE;
+    n->plan.slice = p;
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
 }
@@ -451,9 +456,13 @@ int shape_constant_of_shape(Node *n, Diag *d) {
 }
 
 /* Range's element count from its scalar inputs, computed in double as the
- * reference does. */
+ * reference does; the output itself is computed here too (PLAN_CONST), so
+ * codegen only copies it. */
+#define RANGE_MAX_ELEMS ((int64_t)1 << 28)
+
 int shape_range(Node *n, Diag *d) {
     double v[3];
+    int64_t k[3];
     for (int i = 0; i < 3; i++) {
         Value *x = shapes_in(n, i);
         if (!x->data || shape_numel(&x->shape) != 1) {
@@ -482,14 +491,48 @@ int shape_range(Node *n, Diag *d) {
             diag_node(d, n, "element type %s is not supported", dtype_onnx_name(x->dtype));
             return -1;
         }
+        int is_float = x->dtype == DT_F32 || x->dtype == DT_F64;
+        k[i] = x->dtype == DT_I64 ? *(const int64_t *)x->data : is_float ? 0 : (int64_t)v[i];
     }
     if (v[2] == 0) {
         diag_node(d, n, "delta is 0");
         return -1;
     }
     double cnt = ceil((v[1] - v[0]) / v[2]);
+    if (cnt > (double)RANGE_MAX_ELEMS) {
+        diag_node(d, n,
+                  "the output would have %.0f elements; kiln computes Range at compile time, "
+                  "for at most %lld",
+                  cnt, (long long)RANGE_MAX_ELEMS);
+        return -1;
+    }
     Shape s = {1, {cnt > 0 ? (int64_t)cnt : 0}};
-    shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
+    DType t = shapes_in(n, 0)->dtype;
+    void *out = arena_alloc_aligned(n->graph->arena, (size_t)s.dims[0] * dtype_size(t) + 1, 64);
+    for (int64_t i = 0; i < s.dims[0]; i++) {
+        double f = v[0] + (double)i * v[2];
+        int64_t q = (int64_t)((uint64_t)k[0] + (uint64_t)i * (uint64_t)k[2]);
+        switch (t) {
+        case DT_F32:
+            ((float *)out)[i] = (float)f;
+            break;
+        case DT_F64:
+            ((double *)out)[i] = f;
+            break;
+        case DT_I16:
+            ((int16_t *)out)[i] = (int16_t)q;
+            break;
+        case DT_I32:
+            ((int32_t *)out)[i] = (int32_t)q;
+            break;
+        default:
+            ((int64_t *)out)[i] = q;
+            break;
+        }
+    }
+    n->plan_kind = PLAN_CONST;
+    n->plan.bytes = out;
+    shapes_set(n, 0, t, &s);
     return 0;
 }
 
@@ -577,8 +620,11 @@ int shape_space_to_depth(Node *n, Diag *d) {
 
 /* --- Pad -------------------------------------------------------------------------------------- */
 
-int shapes_pad_plan(Node *n, Diag *d, int64_t pads[2 * IR_MAX_RANK], PadMode *mode,
-                    uint64_t *fill) {
+/* Pad's plan into p. */
+static int pad_plan(Node *n, Diag *d, PadPlan *p) {
+    int64_t pads[2 * IR_MAX_RANK];
+    PadMode *mode = &p->mode;
+    uint64_t *fill = &p->fill;
     Value *x = shapes_in(n, 0);
     int r = x->shape.rank;
     const char *m = ir_attr_str(n, "mode", "constant");
@@ -633,18 +679,20 @@ int shapes_pad_plan(Node *n, Diag *d, int64_t pads[2 * IR_MAX_RANK], PadMode *mo
             diag_node(d, n, "cannot pad the empty axis %d in mode '%s'", i, m);
             return -1;
         }
+        p->begin[i] = pads[i];
+        p->end[i] = pads[i + r];
     }
     return 0;
 }
 
 int shape_pad(Node *n, Diag *d) {
-    int64_t pads[2 * IR_MAX_RANK];
-    PadMode mode;
-    uint64_t fill;
-    if (shapes_pad_plan(n, d, pads, &mode, &fill)) return -1;
+    PadPlan *p = arena_alloc(n->graph->arena, sizeof *p);
+    if (pad_plan(n, d, p)) return -1;
     Shape s = shapes_in(n, 0)->shape;
     for (int i = 0; i < s.rank; i++)
-        if (s.dims[i] != DIM_BATCH) s.dims[i] += pads[i] + pads[i + s.rank];
+        if (s.dims[i] != DIM_BATCH) s.dims[i] += p->begin[i] + p->end[i];
+    n->plan_kind = PLAN_PAD;
+    n->plan.pad = p;
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
 }
@@ -671,7 +719,8 @@ static int const_floats(Node *n, int i, double *out, int max, Diag *d) {
     return (int)c;
 }
 
-int shapes_resize_plan(Node *n, Diag *d, ResizePlan *p) {
+/* Resize's (and Upsample's) parameters into p, taps not yet computed. */
+static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
     Value *x = shapes_in(n, 0);
     int r = x->shape.rank, upsample = n->op == OP_UPSAMPLE;
     int legacy = upsample || (n->opset && n->opset < 11); /* Upsample and Resize-10 */
@@ -785,7 +834,11 @@ static void nearest_ints(double xp, int n, int64_t limit, int64_t *out) {
         if (used[j]) out[k++] = cand[j];
 }
 
-int shapes_resize_taps(const ResizePlan *p, int axis, int64_t in, int64_t *idx, double *w,
+/* Taps of one axis: for output j, idx[j*4 + t] (clamped input positions)
+ * with weights w[j*4 + t], t < *taps (2 or 4); idx[j*4] = -1 where
+ * tf_crop_and_resize extrapolates. Returns 1 if the axis maps every output
+ * position to the same input position with weight 1 (nothing to do). */
+static int resize_taps(const ResizePlan *p, int axis, int64_t in, int64_t *idx, double *w,
                        int *taps) {
     int64_t out = p->out.dims[axis];
     double scale = p->scale[axis], ow = p->out_w[axis];
@@ -856,24 +909,24 @@ int shapes_resize_taps(const ResizePlan *p, int axis, int64_t in, int64_t *idx, 
 }
 
 int shape_resize(Node *n, Diag *d) {
-    ResizePlan p;
-    if (shapes_resize_plan(n, d, &p)) return -1;
+    ResizePlan *p = arena_alloc(n->graph->arena, sizeof *p);
+    if (resize_plan(n, d, p)) return -1;
     Value *x = shapes_in(n, 0);
-    if (p.mode != RESIZE_NEAREST && x->dtype != DT_F32) {
+    if (p->mode != RESIZE_NEAREST && x->dtype != DT_F32) {
         diag_node(d, n, "%s resize of %s data is not supported",
-                  p.mode == RESIZE_LINEAR ? "linear" : "cubic", dtype_onnx_name(x->dtype));
+                  p->mode == RESIZE_LINEAR ? "linear" : "cubic", dtype_onnx_name(x->dtype));
         diag_hint(d, "kiln interpolates float tensors");
         return -1;
     }
     /* Linear and cubic run axis by axis through two scratch buffers, each
      * as large as the largest intermediate. */
     n->scratch = n->scratch_per_batch = 0;
-    if (p.mode != RESIZE_NEAREST) {
+    if (p->mode != RESIZE_NEAREST) {
         Shape cur = x->shape;
         int64_t big = 0;
         int batch = 0;
-        for (int i = 0; i < p.rank; i++) {
-            cur.dims[i] = p.out.dims[i];
+        for (int i = 0; i < p->rank; i++) {
+            cur.dims[i] = p->out.dims[i];
             int bb;
             int64_t c = shapes_product(&cur, 0, cur.rank, &bb);
             if (c > big) big = c;
@@ -884,6 +937,17 @@ int shape_resize(Node *n, Diag *d) {
         else
             n->scratch = 2 * big * 4 + 128;
     }
-    shapes_set(n, 0, x->dtype, &p.out);
+    for (int k = 0; k < p->rank; k++) {
+        ResizeTaps *t = &p->axis[k];
+        int64_t out = p->out.dims[k];
+        t->identity = 1;
+        if (out == DIM_BATCH) continue;
+        t->idx = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)(4 * out + 4));
+        t->w = arena_alloc(n->graph->arena, sizeof(double) * (size_t)(4 * out + 4));
+        t->identity = resize_taps(p, k, x->shape.dims[k], t->idx, t->w, &t->taps);
+    }
+    n->plan_kind = PLAN_RESIZE;
+    n->plan.resize = p;
+    shapes_set(n, 0, x->dtype, &p->out);
     return 0;
 }

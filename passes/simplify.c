@@ -63,10 +63,10 @@ static void gemm_take_bias(Graph *g, Node *n) {
 /* A constant B is packed once, at compile time, into panels of 32 columns
  * (Bp[p][k][j] = B(k, 32p + j), zero-padded), the layout the Gemm kernel
  * streams through; transB is absorbed by the packing. The node is marked
- * with the internal attribute packed_b=1 and B's value becomes [P, K, 32]. */
+ * with Node.gemm_packed_b and B's value becomes [P, K, 32]. */
 #define PANEL 32
 static void gemm_pack_weights(Graph *g, Node *n) {
-    if (n->op != OP_GEMM || ir_attr_int(n, "packed_b", 0)) return;
+    if (n->op != OP_GEMM || n->gemm_packed_b) return;
     Value *b = n->inputs[1];
     if (!b->data || b->dtype != DT_F32) return;
     int tb = (int)ir_attr_int(n, "transB", 0);
@@ -86,7 +86,7 @@ static void gemm_pack_weights(Graph *g, Node *n) {
     }
     n->inputs[1] = p;
     attr_set(n, "transB", ATTR_INT)->i = 0;
-    attr_set(n, "packed_b", ATTR_INT)->i = 1;
+    n->gemm_packed_b = 1;
 }
 
 static Epilogue epilogue_of(OpKind op) {

@@ -123,6 +123,12 @@ void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st) {
 
 /* --- matrix products ---------------------------------------------------------------- */
 
+/* Node.epilogue is passed to the kernels as is. */
+static_assert((int)EPI_NONE == KILN_EPI_NONE && (int)EPI_RELU == KILN_EPI_RELU &&
+                  (int)EPI_SIGMOID == KILN_EPI_SIGMOID && (int)EPI_TANH == KILN_EPI_TANH &&
+                  (int)EPI_CLAMP == KILN_EPI_CLAMP,
+              "Epilogue (compiler/ir/ir.h) and KILN_EPI_* (runtime/kernels/kernels.h) differ");
+
 /* Strides that read Gemm's C (rank 0, 1 or 2) broadcast over [M, N]. */
 static void bias_strides(const Value *c, Sym M, Sym N, Sym *c_rs, Sym *c_cs) {
     *c_rs = *c_cs = (Sym){0, 0};
@@ -166,7 +172,8 @@ static int emit_gemm_packed(Codegen *cg, const Node *n) {
 }
 
 int emit_gemm(Codegen *cg, const Node *n) {
-    if (ir_attr_int(n, "packed_b", 0)) return emit_gemm_packed(cg, n);
+    assert(n->epilogue != EPI_CLAMP); /* pass_fuse gives Gemm NONE to TANH only */
+    if (n->gemm_packed_b) return emit_gemm_packed(cg, n);
     const Shape *a = &n->inputs[0]->shape, *b = &n->inputs[1]->shape;
     const Value *c = n->n_inputs > 2 ? n->inputs[2] : NULL;
     int ta = (int)ir_attr_int(n, "transA", 0), tb = (int)ir_attr_int(n, "transB", 0);

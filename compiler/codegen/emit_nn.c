@@ -1,14 +1,15 @@
 /* emit_nn.c: kernel calls for convolution, pooling and normalisation.
  *
- * The shape functions (passes/shapes_nn.c) leave every convolution and
- * pool with explicit kernel_shape, strides, dilations and pads, so this
- * file reads one form. Spatial geometry is passed as (D, H, W) triples
- * with unit leading dims for 1-D and 2-D data (runtime/kernels/nn.h).
+ * The shape functions leave every convolution and pool with its geometry
+ * resolved into a ConvPlan (ir.h): kernel, strides, dilations, pads,
+ * group and output sizes, which is all this file reads. Spatial geometry is passed as (D, H, W)
+ * triples with unit leading dims for 1-D and 2-D data (runtime/kernels/nn.h).
  *
  * A constant Conv weight is packed here, at compile time, into the
  * kernel's layout of 8-channel blocks; the packed copy becomes the
  * constant the model carries (the original goes unused and is dropped).
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +22,12 @@ typedef struct Geom3 {
     int64_t I[3], O[3], K[3], S[3], T[3], P[3], E[3];
 } Geom3;
 
-static void ints_or(const Node *n, const char *name, int count, int at, int64_t dflt,
-                    int64_t *out) {
-    const Attr *a = ir_attr(n, name);
-    for (int i = 0; i < count; i++)
-        out[i] = a && a->kind == ATTR_INTS && at + i < a->n ? a->ints[at + i] : dflt;
-}
-
 static Geom3 geom3(const Node *n) {
-    const Shape *x = &n->inputs[0]->shape, *y = &n->outputs[0]->shape;
-    int r = x->rank - 2, o = 3 - r;
+    assert(n->plan_kind == PLAN_CONV);
+    const ConvPlan *p = n->plan.conv;
+    const Shape *x = &n->inputs[0]->shape;
+    int r = p->rank, o = 3 - r;
+    assert(r == x->rank - 2);
     Geom3 g;
     for (int i = 0; i < 3; i++) {
         g.I[i] = g.O[i] = g.K[i] = g.S[i] = g.T[i] = 1;
@@ -38,13 +35,13 @@ static Geom3 geom3(const Node *n) {
     }
     for (int i = 0; i < r; i++) {
         g.I[o + i] = x->dims[2 + i];
-        g.O[o + i] = y->dims[2 + i];
+        g.O[o + i] = p->out[i];
+        g.K[o + i] = p->kernel[i];
+        g.S[o + i] = p->stride[i];
+        g.T[o + i] = p->dilation[i];
+        g.P[o + i] = p->pad_begin[i];
+        g.E[o + i] = p->pad_end[i];
     }
-    ints_or(n, "kernel_shape", r, 0, 1, g.K + o);
-    ints_or(n, "strides", r, 0, 1, g.S + o);
-    ints_or(n, "dilations", r, 0, 1, g.T + o);
-    ints_or(n, "pads", r, 0, 0, g.P + o);
-    ints_or(n, "pads", r, r, 0, g.E + o);
     return g;
 }
 
@@ -70,19 +67,25 @@ static LLVMValueRef opt_addr(Codegen *cg, const Node *n, int i) {
                                            : LLVMConstPointerNull(cg->ptr);
 }
 
-/* The clamp [lo, hi] of a fused activation: Relu (epilogue) or Clip
- * (internal attributes clip_min/clip_max, set by pass_fuse_conv_activation). */
+/* The clamp [lo, hi] of a fused activation: Relu (EPI_RELU) or Clip
+ * (EPI_CLAMP with its bounds, set by pass_fuse_conv_activation). */
 static int clamp_bounds(Codegen *cg, const Node *n, float *lo, float *hi) {
     *lo = -INFINITY;
     *hi = INFINITY;
-    if (n->epilogue == EPI_RELU) *lo = 0.0f;
-    if (n->epilogue != EPI_NONE && n->epilogue != EPI_RELU) {
+    switch (n->epilogue) {
+    case EPI_NONE:
+        return 0;
+    case EPI_RELU:
+        *lo = 0.0f;
+        return 0;
+    case EPI_CLAMP:
+        *lo = n->epi_min;
+        *hi = n->epi_max;
+        return 0;
+    default:
         diag_node(cg->d, n, "this convolution epilogue is not supported");
         return -1;
     }
-    if (ir_attr(n, "clip_min")) *lo = ir_attr_float(n, "clip_min", 0.0f);
-    if (ir_attr(n, "clip_max")) *hi = ir_attr_float(n, "clip_max", 0.0f);
-    return 0;
 }
 
 /* W [G*M, C, k...] into [G][ceil(M/8)][K][8] blocks, zero past M. */
@@ -120,7 +123,7 @@ int emit_conv(Codegen *cg, const Node *n) {
     float lo, hi;
     if (clamp_bounds(cg, n, &lo, &hi)) return -1;
     Geom3 g = geom3(n);
-    int64_t G = ir_attr_int(n, "group", 1), C = x->shape.dims[1] / G, M = y->shape.dims[1] / G;
+    int64_t G = n->plan.conv->group, C = x->shape.dims[1] / G, M = y->shape.dims[1] / G;
     LLVMValueRef args[32];
     unsigned k = 0;
     args[k++] = cg_sym_value(cg, cg_sym_dim(x->shape.dims[0]));
@@ -152,7 +155,7 @@ int emit_conv(Codegen *cg, const Node *n) {
 int emit_conv_transpose(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
     Geom3 g = geom3(n);
-    int64_t G = ir_attr_int(n, "group", 1);
+    int64_t G = n->plan.conv->group;
     LLVMValueRef args[32];
     unsigned k = 0;
     args[k++] = cg_sym_value(cg, cg_sym_dim(x->shape.dims[0]));

@@ -7,12 +7,14 @@
  * to 0). emit_strided() merges the axes both sides walk contiguously, so a
  * Concat or Slice of whole rows becomes a few long memcpy-like loops.
  * Kernels are chosen by element size (runtime/kernels/movement.h).
+ * Slice, Pad and Resize read the plans their shape functions left on the
+ * node (ir.h); nothing here resolves an attribute form again.
  */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
 #include "cg.h"
-#include "fold_constants.h"
 #include "movement.h"
 
 #define MAX_COPY_DIMS 6
@@ -168,9 +170,8 @@ int emit_split(Codegen *cg, const Node *n) {
 
 int emit_slice(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
-    int64_t start[IR_MAX_RANK], step[IR_MAX_RANK];
-    Shape s;
-    if (shapes_slice_plan((Node *)n, cg->d, start, step, &s)) return -1;
+    assert(n->plan_kind == PLAN_SLICE);
+    const int64_t *start = n->plan.slice->start, *step = n->plan.slice->step;
     Sym xs[IR_MAX_RANK], ys[IR_MAX_RANK], dims[IR_MAX_RANK];
     dense_strides(&x->shape, xs);
     dense_strides(&y->shape, ys);
@@ -351,23 +352,21 @@ static int emit_table_gather(Codegen *cg, const Node *n, const Value *x, const V
 
 int emit_pad(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
-    int64_t pads[2 * IR_MAX_RANK];
-    PadMode mode;
-    uint64_t fill;
-    if (shapes_pad_plan((Node *)n, cg->d, pads, &mode, &fill)) return -1;
+    assert(n->plan_kind == PLAN_PAD);
+    const PadPlan *p = n->plan.pad;
     int r = x->shape.rank, ident[IR_MAX_RANK];
     int64_t *tab[IR_MAX_RANK];
     for (int k = 0; k < r; k++) {
-        ident[k] = pads[k] == 0 && pads[k + r] == 0;
+        ident[k] = p->begin[k] == 0 && p->end[k] == 0;
         int64_t len = y->shape.dims[k], in = x->shape.dims[k];
         if (ident[k]) continue;
         tab[k] = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(len + 1));
         for (int64_t j = 0; j < len; j++) {
-            int64_t i = j - pads[k];
+            int64_t i = j - p->begin[k];
             if (i < 0 || i >= in) {
-                if (mode == PAD_CONSTANT)
+                if (p->mode == PAD_CONSTANT)
                     i = -1;
-                else if (mode == PAD_EDGE)
+                else if (p->mode == PAD_EDGE)
                     i = i < 0 ? 0 : in - 1;
                 else if (in == 1)
                     i = 0;
@@ -380,39 +379,37 @@ int emit_pad(Codegen *cg, const Node *n) {
             tab[k][j] = i;
         }
     }
-    return emit_table_gather(cg, n, x, y, tab, ident, fill);
+    return emit_table_gather(cg, n, x, y, tab, ident, p->fill);
 }
 
 /* --- Resize ----------------------------------------------------------------------------------- */
 
 int emit_resize(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
-    ResizePlan p;
-    if (shapes_resize_plan((Node *)n, cg->d, &p)) return -1;
-    int r = x->shape.rank, ident[IR_MAX_RANK];
-    int64_t *idx[IR_MAX_RANK], *tab[IR_MAX_RANK];
-    double *w[IR_MAX_RANK];
-    int taps[IR_MAX_RANK];
+    assert(n->plan_kind == PLAN_RESIZE);
+    const ResizePlan *p = n->plan.resize;
+    int r = x->shape.rank, ident[IR_MAX_RANK], taps[IR_MAX_RANK];
+    const int64_t *idx[IR_MAX_RANK];
+    const double *w[IR_MAX_RANK];
+    int64_t *tab[IR_MAX_RANK];
     for (int k = 0; k < r; k++) {
-        int64_t out = y->shape.dims[k];
-        ident[k] = 1;
-        if (out == DIM_BATCH) continue;
-        idx[k] = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(4 * out + 4));
-        w[k] = arena_alloc(cg->g->arena, sizeof(double) * (size_t)(4 * out + 4));
-        ident[k] = shapes_resize_taps(&p, k, x->shape.dims[k], idx[k], w[k], &taps[k]);
+        ident[k] = p->axis[k].identity;
+        idx[k] = p->axis[k].idx;
+        w[k] = p->axis[k].w;
+        taps[k] = p->axis[k].taps;
     }
-    if (p.mode == RESIZE_NEAREST) {
+    if (p->mode == RESIZE_NEAREST) {
         for (int k = 0; k < r; k++) {
             if (ident[k]) continue;
             tab[k] = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(y->shape.dims[k] + 1));
             for (int64_t j = 0; j < y->shape.dims[k]; j++) {
-                int64_t *ij = idx[k] + 4 * j;
-                double *wj = w[k] + 4 * j;
+                const int64_t *ij = idx[k] + 4 * j;
+                const double *wj = w[k] + 4 * j;
                 tab[k][j] = ij[0] < 0 ? -1 : wj[0] != 0 ? ij[0] : ij[1];
             }
         }
         uint64_t fill = 0;
-        if (x->dtype == DT_F32) memcpy(&fill, &p.extrapolation, 4);
+        if (x->dtype == DT_F32) memcpy(&fill, &p->extrapolation, 4);
         return emit_table_gather(cg, n, x, y, tab, ident, fill);
     }
     /* Linear and cubic: one pass per resized axis, ping-ponging between the
@@ -464,7 +461,7 @@ int emit_resize(Codegen *cg, const Node *n) {
                            "taps"),
             cg_const_bytes(cg, wt, sizeof(float) * (size_t)(t * out > 0 ? t * out : 1), 64,
                            "weights"),
-            cg_f32(cg, p.extrapolation),
+            cg_f32(cg, p->extrapolation),
             src,
             dst};
         if (cg_call_typed(cg, n, "resize_axis", x->dtype, args, 10)) return -1;
@@ -720,18 +717,14 @@ int emit_trilu(Codegen *cg, const Node *n) {
     return 0;
 }
 
-/* Ops whose static inputs determine the whole output (Range): computed on
- * the host by the folding evaluator and copied from a constant. */
+/* Ops whose static inputs determine the whole output (Range): their shape
+ * function computed it (PLAN_CONST); copied from a constant. */
 int emit_folded(Codegen *cg, const Node *n) {
     const Value *y = n->outputs[0];
+    assert(n->plan_kind == PLAN_CONST);
     size_t bytes = (size_t)shape_numel(&y->shape) * dtype_size(y->dtype);
-    void *buf = arena_alloc_aligned(cg->g->arena, bytes + 1, 64);
-    if (fold_node_eval(n, buf)) {
-        diag_node(cg->d, n, "could not compute this op's constant output");
-        return -1;
-    }
     LLVMValueRef args[] = {cg_i64(cg, (int64_t)bytes),
-                           cg_const_bytes(cg, buf, bytes ? bytes : 1, 64, "folded"),
+                           cg_const_bytes(cg, n->plan.bytes, bytes ? bytes : 1, 64, "folded"),
                            cg_addr(cg, y)};
     cg_call(cg, "kiln_copy", args, 3);
     return 0;

@@ -364,7 +364,7 @@ static void print_attr(const Attr *a, FILE *out) {
     }
 }
 
-static const char *epilogue_names[] = {"", "relu", "sigmoid", "tanh"};
+static const char *epilogue_names[] = {"", "relu", "sigmoid", "tanh", "clamp"};
 
 void ir_graph_print(const Graph *g, FILE *out) {
     const char *base = strrchr(g->source_path, '/');
@@ -404,7 +404,10 @@ void ir_graph_print(const Graph *g, FILE *out) {
             }
             fputc('}', out);
         }
+        if (n->gemm_packed_b) fputs(" +packed", out);
         if (n->epilogue) fprintf(out, " +%s", epilogue_names[n->epilogue]);
+        if (n->epilogue == EPI_CLAMP)
+            fprintf(out, "(%g,%g)", (double)n->epi_min, (double)n->epi_max);
         fputc('\n', out);
     }
     for (int i = 0; i < g->n_outputs; i++)

@@ -125,8 +125,82 @@ typedef struct Attr {
 } Attr;
 
 /* Activation fused into a node's output by passes (bias+activation
- * epilogues); codegen passes it to the kernel as an enum. */
-typedef enum { EPI_NONE, EPI_RELU, EPI_SIGMOID, EPI_TANH } Epilogue;
+ * epilogues); codegen passes it to the kernel as an enum whose values
+ * runtime/kernels/kernels.h repeats as KILN_EPI_* (static_assert in
+ * compiler/codegen/emit.c). EPI_CLAMP clamps to [Node.epi_min,
+ * Node.epi_max] (a Clip after a Conv; convolutions only). The text form
+ * shows it after the attributes: +relu, +sigmoid, +tanh, +clamp(lo,hi). */
+typedef enum { EPI_NONE, EPI_RELU, EPI_SIGMOID, EPI_TANH, EPI_CLAMP } Epilogue;
+
+/* Op plans: an op's parameters as its shape function resolved them (from
+ * attributes, constant inputs, defaults and each opset's spelling), stored
+ * on the node so that codegen and folding read one form and never resolve
+ * them again. A plan lives in the graph's arena; every run of the shape
+ * function rewrites it. Plans are not printed: the attributes and inputs
+ * that are printed determine them, and infer-shapes recomputes them. */
+typedef enum {
+    PLAN_NONE,
+    PLAN_SLICE,  /* Slice */
+    PLAN_PAD,    /* Pad */
+    PLAN_RESIZE, /* Resize, Upsample */
+    PLAN_CONV,   /* Conv, ConvTranspose, MaxPool, AveragePool */
+    PLAN_CONST,  /* Range: the output computed at compile time */
+} PlanKind;
+
+/* Slice: output index i of axis k reads input index start[k] + i * step[k]. */
+typedef struct SlicePlan {
+    int64_t start[IR_MAX_RANK]; /* 0 on axes not sliced (and on empty ones) */
+    int64_t step[IR_MAX_RANK];  /* 1 on axes not sliced; negative walks backwards */
+} SlicePlan;
+
+typedef enum { PAD_CONSTANT, PAD_EDGE, PAD_REFLECT } PadMode;
+
+typedef struct PadPlan {
+    PadMode mode;
+    int64_t begin[IR_MAX_RANK]; /* elements added before each axis; negative crops */
+    int64_t end[IR_MAX_RANK];   /* elements added after it */
+    uint64_t fill;              /* PAD_CONSTANT: the value's bits in the data's element type */
+} PadPlan;
+
+typedef enum { RESIZE_NEAREST, RESIZE_LINEAR, RESIZE_CUBIC } ResizeMode;
+
+/* How one axis of a Resize reads its input: output j is the sum over
+ * t < taps of w[j*4 + t] * x[idx[j*4 + t]]. */
+typedef struct ResizeTaps {
+    int identity; /* every output reads its own position with weight 1: nothing to do */
+    int taps;     /* 2 (nearest, linear) or 4 (cubic) */
+    int64_t *idx; /* [4 * out] clamped input positions; idx[j*4] = -1 where
+                     tf_crop_and_resize extrapolates; NULL on the batch axis */
+    double *w;    /* [4 * out] weights; NULL on the batch axis */
+} ResizeTaps;
+
+/* Resize and Upsample, opset 7 to 17, normalised. */
+typedef struct ResizePlan {
+    ResizeMode mode;
+    const char *ctm;          /* coordinate_transformation_mode */
+    const char *nearest_mode; /* round_prefer_floor, round_prefer_ceil, floor, ceil */
+    double cubic_a;
+    int exclude_outside;
+    float extrapolation;
+    int rank;
+    double scale[IR_MAX_RANK];   /* as the ONNX reference uses it */
+    double out_w[IR_MAX_RANK];   /* scale * input size, as the reference computes it */
+    double roi[2 * IR_MAX_RANK]; /* starts then ends (tf_crop_and_resize) */
+    Shape out;
+    ResizeTaps axis[IR_MAX_RANK];
+} ResizePlan;
+
+#define IR_MAX_SPATIAL 3
+
+/* Sliding-window geometry of convolutions and pools, per spatial axis,
+ * with auto_pad and output_shape resolved into explicit pads. */
+typedef struct ConvPlan {
+    int rank;      /* spatial axes: 1, 2 or 3 */
+    int64_t group; /* 1 for pools */
+    int64_t kernel[IR_MAX_SPATIAL], stride[IR_MAX_SPATIAL], dilation[IR_MAX_SPATIAL];
+    int64_t pad_begin[IR_MAX_SPATIAL], pad_end[IR_MAX_SPATIAL]; /* ConvTranspose: may be < 0 */
+    int64_t out[IR_MAX_SPATIAL];                                /* output spatial sizes */
+} ConvPlan;
 
 struct Node {
     const char *name;    /* ONNX node name, or "<op>_<index>" when the model left it empty */
@@ -140,6 +214,17 @@ struct Node {
     int n_attrs;
     Attr *attrs;
     Epilogue epilogue;
+    float epi_min, epi_max; /* EPI_CLAMP's bounds */
+    int gemm_packed_b;      /* Gemm: B (input 1) is packed into [P, K, 32] panels by
+                               pass_fuse, transB absorbed; printed as +packed */
+    PlanKind plan_kind;     /* which member of plan the shape function set */
+    union {
+        SlicePlan *slice;
+        PadPlan *pad;
+        ResizePlan *resize;
+        ConvPlan *conv;
+        const void *bytes; /* PLAN_CONST: the output's contents, dense */
+    } plan;
     /* Workspace bytes the node's kernels need while it runs (an im2col
      * buffer, say): scratch + scratch_per_batch * batch, set by its shape
      * function; pass_plan_memory places it (scratch_offset/_batch_offset,

@@ -48,8 +48,16 @@ KILN_CHECK_TYPE(uint8_t, bool, 1)
 #undef KILN_CHECK_TYPE
 
 /* Activation applied to a kernel's result (bias+activation epilogue).
- * Same values as Epilogue in compiler/ir/ir.h. */
-enum { KILN_EPI_NONE = 0, KILN_EPI_RELU = 1, KILN_EPI_SIGMOID = 2, KILN_EPI_TANH = 3 };
+ * Same values as Epilogue in compiler/ir/ir.h (static_assert in
+ * compiler/codegen/emit.c). CLAMP: the convolution kernels' [lo, hi]
+ * arguments (nn.h); the Gemm kernels take NONE to TANH. */
+enum {
+    KILN_EPI_NONE = 0,
+    KILN_EPI_RELU = 1,
+    KILN_EPI_SIGMOID = 2,
+    KILN_EPI_TANH = 3,
+    KILN_EPI_CLAMP = 4,
+};
 
 /* Binary ops of kiln_binary_* (EQ..GE: kiln_compare_* in kmath_ops.h).
  * Integer DIV and MOD by zero give 0 instead of trapping; MOD takes the

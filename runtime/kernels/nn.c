@@ -12,6 +12,7 @@
  * zero-padded copy of each plane.
  */
 #include "nn.h"
+#include "kiln_kernel_abi.h"
 
 #include <string.h>
 

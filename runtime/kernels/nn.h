@@ -17,19 +17,7 @@
 
 #include <stdint.h>
 
-/* Output channels per register tile of the convolution kernel; codegen
- * packs constant weights in blocks of this many channels. */
-#define KILN_CONV_TILE_CO 8
-/* Floats per vector; rows of the im2col buffer are padded to a multiple. */
-#define KILN_CONV_VEC 16
-
-/* Floats of scratch kiln_conv_f32 needs for K = C*KD*KH*KW rows and
- * P = OD*OH*OW pixels: the im2col matrix, stored in panels of KILN_CONV_VEC
- * pixels (P rounded up). Shared by the shape function, which reserves it,
- * and the kernel. */
-static inline int64_t kiln_conv_scratch_floats(int64_t K, int64_t P) {
-    return K * ((P + KILN_CONV_VEC - 1) / KILN_CONV_VEC * KILN_CONV_VEC);
-}
+#include "kiln_kernel_abi.h" /* tile sizes and scratch sizes, shared with the compiler */
 
 /* Grouped convolution, f32. X [N, G*C, ID, IH, IW], Y [N, G*M, OD, OH, OW].
  * Wp: the weights [G*M, C, KD, KH, KW] packed at compile time as
@@ -42,13 +30,6 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
                    int64_t PD, int64_t PH, int64_t PW, const float *restrict X,
                    const float *restrict Wp, const float *restrict B, float lo, float hi,
                    float *restrict col, float *restrict Y);
-
-/* Floats of scratch kiln_conv_dw_f32 needs: one zero-padded input plane. */
-static inline int64_t kiln_conv_dw_scratch_floats(int64_t ID, int64_t IH, int64_t IW, int64_t PD,
-                                                  int64_t PH, int64_t PW, int64_t ED, int64_t EH,
-                                                  int64_t EW) {
-    return (ID + PD + ED) * (IH + PH + EH) * (IW + PW + EW);
-}
 
 /* Depthwise convolution (one input and one output channel per group), f32.
  * X [N, G, ID, IH, IW], W [G, 1, KD, KH, KW] as in the model, Y [N, G, OD,

@@ -178,7 +178,7 @@ static void test_codegen_runs_packed_gemm_with_transposed_batch_operand(void **s
     ir_graph_add_output(g, gb_out(t));
     const KilnModel *m = compile(s, g);
     assert_int_equal(g->n_nodes, 1);
-    assert_int_equal(ir_attr_int(g->nodes[0], "packed_b", 0), 1);
+    assert_int_equal(g->nodes[0]->gemm_packed_b, 1);
     for (int bi = 0; bi < N_BATCHES; bi++) {
         int64_t B = batches[bi];
         float *ain = rand_floats(K * B, 112), *out[1];

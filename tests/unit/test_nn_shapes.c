@@ -39,6 +39,20 @@ static void test_conv_keeps_the_batch_and_resolves_same_upper_pads(void **state)
     assert_int_equal(p->ints[3], 1);
     assert_string_equal(ir_attr_str(c, "auto_pad", ""), "NOTSET");
     assert_true(c->scratch > 0);
+    /* The same geometry, resolved, is the node's plan (what codegen reads). */
+    assert_int_equal(c->plan_kind, PLAN_CONV);
+    const ConvPlan *cp = c->plan.conv;
+    assert_int_equal(cp->rank, 2);
+    assert_int_equal(cp->group, 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(cp->kernel[i], 3);
+        assert_int_equal(cp->stride[i], 2);
+        assert_int_equal(cp->dilation[i], 1);
+        assert_int_equal(cp->pad_end[i], 1);
+        assert_int_equal(cp->out[i], 5);
+    }
+    assert_int_equal(cp->pad_begin[0], 0);
+    assert_int_equal(cp->pad_begin[1], 1);
 }
 
 static void test_conv_reports_weights_that_do_not_fit_the_groups(void **state) {
@@ -68,6 +82,10 @@ static void test_pool_requires_a_kernel_shape_and_applies_ceil_mode(void **state
     capture_open(&s->c);
     infer_ok(s, g);
     assert_string_equal(str(gb_out(p)), "[N,2,4,4]");
+    assert_int_equal(p->plan_kind, PLAN_CONV);
+    assert_int_equal(p->plan.conv->out[0], 4);
+    assert_int_equal(p->plan.conv->kernel[1], 2);
+    assert_int_equal(p->plan.conv->group, 1);
 }
 
 static void test_batchnorm_in_training_mode_is_a_diagnostic(void **state) {
@@ -96,6 +114,11 @@ static void test_conv_transpose_output_shape_sets_the_pads(void **state) {
     const Attr *p = ir_attr(c, "pads");
     assert_int_equal(p->ints[0], 0);
     assert_int_equal(p->ints[2], -1);
+    assert_int_equal(c->plan_kind, PLAN_CONV);
+    assert_int_equal(c->plan.conv->pad_begin[0], 0);
+    assert_int_equal(c->plan.conv->pad_end[0], -1);
+    assert_int_equal(c->plan.conv->out[0], 10);
+    assert_int_equal(c->plan.conv->out[1], 8);
 }
 
 static void test_fold_batchnorm_and_relu_into_the_conv(void **state) {
@@ -126,6 +149,31 @@ static void test_fold_batchnorm_and_relu_into_the_conv(void **state) {
     assert_true(fabsf(bias[0] - 0.5f) < 1e-6f && fabsf(bias[1] - (-1.0f)) < 1e-6f);
 }
 
+static void test_fuse_clip_into_the_conv_as_a_clamp_epilogue(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 1, 4, 4));
+    Node *c = gb_node(g, OP_CONV, "c", "t", 2, x, weights(g, "w", SHP(2, 1, 1, 1)));
+    const float lo = 0.0f, hi = 6.0f;
+    Node *clip = gb_node(g, OP_CLIP, "relu6", "y", 3, gb_out(c), gb_init_f32(g, "lo", SHP0, &lo),
+                         gb_init_f32(g, "hi", SHP0, &hi));
+    ir_graph_add_output(g, gb_out(clip));
+    infer_ok(s, g);
+    assert_int_equal(pass_fuse_conv_activation(g, &s->c.d), 0);
+    assert_int_equal(ir_graph_verify(g, &s->c.d), 0);
+    assert_int_equal(g->n_nodes, 1);
+    Node *only = g->nodes[0];
+    assert_ptr_equal(only, c);
+    assert_string_equal(only->outputs[0]->name, "y");
+    assert_int_equal(only->epilogue, EPI_CLAMP);
+    assert_true(only->epi_min == 0.0f && only->epi_max == 6.0f);
+    assert_null(ir_attr(only, "clip_min")); /* internal state is not an attribute */
+    assert_null(ir_attr(only, "clip_max"));
+    /* The dump shows the clamp where it shows +relu. */
+    ir_graph_print(g, s->c.f);
+    assert_non_null(strstr(capture_text(&s->c), "} +clamp(0,6)\n"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_conv_keeps_the_batch_and_resolves_same_upper_pads,
@@ -139,6 +187,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_conv_transpose_output_shape_sets_the_pads, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fold_batchnorm_and_relu_into_the_conv, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fuse_clip_into_the_conv_as_a_clamp_epilogue, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -290,13 +290,19 @@ static void test_fuse_packs_a_constant_b_into_column_panels(void **state) {
         if (tb) gb_attr_int(fc, "transB", 1);
         ir_graph_add_output(g, gb_out(fc));
         infer_and_fuse(s, g);
-        assert_int_equal(ir_attr_int(fc, "packed_b", 0), 1);
+        assert_int_equal(fc->gemm_packed_b, 1);
+        assert_null(ir_attr(fc, "packed_b")); /* internal state is not an attribute */
         assert_int_equal(ir_attr_int(fc, "transB", 1), 0);
         assert_ptr_not_equal(fc->inputs[1], wv);
         check_packed(fc->inputs[1], w, K, NN, tb);
         assert_null(ir_value_find(g, "W")); /* nothing reads the original any more */
         /* Shapes are preserved: the output is still [N,70]. */
         assert_int_equal(gb_out(fc)->shape.dims[1], NN);
+        /* The dump marks the packing after the attributes. */
+        ir_graph_print(g, s->c.f);
+        assert_non_null(strstr(capture_text(&s->c), "{transB=0} +packed\n"));
+        capture_close(&s->c);
+        capture_open(&s->c);
     }
 }
 
@@ -328,7 +334,7 @@ static void test_fuse_leaves_a_runtime_b_unpacked(void **state) {
     infer_and_fuse(s, g);
     assert_ptr_equal(fc->inputs[1], w);
     assert_int_equal(ir_attr_int(fc, "transB", 0), 1);
-    assert_int_equal(ir_attr_int(fc, "packed_b", 0), 0);
+    assert_int_equal(fc->gemm_packed_b, 0);
 }
 
 /* --- fuse: Identity and Dropout bypass ------------------------------------------- */

@@ -1,5 +1,6 @@
 /* test_shape_kernels.c: the data movement kernels (runtime/kernels/movement.c)
- * against naive loops, and shape functions' messages for the batch dim. */
+ * against naive loops, shape functions' messages for the batch dim, and
+ * the plans they leave on the node. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,6 +98,97 @@ static void test_shape_data_dependent_ops_say_so(void **state) {
     arena_destroy(a);
 }
 
+/* Shape inference leaves each op's resolved parameters on the node, which
+ * is all codegen reads. */
+static void test_shape_inference_leaves_slice_pad_resize_and_range_plans(void **state) {
+    (void)state;
+    Arena *a = arena_create(1 << 16);
+    DiagCapture c;
+    capture_open(&c);
+    Graph *g = gb_graph(a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(DIM_BATCH, 1, 4, 6));
+    const int64_t st[] = {-1}, en[] = {-100}, ax[] = {3}, sp[] = {-2};
+    Node *sl = gb_node(g, OP_SLICE, "slice", "s", 5, x, gb_init_i64(g, "st", 1, st),
+                       gb_init_i64(g, "en", 1, en), gb_init_i64(g, "ax", 1, ax),
+                       gb_init_i64(g, "sp", 1, sp));
+    const int64_t pads[] = {0, 0, 1, 0, 0, 0, 2, 0};
+    const float fill = 2.5f;
+    Node *pd = gb_node(g, OP_PAD, "pad", "p", 3, gb_out(sl), gb_init_i64(g, "pads", 8, pads),
+                       gb_init_f32(g, "fill", SHP0, &fill));
+    const float scales[] = {1, 1, 2, 1};
+    Node *rs = gb_node(g, OP_RESIZE, "resize", "r", 3, gb_out(pd), NULL,
+                       gb_init_f32(g, "scales", SHP(4), scales));
+    ir_attr_add(rs, "mode", ATTR_STRING)->s = "linear";
+    const int64_t r0 = 2, r1 = 11, r2 = 3;
+    Node *rg = gb_node(g, OP_RANGE, "range", "q", 3, gb_init(g, "r0", DT_I64, SHP0, &r0),
+                       gb_init(g, "r1", DT_I64, SHP0, &r1), gb_init(g, "r2", DT_I64, SHP0, &r2));
+    assert_int_equal(pass_infer_shapes(g, &c.d), 0);
+    assert_string_equal(capture_text(&c), "");
+
+    /* x[:, :, :, -1::-2]: columns 5, 3, 1. */
+    assert_int_equal(sl->plan_kind, PLAN_SLICE);
+    const SlicePlan *slp = sl->plan.slice;
+    assert_int_equal(slp->start[3], 5);
+    assert_int_equal(slp->step[3], -2);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(slp->start[k], 0);
+        assert_int_equal(slp->step[k], 1);
+    }
+    assert_true(shape_equal(&gb_out(sl)->shape, &SHP(DIM_BATCH, 1, 4, 3)));
+
+    assert_int_equal(pd->plan_kind, PLAN_PAD);
+    const PadPlan *pp = pd->plan.pad;
+    assert_int_equal(pp->mode, PAD_CONSTANT);
+    assert_int_equal(pp->begin[2], 1);
+    assert_int_equal(pp->end[2], 2);
+    assert_int_equal(pp->begin[3] + pp->end[3] + pp->begin[0] + pp->end[1], 0);
+    float bits;
+    memcpy(&bits, &pp->fill, sizeof bits);
+    assert_true(bits == 2.5f);
+    assert_true(shape_equal(&gb_out(pd)->shape, &SHP(DIM_BATCH, 1, 7, 3)));
+
+    assert_int_equal(rs->plan_kind, PLAN_RESIZE);
+    const ResizePlan *rp = rs->plan.resize;
+    assert_int_equal(rp->mode, RESIZE_LINEAR);
+    assert_true(shape_equal(&rp->out, &SHP(DIM_BATCH, 1, 14, 3)));
+    assert_true(rp->axis[0].identity && rp->axis[1].identity && rp->axis[3].identity);
+    assert_null(rp->axis[0].idx); /* the batch axis has no taps */
+    assert_false(rp->axis[2].identity);
+    assert_int_equal(rp->axis[2].taps, 2);
+    /* half_pixel, scale 2: output 1 reads x = 0.25 -> inputs 0 and 1 at 0.75/0.25. */
+    assert_int_equal(rp->axis[2].idx[4], 0);
+    assert_int_equal(rp->axis[2].idx[5], 1);
+    assert_true(rp->axis[2].w[4] == 0.75 && rp->axis[2].w[5] == 0.25);
+    assert_int_equal(rs->scratch, 0);
+    assert_true(rs->scratch_per_batch > 0);
+
+    assert_int_equal(rg->plan_kind, PLAN_CONST);
+    const int64_t *q = rg->plan.bytes;
+    assert_true(shape_equal(&gb_out(rg)->shape, &SHP(3)));
+    assert_int_equal(q[0], 2);
+    assert_int_equal(q[1], 5);
+    assert_int_equal(q[2], 8);
+    capture_close(&c);
+    arena_destroy(a);
+}
+
+static void test_shape_range_too_large_to_compute_is_a_diagnostic(void **state) {
+    (void)state;
+    Arena *a = arena_create(1 << 16);
+    DiagCapture c;
+    capture_open(&c);
+    Graph *g = gb_graph(a, 13);
+    const float r0 = 0, r1 = 1e12f, r2 = 1;
+    gb_node(g, OP_RANGE, "range", "q", 3, gb_init_f32(g, "r0", SHP0, &r0),
+            gb_init_f32(g, "r1", SHP0, &r1), gb_init_f32(g, "r2", SHP0, &r2));
+    assert_int_equal(pass_infer_shapes(g, &c.d), -1);
+    assert_non_null(strstr(capture_text(&c), "node 'range' (Range): the output would have "
+                                             "999999995904 elements; kiln computes Range at "
+                                             "compile time, for at most 268435456\n"));
+    capture_close(&c);
+    arena_destroy(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_strided_copy_transposes_like_a_naive_loop),
@@ -106,6 +198,8 @@ int main(void) {
         cmocka_unit_test(test_shape_scatter_nd_adds_duplicates),
         cmocka_unit_test(test_shape_concat_reports_the_batch_axis),
         cmocka_unit_test(test_shape_data_dependent_ops_say_so),
+        cmocka_unit_test(test_shape_inference_leaves_slice_pad_resize_and_range_plans),
+        cmocka_unit_test(test_shape_range_too_large_to_compute_is_a_diagnostic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
