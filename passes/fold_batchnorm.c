@@ -5,27 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-/* The one node reading v, or NULL if v has other readers or is a graph
- * output. Requires: uses counted (ir_graph_recount). */
-static Node *sole_reader(Graph *g, const Value *v) {
-    if (v->n_uses != 1 || v->output_index >= 0) return NULL;
-    for (int i = 0; i < g->n_nodes; i++) {
-        Node *n = g->nodes[i];
-        if (n->dead) continue;
-        for (int j = 0; j < n->n_inputs; j++)
-            if (n->inputs[j] == v) return n;
-    }
-    return NULL;
-}
-
-/* Conv n takes over consumer c's output; c is deleted. */
-static void absorb(Node *n, Node *c) {
-    n->outputs[0]->producer = NULL;
-    n->outputs[0] = c->outputs[0];
-    c->outputs[0]->producer = n;
-    c->dead = 1;
-}
-
 static int const_f32(const Value *v) {
     return v && v->data && v->dtype == DT_F32;
 }
@@ -34,7 +13,7 @@ static void fold_one(Graph *g, Node *conv) {
     if (conv->op != OP_CONV || conv->epilogue) return;
     Value *w = conv->inputs[1], *b = conv->n_inputs > 2 ? conv->inputs[2] : NULL;
     if (!const_f32(w) || (b && !const_f32(b))) return;
-    Node *bn = sole_reader(g, conv->outputs[0]);
+    Node *bn = ir_value_sole_user(g, conv->outputs[0]);
     if (!bn || bn->op != OP_BATCHNORM || bn->inputs[0] != conv->outputs[0]) return;
     if (bn->n_outputs > 1 && bn->outputs[1]) return; /* training outputs */
     for (int i = 1; i < 5; i++)
@@ -65,7 +44,7 @@ static void fold_one(Graph *g, Node *conv) {
     ins[2] = nb;
     conv->inputs = ins;
     conv->n_inputs = 3;
-    absorb(conv, bn);
+    ir_node_absorb(conv, bn);
 }
 
 int pass_fold_batchnorm(Graph *g, Diag *d) {
@@ -99,11 +78,11 @@ static int clip_bounds(const Node *c, float *lo, float *hi) {
 static void fuse_one(Graph *g, Node *conv) {
     if (conv->op != OP_CONV || conv->epilogue) return;
     if (conv->outputs[0]->dtype != DT_F32) return;
-    Node *c = sole_reader(g, conv->outputs[0]);
+    Node *c = ir_value_sole_user(g, conv->outputs[0]);
     if (!c || c->inputs[0] != conv->outputs[0]) return;
     if (c->op == OP_RELU) {
         conv->epilogue = EPI_RELU;
-        absorb(conv, c);
+        ir_node_absorb(conv, c);
         return;
     }
     float lo, hi;
@@ -111,7 +90,7 @@ static void fuse_one(Graph *g, Node *conv) {
         conv->epilogue = EPI_CLAMP;
         conv->epi_min = lo;
         conv->epi_max = hi;
-        absorb(conv, c);
+        ir_node_absorb(conv, c);
     }
 }
 

@@ -47,11 +47,7 @@ static int read_ints(Node *n, Diag *d, const char *name, int want, int64_t dflt,
 
 /* Sets (or replaces) an INTS attribute. */
 static void write_ints(Node *n, const char *name, int count, const int64_t *v) {
-    Attr *a = NULL;
-    for (int i = 0; i < n->n_attrs; i++)
-        if (strcmp(n->attrs[i].name, name) == 0) a = &n->attrs[i];
-    if (!a) a = ir_attr_add(n, name, ATTR_INTS);
-    a->kind = ATTR_INTS;
+    Attr *a = ir_attr_set(n, name, ATTR_INTS);
     a->n = count;
     a->ints = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)(count ? count : 1));
     memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);

@@ -1,37 +1,6 @@
 /* simplify.c: graph rewrites that make the generated code faster, and dead
  * node removal. Each rewrite keeps the numbers the same. */
-#include <string.h>
-
 #include "passes.h"
-
-static Node *sole_consumer(Graph *g, Value *v) {
-    if (v->n_uses != 1 || v->output_index >= 0) return NULL;
-    for (int i = 0; i < g->n_nodes; i++) {
-        Node *n = g->nodes[i];
-        if (n->dead) continue;
-        for (int j = 0; j < n->n_inputs; j++)
-            if (n->inputs[j] == v) return n;
-    }
-    return NULL;
-}
-
-/* Node `c` (a single-output op consuming n's output) is absorbed into n:
- * n now produces c's output directly. */
-static void absorb(Node *n, Node *c) {
-    n->outputs[0]->producer = NULL; /* now nobody's: compaction drops it */
-    n->outputs[0] = c->outputs[0];
-    c->outputs[0]->producer = n;
-    c->dead = 1;
-}
-
-static Attr *attr_set(Node *n, const char *name, AttrKind kind) {
-    for (int i = 0; i < n->n_attrs; i++)
-        if (strcmp(n->attrs[i].name, name) == 0) {
-            n->attrs[i].kind = kind;
-            return &n->attrs[i];
-        }
-    return ir_attr_add(n, name, kind);
-}
 
 /* MatMul of [M,K] by a [K,N] is a Gemm, which takes bias and epilogue. */
 static void matmul_to_gemm(Node *n) {
@@ -44,7 +13,7 @@ static void matmul_to_gemm(Node *n) {
  * its output: the constant becomes C. */
 static void gemm_take_bias(Graph *g, Node *n) {
     if (n->op != OP_GEMM || n->n_inputs != 2 || n->epilogue) return;
-    Node *c = sole_consumer(g, n->outputs[0]);
+    Node *c = ir_value_sole_user(g, n->outputs[0]);
     if (!c || c->op != OP_ADD) return;
     Value *bias = c->inputs[0] == n->outputs[0] ? c->inputs[1] : c->inputs[0];
     if (!bias->data || bias->dtype != DT_F32 || bias->shape.rank > 2) return;
@@ -56,8 +25,8 @@ static void gemm_take_bias(Graph *g, Node *n) {
     ins[2] = bias;
     n->inputs = ins;
     n->n_inputs = 3;
-    attr_set(n, "beta", ATTR_FLOAT)->f = 1.0f;
-    absorb(n, c);
+    ir_attr_set(n, "beta", ATTR_FLOAT)->f = 1.0f;
+    ir_node_absorb(n, c);
 }
 
 /* A constant B is packed once, at compile time, into panels of 32 columns
@@ -85,7 +54,7 @@ static void gemm_pack_weights(Graph *g, Node *n) {
         p->data = dst;
     }
     n->inputs[1] = p;
-    attr_set(n, "transB", ATTR_INT)->i = 0;
+    ir_attr_set(n, "transB", ATTR_INT)->i = 0;
     n->gemm_packed_b = 1;
 }
 
@@ -104,10 +73,10 @@ static Epilogue epilogue_of(OpKind op) {
 
 static void gemm_take_activation(Graph *g, Node *n) {
     if (n->op != OP_GEMM || n->epilogue) return;
-    Node *c = sole_consumer(g, n->outputs[0]);
+    Node *c = ir_value_sole_user(g, n->outputs[0]);
     if (!c || epilogue_of(c->op) == EPI_NONE) return;
     n->epilogue = epilogue_of(c->op);
-    absorb(n, c);
+    ir_node_absorb(n, c);
 }
 
 /* Identity and inference Dropout pass their input through: their users

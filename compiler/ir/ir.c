@@ -225,7 +225,35 @@ Attr *ir_attr_add(Node *n, const char *name, AttrKind kind) {
     return at;
 }
 
+Attr *ir_attr_set(Node *n, const char *name, AttrKind kind) {
+    for (int i = 0; i < n->n_attrs; i++)
+        if (strcmp(n->attrs[i].name, name) == 0) {
+            n->attrs[i].kind = kind;
+            return &n->attrs[i];
+        }
+    return ir_attr_add(n, name, kind);
+}
+
 /* --- rewriting ----------------------------------------------------------- */
+
+Node *ir_value_sole_user(const Graph *g, const Value *v) {
+    if (v->n_uses != 1 || v->output_index >= 0) return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead) continue;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] == v) return n;
+    }
+    return NULL;
+}
+
+void ir_node_absorb(Node *n, Node *c) {
+    assert(c->n_outputs >= 1 && c->outputs[0]);
+    n->outputs[0]->producer = NULL;
+    n->outputs[0] = c->outputs[0];
+    c->outputs[0]->producer = n;
+    c->dead = 1;
+}
 
 void ir_value_replace_uses(Graph *g, Value *from, Value *to) {
     for (int i = 0; i < g->n_nodes; i++) {

@@ -275,8 +275,18 @@ int64_t ir_attr_int(const Node *n, const char *name, int64_t dflt);
 float ir_attr_float(const Node *n, const char *name, float dflt);
 const char *ir_attr_str(const Node *n, const char *name, const char *dflt);
 Attr *ir_attr_add(Node *n, const char *name, AttrKind kind);
+/* The attribute `name` with its kind set to `kind`, added if absent: the
+ * caller then writes its value. */
+Attr *ir_attr_set(Node *n, const char *name, AttrKind kind);
 /* Replaces every use of `from` (node inputs and graph outputs) by `to`. */
 void ir_value_replace_uses(Graph *g, Value *from, Value *to);
+/* The one live node reading v, or NULL if v has other readers, none, or
+ * is a graph output. Requires: uses counted (ir_graph_recount). */
+Node *ir_value_sole_user(const Graph *g, const Value *v);
+/* Node n takes over the output of c, a single-output node reading n's
+ * output: n now produces c's output, and c is marked dead. n's old output
+ * has no producer left, so ir_graph_compact() drops it. */
+void ir_node_absorb(Node *n, Node *c);
 
 /* Removes dead nodes and values nothing refers to; recounts uses. */
 void ir_graph_compact(Graph *g);

@@ -226,6 +226,55 @@ static void test_ir_graph_compact_removes_dead_nodes_and_orphan_values(void **st
     assert_int_equal(gb_out(a)->n_uses, 1);
 }
 
+static void test_ir_value_sole_user_finds_the_one_reader_or_null(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 17);
+    Value *x = gb_input(g, "x", DT_F32, SHP(2));
+    Node *a = gb_node(g, OP_RELU, "a", "y", 1, x);
+    Node *b = gb_node(g, OP_TANH, "b", "z", 1, gb_out(a));
+    gb_node(g, OP_ADD, "c", "w", 2, x, x);
+    ir_graph_add_output(g, gb_out(b));
+    ir_graph_recount(g);
+    assert_ptr_equal(ir_value_sole_user(g, gb_out(a)), b);
+    assert_null(ir_value_sole_user(g, x));                     /* read three times */
+    assert_null(ir_value_sole_user(g, gb_out(b)));             /* a graph output */
+    assert_null(ir_value_sole_user(g, ir_value_find(g, "w"))); /* nobody reads it */
+    b->dead = 1;                                               /* dead readers do not count */
+    assert_null(ir_value_sole_user(g, gb_out(a)));
+}
+
+static void test_ir_node_absorb_hands_over_the_output_and_kills_the_reader(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 17);
+    Value *x = gb_input(g, "x", DT_F32, SHP(2));
+    Node *a = gb_node(g, OP_RELU, "a", "y", 1, x);
+    Node *b = gb_node(g, OP_TANH, "b", "z", 1, gb_out(a));
+    Value *z = gb_out(b);
+    ir_graph_add_output(g, z);
+    ir_node_absorb(a, b);
+    assert_ptr_equal(gb_out(a), z);
+    assert_ptr_equal(z->producer, a);
+    assert_true(b->dead);
+    ir_graph_compact(g);
+    assert_int_equal(g->n_nodes, 1);
+    assert_null(ir_value_find(g, "y"));
+    assert_int_equal(ir_graph_verify(g, &s->c.d), 0);
+}
+
+static void test_ir_attr_set_replaces_or_adds(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 17);
+    Value *x = gb_input(g, "x", DT_F32, SHP(2));
+    Node *n = gb_node(g, OP_GEMM, "g", "y", 2, x, x);
+    ir_attr_add(n, "beta", ATTR_INT)->i = 3;
+    ir_attr_set(n, "beta", ATTR_FLOAT)->f = 1.0f;
+    ir_attr_set(n, "transB", ATTR_INT)->i = 1;
+    assert_int_equal(n->n_attrs, 2);
+    assert_true(ir_attr_float(n, "beta", 0.0f) == 1.0f);
+    assert_int_equal(ir_attr(n, "beta")->kind, ATTR_FLOAT);
+    assert_int_equal(ir_attr_int(n, "transB", 0), 1);
+}
+
 /* --- verification ---------------------------------------------------------- */
 
 static void test_ir_graph_verify_accepts_a_well_formed_graph(void **state) {
@@ -440,6 +489,9 @@ int main(void) {
         T(test_ir_value_replace_uses_rewrites_node_inputs_and_graph_outputs),
         T(test_ir_graph_recount_counts_graph_outputs_as_uses),
         T(test_ir_graph_compact_removes_dead_nodes_and_orphan_values),
+        T(test_ir_value_sole_user_finds_the_one_reader_or_null),
+        T(test_ir_node_absorb_hands_over_the_output_and_kills_the_reader),
+        T(test_ir_attr_set_replaces_or_adds),
         T(test_ir_graph_verify_accepts_a_well_formed_graph),
         T(test_ir_graph_verify_reports_use_before_definition),
         T(test_ir_graph_verify_reports_every_arity_error),
