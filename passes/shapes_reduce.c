@@ -1,14 +1,25 @@
 /* shapes_reduce.c: shape functions of the reduce family (ops_reduce.def):
  * Reduce*, ArgMax/ArgMin, LayerNormalization, MeanVarianceNormalization,
- * LpNormalization, CumSum, TopK and the two losses. The softmax family
- * keeps its input's shape (shape_same); its axis is checked by codegen.
+ * LpNormalization, CumSum, TopK, the softmax family and the two losses.
  *
- * Every axis these ops take is normalised and range-checked here, so the
- * emit functions (compiler/codegen/emit_reduce.c) can trust them.
+ * Every axis these ops take is normalised and range-checked here and left
+ * on the node as a ReducePlan (ir.h), with the opset's defaults and
+ * spelling resolved, so the emit functions (compiler/codegen/
+ * emit_reduce.c) read the plan and never the attributes again. The
+ * softmax family is the exception to the checking: an out-of-range axis
+ * is recorded (axis -1) and reported by codegen.
  */
 #include <string.h>
 
 #include "shapes.h"
+
+/* A fresh plan on n (each run of the shape function rewrites it). */
+static ReducePlan *reduce_plan_new(Node *n) {
+    ReducePlan *p = arena_alloc(n->graph->arena, sizeof *p);
+    n->plan_kind = PLAN_REDUCE;
+    n->plan.reduce = p;
+    return p;
+}
 
 /* Element types a reduction accepts: numbers, not bool or string. */
 static int reduce_dtype_ok(Node *n, const Value *x, int float_only, Diag *d) {
@@ -96,7 +107,11 @@ int shape_reduce(Node *n, Diag *d) {
     if (reduce_dtype_ok(n, x, 0, d) || reduce_axes_mask(n, x->shape.rank, d, &mask) ||
         reduce_nonempty(n, x, mask, d))
         return -1;
-    Shape s = reduce_shape(&x->shape, mask, (int)ir_attr_int(n, "keepdims", 1));
+    ReducePlan *p = reduce_plan_new(n);
+    p->mask = mask;
+    p->noop = mask == 0;
+    p->keepdims = (int)ir_attr_int(n, "keepdims", 1);
+    Shape s = reduce_shape(&x->shape, mask, p->keepdims);
     shapes_set(n, 0, x->dtype, &s);
     return 0;
 }
@@ -107,13 +122,16 @@ int shape_arg_reduce(Node *n, Diag *d) {
     if (reduce_dtype_ok(n, x, 0, d) ||
         shapes_axis(n, ir_attr_int(n, "axis", 0), x->shape.rank, d, &axis))
         return -1;
+    ReducePlan *p = reduce_plan_new(n);
+    p->axis = (int)axis;
+    p->keepdims = (int)ir_attr_int(n, "keepdims", 1);
     if (x->shape.rank == 0) {
         Shape s = {0, {0}};
         shapes_set(n, 0, DT_I64, &s);
         return 0;
     }
     if (reduce_nonempty(n, x, 1u << axis, d)) return -1;
-    Shape s = reduce_shape(&x->shape, 1u << axis, (int)ir_attr_int(n, "keepdims", 1));
+    Shape s = reduce_shape(&x->shape, 1u << axis, p->keepdims);
     shapes_set(n, 0, DT_I64, &s);
     return 0;
 }
@@ -158,6 +176,7 @@ int shape_layer_norm(Node *n, Diag *d) {
         return -1;
     /* Mean and InvStdDev: x's shape with the normalised dims set to 1, in
      * the stash type (float unless stash_type says otherwise). */
+    reduce_plan_new(n)->axis = (int)axis;
     Shape st = x->shape;
     for (int i = (int)axis; i < st.rank; i++)
         st.dims[i] = 1;
@@ -187,6 +206,7 @@ int shape_mvn(Node *n, Diag *d) {
         mask |= 1u << ax;
     }
     if (reduce_nonempty(n, x, mask, d)) return -1;
+    reduce_plan_new(n)->mask = mask;
     shapes_set(n, 0, x->dtype, &x->shape);
     return 0;
 }
@@ -201,6 +221,12 @@ int shape_lp_norm(Node *n, Diag *d) {
         diag_node(d, n, "p is %lld; LpNormalization supports p = 1 or 2", (long long)p);
         return -1;
     }
+    if (x->shape.rank == 0) { /* no axis to normalise along */
+        diag_node(d, n, "axis %lld is out of range for rank 0",
+                  (long long)ir_attr_int(n, "axis", -1));
+        return -1;
+    }
+    reduce_plan_new(n)->axis = (int)axis;
     shapes_set(n, 0, x->dtype, &x->shape);
     return 0;
 }
@@ -216,6 +242,7 @@ int shape_cumsum(Node *n, Diag *d) {
         return -1;
     }
     if (shapes_axis(n, axis[0], x->shape.rank, d, &ax)) return -1;
+    reduce_plan_new(n)->axis = (int)ax;
     shapes_set(n, 0, x->dtype, &x->shape);
     return 0;
 }
@@ -249,10 +276,30 @@ int shape_topk(Node *n, Diag *d) {
                   (long long)len);
         return -1;
     }
+    ReducePlan *p = reduce_plan_new(n);
+    p->axis = (int)axis;
+    p->k = k;
     Shape s = x->shape;
     if (s.rank) s.dims[axis] = k;
     shapes_set(n, 0, x->dtype, &s);
     shapes_set(n, 1, DT_I64, &s);
+    return 0;
+}
+
+/* Softmax, LogSoftmax, Hardmax: the axis defaults to 1 before opset 13,
+ * where the input is coerced to 2-D at it, and to -1 from 13 on, where
+ * the op runs along that one axis. An axis out of range is left for
+ * codegen to report (plan axis -1, asked holds what the node asked for). */
+int shape_softmax(Node *n, Diag *d) {
+    (void)d;
+    Value *x = shapes_in(n, 0);
+    int rank = x->shape.rank, legacy = n->opset && n->opset < 13;
+    ReducePlan *p = reduce_plan_new(n);
+    p->asked = ir_attr_int(n, "axis", legacy ? 1 : -1);
+    int64_t axis = p->asked < 0 ? p->asked + rank : p->asked;
+    p->axis = axis < 0 || axis >= rank ? -1 : (int)axis;
+    p->flatten = legacy;
+    shapes_set(n, 0, x->dtype, &x->shape);
     return 0;
 }
 

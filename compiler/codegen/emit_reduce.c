@@ -5,7 +5,9 @@
  * of them). Reductions over several axes first drop size-1 dims and merge
  * neighbouring dims that are both reduced or both kept: one reduced group
  * is again [outer, len, inner]; more go to the strided kiln_reduce_any_*.
- * Shape functions (passes/shapes_reduce.c) have checked axes and types.
+ * Shape functions (passes/shapes_reduce.c) have checked axes and types
+ * and left them on the node as a ReducePlan; nothing here reads an axis
+ * attribute or input again.
  */
 #include <assert.h>
 #include <string.h>
@@ -27,45 +29,21 @@ static LLVMValueRef reduce_sym_double(Codegen *cg, Sym s) {
     return LLVMBuildSIToFP(cg->builder, cg_sym_value(cg, s), f64, "");
 }
 
-/* The normalised axis of a one-axis node; -1 with a diagnostic naming the
- * axis the node asked for (or defaulted to) if it is out of range. */
-static int reduce_axis(Codegen *cg, const Node *n, int64_t dflt, int rank) {
-    int64_t want = ir_attr_int(n, "axis", dflt);
-    int64_t axis = want < 0 ? want + rank : want;
-    if (axis < 0 || axis >= rank) {
-        diag_node(cg->d, n, "axis %lld is out of range for rank %d", (long long)want, rank);
-        return -1;
-    }
-    return (int)axis;
+/* n's plan, as its shape function left it. */
+static const ReducePlan *reduce_plan_of(const Node *n) {
+    assert(n->plan_kind == PLAN_REDUCE);
+    return n->plan.reduce;
+}
+
+/* x viewed as [outer, len, inner] around the plan's axis; all 1 for a
+ * scalar. */
+static void reduce_split_axis(const Node *n, Sym *outer, Sym *len, Sym *inner) {
+    const Shape *s = &n->inputs[0]->shape;
+    *outer = *len = *inner = (Sym){1, 0};
+    if (s->rank > 0) reduce_split(s, reduce_plan_of(n)->axis, outer, len, inner);
 }
 
 /* --- Reduce* -------------------------------------------------------------------- */
-
-/* The reduced dims as a bit mask, as shape_reduce() read them. */
-static unsigned reduce_mask(const Node *n, int rank) {
-    int64_t axes[IR_MAX_RANK + 1];
-    int count = 0;
-    if (n->op == OP_REDUCE_SUM && n->opset >= 13) {
-        const Value *v = n->n_inputs > 1 ? n->inputs[1] : NULL;
-        if (v) {
-            count = (int)shape_numel(&v->shape);
-            assert(v->data && count <= IR_MAX_RANK + 1);
-            for (int i = 0; i < count; i++)
-                axes[i] = v->dtype == DT_I64 ? ((const int64_t *)v->data)[i]
-                                             : ((const int32_t *)v->data)[i];
-        }
-    } else {
-        const Attr *a = ir_attr(n, "axes");
-        for (int i = 0; a && i < a->n; i++)
-            axes[count++] = a->ints[i];
-    }
-    if (count == 0)
-        return ir_attr_int(n, "noop_with_empty_axes", 0) || rank == 0 ? 0 : (1u << rank) - 1;
-    unsigned mask = 0;
-    for (int i = 0; i < count && rank > 0; i++)
-        mask |= 1u << (axes[i] < 0 ? axes[i] + rank : axes[i]);
-    return mask;
-}
 
 /* Dims of x merged into alternating kept/reduced groups, size-1 dims
  * dropped. Returns the group count. */
@@ -141,8 +119,9 @@ int emit_reduce(Codegen *cg, const Node *n) {
     };
     const Value *x = n->inputs[0];
     const Shape *s = &x->shape;
-    unsigned mask = reduce_mask(n, s->rank);
-    if (mask == 0) { /* noop_with_empty_axes, or a scalar */
+    const ReducePlan *p = reduce_plan_of(n);
+    unsigned mask = p->mask;
+    if (p->noop) { /* noop_with_empty_axes, or a scalar */
         cg_copy_value(cg, x, cg_addr(cg, n->outputs[0]));
         return 0;
     }
@@ -188,12 +167,8 @@ int emit_reduce(Codegen *cg, const Node *n) {
 
 int emit_arg_reduce(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0];
-    Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
-    if (x->shape.rank > 0) {
-        int axis = reduce_axis(cg, n, 0, x->shape.rank);
-        if (axis < 0) return -1;
-        reduce_split(&x->shape, axis, &outer, &len, &inner);
-    }
+    Sym outer, len, inner;
+    reduce_split_axis(n, &outer, &len, &inner);
     LLVMValueRef args[] = {
         cg_i32(cg, n->op == OP_ARG_MIN), cg_i32(cg, (int)ir_attr_int(n, "select_last_index", 0)),
         cg_sym_value(cg, outer),         cg_sym_value(cg, len),
@@ -208,14 +183,14 @@ int emit_softmax(Codegen *cg, const Node *n) {
     static const char *kernels[OP_COUNT] = {
         [OP_SOFTMAX] = "softmax", [OP_LOG_SOFTMAX] = "logsoftmax", [OP_HARDMAX] = "hardmax"};
     const Shape *s = &n->inputs[0]->shape;
-    int legacy = n->opset && n->opset < 13;
-    int axis = reduce_axis(cg, n, legacy ? 1 : -1, s->rank);
-    if (axis < 0) return -1;
-    /* Before opset 13 the input is coerced to 2-D at axis ([outer, rest]);
-     * from 13 on the op runs along that one axis. */
+    const ReducePlan *p = reduce_plan_of(n);
+    if (p->axis < 0) {
+        diag_node(cg->d, n, "axis %lld is out of range for rank %d", (long long)p->asked, s->rank);
+        return -1;
+    }
     Sym outer, len, inner;
-    reduce_split(s, axis, &outer, &len, &inner);
-    if (legacy) len = cg_sym_mul(len, inner), inner = (Sym){1, 0};
+    reduce_split(s, p->axis, &outer, &len, &inner);
+    if (p->flatten) len = cg_sym_mul(len, inner), inner = (Sym){1, 0};
     LLVMValueRef args[] = {cg_sym_value(cg, outer), cg_sym_value(cg, len), cg_sym_value(cg, inner),
                            cg_addr(cg, n->inputs[0]), cg_addr(cg, n->outputs[0])};
     return cg_call_typed(cg, n, kernels[n->op], n->inputs[0]->dtype, args, 5);
@@ -233,8 +208,7 @@ int emit_layer_norm(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *scale = n->inputs[1];
     const Value *bias = n->n_inputs > 2 ? n->inputs[2] : NULL;
     const Shape *s = &x->shape;
-    int axis = reduce_axis(cg, n, -1, s->rank);
-    if (axis < 0) return -1;
+    int axis = reduce_plan_of(n)->axis;
     for (int i = 1; i < 3; i++)
         if (i < n->n_outputs && n->outputs[i] && n->outputs[i]->dtype != x->dtype) {
             diag_node(cg->d, n, "output '%s' in %s with X in %s is not supported",
@@ -264,15 +238,8 @@ int emit_layer_norm(Codegen *cg, const Node *n) {
 
 int emit_mvn(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0];
-    const Attr *a = ir_attr(n, "axes");
-    int64_t dflt[] = {0, 2, 3};
-    unsigned mask = 0;
-    for (int i = 0; i < (a ? a->n : 3); i++) {
-        int64_t ax = a ? a->ints[i] : dflt[i];
-        mask |= 1u << (ax < 0 ? ax + x->shape.rank : ax);
-    }
     Group g[IR_MAX_RANK];
-    int ng = reduce_groups(&x->shape, mask, g);
+    int ng = reduce_groups(&x->shape, reduce_plan_of(n)->mask, g);
     LLVMValueRef args[18];
     if (reduce_strided_args(cg, n, g, ng, args)) return -1;
     args[16] = cg_addr(cg, x);
@@ -282,10 +249,8 @@ int emit_mvn(Codegen *cg, const Node *n) {
 
 int emit_lp_norm(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0];
-    int axis = reduce_axis(cg, n, -1, x->shape.rank);
-    if (axis < 0) return -1;
     Sym outer, len, inner;
-    reduce_split(&x->shape, axis, &outer, &len, &inner);
+    reduce_split_axis(n, &outer, &len, &inner);
     LLVMValueRef args[] = {cg_i32(cg, (int)ir_attr_int(n, "p", 2)),
                            cg_sym_value(cg, outer),
                            cg_sym_value(cg, len),
@@ -297,19 +262,10 @@ int emit_lp_norm(Codegen *cg, const Node *n) {
 
 /* --- CumSum, TopK --------------------------------------------------------------------- */
 
-/* The one value of constant integer input i (checked by the shape function). */
-static int64_t reduce_const_int(const Node *n, int i) {
-    const Value *v = n->inputs[i];
-    assert(v && v->data);
-    return v->dtype == DT_I64 ? *(const int64_t *)v->data : *(const int32_t *)v->data;
-}
-
 int emit_cumsum(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0];
-    int64_t axis = reduce_const_int(n, 1);
-    if (axis < 0) axis += x->shape.rank;
-    Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
-    if (x->shape.rank > 0) reduce_split(&x->shape, (int)axis, &outer, &len, &inner);
+    Sym outer, len, inner;
+    reduce_split_axis(n, &outer, &len, &inner);
     LLVMValueRef args[] = {cg_i32(cg, (int)ir_attr_int(n, "exclusive", 0)),
                            cg_i32(cg, (int)ir_attr_int(n, "reverse", 0)),
                            cg_sym_value(cg, outer),
@@ -326,16 +282,11 @@ int emit_topk(Codegen *cg, const Node *n) {
         diag_node(cg->d, n, "TopK needs both its Values and Indices outputs");
         return -1;
     }
-    int64_t k = n->opset < 10 ? ir_attr_int(n, "k", 0) : reduce_const_int(n, 1);
-    Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
-    if (x->shape.rank > 0) {
-        int axis = reduce_axis(cg, n, -1, x->shape.rank);
-        if (axis < 0) return -1;
-        reduce_split(&x->shape, axis, &outer, &len, &inner);
-    }
+    Sym outer, len, inner;
+    reduce_split_axis(n, &outer, &len, &inner);
     /* sorted=0 allows any order; sorted output is one of them. */
     LLVMValueRef args[] = {cg_i32(cg, (int)ir_attr_int(n, "largest", 1)),
-                           cg_i64(cg, k),
+                           cg_i64(cg, reduce_plan_of(n)->k),
                            cg_sym_value(cg, outer),
                            cg_sym_value(cg, len),
                            cg_sym_value(cg, inner),

@@ -145,6 +145,7 @@ typedef enum {
     PLAN_RESIZE, /* Resize, Upsample */
     PLAN_CONV,   /* Conv, ConvTranspose, MaxPool, AveragePool */
     PLAN_CONST,  /* Range: the output computed at compile time */
+    PLAN_REDUCE, /* the reduce family (ops_reduce.def) but the losses */
 } PlanKind;
 
 /* Slice: output index i of axis k reads input index start[k] + i * step[k]. */
@@ -202,6 +203,23 @@ typedef struct ConvPlan {
     int64_t out[IR_MAX_SPATIAL];                                /* output spatial sizes */
 } ConvPlan;
 
+/* The reduce family: the axes an op works along, normalised to [0, rank)
+ * of input 0, with each opset's defaults and spelling (attribute or
+ * constant input) resolved. */
+typedef struct ReducePlan {
+    unsigned mask; /* Reduce*, MeanVarianceNormalization: bit i set if dim i is
+                      reduced; 0 if none is (noop_with_empty_axes, a scalar) */
+    int noop;      /* Reduce*: nothing to reduce, the output is a copy of the input */
+    int keepdims;  /* Reduce*, ArgMax/ArgMin: reduced dims stay, with size 1 */
+    int axis;      /* ArgMax/ArgMin, Softmax family, LayerNormalization,
+                      LpNormalization, CumSum, TopK: the one axis; 0 for a scalar.
+                      Softmax family: -1 if out of range, which codegen reports */
+    int64_t asked; /* Softmax family: the axis as the node gave or defaulted it */
+    int flatten;   /* Softmax family before opset 13: the input is coerced to
+                      2-D at axis, [outer, rest], and the op runs along rest */
+    int64_t k;     /* TopK: how many elements it keeps */
+} ReducePlan;
+
 struct Node {
     const char *name;    /* ONNX node name, or "<op>_<index>" when the model left it empty */
     const char *op_type; /* as written in the model (kept for unknown ops) */
@@ -223,6 +241,7 @@ struct Node {
         PadPlan *pad;
         ResizePlan *resize;
         ConvPlan *conv;
+        ReducePlan *reduce;
         const void *bytes; /* PLAN_CONST: the output's contents, dense */
     } plan;
     /* Workspace bytes the node's kernels need while it runs (an im2col

@@ -52,6 +52,102 @@ static void test_reduce_sum_13_reads_axes_from_a_constant_input(void **state) {
     assert_string_equal(str(gb_out(n2)), "[2,3]");
 }
 
+/* --- plans: the resolved axes on the node (ir.h ReducePlan) ----------------------- */
+
+static const ReducePlan *plan_of(const Node *n) {
+    assert_int_equal(n->plan_kind, PLAN_REDUCE);
+    return n->plan.reduce;
+}
+
+static void test_reduce_plan_holds_opset_11_attribute_axes_and_keepdims(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 11);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+    Node *n = gb_node(g, OP_REDUCE_MEAN, "r", "y", 1, x);
+    gb_attr_ints(n, "axes", 2, (int64_t[]){-1, 1});
+    gb_attr_int(n, "keepdims", 0);
+    Node *all = gb_node(g, OP_REDUCE_MAX, "all", "z", 1, x); /* no axes: every dim */
+    infer_ok(s, g);
+    assert_int_equal(plan_of(n)->mask, 0x6);
+    assert_int_equal(plan_of(n)->keepdims, 0);
+    assert_false(plan_of(n)->noop);
+    assert_int_equal(plan_of(all)->mask, 0x7);
+    assert_int_equal(plan_of(all)->keepdims, 1);
+    assert_false(plan_of(all)->noop);
+}
+
+static void test_reduce_plan_holds_opset_13_input_axes_and_noop_with_empty_axes(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+    static const int64_t ax[] = {-2, 0};
+    Node *n = gb_node(g, OP_REDUCE_SUM, "r", "y", 2, x, gb_init_i64(g, "axes", 2, ax));
+    /* An empty axes input reduces every dim, unless noop_with_empty_axes. */
+    Node *e = gb_node(g, OP_REDUCE_SUM, "e", "z", 2, x, gb_init_i64(g, "none", 0, ax));
+    Node *noop = gb_node(g, OP_REDUCE_SUM, "noop", "w", 2, x, gb_init_i64(g, "none2", 0, ax));
+    gb_attr_int(noop, "noop_with_empty_axes", 1);
+    /* An attribute at opset 13 is not ReduceSum's spelling, but ReduceMax's. */
+    Node *m = gb_node(g, OP_REDUCE_MAX, "m", "v", 1, x);
+    gb_attr_ints(m, "axes", 1, (int64_t[]){2});
+    infer_ok(s, g);
+    assert_int_equal(plan_of(n)->mask, 0x3);
+    assert_false(plan_of(n)->noop);
+    assert_int_equal(plan_of(e)->mask, 0x7);
+    assert_false(plan_of(e)->noop);
+    assert_int_equal(plan_of(noop)->mask, 0);
+    assert_true(plan_of(noop)->noop);
+    assert_int_equal(plan_of(m)->mask, 0x4);
+}
+
+static void test_one_axis_ops_carry_their_resolved_axis(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 11);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+    Node *am = gb_node(g, OP_ARG_MAX, "am", "a", 1, x);
+    gb_attr_int(am, "axis", -2);
+    gb_attr_int(am, "keepdims", 0);
+    Node *cs = gb_node(g, OP_CUMSUM, "cs", "c", 2, x, gb_init_i64(g, "ax", 1, (int64_t[]){-1}));
+    Value *tk_in[] = {x, gb_init_i64(g, "k", 1, (int64_t[]){2})};
+    Value *tk_out[] = {ir_value_add(g, "t", DT_UNDEF), ir_value_add(g, "ti", DT_UNDEF)};
+    Node *tk = ir_node_add(g, OP_TOPK, NULL, "tk", 2, tk_in, 2, tk_out);
+    Node *lp = gb_node(g, OP_LP_NORM, "lp", "l", 1, x);
+    Node *sm = gb_node(g, OP_SOFTMAX, "sm", "s", 1, x); /* opset 11: axis 1, coerced to 2-D */
+    infer_ok(s, g);
+    assert_int_equal(plan_of(am)->axis, 1);
+    assert_int_equal(plan_of(am)->keepdims, 0);
+    assert_int_equal(plan_of(cs)->axis, 2);
+    assert_int_equal(plan_of(tk)->axis, 2);
+    assert_int_equal(plan_of(tk)->k, 2);
+    assert_int_equal(plan_of(lp)->axis, 2);
+    assert_int_equal(plan_of(sm)->axis, 1);
+    assert_true(plan_of(sm)->flatten);
+}
+
+static void test_topk_and_softmax_plans_follow_the_opset(void **state) {
+    State *s = *state;
+    /* TopK before opset 10: k is an attribute. */
+    Graph *g = gb_graph(s->a, 9);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 5));
+    Value *out[] = {ir_value_add(g, "t", DT_UNDEF), ir_value_add(g, "ti", DT_UNDEF)};
+    Node *tk = ir_node_add(g, OP_TOPK, NULL, "tk", 1, &x, 2, out);
+    gb_attr_int(tk, "k", 3);
+    infer_ok(s, g);
+    assert_int_equal(plan_of(tk)->k, 3);
+    assert_int_equal(plan_of(tk)->axis, 1);
+    /* Softmax from opset 13: the last axis by default, not coerced; an axis
+     * out of range is recorded for codegen to report. */
+    Graph *g2 = gb_graph(s->a, 13);
+    Value *x2 = gb_input(g2, "x", DT_F32, SHP(N, 3, 4));
+    Node *sm = gb_node(g2, OP_LOG_SOFTMAX, "sm", "y", 1, x2);
+    Node *bad = gb_node(g2, OP_HARDMAX, "bad", "z", 1, x2);
+    gb_attr_int(bad, "axis", -4);
+    infer_ok(s, g2);
+    assert_int_equal(plan_of(sm)->axis, 2);
+    assert_false(plan_of(sm)->flatten);
+    assert_int_equal(plan_of(bad)->axis, -1);
+    assert_int_equal(plan_of(bad)->asked, -4);
+}
+
 static void test_reduce_reports_axes_that_are_repeated_out_of_range_or_not_constant(void **state) {
     State *s = *state;
     Graph *g = gb_graph(s->a, 11);
@@ -235,6 +331,10 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_reduce_shapes_follow_axes_and_keepdims),
         T(test_reduce_sum_13_reads_axes_from_a_constant_input),
+        T(test_reduce_plan_holds_opset_11_attribute_axes_and_keepdims),
+        T(test_reduce_plan_holds_opset_13_input_axes_and_noop_with_empty_axes),
+        T(test_one_axis_ops_carry_their_resolved_axis),
+        T(test_topk_and_softmax_plans_follow_the_opset),
         T(test_reduce_reports_axes_that_are_repeated_out_of_range_or_not_constant),
         T(test_reduce_rejects_bool_inputs),
         T(test_arg_max_gives_int64_indices),
