@@ -1,9 +1,9 @@
 /* fold_batchnorm.c: BatchNormalization and activations folded into Conv. */
 #include "passes.h"
 
+#include <assert.h>
 #include <float.h>
 #include <math.h>
-#include <string.h>
 
 static int const_f32(const Value *v) {
     return v && v->data && v->dtype == DT_F32;
@@ -56,14 +56,16 @@ int pass_fold_batchnorm(Graph *g, Diag *d) {
     return 0;
 }
 
-/* Clip's bounds: attributes before opset 11, optional constant inputs
- * from 11 on. 0 if both are known. */
+/* Clip's bounds as its plan has them: 0 if both are known now (absent
+ * ones are infinite), -1 if one is an input that is not a constant. */
 static int clip_bounds(const Node *c, float *lo, float *hi) {
+    assert(c->plan_kind == PLAN_CLIP);
+    const ClipPlan *p = c->plan.clip;
     *lo = -FLT_MAX;
     *hi = FLT_MAX;
-    if (c->opset && c->opset < 11) {
-        *lo = ir_attr_float(c, "min", -FLT_MAX);
-        *hi = ir_attr_float(c, "max", FLT_MAX);
+    if (!p->from_inputs) {
+        if (p->has_min) *lo = p->min;
+        if (p->has_max) *hi = p->max;
         return 0;
     }
     for (int i = 1; i < 3; i++) {
@@ -86,7 +88,7 @@ static void fuse_one(Graph *g, Node *conv) {
         return;
     }
     float lo, hi;
-    if (c->op != OP_UNKNOWN && strcmp(c->op_type, "Clip") == 0 && clip_bounds(c, &lo, &hi) == 0) {
+    if (c->op == OP_CLIP && clip_bounds(c, &lo, &hi) == 0) {
         conv->epilogue = EPI_CLAMP;
         conv->epi_min = lo;
         conv->epi_max = hi;

@@ -290,6 +290,14 @@ int shape_math_clip(Node *n, Diag *d) {
             return -1;
         }
     }
+    ClipPlan *p = arena_alloc(n->graph->arena, sizeof *p);
+    p->from_inputs = !(n->opset && n->opset < 11);
+    p->has_min = !p->from_inputs && ir_attr(n, "min");
+    p->has_max = !p->from_inputs && ir_attr(n, "max");
+    p->min = ir_attr_float(n, "min", 0);
+    p->max = ir_attr_float(n, "max", 0);
+    n->plan_kind = PLAN_CLIP;
+    n->plan.clip = p;
     shapes_set(n, 0, x->dtype, &x->shape);
     return 0;
 }

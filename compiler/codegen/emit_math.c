@@ -325,17 +325,17 @@ int emit_classify(Codegen *cg, const Node *n) {
     return cg_call_typed(cg, n, "classify", n->inputs[0]->dtype, args, 4);
 }
 
-/* Clip: bounds from attributes (opset < 11, as constants) or from the
- * optional inputs, read by the kernel at run time (so they may be
- * computed by the graph). An absent bound is a null pointer. */
+/* Clip: bounds from the plan (attributes before opset 11, as constants)
+ * or from the optional inputs, read by the kernel at run time (so they
+ * may be computed by the graph). An absent bound is a null pointer. */
 int emit_clip(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0];
+    assert(n->plan_kind == PLAN_CLIP);
+    const ClipPlan *p = n->plan.clip;
     LLVMValueRef lo = LLVMConstPointerNull(cg->ptr), hi = LLVMConstPointerNull(cg->ptr);
-    if (n->opset && n->opset < 11) {
-        if (ir_attr(n, "min"))
-            lo = const_float(cg, x->dtype, ir_attr_float(n, "min", 0), "clip_min");
-        if (ir_attr(n, "max"))
-            hi = const_float(cg, x->dtype, ir_attr_float(n, "max", 0), "clip_max");
+    if (!p->from_inputs) {
+        if (p->has_min) lo = const_float(cg, x->dtype, p->min, "clip_min");
+        if (p->has_max) hi = const_float(cg, x->dtype, p->max, "clip_max");
     } else {
         if (n->n_inputs > 1 && n->inputs[1]) lo = cg_addr(cg, n->inputs[1]);
         if (n->n_inputs > 2 && n->inputs[2]) hi = cg_addr(cg, n->inputs[2]);

@@ -146,6 +146,7 @@ typedef enum {
     PLAN_CONV,   /* Conv, ConvTranspose, MaxPool, AveragePool */
     PLAN_CONST,  /* Range: the output computed at compile time */
     PLAN_REDUCE, /* the reduce family (ops_reduce.def) but the losses */
+    PLAN_CLIP,   /* Clip */
 } PlanKind;
 
 /* Slice: output index i of axis k reads input index start[k] + i * step[k]. */
@@ -220,6 +221,15 @@ typedef struct ReducePlan {
     int64_t k;     /* TopK: how many elements it keeps */
 } ReducePlan;
 
+/* Clip's bounds: attributes before opset 11, resolved here; from 11 on
+ * the optional inputs 1 (min) and 2 (max), which the kernel reads at run
+ * time since they may be computed. */
+typedef struct ClipPlan {
+    int from_inputs;      /* the bounds are inputs 1 and 2 (each may be omitted) */
+    int has_min, has_max; /* !from_inputs: the attribute is present */
+    float min, max;       /* !from_inputs: its value */
+} ClipPlan;
+
 struct Node {
     const char *name;    /* ONNX node name, or "<op>_<index>" when the model left it empty */
     const char *op_type; /* as written in the model (kept for unknown ops) */
@@ -242,6 +252,7 @@ struct Node {
         ResizePlan *resize;
         ConvPlan *conv;
         ReducePlan *reduce;
+        ClipPlan *clip;
         const void *bytes; /* PLAN_CONST: the output's contents, dense */
     } plan;
     /* Workspace bytes the node's kernels need while it runs (an im2col

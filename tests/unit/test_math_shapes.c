@@ -92,6 +92,27 @@ static void test_clip_bounds_must_be_scalars(void **state) {
                         "test.onnx: node 'c' (Clip): min 'lo' has shape [2], expected a scalar\n");
 }
 
+static void test_clip_plan_holds_attribute_bounds_before_opset_11_and_inputs_after(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 6);
+    Value *x = gb_input(g, "x", DT_F32, SHP(4));
+    Node *a = gb_node(g, OP_CLIP, "a", "y", 1, x);
+    gb_attr_float(a, "max", 6.0f);
+    infer_ok(s, g);
+    assert_int_equal(a->plan_kind, PLAN_CLIP);
+    assert_false(a->plan.clip->from_inputs);
+    assert_false(a->plan.clip->has_min);
+    assert_true(a->plan.clip->has_max && a->plan.clip->max == 6.0f);
+    Graph *g2 = gb_graph(s->a, 13);
+    Value *x2 = gb_input(g2, "x", DT_F32, SHP(4));
+    Node *b = gb_node(g2, OP_CLIP, "b", "y", 2, x2, gb_input(g2, "lo", DT_F32, SHP0));
+    gb_attr_float(b, "min", 1.0f); /* not Clip-13's spelling: ignored */
+    infer_ok(s, g2);
+    assert_int_equal(b->plan_kind, PLAN_CLIP);
+    assert_true(b->plan.clip->from_inputs);
+    assert_false(b->plan.clip->has_min || b->plan.clip->has_max);
+}
+
 static void test_cast_to_string_is_refused_with_a_hint(void **state) {
     State *s = *state;
     Graph *g = gb_graph(s->a, 13);
@@ -132,6 +153,7 @@ int main(void) {
         T(test_sum_of_three_inputs_reserves_one_intermediate),
         T(test_prelu_slope_must_broadcast_to_x),
         T(test_clip_bounds_must_be_scalars),
+        T(test_clip_plan_holds_attribute_bounds_before_opset_11_and_inputs_after),
         T(test_cast_to_string_is_refused_with_a_hint),
         T(test_cast_like_takes_the_second_inputs_type),
         T(test_bitshift_needs_a_direction),
