@@ -142,68 +142,41 @@ static void bias_strides(const Value *c, Sym M, Sym N, Sym *c_rs, Sym *c_cs) {
     }
 }
 
-/* B packed by pass_fuse: [P, K, 32] panels, no strides to pass. */
-static int emit_gemm_packed(Codegen *cg, const Node *n) {
-    const Shape *a = &n->inputs[0]->shape;
-    const Value *c = n->n_inputs > 2 ? n->inputs[2] : NULL;
-    int ta = (int)ir_attr_int(n, "transA", 0);
-    Sym a0 = cg_sym_dim(a->dims[0]), a1 = cg_sym_dim(a->dims[1]);
-    Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = cg_sym_dim(n->outputs[0]->shape.dims[1]);
-    Sym a_rs = ta ? (Sym){1, 0} : a1, a_cs = ta ? a1 : (Sym){1, 0};
-    Sym c_rs, c_cs;
-    bias_strides(c, M, N, &c_rs, &c_cs);
-    LLVMValueRef args[] = {
-        cg_sym_value(cg, M),
-        cg_sym_value(cg, N),
-        cg_sym_value(cg, K),
-        cg_addr(cg, n->inputs[0]),
-        cg_sym_value(cg, a_rs),
-        cg_sym_value(cg, a_cs),
-        cg_addr(cg, n->inputs[1]),
-        c ? cg_addr(cg, c) : LLVMConstPointerNull(cg->ptr),
-        cg_sym_value(cg, c_rs),
-        cg_sym_value(cg, c_cs),
-        cg_f32(cg, ir_attr_float(n, "alpha", 1.0f)),
-        cg_f32(cg, ir_attr_float(n, "beta", 1.0f)),
-        cg_i32(cg, n->epilogue),
-        cg_addr(cg, n->outputs[0]),
-    };
-    return cg_call_typed(cg, n, "gemm_packed", n->inputs[0]->dtype, args, 14);
-}
-
 int emit_gemm(Codegen *cg, const Node *n) {
     assert(n->epilogue != EPI_CLAMP); /* pass_fuse gives Gemm NONE to TANH only */
-    if (n->gemm_packed_b) return emit_gemm_packed(cg, n);
     const Shape *a = &n->inputs[0]->shape, *b = &n->inputs[1]->shape;
     const Value *c = n->n_inputs > 2 ? n->inputs[2] : NULL;
+    /* B packed by pass_fuse is [P, K, 32] panels, with no strides to pass. */
+    int packed = n->gemm_packed_b;
     int ta = (int)ir_attr_int(n, "transA", 0), tb = (int)ir_attr_int(n, "transB", 0);
     /* A is stored [M,K], or [K,M] when transposed; likewise B. */
-    Sym a0 = cg_sym_dim(a->dims[0]), a1 = cg_sym_dim(a->dims[1]);
-    Sym b0 = cg_sym_dim(b->dims[0]), b1 = cg_sym_dim(b->dims[1]);
-    Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = tb ? b0 : b1;
+    Sym a0 = cg_sym_dim(a->dims[0]), a1 = cg_sym_dim(a->dims[1]), b1 = cg_sym_dim(b->dims[1]);
+    Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = cg_sym_dim(n->outputs[0]->shape.dims[1]);
     Sym a_rs = ta ? (Sym){1, 0} : a1, a_cs = ta ? a1 : (Sym){1, 0};
     Sym b_rs = tb ? (Sym){1, 0} : b1, b_cs = tb ? b1 : (Sym){1, 0};
     Sym c_rs, c_cs;
     bias_strides(c, M, N, &c_rs, &c_cs);
-    LLVMValueRef args[] = {
-        cg_sym_value(cg, M),
-        cg_sym_value(cg, N),
-        cg_sym_value(cg, K),
-        cg_addr(cg, n->inputs[0]),
-        cg_sym_value(cg, a_rs),
-        cg_sym_value(cg, a_cs),
-        cg_addr(cg, n->inputs[1]),
-        cg_sym_value(cg, b_rs),
-        cg_sym_value(cg, b_cs),
-        c ? cg_addr(cg, c) : LLVMConstPointerNull(cg->ptr),
-        cg_sym_value(cg, c_rs),
-        cg_sym_value(cg, c_cs),
-        cg_f32(cg, ir_attr_float(n, "alpha", 1.0f)),
-        cg_f32(cg, ir_attr_float(n, "beta", 1.0f)),
-        cg_i32(cg, n->epilogue),
-        cg_addr(cg, n->outputs[0]),
-    };
-    return cg_call_typed(cg, n, "gemm", n->inputs[0]->dtype, args, 16);
+    LLVMValueRef args[16];
+    unsigned k = 0;
+    args[k++] = cg_sym_value(cg, M);
+    args[k++] = cg_sym_value(cg, N);
+    args[k++] = cg_sym_value(cg, K);
+    args[k++] = cg_addr(cg, n->inputs[0]);
+    args[k++] = cg_sym_value(cg, a_rs);
+    args[k++] = cg_sym_value(cg, a_cs);
+    args[k++] = cg_addr(cg, n->inputs[1]);
+    if (!packed) {
+        args[k++] = cg_sym_value(cg, b_rs);
+        args[k++] = cg_sym_value(cg, b_cs);
+    }
+    args[k++] = c ? cg_addr(cg, c) : LLVMConstPointerNull(cg->ptr);
+    args[k++] = cg_sym_value(cg, c_rs);
+    args[k++] = cg_sym_value(cg, c_cs);
+    args[k++] = cg_f32(cg, ir_attr_float(n, "alpha", 1.0f));
+    args[k++] = cg_f32(cg, ir_attr_float(n, "beta", 1.0f));
+    args[k++] = cg_i32(cg, n->epilogue);
+    args[k++] = cg_addr(cg, n->outputs[0]);
+    return cg_call_typed(cg, n, packed ? "gemm_packed" : "gemm", n->inputs[0]->dtype, args, k);
 }
 
 int emit_matmul(Codegen *cg, const Node *n) {

@@ -170,46 +170,48 @@ int emit_conv_transpose(Codegen *cg, const Node *n) {
     return cg_call_typed(cg, n, "conv_transpose", x->dtype, args, k);
 }
 
-int emit_batchnorm(Codegen *cg, const Node *n) {
+/* The kernels over X as [N, C, D] (D: the spatial dims): N, C, D into
+ * args; returns the count. */
+static unsigned push_ncd(Codegen *cg, const Node *n, LLVMValueRef *args) {
     const Shape *s = &n->inputs[0]->shape;
-    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_dim(s->dims[0])),
-                           cg_i64(cg, s->dims[1]),
-                           cg_sym_value(cg, cg_sym_prod(s, 2, s->rank)),
-                           cg_addr(cg, n->inputs[0]),
-                           cg_addr(cg, n->inputs[1]),
-                           cg_addr(cg, n->inputs[2]),
-                           cg_addr(cg, n->inputs[3]),
-                           cg_addr(cg, n->inputs[4]),
-                           cg_f32(cg, ir_attr_float(n, "epsilon", 1e-5f)),
-                           cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "batchnorm", n->inputs[0]->dtype, args, 10);
+    args[0] = cg_sym_value(cg, cg_sym_dim(s->dims[0]));
+    args[1] = cg_i64(cg, s->dims[1]);
+    args[2] = cg_sym_value(cg, cg_sym_prod(s, 2, s->rank));
+    return 3;
+}
+
+/* BatchNormalization and InstanceNormalization: kernel(N, C, D, the
+ * node's inputs, epsilon, Y). */
+static int emit_channel_norm(Codegen *cg, const Node *n, const char *kernel) {
+    LLVMValueRef args[10];
+    unsigned k = push_ncd(cg, n, args);
+    for (int i = 0; i < n->n_inputs; i++)
+        args[k++] = cg_addr(cg, n->inputs[i]);
+    args[k++] = cg_f32(cg, ir_attr_float(n, "epsilon", 1e-5f));
+    args[k++] = cg_addr(cg, n->outputs[0]);
+    return cg_call_typed(cg, n, kernel, n->inputs[0]->dtype, args, k);
+}
+
+int emit_batchnorm(Codegen *cg, const Node *n) {
+    assert(n->n_inputs == 5);
+    return emit_channel_norm(cg, n, "batchnorm");
 }
 
 int emit_instancenorm(Codegen *cg, const Node *n) {
-    const Shape *s = &n->inputs[0]->shape;
-    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_dim(s->dims[0])),
-                           cg_i64(cg, s->dims[1]),
-                           cg_sym_value(cg, cg_sym_prod(s, 2, s->rank)),
-                           cg_addr(cg, n->inputs[0]),
-                           cg_addr(cg, n->inputs[1]),
-                           cg_addr(cg, n->inputs[2]),
-                           cg_f32(cg, ir_attr_float(n, "epsilon", 1e-5f)),
-                           cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "instancenorm", n->inputs[0]->dtype, args, 8);
+    assert(n->n_inputs == 3);
+    return emit_channel_norm(cg, n, "instancenorm");
 }
 
 int emit_lrn(Codegen *cg, const Node *n) {
-    const Shape *s = &n->inputs[0]->shape;
-    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_dim(s->dims[0])),
-                           cg_i64(cg, s->dims[1]),
-                           cg_sym_value(cg, cg_sym_prod(s, 2, s->rank)),
-                           cg_i64(cg, ir_attr_int(n, "size", 1)),
-                           cg_f32(cg, ir_attr_float(n, "alpha", 1e-4f)),
-                           cg_f32(cg, ir_attr_float(n, "beta", 0.75f)),
-                           cg_f32(cg, ir_attr_float(n, "bias", 1.0f)),
-                           cg_addr(cg, n->inputs[0]),
-                           cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "lrn", n->inputs[0]->dtype, args, 9);
+    LLVMValueRef args[9];
+    unsigned k = push_ncd(cg, n, args);
+    args[k++] = cg_i64(cg, ir_attr_int(n, "size", 1));
+    args[k++] = cg_f32(cg, ir_attr_float(n, "alpha", 1e-4f));
+    args[k++] = cg_f32(cg, ir_attr_float(n, "beta", 0.75f));
+    args[k++] = cg_f32(cg, ir_attr_float(n, "bias", 1.0f));
+    args[k++] = cg_addr(cg, n->inputs[0]);
+    args[k++] = cg_addr(cg, n->outputs[0]);
+    return cg_call_typed(cg, n, "lrn", n->inputs[0]->dtype, args, k);
 }
 
 int emit_maxpool(Codegen *cg, const Node *n) {

@@ -35,12 +35,25 @@ static const ReducePlan *reduce_plan_of(const Node *n) {
     return n->plan.reduce;
 }
 
-/* x viewed as [outer, len, inner] around the plan's axis; all 1 for a
- * scalar. */
-static void reduce_split_axis(const Node *n, Sym *outer, Sym *len, Sym *inner) {
-    const Shape *s = &n->inputs[0]->shape;
-    *outer = *len = *inner = (Sym){1, 0};
-    if (s->rank > 0) reduce_split(s, reduce_plan_of(n)->axis, outer, len, inner);
+/* The one-axis kernels: kernel(params..., outer, len, inner, x, the
+ * first n_out outputs), with x viewed as [outer, len, inner] around the
+ * plan's axis (all 1 for a scalar). */
+static int reduce_along_axis(Codegen *cg, const Node *n, const char *kernel,
+                             const LLVMValueRef *params, int n_params, int n_out) {
+    const Value *x = n->inputs[0];
+    Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
+    if (x->shape.rank > 0) reduce_split(&x->shape, reduce_plan_of(n)->axis, &outer, &len, &inner);
+    LLVMValueRef args[12];
+    int k = 0;
+    for (int i = 0; i < n_params; i++)
+        args[k++] = params[i];
+    args[k++] = cg_sym_value(cg, outer);
+    args[k++] = cg_sym_value(cg, len);
+    args[k++] = cg_sym_value(cg, inner);
+    args[k++] = cg_addr(cg, x);
+    for (int i = 0; i < n_out; i++)
+        args[k++] = cg_addr(cg, n->outputs[i]);
+    return cg_call_typed(cg, n, kernel, x->dtype, args, (unsigned)k);
 }
 
 /* --- Reduce* -------------------------------------------------------------------- */
@@ -166,15 +179,9 @@ int emit_reduce(Codegen *cg, const Node *n) {
 /* --- ArgMax, ArgMin --------------------------------------------------------------- */
 
 int emit_arg_reduce(Codegen *cg, const Node *n) {
-    const Value *x = n->inputs[0];
-    Sym outer, len, inner;
-    reduce_split_axis(n, &outer, &len, &inner);
-    LLVMValueRef args[] = {
-        cg_i32(cg, n->op == OP_ARG_MIN), cg_i32(cg, (int)ir_attr_int(n, "select_last_index", 0)),
-        cg_sym_value(cg, outer),         cg_sym_value(cg, len),
-        cg_sym_value(cg, inner),         cg_addr(cg, x),
-        cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "argmax", x->dtype, args, 7);
+    LLVMValueRef params[] = {cg_i32(cg, n->op == OP_ARG_MIN),
+                             cg_i32(cg, (int)ir_attr_int(n, "select_last_index", 0))};
+    return reduce_along_axis(cg, n, "argmax", params, 2, 1);
 }
 
 /* --- Softmax, LogSoftmax, Hardmax --------------------------------------------------- */
@@ -248,52 +255,27 @@ int emit_mvn(Codegen *cg, const Node *n) {
 }
 
 int emit_lp_norm(Codegen *cg, const Node *n) {
-    const Value *x = n->inputs[0];
-    Sym outer, len, inner;
-    reduce_split_axis(n, &outer, &len, &inner);
-    LLVMValueRef args[] = {cg_i32(cg, (int)ir_attr_int(n, "p", 2)),
-                           cg_sym_value(cg, outer),
-                           cg_sym_value(cg, len),
-                           cg_sym_value(cg, inner),
-                           cg_addr(cg, x),
-                           cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "lpnorm", x->dtype, args, 6);
+    LLVMValueRef params[] = {cg_i32(cg, (int)ir_attr_int(n, "p", 2))};
+    return reduce_along_axis(cg, n, "lpnorm", params, 1, 1);
 }
 
 /* --- CumSum, TopK --------------------------------------------------------------------- */
 
 int emit_cumsum(Codegen *cg, const Node *n) {
-    const Value *x = n->inputs[0];
-    Sym outer, len, inner;
-    reduce_split_axis(n, &outer, &len, &inner);
-    LLVMValueRef args[] = {cg_i32(cg, (int)ir_attr_int(n, "exclusive", 0)),
-                           cg_i32(cg, (int)ir_attr_int(n, "reverse", 0)),
-                           cg_sym_value(cg, outer),
-                           cg_sym_value(cg, len),
-                           cg_sym_value(cg, inner),
-                           cg_addr(cg, x),
-                           cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "cumsum", x->dtype, args, 7);
+    LLVMValueRef params[] = {cg_i32(cg, (int)ir_attr_int(n, "exclusive", 0)),
+                             cg_i32(cg, (int)ir_attr_int(n, "reverse", 0))};
+    return reduce_along_axis(cg, n, "cumsum", params, 2, 1);
 }
 
 int emit_topk(Codegen *cg, const Node *n) {
-    const Value *x = n->inputs[0];
     if (n->n_outputs < 2 || !n->outputs[0] || !n->outputs[1]) {
         diag_node(cg->d, n, "TopK needs both its Values and Indices outputs");
         return -1;
     }
-    Sym outer, len, inner;
-    reduce_split_axis(n, &outer, &len, &inner);
     /* sorted=0 allows any order; sorted output is one of them. */
-    LLVMValueRef args[] = {cg_i32(cg, (int)ir_attr_int(n, "largest", 1)),
-                           cg_i64(cg, reduce_plan_of(n)->k),
-                           cg_sym_value(cg, outer),
-                           cg_sym_value(cg, len),
-                           cg_sym_value(cg, inner),
-                           cg_addr(cg, x),
-                           cg_addr(cg, n->outputs[0]),
-                           cg_addr(cg, n->outputs[1])};
-    return cg_call_typed(cg, n, "topk", x->dtype, args, 8);
+    LLVMValueRef params[] = {cg_i32(cg, (int)ir_attr_int(n, "largest", 1)),
+                             cg_i64(cg, reduce_plan_of(n)->k)};
+    return reduce_along_axis(cg, n, "topk", params, 2, 2);
 }
 
 /* --- NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss ---------------------------------- */

@@ -125,47 +125,40 @@ int emit_transpose(Codegen *cg, const Node *n) {
     return emit_strided(cg, n, x->dtype, r, dims, ps, ys, cg_addr(cg, x), cg_addr(cg, y));
 }
 
-int emit_concat(Codegen *cg, const Node *n) {
-    const Value *y = n->outputs[0];
+/* Concat and Split: the parts lie end to end along the node's axis of
+ * the whole; each is copied into its place (Concat, `into` set) or out of
+ * it (Split). An omitted part (NULL) takes no place. */
+static int emit_pieces(Codegen *cg, const Node *n, const Value *whole, Value *const *parts,
+                       int n_parts, int into) {
     int64_t axis = ir_attr_int(n, "axis", 0);
-    if (axis < 0) axis += y->shape.rank;
-    Sym ys[IR_MAX_RANK], xs[IR_MAX_RANK], dims[IR_MAX_RANK];
-    dense_strides(&y->shape, ys);
+    if (axis < 0) axis += whole->shape.rank;
+    Sym ws[IR_MAX_RANK], ps[IR_MAX_RANK], dims[IR_MAX_RANK];
+    dense_strides(&whole->shape, ws);
     int64_t at = 0;
-    for (int i = 0; i < n->n_inputs; i++) {
-        const Value *x = n->inputs[i];
-        if (!x) continue;
-        dense_strides(&x->shape, xs);
-        for (int k = 0; k < x->shape.rank; k++)
-            dims[k] = cg_sym_dim(x->shape.dims[k]);
-        LLVMValueRef dst =
-            offset_addr(cg, cg_addr(cg, y), cg_sym_mul(cg_sym(at), ys[axis]), y->dtype);
-        if (emit_strided(cg, n, y->dtype, x->shape.rank, dims, xs, ys, cg_addr(cg, x), dst))
-            return -1;
-        at += x->shape.dims[axis];
+    for (int i = 0; i < n_parts; i++) {
+        const Value *p = parts[i];
+        if (!p) continue;
+        dense_strides(&p->shape, ps);
+        for (int k = 0; k < p->shape.rank; k++)
+            dims[k] = cg_sym_dim(p->shape.dims[k]);
+        LLVMValueRef place =
+            offset_addr(cg, cg_addr(cg, whole), cg_sym_mul(cg_sym(at), ws[axis]), whole->dtype);
+        int rc = into ? emit_strided(cg, n, whole->dtype, p->shape.rank, dims, ps, ws,
+                                     cg_addr(cg, p), place)
+                      : emit_strided(cg, n, whole->dtype, p->shape.rank, dims, ws, ps, place,
+                                     cg_addr(cg, p));
+        if (rc) return -1;
+        at += p->shape.dims[axis];
     }
     return 0;
 }
 
+int emit_concat(Codegen *cg, const Node *n) {
+    return emit_pieces(cg, n, n->outputs[0], n->inputs, n->n_inputs, 1);
+}
+
 int emit_split(Codegen *cg, const Node *n) {
-    const Value *x = n->inputs[0];
-    int64_t axis = ir_attr_int(n, "axis", 0);
-    if (axis < 0) axis += x->shape.rank;
-    Sym xs[IR_MAX_RANK], ys[IR_MAX_RANK], dims[IR_MAX_RANK];
-    dense_strides(&x->shape, xs);
-    int64_t at = 0;
-    for (int i = 0; i < n->n_outputs; i++) {
-        const Value *y = n->outputs[i];
-        dense_strides(&y->shape, ys);
-        for (int k = 0; k < y->shape.rank; k++)
-            dims[k] = cg_sym_dim(y->shape.dims[k]);
-        LLVMValueRef src =
-            offset_addr(cg, cg_addr(cg, x), cg_sym_mul(cg_sym(at), xs[axis]), x->dtype);
-        if (emit_strided(cg, n, x->dtype, y->shape.rank, dims, xs, ys, src, cg_addr(cg, y)))
-            return -1;
-        at += y->shape.dims[axis];
-    }
-    return 0;
+    return emit_pieces(cg, n, n->inputs[0], n->outputs, n->n_outputs, 0);
 }
 
 int emit_slice(Codegen *cg, const Node *n) {
