@@ -189,6 +189,17 @@ static int check_float(Node *n, Diag *d, const Value *v) {
     return -1;
 }
 
+/* -1 with a diagnostic unless X is float, [N, C, ...] with at least
+ * min_rank dims, and C is not the batch dim. */
+static int check_channels(Node *n, Diag *d, const Value *x, int min_rank) {
+    char b[160];
+    if (check_float(n, d, x)) return -1;
+    if (x->shape.rank >= min_rank && x->shape.dims[1] != DIM_BATCH) return 0;
+    diag_node(d, n, "input '%s' has shape %s; expected %s", x->name, shapes_str(&x->shape, b),
+              min_rank < 3 ? "[N, C, ...]" : "[N, C, D1...]");
+    return -1;
+}
+
 /* A per-channel operand (bias, scale, mean, var) must be [C] of X's type. */
 static int check_per_channel(Node *n, Diag *d, int i, int64_t C, const char *what) {
     Value *v = shapes_in(n, i), *x = shapes_in(n, 0);
@@ -320,7 +331,6 @@ int shape_conv_transpose(Node *n, Diag *d) {
 
 int shape_batchnorm(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
-    char b[160];
     if (ir_attr_int(n, "training_mode", 0) ||
         (n->n_outputs > 1 && n->outputs[1] && n->opset >= 7)) {
         diag_node(d, n,
@@ -334,12 +344,7 @@ int shape_batchnorm(Node *n, Diag *d) {
         diag_hint(d, "re-export the model with opset >= 9");
         return -1;
     }
-    if (check_float(n, d, x)) return -1;
-    if (x->shape.rank < 2 || x->shape.dims[1] == DIM_BATCH) {
-        diag_node(d, n, "input '%s' has shape %s; expected [N, C, ...]", x->name,
-                  shapes_str(&x->shape, b));
-        return -1;
-    }
+    if (check_channels(n, d, x, 2)) return -1;
     static const char *const what[] = {"", "scale", "bias", "mean", "var"};
     for (int i = 1; i < 5; i++)
         if (check_per_channel(n, d, i, x->shape.dims[1], what[i])) return -1;
@@ -349,13 +354,7 @@ int shape_batchnorm(Node *n, Diag *d) {
 
 int shape_instancenorm(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
-    char b[160];
-    if (check_float(n, d, x)) return -1;
-    if (x->shape.rank < 3 || x->shape.dims[1] == DIM_BATCH) {
-        diag_node(d, n, "input '%s' has shape %s; expected [N, C, D1...]", x->name,
-                  shapes_str(&x->shape, b));
-        return -1;
-    }
+    if (check_channels(n, d, x, 3)) return -1;
     if (check_per_channel(n, d, 1, x->shape.dims[1], "scale") ||
         check_per_channel(n, d, 2, x->shape.dims[1], "bias"))
         return -1;
@@ -365,13 +364,7 @@ int shape_instancenorm(Node *n, Diag *d) {
 
 int shape_lrn(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
-    char b[160];
-    if (check_float(n, d, x)) return -1;
-    if (x->shape.rank < 3 || x->shape.dims[1] == DIM_BATCH) {
-        diag_node(d, n, "input '%s' has shape %s; expected [N, C, D1...]", x->name,
-                  shapes_str(&x->shape, b));
-        return -1;
-    }
+    if (check_channels(n, d, x, 3)) return -1;
     if (ir_attr_int(n, "size", 0) < 1) {
         diag_node(d, n, "attribute 'size' is required and must be positive");
         return -1;

@@ -439,10 +439,15 @@ static Value *tensor_value(Importer *im, const Onnx__TensorProto *t, const char 
     return v;
 }
 
-static char *bytes_dup(Arena *a, ProtobufCBinaryData b) {
-    char *s = arena_alloc(a, b.len + 1);
-    if (b.len) memcpy(s, b.data, b.len);
+/* len bytes from src copied into the arena, with a NUL after them. */
+static void *mem_dup(Arena *a, const void *src, size_t len) {
+    char *s = arena_alloc(a, len + 1);
+    if (len) memcpy(s, src, len);
     return s;
+}
+
+static char *bytes_dup(Arena *a, ProtobufCBinaryData b) {
+    return mem_dup(a, b.data, b.len);
 }
 
 /* IR version 1 models have no AttributeProto.type: tell it from the field
@@ -515,14 +520,12 @@ static void import_attr(Importer *im, Node *n, const Onnx__AttributeProto *ap) {
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS:
         at = ir_attr_add(n, name, ATTR_FLOATS);
         at->n = (int)ap->n_floats;
-        at->floats = arena_alloc(a, sizeof(float) * (ap->n_floats + 1));
-        if (ap->n_floats) memcpy(at->floats, ap->floats, sizeof(float) * ap->n_floats);
+        at->floats = mem_dup(a, ap->floats, sizeof(float) * ap->n_floats);
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
         at = ir_attr_add(n, name, ATTR_INTS);
         at->n = (int)ap->n_ints;
-        at->ints = arena_alloc(a, sizeof(int64_t) * (ap->n_ints + 1));
-        if (ap->n_ints) memcpy(at->ints, ap->ints, sizeof(int64_t) * ap->n_ints);
+        at->ints = mem_dup(a, ap->ints, sizeof(int64_t) * ap->n_ints);
         break;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
         at = ir_attr_add(n, name, ATTR_STRINGS);
