@@ -15,6 +15,30 @@ static inline int64_t wrap_index(int64_t i, int64_t len) {
     return i < 0 ? 0 : i >= len ? len - 1 : i;
 }
 
+/* GatherElements and ScatterElements walk their index tensor, dims[rank],
+ * in row-major order with its position in at[]. elem_offset is the
+ * offset, through strides st, of that position with dim `axis` replaced
+ * by index k; elem_step moves at[] to the next position. */
+static inline int64_t elem_count(int rank, const int64_t *dims) {
+    int64_t n = 1;
+    for (int r = 0; r < rank; r++)
+        n *= dims[r];
+    return n;
+}
+
+static inline int64_t elem_offset(int rank, const int64_t *at, const int64_t *st, int axis,
+                                  int64_t k) {
+    int64_t off = 0;
+    for (int r = 0; r < rank; r++)
+        off += (r == axis ? k : at[r]) * st[r];
+    return off;
+}
+
+static inline void elem_step(int rank, const int64_t *dims, int64_t *at) {
+    for (int r = rank - 1; r >= 0 && ++at[r] == dims[r]; r--)
+        at[r] = 0;
+}
+
 #define MOVEMENT(T, sfx)                                                                           \
     void kiln_strided_copy_##sfx(int64_t d0, int64_t d1, int64_t d2, int64_t d3, int64_t d4,       \
                                  int64_t d5, const T *restrict x, int64_t xs0, int64_t xs1,        \
@@ -109,16 +133,10 @@ static inline int64_t wrap_index(int64_t i, int64_t len) {
     void kiln_gather_elements_##sfx##_##isfx(                                                      \
         int rank, const int64_t *restrict dims, const int64_t *restrict xs, int axis,              \
         int64_t axis_len, const T *restrict x, const I *restrict idx, T *restrict y) {             \
-        int64_t n = 1, at[8] = {0};                                                                \
-        for (int r = 0; r < rank; r++)                                                             \
-            n *= dims[r];                                                                          \
+        int64_t n = elem_count(rank, dims), at[8] = {0};                                           \
         for (int64_t i = 0; i < n; i++) {                                                          \
-            int64_t off = 0;                                                                       \
-            for (int r = 0; r < rank; r++)                                                         \
-                off += (r == axis ? wrap_index(idx[i], axis_len) : at[r]) * xs[r];                 \
-            y[i] = x[off];                                                                         \
-            for (int r = rank - 1; r >= 0 && ++at[r] == dims[r]; r--)                              \
-                at[r] = 0;                                                                         \
+            y[i] = x[elem_offset(rank, at, xs, axis, wrap_index(idx[i], axis_len))];               \
+            elem_step(rank, dims, at);                                                             \
         }                                                                                          \
     }
 
@@ -135,16 +153,11 @@ KILN_FOR_ELEM_SIZES(GATHER_BOTH)
                                      const int64_t *restrict ys, int axis, int64_t axis_len,       \
                                      const int64_t *restrict idx, const T *restrict upd,           \
                                      int reduction, T *restrict y) {                               \
-        int64_t n = 1, at[8] = {0};                                                                \
-        for (int r = 0; r < rank; r++)                                                             \
-            n *= dims[r];                                                                          \
+        int64_t n = elem_count(rank, dims), at[8] = {0};                                           \
         for (int64_t i = 0; i < n; i++) {                                                          \
-            int64_t off = 0;                                                                       \
-            for (int r = 0; r < rank; r++)                                                         \
-                off += (r == axis ? wrap_index(idx[i], axis_len) : at[r]) * ys[r];                 \
+            int64_t off = elem_offset(rank, at, ys, axis, wrap_index(idx[i], axis_len));           \
             y[off] = (T)SCATTER_APPLY(reduction, y[off], upd[i]);                                  \
-            for (int r = rank - 1; r >= 0 && ++at[r] == dims[r]; r--)                              \
-                at[r] = 0;                                                                         \
+            elem_step(rank, dims, at);                                                             \
         }                                                                                          \
     }                                                                                              \
                                                                                                    \

@@ -24,25 +24,19 @@
      : (op) == KILN_RED_MIN ? ((b) < (a) ? (b) : (a))                                              \
                             : (a) + (b))
 
-static inline float red_expf(float v) {
-    return kiln_expf(v);
-}
-static inline double red_exp(double v) {
-    return __builtin_exp(v);
-}
-static inline float red_logf(float v) {
-    return __builtin_logf(v);
-}
-static inline double red_log(double v) {
-    return __builtin_log(v);
-}
-static inline float red_sqrtf(float v) {
-    return __builtin_sqrtf(v);
-}
-static inline double red_sqrt(double v) {
-    return __builtin_sqrt(v);
-}
-/* exp, log and sqrt in the compute type F (float or double). */
+/* exp, log and sqrt in the compute type F (float or double): builtins
+ * cannot be named in _Generic, so each gets a float and a double wrapper. */
+#define RED_MATH(name, ffn, dfn)                                                                   \
+    static inline float red_##name##f(float v) {                                                   \
+        return ffn(v);                                                                             \
+    }                                                                                              \
+    static inline double red_##name(double v) {                                                    \
+        return dfn(v);                                                                             \
+    }
+RED_MATH(exp, kiln_expf, __builtin_exp)
+RED_MATH(log, __builtin_logf, __builtin_log)
+RED_MATH(sqrt, __builtin_sqrtf, __builtin_sqrt)
+#undef RED_MATH
 #define RED_EXP(v) _Generic((v), float : red_expf, default : red_exp)(v)
 #define RED_LOG(v) _Generic((v), float : red_logf, default : red_log)(v)
 #define RED_SQRT(v) _Generic((v), float : red_sqrtf, default : red_sqrt)(v)
