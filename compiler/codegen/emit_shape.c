@@ -34,6 +34,18 @@ static const char *size_suffix(DType t) {
     }
 }
 
+/* kiln_<base>_<b1|b2|b4|b8>(args), the kernel for t's element size;
+ * -1 with cg_call_typed's diagnostic for types without one (strings). */
+static int call_sized(Codegen *cg, const Node *n, const char *base, DType t, LLVMValueRef *args,
+                      unsigned n_args) {
+    const char *sfx = size_suffix(t);
+    if (!sfx) return cg_call_typed(cg, n, base, t, NULL, 0);
+    char name[64];
+    snprintf(name, sizeof name, "kiln_%s_%s", base, sfx);
+    cg_call(cg, name, args, n_args);
+    return 0;
+}
+
 static LLVMValueRef offset_addr(Codegen *cg, LLVMValueRef base, Sym elems, DType t) {
     LLVMValueRef off = cg_sym_value(cg, cg_sym_mul(elems, cg_sym((int64_t)dtype_size(t))));
     return LLVMBuildGEP2(cg->builder, cg->i8, base, &off, 1, "");
@@ -536,8 +548,6 @@ int emit_gather_nd(Codegen *cg, const Node *n) {
     dense_strides(&x->shape, xs);
     for (int q = 0; q < k; q++)
         dims[q] = cg_sym_dim(x->shape.dims[b + q]);
-    const char *sfx = size_suffix(x->dtype);
-    if (!sfx) return cg_call_typed(cg, n, "gather_nd", DT_STRING, NULL, 0);
     LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&x->shape, 0, b)),
                            cg_sym_value(cg, b ? xs[b - 1] : cg_sym(0)),
                            cg_sym_value(cg, cg_sym_prod(&i->shape, b, ri - 1)),
@@ -548,10 +558,7 @@ int emit_gather_nd(Codegen *cg, const Node *n) {
                            cg_addr(cg, x),
                            cg_addr(cg, i),
                            cg_addr(cg, y)};
-    char name[64];
-    snprintf(name, sizeof name, "kiln_gather_nd_%s", sfx);
-    cg_call(cg, name, args, 10);
-    return 0;
+    return call_sized(cg, n, "gather_nd", x->dtype, args, 10);
 }
 
 static int reduction_of(const Node *n) {
@@ -633,14 +640,9 @@ static uint64_t value_bits(const Value *v) {
 
 static int emit_fill(Codegen *cg, const Node *n, uint64_t bits) {
     const Value *y = n->outputs[0];
-    const char *sfx = size_suffix(y->dtype);
-    if (!sfx) return cg_call_typed(cg, n, "fill", DT_STRING, NULL, 0);
     LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&y->shape, 0, y->shape.rank)),
                            LLVMConstInt(cg->i64, bits, 0), cg_addr(cg, y)};
-    char name[64];
-    snprintf(name, sizeof name, "kiln_fill_%s", sfx);
-    cg_call(cg, name, args, 3);
-    return 0;
+    return call_sized(cg, n, "fill", y->dtype, args, 3);
 }
 
 int emit_constant_of_shape(Codegen *cg, const Node *n) {
@@ -674,18 +676,13 @@ static uint64_t one_bits(DType t) {
 
 int emit_eye_like(Codegen *cg, const Node *n) {
     const Value *y = n->outputs[0];
-    const char *sfx = size_suffix(y->dtype);
-    if (!sfx) return cg_call_typed(cg, n, "eye", DT_STRING, NULL, 0);
     LLVMValueRef args[] = {cg_i64(cg, 1),
                            cg_sym_value(cg, cg_sym_dim(y->shape.dims[0])),
                            cg_sym_value(cg, cg_sym_dim(y->shape.dims[1])),
                            cg_i64(cg, ir_attr_int(n, "k", 0)),
                            LLVMConstInt(cg->i64, one_bits(y->dtype), 0),
                            cg_addr(cg, y)};
-    char name[64];
-    snprintf(name, sizeof name, "kiln_eye_%s", sfx);
-    cg_call(cg, name, args, 6);
-    return 0;
+    return call_sized(cg, n, "eye", y->dtype, args, 6);
 }
 
 int emit_trilu(Codegen *cg, const Node *n) {
@@ -695,8 +692,6 @@ int emit_trilu(Codegen *cg, const Node *n) {
     if (n->n_inputs > 1 && n->inputs[1] && n->inputs[1]->data)
         k = n->inputs[1]->dtype == DT_I32 ? *(const int32_t *)n->inputs[1]->data
                                           : *(const int64_t *)n->inputs[1]->data;
-    const char *sfx = size_suffix(x->dtype);
-    if (!sfx) return cg_call_typed(cg, n, "trilu", DT_STRING, NULL, 0);
     LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(s, 0, s->rank - 2)),
                            cg_i64(cg, s->dims[s->rank - 2]),
                            cg_i64(cg, s->dims[s->rank - 1]),
@@ -704,10 +699,7 @@ int emit_trilu(Codegen *cg, const Node *n) {
                            cg_i32(cg, (int)ir_attr_int(n, "upper", 1)),
                            cg_addr(cg, x),
                            cg_addr(cg, y)};
-    char name[64];
-    snprintf(name, sizeof name, "kiln_trilu_%s", sfx);
-    cg_call(cg, name, args, 7);
-    return 0;
+    return call_sized(cg, n, "trilu", x->dtype, args, 7);
 }
 
 /* Ops whose static inputs determine the whole output (Range): their shape

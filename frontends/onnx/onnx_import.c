@@ -547,6 +547,17 @@ static void import_attr(Importer *im, Node *n, const Onnx__AttributeProto *ap) {
 /* --- nodes ------------------------------------------------------------------------ */
 
 /* A Constant node becomes an initializer named after its output. */
+/* Constant's value_float(s) and value_int(s) as a tensor: a scalar (rank
+ * 0) or a list (rank 1) of n elements of type dt from src. */
+static void constant_list(Arena *a, OnnxTensor *t, DType dt, int rank, const void *src, size_t n) {
+    t->dtype = dt;
+    t->shape.rank = rank;
+    t->shape.dims[0] = (int64_t)n;
+    t->nbytes = n * dtype_size(dt);
+    t->data = arena_alloc_aligned(a, t->nbytes + 1, 64);
+    if (n) memcpy(t->data, src, t->nbytes);
+}
+
 static void import_constant(Importer *im, int idx) {
     const Onnx__NodeProto *np = im->gp->node[idx];
     const char *name = im->node_names[idx];
@@ -570,24 +581,14 @@ static void import_constant(Importer *im, int idx) {
             im->n_errors++;
             return;
         }
-    } else if (strcmp(attr, "value_float") == 0 || strcmp(attr, "value_floats") == 0) {
-        int scalar = strcmp(attr, "value_float") == 0;
-        size_t n = scalar ? 1 : ap->n_floats;
-        t.dtype = DT_F32;
-        t.shape.rank = scalar ? 0 : 1;
-        t.shape.dims[0] = (int64_t)n;
-        t.nbytes = n * sizeof(float);
-        t.data = arena_alloc_aligned(im->a, t.nbytes + 1, 64);
-        if (n) memcpy(t.data, scalar ? &ap->f : ap->floats, t.nbytes);
-    } else if (strcmp(attr, "value_int") == 0 || strcmp(attr, "value_ints") == 0) {
-        int scalar = strcmp(attr, "value_int") == 0;
-        size_t n = scalar ? 1 : ap->n_ints;
-        t.dtype = DT_I64;
-        t.shape.rank = scalar ? 0 : 1;
-        t.shape.dims[0] = (int64_t)n;
-        t.nbytes = n * sizeof(int64_t);
-        t.data = arena_alloc_aligned(im->a, t.nbytes + 1, 64);
-        if (n) memcpy(t.data, scalar ? &ap->i : ap->ints, t.nbytes);
+    } else if (strcmp(attr, "value_float") == 0) {
+        constant_list(im->a, &t, DT_F32, 0, &ap->f, 1);
+    } else if (strcmp(attr, "value_floats") == 0) {
+        constant_list(im->a, &t, DT_F32, 1, ap->floats, ap->n_floats);
+    } else if (strcmp(attr, "value_int") == 0) {
+        constant_list(im->a, &t, DT_I64, 0, &ap->i, 1);
+    } else if (strcmp(attr, "value_ints") == 0) {
+        constant_list(im->a, &t, DT_I64, 1, ap->ints, ap->n_ints);
     } else {
         int known = strcmp(attr, "sparse_value") == 0 || strcmp(attr, "value_string") == 0 ||
                     strcmp(attr, "value_strings") == 0;
