@@ -227,20 +227,32 @@ static void set_spatial_out(Node *n, int i, DType t, int64_t batch, int64_t chan
     shapes_set(n, i, t, &s);
 }
 
-int shape_conv(Node *n, Diag *d) {
+/* Conv and ConvTranspose: -1 with a diagnostic unless X is a float
+ * [N, C, D...], W has its type and rank, and W's channel dims fit C and
+ * the group: [M, C/group, k...] with M divisible by group, or for
+ * ConvTranspose [C, M/group, k...]. */
+static int check_conv_operands(Node *n, Diag *d, int transpose) {
     Value *x = shapes_in(n, 0), *w = shapes_in(n, 1);
     char b1[160], b2[160];
     if (check_spatial_input(n, d, x) || check_float(n, d, x) || shapes_same_dtype(n, 0, 1, d))
         return -1;
+    int64_t group = ir_attr_int(n, "group", 1), C = x->shape.dims[1];
+    const int64_t *wd = w->shape.dims;
+    if (w->shape.rank == x->shape.rank && group >= 1 && C % group == 0 &&
+        (transpose ? wd[0] == C : wd[1] == C / group && wd[0] % group == 0))
+        return 0;
+    diag_node(d, n, "weights '%s' %s do not fit input '%s' %s with group=%lld", w->name,
+              shapes_str(&w->shape, b1), x->name, shapes_str(&x->shape, b2), (long long)group);
+    diag_hint(d, transpose ? "ConvTranspose weights are [C, M/group, k...]"
+                           : "Conv weights are [M, C/group, k...] with M divisible by group");
+    return -1;
+}
+
+int shape_conv(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0), *w = shapes_in(n, 1);
+    if (check_conv_operands(n, d, 0)) return -1;
     int r = x->shape.rank - 2;
     int64_t group = ir_attr_int(n, "group", 1), C = x->shape.dims[1];
-    if (w->shape.rank != x->shape.rank || group < 1 || C % group || w->shape.dims[1] != C / group ||
-        w->shape.dims[0] % group) {
-        diag_node(d, n, "weights '%s' %s do not fit input '%s' %s with group=%lld", w->name,
-                  shapes_str(&w->shape, b1), x->name, shapes_str(&x->shape, b2), (long long)group);
-        diag_hint(d, "Conv weights are [M, C/group, k...] with M divisible by group");
-        return -1;
-    }
     int64_t M = w->shape.dims[0];
     if (check_per_channel(n, d, 2, M, "bias")) return -1;
     Geom g;
@@ -274,17 +286,9 @@ int shape_conv(Node *n, Diag *d) {
 
 int shape_conv_transpose(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0), *w = shapes_in(n, 1);
-    char b1[160], b2[160];
-    if (check_spatial_input(n, d, x) || check_float(n, d, x) || shapes_same_dtype(n, 0, 1, d))
-        return -1;
+    if (check_conv_operands(n, d, 1)) return -1;
     int r = x->shape.rank - 2;
-    int64_t group = ir_attr_int(n, "group", 1), C = x->shape.dims[1];
-    if (w->shape.rank != x->shape.rank || group < 1 || C % group || w->shape.dims[0] != C) {
-        diag_node(d, n, "weights '%s' %s do not fit input '%s' %s with group=%lld", w->name,
-                  shapes_str(&w->shape, b1), x->name, shapes_str(&x->shape, b2), (long long)group);
-        diag_hint(d, "ConvTranspose weights are [C, M/group, k...]");
-        return -1;
-    }
+    int64_t group = ir_attr_int(n, "group", 1);
     int64_t M = w->shape.dims[1] * group;
     if (check_per_channel(n, d, 2, M, "bias")) return -1;
     Geom g;
