@@ -47,13 +47,19 @@ static void fold_one(Graph *g, Node *conv) {
     ir_node_absorb(conv, bn);
 }
 
-int pass_fold_batchnorm(Graph *g, Diag *d) {
-    (void)d;
+/* Both passes: fn on every live node, over counted uses, then compaction
+ * drops what fn absorbed. */
+static int rewrite_each(Graph *g, void (*fn)(Graph *g, Node *n)) {
     ir_graph_recount(g);
     for (int i = 0; i < g->n_nodes; i++)
-        if (!g->nodes[i]->dead) fold_one(g, g->nodes[i]);
+        if (!g->nodes[i]->dead) fn(g, g->nodes[i]);
     ir_graph_compact(g);
     return 0;
+}
+
+int pass_fold_batchnorm(Graph *g, Diag *d) {
+    (void)d;
+    return rewrite_each(g, fold_one);
 }
 
 /* Clip's bounds as its plan has them: 0 if both are known now (absent
@@ -98,9 +104,5 @@ static void fuse_one(Graph *g, Node *conv) {
 
 int pass_fuse_conv_activation(Graph *g, Diag *d) {
     (void)d;
-    ir_graph_recount(g);
-    for (int i = 0; i < g->n_nodes; i++)
-        if (!g->nodes[i]->dead) fuse_one(g, g->nodes[i]);
-    ir_graph_compact(g);
-    return 0;
+    return rewrite_each(g, fuse_one);
 }

@@ -90,6 +90,13 @@ static Value *value_new(Importer *im, const char *name, DType t) {
     return v;
 }
 
+/* An initializer (or a Constant's output) holding the decoded tensor t. */
+static void value_from_tensor(Importer *im, const char *name, const OnnxTensor *t) {
+    Value *v = value_new(im, name, t->dtype);
+    v->shape = t->shape;
+    v->data = t->data;
+}
+
 /* An unused id for a value, to name outputs the model leaves unnamed. */
 static const char *unique_name(Importer *im, const char *base) {
     const char *name = base;
@@ -133,9 +140,7 @@ static void import_initializers(Importer *im) {
             im->n_errors++;
             continue;
         }
-        Value *v = value_new(im, name, ot.dtype);
-        v->shape = ot.shape;
-        v->data = ot.data;
+        value_from_tensor(im, name, &ot);
     }
     if (gp->n_sparse_initializer) {
         diag_file(im->d, im->path,
@@ -601,9 +606,7 @@ static void import_constant(Importer *im, int idx) {
         im->n_errors++;
         return;
     }
-    Value *v = value_new(im, out, t.dtype);
-    v->shape = t.shape;
-    v->data = t.data;
+    value_from_tensor(im, out, &t);
 }
 
 static void import_node(Importer *im, int idx) {
