@@ -206,10 +206,7 @@ static int npy_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
         goto out;
     }
     text = malloc(hlen + 1);
-    if (!text) {
-        diag_env(d, "out of memory");
-        goto out;
-    }
+    if (!text) kiln_oom(".npy header");
     if (read_at(fd, text, hlen, (off_t)hstart) != 0) {
         diag_file(d, path, "cannot read: %s", strerror(errno));
         goto out;

@@ -52,10 +52,7 @@ uint8_t *onnx_file_read(const char *path, size_t *len, Diag *d) {
         goto out;
     }
     buf = malloc((size_t)st.st_size + 1); /* +1: a 0-byte file still gets a buffer */
-    if (!buf) {
-        diag_env(d, "%s: out of memory reading %lld bytes", path, (long long)st.st_size);
-        goto out;
-    }
+    if (!buf) kiln_oom("reading a file");
     if (read_at(fd, buf, (size_t)st.st_size, 0) != 0) {
         diag_file(d, path, "cannot read: %s", strerror(errno));
         free(buf);
@@ -227,7 +224,7 @@ static int external_read(const Onnx__TensorProto *t, const char *file, const cha
     rc = 0;
     goto out;
 oom:
-    diag_env(d, "out of memory");
+    kiln_oom("external data path");
 out:
     if (fd >= 0) close(fd);
     free(dir);
