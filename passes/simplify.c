@@ -1,5 +1,6 @@
 /* simplify.c: graph rewrites that make the generated code faster, and dead
  * node removal. Each rewrite keeps the numbers the same. */
+#include <assert.h>
 #include <string.h>
 
 #include "passes.h"
@@ -18,6 +19,7 @@ static Node *sole_consumer(Graph *g, Value *v) {
 /* Node `c` (a single-output op consuming n's output) is absorbed into n:
  * n now produces c's output directly. */
 static void absorb(Node *n, Node *c) {
+    assert(n->n_outputs == 1 && c->n_outputs == 1 && !c->dead && n->outputs[0]->n_uses == 1);
     n->outputs[0]->producer = NULL; /* now nobody's: compaction drops it */
     n->outputs[0] = c->outputs[0];
     c->outputs[0]->producer = n;
@@ -69,6 +71,7 @@ static void gemm_pack_weights(Graph *g, Node *n) {
     if (n->op != OP_GEMM || ir_attr_int(n, "packed_b", 0)) return;
     Value *b = n->inputs[1];
     if (!b->data || b->dtype != DT_F32) return;
+    assert(b->shape.rank == 2); /* checked by shape_gemm */
     int tb = (int)ir_attr_int(n, "transB", 0);
     int64_t K = b->shape.dims[tb], N = b->shape.dims[!tb], P = (N + PANEL - 1) / PANEL;
     const char *name = arena_printf(g->arena, "%s.packed%s", b->name, tb ? "T" : "");
@@ -124,6 +127,9 @@ static void bypass(Graph *g, Node *n) {
 
 int pass_fuse(Graph *g, Diag *d) {
     (void)d;
+    for (int i = 0; i < g->n_nodes; i++) /* Requires: shapes inferred */
+        assert(!g->nodes[i]->n_outputs || !g->nodes[i]->outputs[0] ||
+               g->nodes[i]->outputs[0]->shape.rank >= 0);
     ir_graph_recount(g);
     for (int i = 0; i < g->n_nodes; i++)
         bypass(g, g->nodes[i]);
@@ -150,8 +156,11 @@ int pass_dce(Graph *g, Diag *d) {
             if (n->outputs[j] && n->outputs[j]->n_uses) used = 1;
         if (used) continue;
         n->dead = 1;
-        for (int j = 0; j < n->n_inputs; j++)
-            if (n->inputs[j]) n->inputs[j]->n_uses--;
+        for (int j = 0; j < n->n_inputs; j++) {
+            if (!n->inputs[j]) continue;
+            n->inputs[j]->n_uses--;
+            assert(n->inputs[j]->n_uses >= 0);
+        }
     }
     ir_graph_compact(g);
     return 0;
