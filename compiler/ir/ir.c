@@ -277,9 +277,31 @@ int ir_graph_verify(const Graph *g, Diag *d) {
         assert(v->id == i);
         if (v->data || v->input_index >= 0) defined[i] = 1;
     }
+    for (int i = 0; i < g->n_values; i++) {
+        const Value *v = g->values[i];
+        if (v->data && v->producer) {
+            diag_file(d, g->source_path, "initializer '%s' also has a producer", v->name);
+            bad = 1;
+        }
+        if (v->shape.rank < -1 || v->shape.rank > IR_MAX_RANK) {
+            diag_file(d, g->source_path, "value '%s' has rank %d", v->name, v->shape.rank);
+            bad = 1;
+        }
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
         const OpInfo *info = op_info(n->op);
+        if (n->dead) {
+            diag_node(d, n, "is dead but still in the graph");
+            bad = 1;
+        }
+        for (int j = 0; j < n->n_inputs + n->n_outputs; j++) {
+            const Value *v = j < n->n_inputs ? n->inputs[j] : n->outputs[j - n->n_inputs];
+            if (v && (v->id < 0 || v->id >= g->n_values || g->values[v->id] != v)) {
+                diag_node(d, n, "refers to value '%s', which is not in the graph", v->name);
+                return -1; /* the checks below index by id */
+            }
+        }
         if (n->op != OP_UNKNOWN && (n->n_inputs < info->in_min || n->n_inputs > info->in_max)) {
             diag_node(d, n, "has %d inputs, expected %d to %d", n->n_inputs, info->in_min,
                       info->in_max);
@@ -305,6 +327,13 @@ int ir_graph_verify(const Graph *g, Diag *d) {
                 bad = 1;
             }
             defined[v->id] = 1;
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) {
+        const Value *v = g->outputs[i];
+        if (v->id < 0 || v->id >= g->n_values || g->values[v->id] != v) {
+            diag_file(d, g->source_path, "graph output '%s' is not in the graph", v->name);
+            return -1;
         }
     }
     for (int i = 0; i < g->n_outputs; i++)
