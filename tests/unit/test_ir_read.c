@@ -231,6 +231,22 @@ static void test_unknown_markers_are_accepted_and_skipped(void **state) {
     assert_int_equal(g->nodes[0]->epilogue, EPI_TANH);
 }
 
+static void test_a_node_may_have_any_number_of_inputs(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *ins[100];
+    for (int i = 0; i < 100; i++)
+        ins[i] = gb_input(g, arena_printf(s->a, "x%d", i), DT_F32, SHP(DIM_BATCH, 1));
+    Value *y = ir_value_add(g, "y", DT_UNDEF);
+    ir_attr_add(ir_node_add(g, OP_UNKNOWN, "WideOp", "wide", 100, ins, 1, &y), "axis", ATTR_INT)
+        ->i = 1;
+    ir_graph_add_output(g, y);
+    const char *text = arena_strdup(s->a, printed(s, g));
+    Graph *h = parse_ok(s, text);
+    assert_int_equal(h->nodes[0]->n_inputs, 100);
+    assert_string_equal(printed(s, h), text);
+}
+
 /* --- errors ------------------------------------------------------------------ */
 
 static void expect_error(State *s, const char *text, const char *message) {
@@ -279,6 +295,7 @@ int main(void) {
         T(test_large_initializers_get_the_same_deterministic_fill),
         T(test_parse_builds_nodes_uses_outputs_and_epilogues),
         T(test_unknown_markers_are_accepted_and_skipped),
+        T(test_a_node_may_have_any_number_of_inputs),
         T(test_a_use_before_definition_is_reported_with_its_line),
         T(test_bad_types_counts_and_headers_are_reported),
     };
