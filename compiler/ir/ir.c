@@ -109,6 +109,13 @@ Value *ir_value_add(Graph *g, const char *name, DType t) {
     return v;
 }
 
+Value *ir_value_add_fresh(Graph *g, const char *base, DType t) {
+    const char *name = base;
+    for (int k = 2; ir_value_find(g, name); k++)
+        name = arena_printf(g->arena, "%s_%d", base, k);
+    return ir_value_add(g, name, t);
+}
+
 Value *ir_value_find(const Graph *g, const char *name) {
     for (int i = 0; i < g->n_values; i++)
         if (strcmp(g->values[i]->name, name) == 0) return g->values[i];

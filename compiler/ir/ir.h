@@ -184,6 +184,9 @@ struct Graph {
 Graph *ir_graph_create(Arena *a, const char *source_path);
 /* A new value; name must be unique (asserted). */
 Value *ir_value_add(Graph *g, const char *name, DType t);
+/* A new value for a pass to create: named `base`, or `base_2`, `base_3`,
+ * ... if the model already uses that name. */
+Value *ir_value_add_fresh(Graph *g, const char *base, DType t);
 Value *ir_value_find(const Graph *g, const char *name); /* NULL if none */
 /* A node appended at the end; inputs and outputs are copied. */
 Node *ir_node_add(Graph *g, OpKind op, const char *op_type, const char *name, int n_in,
