@@ -179,10 +179,7 @@ static int npy_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
         goto out;
     }
     text = malloc(hlen + 1);
-    if (!text) {
-        diag_env(d, "out of memory");
-        goto out;
-    }
+    if (!text) kiln_oom(".npy header");
     memcpy(text, buf + hstart, hlen);
     text[hlen] = '\0';
     NpyHeader h = {0};

@@ -23,8 +23,13 @@ static void fold_one(Graph *g, Node *conv) {
     double eps = ir_attr_float(bn, "epsilon", 1e-5f);
 
     int64_t M = w->shape.dims[0], K = shape_numel(&w->shape) / M;
-    Value *nw = ir_value_add(g, arena_printf(g->arena, "%s.bn_%s", w->name, bn->name), DT_F32);
-    Value *nb = ir_value_add(g, arena_printf(g->arena, "%s.bias_bn", bn->name), DT_F32);
+    /* shape_conv and shape_batchnorm checked these sizes. */
+    assert(w->shape.rank >= 3 && M > 0 && (!b || shape_numel(&b->shape) == M));
+    for (int i = 1; i < 5; i++)
+        assert(shape_numel(&bn->inputs[i]->shape) == M);
+    Value *nw =
+        ir_value_add_fresh(g, arena_printf(g->arena, "%s.bn_%s", w->name, bn->name), DT_F32);
+    Value *nb = ir_value_add_fresh(g, arena_printf(g->arena, "%s.bias_bn", bn->name), DT_F32);
     nw->shape = w->shape;
     nb->shape = (Shape){1, {M}};
     float *wd = arena_alloc_aligned(g->arena, sizeof(float) * (size_t)(M * K), 64);

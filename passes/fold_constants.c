@@ -349,7 +349,7 @@ static void reshape_resolve_batch(Graph *g, Node *n, Diag *d) {
             }
             want[i] = 0;
         }
-    Value *c = ir_value_add(g, arena_printf(g->arena, "%s.shape", n->name), DT_I64);
+    Value *c = ir_value_add_fresh(g, arena_printf(g->arena, "%s.shape", n->name), DT_I64);
     c->shape = t->shape;
     c->data = want;
     n->inputs[1] = c;

@@ -6,6 +6,7 @@
  * batch, Reshape that splits it) is reported with a hint to pin the batch
  * with --shape, rather than guessed.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "shapes.h"
@@ -348,7 +349,12 @@ int pass_infer_shapes(Graph *g, Diag *d) {
         for (int j = 0; j < n->n_inputs; j++)
             if (n->inputs[j] && n->inputs[j]->shape.rank < 0) ready = 0;
         if (!ready) continue; /* an earlier error left an input unknown */
-        if (shapes_node(n, d)) bad = 1;
+        if (shapes_node(n, d)) {
+            bad = 1;
+            continue;
+        }
+        for (int j = 0; j < n->n_outputs; j++) /* a shape function sets every output */
+            assert(!n->outputs[j] || n->outputs[j]->shape.rank >= 0);
     }
     for (int i = 0; !bad && i < g->n_outputs; i++)
         if (g->outputs[i]->producer && g->outputs[i]->shape.rank >= 0 &&

@@ -8,6 +8,7 @@
  * lowest offset not used by any tensor live at the same time. Outputs are
  * placed while the node's inputs are still live, so they never alias.
  */
+#include <assert.h>
 #include "passes.h"
 
 typedef struct Slot {
@@ -37,8 +38,37 @@ static int64_t first_fit(Slot *live, int n_live, int region, int64_t size) {
     }
 }
 
+/* Every planned tensor and scratch area is 64-byte aligned and inside its
+ * region: the fixed one [0, ws_static), the per-item one starting at
+ * ws_static and ws_per_batch bytes per item. */
+static void plan_check(const Graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *n = g->nodes[i];
+        for (int j = 0; j < n->n_outputs; j++) {
+            const Value *v = n->outputs[j];
+            if (!v || v->output_index >= 0) continue;
+            int64_t size = shape_numel(&v->shape) * (int64_t)dtype_size(v->dtype);
+            assert(v->ws_offset % 64 == 0 && v->ws_batch_offset % 64 == 0);
+            if (shape_has_batch(&v->shape))
+                assert(v->ws_offset == g->ws_static &&
+                       v->ws_batch_offset + size <= g->ws_per_batch);
+            else
+                assert(v->ws_batch_offset == 0 && v->ws_offset + size <= g->ws_static);
+            (void)size;
+        }
+        if (n->scratch_per_batch > 0)
+            assert(n->scratch_offset == g->ws_static &&
+                   n->scratch_batch_offset + n->scratch + n->scratch_per_batch <= g->ws_per_batch);
+        else if (n->scratch > 0)
+            assert(n->scratch_batch_offset == 0 && n->scratch_offset + n->scratch <= g->ws_static);
+        assert(n->scratch_offset % 64 == 0 && n->scratch_batch_offset % 64 == 0);
+    }
+}
+
 int pass_plan_memory(Graph *g, Diag *d) {
     (void)d;
+    for (int i = 0; i < g->n_values; i++) /* Requires: shapes inferred */
+        assert(g->values[i]->shape.rank >= 0 || !g->values[i]->producer);
     ir_graph_recount(g);
     int *last = arena_alloc(g->arena, sizeof(int) * (size_t)(g->n_values + 1));
     for (int i = 0; i < g->n_values; i++)
@@ -92,5 +122,6 @@ int pass_plan_memory(Graph *g, Diag *d) {
         if (g->nodes[i]->scratch_per_batch > 0) g->nodes[i]->scratch_offset = top[0];
     g->ws_static = top[0];
     g->ws_per_batch = top[1];
+    plan_check(g);
     return 0;
 }

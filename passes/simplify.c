@@ -1,5 +1,7 @@
 /* simplify.c: graph rewrites that make the generated code faster, and dead
  * node removal. Each rewrite keeps the numbers the same. */
+#include <assert.h>
+
 #include "passes.h"
 
 /* MatMul of [M,K] by a [K,N] is a Gemm, which takes bias and epilogue. */
@@ -32,18 +34,23 @@ static void gemm_take_bias(Graph *g, Node *n) {
 /* A constant B is packed once, at compile time, into panels of 32 columns
  * (Bp[p][k][j] = B(k, 32p + j), zero-padded), the layout the Gemm kernel
  * streams through; transB is absorbed by the packing. The node is marked
- * with Node.gemm_packed_b and B's value becomes [P, K, 32]. */
+ * with Node.gemm_packed_b and B's value becomes [P, K, 32].
+ * Gemms sharing a B share its packing: packed[2 * B's id + transB]. */
 #define PANEL 32
-static void gemm_pack_weights(Graph *g, Node *n) {
+static void gemm_pack_weights(Graph *g, Node *n, Value **packed, int n_packed) {
     if (n->op != OP_GEMM || n->gemm_packed_b) return;
     Value *b = n->inputs[1];
     if (!b->data || b->dtype != DT_F32) return;
+    assert(b->shape.rank == 2); /* checked by shape_gemm */
     int tb = (int)ir_attr_int(n, "transB", 0);
     int64_t K = b->shape.dims[tb], N = b->shape.dims[!tb], P = (N + PANEL - 1) / PANEL;
-    const char *name = arena_printf(g->arena, "%s.packed%s", b->name, tb ? "T" : "");
-    Value *p = ir_value_find(g, name);
+    assert(2 * b->id + tb < n_packed); /* B is not a value this pass made */
+    (void)n_packed;
+    Value *p = packed[2 * b->id + tb];
     if (!p) {
-        p = ir_value_add(g, name, DT_F32);
+        /* Not looked up by name: the model may use that name for something else. */
+        const char *name = arena_printf(g->arena, "%s.packed%s", b->name, tb ? "T" : "");
+        p = packed[2 * b->id + tb] = ir_value_add_fresh(g, name, DT_F32);
         p->shape = (Shape){3, {P, K, PANEL}};
         float *dst = arena_alloc_aligned(g->arena, sizeof(float) * (size_t)(P * K * PANEL), 64);
         const float *src = b->data;
@@ -93,16 +100,21 @@ static void bypass(Graph *g, Node *n) {
 
 int pass_fuse(Graph *g, Diag *d) {
     (void)d;
+    for (int i = 0; i < g->n_nodes; i++) /* Requires: shapes inferred */
+        assert(!g->nodes[i]->n_outputs || !g->nodes[i]->outputs[0] ||
+               g->nodes[i]->outputs[0]->shape.rank >= 0);
     ir_graph_recount(g);
     for (int i = 0; i < g->n_nodes; i++)
         bypass(g, g->nodes[i]);
     ir_graph_compact(g);
+    int n_packed = 2 * g->n_values;
+    Value **packed = arena_alloc(g->arena, sizeof(Value *) * (size_t)(n_packed + 1));
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
         if (n->dead) continue;
         matmul_to_gemm(n);
         gemm_take_bias(g, n);
-        gemm_pack_weights(g, n);
+        gemm_pack_weights(g, n, packed, n_packed);
         gemm_take_activation(g, n);
     }
     ir_graph_compact(g);
@@ -119,8 +131,11 @@ int pass_dce(Graph *g, Diag *d) {
             if (n->outputs[j] && n->outputs[j]->n_uses) used = 1;
         if (used) continue;
         n->dead = 1;
-        for (int j = 0; j < n->n_inputs; j++)
-            if (n->inputs[j]) n->inputs[j]->n_uses--;
+        for (int j = 0; j < n->n_inputs; j++) {
+            if (!n->inputs[j]) continue;
+            n->inputs[j]->n_uses--;
+            assert(n->inputs[j]->n_uses >= 0);
+        }
     }
     ir_graph_compact(g);
     return 0;

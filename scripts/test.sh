@@ -1,7 +1,9 @@
 #!/bin/sh
 # test.sh: every test, from scratch. Installs the dependencies, builds
-# kiln twice (plain, and with AddressSanitizer + UndefinedBehaviorSanitizer)
-# and runs ctest in each: unit tests, golden diagnostics, end to end.
+# kiln twice (plain, and with AddressSanitizer + UndefinedBehaviorSanitizer
+# and assertions, so every assert() holds and the graph is verified after
+# every pass) and runs ctest in each: unit tests, golden diagnostics, end to
+# end.
 # The sanitizer build skips the tests that execute notebooks (torch under
 # ASan is slow and not our code) and the conformance suite (947 models; the
 # plain build runs it).
@@ -15,7 +17,7 @@ rm -rf build-test
 scripts/build.sh build-test
 ctest --test-dir build-test --output-on-failure -j2
 
-echo "== ASan + UBSan build"
+echo "== ASan + UBSan + assertions build"
 rm -rf build-asan
-scripts/build.sh build-asan -DENABLE_ASAN=ON -DENABLE_UBSAN=ON
+scripts/build.sh build-asan -DENABLE_ASAN=ON -DENABLE_UBSAN=ON -DKILN_ASSERTS=ON
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j2 -LE "notebook|conformance"

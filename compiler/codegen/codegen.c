@@ -21,7 +21,7 @@ extern const char kiln_embed_kernels_bc[], kiln_embed_kernels_bc_end[];
 
 static char *xstrdup(const char *s) {
     char *p = strdup(s);
-    if (!p) abort();
+    if (!p) kiln_oom("codegen options");
     return p;
 }
 
@@ -32,7 +32,7 @@ Codegen *codegen_create(const CodegenOptions *o, Diag *d) {
     LLVMInitializeAllAsmPrinters();
 
     Codegen *cg = calloc(1, sizeof(Codegen));
-    if (!cg) abort();
+    if (!cg) kiln_oom("codegen");
     cg->opts = *o;
     int host = !o->triple;
     if (host) {
@@ -137,6 +137,7 @@ static LLVMValueRef tensor_infos(Codegen *cg, Value *const *vs, int n, const cha
     LLVMTypeRef info_t =
         LLVMStructTypeInContext(cg->ctx, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->i32, cg->ptr}, 4, 0);
     LLVMValueRef *elems = calloc((size_t)n + 1, sizeof(LLVMValueRef));
+    if (!elems) kiln_oom("tensor info table");
     for (int i = 0; i < n; i++) {
         const Value *v = vs[i];
         int64_t dims[IR_MAX_RANK];

@@ -274,7 +274,7 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g) {
     cg->ws = ws;
 
     cg->vals = calloc((size_t)g->n_values + 1, sizeof(LLVMValueRef));
-    if (!cg->vals) abort();
+    if (!cg->vals) kiln_oom("value table");
     for (int i = 0; i < g->n_inputs; i++)
         cg->vals[g->inputs[i]->id] = load_ptr(cg, inputs, i);
     for (int i = 0; i < g->n_values; i++) {

@@ -94,7 +94,7 @@ static LLVMValueRef pack_conv_weights(Codegen *cg, const Value *w, int64_t G, in
     int64_t n_cb = (M + KILN_CONV_TILE_CO - 1) / KILN_CONV_TILE_CO;
     size_t count = (size_t)(G * n_cb * K * KILN_CONV_TILE_CO);
     float *p = calloc(count, sizeof(float));
-    if (!p) abort();
+    if (!p) kiln_oom("packed conv weights");
     const float *src = w->data;
     for (int64_t g = 0; g < G; g++)
         for (int64_t m = 0; m < M; m++)

@@ -1,6 +1,7 @@
 /* driver.c: the kiln commands, from model file to result. */
 #include "driver.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +44,19 @@ const char *const *driver_pass_names(void) {
 }
 
 /* Runs the pipeline up to and including the pass named `until` (NULL:
- * all). */
+ * all). A pass has failed if it returned -1 or reported an error; one that
+ * returns -1 without saying why is kiln's bug, reported as an internal
+ * error (exit 3) rather than a silent failure. */
 static int run_pipeline(Graph *g, const DriverOptions *o, const char *until, Diag *d) {
     if (o->dump_after && strcmp(o->dump_after, "import") == 0) ir_graph_print(g, stdout);
     for (int i = 0; i < N_PASSES; i++) {
         int before = diag_count(d);
-        pipeline[i].fn(g, d);
+        int rc = pipeline[i].fn(g, d);
+        /* A pass that reports an error returns -1 (and is treated as failed
+         * here even if it did not). */
+        assert(rc == -1 || (rc == 0 && diag_count(d) == before));
+        if (rc != 0 && diag_count(d) == before)
+            diag_env(d, "internal error: pass '%s' failed without a diagnostic", pipeline[i].name);
         if (diag_count(d) > before && !pipeline[i].analysis) return -1;
         if (diag_count(d) && !(i + 1 < N_PASSES && pipeline[i + 1].analysis)) return -1;
 #ifndef NDEBUG

@@ -1,5 +1,6 @@
 #include "arena.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,12 +18,18 @@ struct Arena {
     size_t chunk_size;
 };
 
+void kiln_oom(const char *what) {
+    fprintf(stderr, "kiln: out of memory (%s)\n", what);
+    exit(3);
+}
+
 static Chunk *chunk_new(size_t size) {
     size_t total = (sizeof(Chunk) + size + 63) & ~(size_t)63;
-    Chunk *c = aligned_alloc(64, total);
+    Chunk *c = size <= SIZE_MAX - sizeof(Chunk) - 63 ? aligned_alloc(64, total) : NULL;
     if (!c) {
-        fprintf(stderr, "kiln: out of memory (wanted %zu bytes)\n", size);
-        exit(3);
+        char what[64];
+        snprintf(what, sizeof what, "wanted %zu bytes", size);
+        kiln_oom(what);
     }
     c->next = NULL;
     c->size = size;
@@ -32,10 +39,7 @@ static Chunk *chunk_new(size_t size) {
 
 Arena *arena_create(size_t chunk_size) {
     Arena *a = calloc(1, sizeof(Arena));
-    if (!a) {
-        fprintf(stderr, "kiln: out of memory\n");
-        exit(3);
-    }
+    if (!a) kiln_oom("arena");
     a->chunk_size = chunk_size < 4096 ? 4096 : chunk_size;
     a->head = chunk_new(a->chunk_size);
     return a;
@@ -51,6 +55,10 @@ void arena_destroy(Arena *a) {
 }
 
 void *arena_alloc_aligned(Arena *a, size_t size, size_t align) {
+    assert(align && (align & (align - 1)) == 0 && align <= 4096);
+    /* Sizes come from model dims: keep off + size and size + align below
+     * SIZE_MAX, so neither wraps. */
+    if (size > SIZE_MAX / 2) kiln_oom("allocation size overflows");
     Chunk *c = a->head;
     uintptr_t base = (uintptr_t)c->data;
     size_t off = ((base + c->used + align - 1) & ~(uintptr_t)(align - 1)) - base;

@@ -3,7 +3,8 @@
  * Everything a compilation builds (IR nodes, values, shapes, names, pass
  * scratch, decoded weights) comes from one Arena and is released at once
  * by arena_destroy(). Allocation failure is fatal (prints and exits 3):
- * the compiler cannot do anything useful without memory.
+ * the compiler cannot do anything useful without memory. kiln_oom() is
+ * that policy, for every allocation in the compiler (arena or malloc).
  */
 #ifndef ARENA_H
 #define ARENA_H
@@ -18,5 +19,9 @@ void *arena_alloc(Arena *a, size_t size);                       /* zeroed, 16-by
 void *arena_alloc_aligned(Arena *a, size_t size, size_t align); /* zeroed */
 char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "kiln: out of memory (<what>)" to stderr and exits 3 (EXIT_ENV);
+ * never returns and never raises a signal. */
+_Noreturn void kiln_oom(const char *what);
 
 #endif

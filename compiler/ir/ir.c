@@ -1,6 +1,7 @@
 #include "ir.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* --- element types and shapes ------------------------------------------- */
@@ -112,6 +113,13 @@ Value *ir_value_add(Graph *g, const char *name, DType t) {
     v->id = g->n_values;
     g->values[g->n_values++] = v;
     return v;
+}
+
+Value *ir_value_add_fresh(Graph *g, const char *base, DType t) {
+    const char *name = base;
+    for (int k = 2; ir_value_find(g, name); k++)
+        name = arena_printf(g->arena, "%s_%d", base, k);
+    return ir_value_add(g, name, t);
 }
 
 Value *ir_value_find(const Graph *g, const char *name) {
@@ -248,7 +256,9 @@ Node *ir_value_sole_user(const Graph *g, const Value *v) {
 }
 
 void ir_node_absorb(Node *n, Node *c) {
-    assert(c->n_outputs >= 1 && c->outputs[0]);
+    assert(n->n_outputs == 1 && c->n_outputs >= 1 && !c->dead && n->outputs[0]->n_uses == 1);
+    for (int i = 1; i < c->n_outputs; i++)
+        assert(!c->outputs[i]); /* c has one output in use: the one n takes over */
     n->outputs[0]->producer = NULL;
     n->outputs[0] = c->outputs[0];
     c->outputs[0]->producer = n;
@@ -310,9 +320,31 @@ int ir_graph_verify(const Graph *g, Diag *d) {
         assert(v->id == i);
         if (v->data || v->input_index >= 0) defined[i] = 1;
     }
+    for (int i = 0; i < g->n_values; i++) {
+        const Value *v = g->values[i];
+        if (v->data && v->producer) {
+            diag_file(d, g->source_path, "initializer '%s' also has a producer", v->name);
+            bad = 1;
+        }
+        if (v->shape.rank < -1 || v->shape.rank > IR_MAX_RANK) {
+            diag_file(d, g->source_path, "value '%s' has rank %d", v->name, v->shape.rank);
+            bad = 1;
+        }
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
         const OpInfo *info = op_info(n->op);
+        if (n->dead) {
+            diag_node(d, n, "is dead but still in the graph");
+            bad = 1;
+        }
+        for (int j = 0; j < n->n_inputs + n->n_outputs; j++) {
+            const Value *v = j < n->n_inputs ? n->inputs[j] : n->outputs[j - n->n_inputs];
+            if (v && (v->id < 0 || v->id >= g->n_values || g->values[v->id] != v)) {
+                diag_node(d, n, "refers to value '%s', which is not in the graph", v->name);
+                return -1; /* the checks below index by id */
+            }
+        }
         if (n->op != OP_UNKNOWN && (n->n_inputs < info->in_min || n->n_inputs > info->in_max)) {
             diag_node(d, n, "has %d inputs, expected %d to %d", n->n_inputs, info->in_min,
                       info->in_max);
@@ -340,6 +372,13 @@ int ir_graph_verify(const Graph *g, Diag *d) {
             defined[v->id] = 1;
         }
     }
+    for (int i = 0; i < g->n_outputs; i++) {
+        const Value *v = g->outputs[i];
+        if (v->id < 0 || v->id >= g->n_values || g->values[v->id] != v) {
+            diag_file(d, g->source_path, "graph output '%s' is not in the graph", v->name);
+            return -1;
+        }
+    }
     for (int i = 0; i < g->n_outputs; i++)
         if (!defined[g->outputs[i]->id]) {
             diag_file(d, g->source_path, "graph output '%s' is not produced by any node",
@@ -351,6 +390,107 @@ int ir_graph_verify(const Graph *g, Diag *d) {
 
 /* --- printing ------------------------------------------------------------ */
 
+/* Numbers print in the shortest form that reads back to the same bits
+ * (ir_read.c parses them with strtof/strtod), so dumps round-trip. */
+static const char *f32_str(float f, char buf[32]) {
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, 32, "%.*g", prec, (double)f);
+        float back = strtof(buf, NULL);
+        if (memcmp(&back, &f, sizeof f) == 0 || f != f) break;
+    }
+    return buf;
+}
+
+static const char *f64_str(double f, char buf[32]) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, f);
+        double back = strtod(buf, NULL);
+        if (memcmp(&back, &f, sizeof f) == 0 || f != f) break;
+    }
+    return buf;
+}
+
+/* A float attribute always shows it is one ("1.0", not "1"), so the
+ * reader can tell it from an int. */
+static void print_attr_float(float f, FILE *out) {
+    char buf[32];
+    f32_str(f, buf);
+    fputs(buf, out);
+    if (strspn(buf, "-0123456789") == strlen(buf)) fputs(".0", out);
+}
+
+static void print_string(const char *s, FILE *out) {
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+/* Tensors of at most this many elements print their values. */
+#define IR_PRINT_MAX_ELEMS 16
+
+/* " = {1 2 3}" for a small tensor of a printable type; nothing otherwise. */
+static void print_data(const Value *v, FILE *out) {
+    int64_t n = shape_numel(&v->shape);
+    if (!v->data || v->shape.rank < 0 || shape_has_batch(&v->shape) || n > IR_PRINT_MAX_ELEMS ||
+        !dtype_size(v->dtype))
+        return;
+    char buf[32];
+    fputs(" = {", out);
+    for (int64_t i = 0; i < n; i++) {
+        if (i) fputc(' ', out);
+        const void *p = (const char *)v->data + (size_t)i * dtype_size(v->dtype);
+        switch (v->dtype) {
+        case DT_F32:
+            fputs(f32_str(*(const float *)p, buf), out);
+            break;
+        case DT_F64:
+            fputs(f64_str(*(const double *)p, buf), out);
+            break;
+        case DT_I8:
+            fprintf(out, "%d", *(const int8_t *)p);
+            break;
+        case DT_I16:
+            fprintf(out, "%d", *(const int16_t *)p);
+            break;
+        case DT_I32:
+            fprintf(out, "%d", *(const int32_t *)p);
+            break;
+        case DT_I64:
+            fprintf(out, "%lld", (long long)*(const int64_t *)p);
+            break;
+        case DT_U8:
+        case DT_BOOL:
+            fprintf(out, "%u", *(const uint8_t *)p);
+            break;
+        case DT_U16:
+            fprintf(out, "%u", *(const uint16_t *)p);
+            break;
+        case DT_U32:
+            fprintf(out, "%u", *(const uint32_t *)p);
+            break;
+        case DT_U64:
+            fprintf(out, "%llu", (unsigned long long)*(const uint64_t *)p);
+            break;
+        /* Half floats as their bit patterns: exact without a converter. */
+        case DT_F16:
+        case DT_BF16:
+            fprintf(out, "0x%04x", *(const uint16_t *)p);
+            break;
+        default:
+            break;
+        }
+    }
+    fputc('}', out);
+}
+
 static void print_value_type(const Value *v, FILE *out) {
     char buf[160];
     fprintf(out, "%s%s", dtype_name(v->dtype), shape_str(&v->shape, buf, sizeof buf));
@@ -360,21 +500,30 @@ static void print_attr(const Attr *a, FILE *out) {
     fprintf(out, "%s=", a->name);
     switch (a->kind) {
     case ATTR_FLOAT:
-        fprintf(out, "%g", (double)a->f);
+        print_attr_float(a->f, out);
         break;
     case ATTR_INT:
         fprintf(out, "%lld", (long long)a->i);
         break;
     case ATTR_STRING:
-        fprintf(out, "\"%s\"", a->s);
+        print_string(a->s, out);
         break;
     case ATTR_TENSOR:
-        fprintf(out, "<tensor>");
+        if (!a->t) {
+            fputs("<tensor>", out);
+            break;
+        }
+        fputc('<', out);
+        print_value_type(a->t, out);
+        print_data(a->t, out);
+        fputc('>', out);
         break;
     case ATTR_FLOATS:
         fputc('[', out);
-        for (int i = 0; i < a->n; i++)
-            fprintf(out, "%s%g", i ? "," : "", (double)a->floats[i]);
+        for (int i = 0; i < a->n; i++) {
+            if (i) fputc(',', out);
+            print_attr_float(a->floats[i], out);
+        }
         fputc(']', out);
         break;
     case ATTR_INTS:
@@ -385,8 +534,10 @@ static void print_attr(const Attr *a, FILE *out) {
         break;
     case ATTR_STRINGS:
         fputc('[', out);
-        for (int i = 0; i < a->n; i++)
-            fprintf(out, "%s\"%s\"", i ? "," : "", a->strings[i]);
+        for (int i = 0; i < a->n; i++) {
+            if (i) fputc(',', out);
+            print_string(a->strings[i], out);
+        }
         fputc(']', out);
         break;
     }
@@ -407,6 +558,7 @@ void ir_graph_print(const Graph *g, FILE *out) {
         if (!v->data || v->input_index >= 0) continue;
         fprintf(out, "  init   %%%s: ", v->name);
         print_value_type(v, out);
+        print_data(v, out);
         fputc('\n', out);
     }
     for (int i = 0; i < g->n_nodes; i++) {
@@ -434,8 +586,10 @@ void ir_graph_print(const Graph *g, FILE *out) {
         }
         if (n->gemm_packed_b) fputs(" +packed", out);
         if (n->epilogue) fprintf(out, " +%s", epilogue_names[n->epilogue]);
-        if (n->epilogue == EPI_CLAMP)
-            fprintf(out, "(%g,%g)", (double)n->epi_min, (double)n->epi_max);
+        if (n->epilogue == EPI_CLAMP) {
+            char lo[32], hi[32];
+            fprintf(out, "(%s,%s)", f32_str(n->epi_min, lo), f32_str(n->epi_max, hi));
+        }
         fputc('\n', out);
     }
     for (int i = 0; i < g->n_outputs; i++)

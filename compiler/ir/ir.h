@@ -11,13 +11,25 @@
  * runtime batch size. Shape.rank is -1 while unknown. Element types use the
  * ONNX TensorProto.DataType numbering, as runtime/kiln_model.h does.
  *
- * Text form (ir_graph_print, used by --dump-after and golden tests):
+ * Text form (ir_graph_print, used by --dump-after and golden tests; read
+ * back by ir_graph_parse):
  *
  *     graph main_graph opset 17 (fraud.onnx)
  *       input  %input: f32[N,30]
  *       init   %fc1.weight: f32[64,30]
+ *       init   %fc1.bias: f32[2] = {0.5 -1}
  *       %x1: f32[N,64] = Gemm 'fc1' (%input, %fc1.weight, %fc1.bias) {transB=1} +relu
  *       output %x1
+ *
+ * A type is dtype then shape: `?` an unknown dtype, `[?]` an unknown
+ * rank, `[]` a scalar, `N` the batch dim. Initializers of at most 16
+ * elements show their values (floats in the shortest form that reads back
+ * exactly, f16/bf16 as bit patterns); larger ones only their type. A node
+ * line lists outputs, op, name, inputs (`_` for an omitted one),
+ * attributes in `{...}` (ints `3`, floats always with a point or exponent
+ * `1.0`, strings `"s"` with C escapes, lists `[1,2]`, tensors `<i64[1] =
+ * {0}>`) and fused state as `+word` or `+word(args)` markers (`+relu`).
+ * Lines starting with `#` are comments for the reader.
  */
 #ifndef IR_H
 #define IR_H
@@ -286,6 +298,9 @@ struct Graph {
 Graph *ir_graph_create(Arena *a, const char *source_path);
 /* A new value; name must be unique (asserted). */
 Value *ir_value_add(Graph *g, const char *name, DType t);
+/* A new value for a pass to create: named `base`, or `base_2`, `base_3`,
+ * ... if the model already uses that name. */
+Value *ir_value_add_fresh(Graph *g, const char *base, DType t);
 Value *ir_value_find(const Graph *g, const char *name); /* NULL if none */
 /* A node appended at the end; inputs and outputs are copied. */
 Node *ir_node_add(Graph *g, OpKind op, const char *op_type, const char *name, int n_in,
@@ -313,9 +328,10 @@ void ir_value_replace_uses(Graph *g, Value *from, Value *to);
 /* The one live node reading v, or NULL if v has other readers, none, or
  * is a graph output. Requires: uses counted (ir_graph_recount). */
 Node *ir_value_sole_user(const Graph *g, const Value *v);
-/* Node n takes over the output of c, a single-output node reading n's
- * output: n now produces c's output, and c is marked dead. n's old output
- * has no producer left, so ir_graph_compact() drops it. */
+/* Node n takes over the output of c, a single-output node that is the
+ * sole reader of n's one output (uses counted): n now produces c's
+ * output, and c is marked dead. n's old output has no producer left, so
+ * ir_graph_compact() drops it. */
 void ir_node_absorb(Node *n, Node *c);
 
 /* Removes dead nodes and values nothing refers to; recounts uses. */
@@ -326,5 +342,10 @@ void ir_graph_recount(Graph *g);
  * formed; otherwise reports each problem and returns -1. */
 int ir_graph_verify(const Graph *g, Diag *d);
 void ir_graph_print(const Graph *g, FILE *out);
+/* Reads the text form above into a new graph in arena a; `path` names the
+ * text in messages ("path:line: ..."). Initializers printed without values
+ * get a deterministic fill (floats in [-1, 1), integers 0). 0 on success,
+ * else reports each problem and returns -1 (*out is then NULL). */
+int ir_graph_parse(Arena *a, const char *text, const char *path, Graph **out, Diag *d);
 
 #endif

@@ -166,7 +166,7 @@ static int external_read(const Onnx__TensorProto *t, const char *file, const cha
     rc = 0;
     goto out;
 oom:
-    diag_env(d, "out of memory");
+    kiln_oom("external data path");
 out:
     if (fd >= 0) close(fd);
     free(dir);

@@ -1,6 +1,7 @@
 /* buf.c: the growable byte buffer of buf.h. */
 #include "buf.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ char *rt_buf_take(RtBuf *b, size_t *len_out) {
 /* Makes room for `extra` more bytes plus the NUL. 0 if there is room. */
 static int buf_reserve(RtBuf *b, size_t extra) {
     if (b->oom) return -1;
+    assert(b->data ? b->len < b->cap : b->len == 0 && b->cap == 0);
     if (extra < b->cap - b->len) return 0; /* cap - len > extra: the NUL fits too */
     size_t need = b->len + extra + 1;
     if (need < b->len) goto fail; /* overflow */
@@ -51,6 +53,7 @@ fail:
 
 void rt_buf_put(RtBuf *b, const void *p, size_t n) {
     if (buf_reserve(b, n) != 0) return;
+    assert(b->len + n < b->cap);
     if (n) memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
@@ -70,6 +73,7 @@ void rt_buf_printf(RtBuf *b, const char *fmt, ...) {
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0 || buf_reserve(b, (size_t)n) != 0) return;
+    assert(b->len + (size_t)n < b->cap);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -136,8 +140,10 @@ int rt_buf_put_float(RtBuf *b, double v, int digits) {
         return 1;
     }
     /* "%.17g" is at most 24 bytes: sign, 17 digits, '.', "e-308". */
+    assert(digits > 0 && digits <= 17);
     if (buf_reserve(b, 32) != 0) return 0;
     int n = snprintf(b->data + b->len, 32, "%.*g", digits, v);
+    assert(n > 0 && n < 32);
     if (n > 0 && n < 32) b->len += (size_t)n;
     return 0;
 }

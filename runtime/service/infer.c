@@ -8,6 +8,7 @@
  */
 #include "infer.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -243,6 +244,7 @@ static int value_range_error(Request *r, const Feed *f, const json_t *v, const c
 /* Stores v as element f->i of the input and advances f->i. */
 static int value_store(Request *r, Feed *f, const json_t *v) {
     size_t i = f->i;
+    assert(f->dst && i < f->numel); /* nested_check counted the values */
     int dtype = f->t->dtype;
     if (dtype == KILN_DT_FLOAT || dtype == KILN_DT_DOUBLE || dtype == KILN_DT_FLOAT16) {
         if (!json_is_number(v)) return value_type_error(r, f, v, "a number");
@@ -428,6 +430,7 @@ static int binary_feed(Request *r, int k, Feed *f, const json_t *bsize, const js
                     t->name, (unsigned long long)size);
     memcpy(f->dst, r->bin + r->bin_used, (size_t)size);
     r->bin_used += (size_t)size;
+    assert(r->bin_used <= r->bin_len);
     if (t->dtype == KILN_DT_BOOL) { /* any non-zero byte is true, as in numpy */
         uint8_t *b = f->dst;
         for (size_t i = 0; i < f->numel; i++)
@@ -530,6 +533,7 @@ static int input_feed(Request *r, size_t pos, const json_t *obj) {
         for (size_t i = 0; i < f.numel && st == RT_STATUS_OK; i++)
             st = value_store(r, &f, json_array_get(data, i));
     }
+    assert(st != RT_STATUS_OK || f.i == f.numel); /* every element written */
 out:
     free(shape);
     return st;
@@ -627,6 +631,8 @@ static int model_run(Request *r) {
         return fail(r, RT_STATUS_INTERNAL_ERROR,
                     "out of memory for the workspace (%zu bytes for batch %lld)", ws,
                     (long long)r->batch);
+    for (int k = 0; k < m->n_inputs; k++)
+        assert(r->in[k]); /* input_feed fed every input */
     uint64_t t0 = now_ns();
     int rc = m->run((const void *const *)r->in, r->out, r->ws, r->batch, NULL);
     r->run_ns = now_ns() - t0;

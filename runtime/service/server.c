@@ -14,6 +14,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -48,7 +49,9 @@
 
 typedef struct Worker Worker;
 
-/* One accepted connection. */
+/* One accepted connection. Its states: pending (bev set, evcon NULL, in
+ * Worker.pending), adopted (bev NULL, evcon set, in Worker.table, busy
+ * while a reply is being sent), then freed by conn_closed. */
 typedef struct Conn {
     struct Conn *next;               /* in the pending list, then in a table bucket */
     Worker *w;                       /* the worker whose loop owns it */
@@ -218,6 +221,8 @@ static Conn *conn_find(Worker *w, const struct evhttp_connection *evcon) {
 static void conn_closed(struct evhttp_connection *evcon, void *arg) {
     Conn *c = arg;
     Worker *w = c->w;
+    assert(c->evcon == evcon && !c->bev); /* adopted */
+    assert(conn_find(w, evcon) == c);
     evhttp_connection_set_closecb(evcon, NULL, NULL); /* exactly once */
     for (Conn **p = &w->table[conn_bucket(evcon)]; *p; p = &(*p)->next) {
         if (*p == c) {
@@ -225,8 +230,14 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg) {
             break;
         }
     }
-    if (c->busy) atomic_fetch_sub(&w->s->n_busy, 1);
-    atomic_fetch_sub(&w->s->n_conns, 1);
+    if (c->busy) {
+        long long busy = atomic_fetch_sub(&w->s->n_busy, 1);
+        assert(busy > 0);
+        (void)busy;
+    }
+    long long open = atomic_fetch_sub(&w->s->n_conns, 1);
+    assert(open > 0);
+    (void)open;
     free(c);
 }
 
@@ -262,6 +273,7 @@ static void conn_adopt(evutil_socket_t fd, short what, void *arg) {
     while (list) {
         Conn *c = list;
         list = c->next;
+        assert(c->bev && !c->evcon && !c->busy); /* pending */
         void *cbarg = NULL;
         bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
         struct evhttp_connection *evcon = cbarg;
@@ -288,6 +300,7 @@ static void conn_adopt(evutil_socket_t fd, short what, void *arg) {
 static void reply_done(struct evhttp_request *req, void *arg) {
     Conn *c = arg;
     (void)req;
+    assert(c->evcon); /* only adopted connections get replies */
     if (c->busy) {
         c->busy = 0;
         atomic_fetch_sub(&c->w->s->n_busy, 1);
