@@ -100,8 +100,10 @@ bad:
 
 int shape_transpose(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
-    int64_t perm[IR_MAX_RANK];
+    int64_t *perm = arena_alloc(n->graph->arena, sizeof(int64_t) * IR_MAX_RANK);
     if (transpose_perm(n, x->shape.rank, perm, d)) return -1;
+    n->plan_kind = PLAN_PERM;
+    n->plan.perm = perm;
     Shape s = x->shape;
     for (int i = 0; i < s.rank; i++)
         s.dims[i] = x->shape.dims[perm[i]];

@@ -7,8 +7,8 @@
  * to 0). emit_strided() merges the axes both sides walk contiguously, so a
  * Concat or Slice of whole rows becomes a few long memcpy-like loops.
  * Kernels are chosen by element size (runtime/kernels/movement.h).
- * Slice, Pad and Resize read the plans their shape functions left on the
- * node (ir.h); nothing here resolves an attribute form again.
+ * Transpose, Slice, Pad and Resize read the plans their shape functions
+ * left on the node (ir.h); nothing here resolves an attribute form again.
  */
 #include <assert.h>
 #include <math.h>
@@ -123,15 +123,14 @@ static int emit_strided(Codegen *cg, const Node *n, DType t, int rank, const Sym
 
 int emit_transpose(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
-    const Attr *a = ir_attr(n, "perm");
+    assert(n->plan_kind == PLAN_PERM);
+    const int64_t *perm = n->plan.perm;
     int r = x->shape.rank;
     Sym xs[IR_MAX_RANK], ys[IR_MAX_RANK], dims[IR_MAX_RANK], ps[IR_MAX_RANK];
     dense_strides(&x->shape, xs);
     dense_strides(&y->shape, ys);
     for (int i = 0; i < r; i++) {
-        int64_t p = a ? a->ints[i] : r - 1 - i;
-        if (p < 0) p += r;
-        ps[i] = xs[p];
+        ps[i] = xs[perm[i]];
         dims[i] = cg_sym_dim(y->shape.dims[i]);
     }
     return emit_strided(cg, n, x->dtype, r, dims, ps, ys, cg_addr(cg, x), cg_addr(cg, y));

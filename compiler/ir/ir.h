@@ -159,6 +159,7 @@ typedef enum {
     PLAN_CONST,  /* Range: the output computed at compile time */
     PLAN_REDUCE, /* the reduce family (ops_reduce.def) but the losses */
     PLAN_CLIP,   /* Clip */
+    PLAN_PERM,   /* Transpose: output axis i is input axis perm[i] */
 } PlanKind;
 
 /* Slice: output index i of axis k reads input index start[k] + i * step[k]. */
@@ -265,7 +266,8 @@ struct Node {
         ConvPlan *conv;
         ReducePlan *reduce;
         ClipPlan *clip;
-        const void *bytes; /* PLAN_CONST: the output's contents, dense */
+        const int64_t *perm; /* PLAN_PERM: [rank], the default reversal resolved */
+        const void *bytes;   /* PLAN_CONST: the output's contents, dense */
     } plan;
     /* Workspace bytes the node's kernels need while it runs (an im2col
      * buffer, say): scratch + scratch_per_batch * batch, set by its shape

@@ -172,6 +172,30 @@ static void test_shape_inference_leaves_slice_pad_resize_and_range_plans(void **
     arena_destroy(a);
 }
 
+static void test_shape_inference_leaves_the_transpose_permutation(void **state) {
+    (void)state;
+    Arena *a = arena_create(1 << 16);
+    DiagCapture c;
+    capture_open(&c);
+    Graph *g = gb_graph(a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(DIM_BATCH, 2, 3));
+    Node *t = gb_node(g, OP_TRANSPOSE, "t", "y", 1, x);
+    gb_attr_ints(t, "perm", 3, (int64_t[]){0, -1, 1});
+    Node *r = gb_node(g, OP_TRANSPOSE, "r", "z", 1, x); /* no perm: the axes reversed */
+    assert_int_equal(pass_infer_shapes(g, &c.d), 0);
+    assert_string_equal(capture_text(&c), "");
+    assert_int_equal(t->plan_kind, PLAN_PERM);
+    assert_int_equal(t->plan.perm[0], 0);
+    assert_int_equal(t->plan.perm[1], 2);
+    assert_int_equal(t->plan.perm[2], 1);
+    assert_int_equal(r->plan_kind, PLAN_PERM);
+    assert_int_equal(r->plan.perm[0], 2);
+    assert_int_equal(r->plan.perm[2], 0);
+    assert_true(shape_equal(&gb_out(r)->shape, &SHP(3, 2, DIM_BATCH)));
+    capture_close(&c);
+    arena_destroy(a);
+}
+
 static void test_shape_range_too_large_to_compute_is_a_diagnostic(void **state) {
     (void)state;
     Arena *a = arena_create(1 << 16);
@@ -199,6 +223,7 @@ int main(void) {
         cmocka_unit_test(test_shape_concat_reports_the_batch_axis),
         cmocka_unit_test(test_shape_data_dependent_ops_say_so),
         cmocka_unit_test(test_shape_inference_leaves_slice_pad_resize_and_range_plans),
+        cmocka_unit_test(test_shape_inference_leaves_the_transpose_permutation),
         cmocka_unit_test(test_shape_range_too_large_to_compute_is_a_diagnostic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
