@@ -350,9 +350,11 @@ int fold_node_eval(const Node *n, void *out) {
     default:
         break;
     }
-    /* Arithmetic never sees the batch sentinel: it has no value. */
-    for (int j = 0; j < n->n_inputs; j++)
-        if (has_sentinel(n->inputs[j])) return -1;
+    /* Arithmetic never sees the batch sentinel: it has no value. Only a
+     * Cast from int64 to int64 (a copy) passes it on. */
+    if (!passes_sentinel(n))
+        for (int j = 0; j < n->n_inputs; j++)
+            if (has_sentinel(n->inputs[j])) return -1;
     return eval_math(n, out);
 }
 
