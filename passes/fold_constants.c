@@ -121,44 +121,24 @@ static const KernelOp kernel_ops[OP_COUNT] = {
 // clang-format on
 
 /* The kernels' 4-D loop nest over out for k operands (the contract of
- * kiln_binary_* in kiln_kernel_abi.h): size-1 dims dropped, neighbours
- * that every operand walks contiguously merged, as codegen lays out the
- * same call. Folded shapes are static. -1 if more than four dims remain
- * (codegen refuses those too). */
-static int layout_4d(const Shape *out, const Value *const *ins, int k, int64_t d[4],
-                     int64_t st[3][4]) {
-    int64_t dims[IR_MAX_RANK], s[3][IR_MAX_RANK];
-    int r = 0;
-    for (int i = 0; i < out->rank; i++) {
-        int64_t dd = out->dims[i];
-        if (dd == 1) continue;
-        int64_t si[3];
+ * kiln_binary_* in kiln_kernel_abi.h), grouped as codegen groups it. -1
+ * if more than four loops remain (codegen refuses those too). Folded
+ * shapes are static, so every product is a number. */
+static int layout_4d(const Shape *out, Value *const *ins, int k, int64_t d[4], int64_t st[3][4]) {
+    const Shape *shapes[3];
+    LoopNest ln;
+    int b;
+    for (int j = 0; j < k; j++)
+        shapes[j] = &ins[j]->shape;
+    if (loop_nest_build(out, shapes, k, &ln) > 4) return -1;
+    for (int g = 0; g < 4; g++) {
+        d[g] = shapes_product(out, ln.first[g], ln.end[g], &b);
         for (int j = 0; j < k; j++) {
-            const Shape *in = &ins[j]->shape;
-            int a = i - (out->rank - in->rank);
-            si[j] = 0;
-            if (a >= 0 && in->dims[a] != 1) {
-                si[j] = 1;
-                for (int b = a + 1; b < in->rank; b++)
-                    si[j] *= in->dims[b];
-            }
+            int from, to;
+            st[j][g] = loop_nest_operand(&ln, g, out, shapes[j], &from, &to)
+                           ? shapes_product(shapes[j], from, to, &b)
+                           : 0;
         }
-        int merge = r > 0;
-        for (int j = 0; merge && j < k; j++)
-            merge = s[j][r - 1] == si[j] * dd;
-        if (!merge) {
-            if (r == 4) return -1;
-            dims[r++] = 1;
-        }
-        dims[r - 1] *= dd;
-        for (int j = 0; j < k; j++)
-            s[j][r - 1] = si[j];
-    }
-    for (int i = 0; i < 4; i++) {
-        int pad = 4 - r;
-        d[i] = i < pad ? 1 : dims[i - pad];
-        for (int j = 0; j < k; j++)
-            st[j][i] = i < pad ? 0 : s[j][i - pad];
     }
     return 0;
 }
@@ -212,8 +192,7 @@ static int eval_math(const Node *n, void *out) {
     }
     if (n->op == OP_WHERE) {
         tk = &type_kernels[y->dtype];
-        if (x->dtype != DT_BOOL || !tk->where ||
-            layout_4d(&y->shape, (const Value *const *)n->inputs, 3, d, st))
+        if (x->dtype != DT_BOOL || !tk->where || layout_4d(&y->shape, n->inputs, 3, d, st))
             return -1;
         tk->where(d, x->data, st[0], n->inputs[1]->data, st[1], n->inputs[2]->data, st[2], out);
         return 0;
@@ -232,7 +211,7 @@ static int eval_math(const Node *n, void *out) {
     }
     if (n->n_inputs != 2 || n->inputs[1]->dtype != x->dtype) return -1;
     if (x->dtype == DT_BOOL && ko.op <= KILN_BIN_DIV) return -1; /* emit_binary's diagnostic */
-    if (layout_4d(&y->shape, (const Value *const *)n->inputs, 2, d, st)) return -1;
+    if (layout_4d(&y->shape, n->inputs, 2, d, st)) return -1;
     BinaryFn *fn = ko.op >= KILN_BIN_EQ ? tk->compare : tk->binary;
     fn(ko.op, d, x->data, st[0], n->inputs[1]->data, st[1], out);
     return 0;
