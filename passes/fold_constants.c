@@ -7,6 +7,14 @@
  * functions run silently here; pass_infer_shapes runs afterwards and
  * reports what is still wrong). How the batch dim is carried through a
  * folded shape vector is described in fold_constants.h.
+ *
+ * Arithmetic runs on the model's own kernels (runtime/kernels, compiled
+ * natively into kiln with the bitcode's float flags; their ABI is
+ * runtime/kiln_kernel_abi.h), called with the op and the loop nest codegen
+ * would pass, so a folded constant is bit for bit what the model would
+ * have computed. What only reads shapes (Shape, Size, ConstantOfShape,
+ * Range's plan) or only moves bytes (Reshape and friends, Gather, Concat,
+ * Slice, Expand) is done here directly.
  */
 #include <string.h>
 

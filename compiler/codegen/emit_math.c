@@ -162,7 +162,7 @@ _Static_assert((int)UNARY_ROWS == (int)KILN_UN_COUNT &&
                (0ull
 #include "ops.def"
                ) == (1ull << KILN_UN_COUNT) - 1,
-               "each KILN_UN_ op (runtime/kernels/kernels.h) needs exactly one UN row in ops.def");
+               "each KILN_UN_ op (runtime/kiln_kernel_abi.h) needs exactly one UN row in ops.def");
 #undef OP
 #undef UN
 #undef UN_A

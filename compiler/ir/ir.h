@@ -156,7 +156,7 @@ typedef struct Attr {
 
 /* Activation fused into a node's output by passes (bias+activation
  * epilogues); codegen passes it to the kernel as an enum whose values
- * runtime/kernels/kernels.h repeats as KILN_EPI_* (static_assert in
+ * runtime/kiln_kernel_abi.h repeats as KILN_EPI_* (static_assert in
  * compiler/codegen/emit.c). EPI_CLAMP clamps to [Node.epi_min,
  * Node.epi_max] (a Clip after a Conv; convolutions only). The text form
  * shows it after the attributes: +relu, +sigmoid, +tanh, +clamp(lo,hi). */
