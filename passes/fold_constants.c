@@ -7,102 +7,148 @@
  * functions run silently here; pass_infer_shapes runs afterwards and
  * reports what is still wrong). How the batch dim is carried through a
  * folded shape vector is described in fold_constants.h.
+ *
+ * Arithmetic runs on the model's own kernels (runtime/kernels, compiled
+ * natively into kiln with the bitcode's float flags; their ABI is
+ * runtime/kiln_kernel_abi.h), called with the op and the loop nest codegen
+ * would pass, so a folded constant is bit for bit what the model would
+ * have computed. What only reads shapes (Shape, Size, ConstantOfShape,
+ * Range's plan) or only moves bytes (Reshape and friends, Gather, Concat,
+ * Slice, Expand) is done here directly.
  */
-#include <math.h>
 #include <string.h>
 
 #include "fold_constants.h"
+#include "kiln_kernel_abi.h"
 #include "shapes.h"
 
 /* Folded outputs larger than this stay run-time computations: folding is
  * for shape vectors, not for weights. */
 #define FOLD_MAX_ELEMS (1 << 16)
 
-static int is_float(DType t) {
-    return t == DT_F32 || t == DT_F64 || t == DT_F16;
-}
+/* --- the element-wise kernels, by element type ------------------------------------ */
 
-static double load_f(const Value *v, int64_t i) {
-    const void *p = v->data;
-    switch (v->dtype) {
-    case DT_F32:
-        return ((const float *)p)[i];
-    case DT_F64:
-        return ((const double *)p)[i];
-    case DT_I8:
-        return ((const int8_t *)p)[i];
-    case DT_U8:
-    case DT_BOOL:
-        return ((const uint8_t *)p)[i];
-    case DT_I16:
-        return ((const int16_t *)p)[i];
-    case DT_U16:
-        return ((const uint16_t *)p)[i];
-    case DT_I32:
-        return ((const int32_t *)p)[i];
-    case DT_U32:
-        return ((const uint32_t *)p)[i];
-    case DT_I64:
-        return (double)((const int64_t *)p)[i];
-    case DT_U64:
-        return (double)((const uint64_t *)p)[i];
-    default:
-        return 0;
-    }
-}
+/* Wrappers with void pointers and the 4-D layout as arrays, so that one
+ * table holds the kernels of every type (a call through a cast function
+ * pointer would be undefined behaviour). */
+typedef void BinaryFn(int op, const int64_t *d, const void *a, const int64_t *as, const void *b,
+                      const int64_t *bs, void *y);
+typedef void UnaryFn(int op, int64_t n, const void *x, void *y, float alpha, float beta);
+typedef void WhereFn(const int64_t *d, const void *c, const int64_t *cs, const void *a,
+                     const int64_t *as, const void *b, const int64_t *bs, void *y);
+typedef void CastFn(int64_t n, const void *x, void *y);
 
-static int64_t load_i(const Value *v, int64_t i) {
-    switch (v->dtype) {
-    case DT_I64:
-        return ((const int64_t *)v->data)[i];
-    case DT_U64:
-        return (int64_t)((const uint64_t *)v->data)[i];
-    case DT_F32:
-    case DT_F64:
-        return (int64_t)load_f(v, i);
-    default:
-        return (int64_t)load_f(v, i);
+#define WRAP_MATH(T, sfx, kind)                                                                    \
+    static void binary_##sfx(int op, const int64_t *d, const void *a, const int64_t *as,           \
+                             const void *b, const int64_t *bs, void *y) {                          \
+        kiln_binary_##sfx(op, d[0], d[1], d[2], d[3], a, as[0], as[1], as[2], as[3], b, bs[0],     \
+                          bs[1], bs[2], bs[3], y);                                                 \
+    }                                                                                              \
+    static void compare_##sfx(int op, const int64_t *d, const void *a, const int64_t *as,          \
+                              const void *b, const int64_t *bs, void *y) {                         \
+        kiln_compare_##sfx(op, d[0], d[1], d[2], d[3], a, as[0], as[1], as[2], as[3], b, bs[0],    \
+                           bs[1], bs[2], bs[3], y);                                                \
+    }                                                                                              \
+    static void unary_##sfx(int op, int64_t n, const void *x, void *y, float alpha, float beta) {  \
+        kiln_unary_##sfx(op, n, x, y, alpha, beta);                                                \
+    }                                                                                              \
+    static void where_##sfx(const int64_t *d, const void *c, const int64_t *cs, const void *a,     \
+                            const int64_t *as, const void *b, const int64_t *bs, void *y) {        \
+        kiln_where_##sfx(d[0], d[1], d[2], d[3], c, cs[0], cs[1], cs[2], cs[3], a, as[0], as[1],   \
+                         as[2], as[3], b, bs[0], bs[1], bs[2], bs[3], y);                          \
+    }                                                                                              \
+    KILN_CAST_TARGETS(WRAP_CAST, T, sfx)
+#define WRAP_CAST(F, fsfx, T, tsfx, tkind)                                                         \
+    static void cast_##fsfx##_##tsfx(int64_t n, const void *x, void *y) {                          \
+        kiln_cast_##fsfx##_##tsfx(n, x, y);                                                        \
     }
-}
+KILN_FOR_MATH_TYPES(WRAP_MATH)
+#undef WRAP_MATH
+#undef WRAP_CAST
 
-static void store(DType t, void *p, int64_t i, double f, int64_t k, int as_float) {
-    switch (t) {
-    case DT_F32:
-        ((float *)p)[i] = as_float ? (float)f : (float)k;
-        break;
-    case DT_F64:
-        ((double *)p)[i] = as_float ? f : (double)k;
-        break;
-    case DT_I8:
-        ((int8_t *)p)[i] = (int8_t)(as_float ? (int64_t)f : k);
-        break;
-    case DT_U8:
-        ((uint8_t *)p)[i] = (uint8_t)(as_float ? (int64_t)f : k);
-        break;
-    case DT_BOOL:
-        ((uint8_t *)p)[i] = as_float ? f != 0 : k != 0;
-        break;
-    case DT_I16:
-        ((int16_t *)p)[i] = (int16_t)(as_float ? (int64_t)f : k);
-        break;
-    case DT_U16:
-        ((uint16_t *)p)[i] = (uint16_t)(as_float ? (int64_t)f : k);
-        break;
-    case DT_I32:
-        ((int32_t *)p)[i] = (int32_t)(as_float ? (int64_t)f : k);
-        break;
-    case DT_U32:
-        ((uint32_t *)p)[i] = (uint32_t)(as_float ? (int64_t)f : k);
-        break;
-    case DT_I64:
-        ((int64_t *)p)[i] = as_float ? (int64_t)f : k;
-        break;
-    case DT_U64:
-        ((uint64_t *)p)[i] = (uint64_t)(as_float ? (int64_t)f : k);
-        break;
-    default:
-        break;
+/* DType of each kernel suffix, from the dtype table (FOLD_DT_f32 == DT_F32). */
+enum {
+#define KILN_DTYPE(ir, abi, onnx, name, ...) FOLD_DT_##name = DT_##ir,
+#include "kiln_dtypes.def"
+#undef KILN_DTYPE
+};
+#define N_DTYPES 32
+#define KILN_DTYPE(ir, abi, onnx, ...) _Static_assert(onnx < N_DTYPES, "raise N_DTYPES");
+#include "kiln_dtypes.def"
+#undef KILN_DTYPE
+
+typedef struct TypeKernels {
+    BinaryFn *binary, *compare;
+    UnaryFn *unary;
+    WhereFn *where;
+    CastFn *cast_to[N_DTYPES]; /* by the target's DType */
+} TypeKernels;
+
+/* By DType; all NULL for types without kernels (strings, bfloat16). */
+static const TypeKernels type_kernels[N_DTYPES] = {
+#define CAST_ENTRY(F, fsfx, T, tsfx, tkind) [FOLD_DT_##tsfx] = cast_##fsfx##_##tsfx,
+#define ENTRY(T, sfx, kind)                                                                        \
+    [FOLD_DT_##sfx] = {binary_##sfx,                                                               \
+                       compare_##sfx,                                                              \
+                       unary_##sfx,                                                                \
+                       where_##sfx,                                                                \
+                       {KILN_CAST_TARGETS(CAST_ENTRY, T, sfx)}},
+    KILN_FOR_MATH_TYPES(ENTRY)
+#undef ENTRY
+#undef CAST_ENTRY
+};
+
+/* The kernel op column of ops.def, as codegen reads it: which kernel an
+ * op calls and, for unary ops, the attributes that become alpha and beta. */
+enum { KERNEL_NONE, KERNEL_UNARY, KERNEL_BINARY };
+typedef struct KernelOp {
+    int kind, op;
+    const char *alpha_name;
+    float alpha;
+    const char *beta_name;
+    float beta;
+} KernelOp;
+
+// clang-format off
+#define UN(k)                  {KERNEL_UNARY, KILN_UN_##k, NULL, 0, NULL, 0}
+#define UN_A(k, an, a)         {KERNEL_UNARY, KILN_UN_##k, an, a, NULL, 0}
+#define UN_AB(k, an, a, bn, b) {KERNEL_UNARY, KILN_UN_##k, an, a, bn, b}
+#define BIN(k)                 {KERNEL_BINARY, KILN_BIN_##k, NULL, 0, NULL, 0}
+#define NONE                   {KERNEL_NONE, -1, NULL, 0, NULL, 0}
+static const KernelOp kernel_ops[OP_COUNT] = {
+#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel) \
+    [OP_##e] = kernel,
+#include "ops.def"
+#undef OP
+};
+#undef UN
+#undef UN_A
+#undef UN_AB
+#undef BIN
+#undef NONE
+// clang-format on
+
+/* The kernels' 4-D loop nest over out for k operands (the contract of
+ * kiln_binary_* in kiln_kernel_abi.h), grouped as codegen groups it. -1
+ * if more than four loops remain (codegen refuses those too). Folded
+ * shapes are static, so every product is a number. */
+static int layout_4d(const Shape *out, Value *const *ins, int k, int64_t d[4], int64_t st[3][4]) {
+    const Shape *shapes[3];
+    LoopNest ln;
+    int b;
+    for (int j = 0; j < k; j++)
+        shapes[j] = &ins[j]->shape;
+    if (loop_nest_build(out, shapes, k, &ln) > 4) return -1;
+    for (int g = 0; g < 4; g++) {
+        d[g] = shapes_product(out, ln.first[g], ln.end[g], &b);
+        for (int j = 0; j < k; j++) {
+            int from, to;
+            st[j][g] = loop_nest_operand(&ln, g, out, shapes[j], &from, &to)
+                           ? shapes_product(shapes[j], from, to, &b)
+                           : 0;
+        }
     }
+    return 0;
 }
 
 static int has_sentinel(const Value *v) {
@@ -110,6 +156,14 @@ static int has_sentinel(const Value *v) {
     for (int64_t i = 0; i < shape_numel(&v->shape); i++)
         if (((const int64_t *)v->data)[i] == FOLD_DIM_BATCH) return 1;
     return 0;
+}
+
+/* Data movement keeps the sentinel, and so does Cast from int64 to int64
+ * (the OPF_SENTINEL flags in ops.def). */
+static int passes_sentinel(const Node *n) {
+    unsigned f = op_info(n->op)->flags;
+    return (f & OPF_SENTINEL) || ((f & OPF_SENTINEL_I64) && n->outputs[0]->dtype == DT_I64 &&
+                                  n->inputs[0]->dtype == DT_I64);
 }
 
 /* Flat offset into s (broadcast to out's rank) of out's multi-index at. */
@@ -127,80 +181,47 @@ static void index_next(const Shape *s, int64_t *at) {
         at[r] = 0;
 }
 
-/* The foldable math ops (OPF_FOLD in ops_math.def): one element at a
- * time in double and in int64, stored as the output's type wants. */
-static int eval_elementwise(const Node *n, void *out) {
-    const Value *y = n->outputs[0];
-    int64_t cnt = shape_numel(&y->shape), at[IR_MAX_RANK] = {0};
-    int nin = n->n_inputs, fl = 0;
-    if ((n->op == OP_MIN || n->op == OP_MAX) && nin != 2) return -1;
-    for (int j = 0; j < nin; j++)
-        if (n->op == OP_WHERE ? j > 0 && is_float(n->inputs[j]->dtype)
-                              : is_float(n->inputs[j]->dtype))
-            fl = 1;
-    for (int64_t i = 0; i < cnt; i++, index_next(&y->shape, at)) {
-        int64_t o[3];
-        for (int j = 0; j < nin && j < 3; j++)
-            o[j] = bcast_offset(&n->inputs[j]->shape, &y->shape, at);
-        const Value *a = n->inputs[0], *b = nin > 1 ? n->inputs[1] : NULL;
-        double fa = load_f(a, o[0]), fb = b ? load_f(b, o[1]) : 0, fr = 0;
-        int64_t ia = load_i(a, o[0]), ib = b ? load_i(b, o[1]) : 0, ir = 0;
-        int rf = fl;
-        switch (n->op) {
-        case OP_ADD:
-            fr = fa + fb, ir = (int64_t)((uint64_t)ia + (uint64_t)ib);
-            break;
-        case OP_SUB:
-            fr = fa - fb, ir = (int64_t)((uint64_t)ia - (uint64_t)ib);
-            break;
-        case OP_MUL:
-            fr = fa * fb, ir = (int64_t)((uint64_t)ia * (uint64_t)ib);
-            break;
-        case OP_DIV:
-            fr = fa / fb;
-            /* Integer division truncates toward zero in ONNX Runtime. */
-            ir = ib ? ia / ib : 0;
-            break;
-        case OP_NEG:
-            fr = -fa, ir = -ia;
-            break;
-        case OP_ABS:
-            fr = fabs(fa), ir = ia < 0 ? -ia : ia;
-            break;
-        case OP_MIN:
-            fr = fa < fb ? fa : fb, ir = ia < ib ? ia : ib;
-            break;
-        case OP_MAX:
-            fr = fa > fb ? fa : fb, ir = ia > ib ? ia : ib;
-            break;
-        case OP_EQUAL:
-            ir = fl ? fa == fb : ia == ib, rf = 0;
-            break;
-        case OP_LESS:
-            ir = fl ? fa < fb : ia < ib, rf = 0;
-            break;
-        case OP_GREATER:
-            ir = fl ? fa > fb : ia > ib, rf = 0;
-            break;
-        case OP_NOT:
-            ir = !ia, rf = 0;
-            break;
-        case OP_CAST:
-            fr = fa, ir = ia, rf = is_float(a->dtype);
-            break;
-        case OP_WHERE: {
-            const Value *c = n->inputs[2];
-            double fc = load_f(c, o[2]);
-            int64_t ic = load_i(c, o[2]);
-            fr = ia ? fb : fc;
-            ir = ia ? ib : ic;
-            break;
+/* The foldable math ops (OPF_FOLD in ops_math.def), by the kernel the
+ * model would call for them, with the arguments codegen (emit_math.c)
+ * passes. Refuses what codegen refuses, so that it reports it. */
+static int eval_math(const Node *n, void *out) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    const TypeKernels *tk = &type_kernels[x->dtype];
+    KernelOp ko = kernel_ops[n->op];
+    int64_t d[4], st[3][4];
+    if (n->op == OP_CAST) {
+        if (x->dtype == y->dtype) { /* kiln_copy in the model */
+            memcpy(out, x->data, (size_t)shape_numel(&y->shape) * dtype_size(y->dtype));
+            return 0;
         }
-        default:
-            return -1; /* flagged OPF_FOLD, but no evaluator here */
-        }
-        store(y->dtype, out, i, fr, ir, rf);
+        if (!tk->cast_to[y->dtype]) return -1;
+        tk->cast_to[y->dtype](shape_numel(&x->shape), x->data, out);
+        return 0;
     }
+    if (n->op == OP_WHERE) {
+        tk = &type_kernels[y->dtype];
+        if (x->dtype != DT_BOOL || !tk->where || layout_4d(&y->shape, n->inputs, 3, d, st))
+            return -1;
+        tk->where(d, x->data, st[0], n->inputs[1]->data, st[1], n->inputs[2]->data, st[2], out);
+        return 0;
+    }
+    if (ko.kind == KERNEL_UNARY) {
+        if (!tk->unary) return -1;
+        float alpha = ko.alpha_name ? ir_attr_float(n, ko.alpha_name, ko.alpha) : 0.0f;
+        float beta = ko.beta_name ? ir_attr_float(n, ko.beta_name, ko.beta) : 0.0f;
+        tk->unary(ko.op, shape_numel(&x->shape), x->data, out, alpha, beta);
+        return 0;
+    }
+    if (ko.kind != KERNEL_BINARY || !tk->binary) return -1;
+    if (n->n_inputs == 1) { /* variadic Max/Min of one input: a copy */
+        memcpy(out, x->data, (size_t)shape_numel(&y->shape) * dtype_size(y->dtype));
+        return 0;
+    }
+    if (n->n_inputs != 2 || n->inputs[1]->dtype != x->dtype) return -1;
+    if (x->dtype == DT_BOOL && ko.op <= KILN_BIN_DIV) return -1; /* emit_binary's diagnostic */
+    if (layout_4d(&y->shape, n->inputs, 2, d, st)) return -1;
+    BinaryFn *fn = ko.op >= KILN_BIN_EQ ? tk->compare : tk->binary;
+    fn(ko.op, d, x->data, st[0], n->inputs[1]->data, st[1], out);
     return 0;
 }
 
@@ -254,13 +275,15 @@ int fold_node_eval(const Node *n, void *out) {
         const Value *ix = n->inputs[1];
         int64_t axis = ir_attr_int(n, "axis", 0);
         if (axis < 0) axis += x->shape.rank;
+        if (ix->dtype != DT_I64 && ix->dtype != DT_I32) return -1;
         int b;
         int64_t outer = shapes_product(&x->shape, 0, (int)axis, &b), len = x->shape.dims[axis];
         int64_t inner = shapes_product(&x->shape, (int)axis + 1, x->shape.rank, &b);
         int64_t ni = shape_numel(&ix->shape);
         for (int64_t o = 0; o < outer; o++)
             for (int64_t j = 0; j < ni; j++) {
-                int64_t k = load_i(ix, j);
+                int64_t k = ix->dtype == DT_I64 ? ((const int64_t *)ix->data)[j]
+                                                : ((const int32_t *)ix->data)[j];
                 if (k < 0) k += len;
                 if (k < 0 || k >= len) return -1;
                 memcpy((char *)out + (o * ni + j) * inner * (int64_t)es,
@@ -314,18 +337,12 @@ int fold_node_eval(const Node *n, void *out) {
     default:
         break;
     }
-    /* Arithmetic never sees the batch sentinel: it has no value. */
-    for (int j = 0; j < n->n_inputs; j++)
-        if (has_sentinel(n->inputs[j])) return -1;
-    return eval_elementwise(n, out);
-}
-
-/* Data movement keeps the sentinel, and so does Cast from int64 to int64
- * (the OPF_SENTINEL flags in ops.def). */
-static int passes_sentinel(const Node *n) {
-    unsigned f = op_info(n->op)->flags;
-    return (f & OPF_SENTINEL) || ((f & OPF_SENTINEL_I64) && n->outputs[0]->dtype == DT_I64 &&
-                                  n->inputs[0]->dtype == DT_I64);
+    /* Arithmetic never sees the batch sentinel: it has no value. Only a
+     * Cast from int64 to int64 (a copy) passes it on. */
+    if (!passes_sentinel(n))
+        for (int j = 0; j < n->n_inputs; j++)
+            if (has_sentinel(n->inputs[j])) return -1;
+    return eval_math(n, out);
 }
 
 /* Slots that read a shape vector and understand the sentinel. */

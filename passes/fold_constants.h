@@ -2,10 +2,12 @@
  *
  * pass_fold_constants walks the nodes in order, infers each node's shape
  * (silently: pass_infer_shapes reports problems afterwards) and replaces
- * outputs it can compute on the host by constants: Shape and Size of values
- * with static shapes, and cheap int64/float ops whose inputs are all
- * constants. So a Reshape target computed by Shape -> Gather -> Concat is a
- * constant by the time pass_infer_shapes sees it.
+ * outputs it can compute at compile time by constants: Shape and Size of
+ * values with static shapes, and the ops flagged OPF_FOLD whose inputs are
+ * all constants (arithmetic through the model's own kernels, so the
+ * constant equals what the model would compute). So a Reshape target
+ * computed by Shape -> Gather -> Concat is a constant by the time
+ * pass_infer_shapes sees it.
  *
  * The batch size is not a number at compile time. Shape of a value with a
  * batch dim folds to a vector holding FOLD_DIM_BATCH at that position; the
@@ -24,7 +26,7 @@
 /* The batch dim inside a folded int64 shape vector ("KILN" in the low bits). */
 #define FOLD_DIM_BATCH (INT64_MIN + 0x4b494c4e)
 
-/* Computes node n's single output on the host into out (numel * dtype
+/* Computes node n's single output at compile time into out (numel * dtype
  * bytes of the already inferred output) when the op and its constant
  * inputs allow it. 0 on success, -1 if not foldable. Requires: n's shape
  * function has run (it sets the output's shape and n's plan). */

@@ -1,16 +1,261 @@
 /* kiln_kernel_abi.h: what the compiler and the kernels (runtime/kernels)
- * must agree on beyond the kernels' signatures.
+ * must agree on, for the compiler's side to see without any kernel header.
  *
- * Shape inference (passes/shapes_nn.c) reserves each node's kernel scratch
- * with these functions, codegen hands that scratch to the kernel, and the
- * kernel (runtime/kernels/nn.c) uses exactly this much, so the sizes are
- * computed in one place. Header only, no dependencies but <stdint.h>: the
- * compiler includes it without seeing any kernel header.
+ * - Kernel scratch sizes: shape inference (passes/shapes_nn.c) reserves
+ *   each node's scratch with the functions below, codegen hands it to the
+ *   kernel, and the kernel (runtime/kernels/nn.c) uses exactly this much.
+ * - The element-wise kernels (runtime/kernels/elementwise.c): the type
+ *   lists they are instantiated for, their op enums (KILN_BIN_*, KILN_UN_*,
+ *   KILN_EPI_*) and the prototypes of kiln_binary/unary/compare/where/cast.
+ *   Codegen calls them in each model; pass_fold_constants
+ *   (passes/fold_constants.c) calls the same kernels, compiled natively,
+ *   so a folded constant holds what the model would have computed.
+ *
+ * Header only, no dependencies but <stdint.h> and kiln_dtypes.def.
  */
 #ifndef KILN_KERNEL_ABI_H
 #define KILN_KERNEL_ABI_H
 
 #include <stdint.h>
+
+/* Kernels that exist for every numeric element type are instantiated
+ * with this list: X(C type, name suffix, is_integer). Suffixes are the
+ * short names of runtime/kiln_dtypes.def, as cg_dtype_suffix() in
+ * compiler/codegen returns them. */
+#define KILN_FOR_NUMERIC_TYPES(X)                                                                  \
+    X(float, f32, 0)                                                                               \
+    X(double, f64, 0)                                                                              \
+    X(_Float16, f16, 0)                                                                            \
+    X(int8_t, i8, 1)                                                                               \
+    X(int16_t, i16, 1)                                                                             \
+    X(int32_t, i32, 1)                                                                             \
+    X(int64_t, i64, 1)                                                                             \
+    X(uint8_t, u8, 1)                                                                              \
+    X(uint16_t, u16, 1)                                                                            \
+    X(uint32_t, u32, 1)                                                                            \
+    X(uint64_t, u64, 1)
+
+/* Bytes per element by kernel suffix (KILN_DTSIZE_f32 == 4), from the
+ * dtype table; the asserts keep the C types above in step with it. */
+enum {
+#define KILN_DTYPE(ir, abi, onnx, name, size, ...) KILN_DTSIZE_##name = size,
+#include "kiln_dtypes.def"
+#undef KILN_DTYPE
+};
+#define KILN_CHECK_TYPE(T, sfx, is_int)                                                            \
+    _Static_assert(sizeof(T) == KILN_DTSIZE_##sfx,                                                 \
+                   "kernel type " #sfx " disagrees with kiln_dtypes.def");
+KILN_FOR_NUMERIC_TYPES(KILN_CHECK_TYPE)
+KILN_CHECK_TYPE(uint8_t, bool, 1)
+#undef KILN_CHECK_TYPE
+
+/* Activation applied to a kernel's result (bias+activation epilogue).
+ * Same values as Epilogue in compiler/ir/ir.h (static_assert in
+ * compiler/codegen/emit.c). CLAMP: the convolution kernels' [lo, hi]
+ * arguments (nn.h); the Gemm kernels take NONE to TANH. */
+enum {
+    KILN_EPI_NONE = 0,
+    KILN_EPI_RELU = 1,
+    KILN_EPI_SIGMOID = 2,
+    KILN_EPI_TANH = 3,
+    KILN_EPI_CLAMP = 4,
+};
+
+/* Binary ops of kiln_binary_* (EQ..GE: kiln_compare_* in kmath_ops.h).
+ * Integer DIV and MOD by zero give 0 instead of trapping; MOD takes the
+ * divisor's sign (Python, ONNX Mod fmod=0), FMOD the dividend's (C).
+ * SHL/SHR shift by the bit width or more give 0. PRELU: a < 0 ? a*b : a. */
+enum {
+    KILN_BIN_ADD = 0,
+    KILN_BIN_SUB = 1,
+    KILN_BIN_MUL = 2,
+    KILN_BIN_DIV = 3,
+    KILN_BIN_POW,
+    KILN_BIN_MOD,
+    KILN_BIN_FMOD,
+    KILN_BIN_MAX,
+    KILN_BIN_MIN,
+    KILN_BIN_SHL,
+    KILN_BIN_SHR,
+    KILN_BIN_AND,
+    KILN_BIN_OR,
+    KILN_BIN_XOR,
+    KILN_BIN_PRELU,
+    KILN_BIN_EQ,
+    KILN_BIN_LT,
+    KILN_BIN_GT,
+    KILN_BIN_LE,
+    KILN_BIN_GE,
+};
+
+/* Unary ops of kiln_unary_*: the one table of them. X(op, f32, f64, integer)
+ * gives, for KILN_UN_<op>, the C expression of y in terms of x and the
+ * op's parameters a (alpha) and b (beta): in float (also float16, which
+ * computes in float), in double, and in the integer element type. The
+ * expressions are expanded only by runtime/kernels/elementwise.c, so they
+ * may call kmath.h and the helpers there (clamp01f, clamp01); `x` stands
+ * where ONNX does not define the op on that type (the shape function
+ * refuses those before a kernel is called). Hot float ops (exp, log, erf,
+ * sigmoid, tanh) use kmath.h's vectorisable versions; the rest call libm,
+ * which is fine for ops that networks use rarely. Double is libm
+ * throughout (double models are rare). The ops with parameters say what a
+ * and b are; compiler/ir/ops_math.def names the ONNX attributes. */
+// clang-format off
+#define KILN_FOR_UNARY_OPS(X)                                                                      \
+    /* op             float                 double                           integer */            \
+    X(RELU,             x > 0.0f ? x : 0.0f,  x > 0.0 ? x : 0.0,               x > 0 ? x : 0)      \
+    X(SIGMOID,          kiln_sigmoidf(x),     1.0 / (1.0 + __builtin_exp(-x)), x)                  \
+    X(TANH,             kiln_tanhf(x),        __builtin_tanh(x),               x)                  \
+    X(ABS,              __builtin_fabsf(x),   __builtin_fabs(x),               x < 0 ? -x : x)     \
+    X(NEG,              -x,                   -x,                              -x)                 \
+    /* kiln_expf_full: IEEE overflow and underflow */                                              \
+    X(EXP,              kiln_expf_full(x),    __builtin_exp(x),                x)                  \
+    X(LOG,              kiln_logf(x),         __builtin_log(x),                x)                  \
+    X(SQRT,             __builtin_sqrtf(x),   __builtin_sqrt(x),               x)                  \
+    X(RECIPROCAL,       1.0f / x,             1.0 / x,                         x)                  \
+    X(FLOOR,            __builtin_floorf(x),  __builtin_floor(x),              x)                  \
+    X(CEIL,             __builtin_ceilf(x),   __builtin_ceil(x),               x)                  \
+    /* rint: the default rounding mode, half to even */                                            \
+    X(ROUND,            __builtin_rintf(x),   __builtin_rint(x),               x)                  \
+    X(SIGN,                                                                                        \
+      x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x,                                                      \
+      x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x,                                                          \
+      x > 0 ? 1 : x < 0 ? -1 : 0)                                                                  \
+    X(SIN,              __builtin_sinf(x),    __builtin_sin(x),                x)                  \
+    X(COS,              __builtin_cosf(x),    __builtin_cos(x),                x)                  \
+    X(TAN,              __builtin_tanf(x),    __builtin_tan(x),                x)                  \
+    X(ASIN,             __builtin_asinf(x),   __builtin_asin(x),               x)                  \
+    X(ACOS,             __builtin_acosf(x),   __builtin_acos(x),               x)                  \
+    X(ATAN,             __builtin_atanf(x),   __builtin_atan(x),               x)                  \
+    X(SINH,             __builtin_sinhf(x),   __builtin_sinh(x),               x)                  \
+    X(COSH,             __builtin_coshf(x),   __builtin_cosh(x),               x)                  \
+    X(ASINH,            __builtin_asinhf(x),  __builtin_asinh(x),              x)                  \
+    X(ACOSH,            __builtin_acoshf(x),  __builtin_acosh(x),              x)                  \
+    X(ATANH,            __builtin_atanhf(x),  __builtin_atanh(x),              x)                  \
+    X(ERF,              kiln_erff(x),         __builtin_erf(x),                x)                  \
+    X(NOT,              x == 0.0f,            x == 0.0,                        x == 0)             \
+    /* a = alpha */                                                                                \
+    X(LEAKY_RELU,       x < 0.0f ? a * x : x, x < 0.0 ? a * x : x,             x)                  \
+    /* a = alpha */                                                                                \
+    X(ELU,                                                                                         \
+      x < 0.0f ? a * (kiln_expf(x) - 1.0f) : x,                                                    \
+      x < 0.0 ? a * (__builtin_exp(x) - 1.0) : x,                                                  \
+      x)                                                                                           \
+    /* a = alpha, b = gamma */                                                                     \
+    X(SELU,                                                                                        \
+      x > 0.0f ? b * x : b * (a * kiln_expf(x) - a),                                               \
+      x > 0.0 ? b * x : b * (a * __builtin_exp(x) - a),                                            \
+      x)                                                                                           \
+    /* a = alpha (never 0: codegen refuses it) */                                                  \
+    X(CELU,                                                                                        \
+      x > 0.0f ? x : a * (kiln_expf(x / a) - 1.0f),                                                \
+      x > 0.0 ? x : a * (__builtin_exp(x / a) - 1.0),                                              \
+      x)                                                                                           \
+    /* a = alpha, b = beta */                                                                      \
+    X(HARD_SIGMOID,     clamp01f(a * x + b),  clamp01(a * x + b),              x)                  \
+    X(HARD_SWISH,                                                                                  \
+      x * clamp01f(x * (1.0f / 6.0f) + 0.5f),                                                      \
+      x * clamp01(x / 6.0 + 0.5),                                                                  \
+      x)                                                                                           \
+    /* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow */                                  \
+    X(SOFTPLUS,                                                                                    \
+      (x > 0.0f ? x : 0.0f) + kiln_logf(1.0f + kiln_expf(-__builtin_fabsf(x))),                    \
+      (x > 0.0 ? x : 0.0) + __builtin_log1p(__builtin_exp(-__builtin_fabs(x))),                    \
+      x)                                                                                           \
+    X(SOFTSIGN,                                                                                    \
+      x / (1.0f + __builtin_fabsf(x)),                                                             \
+      x / (1.0 + __builtin_fabs(x)),                                                               \
+      x)                                                                                           \
+    /* a = alpha */                                                                                \
+    X(THRESHOLDED_RELU, x > a ? x : 0.0f,     x > a ? x : 0.0,                 x)                  \
+    /* a = lambd, b = bias; integers compare and offset in double */                               \
+    X(SHRINK,                                                                                      \
+      x < -a ? x + b : x > a ? x - b : 0.0f,                                                       \
+      x < -a ? x + b : x > a ? x - b : 0.0,                                                        \
+      (double)x < -(double)a ? (double)x + b : (double)x > (double)a ? (double)x - b : 0)
+// clang-format on
+
+enum {
+#define KILN_UN_ENUM(op, f32, f64, integer) KILN_UN_##op,
+    KILN_FOR_UNARY_OPS(KILN_UN_ENUM)
+#undef KILN_UN_ENUM
+        KILN_UN_COUNT
+};
+
+/* y[i0,i1,i2,i3] = a[i0*a0 + i1*a1 + i2*a2 + i3*a3] OP b[...same with b strides],
+ * y dense with dims d0..d3. Broadcast dims have stride 0. One per type:
+ * kiln_binary_f32, kiln_binary_i64, ... */
+#define KILN_DECLARE_BINARY(T, sfx, is_int)                                                        \
+    void kiln_binary_##sfx(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,                 \
+                           const T *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,    \
+                           const T *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,    \
+                           T *restrict y);
+KILN_FOR_NUMERIC_TYPES(KILN_DECLARE_BINARY)
+KILN_DECLARE_BINARY(uint8_t, bool, 1)
+
+/* y[i] = op(x[i]) for i in [0, n); alpha/beta: the op's parameters. Types
+ * without a meaning for op (Exp of an integer) are refused by the shape
+ * function before a kernel is called. */
+#define KILN_DECLARE_UNARY(T, sfx, is_int)                                                         \
+    void kiln_unary_##sfx(int op, int64_t n, const T *restrict x, T *restrict y, float alpha,      \
+                          float beta);
+KILN_FOR_NUMERIC_TYPES(KILN_DECLARE_UNARY)
+KILN_DECLARE_UNARY(uint8_t, bool, 1)
+
+/* Every element type the math kernels take: X(C type, suffix, kind), kind
+ * one of the KILN_KIND_* below. */
+enum { KILN_KIND_FLOAT = 0, KILN_KIND_SIGNED = 1, KILN_KIND_UNSIGNED = 2, KILN_KIND_BOOL = 3 };
+#define KILN_FOR_MATH_TYPES(X)                                                                     \
+    X(float, f32, 0)                                                                               \
+    X(double, f64, 0)                                                                              \
+    X(_Float16, f16, 0)                                                                            \
+    X(int8_t, i8, 1)                                                                               \
+    X(int16_t, i16, 1)                                                                             \
+    X(int32_t, i32, 1)                                                                             \
+    X(int64_t, i64, 1)                                                                             \
+    X(uint8_t, u8, 2)                                                                              \
+    X(uint16_t, u16, 2)                                                                            \
+    X(uint32_t, u32, 2)                                                                            \
+    X(uint64_t, u64, 2)                                                                            \
+    X(uint8_t, bool, 3)
+
+/* y = a OP b as bool, op one of KILN_BIN_EQ..KILN_BIN_GE. */
+#define KILN_DECLARE_COMPARE(T, sfx, kind)                                                         \
+    void kiln_compare_##sfx(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,                \
+                            const T *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,   \
+                            const T *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,   \
+                            uint8_t *restrict y);
+KILN_FOR_MATH_TYPES(KILN_DECLARE_COMPARE)
+
+/* y = c ? a : b (ONNX Where), c bool. */
+#define KILN_DECLARE_WHERE(T, sfx, kind)                                                           \
+    void kiln_where_##sfx(int64_t d0, int64_t d1, int64_t d2, int64_t d3,                          \
+                          const uint8_t *restrict c, int64_t c0, int64_t c1, int64_t c2,           \
+                          int64_t c3, const T *restrict a, int64_t a0, int64_t a1, int64_t a2,     \
+                          int64_t a3, const T *restrict b, int64_t b0, int64_t b1, int64_t b2,     \
+                          int64_t b3, T *restrict y);
+KILN_FOR_MATH_TYPES(KILN_DECLARE_WHERE)
+
+/* kiln_cast_<from>_<to>: C conversion of each element, as numpy's astype:
+ * float to integer truncates toward zero (values outside the target's
+ * range are undefined, as in numpy), anything to bool is x != 0. */
+#define KILN_DECLARE_CAST_TO(F, fsfx, T, tsfx, tkind)                                              \
+    void kiln_cast_##fsfx##_##tsfx(int64_t n, const F *restrict x, T *restrict y);
+#define KILN_CAST_TARGETS(X, F, fsfx)                                                              \
+    X(F, fsfx, float, f32, 0)                                                                      \
+    X(F, fsfx, double, f64, 0)                                                                     \
+    X(F, fsfx, _Float16, f16, 0)                                                                   \
+    X(F, fsfx, int8_t, i8, 1)                                                                      \
+    X(F, fsfx, int16_t, i16, 1)                                                                    \
+    X(F, fsfx, int32_t, i32, 1)                                                                    \
+    X(F, fsfx, int64_t, i64, 1)                                                                    \
+    X(F, fsfx, uint8_t, u8, 2)                                                                     \
+    X(F, fsfx, uint16_t, u16, 2)                                                                   \
+    X(F, fsfx, uint32_t, u32, 2)                                                                   \
+    X(F, fsfx, uint64_t, u64, 2)                                                                   \
+    X(F, fsfx, uint8_t, bool, 3)
+#define KILN_DECLARE_CAST_FROM(F, fsfx, kind) KILN_CAST_TARGETS(KILN_DECLARE_CAST_TO, F, fsfx)
+KILN_FOR_MATH_TYPES(KILN_DECLARE_CAST_FROM)
 
 /* Output channels per register tile of the convolution kernel; codegen
  * packs constant weights in blocks of this many channels. */

@@ -17,7 +17,7 @@
 /* Node.epilogue is passed to the kernels as it is. */
 static_assert((int)EPI_NONE == (int)KILN_EPI_NONE && (int)EPI_RELU == (int)KILN_EPI_RELU &&
                   (int)EPI_SIGMOID == (int)KILN_EPI_SIGMOID && (int)EPI_TANH == (int)KILN_EPI_TANH,
-              "Epilogue (compiler/ir/ir.h) and KILN_EPI_* (runtime/kernels/kernels.h) differ");
+              "Epilogue (compiler/ir/ir.h) and KILN_EPI_* (runtime/kiln_kernel_abi.h) differ");
 
 Sym cg_sym_prod(const Shape *s, int from, int to) {
     Sym p = {1, 0};
@@ -127,7 +127,7 @@ void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st) {
 static_assert((int)EPI_NONE == KILN_EPI_NONE && (int)EPI_RELU == KILN_EPI_RELU &&
                   (int)EPI_SIGMOID == KILN_EPI_SIGMOID && (int)EPI_TANH == KILN_EPI_TANH &&
                   (int)EPI_CLAMP == KILN_EPI_CLAMP,
-              "Epilogue (compiler/ir/ir.h) and KILN_EPI_* (runtime/kernels/kernels.h) differ");
+              "Epilogue (compiler/ir/ir.h) and KILN_EPI_* (runtime/kiln_kernel_abi.h) differ");
 
 /* Strides that read Gemm's C (rank 0, 1 or 2) broadcast over [M, N]. */
 static void bias_strides(const Value *c, Sym M, Sym N, Sym *c_rs, Sym *c_cs) {

@@ -6,7 +6,8 @@
  * Broadcasting: the output's dims are walked by a 4-deep loop nest, each
  * operand with its own strides (0 along broadcast dims). Size-1 dims are
  * dropped and neighbours that every operand walks contiguously are
- * merged, so the common cases (same shapes, a scalar, a bias row) become
+ * merged (loop_nest_build in compiler/ir, which constant folding uses
+ * too), so the common cases (same shapes, a scalar, a bias row) become
  * one or two loops with constant trip counts.
  */
 #include <assert.h>
@@ -25,41 +26,26 @@ typedef struct Layout {
     Sym st[MAX_OPERANDS][4];
 } Layout;
 
-/* Lays out k operands of the given shapes read at every index of out; -1
- * with a diagnostic if more than four dims remain after merging. */
+/* Lays out k operands of the given shapes read at every index of out, as
+ * loop_nest_build (compiler/ir) groups the dims; -1 with a diagnostic if
+ * more than four loops remain. */
 static int math_layout(Codegen *cg, const Node *n, const Shape *out, const Shape *const *ins, int k,
                        Layout *l) {
-    Sym dims[IR_MAX_RANK], st[MAX_OPERANDS][IR_MAX_RANK];
-    for (int j = 0; j < k; j++)
-        cg_broadcast_strides(ins[j], out, st[j]);
-    int r = 0;
-    for (int i = 0; i < out->rank; i++) {
-        Sym dd = cg_sym_dim(out->dims[i]);
-        if (cg_sym_is(dd, 1)) continue;
-        int merge = r > 0;
-        for (int j = 0; merge && j < k; j++)
-            merge = cg_sym_eq(st[j][r - 1], cg_sym_mul(st[j][i], dd));
-        if (merge) {
-            dims[r - 1] = cg_sym_mul(dims[r - 1], dd);
-            for (int j = 0; j < k; j++)
-                st[j][r - 1] = st[j][i];
-            continue;
-        }
-        dims[r] = dd;
-        for (int j = 0; j < k; j++)
-            st[j][r] = st[j][i];
-        r++;
-    }
+    LoopNest ln;
+    int r = loop_nest_build(out, ins, k, &ln);
     if (r > 4) {
         diag_node(cg->d, n, "broadcast over %d distinct dimensions is not supported (at most 4)",
                   r);
         return -1;
     }
-    int pad = 4 - r;
-    for (int i = 0; i < 4; i++) {
-        l->dims[i] = i < pad ? cg_sym(1) : dims[i - pad];
-        for (int j = 0; j < k; j++)
-            l->st[j][i] = i < pad ? cg_sym(0) : st[j][i - pad];
+    for (int g = 0; g < 4; g++) {
+        l->dims[g] = cg_sym_prod(out, ln.first[g], ln.end[g]);
+        for (int j = 0; j < k; j++) {
+            int from, to;
+            l->st[j][g] = loop_nest_operand(&ln, g, out, ins[j], &from, &to)
+                              ? cg_sym_prod(ins[j], from, to)
+                              : cg_sym(0);
+        }
     }
     return 0;
 }
@@ -176,7 +162,7 @@ _Static_assert((int)UNARY_ROWS == (int)KILN_UN_COUNT &&
                (0ull
 #include "ops.def"
                ) == (1ull << KILN_UN_COUNT) - 1,
-               "each KILN_UN_ op (runtime/kernels/kernels.h) needs exactly one UN row in ops.def");
+               "each KILN_UN_ op (runtime/kiln_kernel_abi.h) needs exactly one UN row in ops.def");
 #undef OP
 #undef UN
 #undef UN_A

@@ -94,6 +94,24 @@ int shape_equal(const Shape *a, const Shape *b);
 /* "[N,30]" into buf; returns buf. */
 char *shape_str(const Shape *s, char *buf, size_t len);
 
+/* The loop nest of an element-wise kernel call (kiln_binary_* and the
+ * like, runtime/kiln_kernel_abi.h) computing out from k <= 3 broadcast
+ * operands: out's axes in four groups, one loop each. Size-1 axes are
+ * dropped, and neighbouring axes along which every operand is contiguous
+ * (or broadcast) share a loop. Group g covers axes [first[g], end[g]) of
+ * out; unused leading groups are empty. Codegen and constant folding both
+ * take trip counts (the product of out's dims over a group) and strides
+ * (loop_nest_operand) from it, so they lay a call out alike. Returns the
+ * number of groups needed; ln is filled only if that is at most 4. */
+typedef struct LoopNest {
+    int first[4], end[4];
+} LoopNest;
+int loop_nest_build(const Shape *out, const Shape *const *ins, int k, LoopNest *ln);
+/* Operand in's stride in group g: 0 if in is broadcast along it, else 1
+ * with the stride being the product of in's dims [*from, *to). */
+int loop_nest_operand(const LoopNest *ln, int g, const Shape *out, const Shape *in, int *from,
+                      int *to);
+
 typedef struct Graph Graph;
 typedef struct Node Node;
 
@@ -138,7 +156,7 @@ typedef struct Attr {
 
 /* Activation fused into a node's output by passes (bias+activation
  * epilogues); codegen passes it to the kernel as an enum whose values
- * runtime/kernels/kernels.h repeats as KILN_EPI_* (static_assert in
+ * runtime/kiln_kernel_abi.h repeats as KILN_EPI_* (static_assert in
  * compiler/codegen/emit.c). EPI_CLAMP clamps to [Node.epi_min,
  * Node.epi_max] (a Clip after a Conv; convolutions only). The text form
  * shows it after the attributes: +relu, +sigmoid, +tanh, +clamp(lo,hi). */

@@ -93,6 +93,43 @@ static void test_fold_constants_evaluates_range_and_constant_of_shape(void **sta
     assert_int_equal(v[2], 5);
 }
 
+/* x.view(x.shape) through Cast(to=int64): an int64 -> int64 Cast is a copy
+ * and carries the batch sentinel (OPF_SENTINEL_I64), so the chain folds. */
+static void test_fold_constants_passes_the_batch_through_a_cast_to_int64(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+    Node *sh = gb_node(g, OP_SHAPE, "shape", "s", 1, x);
+    Node *cast = gb_node(g, OP_CAST, "cast", "c", 1, gb_out(sh));
+    gb_attr_int(cast, "to", DT_I64);
+    Node *r = gb_node(g, OP_RESHAPE, "reshape", "y", 2, x, gb_out(cast));
+    ir_graph_add_output(g, gb_out(r));
+    assert_int_equal(pass_fold_constants(g, &s->c.d), 0);
+    assert_string_equal(capture_text(&s->c), "");
+    assert_int_equal(g->n_nodes, 1);
+    assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
+    char buf[160];
+    assert_string_equal(shape_str(&g->outputs[0]->shape, buf, sizeof buf), "[N,3,4]");
+}
+
+/* A Cast that changes the type computes, so the sentinel must not reach
+ * it: Shape and Cast stay run-time nodes. */
+static void test_fold_constants_keeps_a_cast_of_the_batch_to_float_at_run_time(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3));
+    Node *sh = gb_node(g, OP_SHAPE, "shape", "s", 1, x);
+    Node *cast = gb_node(g, OP_CAST, "cast", "c", 1, gb_out(sh));
+    gb_attr_int(cast, "to", DT_F32);
+    Node *neg = gb_node(g, OP_NEG, "neg", "y", 1, gb_out(cast));
+    ir_graph_add_output(g, gb_out(neg));
+    assert_int_equal(pass_fold_constants(g, &s->c.d), 0);
+    assert_string_equal(capture_text(&s->c), "");
+    assert_int_equal(g->n_nodes, 3);
+    assert_null(gb_out(sh)->data);
+    assert_null(gb_out(cast)->data);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
@@ -107,6 +144,10 @@ int main(void) {
             teardown),
         cmocka_unit_test_setup_teardown(test_fold_constants_evaluates_range_and_constant_of_shape,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fold_constants_passes_the_batch_through_a_cast_to_int64, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_fold_constants_keeps_a_cast_of_the_batch_to_float_at_run_time, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -477,10 +477,44 @@ static void test_ir_graph_print_shows_attrs_omitted_inputs_and_unknown_ops(void 
                         "  output %u\n");
 }
 
+/* Groups as [first,end) pairs, leading empty groups left out: "[0,2) [2,3)". */
+static const char *loop_nest_str(const Shape *out, const Shape *const *ins, int k) {
+    static char buf[128];
+    LoopNest ln;
+    int r = loop_nest_build(out, ins, k, &ln), at = 0;
+    if (r > 4) return "too many";
+    buf[0] = 0;
+    for (int g = 4 - r; g < 4; g++)
+        at += snprintf(buf + at, sizeof buf - (size_t)at, "%s[%d,%d)", at ? " " : "", ln.first[g],
+                       ln.end[g]);
+    return buf;
+}
+
+static void test_loop_nest_merges_contiguous_axes_and_drops_size_1(void **state) {
+    (void)state;
+    Shape out = SHP(DIM_BATCH, 3, 1, 4), same = out, row = SHP(4), col = SHP(DIM_BATCH, 3, 1, 1);
+    const Shape *a[] = {&out, &same}, *b[] = {&out, &row}, *c[] = {&out, &col};
+    assert_string_equal(loop_nest_str(&out, a, 2), "[0,4)");
+    assert_string_equal(loop_nest_str(&out, b, 2), "[0,2) [3,4)");
+    assert_string_equal(loop_nest_str(&out, c, 2), "[0,2) [3,4)");
+    LoopNest ln;
+    int from, to;
+    loop_nest_build(&out, b, 2, &ln);
+    assert_int_equal(loop_nest_operand(&ln, 2, &out, &row, &from, &to), 0); /* row: broadcast */
+    assert_int_equal(loop_nest_operand(&ln, 3, &out, &row, &from, &to), 1);
+    assert_int_equal(from, 1); /* stride: dims [1, 1) of row, i.e. 1 */
+    assert_int_equal(to, 1);
+    assert_int_equal(loop_nest_operand(&ln, 0, &out, &row, &from, &to), 0); /* empty group */
+    Shape o5 = SHP(2, 3, 2, 3, 2), alt = SHP(2, 1, 2, 1, 2);
+    const Shape *d[] = {&o5, &alt};
+    assert_string_equal(loop_nest_str(&o5, d, 2), "too many");
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_ir_value_add_copies_the_name_and_starts_unshaped),
+        T(test_loop_nest_merges_contiguous_axes_and_drops_size_1),
         T(test_ir_value_find_returns_the_value_or_null),
         T(test_ir_node_add_sets_producers_opset_and_default_op_type),
         T(test_ir_node_add_copies_the_input_array),
