@@ -98,36 +98,6 @@ static const TypeKernels type_kernels[N_DTYPES] = {
 #undef CAST_ENTRY
 };
 
-/* The kernel op column of ops.def, as codegen reads it: which kernel an
- * op calls and, for unary ops, the attributes that become alpha and beta. */
-enum { KERNEL_NONE, KERNEL_UNARY, KERNEL_BINARY };
-typedef struct KernelOp {
-    int kind, op;
-    const char *alpha_name;
-    float alpha;
-    const char *beta_name;
-    float beta;
-} KernelOp;
-
-// clang-format off
-#define UN(k)                  {KERNEL_UNARY, KILN_UN_##k, NULL, 0, NULL, 0}
-#define UN_A(k, an, a)         {KERNEL_UNARY, KILN_UN_##k, an, a, NULL, 0}
-#define UN_AB(k, an, a, bn, b) {KERNEL_UNARY, KILN_UN_##k, an, a, bn, b}
-#define BIN(k)                 {KERNEL_BINARY, KILN_BIN_##k, NULL, 0, NULL, 0}
-#define NONE                   {KERNEL_NONE, -1, NULL, 0, NULL, 0}
-static const KernelOp kernel_ops[OP_COUNT] = {
-#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel) \
-    [OP_##e] = kernel,
-#include "ops.def"
-#undef OP
-};
-#undef UN
-#undef UN_A
-#undef UN_AB
-#undef BIN
-#undef NONE
-// clang-format on
-
 /* The kernels' 4-D loop nest over out for k operands (the contract of
  * kiln_binary_* in kiln_kernel_abi.h), grouped as codegen groups it. -1
  * if more than four loops remain (codegen refuses those too). Folded
@@ -187,7 +157,7 @@ static void index_next(const Shape *s, int64_t *at) {
 static int eval_math(const Node *n, void *out) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
     const TypeKernels *tk = &type_kernels[x->dtype];
-    KernelOp ko = kernel_ops[n->op];
+    const OpKernel ko = op_info(n->op)->kernel;
     int64_t d[4], st[3][4];
     if (n->op == OP_CAST) {
         if (x->dtype == y->dtype) { /* kiln_copy in the model */

@@ -114,68 +114,11 @@ static int call_cast(Codegen *cg, const Node *n, DType from, DType to, Sym count
     return cg_call_typed(cg, n, base, to, args, 3);
 }
 
-/* The kernel op column of ops.def: the kernel's op enum and, for unary
- * ops, the ONNX attributes that become alpha and beta, with their
- * defaults. */
-typedef struct KernelOp {
-    int op;
-    const char *alpha_name;
-    float alpha;
-    const char *beta_name;
-    float beta;
-} KernelOp;
-
-// clang-format off
-#define UN(k)                  {KILN_UN_##k, NULL, 0, NULL, 0}
-#define UN_A(k, an, a)         {KILN_UN_##k, an, a, NULL, 0}
-#define UN_AB(k, an, a, bn, b) {KILN_UN_##k, an, a, bn, b}
-#define BIN(k)                 {KILN_BIN_##k, NULL, 0, NULL, 0}
-#define NONE                   {-1, NULL, 0, NULL, 0}
-static const KernelOp kernel_ops[OP_COUNT] = {
-#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel) \
-    [OP_##e] = kernel,
-#include "ops.def"
-#undef OP
-};
-#undef UN
-#undef UN_A
-#undef UN_AB
-#undef BIN
-#undef NONE
-
-/* ops.def and the kernels' unary table agree: every KILN_UN_ op is the
- * kernel op of exactly one row (as many UN rows as ops, and each op used). */
-#define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel) kernel
-#define BIN(k)
-#define NONE
-#define UN(k)                  + 1
-#define UN_A(k, an, a)         UN(k)
-#define UN_AB(k, an, a, bn, b) UN(k)
-enum {
-    UNARY_ROWS = 0
-#include "ops.def"
-};
-#undef UN
-#define UN(k) | 1ull << KILN_UN_##k
-_Static_assert(KILN_UN_COUNT < 64, "the check below keeps one bit per unary op");
-_Static_assert((int)UNARY_ROWS == (int)KILN_UN_COUNT &&
-               (0ull
-#include "ops.def"
-               ) == (1ull << KILN_UN_COUNT) - 1,
-               "each KILN_UN_ op (runtime/kiln_kernel_abi.h) needs exactly one UN row in ops.def");
-#undef OP
-#undef UN
-#undef UN_A
-#undef UN_AB
-#undef BIN
-#undef NONE
-// clang-format on
-
 /* --- binary ------------------------------------------------------------------------- */
 
 int emit_binary(Codegen *cg, const Node *n) {
     const Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
-    int op = kernel_ops[n->op].op;
+    int op = op_info(n->op)->kernel.op;
     assert(op >= 0 && op < KILN_BIN_EQ);
     /* shape_broadcast (shared) checks only that the types agree. */
     if (a->dtype == DT_BOOL &&
@@ -192,7 +135,7 @@ int emit_binary(Codegen *cg, const Node *n) {
 
 int emit_compare(Codegen *cg, const Node *n) {
     const Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
-    int op = kernel_ops[n->op].op;
+    int op = op_info(n->op)->kernel.op;
     assert(op >= KILN_BIN_EQ && op <= KILN_BIN_GE);
     return call_binary(cg, n, "compare", op, a->dtype, cg_addr(cg, a), &a->shape, cg_addr(cg, b),
                        &b->shape, cg_addr(cg, y), &y->shape);
@@ -239,7 +182,7 @@ int emit_variadic(Codegen *cg, const Node *n) {
         cg_copy_value(cg, n->inputs[0], cg_addr(cg, y));
         return 0;
     }
-    int op = kernel_ops[n->op].op; /* Mean: ADD, then a division */
+    int op = op_info(n->op)->kernel.op; /* Mean: ADD, then a division */
     int mean = n->op == OP_MEAN;
     int steps = n->n_inputs - 1 + mean;
     LLVMValueRef acc = cg_addr(cg, n->inputs[0]);
@@ -280,7 +223,7 @@ int emit_where(Codegen *cg, const Node *n) {
 /* --- unary -------------------------------------------------------------------------- */
 
 int emit_unary(Codegen *cg, const Node *n) {
-    KernelOp u = kernel_ops[n->op];
+    const OpKernel u = op_info(n->op)->kernel;
     assert(u.op >= 0 && u.op < KILN_UN_COUNT);
     float alpha = u.alpha_name ? ir_attr_float(n, u.alpha_name, u.alpha) : 0.0f;
     float beta = u.beta_name ? ir_attr_float(n, u.beta_name, u.beta) : 0.0f;

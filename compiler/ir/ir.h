@@ -72,12 +72,25 @@ enum {
     OPF_SENTINEL_I64 = 1 << 2, /* the same, when its input and output are int64 (Cast) */
 };
 
+/* OpInfo.kernel: the element-wise kernel an op calls (the kernel column of
+ * ops.def), as both codegen and constant folding call it. */
+typedef enum { KERNEL_NONE, KERNEL_UNARY, KERNEL_BINARY } KernelKind;
+typedef struct OpKernel {
+    KernelKind kind;
+    int op;                 /* KILN_UN_* or KILN_BIN_* (runtime/kiln_kernel_abi.h); -1 for none */
+    const char *alpha_name; /* unary ops: the attribute that becomes alpha, NULL if none, */
+    float alpha;            /* and its default */
+    const char *beta_name;  /* likewise for beta */
+    float beta;
+} OpKernel;
+
 typedef struct OpInfo {
     const char *name; /* ONNX op_type */
     int since;        /* first opset kiln supports */
     int in_min, in_max, out_min, out_max;
     unsigned static_inputs; /* bit i: input i must be a compile-time constant */
     unsigned flags;         /* OPF_* */
+    OpKernel kernel;        /* kind KERNEL_NONE unless element-wise math */
 } OpInfo;
 
 const OpInfo *op_info(OpKind op);
