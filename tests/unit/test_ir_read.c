@@ -17,40 +17,19 @@
 
 #include <cmocka.h>
 
-#include "graph_builder.h"
+#include "fixture.h"
 
-typedef struct State {
-    Arena *a;
-    DiagCapture c;
-    char *buf; /* printed() */
-} State;
-
-static int setup(void **state) {
-    State *s = calloc(1, sizeof(State));
-    s->a = arena_create(1 << 16);
-    capture_open(&s->c);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state) {
-    State *s = *state;
-    capture_close(&s->c);
-    arena_destroy(s->a);
-    free(s->buf);
-    free(s);
-    return 0;
-}
-
-/* The text form of g, valid until the next call. */
+/* The text form of g, in the test's arena. */
 static const char *printed(State *s, const Graph *g) {
-    size_t len;
-    free(s->buf);
-    s->buf = NULL;
-    FILE *f = open_memstream(&s->buf, &len);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
     ir_graph_print(g, f);
     fclose(f);
-    return s->buf;
+    char *text = arena_strdup(s->a, buf);
+    free(buf);
+    return text;
 }
 
 static Graph *parse_ok(State *s, const char *text) {
