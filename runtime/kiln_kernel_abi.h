@@ -19,9 +19,11 @@
 #include <stdint.h>
 
 /* Kernels that exist for every numeric element type are instantiated
- * with this list: X(C type, name suffix, is_integer). Suffixes are the
- * short names of runtime/kiln_dtypes.def, as cg_dtype_suffix() in
- * compiler/codegen returns them. */
+ * with this list: X(C type, name suffix, kind), kind one of KILN_KIND_*
+ * (so nonzero for the integers). Suffixes are the short names of
+ * runtime/kiln_dtypes.def, as cg_dtype_suffix() in compiler/codegen
+ * returns them. The math kernels also take bool: KILN_FOR_MATH_TYPES. */
+enum { KILN_KIND_FLOAT = 0, KILN_KIND_SIGNED = 1, KILN_KIND_UNSIGNED = 2, KILN_KIND_BOOL = 3 };
 #define KILN_FOR_NUMERIC_TYPES(X)                                                                  \
     X(float, f32, 0)                                                                               \
     X(double, f64, 0)                                                                              \
@@ -30,10 +32,11 @@
     X(int16_t, i16, 1)                                                                             \
     X(int32_t, i32, 1)                                                                             \
     X(int64_t, i64, 1)                                                                             \
-    X(uint8_t, u8, 1)                                                                              \
-    X(uint16_t, u16, 1)                                                                            \
-    X(uint32_t, u32, 1)                                                                            \
-    X(uint64_t, u64, 1)
+    X(uint8_t, u8, 2)                                                                              \
+    X(uint16_t, u16, 2)                                                                            \
+    X(uint32_t, u32, 2)                                                                            \
+    X(uint64_t, u64, 2)
+#define KILN_FOR_MATH_TYPES(X) KILN_FOR_NUMERIC_TYPES(X) X(uint8_t, bool, 3)
 
 /* Bytes per element by kernel suffix (KILN_DTSIZE_f32 == 4), from the
  * dtype table; the asserts keep the C types above in step with it. */
@@ -42,11 +45,10 @@ enum {
 #include "kiln_dtypes.def"
 #undef KILN_DTYPE
 };
-#define KILN_CHECK_TYPE(T, sfx, is_int)                                                            \
+#define KILN_CHECK_TYPE(T, sfx, kind)                                                              \
     _Static_assert(sizeof(T) == KILN_DTSIZE_##sfx,                                                 \
                    "kernel type " #sfx " disagrees with kiln_dtypes.def");
-KILN_FOR_NUMERIC_TYPES(KILN_CHECK_TYPE)
-KILN_CHECK_TYPE(uint8_t, bool, 1)
+KILN_FOR_MATH_TYPES(KILN_CHECK_TYPE)
 #undef KILN_CHECK_TYPE
 
 /* Activation applied to a kernel's result (bias+activation epilogue).
@@ -185,39 +187,20 @@ enum {
 /* y[i0,i1,i2,i3] = a[i0*a0 + i1*a1 + i2*a2 + i3*a3] OP b[...same with b strides],
  * y dense with dims d0..d3. Broadcast dims have stride 0. One per type:
  * kiln_binary_f32, kiln_binary_i64, ... */
-#define KILN_DECLARE_BINARY(T, sfx, is_int)                                                        \
+#define KILN_DECLARE_BINARY(T, sfx, kind)                                                          \
     void kiln_binary_##sfx(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,                 \
                            const T *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,    \
                            const T *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,    \
                            T *restrict y);
-KILN_FOR_NUMERIC_TYPES(KILN_DECLARE_BINARY)
-KILN_DECLARE_BINARY(uint8_t, bool, 1)
+KILN_FOR_MATH_TYPES(KILN_DECLARE_BINARY)
 
 /* y[i] = op(x[i]) for i in [0, n); alpha/beta: the op's parameters. Types
  * without a meaning for op (Exp of an integer) are refused by the shape
  * function before a kernel is called. */
-#define KILN_DECLARE_UNARY(T, sfx, is_int)                                                         \
+#define KILN_DECLARE_UNARY(T, sfx, kind)                                                           \
     void kiln_unary_##sfx(int op, int64_t n, const T *restrict x, T *restrict y, float alpha,      \
                           float beta);
-KILN_FOR_NUMERIC_TYPES(KILN_DECLARE_UNARY)
-KILN_DECLARE_UNARY(uint8_t, bool, 1)
-
-/* Every element type the math kernels take: X(C type, suffix, kind), kind
- * one of the KILN_KIND_* below. */
-enum { KILN_KIND_FLOAT = 0, KILN_KIND_SIGNED = 1, KILN_KIND_UNSIGNED = 2, KILN_KIND_BOOL = 3 };
-#define KILN_FOR_MATH_TYPES(X)                                                                     \
-    X(float, f32, 0)                                                                               \
-    X(double, f64, 0)                                                                              \
-    X(_Float16, f16, 0)                                                                            \
-    X(int8_t, i8, 1)                                                                               \
-    X(int16_t, i16, 1)                                                                             \
-    X(int32_t, i32, 1)                                                                             \
-    X(int64_t, i64, 1)                                                                             \
-    X(uint8_t, u8, 2)                                                                              \
-    X(uint16_t, u16, 2)                                                                            \
-    X(uint32_t, u32, 2)                                                                            \
-    X(uint64_t, u64, 2)                                                                            \
-    X(uint8_t, bool, 3)
+KILN_FOR_MATH_TYPES(KILN_DECLARE_UNARY)
 
 /* y = a OP b as bool, op one of KILN_BIN_EQ..KILN_BIN_GE. */
 #define KILN_DECLARE_COMPARE(T, sfx, kind)                                                         \

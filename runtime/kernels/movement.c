@@ -148,7 +148,7 @@ KILN_FOR_ELEM_SIZES(GATHER_BOTH)
 #define SCATTER_APPLY(red, a, b)                                                                   \
     ((red) == KILN_SCATTER_ADD ? (a) + (b) : (red) == KILN_SCATTER_MUL ? (a) * (b) : (b))
 
-#define SCATTER(T, sfx, is_int)                                                                    \
+#define SCATTER(T, sfx, kind)                                                                      \
     void kiln_scatter_elements_##sfx(int rank, const int64_t *restrict dims,                       \
                                      const int64_t *restrict ys, int axis, int64_t axis_len,       \
                                      const int64_t *restrict idx, const T *restrict upd,           \

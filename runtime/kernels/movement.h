@@ -66,7 +66,7 @@ KILN_FOR_ELEM_SIZES(KILN_DECLARE_MOVEMENT)
 enum { KILN_SCATTER_NONE = 0, KILN_SCATTER_ADD = 1, KILN_SCATTER_MUL = 2 };
 
 /* Scatters run on y, which already holds a copy of the data input. */
-#define KILN_DECLARE_SCATTER(T, sfx, is_int)                                                       \
+#define KILN_DECLARE_SCATTER(T, sfx, kind)                                                         \
     /* ScatterElements: y at (index i of updates, coordinate `axis` replaced by idx[i]) op=        \
      * upd[i]; dims[] are the updates' dims, ys[] y's strides. */                                  \
     void kiln_scatter_elements_##sfx(int rank, const int64_t *restrict dims,                       \
