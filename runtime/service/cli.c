@@ -78,6 +78,24 @@ static void usage_print(const Cli *c, FILE *f) {
             c->m->version, rt_meta_kiln_version(c->m, version, sizeof version));
 }
 
+/* `PROG CMD --help`: the one command's usage line and summary. */
+static int output_finish(const Cli *c);
+
+static int command_help(const Cli *c, size_t i) {
+    const char *summary = commands[i].summary;
+    summary += strspn(summary, " \n"); /* serve's starts on its own line */
+    fprintf(c->out, "usage: %s %s %s\n\n  ", c->prog, commands[i].name, commands[i].args);
+    for (const char *p = summary; *p; p++) { /* re-indent the continuation lines */
+        fputc(*p, c->out);
+        if (*p == '\n') {
+            p += strspn(p + 1, " ");
+            fputs("  ", c->out);
+        }
+    }
+    fputc('\n', c->out);
+    return output_finish(c);
+}
+
 static int usage_error(const Cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int usage_error(const Cli *c, const char *fmt, ...) {
@@ -426,6 +444,8 @@ int rt_cli_main(const KilnModel *m, int argc, char **argv, FILE *out, FILE *err)
     if (argc < 2) return usage_error(&c, "missing command");
     const char *cmd = argv[1];
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        for (size_t i = 0; argc > 2 && strcmp(cmd, "help") == 0 && i < N_COMMANDS; i++)
+            if (strcmp(argv[2], commands[i].name) == 0) return command_help(&c, i);
         usage_print(&c, out);
         return output_finish(&c);
     }
@@ -435,7 +455,12 @@ int rt_cli_main(const KilnModel *m, int argc, char **argv, FILE *out, FILE *err)
                 rt_meta_kiln_version(m, version, sizeof version));
         return output_finish(&c);
     }
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(&c, argc - 2, argv + 2);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(cmd, commands[i].name) != 0) continue;
+        for (int k = 2; k < argc; k++)
+            if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
+                return command_help(&c, i);
+        return commands[i].fn(&c, argc - 2, argv + 2);
+    }
     return usage_error(&c, "unknown command '%s'", cmd);
 }

@@ -163,6 +163,27 @@ static void test_cli_help_prints_usage_on_stdout(void **state) {
     assert_non_null(strstr(r.out, "predict [--input FILE|-]"));
 }
 
+static void test_cli_each_command_help_prints_its_usage_line_and_exits_0(void **state) {
+    (void)state;
+    static const char *const cmds[] = {"predict", "info", "serve", "bench"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "usage: fakesvc %s ", cmds[i]);
+        Run r;
+        CLI_RUN(&r, cmds[i], "--help");
+        assert_int_equal(r.rc, 0);
+        assert_true(strncmp(r.out, want, strlen(want)) == 0);
+        assert_string_equal(r.err, "");
+        CLI_RUN(&r, "help", cmds[i]);
+        assert_int_equal(r.rc, 0);
+        assert_true(strncmp(r.out, want, strlen(want)) == 0);
+    }
+    Run r;
+    CLI_RUN(&r, "serve", "--port", "80", "-h"); /* help wins: nothing is started */
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "usage: fakesvc serve [--host"));
+}
+
 static void test_cli_rejects_bad_usage_with_exit_2(void **state) {
     (void)state;
     Run r;
@@ -189,6 +210,7 @@ int main(void) {
         cmocka_unit_test(test_cli_info_prints_a_summary),
         cmocka_unit_test(test_cli_version_prints_name_version_and_kiln_version),
         cmocka_unit_test(test_cli_help_prints_usage_on_stdout),
+        cmocka_unit_test(test_cli_each_command_help_prints_its_usage_line_and_exits_0),
         cmocka_unit_test(test_cli_rejects_bad_usage_with_exit_2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
