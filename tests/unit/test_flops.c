@@ -2,36 +2,9 @@
  * computed by hand, for a small conv net, an MLP and the conv and matmul
  * variants (groups, ConvTranspose, batched MatMul).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-
-#include "graph_builder.h"
+#include "fixture.h"
 
 #define N DIM_BATCH
-
-static int setup(void **state) {
-    *state = arena_create(1 << 16);
-    return 0;
-}
-
-static int teardown(void **state) {
-    arena_destroy(*state);
-    return 0;
-}
-
-static void attr_ints(Node *n, const char *name, int k, const int64_t *v) {
-    Attr *a = ir_attr_add(n, name, ATTR_INTS);
-    a->n = k;
-    a->ints = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)k);
-    memcpy(a->ints, v, sizeof(int64_t) * (size_t)k);
-}
 
 /* A float32 initializer of shape s with zeros (only its shape matters). */
 static Value *weight(Graph *g, const char *name, Shape s) {
@@ -67,15 +40,16 @@ static void infer(Graph *g) {
  *   Gemm:    2 * 10 * 2048 = 40960, + 10 bias adds          =  40970
  *   total                                                   = 507914 */
 static void test_flops_of_a_conv_net_match_hand_computed_figures(void **state) {
-    Graph *g = gb_graph(*state, 13);
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
     Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 32, 32));
     Node *conv = gb_node(g, OP_CONV, "conv", "c", 3, x, weight(g, "w", SHP(8, 3, 3, 3)),
                          weight(g, "b", SHP(8)));
-    attr_ints(conv, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    gb_attr_ints(conv, "pads", 4, (int64_t[]){1, 1, 1, 1});
     Node *relu = gb_node(g, OP_RELU, "relu", "r", 1, gb_out(conv));
     Node *pool = gb_node(g, OP_MAXPOOL, "pool", "p", 1, gb_out(relu));
-    attr_ints(pool, "kernel_shape", 2, (int64_t[]){2, 2});
-    attr_ints(pool, "strides", 2, (int64_t[]){2, 2});
+    gb_attr_ints(pool, "kernel_shape", 2, (int64_t[]){2, 2});
+    gb_attr_ints(pool, "strides", 2, (int64_t[]){2, 2});
     Node *flat = gb_node(g, OP_FLATTEN, "flat", "f", 1, gb_out(pool));
     Node *fc = gemm(g, "fc", gb_out(flat), 2048, 10);
     ir_graph_add_output(g, gb_out(fc));
@@ -99,7 +73,8 @@ static void test_flops_of_a_conv_net_match_hand_computed_figures(void **state) {
  *   Softmax: 10 elements * 8 (max, sub, exp = 4, sum, div)  =     80
  *   total                                                   = 1339482 */
 static void test_flops_of_an_mlp_match_hand_computed_figures(void **state) {
-    Graph *g = gb_graph(*state, 13);
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
     Value *x = gb_input(g, "x", DT_F32, SHP(N, 784));
     Node *l1 = gemm(g, "fc1", x, 784, 512);
     Node *r1 = gb_node(g, OP_RELU, "relu1", "r1", 1, gb_out(l1));
@@ -120,10 +95,11 @@ static void test_flops_of_an_mlp_match_hand_computed_figures(void **state) {
 /* Depthwise 3x3 on [1,8,16,16], pad 1, no bias: 8*16*16 = 2048 outputs,
  * (C_in / group) * 3*3 = 9 taps each: 2 * 2048 * 9 = 36864. */
 static void test_flops_of_a_grouped_conv_count_the_taps_of_one_group(void **state) {
-    Graph *g = gb_graph(*state, 13);
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
     Value *x = gb_input(g, "x", DT_F32, SHP(1, 8, 16, 16));
     Node *conv = gb_node(g, OP_CONV, "dw", "y", 2, x, weight(g, "w", SHP(8, 1, 3, 3)));
-    attr_ints(conv, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    gb_attr_ints(conv, "pads", 4, (int64_t[]){1, 1, 1, 1});
     gb_attr_int(conv, "group", 8);
     ir_graph_add_output(g, gb_out(conv));
     infer(g);
@@ -133,10 +109,11 @@ static void test_flops_of_a_grouped_conv_count_the_taps_of_one_group(void **stat
 /* ConvTranspose [1,4,8,8] -> 2 channels, 3x3, stride 2: every input
  * element scatters into 2 * 3*3 = 18 outputs: 2 * 4*8*8 * 18 = 9216. */
 static void test_flops_of_a_conv_transpose_count_every_scattered_tap(void **state) {
-    Graph *g = gb_graph(*state, 13);
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
     Value *x = gb_input(g, "x", DT_F32, SHP(1, 4, 8, 8));
     Node *ct = gb_node(g, OP_CONV_TRANSPOSE, "up", "y", 2, x, weight(g, "w", SHP(4, 2, 3, 3)));
-    attr_ints(ct, "strides", 2, (int64_t[]){2, 2});
+    gb_attr_ints(ct, "strides", 2, (int64_t[]){2, 2});
     ir_graph_add_output(g, gb_out(ct));
     infer(g);
     assert_int_equal(gb_out(ct)->shape.dims[2], 17);
@@ -146,7 +123,8 @@ static void test_flops_of_a_conv_transpose_count_every_scattered_tap(void **stat
 /* MatMul [2,3,4] x [4,5] -> [2,3,5]: 30 dot products of length 4: 240.
  * Data movement and Exp: Transpose 0, Exp of 30 elements 4 each: 120. */
 static void test_flops_of_matmul_and_elementwise_ops(void **state) {
-    Graph *g = gb_graph(*state, 13);
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
     Value *a = gb_input(g, "a", DT_F32, SHP(2, 3, 4));
     Node *mm = gb_node(g, OP_MATMUL, "mm", "y", 2, a, weight(g, "b", SHP(4, 5)));
     Node *tr = gb_node(g, OP_TRANSPOSE, "tr", "t", 1, gb_out(mm));

@@ -6,13 +6,6 @@
 
 #define N DIM_BATCH
 
-static void set_ints(Node *n, const char *name, int count, const int64_t *v) {
-    Attr *a = ir_attr_add(n, name, ATTR_INTS);
-    a->n = count;
-    a->ints = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)count);
-    memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
-}
-
 static Value *weights(Graph *g, const char *name, Shape s) {
     float *w = arena_alloc(g->arena, sizeof(float) * (size_t)shape_numel(&s));
     for (int64_t i = 0; i < shape_numel(&s); i++)
@@ -26,7 +19,7 @@ static void test_conv_keeps_the_batch_and_resolves_same_upper_pads(void **state)
     Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 10, 9));
     Node *c = gb_node(g, OP_CONV, "c", "y", 2, x, weights(g, "w", SHP(8, 3, 3, 3)));
     ir_attr_add(c, "auto_pad", ATTR_STRING)->s = "SAME_UPPER";
-    set_ints(c, "strides", 2, (int64_t[]){2, 2});
+    gb_attr_ints(c, "strides", 2, (int64_t[]){2, 2});
     infer_ok(s, g);
     assert_string_equal(str(gb_out(c)), "[N,8,5,5]");
     /* 10 -> 5 with stride 2 needs 1 pad (after); 9 -> 5 needs 2 (1 + 1). */
@@ -75,8 +68,8 @@ static void test_pool_requires_a_kernel_shape_and_applies_ceil_mode(void **state
     p->op_type = "MaxPool";
     assert_string_equal(infer_fails(s, g),
                         "test.onnx: node 'p' (MaxPool): attribute 'kernel_shape' is required\n");
-    set_ints(p, "kernel_shape", 2, (int64_t[]){2, 2});
-    set_ints(p, "strides", 2, (int64_t[]){2, 2});
+    gb_attr_ints(p, "kernel_shape", 2, (int64_t[]){2, 2});
+    gb_attr_ints(p, "strides", 2, (int64_t[]){2, 2});
     gb_attr_int(p, "ceil_mode", 1);
     capture_close(&s->c);
     capture_open(&s->c);
@@ -106,8 +99,8 @@ static void test_conv_transpose_output_shape_sets_the_pads(void **state) {
     Graph *g = gb_graph(s->a, 13);
     Value *x = gb_input(g, "x", DT_F32, SHP(1, 1, 3, 3));
     Node *c = gb_node(g, OP_CONV_TRANSPOSE, "ct", "y", 2, x, weights(g, "w", SHP(1, 2, 3, 3)));
-    set_ints(c, "strides", 2, (int64_t[]){3, 2});
-    set_ints(c, "output_shape", 2, (int64_t[]){10, 8});
+    gb_attr_ints(c, "strides", 2, (int64_t[]){3, 2});
+    gb_attr_ints(c, "output_shape", 2, (int64_t[]){10, 8});
     infer_ok(s, g);
     assert_string_equal(str(gb_out(c)), "[1,2,10,8]");
     /* Natural sizes 9 and 7: one extra row and column, at the end. */
