@@ -87,6 +87,12 @@ void *arena_alloc(Arena *a, size_t size) {
     return arena_alloc_aligned(a, size ? size : 1, 16);
 }
 
+void *arena_alloc_array(Arena *a, size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) kiln_oom("allocation size overflows");
+    return arena_alloc(a, total);
+}
+
 char *arena_strdup(Arena *a, const char *s) {
     size_t n = strlen(s);
     char *p = arena_alloc(a, n + 1);

@@ -45,8 +45,31 @@ size_t dtype_size(DType t) {
 int64_t shape_numel(const Shape *s) {
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++)
-        if (s->dims[i] != DIM_BATCH) n *= s->dims[i];
+        if (s->dims[i] != DIM_BATCH && __builtin_mul_overflow(n, s->dims[i], &n)) {
+            assert(!"shape_numel: a shape outside the limits reached the IR");
+            return INT64_MAX;
+        }
     return n;
+}
+
+int shape_bytes_check(const Shape *s, DType t, int64_t *bytes) {
+    int64_t room = KILN_MAX_TENSOR_BYTES / (int64_t)(dtype_size(t) ? dtype_size(t) : 1);
+    int64_t p = 1;
+    int empty = 0;
+    if (s->rank < 0 || s->rank > IR_MAX_RANK) return -1;
+    for (int i = 0; i < s->rank; i++) {
+        int64_t dim = s->dims[i];
+        if (dim == DIM_BATCH) continue;
+        if (dim < 0 || dim > KILN_MAX_DIM) return -1;
+        if (dim == 0) {
+            empty = 1;
+            continue;
+        }
+        if (dim > room / p) return -1; /* p * dim > room, without overflow */
+        p *= dim;
+    }
+    *bytes = empty ? 0 : p * (int64_t)(dtype_size(t) ? dtype_size(t) : 1);
+    return 0;
 }
 
 int shape_has_batch(const Shape *s) {

@@ -39,8 +39,8 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "model_limits.h" /* IR_MAX_RANK and every other limit on models */
 
-#define IR_MAX_RANK 8
 #define DIM_BATCH (-1)
 #define KILN_MAX_OPSET 17
 
@@ -101,7 +101,16 @@ typedef struct Shape {
     int64_t dims[IR_MAX_RANK]; /* size, or DIM_BATCH */
 } Shape;
 
-int64_t shape_numel(const Shape *s); /* elements with the batch dim counted as 1 */
+/* Elements with the batch dim counted as 1. Every value's shape passes
+ * shape_bytes_check() (the importer and the shape pass see to it), so this
+ * cannot overflow on the IR; it saturates at INT64_MAX rather than wrap. */
+int64_t shape_numel(const Shape *s);
+/* The checked form, for shapes not yet known to be in limits: sets *bytes
+ * to the bytes of one batch item of a tensor of type t (0 if a dim is 0)
+ * and returns 0, or returns -1 if a dim is outside [0, KILN_MAX_DIM] (the
+ * batch dim aside) or the product of the non-zero dims, times the element
+ * size, exceeds KILN_MAX_TENSOR_BYTES. */
+int shape_bytes_check(const Shape *s, DType t, int64_t *bytes);
 int shape_has_batch(const Shape *s); /* 1 if some dim is DIM_BATCH */
 int shape_equal(const Shape *a, const Shape *b);
 /* "[N,30]" into buf; returns buf. */
