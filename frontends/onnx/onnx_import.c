@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "onnx/onnx.pb-c.h"
+#include "proto_depth.h"
 #include "tensor_proto.h"
 
 /* --- a string -> pointer map for tensor names ------------------------------ */
@@ -35,8 +36,8 @@ static void *map_get(const NameMap *m, const char *key) {
 static void map_put(NameMap *m, const char *key, void *val) {
     if (2 * (m->n + 1) > m->cap) {
         NameMap bigger = {m->a, NULL, NULL, m->cap ? 2 * m->cap : 64, 0};
-        bigger.keys = arena_alloc(m->a, bigger.cap * sizeof(char *));
-        bigger.vals = arena_alloc(m->a, bigger.cap * sizeof(void *));
+        bigger.keys = arena_alloc_array(m->a, bigger.cap, sizeof(char *));
+        bigger.vals = arena_alloc_array(m->a, bigger.cap, sizeof(void *));
         for (size_t i = 0; i < m->cap; i++)
             if (m->keys[i]) map_put(&bigger, m->keys[i], m->vals[i]);
         *m = bigger;
@@ -103,6 +104,105 @@ static const char *unique_name(Importer *im, const char *base) {
     for (int k = 2; map_get(&im->values, name) || map_get(&im->producers, name); k++)
         name = arena_printf(im->a, "%s_%d", base, k);
     return name;
+}
+
+/* --- limits (model_limits.h) -------------------------------------------------------- */
+
+/* At most the first 40 bytes of a name, for a message about its length. */
+static const char *name_head(Importer *im, const char *s) {
+    return strlen(s) <= 40 ? s : arena_printf(im->a, "%.40s...", s);
+}
+
+/* 0 if s (NULL counts as "") is at most KILN_MAX_NAME_LEN bytes; else reports it. */
+static int name_ok(Importer *im, const char *s, const char *what) {
+    size_t n = s ? strnlen(s, KILN_MAX_NAME_LEN + 1) : 0;
+    if (n <= KILN_MAX_NAME_LEN) return 0;
+    diag_file(im->d, im->path, "%s '%s' is %zu bytes long, above kiln's limit of %d bytes", what,
+              name_head(im, s), strlen(s), KILN_MAX_NAME_LEN);
+    diag_hint(im->d, "give it a shorter name (onnx.helper, or rename it in the exporter)");
+    im->n_errors++;
+    return -1;
+}
+
+/* "<what> <n> <noun>, above kiln's limit of <limit>", e.g. "the graph has
+ * 2000000 nodes, above kiln's limit of 1048576". */
+static void count_exceeded(Importer *im, const char *what, size_t n, const char *noun,
+                           long long limit, const char *hint) {
+    diag_file(im->d, im->path, "%s %zu %s, above kiln's limit of %lld", what, n, noun, limit);
+    diag_hint(im->d, "%s", hint);
+    im->n_errors++;
+}
+
+/* One node's names, arity and attribute sizes. */
+static void check_node_limits(Importer *im, size_t idx) {
+    const Onnx__NodeProto *np = im->gp->node[idx];
+    if (name_ok(im, np->name, "node name") || name_ok(im, np->op_type, "op type") ||
+        name_ok(im, np->domain, "domain"))
+        return;
+    const char *node = arena_printf(
+        im->a, "node '%s' (%s)",
+        np->name && *np->name ? np->name : arena_printf(im->a, "%s_%zu", str(np->op_type), idx),
+        str(np->op_type));
+    if (np->n_input > KILN_MAX_NODE_IO || np->n_output > KILN_MAX_NODE_IO) {
+        count_exceeded(im, arena_printf(im->a, "%s has", node),
+                       np->n_input > np->n_output ? np->n_input : np->n_output, "inputs or outputs",
+                       KILN_MAX_NODE_IO, "no ONNX op takes this many; the model is corrupt");
+        return;
+    }
+    for (size_t j = 0; j < np->n_input; j++)
+        if (name_ok(im, np->input[j], arena_printf(im->a, "%s: input %zu", node, j))) return;
+    for (size_t j = 0; j < np->n_output; j++)
+        if (name_ok(im, np->output[j], arena_printf(im->a, "%s: output %zu", node, j))) return;
+    for (size_t j = 0; j < np->n_attribute; j++) {
+        const Onnx__AttributeProto *ap = np->attribute[j];
+        if (name_ok(im, ap->name, arena_printf(im->a, "%s: attribute", node))) return;
+        const char *what = arena_printf(im->a, "%s: attribute '%s' has", node, str(ap->name));
+        size_t n = ap->n_ints > ap->n_floats ? ap->n_ints : ap->n_floats;
+        if (ap->n_strings > n) n = ap->n_strings;
+        if (n > KILN_MAX_ATTR_ELEMS) {
+            count_exceeded(im, what, n, "elements", KILN_MAX_ATTR_ELEMS,
+                           "store large data as an initializer, not an attribute");
+            return;
+        }
+        int long_str = ap->has_s && ap->s.len > KILN_MAX_STRING_LEN;
+        for (size_t k = 0; k < ap->n_strings; k++)
+            if (ap->strings[k].len > KILN_MAX_STRING_LEN) long_str = 1;
+        if (long_str) {
+            diag_file(im->d, im->path,
+                      "%s: attribute '%s' holds a string above kiln's limit of %d bytes", node,
+                      str(ap->name), KILN_MAX_STRING_LEN);
+            diag_hint(im->d, "no op kiln supports takes such a string; the model is corrupt");
+            im->n_errors++;
+            return;
+        }
+    }
+}
+
+/* The counts and sizes model_limits.h bounds, checked before anything is built
+ * from them. Returns -1 if any is exceeded (each reported). */
+static int check_limits(Importer *im) {
+    const Onnx__GraphProto *gp = im->gp;
+    int before = im->n_errors;
+    const char *hint = "kiln compiles models up to these sizes; split the model";
+    if (gp->n_node > KILN_MAX_NODES)
+        count_exceeded(im, "the graph has", gp->n_node, "nodes", KILN_MAX_NODES, hint);
+    if (gp->n_initializer > KILN_MAX_INITIALIZERS)
+        count_exceeded(im, "the graph has", gp->n_initializer, "initializers",
+                       KILN_MAX_INITIALIZERS, hint);
+    if (gp->n_input > KILN_MAX_INITIALIZERS || gp->n_output > KILN_MAX_INITIALIZERS)
+        count_exceeded(im, "the graph has", gp->n_input > gp->n_output ? gp->n_input : gp->n_output,
+                       "inputs or outputs", KILN_MAX_INITIALIZERS, hint);
+    if (im->n_errors > before) return -1;
+    name_ok(im, gp->name, "graph name");
+    for (size_t i = 0; i < gp->n_initializer; i++)
+        name_ok(im, gp->initializer[i]->name, "initializer");
+    for (size_t i = 0; i < gp->n_input; i++)
+        name_ok(im, gp->input[i]->name, "graph input");
+    for (size_t i = 0; i < gp->n_output; i++)
+        name_ok(im, gp->output[i]->name, "graph output");
+    for (size_t i = 0; i < gp->n_node && im->n_errors - before < 20; i++)
+        check_node_limits(im, i);
+    return im->n_errors > before ? -1 : 0;
 }
 
 /* --- model header: opsets --------------------------------------------------- */
@@ -220,10 +320,26 @@ static void input_shape_from_model(Importer *im, Value *v, const Onnx__TensorSha
             ok = 0;
         }
     }
-    if (ok) v->shape = s;
+    if (!ok) return;
+    int64_t bytes;
+    if (shape_bytes_check(&s, v->dtype, &bytes)) {
+        char buf[200];
+        diag_file(im->d, im->path,
+                  "graph input '%s' has shape %s of %s, above kiln's limits (dims up to %lld, "
+                  "at most %lld bytes per batch item)",
+                  v->name, shape_str(&s, buf, sizeof buf), dtype_onnx_name(v->dtype),
+                  (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES);
+        diag_hint(im->d,
+                  "the declared shape is corrupt or too large to serve; re-export the model "
+                  "or pin smaller dims with --shape %s=...",
+                  v->name);
+        im->n_errors++;
+        return;
+    }
+    v->shape = s;
 }
 
-static int pin_valid(Importer *im, const OnnxPin *p, const Onnx__TensorShapeProto *sp) {
+static int pin_valid(Importer *im, const OnnxPin *p, const Onnx__TensorShapeProto *sp, DType dt) {
     if (p->rank < 0 || p->rank > IR_MAX_RANK) {
         diag_usage(im->d, "--shape %s: rank %d is outside 0..%d", p->name, p->rank, IR_MAX_RANK);
         return 0;
@@ -239,6 +355,16 @@ static int pin_valid(Importer *im, const OnnxPin *p, const Onnx__TensorShapeProt
                        i == 0 ? " or N" : "");
             return 0;
         }
+    Shape s = {.rank = p->rank};
+    int64_t bytes;
+    memcpy(s.dims, p->dims, sizeof(int64_t) * (size_t)p->rank);
+    if (shape_bytes_check(&s, dt, &bytes)) {
+        diag_usage(im->d,
+                   "--shape %s: dims up to %lld and at most %lld bytes per batch item are "
+                   "supported",
+                   p->name, (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES);
+        return 0;
+    }
     return 1;
 }
 
@@ -281,7 +407,7 @@ static void import_inputs(Importer *im, const OnnxPin *pins, int n_pins) {
         Value *v = value_new(im, name, dt);
         ir_graph_add_input(im->g, v);
         if (pin) {
-            if (!pin_valid(im, pin, tt->shape)) {
+            if (!pin_valid(im, pin, tt->shape, dt)) {
                 im->n_errors++;
                 continue;
             }
@@ -322,7 +448,7 @@ static void import_inputs(Importer *im, const OnnxPin *pins, int n_pins) {
  * reporting tensors defined twice. */
 static void collect_producers(Importer *im) {
     const Onnx__GraphProto *gp = im->gp;
-    im->node_names = arena_alloc(im->a, sizeof(char *) * (gp->n_node + 1));
+    im->node_names = arena_alloc_array(im->a, gp->n_node + 1, sizeof(char *));
     for (size_t i = 0; i < gp->n_node; i++) {
         const Onnx__NodeProto *np = gp->node[i];
         im->node_names[i] = np->name && *np->name
@@ -377,7 +503,7 @@ static int nodes_are_sorted(Importer *im) {
 static int *order_nodes(Importer *im, int *n_order) {
     const Onnx__GraphProto *gp = im->gp;
     int n = (int)gp->n_node;
-    int *order = arena_alloc(im->a, sizeof(int) * (size_t)(n + 1));
+    int *order = arena_alloc_array(im->a, (size_t)n + 1, sizeof(int));
     if (nodes_are_sorted(im)) {
         for (int i = 0; i < n; i++)
             order[i] = i;
@@ -386,8 +512,8 @@ static int *order_nodes(Importer *im, int *n_order) {
     }
     /* Edges producer -> consumer, one per input naming a node output, in
      * compressed rows: consumers of node p are edge[first[p] .. first[p+1]). */
-    int *indeg = arena_alloc(im->a, sizeof(int) * (size_t)(n + 1));
-    int *first = arena_alloc(im->a, sizeof(int) * (size_t)(n + 2));
+    int *indeg = arena_alloc_array(im->a, (size_t)n + 1, sizeof(int));
+    int *first = arena_alloc_array(im->a, (size_t)n + 2, sizeof(int));
     int n_edges = 0;
     for (int i = 0; i < n; i++)
         for (size_t j = 0; j < gp->node[i]->n_input; j++) {
@@ -400,8 +526,8 @@ static int *order_nodes(Importer *im, int *n_order) {
         }
     for (int p = 0; p < n; p++)
         first[p + 1] += first[p];
-    int *fill = arena_alloc(im->a, sizeof(int) * (size_t)(n + 1));
-    int *edge = arena_alloc(im->a, sizeof(int) * (size_t)(n_edges + 1));
+    int *fill = arena_alloc_array(im->a, (size_t)n + 1, sizeof(int));
+    int *edge = arena_alloc_array(im->a, (size_t)n_edges + 1, sizeof(int));
     for (int i = 0; i < n; i++)
         for (size_t j = 0; j < gp->node[i]->n_input; j++) {
             const char *in = gp->node[i]->input[j];
@@ -535,7 +661,7 @@ static void import_attr(Importer *im, Node *n, const Onnx__AttributeProto *ap) {
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
         at = ir_attr_add(n, name, ATTR_STRINGS);
         at->n = (int)ap->n_strings;
-        at->strings = arena_alloc(a, sizeof(char *) * (ap->n_strings + 1));
+        at->strings = arena_alloc_array(a, ap->n_strings + 1, sizeof(char *));
         for (size_t i = 0; i < ap->n_strings; i++)
             at->strings[i] = bytes_dup(a, ap->strings[i]);
         break;
@@ -609,6 +735,39 @@ static void import_constant(Importer *im, int idx) {
     value_from_tensor(im, out, &t);
 }
 
+/* The ops.def convention: an op whose in-max is at least this is variadic
+ * (Sum, Max, Concat). */
+#define VARIADIC_IN_MAX 64
+
+/* Input and output counts against the op's row in ops.def, and the
+ * inputs it cannot do without: the first in_min, or every one of a
+ * variadic op (Sum, Concat, ...), whose inputs ONNX never lets be omitted.
+ * Shape functions rely on this: they read required inputs unchecked. */
+static void check_arity(Importer *im, Node *n, const Onnx__NodeProto *np) {
+    const OpInfo *info = op_info(n->op);
+    int variadic = info->in_max >= VARIADIC_IN_MAX;
+    if (np->n_input < (size_t)info->in_min || np->n_input > (size_t)info->in_max) {
+        diag_node(im->d, n, "has %zu inputs, %s takes %d to %d", np->n_input, n->op_type,
+                  info->in_min, info->in_max);
+        diag_hint(im->d, "the model is malformed; check it with onnx.checker.check_model");
+        im->n_errors++;
+        return;
+    }
+    if (np->n_output < (size_t)info->out_min || np->n_output > (size_t)info->out_max) {
+        diag_node(im->d, n, "has %zu outputs, %s gives %d to %d", np->n_output, n->op_type,
+                  info->out_min, info->out_max);
+        diag_hint(im->d, "the model is malformed; check it with onnx.checker.check_model");
+        im->n_errors++;
+        return;
+    }
+    for (size_t j = 0; j < np->n_input; j++)
+        if (!*np->input[j] && (variadic || j < (size_t)info->in_min)) {
+            diag_node(im->d, n, "input %zu is omitted (''), but %s requires it", j, n->op_type);
+            diag_hint(im->d, "only optional inputs may be left out; the model is malformed");
+            im->n_errors++;
+        }
+}
+
 static void import_node(Importer *im, int idx) {
     const Onnx__NodeProto *np = im->gp->node[idx];
     const char *op_type = str(np->op_type);
@@ -621,8 +780,8 @@ static void import_node(Importer *im, int idx) {
 
     /* Inputs: "" is an omitted optional input. A name nobody defines is
      * reported once the node exists, so the message can name it. */
-    Value **in = arena_alloc(im->a, sizeof(Value *) * (np->n_input + 1));
-    const char **missing = arena_alloc(im->a, sizeof(char *) * (np->n_input + 1));
+    Value **in = arena_alloc_array(im->a, np->n_input + 1, sizeof(Value *));
+    const char **missing = arena_alloc_array(im->a, np->n_input + 1, sizeof(char *));
     int n_missing = 0;
     for (size_t j = 0; j < np->n_input; j++) {
         const char *name = np->input[j];
@@ -632,7 +791,7 @@ static void import_node(Importer *im, int idx) {
     }
     /* Outputs: every one gets a Value; optional outputs the model skipped
      * ("") get a fresh name, since a NULL output would have no buffer. */
-    Value **out = arena_alloc(im->a, sizeof(Value *) * (np->n_output + 1));
+    Value **out = arena_alloc_array(im->a, np->n_output + 1, sizeof(Value *));
     int n_out = 0;
     for (size_t j = 0; j < np->n_output; j++) {
         const char *name = np->output[j];
@@ -645,6 +804,7 @@ static void import_node(Importer *im, int idx) {
         ir_node_add(im->g, op, op_type, im->node_names[idx], (int)np->n_input, in, n_out, out);
     n->domain = default_domain ? "" : arena_strdup(im->a, np->domain);
     n->opset = domain_opset(im, n->domain);
+    if (op != OP_UNKNOWN) check_arity(im, n, np);
     for (int k = 0; k < n_missing; k++) {
         diag_node(im->d, n, "input '%s' is not produced by any node, initializer or graph input",
                   missing[k]);
@@ -712,6 +872,7 @@ static int import_model(Arena *a, const char *path, const Onnx__ModelProto *m, c
     im.values.a = im.producers.a = im.failed.a = a;
     im.g = ir_graph_create(a, path);
     if (m->graph->name && *m->graph->name) im.g->name = arena_strdup(a, m->graph->name);
+    if (check_limits(&im)) return -1;
     import_opsets(&im);
     import_initializers(&im);
     import_inputs(&im, pins, n_pins);
@@ -731,7 +892,17 @@ int onnx_load(Arena *a, const char *path, const uint8_t *buf, size_t len, const 
     int rc = -1;
     Onnx__ModelProto *m = NULL;
     *out = NULL;
-    m = onnx__model_proto__unpack(NULL, len, buf);
+    /* Before protobuf-c, whose recursive decoder has no depth limit. */
+    ProtoDepth depth = onnx_proto_depth_check(buf, len);
+    if (depth == PROTO_DEPTH_GRAPHS || depth == PROTO_DEPTH_TYPES) {
+        diag_file(d, path, "%s are nested more than %d deep, above kiln's limit",
+                  depth == PROTO_DEPTH_GRAPHS ? "subgraphs (If/Loop/Scan bodies)"
+                                              : "types (sequence, map or optional types)",
+                  KILN_MAX_NESTING);
+        diag_hint(d, "no real model nests this deep; the file is corrupt or crafted");
+        return -1;
+    }
+    if (depth == PROTO_DEPTH_OK) m = onnx__model_proto__unpack(NULL, len, buf);
     if (!m || !m->graph) {
         diag_file(d, path, "not a valid ONNX model (%s)",
                   m ? "it has no graph" : "protobuf decode failed");

@@ -69,9 +69,11 @@ static int path_is_inside(const char *path, const char *dir) {
     return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* Reads `want` bytes of external data for t into dst. */
-static int external_read(const Onnx__TensorProto *t, const char *file, const char *what,
-                         size_t want, const char *shape_desc, void *dst, Diag *d) {
+/* Reads `want` bytes of external data for t into *dst, allocated from a
+ * only once location, offset and length are checked against the real file,
+ * so that a lying declaration is a diagnostic, never a huge allocation. */
+static int external_read(Arena *a, const Onnx__TensorProto *t, const char *file, const char *what,
+                         size_t want, const char *shape_desc, void **dst, Diag *d) {
     const char *location = NULL, *offset_s = NULL, *length_s = NULL;
     for (size_t i = 0; i < t->n_external_data; i++) {
         const Onnx__StringStringEntryProto *e = t->external_data[i];
@@ -145,8 +147,10 @@ static int external_read(const Onnx__TensorProto *t, const char *file, const cha
     }
     if (!length_s) length = size - offset;
     if (length != want) {
-        diag_file(d, file, "%s: %llu bytes of external data for %s (%zu bytes)", what,
-                  (unsigned long long)length, shape_desc, want);
+        diag_file(d, file, "%s: %llu bytes of external data in '%s' for %s (%zu bytes)", what,
+                  (unsigned long long)length, location, shape_desc, want);
+        diag_hint(d, "the data file or the tensor's declared shape is corrupt; re-export the "
+                     "model");
         goto out;
     }
     if (length > size - offset) {
@@ -158,7 +162,8 @@ static int external_read(const Onnx__TensorProto *t, const char *file, const cha
         diag_hint(d, "the data file is truncated or belongs to another model");
         goto out;
     }
-    if (file_read_at(fd, dst, want, offset) != 0) {
+    *dst = arena_alloc_aligned(a, want ? want : 1, 64);
+    if (file_read_at(fd, *dst, want, offset) != 0) {
         diag_file(d, file, "%s: cannot read external data '%s': %s", what, location,
                   strerror(errno));
         goto out;
@@ -268,8 +273,7 @@ int onnx_tensor_decode(Arena *a, const Onnx__TensorProto *t, const char *file, c
         return -1;
     }
     Shape shape = {.rank = (int)t->n_dims};
-    size_t esize = dtype_size(dt), numel = 1;
-    int too_big = 0;
+    size_t esize = dtype_size(dt);
     for (size_t i = 0; i < t->n_dims; i++) {
         int64_t dim = t->dims[i];
         if (dim < 0) {
@@ -278,17 +282,21 @@ int onnx_tensor_decode(Arena *a, const Onnx__TensorProto *t, const char *file, c
             return -1;
         }
         shape.dims[i] = dim;
-        if (dim != 0 && numel > SIZE_MAX / esize / (uint64_t)dim) too_big = 1;
-        numel *= (size_t)dim;
     }
     char sbuf[200], desc[240];
     shape_str(&shape, sbuf, sizeof sbuf);
     snprintf(desc, sizeof desc, "shape %s of %s", sbuf, dtype_onnx_name(dt));
-    if (too_big) {
-        diag_file(d, file, "%s: %s is too large to hold in memory", what, desc);
+    /* Bounds every size below (and every stride of the tensor later):
+     * numel and nbytes are at most KILN_MAX_TENSOR_BYTES, so nothing wraps. */
+    int64_t bytes = 0;
+    if (shape_bytes_check(&shape, dt, &bytes)) {
+        diag_file(d, file,
+                  "%s: %s is above kiln's limits (dims up to %lld, at most %lld bytes per tensor)",
+                  what, desc, (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES);
+        diag_hint(d, "the tensor's dims are corrupt, or it is too large for kiln to embed");
         return -1;
     }
-    size_t nbytes = numel * esize;
+    size_t nbytes = (size_t)bytes, numel = nbytes / esize;
 
     /* Every check on the source's size comes before the allocation, so a
      * hostile shape cannot make us allocate more than the data present. */
@@ -296,8 +304,7 @@ int onnx_tensor_decode(Arena *a, const Onnx__TensorProto *t, const char *file, c
     int external =
         t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     if (external) {
-        data = arena_alloc_aligned(a, nbytes ? nbytes : 1, 64);
-        if (external_read(t, file, what, nbytes, desc, data, d) != 0) return -1;
+        if (external_read(a, t, file, what, nbytes, desc, &data, d) != 0) return -1;
     } else if (t->has_raw_data) {
         if (t->raw_data.len != nbytes) {
             diag_file(d, file, "%s: %zu bytes of data for %s (%zu bytes)", what, t->raw_data.len,

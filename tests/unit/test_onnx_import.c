@@ -949,6 +949,194 @@ static void test_golden_bad_models_fail_at_import_with_their_messages(void **sta
     assert_int_equal(ir_value_find(g, "fc.weight")->shape.rank, 3);
 }
 
+/* --- hostile models (issue 8): arity, limits, external data sizes ------------------------ */
+
+static void test_required_input_omitted_is_reported_naming_node_op_and_position(void **state) {
+    State *s = *state;
+    Arena *a = s->a;
+    TestModel *tm = model_new(a);
+    add_input(tm, vi(a, "x", 1, "1,4"));
+    add_output(tm, vi(a, "y", 1, "1,4"));
+    add_node(tm, node(a, "Relu", "r1", ",x", "y")); /* Relu takes 1 input: too many */
+    Graph *g = NULL;
+    assert_int_equal(load(s, model_write(s, tm, "arity.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "arity.onnx: node 'r1' (Relu): has 2 inputs, Relu takes 1 to 1");
+    tm->nodes[0] = node(a, "Relu", "r1", "", "y");
+    assert_int_equal(load(s, model_write(s, tm, "arity.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "node 'r1' (Relu): has 0 inputs, Relu takes 1 to 1");
+    /* An empty name where Add needs both operands. */
+    tm->nodes[0] = node(a, "Add", "a1", "x,", "y");
+    assert_int_equal(load(s, model_write(s, tm, "arity.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "node 'a1' (Add): input 1 is omitted (''), but Add requires it");
+    /* ... while Clip's optional min may be left out. */
+    tm->nodes[0] = node(a, "Clip", "c1", "x,,x", "y");
+    assert_int_equal(load(s, model_write(s, tm, "arity.onnx"), NULL, 0, &g), 0);
+    assert_null(g->nodes[0]->inputs[1]);
+}
+
+static void test_node_with_too_many_outputs_is_reported(void **state) {
+    State *s = *state;
+    Arena *a = s->a;
+    TestModel *tm = model_new(a);
+    add_input(tm, vi(a, "x", 1, "1,4"));
+    add_output(tm, vi(a, "y", 1, "1,4"));
+    add_node(tm, node(a, "Relu", "r1", "x", "y,z"));
+    Graph *g = NULL;
+    assert_int_equal(load(s, model_write(s, tm, "outs.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "node 'r1' (Relu): has 2 outputs, Relu gives 1 to 1");
+}
+
+static void test_initializer_beyond_the_tensor_limits_is_refused(void **state) {
+    State *s = *state;
+    Arena *a = s->a;
+    TestModel *tm = model_new(a);
+    add_output(tm, vi(a, "w", 1, "1"));
+    /* 2^62 * 2^62 * 0 has no elements, but its strides would wrap. */
+    add_init(tm, tensor_raw(a, "w", 1, "0,4611686018427387904,4611686018427387904", "", 0));
+    Graph *g = NULL;
+    assert_int_equal(load(s, model_write(s, tm, "big.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "big.onnx: initializer 'w': shape [0,4611686018427387904,4611686018427387904] "
+                   "of float is above kiln's limits (dims up to 2147483647, at most 2147483648 "
+                   "bytes per tensor)");
+    /* 2^29 floats are 2 GiB: at the limit; one more element is over it. */
+    tm->inits[0] = tensor(a, "w", 1, "536870913");
+    assert_int_equal(load(s, model_write(s, tm, "big.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "above kiln's limits");
+}
+
+static void test_graph_input_beyond_the_dim_limit_is_refused(void **state) {
+    State *s = *state;
+    Arena *a = s->a;
+    TestModel *tm = model_new(a);
+    add_input(tm, vi(a, "x", 1, "N,4611686018427387904"));
+    add_output(tm, vi(a, "y", 1, "N,4"));
+    add_node(tm, node(a, "Relu", "r1", "x", "y"));
+    Graph *g = NULL;
+    assert_int_equal(load(s, model_write(s, tm, "in.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "in.onnx: graph input 'x' has shape [N,4611686018427387904] of float, above "
+                   "kiln's limits");
+    /* The batch dim is counted once: N x 2^29 floats is within the limit. */
+    tm->inputs[0] = vi(a, "x", 1, "N,536870912");
+    assert_int_equal(load(s, model_write(s, tm, "in.onnx"), NULL, 0, &g), 0);
+}
+
+static void test_external_data_with_a_lying_shape_is_refused_before_allocating(void **state) {
+    State *s = *state;
+    Arena *a = s->a;
+    float data[4] = {0};
+    write_bytes(path_in(s, "w.bin"), data, sizeof data);
+    TestModel *tm = model_new(a);
+    add_input(tm, vi(a, "x", 1, "1,2"));
+    add_output(tm, vi(a, "y", 1, "1,2"));
+    /* 1 GiB declared, 16 bytes present: a diagnostic (exit 1), no allocation. */
+    Onnx__TensorProto *w = tensor(a, "w", 1, "268435456");
+    tensor_external(a, w, "w.bin", "0", "1073741824");
+    add_init(tm, w);
+    add_node(tm, node(a, "Relu", "r1", "x", "y"));
+    Graph *g = NULL;
+    assert_int_equal(load(s, model_write(s, tm, "lie.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "lie.onnx: initializer 'w': external data 'w.bin' is too short: wanted "
+                   "1073741824 bytes at offset 0, the file has 16");
+    assert_int_equal(s->c.d.exit_code, EXIT_MODEL);
+    /* Without a length the rest of the file is meant, which is not the shape's size. */
+    w = tensor(a, "w", 1, "268435456");
+    tensor_external(a, w, "w.bin", "0", NULL);
+    tm->inits[0] = w;
+    assert_int_equal(load(s, model_write(s, tm, "lie.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "initializer 'w': 16 bytes of external data in 'w.bin' for shape [268435456] "
+                   "of float (1073741824 bytes)");
+}
+
+static void test_too_long_names_and_attribute_lists_are_refused(void **state) {
+    State *s = *state;
+    Arena *a = s->a;
+    TestModel *tm = model_new(a);
+    char *name = arena_alloc(a, KILN_MAX_NAME_LEN + 2);
+    memset(name, 'n', KILN_MAX_NAME_LEN + 1);
+    add_input(tm, vi(a, "x", 1, "1,4"));
+    add_output(tm, vi(a, "y", 1, "1,4"));
+    add_node(tm, node(a, "Relu", name, "x", "y"));
+    Graph *g = NULL;
+    assert_int_equal(load(s, model_write(s, tm, "names.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "names.onnx: node name 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...' is 4097 "
+                   "bytes long, above kiln's limit of 4096 bytes");
+    Onnx__NodeProto *n = node(a, "Transpose", "t", "x", "y");
+    Onnx__AttributeProto *at = attr(a, n, "perm", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    at->n_ints = KILN_MAX_ATTR_ELEMS + 1;
+    at->ints = arena_alloc(a, sizeof(int64_t) * at->n_ints);
+    tm->nodes[0] = n;
+    assert_int_equal(load(s, model_write(s, tm, "names.onnx"), NULL, 0, &g), -1);
+    assert_diag(s, "node 't' (Transpose): attribute 'perm' has 1048577 elements, above kiln's "
+                   "limit of 1048576");
+}
+
+/* A ModelProto nesting `depth` If nodes, each holding the next graph as its
+ * then_branch, written as raw protobuf bytes. */
+static uint8_t *nested_model(Arena *a, int depth, size_t *len) {
+    size_t cap = (size_t)depth * 40 + 64;
+    uint8_t *buf = arena_alloc(a, cap), *tmp = arena_alloc(a, cap);
+    size_t n = 0;
+    for (int i = 0; i < depth; i++) {
+        /* attr = {name "g" (1), type GRAPH (20), g (6) = graph}; node = {op_type "If" (4),
+         * attribute (5)}; graph = {node (1)}. Lengths here stay below 2^14: two-byte varints. */
+        size_t m = 0;
+        uint8_t head[32];
+        size_t h = 0;
+        head[h++] = 0x0a, head[h++] = 1, head[h++] = 'g';
+        head[h++] = 0xa0, head[h++] = 0x01, head[h++] = 5;
+        head[h++] = 0x32;
+        head[h++] = (uint8_t)(0x80 | (n & 0x7f)), head[h++] = (uint8_t)(n >> 7);
+        size_t attr_len = h + n;
+        uint8_t node_head[16];
+        size_t nh = 0;
+        node_head[nh++] = 0x22, node_head[nh++] = 2, node_head[nh++] = 'I', node_head[nh++] = 'f';
+        node_head[nh++] = 0x2a;
+        node_head[nh++] = (uint8_t)(0x80 | (attr_len & 0x7f)),
+        node_head[nh++] = (uint8_t)(attr_len >> 7);
+        size_t node_len = nh + attr_len;
+        tmp[m++] = 0x0a;
+        tmp[m++] = (uint8_t)(0x80 | (node_len & 0x7f)), tmp[m++] = (uint8_t)(node_len >> 7);
+        memcpy(tmp + m, node_head, nh), m += nh;
+        memcpy(tmp + m, head, h), m += h;
+        memcpy(tmp + m, buf, n), m += n;
+        memcpy(buf, tmp, m);
+        n = m;
+    }
+    /* model = {ir_version 8 (1), graph (7)} */
+    memmove(buf + 4, buf, n);
+    buf[0] = 0x08, buf[1] = 8, buf[2] = 0x3a;
+    buf[3] = 0; /* patched below: graphs here are < 128 bytes only at depth 0 */
+    assert_true(n < 128 || depth > 0);
+    if (n >= 128) {
+        memmove(buf + 5, buf + 4, n);
+        buf[3] = (uint8_t)(0x80 | (n & 0x7f)), buf[4] = (uint8_t)(n >> 7);
+        *len = n + 5;
+    } else {
+        buf[3] = (uint8_t)n;
+        *len = n + 4;
+    }
+    return buf;
+}
+
+static void test_deeply_nested_subgraphs_are_refused_before_decoding(void **state) {
+    State *s = *state;
+    size_t len;
+    /* The top graph plus KILN_MAX_NESTING - 1 nested ones: decoded (and
+     * then refused for having no outputs, which is beside the point). */
+    uint8_t *ok = nested_model(s->a, KILN_MAX_NESTING - 1, &len);
+    const char *path = path_in(s, "nest_ok.onnx");
+    write_bytes(path, ok, len);
+    Graph *g = NULL;
+    assert_int_equal(load(s, path, NULL, 0, &g), -1);
+    assert_diag(s, "nest_ok.onnx: the graph has no outputs");
+    uint8_t *deep = nested_model(s->a, KILN_MAX_NESTING, &len);
+    path = path_in(s, "nest_deep.onnx");
+    write_bytes(path, deep, len);
+    assert_int_equal(load(s, path, NULL, 0, &g), -1);
+    assert_diag(s, "nest_deep.onnx: subgraphs (If/Loop/Scan bodies) are nested more than 32 deep, "
+                   "above kiln's limit");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
@@ -984,6 +1172,13 @@ int main(void) {
         T(test_external_data_outside_the_model_directory_is_rejected),
         T(test_external_data_file_too_short_is_reported),
         T(test_golden_bad_models_fail_at_import_with_their_messages),
+        T(test_required_input_omitted_is_reported_naming_node_op_and_position),
+        T(test_node_with_too_many_outputs_is_reported),
+        T(test_initializer_beyond_the_tensor_limits_is_refused),
+        T(test_graph_input_beyond_the_dim_limit_is_refused),
+        T(test_external_data_with_a_lying_shape_is_refused_before_allocating),
+        T(test_too_long_names_and_attribute_lists_are_refused),
+        T(test_deeply_nested_subgraphs_are_refused_before_decoding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
