@@ -47,6 +47,19 @@ static int64_t numel_out(const Node *n) {
 }
 
 /* A dim as a count per batch item. */
+/* Counts saturate at INT64_MAX: shapes are within model_limits.h, but a
+ * product of two of their sizes and an attribute (LRN's size, a pool's
+ * window) need not fit int64. */
+static int64_t mul(int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+static int64_t add(int64_t a, int64_t b) {
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 static int64_t dim(int64_t d) {
     return d == DIM_BATCH ? 1 : d;
 }
@@ -61,11 +74,11 @@ static int64_t flops_elementwise(const Node *n) {
 }
 
 static int64_t flops_transcendental(const Node *n) {
-    return FLOPS_TRANSCENDENTAL * numel_out(n);
+    return mul(FLOPS_TRANSCENDENTAL, numel_out(n));
 }
 
 static int64_t flops_variadic(const Node *n) {
-    return (n->n_inputs - 1 + (n->op == OP_MEAN)) * numel_out(n);
+    return mul(n->n_inputs - 1 + (n->op == OP_MEAN), numel_out(n));
 }
 
 static int64_t flops_per_input(const Node *n) {
@@ -73,32 +86,33 @@ static int64_t flops_per_input(const Node *n) {
 }
 
 static int64_t flops_softmax(const Node *n) {
-    return FLOPS_SOFTMAX * numel_in(n, 0);
+    return mul(FLOPS_SOFTMAX, numel_in(n, 0));
 }
 
 static int64_t flops_batchnorm(const Node *n) {
-    return FLOPS_BATCHNORM * numel_in(n, 0);
+    return mul(FLOPS_BATCHNORM, numel_in(n, 0));
 }
 
 static int64_t flops_norm(const Node *n) {
-    return FLOPS_NORM * numel_in(n, 0);
+    return mul(FLOPS_NORM, numel_in(n, 0));
 }
 
 static int64_t flops_lrn(const Node *n) {
-    return (2 * ir_attr_int(n, "size", 1) + 2 + FLOPS_TRANSCENDENTAL) * numel_out(n);
+    int64_t size = ir_attr_int(n, "size", 1);
+    return mul(add(mul(2, size < 0 ? 0 : size), 2 + FLOPS_TRANSCENDENTAL), numel_out(n));
 }
 
 /* Y = A(M,K) B(K,N) (+ C): K is A's dim 1, or dim 0 under transA. */
 static int64_t flops_gemm(const Node *n) {
     const Shape *a = &n->inputs[0]->shape;
     int64_t k = dim(a->dims[ir_attr_int(n, "transA", 0) ? 0 : 1]);
-    return 2 * numel_out(n) * k + (shapes_in(n, 2) ? numel_out(n) : 0);
+    return add(mul(mul(2, numel_out(n)), k), shapes_in(n, 2) ? numel_out(n) : 0);
 }
 
 /* Every output element is a dot product over A's last dim. */
 static int64_t flops_matmul(const Node *n) {
     const Shape *a = &n->inputs[0]->shape;
-    return a->rank > 0 ? 2 * numel_out(n) * dim(a->dims[a->rank - 1]) : 0;
+    return a->rank > 0 ? mul(mul(2, numel_out(n)), dim(a->dims[a->rank - 1])) : 0;
 }
 
 /* Multiply-adds per output (Conv) or input (ConvTranspose) element: the
@@ -110,19 +124,19 @@ static int64_t conv_taps(const Node *n) {
 }
 
 static int64_t flops_conv(const Node *n) {
-    return 2 * numel_out(n) * conv_taps(n) + (shapes_in(n, 2) ? numel_out(n) : 0);
+    return add(mul(mul(2, numel_out(n)), conv_taps(n)), shapes_in(n, 2) ? numel_out(n) : 0);
 }
 
 static int64_t flops_conv_transpose(const Node *n) {
-    return 2 * numel_in(n, 0) * conv_taps(n) + (shapes_in(n, 2) ? numel_out(n) : 0);
+    return add(mul(mul(2, numel_in(n, 0)), conv_taps(n)), shapes_in(n, 2) ? numel_out(n) : 0);
 }
 
 static int64_t flops_pool(const Node *n) {
     const Attr *k = ir_attr(n, "kernel_shape");
     int64_t taps = 1;
     for (int i = 0; k && k->kind == ATTR_INTS && i < k->n; i++)
-        taps *= k->ints[i];
-    return taps * numel_out(n);
+        taps = mul(taps, k->ints[i] < 0 ? 0 : k->ints[i]);
+    return mul(taps, numel_out(n));
 }
 
 static int64_t flops_resize(const Node *n) {
@@ -132,8 +146,8 @@ static int64_t flops_resize(const Node *n) {
     const Shape *x = &n->inputs[0]->shape, *y = &n->outputs[0]->shape;
     int64_t per = 2;
     for (int i = 0; i < y->rank && i < x->rank; i++)
-        if (x->dims[i] != y->dims[i]) per *= taps;
-    return per * numel_out(n);
+        if (x->dims[i] != y->dims[i]) per = mul(per, taps);
+    return mul(per, numel_out(n));
 }
 
 typedef int64_t (*FlopsFn)(const Node *n);
@@ -156,6 +170,6 @@ int64_t flops_node_count(const Node *n) {
 int64_t flops_graph_count(const Graph *g) {
     int64_t sum = 0;
     for (int i = 0; i < g->n_nodes; i++)
-        if (!g->nodes[i]->dead) sum += flops_node_count(g->nodes[i]);
+        if (!g->nodes[i]->dead) sum = add(sum, flops_node_count(g->nodes[i]));
     return sum;
 }

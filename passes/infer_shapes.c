@@ -17,6 +17,24 @@ const char *shapes_str(const Shape *s, char buf[160]) {
     return shape_str(s, buf, 160);
 }
 
+int shapes_attr(Node *n, const char *name, AttrKind kind, const Attr **out, Diag *d) {
+    static const char *const kinds[] = {
+        [ATTR_FLOAT] = "a float",   [ATTR_INT] = "an int",    [ATTR_STRING] = "a string",
+        [ATTR_TENSOR] = "a tensor", [ATTR_FLOATS] = "floats", [ATTR_INTS] = "ints",
+        [ATTR_STRINGS] = "strings",
+    };
+    const Attr *a = ir_attr(n, name);
+    *out = NULL;
+    if (!a) return 0;
+    if (a->kind != kind) {
+        diag_node(d, n, "attribute '%s' is %s, expected %s", name, kinds[a->kind], kinds[kind]);
+        diag_hint(d, "the model is malformed; check it with onnx.checker.check_model");
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
 Value *shapes_in(const Node *n, int i) {
     return i < n->n_inputs ? n->inputs[i] : NULL;
 }
@@ -106,6 +124,12 @@ int shape_broadcast(Node *n, Diag *d) {
     return 0;
 }
 
+static int bad_flag(Node *n, const char *attr, int64_t v, Diag *d) {
+    diag_node(d, n, "attribute '%s' is %lld, it must be 0 or 1", attr, (long long)v);
+    diag_hint(d, "the model is malformed; check it with onnx.checker.check_model");
+    return -1;
+}
+
 int shape_gemm(Node *n, Diag *d) {
     Value *a = shapes_in(n, 0), *b = shapes_in(n, 1), *c = shapes_in(n, 2);
     char b1[160], b2[160];
@@ -116,7 +140,11 @@ int shape_gemm(Node *n, Diag *d) {
         return -1;
     }
     if (shapes_same_dtype(n, 0, 1, d)) return -1;
-    int ta = (int)ir_attr_int(n, "transA", 0), tb = (int)ir_attr_int(n, "transB", 0);
+    /* transA/transB index dims below: anything but 0 or 1 is refused. */
+    int64_t ta64 = ir_attr_int(n, "transA", 0), tb64 = ir_attr_int(n, "transB", 0);
+    if (ta64 != 0 && ta64 != 1) return bad_flag(n, "transA", ta64, d);
+    if (tb64 != 0 && tb64 != 1) return bad_flag(n, "transB", tb64, d);
+    int ta = (int)ta64, tb = (int)tb64;
     int64_t m = a->shape.dims[ta], k = a->shape.dims[!ta];
     int64_t kb = b->shape.dims[tb], nn = b->shape.dims[!tb];
     if (k != kb || k == DIM_BATCH) {
@@ -251,11 +279,14 @@ int shape_reshape(Node *n, Diag *d) {
         }
         if (v == DIM_BATCH)
             batch_out++;
-        else if (v < 0) {
-            diag_node(d, n, "target dim %d is %lld", i, (long long)v);
+        else if (v < 0 || v > KILN_MAX_DIM) {
+            diag_node(d, n, "target dim %d is %lld%s", i, (long long)v,
+                      v < 0 ? "" : ", above kiln's limit for one dim");
             return -1;
-        } else
-            known *= v;
+        } else if (__builtin_mul_overflow(known, v, &known)) {
+            diag_node(d, n, "the target shape has more elements than fit in 64 bits");
+            return -1;
+        }
         s.dims[i] = v;
     }
     if (infer >= 0) {
@@ -337,8 +368,33 @@ static int check_declared(const Graph *g, const Value *v, Diag *d) {
     return -1;
 }
 
+/* Every output a shape function sets must be within model_limits.h: dims
+ * in [0, KILN_MAX_DIM] (or the batch) and at most KILN_MAX_TENSOR_BYTES
+ * per batch item. Checking here, for every node, is what lets later
+ * stages (folding, the memory plan, codegen's strides and sizes) multiply
+ * dims without overflow checks of their own. */
+int shapes_check_outputs(Node *n, Diag *d) {
+    for (int i = 0; i < n->n_outputs; i++) {
+        const Value *v = n->outputs[i];
+        int64_t bytes;
+        if (!v || v->shape.rank < 0 || shape_bytes_check(&v->shape, v->dtype, &bytes) == 0)
+            continue;
+        char b1[160];
+        diag_node(d, n,
+                  "output '%s' would be %s%s, outside kiln's limits (dims from 0 to %lld, at most "
+                  "%lld bytes per batch item)",
+                  v->name, dtype_onnx_name(v->dtype), shapes_str(&v->shape, b1),
+                  (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES);
+        diag_hint(d, "check the node's shape inputs and attributes; the model is corrupt or "
+                     "too large to compile");
+        return -1;
+    }
+    return 0;
+}
+
 int shapes_node(Node *n, Diag *d) {
-    return shape_fns[n->op](n, d);
+    if (shape_fns[n->op](n, d)) return -1;
+    return shapes_check_outputs(n, d);
 }
 
 int pass_infer_shapes(Graph *g, Diag *d) {

@@ -65,8 +65,20 @@ static void plan_check(const Graph *g) {
     }
 }
 
+/* Every size is at most KILN_MAX_TENSOR_BYTES (the shape pass checks
+ * them) and every offset stays below KILN_MAX_WORKSPACE_BYTES, so no sum
+ * here overflows. */
+static int too_large(const Node *n, Diag *d) {
+    diag_node(d, n,
+              "the model needs more than kiln's limit of %lld bytes of working memory (batched "
+              "tensors counted per item)",
+              (long long)KILN_MAX_WORKSPACE_BYTES);
+    diag_hint(d, "the model's intermediate tensors are too large to serve; check the shapes the "
+                 "nodes compute (`kiln inspect`)");
+    return -1;
+}
+
 int pass_plan_memory(Graph *g, Diag *d) {
-    (void)d;
     for (int i = 0; i < g->n_values; i++) /* Requires: shapes inferred */
         assert(g->values[i]->shape.rank >= 0 || !g->values[i]->producer);
     ir_graph_recount(g);
@@ -92,6 +104,7 @@ int pass_plan_memory(Graph *g, Diag *d) {
             live[n_live++] = (Slot){off, size, last[v->id] < i ? i : last[v->id], region};
             v->ws_offset = region ? 0 : off;
             v->ws_batch_offset = region ? off : 0;
+            if (off > KILN_MAX_WORKSPACE_BYTES - size) return too_large(n, d);
             if (off + size > top[region]) top[region] = off + size;
         }
         /* Scratch lives while the node runs, beside its inputs and outputs.
@@ -104,6 +117,7 @@ int pass_plan_memory(Graph *g, Diag *d) {
             live[n_live++] = (Slot){off, size, i, region};
             n->scratch_offset = region ? 0 : off;
             n->scratch_batch_offset = region ? off : 0;
+            if (off > KILN_MAX_WORKSPACE_BYTES - size) return too_large(n, d);
             if (off + size > top[region]) top[region] = off + size;
         }
         /* Free what this node was the last to read (and unused outputs). */

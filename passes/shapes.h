@@ -20,6 +20,17 @@
  * be NULL to try silently). Requires: every present input has a shape. */
 int shapes_node(Node *n, Diag *d);
 
+/* -1 with a diagnostic unless every output of n that has a shape is
+ * within model_limits.h (shape_bytes_check). shapes_node() runs it after
+ * every shape function; one that computes more from the output shape
+ * (scratch sizes) calls it first. */
+int shapes_check_outputs(Node *n, Diag *d);
+
+/* Attribute `name` into *out: NULL if absent. -1 with a diagnostic if it is
+ * present with another kind than `kind` (a model may give a float list
+ * where ints belong: Attr's arrays of other kinds are NULL then). */
+int shapes_attr(Node *n, const char *name, AttrKind kind, const Attr **out, Diag *d);
+
 /* Input i of n, NULL if absent or omitted. */
 Value *shapes_in(const Node *n, int i);
 /* Sets output i's dtype and shape (ignored if the node has no output i). */

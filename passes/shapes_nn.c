@@ -136,6 +136,18 @@ static int read_geom(Node *n, Diag *d, int r, const int64_t *kernel, Geom *g) {
         }
         g->pb[i] = pads[i];
         g->pe[i] = pads[r + i];
+        if (g->k[i] > KILN_MAX_DIM || g->s[i] > KILN_MAX_DIM || g->dil[i] > KILN_MAX_DIM ||
+            g->pb[i] > KILN_MAX_DIM || g->pe[i] > KILN_MAX_DIM) {
+            diag_node(d, n,
+                      "axis %d: kernel %lld, stride %lld, dilation %lld, pads %lld/%lld: above "
+                      "kiln's limit of %lld",
+                      i, (long long)g->k[i], (long long)g->s[i], (long long)g->dil[i],
+                      (long long)g->pb[i], (long long)g->pe[i], (long long)KILN_MAX_DIM);
+            diag_hint(d, "the node's attributes are corrupt; re-export the model");
+            return -1;
+        }
+        /* With every size in [0, KILN_MAX_DIM], the arithmetic of
+         * conv_out() and shape_conv_transpose() stays within int64. */
         if (g->k[i] < 1 || g->s[i] < 1 || g->dil[i] < 1 || g->pb[i] < 0 || g->pe[i] < 0) {
             diag_node(d, n,
                       "axis %d: kernel %lld, stride %lld, dilation %lld, pads %lld/%lld: "
@@ -262,6 +274,7 @@ int shape_conv(Node *n, Diag *d) {
     write_geom(n, &g);
     set_plan(n, &g, group, out);
     set_spatial_out(n, 0, x->dtype, x->shape.dims[0], M, r, out);
+    if (shapes_check_outputs(n, d)) return -1; /* bounds O3 below */
 
     /* Scratch: as 3-D, with unit leading dims for 1-D and 2-D. */
     int64_t I3[3] = {1, 1, 1}, O3[3] = {1, 1, 1}, K3[3] = {1, 1, 1};
@@ -273,12 +286,28 @@ int shape_conv(Node *n, Diag *d) {
         P3[3 - r + i] = g.pb[i];
         E3[3 - r + i] = g.pe[i];
     }
-    int64_t floats;
-    if (C / group == 1 && M / group == 1 && group > 1)
+    /* The factors are bounded (weights and output are values within the
+     * limits, pads at most KILN_MAX_DIM), their products are checked, and
+     * so is the scratch's own size. */
+    int64_t floats = 0, plane = 1;
+    int dw = C / group == 1 && M / group == 1 && group > 1;
+    for (int i = 0; dw && i < 3; i++)
+        if (__builtin_mul_overflow(plane, I3[i] + P3[i] + E3[i], &plane) ||
+            plane > KILN_MAX_TENSOR_BYTES)
+            plane = -1;
+    if (plane < 0)
+        floats = -1;
+    else if (dw)
         floats = kiln_conv_dw_scratch_floats(I3[0], I3[1], I3[2], P3[0], P3[1], P3[2], E3[0], E3[1],
                                              E3[2]);
     else
         floats = kiln_conv_scratch_floats(C / group * K3[0] * K3[1] * K3[2], O3[0] * O3[1] * O3[2]);
+    if (floats < 0 || floats > KILN_MAX_TENSOR_BYTES / (int64_t)sizeof(float)) {
+        diag_node(d, n, "the convolution needs more than kiln's limit of %lld bytes of scratch",
+                  (long long)KILN_MAX_TENSOR_BYTES);
+        diag_hint(d, "the node's pads or sizes are corrupt, or the convolution is too large");
+        return -1;
+    }
     n->scratch = floats * (int64_t)sizeof(float);
     n->scratch_per_batch = 0;
     return 0;
@@ -304,10 +333,18 @@ int shape_conv_transpose(Node *n, Diag *d) {
     }
     for (int i = 0; i < r; i++) {
         int64_t in = x->shape.dims[2 + i];
+        int64_t given = os ? os->ints[os->n - r + i] : 1;
+        if (opad[i] < 0 || opad[i] > KILN_MAX_DIM || given < 0 || given > KILN_MAX_DIM) {
+            diag_node(d, n, "axis %d: output_padding %lld or output_shape %lld is outside 0..%lld",
+                      i, (long long)opad[i], (long long)given, (long long)KILN_MAX_DIM);
+            return -1;
+        }
+        /* Every term is at most KILN_MAX_DIM^2 (read_geom bounds them), so
+         * the sums below cannot overflow. */
         int64_t full = g.s[i] * (in - 1) + opad[i] + (g.k[i] - 1) * g.dil[i] + 1;
         if (os || strncmp(ap, "SAME", 4) == 0) {
             /* The output size is given; the pads are what makes it so. */
-            want[i] = os ? os->ints[os->n - r + i] : in * g.s[i];
+            want[i] = os ? given : in * g.s[i];
             int64_t total = full - want[i];
             /* Halves rounded down, also when negative (an output larger
              * than the natural one), as ONNX's reference computes them. */

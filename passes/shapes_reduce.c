@@ -52,7 +52,8 @@ static int reduce_axes_mask(Node *n, int rank, Diag *d, unsigned *mask) {
                       n->opset);
             return -1;
         }
-        const Attr *a = ir_attr(n, "axes");
+        const Attr *a;
+        if (shapes_attr(n, "axes", ATTR_INTS, &a, d)) return -1;
         if (a && a->n > IR_MAX_RANK) {
             diag_node(d, n, "'axes' has %d entries for a rank-%d input", a->n, rank);
             return -1;
@@ -189,8 +190,8 @@ int shape_layer_norm(Node *n, Diag *d) {
 
 int shape_mvn(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
-    if (reduce_dtype_ok(n, x, 1, d)) return -1;
-    const Attr *a = ir_attr(n, "axes");
+    const Attr *a;
+    if (reduce_dtype_ok(n, x, 1, d) || shapes_attr(n, "axes", ATTR_INTS, &a, d)) return -1;
     unsigned mask = 0;
     int64_t dflt[] = {0, 2, 3};
     int count = a ? a->n : 3;

@@ -21,7 +21,8 @@
 static int ints_attr_or_input(Node *n, const char *attr, int input, int from, int64_t *out, int max,
                               Diag *d) {
     if (n->opset && n->opset < from) {
-        const Attr *a = ir_attr(n, attr);
+        const Attr *a;
+        if (shapes_attr(n, attr, ATTR_INTS, &a, d)) return -1;
         if (!a) return 0;
         if (a->n > max) {
             diag_node(d, n, "attribute '%s' has %d values, at most %d are supported", attr, a->n,
@@ -83,8 +84,9 @@ int shape_concat(Node *n, Diag *d) {
 
 /* perm attribute, or the reversed axes. */
 static int transpose_perm(Node *n, int rank, int64_t perm[IR_MAX_RANK], Diag *d) {
-    const Attr *a = ir_attr(n, "perm");
+    const Attr *a;
     int seen[IR_MAX_RANK] = {0};
+    if (shapes_attr(n, "perm", ATTR_INTS, &a, d)) return -1;
     for (int i = 0; i < rank; i++)
         perm[i] = a ? (i < a->n ? a->ints[i] : -1) : rank - 1 - i;
     for (int i = 0; i < rank; i++) {
@@ -201,8 +203,14 @@ int shape_split(Node *n, Diag *d) {
         np = n->n_outputs;
     }
     int64_t sum = 0;
-    for (int i = 0; i < np; i++)
-        sum += parts[i];
+    for (int i = 0; i < np; i++) {
+        if (parts[i] < 0 || parts[i] > dim) {
+            diag_node(d, n, "split size %lld of output %d is outside 0..%lld", (long long)parts[i],
+                      i, (long long)dim);
+            return -1;
+        }
+        sum += parts[i]; /* at most 64 parts of at most KILN_MAX_DIM: no overflow */
+    }
     if (np != n->n_outputs || sum != dim) {
         diag_node(d, n,
                   "split sizes (%d of them, sum %lld) do not match %d outputs of axis size %lld",
@@ -398,7 +406,12 @@ int shape_tile(Node *n, Diag *d) {
             if (rep[i] != 1) return batch_dim_error(n, d, i, "tiling");
             continue;
         }
-        s.dims[i] *= rep[i];
+        if (__builtin_mul_overflow(s.dims[i], rep[i], &s.dims[i]) || s.dims[i] > KILN_MAX_DIM) {
+            diag_node(d, n,
+                      "repeat %lld on axis %d makes the axis larger than kiln's limit of %lld",
+                      (long long)rep[i], i, (long long)KILN_MAX_DIM);
+            return -1;
+        }
     }
     shapes_set(n, 0, x->dtype, &s);
     return 0;
@@ -573,9 +586,11 @@ int shape_trilu(Node *n, Diag *d) {
 static int block_check(Node *n, Diag *d, int64_t *b) {
     const Shape *x = &shapes_in(n, 0)->shape;
     *b = ir_attr_int(n, "blocksize", 0);
-    if (x->rank != 4 || *b < 1) {
-        diag_node(d, n, "needs a 4-D input and blocksize >= 1 (rank %d, blocksize %lld)", x->rank,
-                  (long long)*b);
+    /* blocksize is squared and multiplied into dims: keep it small enough
+     * that b * b * dim fits int64 (dims are at most KILN_MAX_DIM). */
+    if (x->rank != 4 || *b < 1 || *b > (1 << 16)) {
+        diag_node(d, n, "needs a 4-D input and blocksize in 1..65536 (rank %d, blocksize %lld)",
+                  x->rank, (long long)*b);
         return -1;
     }
     for (int i = 1; i < 4; i++)
@@ -670,6 +685,14 @@ static int pad_plan(Node *n, Diag *d, PadPlan *p) {
     }
     for (int i = 0; i < r; i++) {
         int64_t dim = x->shape.dims[i];
+        /* Bounded pads keep dim + pads within int64; the output's own size
+         * is checked with every other output. */
+        if (pads[i] < -KILN_MAX_DIM || pads[i] > KILN_MAX_DIM || pads[i + r] < -KILN_MAX_DIM ||
+            pads[i + r] > KILN_MAX_DIM) {
+            diag_node(d, n, "pads %lld/%lld of axis %d are beyond kiln's limit of %lld",
+                      (long long)pads[i], (long long)pads[i + r], i, (long long)KILN_MAX_DIM);
+            return -1;
+        }
         if (dim == DIM_BATCH && (pads[i] || pads[i + r]))
             return batch_dim_error(n, d, i, "padding");
         if (dim != DIM_BATCH && dim + pads[i] + pads[i + r] < 0) {
@@ -761,7 +784,8 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
     int64_t sizes[MAXV];
     int ns = 0, nz = 0, nr = 0;
     if (upsample && n->opset && n->opset < 9) {
-        const Attr *a = ir_attr(n, "scales");
+        const Attr *a;
+        if (shapes_attr(n, "scales", ATTR_FLOATS, &a, d)) return -1;
         ns = a ? a->n : 0;
         for (int i = 0; i < ns && i < MAXV; i++)
             sc[i] = a->floats[i];
@@ -795,14 +819,24 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
             return batch_dim_error(n, d, i, "resizing");
         }
         if (ns) {
-            if (sc[i] <= 0) {
+            if (!(sc[i] > 0)) {
                 diag_node(d, n, "scale %g on axis %d is not positive", sc[i], i);
+                return -1;
+            }
+            if (!(floor(sc[i] * (double)in) <= (double)KILN_MAX_RESIZE_DIM)) {
+                diag_node(d, n, "scale %g makes axis %d larger than kiln's limit of %d", sc[i], i,
+                          KILN_MAX_RESIZE_DIM);
                 return -1;
             }
             p->scale[i] = sc[i];
             p->out.dims[i] = (int64_t)floor(sc[i] * (double)in);
             p->out_w[i] = (float)((float)sc[i] * (float)in); /* float32, as numpy computes it */
         } else {
+            if (sizes[i] < 0 || sizes[i] > KILN_MAX_RESIZE_DIM) {
+                diag_node(d, n, "size %lld of axis %d is outside 0..%d (kiln's limit)",
+                          (long long)sizes[i], i, KILN_MAX_RESIZE_DIM);
+                return -1;
+            }
             p->scale[i] = (double)sizes[i] / (double)in;
             p->out.dims[i] = sizes[i];
             p->out_w[i] = p->scale[i] * (double)in;
@@ -923,12 +957,22 @@ int shape_resize(Node *n, Diag *d) {
     /* Linear and cubic run axis by axis through two scratch buffers, each
      * as large as the largest intermediate. */
     n->scratch = n->scratch_per_batch = 0;
+    shapes_set(n, 0, x->dtype, &p->out);
+    if (shapes_check_outputs(n, d)) return -1;
     if (p->mode != RESIZE_NEAREST) {
         Shape cur = x->shape;
         int64_t big = 0;
         int batch = 0;
         for (int i = 0; i < p->rank; i++) {
             cur.dims[i] = p->out.dims[i];
+            int64_t bytes;
+            if (shape_bytes_check(&cur, DT_F32, &bytes)) {
+                diag_node(d, n,
+                          "an intermediate of the resize is larger than kiln's limit of "
+                          "%lld bytes",
+                          (long long)KILN_MAX_TENSOR_BYTES);
+                return -1;
+            }
             int bb;
             int64_t c = shapes_product(&cur, 0, cur.rank, &bb);
             if (c > big) big = c;
