@@ -60,6 +60,13 @@
  * compile-time memory at this limit; images are a few thousand wide). */
 #define KILN_MAX_RESIZE_DIM (1 << 24)
 
+/* Bytes of all the tensors of one model together (initializers, Constant
+ * nodes, tensor attributes), as decoded into memory. External data lets
+ * many tensors name one region of one file; this bounds what a small
+ * model can make kiln allocate. kiln embeds the weights into the service
+ * binary, where more than a few GiB is impractical anyway. */
+#define KILN_MAX_MODEL_TENSOR_BYTES (INT64_C(1) << 34)
+
 /* Elements of one list attribute (ints, floats, strings). Attr.n is an
  * int; the longest lists real ops take (pads, perm, scales) have a few
  * dozen. Constant's value_floats/value_ints are tensors and fall under

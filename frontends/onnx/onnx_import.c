@@ -65,6 +65,7 @@ typedef struct Importer {
     NameMap failed;          /* tensors whose definition was reported bad: their uses
                                 are not reported again */
     const char **node_names; /* per NodeProto: its name, or "<op_type>_<index>" */
+    int64_t tensor_bytes;    /* decoded so far (initializers, constants, tensor attributes) */
 } Importer;
 
 static const char *str(const char *s) {
@@ -205,6 +206,36 @@ static int check_limits(Importer *im) {
     return im->n_errors > before ? -1 : 0;
 }
 
+/* onnx_tensor_decode(), counting the bytes against KILN_MAX_MODEL_TENSOR_BYTES
+ * before decoding: external data lets many tensors share one region of one
+ * file, so a small model could ask for far more memory than it and its
+ * data files hold. */
+static int tensor_decode(Importer *im, const Onnx__TensorProto *t, const char *what,
+                         OnnxTensor *out) {
+    /* Once over the limit (reported once), nothing more is decoded. */
+    if (im->tensor_bytes > KILN_MAX_MODEL_TENSOR_BYTES) return -1;
+    /* The declared size, when the dims are valid (else decoding reports
+     * them), counted before anything is allocated. */
+    Shape s = {.rank = t->n_dims <= IR_MAX_RANK ? (int)t->n_dims : -1};
+    int64_t bytes = 0;
+    for (int i = 0; i < s.rank; i++)
+        s.dims[i] = t->dims[i] < 0 ? INT64_MAX : t->dims[i];
+    DType dt = dtype_size((DType)t->data_type) ? (DType)t->data_type : DT_U8;
+    if (shape_bytes_check(&s, dt, &bytes) == 0 &&
+        im->tensor_bytes + bytes > KILN_MAX_MODEL_TENSOR_BYTES) {
+        diag_file(im->d, im->path,
+                  "%s: the model's tensors hold more than kiln's limit of %lld bytes in all", what,
+                  (long long)KILN_MAX_MODEL_TENSOR_BYTES);
+        diag_hint(im->d, "check that external data entries do not repeat one file region; kiln "
+                         "embeds every weight into the service binary");
+        im->tensor_bytes += bytes;
+        return -1;
+    }
+    if (onnx_tensor_decode(im->a, t, im->path, what, out, im->d) != 0) return -1;
+    im->tensor_bytes += (int64_t)out->nbytes; /* each at most KILN_MAX_TENSOR_BYTES */
+    return 0;
+}
+
 /* --- model header: opsets --------------------------------------------------- */
 
 static void import_opsets(Importer *im) {
@@ -235,7 +266,7 @@ static void import_initializers(Importer *im) {
         }
         OnnxTensor ot;
         const char *what = arena_printf(im->a, "initializer '%s'", name);
-        if (onnx_tensor_decode(im->a, t, im->path, what, &ot, im->d) != 0) {
+        if (tensor_decode(im, t, what, &ot) != 0) {
             map_put(&im->failed, name, im);
             im->n_errors++;
             continue;
@@ -560,7 +591,7 @@ static int *order_nodes(Importer *im, int *n_order) {
 /* A tensor attribute becomes a Value outside Graph.values. */
 static Value *tensor_value(Importer *im, const Onnx__TensorProto *t, const char *what) {
     OnnxTensor ot;
-    if (onnx_tensor_decode(im->a, t, im->path, what, &ot, im->d) != 0) return NULL;
+    if (tensor_decode(im, t, what, &ot) != 0) return NULL;
     Value *v = arena_alloc(im->a, sizeof(Value));
     v->name = arena_strdup(im->a, str(t->name));
     v->dtype = ot.dtype;
@@ -707,7 +738,7 @@ static void import_constant(Importer *im, int idx) {
     const char *what = arena_printf(im->a, "node '%s' (Constant): attribute '%s'", name, attr);
     OnnxTensor t = {0};
     if (strcmp(attr, "value") == 0 && ap->t) {
-        if (onnx_tensor_decode(im->a, ap->t, im->path, what, &t, im->d) != 0) {
+        if (tensor_decode(im, ap->t, what, &t) != 0) {
             map_put(&im->failed, out, im);
             im->n_errors++;
             return;
