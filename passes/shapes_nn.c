@@ -406,8 +406,10 @@ int shape_instancenorm(Node *n, Diag *d) {
 int shape_lrn(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
     if (check_channels(n, d, x, 3)) return -1;
-    if (ir_attr_int(n, "size", 0) < 1) {
-        diag_node(d, n, "attribute 'size' is required and must be positive");
+    int64_t size = ir_attr_int(n, "size", 0);
+    if (size < 1 || size > KILN_MAX_DIM) {
+        diag_node(d, n, "attribute 'size' is required and must be in 1..%lld, is %lld",
+                  (long long)KILN_MAX_DIM, (long long)size);
         return -1;
     }
     shapes_set(n, 0, x->dtype, &x->shape);

@@ -496,4 +496,20 @@ def _():
     compile_fails(p, "working memory", "limit")
 
 
+@suite.check("LRN with size 2^62 is refused")
+def _():
+    n = helper.make_node("LRN", ["x"], ["y"], name="lrn", size=2**62)
+    p = model([n], [vi("x", [1, 2, 4, 4])], [vi("y", None)], name="lrn_huge")
+    compile_fails(p, "node 'lrn' (LRN)", "size")
+
+
+@suite.check("--shape pinning an input above the tensor bytes limit is a usage error (exit 2)")
+def _():
+    p = model([helper.make_node("Relu", ["x"], ["y"], name="r")], [vi("x", ["N", 4])],
+              [vi("y", ["N", 4])], name="pin_big")
+    r = kiln_e2e.run([args.kiln, "compile", p, "-o", os.path.join(tmp, "out"),
+                      "--shape", "x=65536x65536"], timeout=60)
+    require(r.returncode == 2 and "--shape x: dims up to" in r.stderr, describe(*r))
+
+
 sys.exit(suite.finish())
