@@ -156,17 +156,19 @@ static int slice_plan(Node *n, Diag *d, SlicePlan *plan, Shape *out) {
         if (s < 0) s += dim;
         if (e < 0) e += dim;
         int64_t len;
+        /* ceil(span / |step|) written so that no step, up to INT64_MIN,
+         * overflows: span is at most dim. */
         if (p > 0) {
             s = s < 0 ? 0 : s > dim ? dim : s;
             e = e < 0 ? 0 : e > dim ? dim : e;
-            len = e > s ? (e - s + p - 1) / p : 0;
+            len = e > s ? (e - s - 1) / p + 1 : 0;
         } else {
             s = s < 0 ? 0 : s > dim - 1 ? dim - 1 : s;
             e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
-            len = s > e ? (s - e - p - 1) / -p : 0;
+            len = s > e ? (s - e - 1) / (p == INT64_MIN ? INT64_MAX : -p) + 1 : 0;
         }
         start[axis] = len ? s : 0;
-        step[axis] = p;
+        step[axis] = len > 1 ? p : p > 0 ? 1 : -1; /* |step| < dim unless len <= 1 */
         out->dims[axis] = len;
     }
     return 0;

@@ -512,4 +512,15 @@ def _():
     require(r.returncode == 2 and "--shape x: dims up to" in r.stderr, describe(*r))
 
 
+@suite.check("Slice with steps of 2^63-1 and -2^63 is computed without overflow: one element")
+def _():
+    for step, start, end in ((2**63 - 1, 0, 2**63 - 1), (-2**63, -1, -2**63)):
+        n = helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"], name="sl")
+        p = model([n], [vi("x", [1, 4])], [vi("y", [1, 1])],
+                  inits=[i64("st", [start]), i64("en", [end]), i64("ax", [1]), i64("sp", [step])],
+                  name="slice_step")
+        r = kiln_e2e.run([args.kiln, "compile", p, "-o", os.path.join(tmp, "slice")], timeout=300)
+        require(r.returncode == 0, describe(*r))
+
+
 sys.exit(suite.finish())
