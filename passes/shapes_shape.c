@@ -839,6 +839,11 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
                           (long long)sizes[i], i, KILN_MAX_RESIZE_DIM);
                 return -1;
             }
+            if (in == 0 && sizes[i] > 0) {
+                diag_node(d, n, "axis %d is empty and cannot be resized to %lld", i,
+                          (long long)sizes[i]);
+                return -1;
+            }
             p->scale[i] = (double)sizes[i] / (double)in;
             p->out.dims[i] = sizes[i];
             p->out_w[i] = p->scale[i] * (double)in;
@@ -895,7 +900,7 @@ static int resize_taps(const ResizePlan *p, int axis, int64_t in, int64_t *idx, 
             xo = ow == 1 ? (r1 - r0) * (double)(in - 1) / 2
                          : x * (r1 - r0) * (double)(in - 1) / (ow - 1);
             xo += (double)(float)((float)r0 * (float)(in - 1));
-            if (xo < 0 || xo > (double)(in - 1)) {
+            if (!(xo >= 0 && xo <= (double)(in - 1))) { /* also a NaN from a NaN roi */
                 for (int t = 0; t < n; t++) {
                     ij[t] = -1;
                     wj[t] = 0;

@@ -523,4 +523,19 @@ def _():
         require(r.returncode == 0, describe(*r))
 
 
+@suite.check("Resize tf_crop_and_resize with a NaN roi extrapolates, and an empty axis is refused")
+def _():
+    roi = helper.make_tensor("roi", F, [8], [0, 0, float("nan"), 0, 1, 1, 1, 1])
+    sz = i64("sz", [1, 1, 4, 4])
+    n = helper.make_node("Resize", ["x", "roi", "", "sz"], ["y"], name="rz", mode="linear",
+                         coordinate_transformation_mode="tf_crop_and_resize")
+    p = model([n], [vi("x", [1, 1, 2, 2])], [vi("y", [1, 1, 4, 4])], inits=[roi, sz],
+              name="resize_nan")
+    r = kiln_e2e.run([args.kiln, "compile", p, "-o", os.path.join(tmp, "rz")], timeout=300)
+    require(r.returncode == 0, describe(*r))
+    n = helper.make_node("Resize", ["x", "", "", "sz"], ["y"], name="rz")
+    p = model([n], [vi("x", [1, 1, 0, 2])], [vi("y", None)], inits=[sz], name="resize_empty")
+    compile_fails(p, "node 'rz' (Resize)", "axis 2 is empty")
+
+
 sys.exit(suite.finish())
