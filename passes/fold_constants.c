@@ -225,6 +225,35 @@ static int eval_math(const Node *n, void *out, Diag *d) {
     return 0;
 }
 
+/* A Gather with constant indices: 1 with a diagnostic naming the node if
+ * one is outside [-len, len) of its axis (ONNX makes it an error; the
+ * model would fail at every run), 0 if all are fine, -1 if it cannot
+ * tell (indices not constant, not numbers, or the axis is the batch). */
+static int gather_indices_check(const Node *n, Diag *d) {
+    const Value *x = n->inputs[0], *ix = n->inputs[1];
+    if (!ix->data || (ix->dtype != DT_I64 && ix->dtype != DT_I32) || has_sentinel(ix) ||
+        x->shape.rank < 1 || shape_has_batch(&ix->shape))
+        return -1;
+    int64_t axis = ir_attr_int(n, "axis", 0);
+    if (axis < 0) axis += x->shape.rank;
+    if (axis < 0 || axis >= x->shape.rank || x->shape.dims[axis] < 0) return -1;
+    int64_t len = x->shape.dims[axis], ni = shape_numel(&ix->shape);
+    for (int64_t j = 0; j < ni; j++) {
+        int64_t k =
+            ix->dtype == DT_I64 ? ((const int64_t *)ix->data)[j] : ((const int32_t *)ix->data)[j];
+        if (k < -len || k >= len) {
+            diag_node(d, n,
+                      "index %lld at position %lld of '%s' is out of range [%lld, %lld] for axis "
+                      "%d of '%s'",
+                      (long long)k, (long long)j, ix->name, (long long)-len, (long long)len - 1,
+                      (int)axis, x->name);
+            diag_hint(d, "a constant index must address an existing entry; fix the model");
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int fold_node_eval(const Node *n, void *out, Diag *d) {
     const Value *y = n->outputs[0], *x = n->n_inputs ? n->inputs[0] : NULL;
     size_t es = dtype_size(y->dtype);
@@ -280,19 +309,8 @@ int fold_node_eval(const Node *n, void *out, Diag *d) {
         int64_t outer = shapes_product(&x->shape, 0, (int)axis, &b), len = x->shape.dims[axis];
         int64_t inner = shapes_product(&x->shape, (int)axis + 1, x->shape.rank, &b);
         int64_t ni = shape_numel(&ix->shape);
-        if (has_sentinel(ix)) return -1; /* a shape vector as indices: not a number */
-        for (int64_t j = 0; j < ni; j++) {
-            int64_t k = ix->dtype == DT_I64 ? ((const int64_t *)ix->data)[j]
-                                            : ((const int32_t *)ix->data)[j];
-            if (k < -len || k >= len) {
-                diag_node(d, n,
-                          "index %lld at position %lld of '%s' is out of range [%lld, %lld] for "
-                          "axis %d of '%s'",
-                          (long long)k, (long long)j, ix->name, (long long)-len, (long long)len - 1,
-                          (int)axis, x->name);
-                return 1;
-            }
-        }
+        int bad = gather_indices_check(n, d);
+        if (bad) return bad;
         for (int64_t o = 0; o < outer; o++)
             for (int64_t j = 0; j < ni; j++) {
                 int64_t k = ix->dtype == DT_I64 ? ((const int64_t *)ix->data)[j]
@@ -399,6 +417,11 @@ int pass_fold_constants(Graph *g, Diag *d) {
         if (shapes_node(n, NULL)) {
             for (int j = 0; j < n->n_outputs; j++)
                 if (n->outputs[j]) n->outputs[j]->shape.rank = -1;
+            continue;
+        }
+        /* Constant indices into a run-time tensor: checked now, not at every run. */
+        if (n->op == OP_GATHER && n->inputs[1]->data && gather_indices_check(n, d) > 0) {
+            failed = 1;
             continue;
         }
         Value *y = n->outputs[0];

@@ -138,6 +138,9 @@ FOLD_GATHER = save("fold_gather",
                    [vi("x", T.INT64, [1])], [vi("y", T.INT64, [1])],
                    [nh.from_array(np.array([1, 2, 3], np.int64), "t"),
                     nh.from_array(np.array([3], np.int64), "i")])
+CONST_INDEX = save("const_index", [oh.make_node("Gather", ["x", "i"], ["y"], name="pick", axis=1)],
+                   [vi("x", T.FLOAT, ["N", 3])], [vi("y", T.FLOAT, ["N"])],
+                   [nh.from_array(np.array(5, np.int64), "i")])
 EXPAND_HUGE = save("expand_huge",
                    [oh.make_node("Expand", ["one", "shape"], ["e"], name="expand"),
                     oh.make_node("Add", ["e", "x"], ["y"], name="add")],
@@ -263,6 +266,15 @@ def _():
     rc, out, err = run([KILN, "check", FOLD_GATHER], timeout=120)
     require(rc == 1, describe(rc, out, err))
     require("node 'fold_emb' (Gather)" in err and "index 3" in err and "[-3, 2]" in err, err)
+
+
+@check("a constant Gather index out of range into a run-time tensor fails check and compile")
+def _():
+    for cmd in ("check", "compile"):
+        extra = ["-o", os.path.join(TMP, "never")] if cmd == "compile" else []
+        rc, out, err = run([KILN, cmd, CONST_INDEX, *extra], timeout=120)
+        require(rc == 1, f"kiln {cmd}: " + describe(rc, out, err))
+        require("node 'pick' (Gather)" in err and "index 5" in err and "[-3, 2]" in err, err)
 
 
 @check("folding: Expand to [2^32+1, 2^32-1] is no crash and no huge allocation")
