@@ -23,8 +23,20 @@
 #include "shapes.h"
 
 /* Folded outputs larger than this stay run-time computations: folding is
- * for shape vectors, not for weights. */
+ * for shape vectors, not for weights. fold_numel() computes the count
+ * with checked arithmetic, so no shape, however hostile, makes folding
+ * allocate more than FOLD_MAX_ELEMS * 8 bytes per node. */
 #define FOLD_MAX_ELEMS (1 << 16)
+
+/* Elements of static shape s, or -1 if a dim is negative (the batch) or
+ * the product overflows or exceeds FOLD_MAX_ELEMS. */
+static int64_t fold_numel(const Shape *s) {
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++)
+        if (s->dims[i] < 0 || __builtin_mul_overflow(n, s->dims[i], &n) || n > FOLD_MAX_ELEMS)
+            return -1;
+    return n;
+}
 
 /* --- the element-wise kernels, by element type ------------------------------------ */
 
@@ -37,6 +49,7 @@ typedef void UnaryFn(int op, int64_t n, const void *x, void *y, float alpha, flo
 typedef void WhereFn(const int64_t *d, const void *c, const int64_t *cs, const void *a,
                      const int64_t *as, const void *b, const int64_t *bs, void *y);
 typedef void CastFn(int64_t n, const void *x, void *y);
+typedef int32_t CheckFn(int64_t n, const void *b, KilnRunError *err);
 
 #define WRAP_MATH(T, sfx, kind)                                                                    \
     static void binary_##sfx(int op, const int64_t *d, const void *a, const int64_t *as,           \
@@ -62,6 +75,14 @@ typedef void CastFn(int64_t n, const void *x, void *y);
     static void cast_##fsfx##_##tsfx(int64_t n, const void *x, void *y) {                          \
         kiln_cast_##fsfx##_##tsfx(n, x, y);                                                        \
     }
+#define WRAP_CHECK(T, sfx, kind)                                                                   \
+    static int32_t check_divisor_##sfx(int64_t n, const void *b, KilnRunError *err) {              \
+        return kind == KILN_KIND_SIGNED || kind == KILN_KIND_UNSIGNED                              \
+                   ? kiln_check_divisor_##sfx(n, b, err)                                           \
+                   : 0;                                                                            \
+    }
+KILN_FOR_MATH_TYPES(WRAP_CHECK)
+#undef WRAP_CHECK
 KILN_FOR_MATH_TYPES(WRAP_MATH)
 #undef WRAP_MATH
 #undef WRAP_CAST
@@ -81,6 +102,7 @@ typedef struct TypeKernels {
     BinaryFn *binary, *compare;
     UnaryFn *unary;
     WhereFn *where;
+    CheckFn *check_divisor;    /* integer DIV/MOD/FMOD: 0 if no divisor is 0 */
     CastFn *cast_to[N_DTYPES]; /* by the target's DType */
 } TypeKernels;
 
@@ -88,11 +110,9 @@ typedef struct TypeKernels {
 static const TypeKernels type_kernels[N_DTYPES] = {
 #define CAST_ENTRY(F, fsfx, T, tsfx, tkind) [FOLD_DT_##tsfx] = cast_##fsfx##_##tsfx,
 #define ENTRY(T, sfx, kind)                                                                        \
-    [FOLD_DT_##sfx] = {binary_##sfx,                                                               \
-                       compare_##sfx,                                                              \
-                       unary_##sfx,                                                                \
-                       where_##sfx,                                                                \
-                       {KILN_CAST_TARGETS(CAST_ENTRY, T, sfx)}},
+    [FOLD_DT_##                                                                                    \
+        sfx] = {binary_##sfx, compare_##sfx,       unary_##sfx,                                    \
+                where_##sfx,  check_divisor_##sfx, {KILN_CAST_TARGETS(CAST_ENTRY, T, sfx)}},
     KILN_FOR_MATH_TYPES(ENTRY)
 #undef ENTRY
 #undef CAST_ENTRY
@@ -153,12 +173,13 @@ static void index_next(const Shape *s, int64_t *at) {
 
 /* The foldable math ops (OPF_FOLD in ops_math.def), by the kernel the
  * model would call for them, with the arguments codegen (emit_math.c)
- * passes. Refuses what codegen refuses, so that it reports it. */
-static int eval_math(const Node *n, void *out) {
+ * passes. Refuses what codegen refuses, so that it reports it. An integer
+ * division by a zero constant is the model's error, reported here (1). */
+static int eval_math(const Node *n, void *out, Diag *d) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
     const TypeKernels *tk = &type_kernels[x->dtype];
     const OpKernel ko = op_info(n->op)->kernel;
-    int64_t d[4], st[3][4];
+    int64_t dims[4], st[3][4];
     if (n->op == OP_CAST) {
         if (x->dtype == y->dtype) { /* kiln_copy in the model */
             memcpy(out, x->data, (size_t)shape_numel(&y->shape) * dtype_size(y->dtype));
@@ -170,9 +191,9 @@ static int eval_math(const Node *n, void *out) {
     }
     if (n->op == OP_WHERE) {
         tk = &type_kernels[y->dtype];
-        if (x->dtype != DT_BOOL || !tk->where || layout_4d(&y->shape, n->inputs, 3, d, st))
+        if (x->dtype != DT_BOOL || !tk->where || layout_4d(&y->shape, n->inputs, 3, dims, st))
             return -1;
-        tk->where(d, x->data, st[0], n->inputs[1]->data, st[1], n->inputs[2]->data, st[2], out);
+        tk->where(dims, x->data, st[0], n->inputs[1]->data, st[1], n->inputs[2]->data, st[2], out);
         return 0;
     }
     if (ko.kind == KERNEL_UNARY) {
@@ -189,13 +210,51 @@ static int eval_math(const Node *n, void *out) {
     }
     if (n->n_inputs != 2 || n->inputs[1]->dtype != x->dtype) return -1;
     if (x->dtype == DT_BOOL && ko.op <= KILN_BIN_DIV) return -1; /* emit_binary's diagnostic */
-    if (layout_4d(&y->shape, n->inputs, 2, d, st)) return -1;
+    if (layout_4d(&y->shape, n->inputs, 2, dims, st)) return -1;
+    const Value *b = n->inputs[1];
+    KilnRunError e;
+    if ((ko.op == KILN_BIN_DIV || ko.op == KILN_BIN_MOD) &&
+        tk->check_divisor(shape_numel(&b->shape), b->data, &e)) {
+        diag_node(d, n, "division by zero: element %lld of the divisor '%s' is 0",
+                  (long long)e.position, b->name);
+        diag_hint(d, "integer Div and Mod by 0 are errors in ONNX; fix the constant");
+        return 1;
+    }
     BinaryFn *fn = ko.op >= KILN_BIN_EQ ? tk->compare : tk->binary;
-    fn(ko.op, d, x->data, st[0], n->inputs[1]->data, st[1], out);
+    fn(ko.op, dims, x->data, st[0], b->data, st[1], out);
     return 0;
 }
 
-int fold_node_eval(const Node *n, void *out) {
+/* A Gather with constant indices: 1 with a diagnostic naming the node if
+ * one is outside [-len, len) of its axis (ONNX makes it an error; the
+ * model would fail at every run), 0 if all are fine, -1 if it cannot
+ * tell (indices not constant, not numbers, or the axis is the batch). */
+static int gather_indices_check(const Node *n, Diag *d) {
+    const Value *x = n->inputs[0], *ix = n->inputs[1];
+    if (!ix->data || (ix->dtype != DT_I64 && ix->dtype != DT_I32) || has_sentinel(ix) ||
+        x->shape.rank < 1 || shape_has_batch(&ix->shape))
+        return -1;
+    int64_t axis = ir_attr_int(n, "axis", 0);
+    if (axis < 0) axis += x->shape.rank;
+    if (axis < 0 || axis >= x->shape.rank || x->shape.dims[axis] < 0) return -1;
+    int64_t len = x->shape.dims[axis], ni = shape_numel(&ix->shape);
+    for (int64_t j = 0; j < ni; j++) {
+        int64_t k =
+            ix->dtype == DT_I64 ? ((const int64_t *)ix->data)[j] : ((const int32_t *)ix->data)[j];
+        if (k < -len || k >= len) {
+            diag_node(d, n,
+                      "index %lld at position %lld of '%s' is out of range [%lld, %lld] for axis "
+                      "%d of '%s'",
+                      (long long)k, (long long)j, ix->name, (long long)-len, (long long)len - 1,
+                      (int)axis, x->name);
+            diag_hint(d, "a constant index must address an existing entry; fix the model");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int fold_node_eval(const Node *n, void *out, Diag *d) {
     const Value *y = n->outputs[0], *x = n->n_inputs ? n->inputs[0] : NULL;
     size_t es = dtype_size(y->dtype);
     int64_t cnt = shape_numel(&y->shape);
@@ -250,12 +309,13 @@ int fold_node_eval(const Node *n, void *out) {
         int64_t outer = shapes_product(&x->shape, 0, (int)axis, &b), len = x->shape.dims[axis];
         int64_t inner = shapes_product(&x->shape, (int)axis + 1, x->shape.rank, &b);
         int64_t ni = shape_numel(&ix->shape);
+        int bad = gather_indices_check(n, d);
+        if (bad) return bad;
         for (int64_t o = 0; o < outer; o++)
             for (int64_t j = 0; j < ni; j++) {
                 int64_t k = ix->dtype == DT_I64 ? ((const int64_t *)ix->data)[j]
                                                 : ((const int32_t *)ix->data)[j];
                 if (k < 0) k += len;
-                if (k < 0 || k >= len) return -1;
                 memcpy((char *)out + (o * ni + j) * inner * (int64_t)es,
                        (const char *)x->data + (o * len + k) * inner * (int64_t)es,
                        (size_t)inner * es);
@@ -284,9 +344,10 @@ int fold_node_eval(const Node *n, void *out) {
         int64_t at[IR_MAX_RANK] = {0}, xs[IR_MAX_RANK];
         if (n->plan_kind != PLAN_SLICE) return -1;
         const int64_t *start = n->plan.slice->start, *step = n->plan.slice->step;
-        for (int k = x->shape.rank - 1, acc = 1; k >= 0; k--) {
+        int64_t acc = 1; /* x is a constant: its sizes are those of real data */
+        for (int k = x->shape.rank - 1; k >= 0; k--) {
             xs[k] = acc;
-            acc *= (int)x->shape.dims[k];
+            acc *= x->shape.dims[k];
         }
         for (int64_t i = 0; i < cnt; i++, index_next(&y->shape, at)) {
             int64_t off = 0;
@@ -312,7 +373,7 @@ int fold_node_eval(const Node *n, void *out) {
     if (!passes_sentinel(n))
         for (int j = 0; j < n->n_inputs; j++)
             if (has_sentinel(n->inputs[j])) return -1;
-    return eval_math(n, out);
+    return eval_math(n, out, d);
 }
 
 /* Slots that read a shape vector and understand the sentinel. */
@@ -343,7 +404,7 @@ static void reshape_resolve_batch(Graph *g, Node *n, Diag *d) {
 }
 
 int pass_fold_constants(Graph *g, Diag *d) {
-    int before = diag_count(d);
+    int before = diag_count(d), failed = 0;
     Node **folded_by = arena_alloc(g->arena, sizeof(Node *) * (size_t)(g->n_values + 1));
     int n_values = g->n_values;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -358,18 +419,25 @@ int pass_fold_constants(Graph *g, Diag *d) {
                 if (n->outputs[j]) n->outputs[j]->shape.rank = -1;
             continue;
         }
+        /* Constant indices into a run-time tensor: checked now, not at every run. */
+        if (n->op == OP_GATHER && n->inputs[1]->data && gather_indices_check(n, d) > 0) {
+            failed = 1;
+            continue;
+        }
         Value *y = n->outputs[0];
         if (n->n_outputs != 1 || y->output_index >= 0 || y->shape.rank < 0 ||
-            shape_has_batch(&y->shape) || shape_numel(&y->shape) > FOLD_MAX_ELEMS ||
-            !dtype_size(y->dtype))
+            fold_numel(&y->shape) < 0 || !dtype_size(y->dtype))
             continue;
         int sentinel_in = 0;
         for (int j = 0; j < n->n_inputs; j++)
             sentinel_in |= has_sentinel(n->inputs[j]);
         if (sentinel_in && !passes_sentinel(n)) continue;
-        size_t bytes = (size_t)shape_numel(&y->shape) * dtype_size(y->dtype);
+        /* At most FOLD_MAX_ELEMS elements of at most 8 bytes: no overflow. */
+        size_t bytes = (size_t)fold_numel(&y->shape) * dtype_size(y->dtype);
         void *buf = arena_alloc_aligned(g->arena, bytes + 1, 64);
-        if (fold_node_eval(n, buf)) continue;
+        int rc = fold_node_eval(n, buf, d);
+        if (rc > 0) failed = 1;
+        if (rc) continue;
         y->data = buf;
         y->producer = NULL;
         if (y->id < n_values) folded_by[y->id] = n;
@@ -416,5 +484,5 @@ int pass_fold_constants(Graph *g, Diag *d) {
             if (n->outputs[j] && n->outputs[j]->id < n_values) batch_dep[n->outputs[j]->id] = 1;
     }
     ir_graph_compact(g);
-    return diag_count(d) > before ? -1 : 0;
+    return failed || diag_count(d) > before ? -1 : 0;
 }

@@ -28,8 +28,11 @@
 
 /* Computes node n's single output at compile time into out (numel * dtype
  * bytes of the already inferred output) when the op and its constant
- * inputs allow it. 0 on success, -1 if not foldable. Requires: n's shape
- * function has run (it sets the output's shape and n's plan). */
-int fold_node_eval(const Node *n, void *out);
+ * inputs allow it. 0 on success, -1 if not foldable, 1 if the constants
+ * make the node fail (an integer division by zero, a Gather index out of
+ * range), reported on d naming the node. Requires: n's shape function has
+ * run (it sets the output's shape and n's plan). Outputs of more than
+ * FOLD_MAX_ELEMS (65536, fold_constants.c) elements are never folded. */
+int fold_node_eval(const Node *n, void *out, Diag *d);
 
 #endif

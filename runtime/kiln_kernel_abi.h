@@ -11,12 +11,20 @@
  *   (passes/fold_constants.c) calls the same kernels, compiled natively,
  *   so a folded constant holds what the model would have computed.
  *
- * Header only, no dependencies but <stdint.h> and kiln_dtypes.def.
+ * - Checked kernels: a kernel that reads a value it must check (an index,
+ *   an integer divisor) returns int32_t, 0 if all is well, else 1 after
+ *   filling the KilnRunError (runtime/kiln_model.h) its last argument
+ *   points to; codegen turns that into run() returning the check site.
+ *
+ * Header only, no dependencies but <stdint.h>, kiln_dtypes.def and
+ * kiln_model.h (for KilnRunError).
  */
 #ifndef KILN_KERNEL_ABI_H
 #define KILN_KERNEL_ABI_H
 
 #include <stdint.h>
+
+#include "kiln_model.h" /* KilnRunError */
 
 /* Kernels that exist for every numeric element type are instantiated
  * with this list: X(C type, name suffix, kind), kind one of KILN_KIND_*
@@ -64,8 +72,11 @@ enum {
 };
 
 /* Binary ops of kiln_binary_* (EQ..GE: kiln_compare_* in kmath_ops.h).
- * Integer DIV and MOD by zero give 0 instead of trapping; MOD takes the
- * divisor's sign (Python, ONNX Mod fmod=0), FMOD the dividend's (C).
+ * Integer DIV, MOD and FMOD never trap: INT_MIN / -1 wraps to INT_MIN and
+ * INT_MIN % -1 is 0, as in numpy; by zero they give 0, but callers check
+ * the divisor first with kiln_check_divisor_* (ONNX makes it an error).
+ * MOD takes the divisor's sign (Python, ONNX Mod fmod=0), FMOD the
+ * dividend's (C).
  * SHL/SHR shift by the bit width or more give 0. PRELU: a < 0 ? a*b : a. */
 enum {
     KILN_BIN_ADD = 0,
@@ -193,6 +204,13 @@ enum {
                            const T *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,    \
                            T *restrict y);
 KILN_FOR_MATH_TYPES(KILN_DECLARE_BINARY)
+
+/* 0 if none of b[0..n) is 0; else 1 with the first zero's position in
+ * *err (kind KILN_CHECK_DIVISOR). For the integer types, before an
+ * integer DIV, MOD or FMOD. */
+#define KILN_DECLARE_CHECK_DIVISOR(T, sfx, kind)                                                   \
+    int32_t kiln_check_divisor_##sfx(int64_t n, const T *restrict b, KilnRunError *restrict err);
+KILN_FOR_MATH_TYPES(KILN_DECLARE_CHECK_DIVISOR)
 
 /* y[i] = op(x[i]) for i in [0, n); alpha/beta: the op's parameters. Types
  * without a meaning for op (Exp of an integer) are refused by the shape

@@ -12,14 +12,26 @@
  * int64, ...). A shape entry of -1 is the batch dimension: its size is the
  * `batch` argument of run() and workspace_size(). Every other dimension is
  * fixed at compile time.
+ *
+ * Run errors. Some values are only known at run time: a Gather index
+ * read from an input, an integer divisor. Each place in the model that
+ * checks one is a check site, numbered from 1; checks[site - 1] says in
+ * words what it checks. run() returns 0, or the site of the first check
+ * that failed (the outputs are then unspecified); the failing kernel has
+ * written what it found into the KilnRunError that is the last
+ * KILN_RUN_ERROR_BYTES bytes of the workspace (kiln_run_error() finds it,
+ * kiln_run_error_format() turns it into a message). A failed check is the
+ * caller's input at fault (HTTP 400, exit 1); any other nonzero value is
+ * a bug. Version 1 had no checks.
  */
 #ifndef KILN_MODEL_H
 #define KILN_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-#define KILN_ABI_VERSION 1
+#define KILN_ABI_VERSION 2
 
 /* Element types, one row each in kiln_dtypes.def (the compiler's DType
  * has the same values). */
@@ -52,7 +64,30 @@ typedef struct KilnModel {
      * workspace_size(batch) bytes aligned to 64. */
     int (*run)(const void *const *inputs, void *const *outputs, void *workspace, int64_t batch,
                KilnThreadPool *pool);
+    int n_checks;              /* check sites; run() returns 0 or one of 1..n_checks */
+    const char *const *checks; /* by site - 1: "node 'emb' (Gather): indices from input ..." */
 } KilnModel;
+
+/* What a failed check found, written by the kernel that checks. It lives
+ * in the workspace rather than in a run() argument: the workspace is
+ * already the per-call, caller-owned scratch (so concurrent runs do not
+ * share it) and run()'s signature stays as it was. At the end rather than
+ * the start, so that the tensors' planned offsets need no shift. */
+enum {
+    KILN_CHECK_INDEX = 1,   /* value is not in [-size, size - 1] */
+    KILN_CHECK_DIVISOR = 2, /* an integer divisor is 0 */
+    KILN_CHECK_CLASS = 3,   /* a loss target is not in [0, size) nor ignore_index */
+};
+typedef struct KilnRunError {
+    int64_t value;    /* the offending index or divisor */
+    int64_t position; /* its flat (row-major) position in its tensor */
+    int64_t size;     /* KILN_CHECK_INDEX, _CLASS: the length of the indexed axis */
+    int32_t kind;     /* KILN_CHECK_* */
+} KilnRunError;
+/* workspace_size() includes these bytes when n_checks > 0; 64 keeps the
+ * workspace's alignment. */
+#define KILN_RUN_ERROR_BYTES 64
+_Static_assert(sizeof(KilnRunError) <= KILN_RUN_ERROR_BYTES, "KilnRunError outgrew its bytes");
 
 /* Size in bytes of one element of dtype, 0 if the type has no fixed size. */
 static inline size_t kiln_dtype_size(int dtype) {
@@ -65,6 +100,43 @@ static inline size_t kiln_dtype_size(int dtype) {
     default:
         return 0;
     }
+}
+
+/* The KilnRunError of a run with this workspace and batch. */
+static inline const KilnRunError *kiln_run_error(const KilnModel *m, const void *workspace,
+                                                 int64_t batch) {
+    return (const KilnRunError *)((const char *)workspace + m->workspace_size(batch) -
+                                  KILN_RUN_ERROR_BYTES);
+}
+
+/* The message for run() having returned rc != 0 with this workspace and
+ * batch, into buf (always terminated). 1 if rc is a check site (the
+ * input's fault), 0 if not (a bug: the message says so). */
+static inline int kiln_run_error_format(const KilnModel *m, int rc, const void *workspace,
+                                        int64_t batch, char *buf, size_t len) {
+    if (rc < 1 || rc > m->n_checks || !m->checks) {
+        snprintf(buf, len, "model '%s' failed to run (code %d)", m->name, rc);
+        return 0;
+    }
+    const KilnRunError *e = kiln_run_error(m, workspace, batch);
+    const char *site = m->checks[rc - 1];
+    long long v = (long long)e->value, at = (long long)e->position, n = (long long)e->size;
+    switch (e->kind) {
+    case KILN_CHECK_INDEX:
+        snprintf(buf, len, "%s: index %lld at position %lld is out of range [%lld, %lld]", site, v,
+                 at, -n, n - 1);
+        break;
+    case KILN_CHECK_DIVISOR:
+        snprintf(buf, len, "division by zero in %s: element %lld is 0", site, at);
+        break;
+    case KILN_CHECK_CLASS:
+        snprintf(buf, len, "%s: target %lld at position %lld is not a class in [0, %lld)", site, v,
+                 at, n);
+        break;
+    default:
+        snprintf(buf, len, "%s: check failed", site);
+    }
+    return 1;
 }
 
 extern const KilnModel kiln_model;

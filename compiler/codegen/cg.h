@@ -26,6 +26,10 @@ struct Codegen {
     LLVMValueRef batch; /* the run's batch argument */
     LLVMValueRef ws;    /* the run's workspace argument */
     LLVMValueRef *vals; /* address of each Value, by id (malloc'd) */
+    /* The check sites (kiln_model.h), by site - 1, from g's arena; the
+     * model's KilnModel.checks table is made from them. */
+    const char **checks;
+    int n_checks, cap_checks;
 };
 
 LLVMValueRef cg_const_bytes(Codegen *cg, const void *data, size_t size, unsigned align,
@@ -76,6 +80,19 @@ LLVMValueRef cg_addr(Codegen *cg, const Value *v);
 LLVMValueRef cg_scratch(Codegen *cg, const Node *n);
 /* Calls kernel `name` from the bitcode (asserted to exist). */
 void cg_call(Codegen *cg, const char *name, LLVMValueRef *args, unsigned n);
+/* Calls checked kernel `name` (returns int32_t, 0 ok; kiln_kernel_abi.h)
+ * with args plus, appended, the address of the run's KilnRunError, and
+ * emits `if (status) return site;` where site is a new check site with
+ * text `site_text` (kiln_model.h: "node 'x' (Gather): indices from input
+ * 'ids' into axis 0 of 'emb'"). The return is from the function being
+ * emitted, LLVMGetBasicBlockParent(LLVMGetInsertBlock(builder)), which
+ * must return i32; the KilnRunError is found from cg->ws and cg->batch,
+ * which must belong to that function. Returns the site. */
+int cg_call_checked(Codegen *cg, const char *name, LLVMValueRef *args, unsigned n,
+                    const char *site_text);
+/* "input 'x'", "constant 'w'" or "tensor 't'": how a check site's text
+ * names where a value comes from (from g's arena). */
+const char *cg_value_origin(Codegen *cg, const Value *v);
 /* Calls "kiln_<base>_<suffix of t>", e.g. kiln_binary_i64. -1 with a
  * diagnostic on n when the bitcode has no such kernel (the op does not
  * support that element type). */

@@ -158,7 +158,10 @@ static LLVMValueRef tensor_infos(Codegen *cg, Value *const *vs, int n, const cha
     return gv;
 }
 
-/* size_t kiln_model_workspace_size(int64_t batch) */
+/* size_t kiln_model_workspace_size(int64_t batch): the memory plan, then
+ * the KilnRunError (kiln_model.h) if the model checks anything, so that a
+ * model without check sites needs no more than its plan. Emitted after
+ * kiln_model_run, which counts the sites. */
 static LLVMValueRef emit_workspace_fn(Codegen *cg, const Graph *g) {
     LLVMTypeRef ft = LLVMFunctionType(cg->i64, (LLVMTypeRef[]){cg->i64}, 1, 0);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, "kiln_model_workspace_size", ft);
@@ -167,10 +170,31 @@ static LLVMValueRef emit_workspace_fn(Codegen *cg, const Graph *g) {
     LLVMValueRef per =
         LLVMBuildMul(cg->builder, LLVMGetParam(fn, 0),
                      LLVMConstInt(cg->i64, (unsigned long long)g->ws_per_batch, 0), "");
-    LLVMBuildRet(cg->builder,
-                 LLVMBuildAdd(cg->builder, per,
-                              LLVMConstInt(cg->i64, (unsigned long long)g->ws_static, 0), ""));
+    LLVMBuildRet(
+        cg->builder,
+        LLVMBuildAdd(
+            cg->builder, per,
+            LLVMConstInt(
+                cg->i64,
+                (unsigned long long)(g->ws_static + (cg->n_checks ? KILN_RUN_ERROR_BYTES : 0)), 0),
+            ""));
     return fn;
+}
+
+/* const char *const checks[n_checks], the check sites' texts. */
+static LLVMValueRef check_table(Codegen *cg) {
+    if (!cg->n_checks) return LLVMConstPointerNull(cg->ptr);
+    LLVMValueRef *elems = calloc((size_t)cg->n_checks, sizeof(LLVMValueRef));
+    if (!elems) kiln_oom("check site table");
+    for (int i = 0; i < cg->n_checks; i++)
+        elems[i] = const_str(cg, cg->checks[i]);
+    LLVMValueRef arr = LLVMConstArray2(cg->ptr, elems, (uint64_t)cg->n_checks);
+    free(elems);
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), "kiln_checks");
+    LLVMSetInitializer(gv, arr);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    return gv;
 }
 
 /* const KilnModel kiln_model = {...}: the one exported symbol. */
@@ -189,6 +213,8 @@ static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn,
         tensor_infos(cg, g->outputs, g->n_outputs, "kiln_outputs"),
         ws_fn,
         run_fn,
+        i32c(cg, cg->n_checks),
+        check_table(cg),
     };
     LLVMValueRef init =
         LLVMConstStructInContext(cg->ctx, fields, sizeof fields / sizeof *fields, 0);
@@ -259,9 +285,9 @@ int codegen_build(Codegen *cg, const Graph *g, Diag *d) {
     cg->g = g;
     cg->d = d;
 
-    LLVMValueRef ws_fn = emit_workspace_fn(cg, g);
     LLVMValueRef run_fn = cg_emit_run(cg, g);
     if (!run_fn) return -1;
+    LLVMValueRef ws_fn = emit_workspace_fn(cg, g); /* after run: it counts the check sites */
     emit_model_struct(cg, g, ws_fn, run_fn);
     internalize_kernels(cg, ws_fn, run_fn);
     retarget_functions(cg);

@@ -68,6 +68,62 @@ void cg_call(Codegen *cg, const char *kernel, LLVMValueRef *args, unsigned n) {
     LLVMBuildCall2(cg->builder, LLVMGlobalGetValueType(fn), fn, args, n, "");
 }
 
+static int check_site_add(Codegen *cg, const char *text) {
+    if (cg->n_checks == cg->cap_checks) {
+        int cap = cg->cap_checks ? 2 * cg->cap_checks : 16;
+        const char **t = arena_alloc(cg->g->arena, sizeof(char *) * (size_t)cap);
+        if (cg->n_checks) memcpy(t, cg->checks, sizeof(char *) * (size_t)cg->n_checks);
+        cg->checks = t;
+        cg->cap_checks = cap;
+    }
+    cg->checks[cg->n_checks++] = arena_strdup(cg->g->arena, text);
+    return cg->n_checks;
+}
+
+const char *cg_value_origin(Codegen *cg, const Value *v) {
+    const char *kind = v->input_index >= 0 ? "input" : v->data ? "constant" : "tensor";
+    return arena_printf(cg->g->arena, "%s '%s'", kind, v->name);
+}
+
+/* The KilnRunError: the last KILN_RUN_ERROR_BYTES of the workspace, after
+ * the planned ws_static + ws_per_batch * batch bytes (codegen.c's
+ * kiln_model_workspace_size adds them). */
+static LLVMValueRef run_error_addr(Codegen *cg) {
+    LLVMValueRef off = LLVMBuildAdd(cg->builder, cg_sym_value(cg, (Sym){cg->g->ws_per_batch, 1}),
+                                    cg_i64(cg, cg->g->ws_static), "");
+    return LLVMBuildGEP2(cg->builder, cg->i8, cg->ws, &off, 1, "run_error");
+}
+
+int cg_call_checked(Codegen *cg, const char *kernel, LLVMValueRef *args, unsigned n,
+                    const char *site_text) {
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, kernel);
+    if (!fn) {
+        fprintf(stderr, "kiln: internal error: kernel %s missing from the bitcode\n", kernel);
+        abort();
+    }
+    LLVMValueRef all[24];
+    assert(n < sizeof all / sizeof *all);
+    memcpy(all, args, sizeof(LLVMValueRef) * n);
+    all[n] = run_error_addr(cg);
+    LLVMValueRef st = LLVMBuildCall2(cg->builder, LLVMGlobalGetValueType(fn), fn, all, n + 1, "");
+    int site = check_site_add(cg, site_text);
+    LLVMValueRef here = LLVMGetBasicBlockParent(LLVMGetInsertBlock(cg->builder));
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->ctx, here, "check_failed");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cg->ctx, here, "checked");
+    LLVMValueRef bad = LLVMBuildICmp(cg->builder, LLVMIntNE, st, LLVMConstInt(cg->i32, 0, 0), "");
+    LLVMValueRef br = LLVMBuildCondBr(cg->builder, bad, fail, ok);
+    /* Failing is unlikely: the failure blocks go out of the hot path. */
+    LLVMMetadataRef w[] = {LLVMMDStringInContext2(cg->ctx, "branch_weights", 14),
+                           LLVMValueAsMetadata(cg_i32(cg, 1)),
+                           LLVMValueAsMetadata(cg_i32(cg, 1 << 20))};
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(cg->ctx, "prof", 4),
+                    LLVMMetadataAsValue(cg->ctx, LLVMMDNodeInContext2(cg->ctx, w, 3)));
+    LLVMPositionBuilderAtEnd(cg->builder, fail);
+    LLVMBuildRet(cg->builder, cg_i32(cg, site));
+    LLVMPositionBuilderAtEnd(cg->builder, ok);
+    return site;
+}
+
 /* codegen.c writes a DType where the ABI wants a KILN_DT_*: both enums
  * come from kiln_dtypes.def, and this checks it row by row. */
 #define KILN_DTYPE(ir, abi, ...)                                                                   \

@@ -116,6 +116,34 @@ static int call_cast(Codegen *cg, const Node *n, DType from, DType to, Sym count
 
 /* --- binary ------------------------------------------------------------------------- */
 
+static int is_integer(DType t) {
+    return t == DT_I8 || t == DT_I16 || t == DT_I32 || t == DT_I64 || t == DT_U8 || t == DT_U16 ||
+           t == DT_U32 || t == DT_U64;
+}
+
+/* Integer division by zero is an error (ONNX; numpy warns), so the divisor
+ * b is checked first: a check site, unless b is a constant without zeros.
+ * INT_MIN / -1 needs no check: the kernel wraps it, as numpy does. */
+static int check_divisor(Codegen *cg, const Node *n, const Value *b) {
+    size_t es = dtype_size(b->dtype);
+    int64_t cnt = shape_has_batch(&b->shape) ? -1 : shape_numel(&b->shape);
+    if (b->data && cnt >= 0) {
+        static const char zero[8];
+        int64_t k = 0;
+        while (k < cnt && memcmp((const char *)b->data + k * (int64_t)es, zero, es) != 0)
+            k++;
+        if (k == cnt) return 0;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "kiln_check_divisor_%s", cg_dtype_suffix(b->dtype));
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&b->shape, 0, b->shape.rank)),
+                           cg_addr(cg, b)};
+    const char *site = arena_printf(cg->g->arena, "node '%s' (%s): divisor from %s", n->name,
+                                    n->op_type, cg_value_origin(cg, b));
+    cg_call_checked(cg, name, args, 2, site);
+    return 0;
+}
+
 int emit_binary(Codegen *cg, const Node *n) {
     const Value *a = n->inputs[0], *b = n->inputs[1], *y = n->outputs[0];
     int op = op_info(n->op)->kernel.op;
@@ -129,6 +157,8 @@ int emit_binary(Codegen *cg, const Node *n) {
     if (op == KILN_BIN_MOD && ir_attr_int(n, "fmod", 0)) op = KILN_BIN_FMOD;
     if (op == KILN_BIN_SHL && strcmp(ir_attr_str(n, "direction", ""), "LEFT") != 0)
         op = KILN_BIN_SHR;
+    if ((op == KILN_BIN_DIV || op == KILN_BIN_MOD || op == KILN_BIN_FMOD) && is_integer(y->dtype))
+        check_divisor(cg, n, b);
     return call_binary(cg, n, "binary", op, y->dtype, cg_addr(cg, a), &a->shape, cg_addr(cg, b),
                        &b->shape, cg_addr(cg, y), &y->shape);
 }

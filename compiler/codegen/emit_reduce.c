@@ -308,5 +308,13 @@ int emit_nll_loss(Codegen *cg, const Node *n) {
                            cg_addr(cg, t),
                            w ? cg_addr(cg, w) : LLVMConstPointerNull(cg->ptr),
                            cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "nllloss", x->dtype, args, 9);
+    const char *sfx = cg_dtype_suffix(x->dtype);
+    char name[64];
+    snprintf(name, sizeof name, "kiln_nllloss_%s", sfx ? sfx : "none");
+    if (!sfx || !LLVMGetNamedFunction(cg->mod, name))
+        return cg_call_typed(cg, n, "nllloss", x->dtype, NULL, 0); /* its diagnostic */
+    const char *site = arena_printf(cg->g->arena, "node '%s' (%s): targets from %s", n->name,
+                                    n->op_type, cg_value_origin(cg, t));
+    cg_call_checked(cg, name, args, 9, site);
+    return 0;
 }

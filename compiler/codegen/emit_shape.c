@@ -34,16 +34,34 @@ static const char *size_suffix(DType t) {
     }
 }
 
-/* kiln_<base>_<b1|b2|b4|b8>(args), the kernel for t's element size;
- * -1 with cg_call_typed's diagnostic for types without one (strings). */
+/* Calls kernel `name`, or checked kernel `name` with check site `site`
+ * unless that is NULL. */
+static void call_maybe_checked(Codegen *cg, const char *name, LLVMValueRef *args, unsigned n_args,
+                               const char *site) {
+    if (site)
+        cg_call_checked(cg, name, args, n_args, site);
+    else
+        cg_call(cg, name, args, n_args);
+}
+
+/* kiln_<base>_<b1|b2|b4|b8>(args), the kernel for t's element size
+ * (checked with `site` unless NULL); -1 with cg_call_typed's diagnostic
+ * for types without one (strings). */
 static int call_sized(Codegen *cg, const Node *n, const char *base, DType t, LLVMValueRef *args,
-                      unsigned n_args) {
+                      unsigned n_args, const char *site) {
     const char *sfx = size_suffix(t);
     if (!sfx) return cg_call_typed(cg, n, base, t, NULL, 0);
     char name[64];
     snprintf(name, sizeof name, "kiln_%s_%s", base, sfx);
-    cg_call(cg, name, args, n_args);
+    call_maybe_checked(cg, name, args, n_args, site);
     return 0;
+}
+
+/* The text of a check site of node n: "node 'n' (Op): " and the rest. */
+static const char *site_text(Codegen *cg, const Node *n, const char *what, const Value *idx,
+                             const char *into) {
+    return arena_printf(cg->g->arena, "node '%s' (%s): %s from %s into %s", n->name, n->op_type,
+                        what, cg_value_origin(cg, idx), into);
 }
 
 static LLVMValueRef offset_addr(Codegen *cg, LLVMValueRef base, Sym elems, DType t) {
@@ -492,7 +510,7 @@ static LLVMValueRef sym_array(Codegen *cg, const Sym *v, int n) {
 }
 
 static int typed2(Codegen *cg, const Node *n, const char *base, DType elem, DType index,
-                  LLVMValueRef *args, unsigned na) {
+                  LLVMValueRef *args, unsigned na, const char *site) {
     const char *sfx = size_suffix(elem);
     char name[64];
     snprintf(name, sizeof name, "kiln_%s_%s_%s", base, sfx ? sfx : "none",
@@ -501,7 +519,7 @@ static int typed2(Codegen *cg, const Node *n, const char *base, DType elem, DTyp
         diag_node(cg->d, n, "element type %s is not supported by this op", dtype_onnx_name(elem));
         return -1;
     }
-    cg_call(cg, name, args, na);
+    call_maybe_checked(cg, name, args, na, site);
     return 0;
 }
 
@@ -512,11 +530,13 @@ int emit_gather(Codegen *cg, const Node *n) {
     LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&x->shape, 0, (int)axis)),
                            cg_sym_value(cg, cg_sym_prod(&i->shape, 0, i->shape.rank)),
                            cg_sym_value(cg, cg_sym_prod(&x->shape, (int)axis + 1, x->shape.rank)),
-                           cg_i64(cg, x->shape.dims[axis]),
+                           cg_sym_value(cg, cg_sym_dim(x->shape.dims[axis])),
                            cg_addr(cg, x),
                            cg_addr(cg, i),
                            cg_addr(cg, y)};
-    return typed2(cg, n, "gather", x->dtype, i->dtype, args, 7);
+    const char *into = arena_printf(cg->g->arena, "axis %d of '%s'", (int)axis, x->name);
+    return typed2(cg, n, "gather", x->dtype, i->dtype, args, 7,
+                  site_text(cg, n, "indices", i, into));
 }
 
 int emit_gather_elements(Codegen *cg, const Node *n) {
@@ -532,11 +552,13 @@ int emit_gather_elements(Codegen *cg, const Node *n) {
                            sym_array(cg, dims, r),
                            sym_array(cg, xs, r),
                            cg_i32(cg, (int)axis),
-                           cg_i64(cg, x->shape.dims[axis]),
+                           cg_sym_value(cg, cg_sym_dim(x->shape.dims[axis])),
                            cg_addr(cg, x),
                            cg_addr(cg, i),
                            cg_addr(cg, y)};
-    return typed2(cg, n, "gather_elements", x->dtype, i->dtype, args, 8);
+    const char *into = arena_printf(cg->g->arena, "axis %d of '%s'", (int)axis, x->name);
+    return typed2(cg, n, "gather_elements", x->dtype, i->dtype, args, 8,
+                  site_text(cg, n, "indices", i, into));
 }
 
 int emit_gather_nd(Codegen *cg, const Node *n) {
@@ -557,7 +579,21 @@ int emit_gather_nd(Codegen *cg, const Node *n) {
                            cg_addr(cg, x),
                            cg_addr(cg, i),
                            cg_addr(cg, y)};
-    return call_sized(cg, n, "gather_nd", x->dtype, args, 10);
+    const char *into = arena_printf(cg->g->arena, "'%s'", x->name);
+    return call_sized(cg, n, "gather_nd", x->dtype, args, 10,
+                      site_text(cg, n, "index tuples", i, into));
+}
+
+/* kiln_<base>_<suffix of t>, checked with `site`; -1 with cg_call_typed's
+ * diagnostic when there is no such kernel. */
+static int call_typed_checked(Codegen *cg, const Node *n, const char *base, DType t,
+                              LLVMValueRef *args, unsigned n_args, const char *site) {
+    const char *sfx = cg_dtype_suffix(t);
+    char name[96];
+    snprintf(name, sizeof name, "kiln_%s_%s", base, sfx ? sfx : "none");
+    if (!sfx || !LLVMGetNamedFunction(cg->mod, name)) return cg_call_typed(cg, n, base, t, NULL, 0);
+    cg_call_checked(cg, name, args, n_args, site);
+    return 0;
 }
 
 static int reduction_of(const Node *n) {
@@ -577,11 +613,18 @@ int emit_scatter_elements(Codegen *cg, const Node *n) {
     dense_strides(&y->shape, ys);
     for (int k = 0; k < r; k++)
         dims[k] = cg_sym_dim(i->shape.dims[k]);
-    LLVMValueRef args[] = {
-        cg_i32(cg, r),         sym_array(cg, dims, r),          sym_array(cg, ys, r),
-        cg_i32(cg, (int)axis), cg_i64(cg, x->shape.dims[axis]), cg_addr(cg, i),
-        cg_addr(cg, u),        cg_i32(cg, reduction_of(n)),     cg_addr(cg, y)};
-    return cg_call_typed(cg, n, "scatter_elements", x->dtype, args, 9);
+    LLVMValueRef args[] = {cg_i32(cg, r),
+                           sym_array(cg, dims, r),
+                           sym_array(cg, ys, r),
+                           cg_i32(cg, (int)axis),
+                           cg_sym_value(cg, cg_sym_dim(x->shape.dims[axis])),
+                           cg_addr(cg, i),
+                           cg_addr(cg, u),
+                           cg_i32(cg, reduction_of(n)),
+                           cg_addr(cg, y)};
+    const char *into = arena_printf(cg->g->arena, "axis %d of '%s'", (int)axis, x->name);
+    return call_typed_checked(cg, n, "scatter_elements", x->dtype, args, 9,
+                              site_text(cg, n, "indices", i, into));
 }
 
 int emit_scatter_nd(Codegen *cg, const Node *n) {
@@ -601,7 +644,9 @@ int emit_scatter_nd(Codegen *cg, const Node *n) {
                            cg_addr(cg, u),
                            cg_i32(cg, reduction_of(n)),
                            cg_addr(cg, y)};
-    return cg_call_typed(cg, n, "scatter_nd", x->dtype, args, 9);
+    const char *into = arena_printf(cg->g->arena, "'%s'", x->name);
+    return call_typed_checked(cg, n, "scatter_nd", x->dtype, args, 9,
+                              site_text(cg, n, "index tuples", i, into));
 }
 
 /* --- Shape, Size, ConstantOfShape, EyeLike, Trilu, folded ops ----------------------------------
@@ -641,7 +686,7 @@ static int emit_fill(Codegen *cg, const Node *n, uint64_t bits) {
     const Value *y = n->outputs[0];
     LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&y->shape, 0, y->shape.rank)),
                            LLVMConstInt(cg->i64, bits, 0), cg_addr(cg, y)};
-    return call_sized(cg, n, "fill", y->dtype, args, 3);
+    return call_sized(cg, n, "fill", y->dtype, args, 3, NULL);
 }
 
 int emit_constant_of_shape(Codegen *cg, const Node *n) {
@@ -681,7 +726,7 @@ int emit_eye_like(Codegen *cg, const Node *n) {
                            cg_i64(cg, ir_attr_int(n, "k", 0)),
                            LLVMConstInt(cg->i64, one_bits(y->dtype), 0),
                            cg_addr(cg, y)};
-    return call_sized(cg, n, "eye", y->dtype, args, 6);
+    return call_sized(cg, n, "eye", y->dtype, args, 6, NULL);
 }
 
 int emit_trilu(Codegen *cg, const Node *n) {
@@ -698,7 +743,7 @@ int emit_trilu(Codegen *cg, const Node *n) {
                            cg_i32(cg, (int)ir_attr_int(n, "upper", 1)),
                            cg_addr(cg, x),
                            cg_addr(cg, y)};
-    return call_sized(cg, n, "trilu", x->dtype, args, 7);
+    return call_sized(cg, n, "trilu", x->dtype, args, 7, NULL);
 }
 
 /* Ops whose static inputs determine the whole output (Range): their shape

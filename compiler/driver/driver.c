@@ -372,8 +372,13 @@ int driver_run(const DriverOptions *o) {
         diag_env(&d, "cannot allocate a %zu-byte workspace", ws_size);
         goto out;
     }
-    if (m->run(ins, outs, ws, batch, NULL) != 0) {
-        diag_file(&d, o->model, "the model failed to run");
+    int st = m->run(ins, outs, ws, batch, NULL);
+    if (st != 0) { /* a failed check names the node and input: the input's fault, exit 1 */
+        char msg[512];
+        if (kiln_run_error_format(m, st, ws, batch, msg, sizeof msg))
+            diag_file(&d, o->model, "%s", msg);
+        else
+            diag_env(&d, "internal error: %s", msg);
         goto out;
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {

@@ -239,6 +239,25 @@ KILN_FOR_MATH_TYPES(COMPARE)
     }
 KILN_FOR_MATH_TYPES(WHERE)
 
+/* The scan is one compare per element and vectorises; only a failing
+ * divisor is walked a second time, to find the first zero. */
+#define CHECK_DIVISOR(T, sfx, kind_)                                                               \
+    int32_t kiln_check_divisor_##sfx(int64_t n, const T *restrict b, KilnRunError *restrict err) { \
+        int zero = 0;                                                                              \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            zero |= b[i] == 0;                                                                     \
+        if (!zero) return 0;                                                                       \
+        int64_t at = 0;                                                                            \
+        while (b[at] != 0)                                                                         \
+            at++;                                                                                  \
+        err->kind = KILN_CHECK_DIVISOR;                                                            \
+        err->value = 0;                                                                            \
+        err->position = at;                                                                        \
+        err->size = n;                                                                             \
+        return 1;                                                                                  \
+    }
+KILN_FOR_MATH_TYPES(CHECK_DIVISOR)
+
 /* --- unary -------------------------------------------------------------------------- */
 
 #define UNARY(T, sfx, kind)                                                                        \

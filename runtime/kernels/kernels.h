@@ -3,8 +3,9 @@
  * Plain C, compiled twice: to LLVM bitcode that codegen links into each
  * model and specialises (every size, stride and op enum is a constant at
  * the call site, so after inlining O3 sees fixed-trip-count loops), and
- * natively for unit tests. Kernels never allocate and never fail; shapes
- * were checked at compile time. Outputs never alias inputs (the memory
+ * natively for unit tests. Kernels never allocate; shapes were checked at
+ * compile time. The few that read a data-dependent index or divisor check
+ * it and can fail (checked kernels, kiln_kernel_abi.h). Outputs never alias inputs (the memory
  * planner guarantees it), hence `restrict`.
  *
  * Strided operands: element (i, j) of a matrix operand X is

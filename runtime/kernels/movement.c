@@ -7,12 +7,56 @@
  */
 #include "movement.h"
 
-/* An index read at run time: negative counts from the end, and anything
- * still outside [0, len) is clamped, so a bad index never reads out of
- * bounds (kernels cannot fail). */
+/* Indices read at run time are checked before they are used: every one
+ * must be in [-len, len) (ONNX: negative counts from the end), else the
+ * kernel fails with the first bad one in *err and reads and writes
+ * nothing. The scans are a compare per index, outside the copy loops, and
+ * vectorise; only a failing tensor is walked twice. */
+static inline int32_t index_fail(KilnRunError *restrict err, int64_t v, int64_t at, int64_t len) {
+    err->kind = KILN_CHECK_INDEX;
+    err->value = v;
+    err->position = at;
+    err->size = len;
+    return 1;
+}
+
+static inline int out_of_range(int64_t v, int64_t len) {
+    return (v < -len) | (v >= len);
+}
+
+#define CHECK_RANGE(I, isfx)                                                                       \
+    static inline int32_t check_range_##isfx(int64_t n, const I *restrict idx, int64_t len,        \
+                                             KilnRunError *restrict err) {                         \
+        int bad = 0;                                                                               \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            bad |= out_of_range(idx[i], len);                                                      \
+        if (!bad) return 0;                                                                        \
+        int64_t at = 0;                                                                            \
+        while (!out_of_range(idx[at], len))                                                        \
+            at++;                                                                                  \
+        return index_fail(err, idx[at], at, len);                                                  \
+    }
+CHECK_RANGE(int64_t, i64)
+CHECK_RANGE(int32_t, i32)
+
+/* n tuples of k indices, component q into an axis of dims[q]. */
+static inline int32_t check_tuples(int64_t n, int k, const int64_t *restrict dims,
+                                   const int64_t *restrict idx, KilnRunError *restrict err) {
+    int bad = 0;
+    for (int64_t j = 0; j < n; j++)
+        for (int q = 0; q < k; q++)
+            bad |= out_of_range(idx[j * k + q], dims[q]);
+    if (!bad) return 0;
+    for (int64_t j = 0; j < n; j++)
+        for (int q = 0; q < k; q++)
+            if (out_of_range(idx[j * k + q], dims[q]))
+                return index_fail(err, idx[j * k + q], j * k + q, dims[q]);
+    return 0;
+}
+
+/* A checked index as an offset along its axis. */
 static inline int64_t wrap_index(int64_t i, int64_t len) {
-    if (i < 0) i += len;
-    return i < 0 ? 0 : i >= len ? len - 1 : i;
+    return i < 0 ? i + len : i;
 }
 
 /* GatherElements and ScatterElements walk their index tensor, dims[rank],
@@ -102,10 +146,11 @@ static inline void elem_step(int rank, const int64_t *dims, int64_t *at) {
                     y[(b * rows + i) * cols + j] = j - i == k ? (T)one : (T)0;                     \
     }                                                                                              \
                                                                                                    \
-    void kiln_gather_nd_##sfx(int64_t n_batch, int64_t x_bs, int64_t n_idx, int k,                 \
-                              const int64_t *restrict dims, const int64_t *restrict xs,            \
-                              int64_t slice_len, const T *restrict x, const int64_t *restrict idx, \
-                              T *restrict y) {                                                     \
+    int32_t kiln_gather_nd_##sfx(                                                                  \
+        int64_t n_batch, int64_t x_bs, int64_t n_idx, int k, const int64_t *restrict dims,         \
+        const int64_t *restrict xs, int64_t slice_len, const T *restrict x,                        \
+        const int64_t *restrict idx, T *restrict y, KilnRunError *restrict err) {                  \
+        if (check_tuples(n_batch * n_idx, k, dims, idx, err)) return 1;                            \
         for (int64_t b = 0; b < n_batch; b++)                                                      \
             for (int64_t j = 0; j < n_idx; j++) {                                                  \
                 const int64_t *restrict t = idx + (b * n_idx + j) * k;                             \
@@ -115,12 +160,15 @@ static inline void elem_step(int rank, const int64_t *dims, int64_t *at) {
                 for (int64_t i = 0; i < slice_len; i++)                                            \
                     y[(b * n_idx + j) * slice_len + i] = x[off + i];                               \
             }                                                                                      \
+        return 0;                                                                                  \
     }
 
 /* Gather and GatherElements take int32 or int64 indices. */
 #define GATHER(T, sfx, I, isfx)                                                                    \
-    void kiln_gather_##sfx##_##isfx(int64_t outer, int64_t n_idx, int64_t inner, int64_t axis_len, \
-                                    const T *restrict x, const I *restrict idx, T *restrict y) {   \
+    int32_t kiln_gather_##sfx##_##isfx(                                                            \
+        int64_t outer, int64_t n_idx, int64_t inner, int64_t axis_len, const T *restrict x,        \
+        const I *restrict idx, T *restrict y, KilnRunError *restrict err) {                        \
+        if (check_range_##isfx(n_idx, idx, axis_len, err)) return 1;                               \
         for (int64_t o = 0; o < outer; o++)                                                        \
             for (int64_t j = 0; j < n_idx; j++) {                                                  \
                 const T *restrict px = x + (o * axis_len + wrap_index(idx[j], axis_len)) * inner;  \
@@ -128,16 +176,20 @@ static inline void elem_step(int rank, const int64_t *dims, int64_t *at) {
                 for (int64_t i = 0; i < inner; i++)                                                \
                     py[i] = px[i];                                                                 \
             }                                                                                      \
+        return 0;                                                                                  \
     }                                                                                              \
                                                                                                    \
-    void kiln_gather_elements_##sfx##_##isfx(                                                      \
+    int32_t kiln_gather_elements_##sfx##_##isfx(                                                   \
         int rank, const int64_t *restrict dims, const int64_t *restrict xs, int axis,              \
-        int64_t axis_len, const T *restrict x, const I *restrict idx, T *restrict y) {             \
+        int64_t axis_len, const T *restrict x, const I *restrict idx, T *restrict y,               \
+        KilnRunError *restrict err) {                                                              \
         int64_t n = elem_count(rank, dims), at[8] = {0};                                           \
+        if (check_range_##isfx(n, idx, axis_len, err)) return 1;                                   \
         for (int64_t i = 0; i < n; i++) {                                                          \
             y[i] = x[elem_offset(rank, at, xs, axis, wrap_index(idx[i], axis_len))];               \
             elem_step(rank, dims, at);                                                             \
         }                                                                                          \
+        return 0;                                                                                  \
     }
 
 #define GATHER_BOTH(T, sfx) GATHER(T, sfx, int64_t, i64) GATHER(T, sfx, int32_t, i32)
@@ -149,22 +201,25 @@ KILN_FOR_ELEM_SIZES(GATHER_BOTH)
     ((red) == KILN_SCATTER_ADD ? (a) + (b) : (red) == KILN_SCATTER_MUL ? (a) * (b) : (b))
 
 #define SCATTER(T, sfx, kind)                                                                      \
-    void kiln_scatter_elements_##sfx(int rank, const int64_t *restrict dims,                       \
-                                     const int64_t *restrict ys, int axis, int64_t axis_len,       \
-                                     const int64_t *restrict idx, const T *restrict upd,           \
-                                     int reduction, T *restrict y) {                               \
+    int32_t kiln_scatter_elements_##sfx(                                                           \
+        int rank, const int64_t *restrict dims, const int64_t *restrict ys, int axis,              \
+        int64_t axis_len, const int64_t *restrict idx, const T *restrict upd, int reduction,       \
+        T *restrict y, KilnRunError *restrict err) {                                               \
         int64_t n = elem_count(rank, dims), at[8] = {0};                                           \
+        if (check_range_i64(n, idx, axis_len, err)) return 1;                                      \
         for (int64_t i = 0; i < n; i++) {                                                          \
             int64_t off = elem_offset(rank, at, ys, axis, wrap_index(idx[i], axis_len));           \
             y[off] = (T)SCATTER_APPLY(reduction, y[off], upd[i]);                                  \
             elem_step(rank, dims, at);                                                             \
         }                                                                                          \
+        return 0;                                                                                  \
     }                                                                                              \
                                                                                                    \
-    void kiln_scatter_nd_##sfx(int64_t n_idx, int k, const int64_t *restrict dims,                 \
-                               const int64_t *restrict ys, int64_t slice_len,                      \
-                               const int64_t *restrict idx, const T *restrict upd, int reduction,  \
-                               T *restrict y) {                                                    \
+    int32_t kiln_scatter_nd_##sfx(int64_t n_idx, int k, const int64_t *restrict dims,              \
+                                  const int64_t *restrict ys, int64_t slice_len,                   \
+                                  const int64_t *restrict idx, const T *restrict upd,              \
+                                  int reduction, T *restrict y, KilnRunError *restrict err) {      \
+        if (check_tuples(n_idx, k, dims, idx, err)) return 1;                                      \
         for (int64_t j = 0; j < n_idx; j++) {                                                      \
             int64_t off = 0;                                                                       \
             for (int q = 0; q < k; q++)                                                            \
@@ -172,6 +227,7 @@ KILN_FOR_ELEM_SIZES(GATHER_BOTH)
             for (int64_t i = 0; i < slice_len; i++)                                                \
                 y[off + i] = (T)SCATTER_APPLY(reduction, y[off + i], upd[j * slice_len + i]);      \
         }                                                                                          \
+        return 0;                                                                                  \
     }
 
 KILN_FOR_NUMERIC_TYPES(SCATTER)

@@ -33,26 +33,30 @@
         const int64_t *restrict t1, const int64_t *restrict t2, const int64_t *restrict t3,        \
         const int64_t *restrict t4, uint64_t fill, const T *restrict x, T *restrict y);            \
     /* Gather: y[o, j, i] = x[o, idx[j], i] (x is [outer, axis_len, inner]); negative indices      \
-     * count from the end, out-of-range ones are clamped (never read out of bounds). */            \
-    void kiln_gather_##sfx##_i64(int64_t outer, int64_t n_idx, int64_t inner, int64_t axis_len,    \
-                                 const T *restrict x, const int64_t *restrict idx, T *restrict y); \
-    void kiln_gather_##sfx##_i32(int64_t outer, int64_t n_idx, int64_t inner, int64_t axis_len,    \
-                                 const T *restrict x, const int32_t *restrict idx, T *restrict y); \
+     * count from the end. Checked (kiln_kernel_abi.h): every index in [-axis_len, axis_len). */   \
+    int32_t kiln_gather_##sfx##_i64(int64_t outer, int64_t n_idx, int64_t inner, int64_t axis_len, \
+                                    const T *restrict x, const int64_t *restrict idx,              \
+                                    T *restrict y, KilnRunError *restrict err);                    \
+    int32_t kiln_gather_##sfx##_i32(int64_t outer, int64_t n_idx, int64_t inner, int64_t axis_len, \
+                                    const T *restrict x, const int32_t *restrict idx,              \
+                                    T *restrict y, KilnRunError *restrict err);                    \
     /* GatherElements over `rank` dims (of the index tensor, dims[]): y[i] = x at i with           \
-     * coordinate `axis` replaced by idx[i]; xs[] are x's strides. */                              \
-    void kiln_gather_elements_##sfx##_i64(                                                         \
+     * coordinate `axis` replaced by idx[i]; xs[] are x's strides. Checked like Gather. */         \
+    int32_t kiln_gather_elements_##sfx##_i64(                                                      \
         int rank, const int64_t *restrict dims, const int64_t *restrict xs, int axis,              \
-        int64_t axis_len, const T *restrict x, const int64_t *restrict idx, T *restrict y);        \
-    void kiln_gather_elements_##sfx##_i32(                                                         \
+        int64_t axis_len, const T *restrict x, const int64_t *restrict idx, T *restrict y,         \
+        KilnRunError *restrict err);                                                               \
+    int32_t kiln_gather_elements_##sfx##_i32(                                                      \
         int rank, const int64_t *restrict dims, const int64_t *restrict xs, int axis,              \
-        int64_t axis_len, const T *restrict x, const int32_t *restrict idx, T *restrict y);        \
+        int64_t axis_len, const T *restrict x, const int32_t *restrict idx, T *restrict y,         \
+        KilnRunError *restrict err);                                                               \
     /* GatherND: for each of n_batch batches and n_idx index tuples of length k, copy the          \
-     * slice_len elements at x + b*x_bs + sum_j idx[j] * xs[j] (idx[j] wrapped and clamped to      \
-     * dims[j]). */                                                                                \
-    void kiln_gather_nd_##sfx(int64_t n_batch, int64_t x_bs, int64_t n_idx, int k,                 \
-                              const int64_t *restrict dims, const int64_t *restrict xs,            \
-                              int64_t slice_len, const T *restrict x, const int64_t *restrict idx, \
-                              T *restrict y);                                                      \
+     * slice_len elements at x + b*x_bs + sum_j idx[j] * xs[j]. Checked: idx[j] in                 \
+     * [-dims[j], dims[j]) (negative counts from the end). */                                      \
+    int32_t kiln_gather_nd_##sfx(                                                                  \
+        int64_t n_batch, int64_t x_bs, int64_t n_idx, int k, const int64_t *restrict dims,         \
+        const int64_t *restrict xs, int64_t slice_len, const T *restrict x,                        \
+        const int64_t *restrict idx, T *restrict y, KilnRunError *restrict err);                   \
     /* Trilu on [batch, rows, cols]: keeps j - i >= k (upper) or j - i <= k (lower), else 0. */    \
     void kiln_trilu_##sfx(int64_t batch, int64_t rows, int64_t cols, int64_t k, int upper,         \
                           const T *restrict x, T *restrict y);                                     \
@@ -65,20 +69,21 @@ KILN_FOR_ELEM_SIZES(KILN_DECLARE_MOVEMENT)
 
 enum { KILN_SCATTER_NONE = 0, KILN_SCATTER_ADD = 1, KILN_SCATTER_MUL = 2 };
 
-/* Scatters run on y, which already holds a copy of the data input. */
+/* Scatters run on y, which already holds a copy of the data input. Both
+ * are checked like the gathers, before anything is written. */
 #define KILN_DECLARE_SCATTER(T, sfx, kind)                                                         \
     /* ScatterElements: y at (index i of updates, coordinate `axis` replaced by idx[i]) op=        \
      * upd[i]; dims[] are the updates' dims, ys[] y's strides. */                                  \
-    void kiln_scatter_elements_##sfx(int rank, const int64_t *restrict dims,                       \
-                                     const int64_t *restrict ys, int axis, int64_t axis_len,       \
-                                     const int64_t *restrict idx, const T *restrict upd,           \
-                                     int reduction, T *restrict y);                                \
+    int32_t kiln_scatter_elements_##sfx(int rank, const int64_t *restrict dims,                    \
+                                        const int64_t *restrict ys, int axis, int64_t axis_len,    \
+                                        const int64_t *restrict idx, const T *restrict upd,        \
+                                        int reduction, T *restrict y, KilnRunError *restrict err); \
     /* ScatterND: for each of n_idx tuples of length k, the slice_len elements at                  \
-     * y + sum_j idx[j] * ys[j] op= upd. */                                                        \
-    void kiln_scatter_nd_##sfx(int64_t n_idx, int k, const int64_t *restrict dims,                 \
-                               const int64_t *restrict ys, int64_t slice_len,                      \
-                               const int64_t *restrict idx, const T *restrict upd, int reduction,  \
-                               T *restrict y);
+     * y + sum_j idx[j] * ys[j] op= upd (idx[j] in [-dims[j], dims[j])). */                        \
+    int32_t kiln_scatter_nd_##sfx(int64_t n_idx, int k, const int64_t *restrict dims,              \
+                                  const int64_t *restrict ys, int64_t slice_len,                   \
+                                  const int64_t *restrict idx, const T *restrict upd,              \
+                                  int reduction, T *restrict y, KilnRunError *restrict err);
 KILN_FOR_NUMERIC_TYPES(KILN_DECLARE_SCATTER)
 
 /* One axis of a linear or cubic Resize: x is [outer, in_len, inner], y is

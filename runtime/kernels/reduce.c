@@ -440,16 +440,31 @@ KILN_REDUCE_TYPES(REDUCE)
                     }                                                                              \
     }                                                                                              \
                                                                                                    \
-    void kiln_nllloss_##sfx(int reduction, int64_t ignore_index, int64_t n, int64_t c, int64_t d,  \
-                            const T *restrict x, const int64_t *restrict target,                   \
-                            const T *restrict weight, T *restrict loss) {                          \
+    int32_t kiln_nllloss_##sfx(int reduction, int64_t ignore_index, int64_t n, int64_t c,          \
+                               int64_t d, const T *restrict x, const int64_t *restrict target,     \
+                               const T *restrict weight, T *restrict loss,                         \
+                               KilnRunError *restrict err) {                                       \
+        /* Every target is a class or ignore_index, checked first (a compare each). */             \
+        int bad = 0;                                                                               \
+        for (int64_t i = 0; i < n * d; i++)                                                        \
+            bad |= (target[i] != ignore_index) & ((target[i] < 0) | (target[i] >= c));             \
+        if (bad) {                                                                                 \
+            int64_t at = 0;                                                                        \
+            while (target[at] == ignore_index || (target[at] >= 0 && target[at] < c))              \
+                at++;                                                                              \
+            err->kind = KILN_CHECK_CLASS;                                                          \
+            err->value = target[at];                                                               \
+            err->position = at;                                                                    \
+            err->size = c;                                                                         \
+            return 1;                                                                              \
+        }                                                                                          \
         F total = 0, wsum = 0;                                                                     \
         for (int64_t b = 0; b < n; b++)                                                            \
             for (int64_t j = 0; j < d; j++) {                                                      \
                 int64_t t = target[b * d + j];                                                     \
-                /* Ignored and out-of-range classes weigh 0 (never a wild read). */                \
+                /* Ignored classes weigh 0. */                                                     \
                 F w = 0, l = 0;                                                                    \
-                if (t != ignore_index && t >= 0 && t < c) {                                        \
+                if (t != ignore_index) {                                                           \
                     w = weight ? (F)weight[t] : (F)1;                                              \
                     l = -(F)x[(b * c + t) * d + j] * w;                                            \
                 }                                                                                  \
@@ -459,6 +474,7 @@ KILN_REDUCE_TYPES(REDUCE)
             }                                                                                      \
         if (reduction == KILN_LOSS_SUM) loss[0] = (T)total;                                        \
         if (reduction == KILN_LOSS_MEAN) loss[0] = (T)(total / wsum);                              \
+        return 0;                                                                                  \
     }
 
 KILN_FLOAT_TYPES(SOFTMAX)

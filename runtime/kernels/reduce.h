@@ -109,9 +109,10 @@ KILN_REDUCE_TYPES(KILN_DECLARE_REDUCE)
                         int64_t ks2, int64_t ks3, int64_t r0, int64_t r1, int64_t r2, int64_t r3,  \
                         int64_t rs0, int64_t rs1, int64_t rs2, int64_t rs3, const T *restrict x,   \
                         T *restrict y);                                                            \
-    void kiln_nllloss_##sfx(int reduction, int64_t ignore_index, int64_t n, int64_t c, int64_t d,  \
-                            const T *restrict x, const int64_t *restrict target,                   \
-                            const T *restrict weight, T *restrict loss);
+    int32_t kiln_nllloss_##sfx(int reduction, int64_t ignore_index, int64_t n, int64_t c,          \
+                               int64_t d, const T *restrict x, const int64_t *restrict target,     \
+                               const T *restrict weight, T *restrict loss,                         \
+                               KilnRunError *restrict err);
 /* kiln_layernorm_*: each row of x [outer, len] normalised to zero mean and
  * unit variance (epsilon added to the variance), times scale plus bias
  * (bias may be NULL; a stride of 0 broadcasts one value); mean and
@@ -122,7 +123,8 @@ KILN_REDUCE_TYPES(KILN_DECLARE_REDUCE)
  * y has x's layout.
  * kiln_nllloss_*: negative log-likelihood of x [n, c, d] (log
  * probabilities) at target [n, d]; weight [c] may be NULL; targets equal
- * to ignore_index count 0. reduction: KILN_LOSS_NONE writes loss [n, d],
+ * to ignore_index count 0; checked (kiln_kernel_abi.h): every other target
+ * is a class in [0, c). reduction: KILN_LOSS_NONE writes loss [n, d],
  * _SUM and _MEAN one value (mean divides by the summed weights). */
 KILN_FLOAT_TYPES(KILN_DECLARE_SOFTMAX)
 

@@ -102,12 +102,13 @@ int rt_bench_run(const KilnModel *m, int64_t batch, long iters, int threads, FIL
     if (!(ws = buffer_alloc(m->workspace_size(batch)))) goto oom;
 
     long warmup = iters / 10 > 0 ? iters / 10 : 1;
+    int st = 0;
     for (long i = 0; i < warmup; i++)
-        if (m->run((const void *const *)in, outs, ws, batch, NULL) != 0) goto run_failed;
+        if ((st = m->run((const void *const *)in, outs, ws, batch, NULL)) != 0) goto run_failed;
     uint64_t total = 0;
     for (long i = 0; i < iters; i++) {
         uint64_t t0 = now_ns();
-        if (m->run((const void *const *)in, outs, ws, batch, NULL) != 0) goto run_failed;
+        if ((st = m->run((const void *const *)in, outs, ws, batch, NULL)) != 0) goto run_failed;
         ns[i] = now_ns() - t0;
         total += ns[i];
     }
@@ -134,8 +135,8 @@ int rt_bench_run(const KilnModel *m, int64_t batch, long iters, int threads, FIL
     free(text);
     rc = 0;
     goto out;
-run_failed:
-    snprintf(err, RT_ERR_LEN, "model '%s' failed to run", m->name);
+run_failed: /* e.g. a check on bench's generated inputs (zeros, mostly) */
+    kiln_run_error_format(m, st, ws, batch, err, RT_ERR_LEN);
     goto out;
 oom:
     snprintf(err, RT_ERR_LEN, "out of memory for batch %lld", (long long)batch);

@@ -636,8 +636,11 @@ static int model_run(Request *r) {
     uint64_t t0 = now_ns();
     int rc = m->run((const void *const *)r->in, r->out, r->ws, r->batch, NULL);
     r->run_ns = now_ns() - t0;
-    if (rc != 0)
-        return fail(r, RT_STATUS_INTERNAL_ERROR, "model '%s' failed to run (code %d)", m->name, rc);
+    if (rc != 0) { /* a failed check is the request's fault; anything else is a bug */
+        char msg[RT_ERR_LEN];
+        int input = kiln_run_error_format(m, rc, r->ws, r->batch, msg, sizeof msg);
+        return fail(r, input ? RT_STATUS_BAD_REQUEST : RT_STATUS_INTERNAL_ERROR, "%s", msg);
+    }
     return RT_STATUS_OK;
 }
 

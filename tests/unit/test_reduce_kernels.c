@@ -350,15 +350,33 @@ static void test_nllloss_weighs_ignores_and_reduces(void **state) {
     (void)state;
     /* x [2,3,2] log-probabilities, target [2,2]. */
     float x[] = {-1, -2, -3, -4, -5, -6, /* */ -7, -8, -9, -10, -11, -12};
-    int64_t t[] = {0, 2, 1, 9};
+    int64_t t[] = {0, 2, 1, -100}, t2[] = {0, 2, 1, 2};
     float w[] = {1, 2, 3};
     float loss[4];
-    kiln_nllloss_f32(KILN_LOSS_NONE, INT64_MIN, 2, 3, 2, x, t, NULL, loss);
+    KilnRunError e;
+    assert_int_equal(kiln_nllloss_f32(KILN_LOSS_NONE, -100, 2, 3, 2, x, t, NULL, loss, &e), 0);
     assert_true(loss[0] == 1 && loss[1] == 6 && loss[2] == 9 && loss[3] == 0);
-    kiln_nllloss_f32(KILN_LOSS_SUM, INT64_MIN, 2, 3, 2, x, t, w, loss);
+    assert_int_equal(kiln_nllloss_f32(KILN_LOSS_SUM, -100, 2, 3, 2, x, t, w, loss, &e), 0);
     assert_true(loss[0] == 1 + 18 + 18);
-    kiln_nllloss_f32(KILN_LOSS_MEAN, 2, 2, 3, 2, x, t, w, loss); /* target 2 ignored */
+    /* target 2 ignored */
+    assert_int_equal(kiln_nllloss_f32(KILN_LOSS_MEAN, 2, 2, 3, 2, x, t2, w, loss, &e), 0);
     assert_true(fabs(loss[0] - (1 + 18) / 3.0) < 1e-6);
+}
+
+static void test_nllloss_fails_on_a_target_that_is_no_class(void **state) {
+    (void)state;
+    float x[12] = {0}, loss[4] = {7, 7, 7, 7};
+    int64_t t[] = {0, 2, 1, 9};
+    KilnRunError e = {0};
+    assert_int_equal(kiln_nllloss_f32(KILN_LOSS_NONE, INT64_MIN, 2, 3, 2, x, t, NULL, loss, &e), 1);
+    assert_int_equal(e.kind, KILN_CHECK_CLASS);
+    assert_int_equal(e.value, 9);
+    assert_int_equal(e.position, 3);
+    assert_int_equal(e.size, 3);
+    assert_true(loss[0] == 7); /* nothing written */
+    t[3] = -1;
+    assert_int_equal(kiln_nllloss_f32(KILN_LOSS_SUM, INT64_MIN, 2, 3, 2, x, t, NULL, loss, &e), 1);
+    assert_int_equal(e.value, -1);
 }
 
 int main(void) {
@@ -373,6 +391,7 @@ int main(void) {
         cmocka_unit_test(test_softmax_family_stays_finite_for_huge_inputs),
         cmocka_unit_test(test_layernorm_normalises_rows_and_reports_their_statistics),
         cmocka_unit_test(test_lpnorm_and_mvn_match_naive_loops),
+        cmocka_unit_test(test_nllloss_fails_on_a_target_that_is_no_class),
         cmocka_unit_test(test_nllloss_weighs_ignores_and_reduces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
