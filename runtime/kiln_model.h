@@ -58,7 +58,7 @@ typedef struct KilnModel {
     int n_inputs, n_outputs;                 /* counts of the two tables */
     const KilnTensorInfo *inputs;            /* in graph order */
     const KilnTensorInfo *outputs;           /* in graph order */
-    size_t (*workspace_size)(int64_t batch); /* bytes of scratch for one run */
+    size_t (*workspace_size)(int64_t batch); /* bytes of scratch; SIZE_MAX: batch too large */
     /* 0 on success. inputs[i] / outputs[i] point to dense buffers of the
      * shapes above with -1 replaced by batch; workspace holds at least
      * workspace_size(batch) bytes aligned to 64. */

@@ -23,9 +23,17 @@ struct Codegen {
     /* While emitting kiln_model_run: */
     const Graph *g;
     Diag *d;
-    LLVMValueRef batch; /* the run's batch argument */
-    LLVMValueRef ws;    /* the run's workspace argument */
-    LLVMValueRef *vals; /* address of each Value, by id (malloc'd) */
+    /* The function being emitted: kiln_model_run itself, or one of the
+     * chunk functions a large graph is split into (see cg_emit_run). */
+    LLVMValueRef batch;      /* its batch argument */
+    LLVMValueRef ws;         /* its workspace argument */
+    LLVMValueRef fn_inputs;  /* its inputs argument */
+    LLVMValueRef fn_outputs; /* its outputs argument */
+    LLVMBuilderRef entry;    /* at the end of its entry block: value addresses go there */
+    int fn_id;               /* numbers the functions emitted so far */
+    LLVMValueRef *vals;      /* address of each Value, by id (malloc'd) */
+    int *vals_fn;            /* fn_id that vals[id] was computed in; 0: none (malloc'd) */
+    int sym_overflow;        /* a size of the node being emitted overflowed int64 */
     /* The check sites (kiln_model.h), by site - 1, from g's arena; the
      * model's KilnModel.checks table is made from them. */
     const char **checks;
@@ -44,11 +52,16 @@ LLVMValueRef cg_const_bytes(Codegen *cg, const void *data, size_t size, unsigned
 #include "ops.def"
 #undef OP
 
-/* A size known up to the batch: c * batch^e. */
+/* A size known up to the batch: c * batch^e. Products are checked: one
+ * whose c overflows int64 is the overflowed Sym (e < 0), which sticks
+ * through later products, equals no other Sym, and whose cg_sym_value()
+ * fails the node being emitted with a diagnostic naming it (never a
+ * wrapped size in the code). */
 typedef struct Sym {
     int64_t c; /* constant factor */
-    int e;     /* power of the batch */
+    int e;     /* power of the batch; < 0: overflowed */
 } Sym;
+#define CG_SYM_OVERFLOW ((Sym){1, -1})
 
 static inline Sym cg_sym(int64_t c) {
     return (Sym){c, 0};
@@ -57,17 +70,21 @@ static inline Sym cg_sym_dim(int64_t d) {
     return d == DIM_BATCH ? (Sym){1, 1} : (Sym){d, 0};
 }
 static inline Sym cg_sym_mul(Sym a, Sym b) {
-    return (Sym){a.c * b.c, a.e + b.e};
+    Sym p = {0, a.e + b.e};
+    if (a.e < 0 || b.e < 0 || p.e > 64 || __builtin_mul_overflow(a.c, b.c, &p.c))
+        return CG_SYM_OVERFLOW;
+    return p;
 }
 static inline int cg_sym_eq(Sym a, Sym b) {
-    return a.c == b.c && (a.e == b.e || a.c == 0);
+    return a.e >= 0 && b.e >= 0 && a.c == b.c && (a.e == b.e || a.c == 0);
 }
 static inline int cg_sym_is(Sym a, int64_t c) {
     return a.e == 0 && a.c == c;
 }
 /* Product of s's dims [from, to). */
 Sym cg_sym_prod(const Shape *s, int from, int to);
-/* The i64 value of a Sym at the run's batch size. */
+/* The i64 value of a Sym at the run's batch size. An overflowed Sym gives
+ * 0 and sets Codegen.sym_overflow, which fails the node being emitted. */
 LLVMValueRef cg_sym_value(Codegen *cg, Sym s);
 LLVMValueRef cg_i32(Codegen *cg, int v);
 LLVMValueRef cg_i64(Codegen *cg, int64_t v);
@@ -107,7 +124,10 @@ void cg_copy_value(Codegen *cg, const Value *from, LLVMValueRef dst);
  * broadcasting: 0 along broadcast dims), out->rank entries. */
 void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st);
 /* Emits `int kiln_model_run(inputs, outputs, ws, batch, pool)`; NULL with
- * diagnostics if some node cannot be lowered. */
+ * diagnostics if some node cannot be lowered. A large graph is emitted as
+ * chunk functions of the same signature that run calls in order; every
+ * function that emits nodes returns an i32 status, 0 ok, and run returns
+ * the first nonzero one. */
 LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g);
 
 #endif

@@ -2,8 +2,10 @@
  * Per-op code is in emit.c. */
 #include "codegen.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/BitReader.h>
@@ -23,6 +25,42 @@ static char *xstrdup(const char *s) {
     char *p = strdup(s);
     if (!p) kiln_oom("codegen options");
     return p;
+}
+
+/* LLVM takes an unknown CPU or feature name with only a warning on stderr
+ * ("'x' is not a recognized processor for this target (ignoring
+ * processor)") and may abort later, in code generation. So the target
+ * machine is created with stderr sent to a temporary file, and a warning
+ * there is the user's error: -1 with the offending line in why[]. */
+static LLVMTargetMachineRef target_machine_create(LLVMTargetRef target, const Codegen *cg,
+                                                  LLVMCodeGenOptLevel lvl, char why[256]) {
+    why[0] = 0;
+    FILE *cap = tmpfile();
+    int saved = cap ? dup(2) : -1;
+    fflush(stderr);
+    if (saved >= 0) dup2(fileno(cap), 2);
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, cg->triple, cg->cpu, cg->features,
+                                                      lvl, LLVMRelocPIC, LLVMCodeModelDefault);
+    if (saved >= 0) {
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        rewind(cap);
+        char line[256];
+        while (fgets(line, sizeof line, cap))
+            if (strstr(line, "is not a recognized") && !why[0]) {
+                line[strcspn(line, "\n")] = 0;
+                char *ign = strstr(line, " (ignoring");
+                if (ign) *ign = 0;
+                snprintf(why, 256, "%s", line);
+            }
+    }
+    if (cap) fclose(cap);
+    if (tm && why[0]) {
+        LLVMDisposeTargetMachine(tm);
+        tm = NULL;
+    }
+    return tm;
 }
 
 Codegen *codegen_create(const CodegenOptions *o, Diag *d) {
@@ -73,10 +111,14 @@ Codegen *codegen_create(const CodegenOptions *o, Diag *d) {
                                                  LLVMCodeGenLevelDefault,
                                                  LLVMCodeGenLevelAggressive};
     int lvl = o->opt_level < 0 ? 0 : o->opt_level > 3 ? 3 : o->opt_level;
-    cg->tm = LLVMCreateTargetMachine(target, cg->triple, cg->cpu, cg->features, levels[lvl],
-                                     LLVMRelocPIC, LLVMCodeModelDefault);
+    char why[256];
+    cg->tm = target_machine_create(target, cg, levels[lvl], why);
     if (!cg->tm) {
-        diag_usage(d, "cannot create a target machine for '%s' with CPU '%s'", cg->triple, cg->cpu);
+        if (strstr(why, "feature"))
+            diag_usage(d, "target '%s' with CPU '%s': %s", cg->triple, cg->cpu, why);
+        else
+            diag_usage(d, "--cpu '%s' is not a CPU of target '%s'", cg->cpu, cg->triple);
+        diag_hint(d, "`llc-19 -mtriple=%s -mcpu=help` lists them; or leave out --cpu", cg->triple);
         codegen_destroy(cg);
         return NULL;
     }
@@ -89,10 +131,12 @@ void codegen_destroy(Codegen *cg) {
     if (!cg) return;
     if (cg->jit) LLVMOrcDisposeLLJIT(cg->jit);
     if (cg->builder) LLVMDisposeBuilder(cg->builder);
+    if (cg->entry) LLVMDisposeBuilder(cg->entry);
     if (cg->mod) LLVMDisposeModule(cg->mod); /* NULL once the JIT owns it */
     if (cg->tsc) LLVMOrcDisposeThreadSafeContext(cg->tsc);
     if (cg->tm) LLVMDisposeTargetMachine(cg->tm);
     free(cg->vals);
+    free(cg->vals_fn);
     free(cg->triple);
     free(cg->cpu);
     free(cg->features);
@@ -158,26 +202,41 @@ static LLVMValueRef tensor_infos(Codegen *cg, Value *const *vs, int n, const cha
     return gv;
 }
 
-/* size_t kiln_model_workspace_size(int64_t batch): the memory plan, then
- * the KilnRunError (kiln_model.h) if the model checks anything, so that a
- * model without check sites needs no more than its plan. Emitted after
- * kiln_model_run, which counts the sites. */
+/* a op b through llvm.<name>.with.overflow.i64; *ovf gets the i1 flag. */
+static LLVMValueRef op_checked(Codegen *cg, const char *name, LLVMValueRef a, LLVMValueRef b,
+                               LLVMValueRef *ovf) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, &cg->i64, 1);
+    LLVMValueRef args[] = {a, b};
+    LLVMValueRef r = LLVMBuildCall2(cg->builder, LLVMIntrinsicGetType(cg->ctx, id, &cg->i64, 1), fn,
+                                    args, 2, "");
+    *ovf = LLVMBuildExtractValue(cg->builder, r, 1, "");
+    return LLVMBuildExtractValue(cg->builder, r, 0, "");
+}
+
+/* size_t kiln_model_workspace_size(int64_t batch): ws_static + ws_per_batch
+ * * batch, then the KilnRunError (kiln_model.h) if the model checks
+ * anything, so that a model without check sites needs no more than its
+ * plan; SIZE_MAX when that does not fit (a negative batch counts as a huge
+ * one). Emitted after kiln_model_run, which counts the sites. */
 static LLVMValueRef emit_workspace_fn(Codegen *cg, const Graph *g) {
     LLVMTypeRef ft = LLVMFunctionType(cg->i64, (LLVMTypeRef[]){cg->i64}, 1, 0);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, "kiln_model_workspace_size", ft);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     LLVMPositionBuilderAtEnd(cg->builder, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef o1, o2;
     LLVMValueRef per =
-        LLVMBuildMul(cg->builder, LLVMGetParam(fn, 0),
-                     LLVMConstInt(cg->i64, (unsigned long long)g->ws_per_batch, 0), "");
-    LLVMBuildRet(
-        cg->builder,
-        LLVMBuildAdd(
-            cg->builder, per,
-            LLVMConstInt(
-                cg->i64,
-                (unsigned long long)(g->ws_static + (cg->n_checks ? KILN_RUN_ERROR_BYTES : 0)), 0),
-            ""));
+        op_checked(cg, "llvm.umul.with.overflow", LLVMGetParam(fn, 0),
+                   LLVMConstInt(cg->i64, (unsigned long long)g->ws_per_batch, 0), &o1);
+    LLVMValueRef sum = op_checked(
+        cg, "llvm.uadd.with.overflow", per,
+        LLVMConstInt(cg->i64,
+                     (unsigned long long)(g->ws_static + (cg->n_checks ? KILN_RUN_ERROR_BYTES : 0)),
+                     0),
+        &o2);
+    LLVMValueRef bad = LLVMBuildOr(cg->builder, o1, o2, "");
+    LLVMBuildRet(cg->builder,
+                 LLVMBuildSelect(cg->builder, bad, LLVMConstAllOnes(cg->i64), sum, "size"));
     return fn;
 }
 
@@ -243,7 +302,8 @@ static void retarget_functions(Codegen *cg) {
     }
 }
 
-/* The kernels are inlined into kiln_model_run and then disappear. */
+/* The kernels are inlined into kiln_model_run (or its chunks, which keep
+ * their noinline) and then disappear. */
 static void internalize_kernels(Codegen *cg, LLVMValueRef keep1, LLVMValueRef keep2) {
     unsigned fi = (unsigned)LLVMAttributeFunctionIndex;
     unsigned always = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
@@ -251,6 +311,8 @@ static void internalize_kernels(Codegen *cg, LLVMValueRef keep1, LLVMValueRef ke
     unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
     for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
         if (LLVMIsDeclaration(f) || f == keep1 || f == keep2) continue;
+        size_t len;
+        if (!strncmp(LLVMGetValueName2(f, &len), "kiln_model_chunk_", 17)) continue;
         LLVMSetLinkage(f, LLVMInternalLinkage);
         LLVMRemoveEnumAttributeAtIndex(f, fi, noinline);
         LLVMRemoveEnumAttributeAtIndex(f, fi, optnone);

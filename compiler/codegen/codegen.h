@@ -6,7 +6,10 @@
  * module, emits the weights as constant globals and `kiln_model_run` as one
  * kernel call per node with every shape and offset a constant, marks the
  * kernels internal and always-inline, retargets every function to the
- * target CPU and runs `default<O<n>>`. The module then exports the
+ * target CPU and runs `default<O<n>>`. A graph of more than 256 nodes is
+ * emitted as chunk functions of 64 nodes that run calls in turn, and its
+ * small nodes call their kernels out of line, so that compile time stays
+ * linear in the graph's size. The module then exports the
  * KilnModel `kiln_model` (runtime/kiln_model.h).
  */
 #ifndef CODEGEN_H

@@ -27,6 +27,10 @@ Sym cg_sym_prod(const Shape *s, int from, int to) {
 }
 
 LLVMValueRef cg_sym_value(Codegen *cg, Sym s) {
+    if (s.e < 0) {
+        cg->sym_overflow = 1;
+        return cg_i64(cg, 0);
+    }
     LLVMValueRef v = LLVMConstInt(cg->i64, (unsigned long long)s.c, 1);
     for (int i = 0; i < s.e; i++)
         v = LLVMBuildMul(cg->builder, v, cg->batch, "");
@@ -46,9 +50,33 @@ LLVMValueRef cg_f64(Codegen *cg, double v) {
     return LLVMConstReal(LLVMDoubleTypeInContext(cg->ctx), v);
 }
 
+static LLVMValueRef load_ptr(Codegen *cg, LLVMBuilderRef b, LLVMValueRef array, int i) {
+    LLVMValueRef idx = LLVMConstInt(cg->i64, (unsigned long long)i, 0);
+    LLVMValueRef slot = LLVMBuildGEP2(b, cg->ptr, array, &idx, 1, "");
+    return LLVMBuildLoad2(b, cg->ptr, slot, "");
+}
+
+/* A value's address is computed once per function, in its entry block (so
+ * that it dominates every use, whatever blocks an emit function adds);
+ * constants are globals, valid in every function (vals_fn -1). */
 LLVMValueRef cg_addr(Codegen *cg, const Value *v) {
-    assert(cg->vals[v->id]);
-    return cg->vals[v->id];
+    int id = v->id;
+    if (cg->vals_fn[id] == cg->fn_id || cg->vals_fn[id] < 0) return cg->vals[id];
+    LLVMValueRef a;
+    if (v->input_index >= 0) {
+        a = load_ptr(cg, cg->entry, cg->fn_inputs, v->input_index);
+    } else if (v->producer && v->output_index >= 0) {
+        a = load_ptr(cg, cg->entry, cg->fn_outputs, v->output_index);
+    } else {
+        assert(v->producer);
+        LLVMValueRef o = LLVMBuildAdd(
+            cg->entry, LLVMBuildMul(cg->entry, cg_i64(cg, v->ws_batch_offset), cg->batch, ""),
+            cg_i64(cg, v->ws_offset), "");
+        a = LLVMBuildGEP2(cg->entry, cg->i8, cg->ws, &o, 1, v->name);
+    }
+    cg->vals[id] = a;
+    cg->vals_fn[id] = cg->fn_id;
+    return a;
 }
 
 LLVMValueRef cg_scratch(Codegen *cg, const Node *n) {
@@ -312,55 +340,158 @@ static const EmitFn emit_fns[OP_COUNT] = {
 
 /* --- the run function ------------------------------------------------------------------ */
 
-static LLVMValueRef load_ptr(Codegen *cg, LLVMValueRef array, int i) {
-    LLVMValueRef idx = LLVMConstInt(cg->i64, (unsigned long long)i, 0);
-    LLVMValueRef slot = LLVMBuildGEP2(cg->builder, cg->ptr, array, &idx, 1, "");
-    return LLVMBuildLoad2(cg->builder, cg->ptr, slot, "");
+/* One function holds at most this many nodes: LLVM's optimiser is
+ * superlinear in a function's size, so a 20,000-node chain as one function
+ * takes minutes. Graphs up to RUN_ONE_FUNCTION_MAX nodes (every benchmark
+ * model) stay one function, as before; larger ones are cut into chunks of
+ * RUN_CHUNK_NODES nodes, a cost of one call per chunk. */
+enum { RUN_ONE_FUNCTION_MAX = 256, RUN_CHUNK_NODES = 64 };
+
+/* Starts `int32_t name(inputs, outputs, ws, batch, pool)`: addresses go to
+ * its entry block, code to its body; fn_end() links the two. */
+static LLVMValueRef fn_begin(Codegen *cg, const char *name, LLVMBasicBlockRef *body) {
+    LLVMTypeRef params[] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr};
+    LLVMTypeRef ft = LLVMFunctionType(cg->i32, params, 5, 0);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    *body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
+    LLVMPositionBuilderAtEnd(cg->entry, entry);
+    LLVMPositionBuilderAtEnd(cg->builder, *body);
+    cg->fn_inputs = LLVMGetParam(fn, 0);
+    cg->fn_outputs = LLVMGetParam(fn, 1);
+    cg->ws = LLVMGetParam(fn, 2);
+    cg->batch = LLVMGetParam(fn, 3);
+    cg->fn_id++;
+    return fn;
+}
+
+static void fn_end(Codegen *cg, LLVMBasicBlockRef body) {
+    LLVMBuildBr(cg->entry, body);
+}
+
+/* In a chunked graph, a node whose operands and results hold fewer than
+ * this many elements per batch item calls its kernels out of line: one
+ * inlined, vectorised kernel costs LLVM milliseconds, which for 20,000 tiny
+ * nodes is minutes, while a call costs the running model nanoseconds. */
+enum { RUN_INLINE_MIN_ELEMS = 4096 };
+
+static int node_is_light(const Node *n) {
+    int64_t elems = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        Value *const *vs = pass ? n->outputs : n->inputs;
+        for (int i = 0; i < (pass ? n->n_outputs : n->n_inputs); i++) {
+            if (!vs[i] || vs[i]->shape.rank < 0) continue;
+            int64_t k = 1;
+            for (int j = 0; j < vs[i]->shape.rank && k < RUN_INLINE_MIN_ELEMS; j++)
+                if (vs[i]->shape.dims[j] > 0) k *= vs[i]->shape.dims[j];
+            elems += k;
+        }
+    }
+    return elems < RUN_INLINE_MIN_ELEMS;
+}
+
+/* Marks every call emitted after `last` in block bb (NULL: from bb's
+ * start), and in the blocks after it, noinline at the call site (which
+ * overrides the kernels' alwaysinline). */
+static void calls_outline(Codegen *cg, LLVMBasicBlockRef bb, LLVMValueRef last) {
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    LLVMAttributeRef attr = LLVMCreateEnumAttribute(cg->ctx, noinline, 0);
+    for (; bb; bb = LLVMGetNextBasicBlock(bb), last = NULL) {
+        LLVMValueRef ins = last ? LLVMGetNextInstruction(last) : LLVMGetFirstInstruction(bb);
+        for (; ins; ins = LLVMGetNextInstruction(ins))
+            if (LLVMIsACallInst(ins) && !LLVMIsAIntrinsicInst(ins))
+                LLVMAddCallSiteAttribute(ins, (unsigned)LLVMAttributeFunctionIndex, attr);
+    }
+}
+
+/* Emits nodes [from, to) at the builder; with `last`, also the copies of
+ * graph outputs that no node writes into place (an input or a constant
+ * passed straight through, or one value listed as two outputs). With
+ * `outline`, light nodes call their kernels out of line. 0 ok. */
+static int emit_nodes(Codegen *cg, const Graph *g, int from, int to, int last, int outline) {
+    int bad = 0;
+    for (int i = from; i < to; i++) {
+        const Node *n = g->nodes[i];
+        LLVMBasicBlockRef bb = LLVMGetInsertBlock(cg->builder);
+        LLVMValueRef before = LLVMGetLastInstruction(bb);
+        cg->sym_overflow = 0;
+        if (emit_fns[n->op](cg, n)) bad = 1;
+        if (cg->sym_overflow) {
+            diag_node(cg->d, n, "a size or stride of this node overflows 64 bits");
+            diag_hint(cg->d, "the model's shapes are too large; check them with `kiln inspect`");
+            bad = 1;
+        }
+        if (outline && node_is_light(n)) calls_outline(cg, bb, before);
+    }
+    for (int i = 0; last && i < g->n_outputs; i++) {
+        const Value *v = g->outputs[i];
+        if (v->producer && v->output_index == i) continue;
+        cg_copy_value(cg, v, load_ptr(cg, cg->builder, cg->fn_outputs, i));
+    }
+    return bad ? -1 : 0;
 }
 
 LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g) {
-    LLVMTypeRef params[] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr};
-    LLVMTypeRef ft = LLVMFunctionType(cg->i32, params, 5, 0);
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, "kiln_model_run", ft);
-    LLVMSetLinkage(fn, LLVMInternalLinkage);
-    LLVMPositionBuilderAtEnd(cg->builder, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    LLVMValueRef inputs = LLVMGetParam(fn, 0), outputs = LLVMGetParam(fn, 1);
-    LLVMValueRef ws = LLVMGetParam(fn, 2);
-    cg->batch = LLVMGetParam(fn, 3);
-    cg->ws = ws;
-
     cg->vals = calloc((size_t)g->n_values + 1, sizeof(LLVMValueRef));
-    if (!cg->vals) kiln_oom("value table");
-    for (int i = 0; i < g->n_inputs; i++)
-        cg->vals[g->inputs[i]->id] = load_ptr(cg, inputs, i);
+    cg->vals_fn = calloc((size_t)g->n_values + 1, sizeof(int));
+    if (!cg->vals || !cg->vals_fn) kiln_oom("value table");
+    cg->entry = LLVMCreateBuilderInContext(cg->ctx);
     for (int i = 0; i < g->n_values; i++) {
         const Value *v = g->values[i];
         if (v->data && v->input_index < 0) {
             size_t bytes = (size_t)shape_numel(&v->shape) * dtype_size(v->dtype);
             cg->vals[i] = cg_const_bytes(cg, v->data, bytes ? bytes : 1, 64, v->name);
-        } else if (v->producer && v->output_index >= 0) {
-            cg->vals[i] = load_ptr(cg, outputs, v->output_index);
-        } else if (v->producer) {
-            Sym off = {v->ws_batch_offset, 1};
-            LLVMValueRef o =
-                LLVMBuildAdd(cg->builder, cg_sym_value(cg, off),
-                             LLVMConstInt(cg->i64, (unsigned long long)v->ws_offset, 0), "");
-            cg->vals[i] = LLVMBuildGEP2(cg->builder, cg->i8, ws, &o, 1, v->name);
+            cg->vals_fn[i] = -1;
         }
     }
 
+    LLVMBasicBlockRef body;
+    LLVMValueRef fn;
     int bad = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const Node *n = g->nodes[i];
-        if (emit_fns[n->op](cg, n)) bad = 1;
+    if (g->n_nodes <= RUN_ONE_FUNCTION_MAX) {
+        fn = fn_begin(cg, "kiln_model_run", &body);
+        bad = emit_nodes(cg, g, 0, g->n_nodes, 1, 0);
+        LLVMBuildRet(cg->builder, cg_i32(cg, 0));
+        fn_end(cg, body);
+        return bad ? NULL : fn;
     }
-    /* Graph outputs that no node writes into place: an input or a constant
-     * passed straight through, or one value listed as two outputs. */
-    for (int i = 0; i < g->n_outputs; i++) {
-        const Value *v = g->outputs[i];
-        if (v->producer && v->output_index == i) continue;
-        cg_copy_value(cg, v, load_ptr(cg, outputs, i));
+
+    int n_chunks = (g->n_nodes + RUN_CHUNK_NODES - 1) / RUN_CHUNK_NODES;
+    LLVMValueRef *chunks = malloc(sizeof(LLVMValueRef) * (size_t)n_chunks);
+    if (!chunks) kiln_oom("chunk table");
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    for (int c = 0; c < n_chunks; c++) {
+        char name[48];
+        snprintf(name, sizeof name, "kiln_model_chunk_%d", c);
+        chunks[c] = fn_begin(cg, name, &body);
+        /* Inlined back into run, the chunks would make it one huge function again. */
+        LLVMAddAttributeAtIndex(chunks[c], (unsigned)LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+        int to = c + 1 < n_chunks ? (c + 1) * RUN_CHUNK_NODES : g->n_nodes;
+        if (emit_nodes(cg, g, c * RUN_CHUNK_NODES, to, c + 1 == n_chunks, 1)) bad = 1;
+        LLVMBuildRet(cg->builder, cg_i32(cg, 0));
+        fn_end(cg, body);
     }
-    LLVMBuildRet(cg->builder, LLVMConstInt(cg->i32, 0, 0));
+
+    /* run: status = chunk_c(...); if (status) return status; ... return 0. */
+    fn = fn_begin(cg, "kiln_model_run", &body);
+    LLVMValueRef args[5];
+    for (unsigned k = 0; k < 5; k++)
+        args[k] = LLVMGetParam(fn, k);
+    LLVMTypeRef ft = LLVMGlobalGetValueType(fn);
+    for (int c = 0; c < n_chunks; c++) {
+        LLVMValueRef st = LLVMBuildCall2(cg->builder, ft, chunks[c], args, 5, "status");
+        LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->ctx, fn, "fail");
+        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "next");
+        LLVMBuildCondBr(cg->builder, LLVMBuildICmp(cg->builder, LLVMIntNE, st, cg_i32(cg, 0), ""),
+                        fail, next);
+        LLVMPositionBuilderAtEnd(cg->builder, fail);
+        LLVMBuildRet(cg->builder, st);
+        LLVMPositionBuilderAtEnd(cg->builder, next);
+    }
+    LLVMBuildRet(cg->builder, cg_i32(cg, 0));
+    fn_end(cg, body);
+    free(chunks);
     return bad ? NULL : fn;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "codegen.h"
 #include "link.h"
@@ -189,7 +190,7 @@ int driver_compile(const DriverOptions *o) {
     Graph *g = NULL;
     Codegen *cg = NULL;
     char *info = NULL;
-    char tmpdir[PATH_MAX] = "";
+    char tmpdir[PATH_MAX] = "", tmp_out[PATH_MAX] = "";
     int rc = -1;
     char sha[65];
 
@@ -201,16 +202,28 @@ int driver_compile(const DriverOptions *o) {
     info = build_info_json(o, cg);
     codegen_set_build_info(cg, info);
     if (codegen_build(cg, g, &d)) goto out;
+    /* Written under a temporary name and renamed into place only when
+     * complete: a failed compile never leaves a partial -o file. */
+    if (link_output_begin(o->out, tmp_out, &d)) goto out;
+    const char *dest = tmp_out[0] ? tmp_out : o->out;
     if (strcmp(o->emit, "exe") != 0) {
-        rc = codegen_emit_file(cg, o->out, kind, &d);
-        goto out;
+        if (codegen_emit_file(cg, dest, kind, &d)) goto out;
+    } else {
+        char obj[PATH_MAX + 16];
+        if (link_tempdir_create(tmpdir, &d)) goto out;
+        snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
+        if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, &d) ||
+            link_service(tmpdir, obj, dest, o->out, &d))
+            goto out;
     }
-    char obj[PATH_MAX + 16];
-    if (link_tempdir_create(tmpdir, &d)) goto out;
-    snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
-    if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, &d)) goto out;
-    rc = link_service(tmpdir, obj, o->out, &d);
+    if (tmp_out[0]) {
+        int committed = link_output_commit(tmp_out, o->out, &d);
+        tmp_out[0] = 0;
+        if (committed) goto out;
+    }
+    rc = 0;
 out:
+    if (tmp_out[0]) unlink(tmp_out);
     if (tmpdir[0]) link_tempdir_remove(tmpdir);
     codegen_destroy(cg);
     free(info);
@@ -331,10 +344,13 @@ static void freeze_static_inputs(Graph *g, HostTensor *bound) {
     g->n_inputs = k;
 }
 
+/* Bytes of tensor t at this batch size; SIZE_MAX if that overflows. */
 static size_t tensor_bytes(const KilnTensorInfo *t, int64_t batch) {
     size_t n = kiln_dtype_size(t->dtype);
-    for (int i = 0; i < t->rank; i++)
-        n *= (size_t)(t->shape[i] < 0 ? batch : t->shape[i]);
+    for (int i = 0; i < t->rank; i++) {
+        int64_t d = t->shape[i] < 0 ? batch : t->shape[i];
+        if (d < 0 || __builtin_mul_overflow(n, (size_t)d, &n)) return SIZE_MAX;
+    }
     return n;
 }
 
@@ -364,9 +380,25 @@ int driver_run(const DriverOptions *o) {
     void **outs = arena_alloc(a, sizeof(void *) * (size_t)(m->n_outputs + 1));
     for (int i = 0; i < m->n_inputs; i++)
         ins[i] = bound[i].data;
-    for (int i = 0; i < m->n_outputs; i++)
-        outs[i] = arena_alloc_aligned(a, tensor_bytes(&m->outputs[i], batch) + 1, 64);
-    size_t ws_size = (m->workspace_size(batch) + 63) & ~(size_t)63;
+    for (int i = 0; i < m->n_outputs; i++) {
+        size_t bytes = tensor_bytes(&m->outputs[i], batch);
+        if (bytes > SIZE_MAX / 2) {
+            diag_file(&d, o->model, "batch %lld makes output '%s' too large", (long long)batch,
+                      m->outputs[i].name);
+            diag_hint(&d, "run it with a smaller batch");
+            goto out;
+        }
+        outs[i] = arena_alloc_aligned(a, bytes + 1, 64);
+    }
+    /* SIZE_MAX: the workspace for this batch does not fit in a size_t. */
+    size_t ws_size = m->workspace_size(batch);
+    if (ws_size > SIZE_MAX - 64) {
+        diag_file(&d, o->model, "batch %lld is too large: its workspace does not fit in memory",
+                  (long long)batch);
+        diag_hint(&d, "run it with a smaller batch");
+        goto out;
+    }
+    ws_size = (ws_size + 63) & ~(size_t)63;
     ws = aligned_alloc(64, ws_size ? ws_size : 64);
     if (!ws) {
         diag_env(&d, "cannot allocate a %zu-byte workspace", ws_size);

@@ -47,21 +47,54 @@ static int write_file(const char *path, const void *data, size_t len, Diag *d) {
     return 0;
 }
 
-int link_service(const char *tmpdir, const char *obj, const char *out, Diag *d) {
-    char lib[PATH_MAX], tmp_out[PATH_MAX];
+int link_output_begin(const char *out, char tmp[PATH_MAX], Diag *d) {
+    struct stat st;
+    tmp[0] = 0;
+    if (lstat(out, &st) == 0 && !S_ISREG(st.st_mode)) return 0;
+    const char *slash = strrchr(out, '/');
+    int dir_len = slash ? (int)(slash - out + 1) : 0;
+    /* O_EXCL with a fresh name: two kiln runs never share a temporary. The
+     * mode is 0666 less the umask, as a plain fopen() would give. */
+    static unsigned serial;
+    for (int tries = 0; tries < 100; tries++) {
+        if (snprintf(tmp, PATH_MAX, "%.*s.%s.kiln-tmp-%ld-%u", dir_len, out, out + dir_len,
+                     (long)getpid(), serial++) >= PATH_MAX) {
+            tmp[0] = 0;
+            diag_usage(d, "output path '%s' is too long", out);
+            return -1;
+        }
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (errno != EEXIST) break;
+    }
+    diag_env(d, "cannot write '%s': %s", out, strerror(errno));
+    diag_hint(d, "check that the directory exists and is writable");
+    tmp[0] = 0;
+    return -1;
+}
+
+int link_output_commit(const char *tmp, const char *out, Diag *d) {
+    if (rename(tmp, out) == 0) return 0;
+    diag_env(d, "cannot write '%s': %s", out, strerror(errno));
+    unlink(tmp);
+    return -1;
+}
+
+int link_service(const char *tmpdir, const char *obj, const char *path, const char *shown,
+                 Diag *d) {
+    char lib[PATH_MAX];
     snprintf(lib, sizeof lib, "%s/libkilnrt.a", tmpdir);
     if (write_file(lib, kiln_embed_kilnrt, (size_t)(kiln_embed_kilnrt_end - kiln_embed_kilnrt), d))
         return -1;
-    if (snprintf(tmp_out, sizeof tmp_out, "%s.kiln-tmp", out) >= (int)sizeof tmp_out) {
-        diag_usage(d, "output path '%s' is too long", out);
-        return -1;
-    }
     const char *cc = getenv("KILN_CC");
     if (!cc || !*cc) cc = "cc";
     /* -static: no shared libraries at run time; -s: no symbol tables in
      * the shipped binary; --gc-sections drops unused runtime code. */
     char *argv[] = {(char *)cc,     "-static",   "-s",  "-Wl,--gc-sections", "-o",
-                    tmp_out,        (char *)obj, lib,   "-levent_extra",     "-levent_pthreads",
+                    (char *)path,   (char *)obj, lib,   "-levent_extra",     "-levent_pthreads",
                     "-levent_core", "-ljansson", "-lm", "-lpthread",         NULL};
     pid_t pid;
     /* The linker's chatter (glibc's warnings about getaddrinfo in static
@@ -83,7 +116,6 @@ int link_service(const char *tmpdir, const char *obj, const char *out, Diag *d) 
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) break;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        unlink(tmp_out);
         FILE *log = fopen(log_path, "r");
         if (log) {
             char line[1024];
@@ -91,15 +123,10 @@ int link_service(const char *tmpdir, const char *obj, const char *out, Diag *d) 
                 fputs(line, d->out ? d->out : stderr);
             fclose(log);
         }
-        diag_env(d, "linking '%s' failed (%s exited with status %d)", out, cc,
+        diag_env(d, "linking '%s' failed (%s exited with status %d)", shown, cc,
                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         diag_hint(d, "the static libraries come from libevent-dev, libjansson-dev and libc6-dev; "
                      "run scripts/install-deps.sh");
-        return -1;
-    }
-    if (rename(tmp_out, out) != 0) {
-        diag_env(d, "cannot move the linked binary to '%s': %s", out, strerror(errno));
-        unlink(tmp_out);
         return -1;
     }
     return 0;

@@ -3,8 +3,12 @@
  * The runtime library libkilnrt.a is embedded in kiln (compiler/driver/embed_rt.S);
  * link_service() writes it next to the object in a private temporary
  * directory and runs the system's C compiler driver (`cc`, or $KILN_CC)
- * to link everything statically. The output appears atomically: it is
- * linked under a temporary name and renamed into place.
+ * to link everything statically.
+ *
+ * Every file kiln compile writes appears atomically: link_output_begin()
+ * names a temporary file next to the output, the caller writes that, and
+ * link_output_commit() renames it into place; on any failure the caller
+ * unlinks the temporary, so the output is either complete or untouched.
  */
 #ifndef LINK_H
 #define LINK_H
@@ -19,9 +23,18 @@ int link_tempdir_create(char dir[PATH_MAX], Diag *d);
 /* Removes the directory and the files kiln put in it. */
 void link_tempdir_remove(const char *dir);
 
+/* Creates an empty temporary file in out's directory and puts its name in
+ * tmp. An existing `out` that is not a regular file (/dev/null, a FIFO, a
+ * symlink) is written in place instead: tmp gets "" and nothing is
+ * renamed over it. 0 ok; -1 with an environment diagnostic. */
+int link_output_begin(const char *out, char tmp[PATH_MAX], Diag *d);
+/* Renames tmp (from link_output_begin, not "") to out. 0 ok; -1 with a
+ * diagnostic. Either way tmp no longer exists afterwards. */
+int link_output_commit(const char *tmp, const char *out, Diag *d);
+
 /* Links obj (inside tmpdir) with the embedded runtime into the static
- * executable `out`. 0 ok; -1 with a diagnostic (exit class 3 when no
- * linker can be run). */
-int link_service(const char *tmpdir, const char *obj, const char *out, Diag *d);
+ * executable `path`; messages call it `shown` (the output's real name).
+ * 0 ok; -1 with a diagnostic (exit class 3 when no linker can be run). */
+int link_service(const char *tmpdir, const char *obj, const char *path, const char *shown, Diag *d);
 
 #endif

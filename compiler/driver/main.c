@@ -1,5 +1,6 @@
 /* main.c: the kiln command line. Parses flags into DriverOptions (with
  * getopt_long) and hands over to driver.c; nothing else happens here. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,31 +119,38 @@ static int usage_error(const Command *cmd, const char *fmt, const char *arg) {
 }
 
 /* "x=1x3x224x224" or "x=Nx3x224x224". The name is copied into name_buf,
- * which outlives the pin (it sits in main's frame). */
-static int parse_pin(const char *arg, OnnxPin *pin, char name_buf[DRIVER_PIN_NAME_MAX]) {
+ * which outlives the pin (it sits in main's frame). NULL ok, or what is
+ * wrong with arg. A dim is N or 1 to 2^40 in plain decimal digits (no
+ * sign, no spaces: strtoll alone would take "+5" and " 5"). */
+static const char *parse_pin(const char *arg, OnnxPin *pin, char name_buf[DRIVER_PIN_NAME_MAX]) {
     const char *eq = strrchr(arg, '=');
-    if (!eq || eq == arg || !eq[1]) return -1;
+    if (!eq || eq == arg || !eq[1]) return "expected NAME=DIMS such as x=1x3x224x224";
     size_t n = (size_t)(eq - arg);
-    if (n >= DRIVER_PIN_NAME_MAX) return -1;
+    if (n >= DRIVER_PIN_NAME_MAX) return "the input name is too long";
     memcpy(name_buf, arg, n);
     name_buf[n] = 0;
     pin->name = name_buf;
     pin->rank = 0;
     const char *p = eq + 1;
     for (;;) {
-        if (pin->rank == IR_MAX_RANK) return -1;
+        if (pin->rank == IR_MAX_RANK) return "too many dimensions";
         if (*p == 'N') {
             pin->dims[pin->rank++] = DIM_BATCH;
             p++;
         } else {
+            if (*p < '0' || *p > '9')
+                return "each dimension is N or a number, separated by 'x' (like Nx3x224x224)";
             char *end;
+            errno = 0;
             long long v = strtoll(p, &end, 10);
-            if (end == p || v <= 0 || v > (1LL << 40)) return -1;
+            if (errno == ERANGE || v <= 0 || v > (1LL << 40))
+                return "each dimension must be between 1 and 2^40";
             pin->dims[pin->rank++] = v;
             p = end;
         }
-        if (!*p) return 0;
-        if (*p != 'x') return -1;
+        if (!*p) return NULL;
+        if (*p != 'x')
+            return "each dimension is N or a number, separated by 'x' (like Nx3x224x224)";
         p++;
     }
 }
@@ -240,9 +248,12 @@ static int parse_options(const Command *cmd, int argc, char **args, DriverOption
             break;
         case OPT_SHAPE:
             if (o->n_pins == DRIVER_MAX_PINS) return usage_error(cmd, "too many %s flags", opt);
-            if (parse_pin(optarg, &o->pins[o->n_pins], o->pin_names[o->n_pins]))
-                return usage_error(cmd, "--shape '%s': expected NAME=DIMS such as x=1x3x224x224",
-                                   optarg);
+            const char *why = parse_pin(optarg, &o->pins[o->n_pins], o->pin_names[o->n_pins]);
+            if (why) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "--shape '%.300s': %s", optarg, why);
+                return usage_error(cmd, "%s", msg);
+            }
             o->n_pins++;
             break;
         case OPT_INPUT:
