@@ -1295,11 +1295,9 @@ int rt_server_run(const KilnModel *m, const RtServeOptions *o, FILE *log, char e
             goto out;
         if (worker_setup(w, err) != 0) goto out;
     }
-    if (o->workers > 1 && reuseport_seal(s.workers[0].listen_fd, o->workers) != 0) {
-        snprintf(err, RT_ERR_LEN, "cannot restrict port %d to this server's workers: %s", port,
-                 strerror(errno));
-        goto out;
-    }
+    /* A kernel without reuseport BPF (before Linux 4.5) still serves;
+     * the "ready" line then says that the port is not sealed. */
+    int sealed = o->workers == 1 || reuseport_seal(s.workers[0].listen_fd, o->workers) == 0;
 
     /* Workers inherit the blocked signals: only sigwait() below sees them. */
     sigemptyset(&stop);
@@ -1322,9 +1320,10 @@ int rt_server_run(const KilnModel *m, const RtServeOptions *o, FILE *log, char e
     rt_buf_printf(&b,
                   ",\"port\":%d,\"workers\":%d,\"threads_per_request\":%d,\"max_body_bytes\":%zu,"
                   "\"timeout_ms\":%d,\"request_timeout_ms\":%d,\"max_connections\":%d,"
-                  "\"auth\":%s,\"model\":",
+                  "\"auth\":%s,\"port_sealed\":%s,\"model\":",
                   port, o->workers, o->threads_per_request, o->max_body_bytes, o->timeout_ms,
-                  o->request_timeout_ms, o->max_connections, o->token ? "true" : "false");
+                  o->request_timeout_ms, o->max_connections, o->token ? "true" : "false",
+                  sealed ? "true" : "false");
     rt_buf_put_json_string(&b, m->name);
     rt_buf_puts(&b, ",\"version\":");
     rt_buf_put_json_string(&b, m->version);
