@@ -25,15 +25,22 @@ int rt_auth_token_load(const char *path, char out[RT_TOKEN_MAX], char err[RT_ERR
         snprintf(err, RT_ERR_LEN, "cannot read the token file '%s'", path);
         return -1;
     }
+    if (len == sizeof buf) { /* more in the file: refuse rather than cut the token */
+        snprintf(err, RT_ERR_LEN,
+                 "the token file '%s' holds more than %d bytes; a token is at most %d bytes "
+                 "(with surrounding whitespace): use a shorter token",
+                 path, RT_TOKEN_MAX, RT_TOKEN_MAX - 1);
+        return -2;
+    }
     size_t start = 0;
     while (start < len && is_space(buf[start]))
         start++;
     while (len > start && is_space(buf[len - 1]))
         len--;
     if (len - start >= RT_TOKEN_MAX) {
-        snprintf(err, RT_ERR_LEN, "the token in '%s' is longer than %d bytes", path,
-                 RT_TOKEN_MAX - 1);
-        return -1;
+        snprintf(err, RT_ERR_LEN, "the token in '%s' is longer than %d bytes: use a shorter token",
+                 path, RT_TOKEN_MAX - 1);
+        return -2;
     }
     if (len == start) {
         snprintf(err, RT_ERR_LEN, "the token file '%s' is empty; put a secret token in it", path);

@@ -17,8 +17,9 @@
 
 /* Reads the token from path into out (RT_TOKEN_MAX bytes), without
  * leading and trailing whitespace. 0 on success; -1 if the file cannot
- * be read or the token is too long (an environment fault); -2 if it
- * holds no token (a usage fault). err says which. */
+ * be read (an environment fault); -2 if it holds no token, or a file of
+ * more than RT_TOKEN_MAX bytes (a usage fault: a token is never cut
+ * short). err names the file and says which. */
 int rt_auth_token_load(const char *path, char out[RT_TOKEN_MAX], char err[RT_ERR_LEN]);
 
 /* 1 if the n bytes at given equal the NUL-terminated want. Its time

@@ -80,15 +80,51 @@ void rt_buf_printf(RtBuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
+/* Bytes of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, at most U+10FFFF), or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s) {
+    unsigned char c = s[0];
+    size_t n;
+    unsigned lo = 0x80, hi = 0xbf; /* the range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi) return 0; /* also stops at the NUL */
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+    return n;
+}
+
 void rt_buf_put_json_string(RtBuf *b, const char *s) {
     static const char hex[] = "0123456789abcdef";
     rt_buf_putc(b, '"');
     const char *run = s; /* start of the bytes not yet copied */
-    for (; *s; s++) {
+    while (*s) {
         unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            s++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t n = utf8_len((const unsigned char *)s);
+            if (n) {
+                s += n;
+                continue;
+            }
+        }
         rt_buf_put(b, run, (size_t)(s - run));
-        run = s + 1;
+        s++;
+        run = s;
         switch (c) {
         case '"':
             rt_buf_puts(b, "\\\"");
@@ -105,10 +141,13 @@ void rt_buf_put_json_string(RtBuf *b, const char *s) {
         case '\t':
             rt_buf_puts(b, "\\t");
             break;
-        default: {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            rt_buf_put(b, esc, sizeof esc);
-        }
+        default:
+            if (c >= 0x80) { /* one byte of invalid UTF-8: U+FFFD, the replacement character */
+                rt_buf_puts(b, "\\ufffd");
+            } else {
+                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                rt_buf_put(b, esc, sizeof esc);
+            }
         }
     }
     rt_buf_put(b, run, (size_t)(s - run));

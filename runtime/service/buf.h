@@ -34,8 +34,10 @@ void rt_buf_puts(RtBuf *b, const char *s);
 void rt_buf_putc(RtBuf *b, char c);
 void rt_buf_printf(RtBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* s as a quoted JSON string: '"', '\\' and control characters escaped,
- * other bytes (UTF-8) copied as they are. */
+/* s as a quoted JSON string: '"', '\\', control characters and DEL
+ * escaped, well-formed UTF-8 copied as it is, and each byte that is not
+ * part of well-formed UTF-8 written as \ufffd. The text is always valid
+ * JSON on one line, whatever bytes a client sent. */
 void rt_buf_put_json_string(RtBuf *b, const char *s);
 
 void rt_buf_put_i64(RtBuf *b, int64_t v);

@@ -43,8 +43,8 @@ static const struct {
     {"info", cmd_info, "[--json]", "describe the model; --json: v2 model metadata"},
     {"serve", cmd_serve,
      "[--host 0.0.0.0] [--port 8080] [--workers N] [--threads-per-request N]\n"
-     "        [--max-body-bytes 67108864] [--timeout-ms 30000] [--max-connections 1024]\n"
-     "        [--token-file F]",
+     "        [--max-body-bytes 67108864] [--timeout-ms 30000] [--request-timeout-ms 30000]\n"
+     "        [--max-connections 1024] [--token-file F]",
      "\n                                      serve the Open Inference Protocol (KServe v2) over "
      "HTTP;\n"
      "                                      --workers defaults to the number of cores; "
@@ -52,7 +52,17 @@ static const struct {
      "                                      a free port (the \"ready\" log line says which);\n"
      "                                      --threads-per-request is recorded, each request "
      "runs on one\n"
-     "                                      thread for now; SIGTERM drains and exits 0"},
+     "                                      thread for now; SIGTERM drains and exits 0;\n"
+     "                                      --timeout-ms: a connection idle this long is "
+     "closed;\n"
+     "                                      --request-timeout-ms: each request's head and "
+     "body must\n"
+     "                                      arrive within it (408); past --max-connections "
+     "a client\n"
+     "                                      gets 503, the health probes are still answered;\n"
+     "                                      a port in use fails at start (exit 3); the "
+     "--token-file\n"
+     "                                      holds one token of at most 4095 bytes"},
     {"bench", cmd_bench, "[--batch 1] [--iters 1000] [--threads-per-request N]",
      "time the model in-process; prints median_us, p99_us, inferences_per_s as JSON"},
 };
@@ -324,6 +334,7 @@ static int cmd_serve(Cli *c, int argc, char **argv) {
         .threads_per_request = 1,
         .max_body_bytes = 67108864,
         .timeout_ms = 30000,
+        .request_timeout_ms = 30000,
         .max_connections = 1024,
     };
     const char *token_file = NULL;
@@ -337,6 +348,7 @@ static int cmd_serve(Cli *c, int argc, char **argv) {
         {"--max-body-bytes", 1, (long long)1 << 40},
         {"--timeout-ms", 1, 3600000},
         {"--max-connections", 1, 1000000},
+        {"--request-timeout-ms", 1, 3600000},
     };
     for (int i = 0; i < argc; i++) {
         int missing = 0;
@@ -375,8 +387,11 @@ static int cmd_serve(Cli *c, int argc, char **argv) {
         case 4:
             o.timeout_ms = (int)n;
             break;
-        default:
+        case 5:
             o.max_connections = (int)n;
+            break;
+        default:
+            o.request_timeout_ms = (int)n;
         }
     }
     if (rt_host_check(o.host) != 0)

@@ -133,8 +133,8 @@ char *rt_metrics_text(const KilnModel *model, const RtMetrics *const *shards, in
                   "# TYPE kiln_inferences_total counter\nkiln_inferences_total %llu\n"
                   "# HELP kiln_inference_rows_total Batch rows inferred.\n"
                   "# TYPE kiln_inference_rows_total counter\nkiln_inference_rows_total %llu\n"
-                  "# HELP kiln_connections_rejected_total Connections closed on arrival: over "
-                  "--max-connections.\n"
+                  "# HELP kiln_connections_rejected_total Connections over --max-connections "
+                  "answered 503 or closed.\n"
                   "# TYPE kiln_connections_rejected_total counter\n"
                   "kiln_connections_rejected_total %llu\n",
                   (unsigned long long)shards_sum(shards, n, offsetof(RtMetrics, inferences)),

@@ -50,7 +50,7 @@ typedef struct RtMetrics {
     _Atomic uint64_t requests[RT_EP_COUNT][RT_REASON_COUNT];
     _Atomic uint64_t inferences;     /* successful infer requests */
     _Atomic uint64_t rows;           /* batch rows they inferred */
-    _Atomic uint64_t conns_rejected; /* closed at once: over --max-connections */
+    _Atomic uint64_t conns_rejected; /* over --max-connections: 503 or closed */
     RtHistogram request_us;          /* whole request, handler entry to reply */
     RtHistogram queue_us;            /* infer: handler entry to the start of run() */
     RtHistogram compute_us;          /* infer: time in run() */

@@ -22,6 +22,7 @@ static int route_set(RtRoute *out, RtRouteKind kind, int token, RtMethod method,
 
 static int route_none(RtRoute *out, const char *path) {
     out->kind = RT_ROUTE_NONE;
+    out->needs_token = 1; /* a 404 without the token would tell which paths exist */
     out->status = RT_STATUS_NOT_FOUND;
     snprintf(out->err, sizeof out->err,
              "no endpoint at '%.200s'; see /v2, /v2/health/ready, /v2/models/{name}", path);

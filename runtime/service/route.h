@@ -12,7 +12,10 @@
  *     POST .../infer                          inference             (token)
  *     GET  /metrics                           Prometheus text       (open)
  *
- * HEAD is answered wherever GET is.
+ * HEAD is answered wherever GET is. With a token set, only the probes and
+ * /metrics answer without it: every other request, whatever its path,
+ * method or model name, gets 401 first, so that nothing about the server
+ * is told to a client without the token.
  */
 #ifndef ROUTE_H
 #define ROUTE_H
@@ -39,7 +42,7 @@ typedef enum { RT_METHOD_GET, RT_METHOD_HEAD, RT_METHOD_POST, RT_METHOD_OTHER } 
 typedef struct RtRoute {
     RtRouteKind kind;
     int status;           /* 200, 404 (no such path or model) or 405 (method) */
-    int needs_token;      /* the endpoint requires the bearer token, if one is set */
+    int needs_token;      /* the token, if one is set, is checked before status is told */
     const char *allow;    /* the Allow header for a 405 */
     char err[RT_ERR_LEN]; /* why status is not 200 */
 } RtRoute;

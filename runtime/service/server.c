@@ -10,6 +10,27 @@
  * one. That gives an exact count of open connections for
  * --max-connections, and per connection whether a reply is still being
  * sent, which the drain waits for.
+ *
+ * evhttp has no hooks for three things the service needs, so the server
+ * watches the bytes of each connection through evbuffer callbacks on the
+ * bufferevent it hands evhttp:
+ *   - the input callback sees the first byte of each request, which arms
+ *     a whole-request deadline (--request-timeout-ms; the first request's
+ *     runs from accept), and counts the bytes of the request head, which
+ *     the server limits itself (MAX_HEADERS_BYTES; evhttp's own limit is
+ *     set well above it, so ours always trips first and answers 431);
+ *   - the output callback sees bytes that evhttp writes on its own, i.e.
+ *     not inside reply_send(): its HTML error pages (400 for a bad
+ *     request line, header, Content-Length or chunk; 413 over the body
+ *     limit) and "100 Continue". An error page is replaced, before a byte
+ *     of it is sent, with the same status and an {"error": ...} body;
+ *   - a connection over --max-connections is not dropped: up to
+ *     HEADROOM_CONNS of them are admitted with a short deadline, and
+ *     answered 503 (JSON, Retry-After) unless they ask for a health probe,
+ *     which is answered as usual. So slow clients holding every slot
+ *     cannot make the probes fail, and a client over the bound learns
+ *     why. Past the headroom, a 503 is written at once and the connection
+ *     closed.
  */
 #include "server.h"
 
@@ -22,6 +43,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
+#include <linux/filter.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -41,13 +63,23 @@
 #include "metrics.h"
 #include "route.h"
 
-#define MAX_HEADERS_BYTES 16384
-#define CONN_BUCKETS 1024 /* per worker; chains are short below ~10k connections */
-#define REQUEST_ID_MAX 64 /* bytes of X-Request-Id kept */
-#define LOG_PATH_MAX 256  /* bytes of the path written to a log line */
+#define MAX_HEADERS_BYTES 16384   /* request line and headers; evhttp's limit is 4x this */
+#define HEADROOM_CONNS 32         /* connections over --max-connections admitted for probes */
+#define HEADROOM_DEADLINE_MS 1000 /* their whole-request deadline */
+#define RETRY_AFTER_S "1"         /* Retry-After of a 503 over --max-connections */
+#define CONN_BUCKETS 1024         /* per worker; chains are short below ~10k connections */
+#define REQUEST_ID_MAX 64         /* bytes of X-Request-Id kept */
+#define LOG_PATH_MAX 256          /* bytes of the path written to a log line */
 #define BACKLOG 1024
 
 typedef struct Worker Worker;
+
+/* Where a connection is in its current request. */
+typedef enum {
+    REQ_IDLE,     /* between requests (keep-alive): only --timeout-ms applies */
+    REQ_READING,  /* the deadline runs: head and body must arrive before it */
+    REQ_HANDLING, /* complete: being answered (or evhttp is answering an error) */
+} ReqState;
 
 /* One accepted connection. Its states: pending (bev set, evcon NULL, in
  * Worker.pending), adopted (bev NULL, evcon set, in Worker.table, busy
@@ -58,6 +90,26 @@ typedef struct Conn {
     struct bufferevent *bev;         /* ours until adopted (we hold a reference) */
     struct evhttp_connection *evcon; /* set once adopted */
     int busy;                        /* a reply is being sent */
+    int overflow;                    /* admitted over --max-connections: probes only */
+    ReqState state;
+    int got_bytes;             /* a byte of the current request has arrived */
+    int head_text;             /* its head has a non-blank line */
+    int head_done;             /* its head's blank line has been seen */
+    int head_over;             /* its head is over MAX_HEADERS_BYTES */
+    size_t head_bytes;         /* bytes of its head so far */
+    size_t line_len;           /* bytes of the head's current line, CR and LF aside */
+    char line[64];             /* its first bytes, lower case, for the headers below */
+    size_t in_total;           /* bytes of the request (and any after it) so far */
+    long long content_length;  /* its Content-Length; -1 if none or not a number */
+    int chunked;               /* it has Transfer-Encoding: chunked */
+    int expect_continue;       /* it has Expect: 100-continue */
+    int too_big;               /* it waits for 100 Continue with a body over the limit */
+    int in_reply;              /* the server itself is writing to out */
+    size_t foreign_at;         /* offset in out of evhttp's own reply; SIZE_MAX: none */
+    struct evbuffer *in, *out; /* the bufferevent's buffers */
+    struct evbuffer_cb_entry *in_cb, *out_cb;
+    struct event *deadline; /* the whole-request timer */
+    struct event *fix;      /* rewrites evhttp's reply, or refuses a head over the limit */
 } Conn;
 
 typedef struct Server {
@@ -65,7 +117,8 @@ typedef struct Server {
     const RtServeOptions *o;
     int log_fd;
     atomic_int draining;   /* set once by the main thread on SIGTERM */
-    atomic_llong n_conns;  /* open connections, all workers */
+    atomic_llong n_conns;  /* open connections, all workers, headroom included */
+    atomic_llong n_over;   /* of which admitted over --max-connections */
     atomic_llong n_busy;   /* requests being handled or answered */
     atomic_ullong next_id; /* request ids for requests without one */
     char *server_json;     /* GET /v2, built once */
@@ -80,7 +133,8 @@ struct Worker {
     int index;
     pthread_t thread;
     int started;
-    int fd; /* the listening socket */
+    int fd;        /* the listening socket, until evhttp owns it */
+    int listen_fd; /* the same, once evhttp owns it */
     struct event_base *base;
     struct evhttp *http;
     struct event *adopt_ev;    /* adopts the connections in pending */
@@ -159,7 +213,9 @@ int rt_host_check(const char *host) {
     return host_parse(host, 0, &ss, &len);
 }
 
-int rt_listen(char err[RT_ERR_LEN], const char *host, int port) {
+/* rt_listen(), or with `reuseport` a socket that joins the SO_REUSEPORT
+ * group of the server's other workers. */
+static int listen_socket(char err[RT_ERR_LEN], const char *host, int port, int reuseport) {
     struct sockaddr_storage ss;
     socklen_t sslen;
     if (port < 0 || port > 65535) {
@@ -178,15 +234,24 @@ int rt_listen(char err[RT_ERR_LEN], const char *host, int port) {
         snprintf(err, RT_ERR_LEN, "socket: %s", strerror(errno));
         return -1;
     }
+    /* SO_REUSEADDR only lets a restarted server bind over connections in
+     * TIME_WAIT; Linux still refuses a port someone listens on. */
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)) {
         snprintf(err, RT_ERR_LEN, "setsockopt: %s", strerror(errno));
         close(fd);
         return -1;
     }
     if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
-        snprintf(err, RT_ERR_LEN, "cannot listen on %s port %d: %s", host, port, strerror(errno));
+        if (errno == EADDRINUSE)
+            snprintf(err, RT_ERR_LEN,
+                     "cannot listen on %s port %d: the port is already in use (another "
+                     "process listens on it); stop that process or choose another --port",
+                     host, port);
+        else
+            snprintf(err, RT_ERR_LEN, "cannot listen on %s port %d: %s", host, port,
+                     strerror(errno));
         close(fd);
         return -1;
     }
@@ -196,6 +261,25 @@ int rt_listen(char err[RT_ERR_LEN], const char *host, int port) {
         return -1;
     }
     return fd;
+}
+
+int rt_listen(char err[RT_ERR_LEN], const char *host, int port) {
+    return listen_socket(err, host, port, 0);
+}
+
+/* Makes the kernel hand each new connection of fd's SO_REUSEPORT group
+ * to one of its first n sockets, at random: the workers' sockets, which
+ * joined first. A socket another process binds later with SO_REUSEPORT
+ * (same user) joins the group at index n or above and so is never
+ * given a connection: two services cannot split the traffic. */
+static int reuseport_seal(int fd, int n) {
+    struct sock_filter code[] = {
+        {BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)},
+        {BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)n},
+        {BPF_RET | BPF_A, 0, 0, 0},
+    };
+    struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
 }
 
 static int socket_port(int fd) {
@@ -218,6 +302,16 @@ static Conn *conn_find(Worker *w, const struct evhttp_connection *evcon) {
     return NULL;
 }
 
+/* Frees c and what it hooked into its bufferevent, which must still be
+ * alive (evhttp frees it only after the close callback). */
+static void conn_free(Conn *c) {
+    if (c->in_cb) evbuffer_remove_cb_entry(c->in, c->in_cb);
+    if (c->out_cb) evbuffer_remove_cb_entry(c->out, c->out_cb);
+    if (c->deadline) event_free(c->deadline);
+    if (c->fix) event_free(c->fix);
+    free(c);
+}
+
 static void conn_closed(struct evhttp_connection *evcon, void *arg) {
     Conn *c = arg;
     Worker *w = c->w;
@@ -235,10 +329,321 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg) {
         assert(busy > 0);
         (void)busy;
     }
+    if (c->overflow) atomic_fetch_sub(&w->s->n_over, 1);
     long long open = atomic_fetch_sub(&w->s->n_conns, 1);
     assert(open > 0);
     (void)open;
-    free(c);
+    conn_free(c);
+}
+
+/* A new request starts on c: its deadline runs from now. */
+static void request_begin(Conn *c) {
+    const RtServeOptions *o = c->w->s->o;
+    int ms = o->request_timeout_ms;
+    if (c->overflow && ms > HEADROOM_DEADLINE_MS) ms = HEADROOM_DEADLINE_MS;
+    c->state = REQ_READING;
+    c->got_bytes = c->head_text = c->head_done = c->head_over = 0;
+    c->head_bytes = c->line_len = c->in_total = 0;
+    c->content_length = -1;
+    c->chunked = c->expect_continue = c->too_big = 0;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->deadline, &tv);
+}
+
+/* A header line of the head has ended: notes the few headers that tell
+ * why evhttp may refuse the request (it does not say). */
+static void header_note(Conn *c) {
+    const char *l = c->line;
+    if (c->line_len == 0 || c->line_len >= sizeof c->line) return; /* longer than these */
+    if (strncmp(l, "content-length:", 15) == 0) {
+        size_t v;
+        const char *p = l + 15;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char digits[24];
+        size_t n = strcspn(p, " \t");
+        if (n < sizeof digits) {
+            memcpy(digits, p, n);
+            digits[n] = '\0';
+            c->content_length =
+                rt_header_size_parse(digits, &v) == 0 && v <= INT64_MAX ? (long long)v : -1;
+        }
+    } else if (strncmp(l, "transfer-encoding:", 18) == 0) {
+        c->chunked = strstr(l + 18, "chunked") != NULL;
+    } else if (strncmp(l, "expect:", 7) == 0) {
+        c->expect_continue = strstr(l + 7, "100-continue") != NULL;
+    }
+}
+
+/* The head has ended. A client that waits for "100 Continue" before
+ * sending a body over the limit would wait for ever (evhttp reads and
+ * drops such a body before it answers): it is told 413 now. */
+static void head_end(Conn *c) {
+    c->head_done = 1;
+    if (c->expect_continue && !c->chunked && c->content_length >= 0 &&
+        (unsigned long long)c->content_length > c->w->s->o->max_body_bytes) {
+        c->too_big = 1;
+        event_active(c->fix, 0, 0);
+    }
+}
+
+/* Follows the request head through the bytes of in from offset `from`:
+ * counts them until the blank line that ends the head, and flags a head
+ * over MAX_HEADERS_BYTES (the fix event then refuses it). Leading blank
+ * lines, which HTTP lets a client send, do not end the head. */
+static void head_scan(Conn *c, struct evbuffer *in, size_t from) {
+    while (!c->head_done && !c->head_over) {
+        struct evbuffer_ptr pos;
+        struct evbuffer_iovec v[8];
+        if (evbuffer_ptr_set(in, &pos, from, EVBUFFER_PTR_SET) != 0) return;
+        int n = evbuffer_peek(in, -1, &pos, v, 8);
+        if (n <= 0) return;
+        for (int k = 0; k < n && k < 8 && !c->head_done && !c->head_over; k++) {
+            const unsigned char *p = v[k].iov_base;
+            for (size_t i = 0; i < v[k].iov_len; i++) {
+                c->head_bytes++;
+                if (p[i] == '\n') {
+                    if (c->line_len == 0 && c->head_text) {
+                        head_end(c);
+                        break;
+                    }
+                    header_note(c);
+                    c->line_len = 0;
+                } else if (p[i] != '\r') {
+                    if (c->line_len < sizeof c->line - 1) {
+                        unsigned char ch = p[i];
+                        c->line[c->line_len] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+                        c->line[c->line_len + 1] = '\0';
+                    }
+                    c->line_len++;
+                    c->head_text = 1;
+                }
+                if (c->head_bytes > MAX_HEADERS_BYTES) {
+                    c->head_over = 1;
+                    event_active(c->fix, 0, 0);
+                    break;
+                }
+            }
+            from += v[k].iov_len;
+        }
+        if (n <= 8) return;
+    }
+}
+
+/* Bytes came in on c (evhttp reads them right after this). */
+static void conn_input(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg) {
+    Conn *c = arg;
+    if (info->n_added == 0 || !c->evcon) return;
+    if (c->state == REQ_IDLE) request_begin(c);
+    if (c->state != REQ_READING) return; /* a pipelined request: scanned once this one is done */
+    c->got_bytes = 1;
+    c->in_total += info->n_added;
+    head_scan(c, in, evbuffer_get_length(in) - info->n_added);
+}
+
+/* Bytes go out on c. Outside reply_send() they are evhttp's own. */
+static void conn_output(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg) {
+    Conn *c = arg;
+    if (info->n_added == 0 || c->in_reply || !c->evcon || c->foreign_at != SIZE_MAX) return;
+    c->foreign_at = evbuffer_get_length(out) - info->n_added;
+    event_active(c->fix, 0, 0); /* runs after evhttp wrote all of it, before a byte is sent */
+}
+
+static const char *status_reason(int status) {
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
+    }
+}
+
+/* What a request refused before it reached the router was missing. */
+static void refusal_text(const Conn *c, int status, char msg[RT_ERR_LEN]) {
+    const RtServeOptions *o = c->w->s->o;
+    switch (status) {
+    case 400:
+        snprintf(msg, RT_ERR_LEN,
+                 "the request is not valid HTTP/1.1: check its request line, header lines, "
+                 "Content-Length (a byte count) and chunked encoding");
+        break;
+    case 408:
+        snprintf(msg, RT_ERR_LEN,
+                 "the request did not arrive in full within --request-timeout-ms (%d ms); send "
+                 "the head and body without pauses",
+                 c->overflow && o->request_timeout_ms > HEADROOM_DEADLINE_MS
+                     ? HEADROOM_DEADLINE_MS
+                     : o->request_timeout_ms);
+        break;
+    case 413:
+        snprintf(msg, RT_ERR_LEN,
+                 "request body is over --max-body-bytes (%zu bytes); send a smaller batch",
+                 o->max_body_bytes);
+        break;
+    case 417:
+        snprintf(msg, RT_ERR_LEN, "the only Expect the server knows is '100-continue'");
+        break;
+    case 431:
+        snprintf(msg, RT_ERR_LEN,
+                 "the request line and headers are over %d bytes; send fewer or shorter headers",
+                 MAX_HEADERS_BYTES);
+        break;
+    case 501:
+        snprintf(msg, RT_ERR_LEN,
+                 "the request's method is not one HTTP/1.1 defines; this server answers GET, "
+                 "HEAD and POST");
+        break;
+    case 503:
+        snprintf(msg, RT_ERR_LEN,
+                 "the server has --max-connections (%d) connections open; retry later or on "
+                 "another replica",
+                 o->max_connections);
+        break;
+    default:
+        snprintf(msg, RT_ERR_LEN, "the request was refused (HTTP %d)", status);
+    }
+}
+
+/* A whole reply with a JSON error, for when evhttp does not write it. */
+static char *refusal_build(int status, const char *msg, size_t *len) {
+    size_t body_len = 0;
+    char *body = rt_infer_error_json(msg, &body_len);
+    if (!body) return NULL;
+    RtBuf b;
+    rt_buf_init(&b);
+    rt_buf_printf(&b,
+                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                  "%sConnection: close\r\n\r\n",
+                  status, status_reason(status), body_len,
+                  status == 503 ? "Retry-After: " RETRY_AFTER_S "\r\n" : "");
+    rt_buf_put(&b, body, body_len);
+    free(body);
+    return rt_buf_take(&b, len);
+}
+
+static void refusal_log(Worker *w, int status, const char *msg) {
+    RtBuf b;
+    rt_buf_init(&b);
+    log_begin(&b, "refused");
+    rt_buf_printf(&b, ",\"worker\":%d,\"status\":%d,\"error\":", w->index, status);
+    rt_buf_put_json_string(&b, msg);
+    log_end(w->s->log_fd, &b);
+}
+
+/* Writes a JSON error straight to the socket of evcon and closes it; c
+ * (NULL for a connection never adopted) is freed on the way. For a
+ * connection evhttp is still reading: what the client already sent is
+ * read first, so that closing does not reset the connection before the
+ * client has read the answer. */
+static void conn_refuse(Worker *w, Conn *c, struct evhttp_connection *evcon, int status) {
+    char msg[RT_ERR_LEN], scratch[4096];
+    Conn probe = {.w = w};
+    refusal_text(c ? c : &probe, status, msg);
+    size_t len = 0;
+    char *text = refusal_build(status, msg, &len);
+    int fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    for (int i = 0; fd >= 0 && i < 64 && recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; i++)
+        ;
+    if (text && fd >= 0) {
+        ssize_t n = send(fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)n; /* best effort: the connection is closed either way */
+        shutdown(fd, SHUT_WR);
+    }
+    free(text);
+    refusal_log(w, status, msg);
+    evhttp_connection_free(evcon); /* calls conn_closed for an adopted c */
+}
+
+/* evhttp wrote a reply of its own at c->foreign_at in c->out: let a
+ * "100 Continue" through, and replace an error page (HTML) with the same
+ * status and a JSON body. Nothing of it has been sent yet. */
+static void foreign_rewrite(Conn *c) {
+    struct evbuffer *out = c->out;
+    size_t at = c->foreign_at, len = evbuffer_get_length(out);
+    c->foreign_at = SIZE_MAX;
+    for (;;) {
+        char line[16] = "";
+        struct evbuffer_ptr pos, end;
+        if (at >= len || evbuffer_ptr_set(out, &pos, at, EVBUFFER_PTR_SET) != 0) return;
+        if (evbuffer_copyout_from(out, &pos, line, sizeof line - 1) < 12) return;
+        if (strncmp(line, "HTTP/1.", 7) != 0) return;
+        int status = atoi(line + 9);
+        if (status >= 400) {
+            char msg[RT_ERR_LEN];
+            if (status == 413 && c->head_over) status = 431;
+            /* evhttp answers 413 to a malformed chunk too: if less than
+             * the limit arrived, the chunks were at fault. */
+            int bad_chunks = status == 413 && c->chunked && c->head_done &&
+                             c->in_total - c->head_bytes <= c->w->s->o->max_body_bytes;
+            if (bad_chunks) status = 400;
+            refusal_text(c, status, msg);
+            if (bad_chunks)
+                snprintf(msg, RT_ERR_LEN,
+                         "the chunked body is malformed: each chunk needs a line with its size "
+                         "in hex, then that many bytes and CRLF, and a last chunk of size 0");
+            size_t n = 0;
+            char *text = refusal_build(status, msg, &n);
+            struct evbuffer *keep = evbuffer_new();
+            if (!text || !keep) { /* leave evhttp's page: it is still an answer */
+                free(text);
+                if (keep) evbuffer_free(keep);
+                return;
+            }
+            c->in_reply = 1;
+            evbuffer_remove_buffer(out, keep, at); /* what was queued before it */
+            evbuffer_drain(out, len - at);
+            evbuffer_add_buffer(out, keep);
+            evbuffer_add(out, text, n);
+            c->in_reply = 0;
+            evbuffer_free(keep);
+            free(text);
+            refusal_log(c->w, status, msg);
+            evtimer_del(c->deadline); /* evhttp closes the connection once this is sent */
+            c->state = REQ_HANDLING;
+            return;
+        }
+        end = evbuffer_search(out, "\r\n\r\n", 4, &pos); /* an interim reply: skip it */
+        if (end.pos < 0) return;
+        at = (size_t)end.pos + 4;
+    }
+}
+
+static void conn_fix(evutil_socket_t fd, short what, void *arg) {
+    Conn *c = arg;
+    (void)fd, (void)what;
+    if (!c->evcon) return;
+    if (c->foreign_at != SIZE_MAX)
+        foreign_rewrite(c);
+    else if (c->head_over && c->state == REQ_READING)
+        conn_refuse(c->w, c, c->evcon, 431); /* frees c */
+    else if (c->too_big && c->state == REQ_READING)
+        conn_refuse(c->w, c, c->evcon, RT_STATUS_TOO_LARGE); /* frees c */
+}
+
+/* The whole-request deadline passed. A connection that sent nothing of
+ * a request is only closed; else the client is told 408. */
+static void conn_deadline(evutil_socket_t fd, short what, void *arg) {
+    Conn *c = arg;
+    (void)fd, (void)what;
+    if (!c->evcon || c->state != REQ_READING || c->foreign_at != SIZE_MAX) return;
+    if (c->overflow) /* over --max-connections, and it asked for nothing in time */
+        atomic_fetch_add_explicit(&c->w->metrics.conns_rejected, 1, memory_order_relaxed);
+    if (c->got_bytes)
+        conn_refuse(c->w, c, c->evcon, 408); /* frees c */
+    else
+        evhttp_connection_free(c->evcon); /* frees c */
 }
 
 /* evhttp asks for the bufferevent of each accepted connection. */
@@ -246,9 +651,21 @@ static struct bufferevent *conn_accepted(struct event_base *base, void *arg) {
     Worker *w = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     Conn *c = calloc(1, sizeof *c);
-    if (!bev || !c) { /* evhttp makes its own; this connection goes uncounted */
+    if (c) {
+        c->foreign_at = SIZE_MAX;
+        c->deadline = evtimer_new(base, conn_deadline, c);
+        c->fix = event_new(base, -1, 0, conn_fix, c);
+    }
+    if (bev && c) {
+        c->in = bufferevent_get_input(bev);
+        c->out = bufferevent_get_output(bev);
+        c->in_cb = evbuffer_add_cb(c->in, conn_input, c);
+        c->out_cb = evbuffer_add_cb(c->out, conn_output, c);
+    }
+    if (!bev || !c || !c->deadline || !c->fix || !c->in_cb || !c->out_cb) {
+        /* evhttp makes its own; this connection goes uncounted */
+        if (c) conn_free(c);
         if (bev) bufferevent_free(bev);
-        free(c);
         return NULL;
     }
     bufferevent_incref(bev);
@@ -256,9 +673,29 @@ static struct bufferevent *conn_accepted(struct event_base *base, void *arg) {
     c->bev = bev;
     c->next = w->pending;
     w->pending = c;
-    atomic_fetch_add(&w->s->n_conns, 1);
     event_active(w->adopt_ev, 0, 0);
     return bev;
+}
+
+/* Closes this worker's connections whose clients have closed them while
+ * they wait for a request, before evhttp has read the EOF: such
+ * connections still count against --max-connections, and clients that
+ * open a connection per request leave a few of them behind. Runs only
+ * when a new connection is over the bound. */
+static void conn_reap(Worker *w) {
+    struct evhttp_connection *dead[64];
+    int n = 0;
+    for (size_t b = 0; b < CONN_BUCKETS && n < 64; b++) {
+        for (Conn *c = w->table[b]; c && n < 64; c = c->next) {
+            if (c->busy || c->state == REQ_HANDLING || (c->state == REQ_READING && c->got_bytes))
+                continue;
+            char ch;
+            int fd = bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon));
+            if (fd >= 0 && recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0) dead[n++] = c->evcon;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        evhttp_connection_free(dead[i]); /* conn_closed frees its Conn */
 }
 
 /* Runs after evhttp set up the connections accepted in this turn of the
@@ -277,26 +714,41 @@ static void conn_adopt(evutil_socket_t fd, short what, void *arg) {
         void *cbarg = NULL;
         bufferevent_getcb(c->bev, NULL, NULL, NULL, &cbarg);
         struct evhttp_connection *evcon = cbarg;
-        bufferevent_decref(c->bev); /* frees it if evhttp already has */
-        c->bev = NULL;
         if (!evcon) {
-            atomic_fetch_sub(&s->n_conns, 1);
-            free(c);
-        } else if (atomic_load(&s->n_conns) > s->o->max_connections) {
-            atomic_fetch_add_explicit(&w->metrics.conns_rejected, 1, memory_order_relaxed);
-            atomic_fetch_sub(&s->n_conns, 1);
-            free(c);
-            evhttp_connection_free(evcon); /* no close callback yet: counted above */
-        } else {
-            c->evcon = evcon;
-            c->next = w->table[conn_bucket(evcon)];
-            w->table[conn_bucket(evcon)] = c;
-            evhttp_connection_set_closecb(evcon, conn_closed, c);
+            struct bufferevent *bev = c->bev;
+            conn_free(c);            /* before the decref, while the bufferevent is alive */
+            bufferevent_decref(bev); /* frees it: evhttp already has */
+            continue;
         }
+        bufferevent_decref(c->bev); /* evhttp holds it too */
+        c->bev = NULL;
+        /* Counted from here: a burst of accepts in one turn of the loop
+         * must not count against each other before they are adopted. */
+        atomic_fetch_add(&s->n_conns, 1);
+        if (atomic_load(&s->n_conns) - atomic_load(&s->n_over) > s->o->max_connections)
+            conn_reap(w);
+        if (atomic_load(&s->n_conns) - atomic_load(&s->n_over) > s->o->max_connections) {
+            /* Over the bound: into the headroom if there is room (see the top). */
+            if (atomic_fetch_add(&s->n_over, 1) >= HEADROOM_CONNS) {
+                atomic_fetch_sub(&s->n_over, 1);
+                atomic_fetch_add_explicit(&w->metrics.conns_rejected, 1, memory_order_relaxed);
+                atomic_fetch_sub(&s->n_conns, 1);
+                conn_free(c);
+                conn_refuse(w, NULL, evcon, RT_STATUS_UNAVAILABLE); /* no close callback yet */
+                continue;
+            }
+            c->overflow = 1;
+        }
+        c->evcon = evcon;
+        c->next = w->table[conn_bucket(evcon)];
+        w->table[conn_bucket(evcon)] = c;
+        evhttp_connection_set_closecb(evcon, conn_closed, c);
+        request_begin(c); /* the first request's deadline runs from accept */
     }
 }
 
-/* The reply of a busy connection has been written. */
+/* The reply on c has been written: the next request may begin. Bytes of
+ * it may be waiting already (pipelining): then its deadline starts now. */
 static void reply_done(struct evhttp_request *req, void *arg) {
     Conn *c = arg;
     (void)req;
@@ -305,6 +757,14 @@ static void reply_done(struct evhttp_request *req, void *arg) {
         c->busy = 0;
         atomic_fetch_sub(&c->w->s->n_busy, 1);
     }
+    evtimer_del(c->deadline);
+    c->state = REQ_IDLE;
+    if (evbuffer_get_length(c->in) > 0) {
+        request_begin(c);
+        c->got_bytes = 1;
+        c->in_total = evbuffer_get_length(c->in);
+        head_scan(c, c->in, 0);
+    }
 }
 
 /* --- replies --------------------------------------------------------------- */
@@ -312,9 +772,11 @@ static void reply_done(struct evhttp_request *req, void *arg) {
 /* What a handler knows about the request it answers. */
 typedef struct Exchange {
     Worker *w;
+    Conn *conn; /* NULL for a connection the server does not track */
     struct evhttp_request *req;
     RtEndpoint ep;
     int status;
+    int close; /* answer with Connection: close */
     size_t bytes_out;
     char request_id[REQUEST_ID_MAX + 1]; /* "" until known */
     char header_id[REQUEST_ID_MAX + 1];  /* X-Request-Id as sent, "" if none */
@@ -333,15 +795,22 @@ static void reply_send(Exchange *x, int status, const char *type, const char *bo
     struct evbuffer *out = evhttp_request_get_output_buffer(x->req);
     evhttp_add_header(h, "Content-Type", type);
     if (x->header_id[0]) evhttp_add_header(h, "X-Request-Id", x->header_id);
-    if (atomic_load_explicit(&x->w->s->draining, memory_order_relaxed))
+    if (x->close || atomic_load_explicit(&x->w->s->draining, memory_order_relaxed))
         evhttp_add_header(h, "Connection", "close");
+    if (evhttp_request_get_command(x->req) == EVHTTP_REQ_CONNECT) {
+        char n[32];
+        snprintf(n, sizeof n, "%zu", len);
+        evhttp_add_header(h, "Content-Length", n);
+    }
     if (len && evbuffer_add_reference(out, body, len, owned ? body_free : NULL, NULL) != 0) {
         if (owned) free((void *)body);
         status = RT_STATUS_INTERNAL_ERROR;
     }
     x->status = status;
     x->bytes_out = len;
+    if (x->conn) x->conn->in_reply = 1; /* these bytes are ours, not evhttp's own */
     evhttp_send_reply(x->req, status, NULL, NULL);
+    if (x->conn) x->conn->in_reply = 0;
 }
 
 static void reply_json(Exchange *x, int status, const char *text) {
@@ -495,10 +964,27 @@ static void request_handle(struct evhttp_request *req, void *arg) {
     Exchange x = {.w = w, .req = req, .ep = RT_EP_OTHER};
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     Conn *c = evcon ? conn_find(w, evcon) : NULL;
-    if (c && !c->busy) {
-        c->busy = 1;
-        atomic_fetch_add(&s->n_busy, 1);
+    if (c) {
+        x.conn = c;
+        c->state = REQ_HANDLING; /* all of it arrived: the deadline is met */
+        evtimer_del(c->deadline);
+        if (!c->busy) {
+            c->busy = 1;
+            atomic_fetch_add(&s->n_busy, 1);
+        }
         evhttp_request_set_on_complete_cb(req, reply_done, c);
+        /* Admission over the bound is provisional: connections whose
+         * clients had closed them may have been counted still (their EOF
+         * not yet read). If there is room now, this one is an ordinary
+         * connection. */
+        if (c->overflow &&
+            atomic_load(&s->n_conns) - atomic_load(&s->n_over) >= s->o->max_connections)
+            conn_reap(w);
+        if (c->overflow &&
+            atomic_load(&s->n_conns) - atomic_load(&s->n_over) < s->o->max_connections) {
+            c->overflow = 0;
+            atomic_fetch_sub(&s->n_over, 1);
+        }
     }
 
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -518,20 +1004,43 @@ static void request_handle(struct evhttp_request *req, void *arg) {
 
     RtRoute route;
     rt_route_match(&route, m, path, s->m);
+    if (cmd == EVHTTP_REQ_CONNECT) { /* no tunnels; evhttp would send its reply unframed */
+        route.status = RT_STATUS_METHOD_NOT_ALLOWED;
+        route.allow = "GET, HEAD, POST";
+        snprintf(route.err, sizeof route.err, "CONNECT is not supported; use GET, HEAD or POST");
+        x.close = 1;
+    }
     x.ep = route_endpoint(route.kind);
-    if (route.status == RT_STATUS_METHOD_NOT_ALLOWED) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", route.allow);
-        reply_error(&x, route.status, route.err);
-    } else if (route.kind != RT_ROUTE_NONE && route.needs_token && s->o->token &&
+    int probe = route.status == RT_STATUS_OK &&
+                (route.kind == RT_ROUTE_LIVE || route.kind == RT_ROUTE_READY);
+    char msg[RT_ERR_LEN];
+    if (c && c->head_over) { /* all of a head over the limit arrived in one read */
+        x.close = 1;
+        refusal_text(c, 431, msg);
+        reply_error(&x, 431, msg);
+    } else if (c && c->overflow && !probe) {
+        /* Over --max-connections: only the probes are answered (see the top). */
+        x.close = 1;
+        atomic_fetch_add_explicit(&w->metrics.conns_rejected, 1, memory_order_relaxed);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", RETRY_AFTER_S);
+        refusal_text(c, RT_STATUS_UNAVAILABLE, msg);
+        reply_error(&x, RT_STATUS_UNAVAILABLE, msg);
+    } else if (route.needs_token && s->o->token &&
                !rt_auth_bearer_check(evhttp_find_header(headers, "Authorization"), s->o->token)) {
+        /* Before the route's own status: without the token a client learns
+         * nothing, not even which paths, methods or model names exist. */
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Bearer realm=\"kiln\"");
         reply_error(&x, RT_STATUS_UNAUTHORIZED,
                     "this endpoint needs a token: send the header 'Authorization: Bearer <token>'");
+    } else if (route.status == RT_STATUS_METHOD_NOT_ALLOWED) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", route.allow);
+        reply_error(&x, route.status, route.err);
     } else if (route.status != RT_STATUS_OK) {
         reply_error(&x, route.status, route.err);
     } else {
         int draining = atomic_load(&s->draining);
+        if (c && c->overflow) x.close = 1; /* a probe over the bound: its slot is not kept */
         switch (route.kind) {
         case RT_ROUTE_SERVER_META:
             reply_json(&x, RT_STATUS_OK, s->server_json);
@@ -698,17 +1207,21 @@ static int worker_setup(Worker *w, char err[RT_ERR_LEN]) {
     }
     struct timeval tv = {o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000};
     evhttp_set_timeout_tv(w->http, &tv);
-    evhttp_set_max_headers_size(w->http, MAX_HEADERS_BYTES);
+    /* The server limits the head itself (head_scan, 431); evhttp's limit
+     * is only a backstop that never trips first. */
+    evhttp_set_max_headers_size(w->http, 4 * MAX_HEADERS_BYTES);
     evhttp_set_max_body_size(w->http, (ev_ssize_t)o->max_body_bytes);
     /* Every method reaches the router, which answers 405 with Allow
      * (libevent would answer 501 for a method it was not told about). */
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
     /* Read (and drop, never store) the rest of a body over the limit, so
      * a client that sends it sees the 413 rather than a reset connection.
      * A client that claims a huge Content-Length and sends nothing is
-     * closed after --timeout-ms without an answer. */
+     * closed after --timeout-ms without an answer, or told 408 once
+     * --request-timeout-ms has passed. */
     evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_bevcb(w->http, conn_accepted, w);
     evhttp_set_gencb(w->http, request_handle, w);
@@ -716,6 +1229,7 @@ static int worker_setup(Worker *w, char err[RT_ERR_LEN]) {
         snprintf(err, RT_ERR_LEN, "cannot accept on worker %d's socket", w->index);
         return -1;
     }
+    w->listen_fd = w->fd;
     w->fd = -1; /* evhttp owns it now */
     return 0;
 }
@@ -724,10 +1238,10 @@ static void worker_teardown(Worker *w) {
     if (w->http) evhttp_free(w->http); /* closes the socket and every connection */
     while (w->pending) {
         Conn *c = w->pending;
+        struct bufferevent *bev = c->bev;
         w->pending = c->next;
-        bufferevent_decref(c->bev);
-        atomic_fetch_sub(&w->s->n_conns, 1);
-        free(c);
+        conn_free(c); /* before the decref, while the bufferevent is alive */
+        bufferevent_decref(bev);
     }
     if (w->adopt_ev) event_free(w->adopt_ev);
     if (w->base) event_base_free(w->base);
@@ -763,13 +1277,27 @@ int rt_server_run(const KilnModel *m, const RtServeOptions *o, FILE *log, char e
         w->index = i;
         w->fd = -1;
     }
-    /* The first socket picks the port when --port is 0; the others join it. */
+    /* A busy port fails here: the first bind is exclusive. With one
+     * worker that socket is the server's. With more, each worker gets its
+     * own socket in an SO_REUSEPORT group (the kernel spreads connections
+     * over them; one socket shared by all loops makes them race for every
+     * accept and lag), bound once the exclusive socket is closed, and the
+     * group is sealed to the workers' sockets (reuseport_seal). */
+    int excl = rt_listen(err, o->host, port);
+    if (excl < 0) goto out;
+    port = socket_port(excl);
+    if (o->workers > 1) close(excl);
     for (int i = 0; i < o->workers; i++) {
         Worker *w = &s.workers[i];
-        if ((w->fd = rt_listen(err, o->host, port)) < 0) goto out;
-        if (i == 0) port = socket_port(w->fd);
+        if (o->workers == 1)
+            w->fd = excl;
+        else if ((w->fd = listen_socket(err, o->host, port, 1)) < 0)
+            goto out;
         if (worker_setup(w, err) != 0) goto out;
     }
+    /* A kernel without reuseport BPF (before Linux 4.5) still serves;
+     * the "ready" line then says that the port is not sealed. */
+    int sealed = o->workers == 1 || reuseport_seal(s.workers[0].listen_fd, o->workers) == 0;
 
     /* Workers inherit the blocked signals: only sigwait() below sees them. */
     sigemptyset(&stop);
@@ -791,9 +1319,11 @@ int rt_server_run(const KilnModel *m, const RtServeOptions *o, FILE *log, char e
     rt_buf_put_json_string(&b, o->host);
     rt_buf_printf(&b,
                   ",\"port\":%d,\"workers\":%d,\"threads_per_request\":%d,\"max_body_bytes\":%zu,"
-                  "\"timeout_ms\":%d,\"max_connections\":%d,\"auth\":%s,\"model\":",
+                  "\"timeout_ms\":%d,\"request_timeout_ms\":%d,\"max_connections\":%d,"
+                  "\"auth\":%s,\"port_sealed\":%s,\"model\":",
                   port, o->workers, o->threads_per_request, o->max_body_bytes, o->timeout_ms,
-                  o->max_connections, o->token ? "true" : "false");
+                  o->request_timeout_ms, o->max_connections, o->token ? "true" : "false",
+                  sealed ? "true" : "false");
     rt_buf_put_json_string(&b, m->name);
     rt_buf_puts(&b, ",\"version\":");
     rt_buf_put_json_string(&b, m->version);

@@ -298,7 +298,7 @@ try:
         try:
             for _ in range(MAX_CONNS + 16):
                 socks.append(socket.create_connection((HOST, srv.port), timeout=5))
-            time.sleep(0.5)
+            time.sleep(1.5)  # over the bound, a silent connection is kept 1 s for a health probe
             closed = 0
             for s in socks:
                 s.setblocking(False)

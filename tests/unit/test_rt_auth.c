@@ -56,11 +56,39 @@ static void test_auth_token_load_trims_and_refuses_empty_or_missing_files(void *
     assert_non_null(strstr(err, "cannot read"));
 }
 
+static void test_auth_token_load_refuses_a_file_over_the_limit(void **state) {
+    (void)state;
+    char path[] = "/tmp/kiln-test-token-XXXXXX", token[RT_TOKEN_MAX], err[RT_ERR_LEN];
+    static char text[RT_TOKEN_MAX + 200];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    /* Leading blanks made the old reader keep a cut token: the read
+     * stopped at RT_TOKEN_MAX + 1 bytes, inside the token. */
+    memset(text, ' ', 100);
+    memset(text + 100, 'A', RT_TOKEN_MAX + 50);
+    file_write(path, text);
+    assert_int_equal(rt_auth_token_load(path, token, err), -2);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "4095"));
+    assert_string_equal(token, "");
+    memset(text, 'A', RT_TOKEN_MAX);
+    text[RT_TOKEN_MAX] = '\0'; /* 4096 bytes of token: one too many */
+    file_write(path, text);
+    assert_int_equal(rt_auth_token_load(path, token, err), -2);
+    text[RT_TOKEN_MAX - 1] = '\n'; /* 4095 bytes and a newline: the longest token */
+    file_write(path, text);
+    assert_int_equal(rt_auth_token_load(path, token, err), 0);
+    assert_int_equal(strlen(token), RT_TOKEN_MAX - 1);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auth_equal_compares_whole_tokens),
         cmocka_unit_test(test_auth_bearer_check_reads_the_authorization_header),
         cmocka_unit_test(test_auth_token_load_trims_and_refuses_empty_or_missing_files),
+        cmocka_unit_test(test_auth_token_load_refuses_a_file_over_the_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

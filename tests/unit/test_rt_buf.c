@@ -98,11 +98,33 @@ static void test_buf_writes_non_finite_floats_as_null(void **state) {
     free(s);
 }
 
+static void test_buf_json_strings_are_valid_utf8_whatever_the_bytes(void **state) {
+    (void)state;
+    RtBuf b;
+    rt_buf_init(&b);
+    /* a lone continuation byte, a cut 2-byte sequence, an overlong '/',
+     * a UTF-16 surrogate, past U+10FFFF, DEL and ESC; then valid 2, 3 and
+     * 4 byte sequences, copied as they are */
+    rt_buf_put_json_string(&b, "\x80|\xc3|\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\x7f\x1b|"
+                               "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    char *s = take(&b);
+    assert_string_equal(s, "\"\\ufffd|\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd|"
+                           "\\ufffd\\ufffd\\ufffd\\ufffd|\\u007f\\u001b|"
+                           "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+    free(s);
+    rt_buf_init(&b);
+    rt_buf_put_json_string(&b, "\xe2\x82"); /* cut short by the end of the string */
+    s = take(&b);
+    assert_string_equal(s, "\"\\ufffd\\ufffd\"");
+    free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_take_returns_an_empty_string_for_an_empty_buffer),
         cmocka_unit_test(test_buf_grows_past_its_first_allocation),
         cmocka_unit_test(test_buf_escapes_json_strings),
+        cmocka_unit_test(test_buf_json_strings_are_valid_utf8_whatever_the_bytes),
         cmocka_unit_test(test_buf_writes_integers_exactly),
         cmocka_unit_test(test_buf_writes_floats_that_read_back_exactly),
         cmocka_unit_test(test_buf_writes_non_finite_floats_as_null),

@@ -96,12 +96,37 @@ static void test_header_size_parse_takes_digits_only(void **state) {
     assert_int_equal(rt_header_size_parse(NULL, &v), -1);
 }
 
+static void test_route_needs_the_token_wherever_it_is_not_a_probe(void **state) {
+    (void)state;
+    /* A 404 or 405 told without the token would say which paths, methods
+     * and model names exist; only the probes and /metrics are open. */
+    static const struct {
+        RtMethod method;
+        const char *path;
+        int token;
+    } cases[] = {
+        {RT_METHOD_GET, "/v3/nothing", 1},
+        {RT_METHOD_OTHER, "/v2/models/fake/infer", 1},
+        {RT_METHOD_OTHER, "/v2/models/other/infer", 1},
+        {RT_METHOD_OTHER, "/v2", 1},
+        {RT_METHOD_GET, "/v2/health", 1},
+        {RT_METHOD_OTHER, "/v2/health/live", 0},
+        {RT_METHOD_POST, "/metrics", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        RtRoute r = route(cases[i].method, cases[i].path);
+        if (r.status == 200 || r.needs_token != cases[i].token)
+            fail_msg("%s: status %d token %d", cases[i].path, r.status, r.needs_token);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_finds_every_v2_endpoint),
         cmocka_unit_test(test_route_answers_405_with_allow_for_a_wrong_method),
         cmocka_unit_test(test_route_answers_404_naming_what_is_served),
         cmocka_unit_test(test_route_refuses_a_too_long_model_name),
+        cmocka_unit_test(test_route_needs_the_token_wherever_it_is_not_a_probe),
         cmocka_unit_test(test_header_size_parse_takes_digits_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
