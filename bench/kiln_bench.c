@@ -55,7 +55,12 @@ int main(int argc, char **argv) {
         size_t n = bytes_of(&m->outputs[i], batch);
         outs[i] = aligned_alloc(64, (n + 63) & ~(size_t)63);
     }
-    size_t ws_n = (m->workspace_size(batch) + 63) & ~(size_t)63;
+    size_t ws_n = m->workspace_size(batch);
+    if (ws_n > SIZE_MAX - 63) {
+        fprintf(stderr, "kiln_bench: batch %lld is too large for this model\n", (long long)batch);
+        return 1;
+    }
+    ws_n = (ws_n + 63) & ~(size_t)63;
     void *ws = aligned_alloc(64, ws_n ? ws_n : 64);
     for (int i = 0; i < 10; i++)
         m->run(ins, outs, ws, batch, NULL);

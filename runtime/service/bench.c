@@ -16,6 +16,7 @@ static uint64_t now_ns(void) {
 }
 
 static void *buffer_alloc(size_t n) {
+    if (n > SIZE_MAX - ALIGN) return NULL; /* workspace_size() says SIZE_MAX when it overflows */
     size_t size = n ? (n + ALIGN - 1) / ALIGN * ALIGN : ALIGN;
     return aligned_alloc(ALIGN, size);
 }

@@ -626,6 +626,11 @@ static int model_run(Request *r) {
                         t->name, n * elem);
     }
     size_t ws = m->workspace_size(r->batch);
+    if (ws == SIZE_MAX) /* kiln_model.h: the size does not fit */
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "batch %lld is too large for this model: its working memory does not fit in "
+                    "memory; send a smaller batch",
+                    (long long)r->batch);
     r->ws = buffer_alloc(ws);
     if (!r->ws)
         return fail(r, RT_STATUS_INTERNAL_ERROR,

@@ -179,6 +179,20 @@ static void test_infer_reports_a_failed_run_as_an_internal_error(void **state) {
                 "model 'fake' failed to run (code 7)");
 }
 
+static size_t overflowing_workspace_size(int64_t batch) {
+    (void)batch;
+    return SIZE_MAX; /* kiln_model.h: what generated code answers when the size overflows */
+}
+
+static void test_infer_rejects_a_batch_whose_workspace_overflows(void **state) {
+    (void)state;
+    KilnModel m = kiln_model;
+    m.workspace_size = overflowing_workspace_size;
+    infer_fails(&m, "{\"inputs\":[" X_GOOD "," SCALE "]}", RT_STATUS_BAD_REQUEST,
+                "batch 2 is too large for this model: its working memory does not fit in memory; "
+                "send a smaller batch");
+}
+
 /* --- malformed requests ------------------------------------------------------- */
 
 static void test_infer_rejects_text_that_is_not_json(void **state) {
@@ -564,6 +578,7 @@ int main(void) {
         cmocka_unit_test(test_infer_treats_an_empty_outputs_array_as_all),
         cmocka_unit_test(test_infer_writes_non_finite_outputs_as_null_and_counts_them),
         cmocka_unit_test(test_infer_reports_a_failed_run_as_an_internal_error),
+        cmocka_unit_test(test_infer_rejects_a_batch_whose_workspace_overflows),
         cmocka_unit_test(test_infer_rejects_text_that_is_not_json),
         cmocka_unit_test(test_infer_rejects_nan_and_infinity_literals),
         cmocka_unit_test(test_infer_rejects_duplicate_keys),
