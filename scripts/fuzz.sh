@@ -95,18 +95,19 @@ for h in $harnesses; do
     seeds "$h"
     rm -rf "$dir/findings/$h"
     mkdir -p "$dir/corpus/$h" "$dir/findings/$h"
-    echo "== fuzz_$h: ${secs}s, $(ls "$dir/seeds/$h" | wc -l) seeds"
+    echo "== fuzz_$h: ${secs}s, $(find "$dir/seeds/$h" -type f | wc -l) seeds"
     rc=0
+    dict=$(dict_of "$h")
     "$dir/tests/fuzz/fuzz_$h" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$h")" $(dict_of "$h") \
-        -artifact_prefix="$dir/findings/$h/" "$dir/corpus/$h" "$dir/seeds/$h" \
+        -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$h")" \
+        ${dict:+"$dict"} -artifact_prefix="$dir/findings/$h/" "$dir/corpus/$h" "$dir/seeds/$h" \
         >"$dir/fuzz_$h.log" 2>&1 || rc=$?
     grep -E "^#[0-9]+: cov:" "$dir/fuzz_$h.log" | tail -n 1
-    n=$(ls "$dir/findings/$h" | wc -l)
+    n=$(find "$dir/findings/$h" -type f | wc -l)
     if [ "$rc" -ne 0 ] || [ "$n" -gt 0 ]; then
         failed="$failed $h"
         echo "!! fuzz_$h: exit $rc, $n finding(s) kept in $dir/findings/$h/ (log $dir/fuzz_$h.log):"
-        for f in $(ls "$dir/findings/$h" | head -n 10); do triage "$h" "$dir/findings/$h/$f"; done
+        find "$dir/findings/$h" -type f | sort | head -n 10 | while read -r f; do triage "$h" "$f"; done
         echo "  replay one: KILN_FUZZ_VERBOSE=1 $dir/tests/fuzz/fuzz_$h FILE"
         echo "  fixed: add FILE under tests/fuzz/regressions/$h/ (tests/fuzz/README.md)"
     fi
