@@ -52,6 +52,65 @@ def json_seeds():
     bad = inputs()
     bad[2]["shape"] = [2]
     yield "batch_mismatch", {"inputs": bad}
+    # One seed per error the parser reports: each is the flat request with one change.
+    for name, change in HOSTILE:
+        req = {"id": "h", "inputs": inputs()}
+        change(req, req["inputs"])
+        yield "bad_" + name, req
+    yield "bad_not_an_object", [1]
+
+
+def _set(i, key, value):
+    def change(req, ins):
+        ins[i][key] = value
+    return change
+
+
+def _req(key, value):
+    def change(req, ins):
+        req[key] = value
+    return change
+
+
+HOSTILE = [
+    ("id_not_string", _req("id", 7)),
+    ("parameters_not_object", _req("parameters", [])),
+    ("inputs_not_array", _req("inputs", {})),
+    ("input_not_object", lambda r, ins: ins.__setitem__(0, "x")),
+    ("input_without_name", lambda r, ins: ins[0].pop("name")),
+    ("unknown_input", _set(0, "name", "nope")),
+    ("duplicate_input", lambda r, ins: ins.append(dict(ins[0]))),
+    ("missing_input", lambda r, ins: ins.pop()),
+    ("no_datatype", lambda r, ins: ins[0].pop("datatype")),
+    ("wrong_datatype", _set(0, "datatype", "FP64")),
+    ("input_parameters_not_object", _set(0, "parameters", 1)),
+    ("shape_not_array", _set(0, "shape", "1,3")),
+    ("wrong_rank", _set(0, "shape", [3])),
+    ("negative_dim", _set(0, "shape", [1, -3])),
+    ("fixed_dim_mismatch", _set(0, "shape", [1, 4])),
+    ("batch_zero", _set(0, "shape", [0, 3])),
+    ("shape_overflow", _set(0, "shape", [2**63 - 1, 3])),
+    ("over_tensor_limit", _set(0, "shape", [2**40, 3])),
+    ("data_not_array", _set(0, "data", 1.5)),
+    ("data_count", _set(0, "data", [1, 2])),
+    ("nested_too_deep", _set(5, "data", [[[0], [1]]])),
+    ("nested_not_array", _set(1, "data", [[[1, 2], 3]])),
+    ("float_is_string", _set(0, "data", ["1", 2, 3])),
+    ("bool_is_int", _set(2, "data", [1])),
+    ("int8_out_of_range", _set(4, "data", [200])),
+    ("int64_is_float", _set(1, "data", [0.5, 1, 2, 3])),
+    ("uint64_negative", _set(5, "data", [-1, 0])),
+    ("fp16_out_of_range", _set(3, "data", [70000, 0])),
+    ("outputs_not_array", _req("outputs", {"name": "y"})),
+    ("output_not_object", _req("outputs", ["y"])),
+    ("unknown_output", _req("outputs", [{"name": "z"}])),
+    ("output_twice", _req("outputs", [{"name": "y"}, {"name": "y"}])),
+    ("too_many_outputs", _req("outputs", [{"name": n} for n in "y n m hh uu y".split()])),
+    ("binary_output_in_json", _req("outputs", [{"name": "y", "parameters": {"binary_data": True}}])),
+    ("binary_data_not_bool", _req("outputs", [{"name": "y", "parameters": {"binary_data": 1}}])),
+    ("output_parameters_not_object", _req("outputs", [{"name": "y", "parameters": 2}])),
+    ("binary_data_output_not_bool", _req("parameters", {"binary_data_output": "yes"})),
+]
 
 
 def binary_seeds():
@@ -75,6 +134,24 @@ def binary_seeds():
     ins[0].pop("data")
     ins[0]["parameters"] = {"binary_data_size": 12}
     yield "tail_too_short", json.dumps({"inputs": ins}).encode() + b"\0" + b"\1" * 8
+    for name, params, tail in [
+            ("size_negative", {"binary_data_size": -1}, b""),
+            ("size_not_int", {"binary_data_size": "12"}, b""),
+            ("size_mismatch", {"binary_data_size": 8}, b"\0" * 8),
+            ("bytes_left_over", {"binary_data_size": 12}, b"\0" * 20),
+            ("nan_and_inf", {"binary_data_size": 12},
+             np.array([np.nan, np.inf, -0.0], dtype=np.float32).tobytes())]:
+        ins = inputs()
+        ins[0].pop("data")
+        ins[0]["parameters"] = params
+        yield "bad_" + name, json.dumps({"inputs": ins}).encode() + b"\0" + tail
+    ins = inputs()
+    ins[0]["parameters"] = {"binary_data_size": 12}
+    yield "bad_data_and_binary", json.dumps({"inputs": ins}).encode() + b"\0" + b"\0" * 12
+    ins = inputs(2)
+    ins[2].pop("data")
+    ins[2]["parameters"] = {"binary_data_size": 2}
+    yield "bool_bytes_not_0_or_1", json.dumps({"inputs": ins}).encode() + b"\0" + b"\x07\xff"
 
 
 def npy_bytes(arr, version):
