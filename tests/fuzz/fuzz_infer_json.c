@@ -14,9 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     fuzz_infer_finite_floats = 1;
     char err[RT_ERR_LEN];
-    RtInferResult res;
-    int st = rt_infer_run(&fuzz_infer_model, (const char *)data, size, size, 0, &res, err);
+    char *text = NULL;
+    size_t len = 0;
+    int st = rt_infer_json(&fuzz_infer_model, (const char *)data, size, &text, &len, err);
+    FUZZ_CHECK(st != RT_STATUS_OK || (text && text[len] == '\0')); /* NUL-terminated */
+    RtInferResult res = {.body = text, .len = len, .json_len = len, .batch = 1};
     fuzz_infer_check(st, &res, err);
-    free(res.body);
+    free(text);
     return 0;
 }
