@@ -154,8 +154,8 @@ def binary_seeds():
     yield "bool_bytes_not_0_or_1", json.dumps({"inputs": ins}).encode() + b"\0" + b"\x07\xff"
 
 
-def npy_bytes(arr, version):
-    hdr = repr({"descr": np.lib.format.dtype_to_descr(arr.dtype), "fortran_order": False,
+def npy_bytes(arr, version, fortran=False):
+    hdr = repr({"descr": np.lib.format.dtype_to_descr(arr.dtype), "fortran_order": fortran,
                 "shape": arr.shape}).encode()
     pre = 10 if version == 1 else 12
     pad = (64 - (pre + len(hdr) + 1) % 64) % 64
@@ -169,6 +169,7 @@ def tensor_seeds():
     yield "bool_v2.npy", npy_bytes(np.array([True, False, True]), 2)
     yield "f16_scalar_v3.npy", npy_bytes(np.array(1.5, dtype=np.float16), 3)
     yield "i64_empty.npy", npy_bytes(np.zeros((0, 4), dtype=np.int64), 1)
+    yield "f64_fortran.npy", npy_bytes(np.zeros((2, 2)), 1, fortran=True)
     yield "u8_rank8.npy", npy_bytes(np.ones((1, 2, 1, 2, 1, 2, 1, 2), dtype=np.uint8), 1)
     a = np.arange(4, dtype=np.float32).reshape(2, 2)
     yield "f32_raw.pb", numpy_helper.from_array(a, "t").SerializeToString()
