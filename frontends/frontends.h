@@ -80,6 +80,12 @@ typedef struct HostTensor {
  * one diagnostic naming the file (exit class 1). */
 int tensor_read(Arena *a, const char *path, HostTensor *out, Diag *d);
 
+/* tensor_read() of a file already in memory: buf[0..len) in the format
+ * path's extension names (path is used for that and for messages only).
+ * The caller keeps buf. */
+int tensor_parse(Arena *a, const char *path, const uint8_t *buf, size_t len, HostTensor *out,
+                 Diag *d);
+
 /* Writes t as a .npy (version 1.0) file. Returns 0, or -1 after a
  * diagnostic: a dtype numpy has no name for (bfloat16) is exit class 1, a
  * failed write (no such directory, disk full) exit class 3.

@@ -149,15 +149,13 @@ static int parse_header(const char *text, NpyHeader *h) {
 
 enum { NPY_MAX_HEADER = 1 << 16 }; /* numpy itself refuses headers over 10000 bytes by default */
 
-static int npy_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
+static int npy_parse(Arena *a, const char *path, const uint8_t *buf, size_t len, HostTensor *out,
+                     Diag *d) {
     int rc = -1;
     char *text = NULL;
-    size_t len = 0;
-    uint8_t *buf = file_read(path, &len, d);
-    if (!buf) goto out;
     uint64_t size = len;
     uint8_t pre[12] = {0}; /* magic, version, header length (2 or 4 bytes) */
-    memcpy(pre, buf, size < 12 ? size : 12);
+    if (size) memcpy(pre, buf, size < 12 ? size : 12); /* buf may be NULL when len is 0 */
     if (size < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
         diag_file(d, path, "not a .npy file (no \\x93NUMPY magic)");
         diag_hint(d, "write it with numpy.save()");
@@ -248,18 +246,15 @@ static int npy_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
     rc = 0;
 out:
     free(text);
-    free(buf);
     return rc;
 }
 
 /* --- .pb (TensorProto) reading ---------------------------------------------------- */
 
-static int pb_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
+static int pb_parse(Arena *a, const char *path, const uint8_t *buf, size_t len, HostTensor *out,
+                    Diag *d) {
     int rc = -1;
-    size_t len = 0;
     Onnx__TensorProto *t = NULL;
-    uint8_t *buf = file_read(path, &len, d);
-    if (!buf) goto out;
     t = onnx__tensor_proto__unpack(NULL, len, buf);
     if (!t || !t->has_data_type) {
         diag_file(d, path, "not a valid ONNX TensorProto (%s)",
@@ -280,7 +275,6 @@ static int pb_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
     rc = 0;
 out:
     if (t) onnx__tensor_proto__free_unpacked(t, NULL);
-    free(buf);
     return rc;
 }
 
@@ -289,12 +283,28 @@ static int has_suffix(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-int tensor_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
-    if (has_suffix(path, ".npy")) return npy_read(a, path, out, d);
-    if (has_suffix(path, ".pb")) return pb_read(a, path, out, d);
+static int known_suffix(const char *path, Diag *d) {
+    if (has_suffix(path, ".npy") || has_suffix(path, ".pb")) return 0;
     diag_file(d, path, "unknown tensor file type");
     diag_hint(d, "use a .npy file (numpy.save) or a .pb file (a serialized ONNX TensorProto)");
     return -1;
+}
+
+int tensor_parse(Arena *a, const char *path, const uint8_t *buf, size_t len, HostTensor *out,
+                 Diag *d) {
+    if (known_suffix(path, d) != 0) return -1;
+    if (has_suffix(path, ".npy")) return npy_parse(a, path, buf, len, out, d);
+    return pb_parse(a, path, buf, len, out, d);
+}
+
+int tensor_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
+    if (known_suffix(path, d) != 0) return -1;
+    size_t len = 0;
+    uint8_t *buf = file_read(path, &len, d);
+    if (!buf) return -1;
+    int rc = tensor_parse(a, path, buf, len, out, d);
+    free(buf);
+    return rc;
 }
 
 /* --- .npy writing ------------------------------------------------------------------ */

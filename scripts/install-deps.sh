@@ -11,6 +11,7 @@ llvm-19-dev clang-19 lld-19
 libonnx-dev libprotobuf-c-dev protobuf-c-compiler
 libarchive-dev libevent-dev libjansson-dev nettle-dev
 libcmocka-dev
+libfuzzer-19-dev libclang-rt-19-dev
 python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn
 jupyter-nbconvert python3-ipykernel python3-nbformat
 curl wrk

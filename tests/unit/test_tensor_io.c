@@ -381,6 +381,30 @@ static void test_unknown_extension_is_rejected(void **state) {
     assert_diag(s, "hint: use a .npy file");
 }
 
+static void test_tensor_parse_reads_bytes_in_memory_by_the_path_extension(void **state) {
+    State *s = *state;
+    /* {'descr': '<i2', ...} (2,) and two int16, as numpy.save writes them */
+    static const char npy[] = "\x93NUMPY\x01\x00\x3a\x00"
+                              "{'descr': '<i2', 'fortran_order': False, 'shape': (2,), }\n"
+                              "\x07\x00\xff\xff";
+    HostTensor t;
+    capture_reset(&s->c);
+    assert_int_equal(
+        tensor_parse(s->a, "mem.npy", (const uint8_t *)npy, sizeof npy - 1, &t, &s->c.d), 0);
+    assert_no_diag(s);
+    assert_int_equal(t.dtype, DT_I16);
+    assert_int_equal(t.rank, 1);
+    assert_int_equal(t.dims[0], 2);
+    assert_int_equal(((int16_t *)t.data)[0], 7);
+    assert_int_equal(((int16_t *)t.data)[1], -1);
+    assert_int_equal(
+        tensor_parse(s->a, "mem.pb", (const uint8_t *)npy, sizeof npy - 1, &t, &s->c.d), -1);
+    assert_diag(s, "mem.pb: not a valid ONNX TensorProto");
+    capture_reset(&s->c);
+    assert_int_equal(tensor_parse(s->a, "mem.txt", (const uint8_t *)npy, 3, &t, &s->c.d), -1);
+    assert_diag(s, "mem.txt: unknown tensor file type");
+}
+
 static void test_write_fails_cleanly_for_bfloat16_and_missing_directories(void **state) {
     State *s = *state;
     uint16_t v = 0;
@@ -408,6 +432,7 @@ int main(void) {
         T(test_pb_tensor_is_read_with_name_type_and_data),
         T(test_pb_that_is_not_a_tensor_is_rejected),
         T(test_unknown_extension_is_rejected),
+        T(test_tensor_parse_reads_bytes_in_memory_by_the_path_extension),
         T(test_write_fails_cleanly_for_bfloat16_and_missing_directories),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,2 @@
+ииииBej
+locationdata.binp
