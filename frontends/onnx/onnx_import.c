@@ -243,7 +243,22 @@ static void import_opsets(Importer *im) {
     im->g->opset = 1;
     for (size_t i = 0; i < im->m->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *o = im->m->opset_import[i];
-        if (is_default_domain(o->domain)) im->g->opset = (int)o->version;
+        if (!is_default_domain(o->domain)) continue;
+        /* An op's meaning changes between opsets (opset 18 moved Reduce's
+         * axes into an input), so a newer opset than kiln knows could be
+         * read wrong without a word. */
+        if (o->version < 1 || o->version > KILN_MAX_OPSET) {
+            diag_file(im->d, im->path,
+                      "the model imports ONNX opset %lld; kiln knows opsets 1 to %d",
+                      (long long)o->version, KILN_MAX_OPSET);
+            diag_hint(im->d,
+                      "export it again with opset_version=%d (torch.onnx.export) or "
+                      "target_opset=%d (skl2onnx)",
+                      KILN_MAX_OPSET, KILN_MAX_OPSET);
+            im->n_errors++;
+            continue;
+        }
+        im->g->opset = (int)o->version;
     }
 }
 
@@ -826,7 +841,8 @@ static void import_node(Importer *im, int idx) {
     int n_out = 0;
     for (size_t j = 0; j < np->n_output; j++) {
         const char *name = np->output[j];
-        if (*name && producer_of(im, name) != idx) continue; /* duplicate, reported */
+        /* A duplicate, reported: of another node's output, or of this one's. */
+        if (*name && (producer_of(im, name) != idx || map_get(&im->values, name))) continue;
         if (!*name)
             name = unique_name(im, arena_printf(im->a, "%s.unused%zu", im->node_names[idx], j));
         out[n_out++] = value_new(im, name, DT_UNDEF);

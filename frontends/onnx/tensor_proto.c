@@ -329,6 +329,11 @@ int onnx_tensor_decode(Arena *a, const Onnx__TensorProto *t, const char *file, c
         data = arena_alloc_aligned(a, nbytes ? nbytes : 1, 64);
         if (numel) typed_copy(dt, t, data, numel);
     }
+    /* Raw and external bytes of a bool tensor may hold any value; the
+     * kernels (Where, Not, And...) read 0 or 1, as numpy's bool does. */
+    if (dt == DT_BOOL)
+        for (size_t i = 0; i < nbytes; i++)
+            ((uint8_t *)data)[i] = ((uint8_t *)data)[i] != 0;
     out->dtype = dt;
     out->shape = shape;
     out->data = data;

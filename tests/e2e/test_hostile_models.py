@@ -63,6 +63,17 @@ def compile_fails(path, *needles, timeout=120):
     return r
 
 
+# --- 0. opsets ----------------------------------------------------------------------------
+
+
+@suite.check("an opset newer than kiln knows (or below 1) is refused, not read as an old one")
+def _():
+    for opset in (999, 0, 2**40):
+        p = model([helper.make_node("Relu", ["x"], ["y"], name="r")], [vi("x", [1, 4])],
+                  [vi("y", [1, 4])], opset=opset, name=f"opset_{opset}")
+        compile_fails(p, f"imports ONNX opset {opset}", "opset_version=")
+
+
 # --- 1. arity and required inputs ----------------------------------------------------------
 
 
