@@ -3,7 +3,8 @@
  * Each pass takes the graph and a Diag, reports what it finds wrong by node
  * and returns 0 or -1. Passes touch the graph only through ir.h and own
  * nothing: scratch memory comes from the graph's arena. The driver
- * (compiler/driver/driver.c) runs them in the order of its pipeline table.
+ * (compiler/driver/driver.c) runs them in the order passes_pipeline()
+ * gives.
  */
 #ifndef PASSES_H
 #define PASSES_H
@@ -11,6 +12,18 @@
 #include "ir.h"
 
 typedef int (*PassFn)(Graph *g, Diag *d);
+
+/* One pass of the pipeline. Analysis passes all run even when one fails,
+ * so that `kiln check` reports every problem at once; the rest run only on
+ * a graph without problems. */
+typedef struct PassInfo {
+    const char *name; /* as --dump-after takes it */
+    PassFn fn;
+    int analysis;
+} PassInfo;
+
+/* The pipeline in its order; *n gets its length. */
+const PassInfo *passes_pipeline(int *n);
 
 /* Lists every node whose op (or opset) kiln does not support, all of them
  * at once. Requires: nothing. */

@@ -16,30 +16,16 @@
 #include <jansson.h>
 #include <nettle/sha2.h>
 
-/* The optimiser. Analysis passes all run even when one fails, so that
- * `kiln check` reports every problem at once; the driver stops after them
- * if anything was reported. */
-static const struct {
-    const char *name;
-    PassFn fn;
-    int analysis;
-} pipeline[] = {
-    {"check-ops", pass_check_ops, 1},
-    {"fold-constants", pass_fold_constants, 1},
-    {"infer-shapes", pass_infer_shapes, 1},
-    {"check-types", pass_check_types, 1},
-    {"fold-batchnorm", pass_fold_batchnorm, 0},
-    {"fuse-conv-activation", pass_fuse_conv_activation, 0},
-    {"fuse", pass_fuse, 0},
-    {"dce", pass_dce, 0},
-    {"plan-memory", pass_plan_memory, 0},
-};
-#define N_PASSES (int)(sizeof pipeline / sizeof *pipeline)
+/* Room for "import", the passes and the NULL at the end. */
+#define MAX_PASSES 30
 
 const char *const *driver_pass_names(void) {
-    static const char *names[N_PASSES + 2];
+    static const char *names[MAX_PASSES + 2];
+    int n;
+    const PassInfo *pipeline = passes_pipeline(&n);
+    assert(n <= MAX_PASSES);
     names[0] = "import";
-    for (int i = 0; i < N_PASSES; i++)
+    for (int i = 0; i < n; i++)
         names[i + 1] = pipeline[i].name;
     return names;
 }
@@ -50,7 +36,9 @@ const char *const *driver_pass_names(void) {
  * error (exit 3) rather than a silent failure. */
 static int run_pipeline(Graph *g, const DriverOptions *o, const char *until, Diag *d) {
     if (o->dump_after && strcmp(o->dump_after, "import") == 0) ir_graph_print(g, stdout);
-    for (int i = 0; i < N_PASSES; i++) {
+    int n;
+    const PassInfo *pipeline = passes_pipeline(&n);
+    for (int i = 0; i < n; i++) {
         int before = diag_count(d);
         int rc = pipeline[i].fn(g, d);
         /* A pass that reports an error returns -1 (and is treated as failed
@@ -59,7 +47,7 @@ static int run_pipeline(Graph *g, const DriverOptions *o, const char *until, Dia
         if (rc != 0 && diag_count(d) == before)
             diag_env(d, "internal error: pass '%s' failed without a diagnostic", pipeline[i].name);
         if (diag_count(d) > before && !pipeline[i].analysis) return -1;
-        if (diag_count(d) && !(i + 1 < N_PASSES && pipeline[i + 1].analysis)) return -1;
+        if (diag_count(d) && !(i + 1 < n && pipeline[i + 1].analysis)) return -1;
 #ifndef NDEBUG
         if (ir_graph_verify(g, d)) {
             fprintf(stderr, "kiln: internal error: graph invalid after pass '%s'\n",

@@ -335,18 +335,21 @@ class Server:
     comes from its "ready" log line; its stderr (JSON log lines) is
     collected by a thread into .lines. stop() kills it by PID."""
 
-    def __init__(self, exe, *args, ready_timeout=10):
+    def __init__(self, exe, *args, ready_timeout=10, raw=False):
+        """raw: keep the stderr lines as bytes, so that a log line that is
+        not UTF-8 is seen, not lost in decoding."""
         from v2client import V2Client
-        self.lines = []
+        self.lines, self.raw = [], raw
         self.proc = subprocess.Popen([exe, "serve", "--host", HOST, "--port", "0", *args],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=not raw)
         self.t_exec = time.time()
         threading.Thread(target=self._read, daemon=True).start()
         self.port = None
         deadline = time.time() + ready_timeout
         while time.time() < deadline and self.port is None and self.proc.poll() is None:
             for line in list(self.lines):
-                if line.startswith("{") and json.loads(line).get("event") == "ready":
+                if line[:1] in ("{", b"{") and json.loads(line).get("event") == "ready":
                     self.port = json.loads(line)["port"]
             time.sleep(0.01)
         self.ready_s = time.time() - self.t_exec
@@ -357,10 +360,10 @@ class Server:
 
     def _read(self):
         for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
+            self.lines.append(line.rstrip(b"\n" if self.raw else "\n"))
 
     def log(self):
-        return [json.loads(line) for line in list(self.lines) if line.startswith("{")]
+        return [json.loads(line) for line in list(self.lines) if line[:1] in ("{", b"{")]
 
     def stop(self):
         if self.proc.poll() is None:

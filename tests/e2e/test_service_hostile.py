@@ -15,13 +15,12 @@ every loop a bound, so no check can hang.
 import json
 import os
 import socket
-import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_e2e import HOST, CheckFailed, Suite, kiln_compile, parse_args, require, run  # noqa: E402
+from kiln_e2e import (HOST, CheckFailed, Server, Suite, kiln_compile, parse_args,  # noqa: E402
+                      require, run)
 
 MODEL, INPUT = "fraud", "transaction"
 MAX_BODY = 4096
@@ -36,37 +35,9 @@ EXE = os.path.join(TMP, "fraud")
 INFER = f"/v2/models/{MODEL}/infer"
 
 
-class RawServer:
-    """`EXE serve --host 127.0.0.1 --port 0 ARGS...` whose stderr is kept as
-    bytes, so that a log line that is not UTF-8 is seen, not skipped."""
-
-    def __init__(self, *extra, timeout=10):
-        self.lines = []
-        self.proc = subprocess.Popen([EXE, "serve", "--host", HOST, "--port", "0", *extra],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        threading.Thread(target=self._read, daemon=True).start()
-        self.port = None
-        deadline = time.time() + timeout
-        while time.time() < deadline and self.port is None and self.proc.poll() is None:
-            for line in list(self.lines):
-                if line.startswith(b'{"ts"') and b'"event":"ready"' in line:
-                    self.port = json.loads(line)["port"]
-            time.sleep(0.01)
-        if self.port is None:
-            self.stop()
-            raise CheckFailed(f"no ready line within {timeout} s: {self.lines[-5:]}")
-
-    def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip(b"\n"))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()  # our own child, by PID
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+def RawServer(*extra, timeout=10):
+    """`EXE serve` whose stderr lines are kept as bytes (kiln_e2e.Server)."""
+    return Server(EXE, *extra, ready_timeout=timeout, raw=True)
 
 
 def connect(port, timeout=5):

@@ -15,28 +15,13 @@
 #include "fuzz.h"
 #include "passes.h"
 
-/* The pipeline of compiler/driver/driver.c, in its order. Analysis passes
- * run even after one of them failed, as there; the rest only on a clean
- * graph. */
-static const struct {
-    const char *name;
-    PassFn fn;
-    int analysis;
-} pipeline[] = {
-    {"check-ops", pass_check_ops, 1},
-    {"fold-constants", pass_fold_constants, 1},
-    {"infer-shapes", pass_infer_shapes, 1},
-    {"check-types", pass_check_types, 1},
-    {"fold-batchnorm", pass_fold_batchnorm, 0},
-    {"fuse-conv-activation", pass_fuse_conv_activation, 0},
-    {"fuse", pass_fuse, 0},
-    {"dce", pass_dce, 0},
-    {"plan-memory", pass_plan_memory, 0},
-};
-#define N_PASSES (int)(sizeof pipeline / sizeof *pipeline)
-
+/* The driver's pipeline (passes_pipeline), run as the driver runs it:
+ * analysis passes even after one of them failed, the rest only on a
+ * clean graph. */
 static void pipeline_run(Graph *g, Diag *d) {
-    for (int i = 0; i < N_PASSES; i++) {
+    int n;
+    const PassInfo *pipeline = passes_pipeline(&n);
+    for (int i = 0; i < n; i++) {
         if (!pipeline[i].analysis && diag_count(d)) return;
         int before = diag_count(d);
         int rc = pipeline[i].fn(g, d);
