@@ -12,6 +12,7 @@
 
 struct Codegen {
     CodegenOptions opts;
+    const char *symbol;            /* the exported KilnModel; NULL: "kiln_model" */
     char *triple, *cpu, *features; /* owned, malloc'd */
     LLVMTargetMachineRef tm;
     LLVMOrcThreadSafeContextRef tsc; /* owns ctx */

@@ -153,6 +153,10 @@ void codegen_set_build_info(Codegen *cg, const char *build_info) {
     cg->opts.build_info = build_info;
 }
 
+void codegen_set_symbol(Codegen *cg, const char *symbol) {
+    cg->symbol = symbol;
+}
+
 /* --- module pieces ---------------------------------------------------------- */
 
 /* A private constant global holding `size` raw bytes. */
@@ -256,7 +260,8 @@ static LLVMValueRef check_table(Codegen *cg) {
     return gv;
 }
 
-/* const KilnModel kiln_model = {...}: the one exported symbol. */
+/* const KilnModel kiln_model = {...} (or codegen_set_symbol's name): the
+ * one exported symbol. */
 static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn,
                               LLVMValueRef run_fn) {
     const CodegenOptions *o = &cg->opts;
@@ -277,7 +282,8 @@ static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn,
     };
     LLVMValueRef init =
         LLVMConstStructInContext(cg->ctx, fields, sizeof fields / sizeof *fields, 0);
-    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), "kiln_model");
+    LLVMValueRef gv =
+        LLVMAddGlobal(cg->mod, LLVMTypeOf(init), cg->symbol ? cg->symbol : "kiln_model");
     LLVMSetInitializer(gv, init);
     LLVMSetGlobalConstant(gv, 1);
     LLVMSetAlignment(gv, 8);
@@ -427,7 +433,7 @@ int codegen_jit(Codegen *cg, const KilnModel **out, Diag *d) {
         return jit_error(d, e, "add module");
     }
     LLVMOrcExecutorAddress addr = 0;
-    e = LLVMOrcLLJITLookup(cg->jit, &addr, "kiln_model");
+    e = LLVMOrcLLJITLookup(cg->jit, &addr, cg->symbol ? cg->symbol : "kiln_model");
     if (e) return jit_error(d, e, "lookup");
     *out = (const KilnModel *)(uintptr_t)addr;
     return 0;

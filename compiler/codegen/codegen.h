@@ -43,6 +43,12 @@ const char *codegen_cpu(const Codegen *cg);
  * only once cg exists). The string must outlive cg. */
 void codegen_set_build_info(Codegen *cg, const char *build_info);
 
+/* Names the exported KilnModel `symbol` instead of `kiln_model`, before
+ * codegen_build(): an object meant for embedding exports
+ * `kiln_model_<name>`, so that two models link into one program. The
+ * string must outlive cg. */
+void codegen_set_symbol(Codegen *cg, const char *symbol);
+
 /* Builds and optimises the module for g. Requires: the full pass pipeline
  * has run (shapes inferred, memory planned). 0 ok, -1 with diagnostics. */
 int codegen_build(Codegen *cg, const Graph *g, Diag *d);
