@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "codegen.h"
+#include "header.h"
 #include "link.h"
 #include "passes.h"
 
@@ -154,7 +155,7 @@ static char *build_info_json(const DriverOptions *o, const Codegen *cg) {
 }
 
 static int emit_kind(const char *emit, CodegenFileKind *kind) {
-    if (strcmp(emit, "obj") == 0 || strcmp(emit, "exe") == 0)
+    if (strcmp(emit, "obj") == 0 || strcmp(emit, "exe") == 0 || strcmp(emit, "lib") == 0)
         *kind = CG_FILE_OBJECT;
     else if (strcmp(emit, "asm") == 0)
         *kind = CG_FILE_ASM;
@@ -165,15 +166,54 @@ static int emit_kind(const char *emit, CodegenFileKind *kind) {
     return 0;
 }
 
+/* --emit obj|lib: the header goes next to -o, named like it with its
+ * extension (if any) replaced by .h: fraud.o -> fraud.h, libfraud.a ->
+ * libfraud.h. 0 ok; -1 with a usage diagnostic when that would be -o
+ * itself or too long. */
+static int header_path(const char *out, char path[PATH_MAX], Diag *d) {
+    const char *base = base_name(out), *dot = strrchr(base, '.');
+    int stem = dot && dot != base ? (int)(dot - out) : (int)strlen(out);
+    if (snprintf(path, PATH_MAX, "%.*s.h", stem, out) >= PATH_MAX) {
+        diag_usage(d, "output path '%s' is too long", out);
+        return -1;
+    }
+    if (strcmp(path, out) == 0) {
+        diag_usage(d, "-o '%s': the model's header would be written over it", out);
+        diag_hint(d, "name the object NAME.o (or the library libNAME.a); the header is NAME.h");
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes the header for g to a temporary beside path (committed by the
+ * caller, like -o) and names it in tmp. 0 ok; -1 with a diagnostic. */
+static int write_header(const Graph *g, const HeaderModel *m, const char *path, char tmp[PATH_MAX],
+                        Diag *d) {
+    if (link_output_begin(path, tmp, d)) return -1;
+    const char *dest = tmp[0] ? tmp : path;
+    FILE *f = fopen(dest, "w");
+    if (!f || header_write(f, g, m) || fclose(f) != 0) {
+        diag_env(d, "cannot write '%s': %s", path, strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    return 0;
+}
+
 int driver_compile(const DriverOptions *o) {
     Diag d;
     diag_init(&d, stderr);
     CodegenFileKind kind;
     if (emit_kind(o->emit, &kind)) {
         diag_usage(&d, "unknown --emit '%s'", o->emit);
-        diag_hint(&d, "choose one of exe, obj, llvm, asm");
+        diag_hint(&d, "choose one of exe, obj, lib, llvm, asm, archive, oci");
         return EXIT_USAGE;
     }
+    /* obj and lib are for embedding: they come with a header and export
+     * kiln_model_<name>, which two models in one program do not share. */
+    int embed = strcmp(o->emit, "obj") == 0 || strcmp(o->emit, "lib") == 0;
+    char header[PATH_MAX] = "", tmp_header[PATH_MAX] = "";
+    if (embed && header_path(o->out, header, &d)) return EXIT_USAGE;
     Arena *a = arena_create(1 << 20);
     Graph *g = NULL;
     Codegen *cg = NULL;
@@ -189,12 +229,21 @@ int driver_compile(const DriverOptions *o) {
     if (!(cg = codegen_create(&co, &d))) goto out;
     info = build_info_json(o, cg);
     codegen_set_build_info(cg, info);
+    HeaderModel hm = {co.name, co.version, header_ident(a, co.name)};
+    if (embed) codegen_set_symbol(cg, arena_printf(a, "kiln_model_%s", hm.ident));
     if (codegen_build(cg, g, &d)) goto out;
     /* Written under a temporary name and renamed into place only when
      * complete: a failed compile never leaves a partial -o file. */
     if (link_output_begin(o->out, tmp_out, &d)) goto out;
     const char *dest = tmp_out[0] ? tmp_out : o->out;
-    if (strcmp(o->emit, "exe") != 0) {
+    if (strcmp(o->emit, "lib") == 0) {
+        char obj[PATH_MAX + 16];
+        if (link_tempdir_create(tmpdir, &d)) goto out;
+        snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
+        if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, &d) ||
+            link_archive(tmpdir, obj, dest, o->out, &d))
+            goto out;
+    } else if (strcmp(o->emit, "exe") != 0) {
         if (codegen_emit_file(cg, dest, kind, &d)) goto out;
     } else {
         char obj[PATH_MAX + 16];
@@ -204,14 +253,21 @@ int driver_compile(const DriverOptions *o) {
             link_service(tmpdir, obj, dest, o->out, &d))
             goto out;
     }
+    if (embed && write_header(g, &hm, header, tmp_header, &d)) goto out;
     if (tmp_out[0]) {
         int committed = link_output_commit(tmp_out, o->out, &d);
         tmp_out[0] = 0;
         if (committed) goto out;
     }
+    if (tmp_header[0]) {
+        int committed = link_output_commit(tmp_header, header, &d);
+        tmp_header[0] = 0;
+        if (committed) goto out;
+    }
     rc = 0;
 out:
     if (tmp_out[0]) unlink(tmp_out);
+    if (tmp_header[0]) unlink(tmp_header);
     if (tmpdir[0]) link_tempdir_remove(tmpdir);
     codegen_destroy(cg);
     free(info);

@@ -14,7 +14,7 @@ extern char **environ;
 extern const char kiln_embed_kilnrt[], kiln_embed_kilnrt_end[];
 
 /* Names of what link_service() leaves in the temporary directory. */
-static const char *const temp_files[] = {"model.o", "libkilnrt.a", "link.log", NULL};
+static const char *const temp_files[] = {"model.o", "libkilnrt.a", "link.log", "model.a", NULL};
 
 int link_tempdir_create(char dir[PATH_MAX], Diag *d) {
     const char *base = getenv("TMPDIR");
@@ -130,4 +130,60 @@ int link_service(const char *tmpdir, const char *obj, const char *path, const ch
         return -1;
     }
     return 0;
+}
+
+/* Copies the file src to dst (opened for writing, not replaced: it may be
+ * link_output_begin's temporary or a device). */
+static int copy_file(const char *src, const char *dst, Diag *d) {
+    FILE *in = fopen(src, "rb"), *out = in ? fopen(dst, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) rc = -1;
+    if (in && ferror(in)) rc = -1;
+    if (out && fclose(out) != 0) rc = -1;
+    if (in) fclose(in);
+    if (rc) diag_env(d, "cannot write '%s': %s", dst, strerror(errno));
+    return rc;
+}
+
+int link_archive(const char *tmpdir, const char *obj, const char *path, const char *shown,
+                 Diag *d) {
+    char lib[PATH_MAX], log_path[PATH_MAX];
+    snprintf(lib, sizeof lib, "%s/model.a", tmpdir);
+    snprintf(log_path, sizeof log_path, "%s/link.log", tmpdir);
+    const char *ar = getenv("KILN_AR");
+    if (!ar || !*ar) ar = "ar";
+    char *argv[] = {(char *)ar, "rcsD", lib, (char *)obj, NULL};
+    pid_t pid;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    int err = posix_spawnp(&pid, ar, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err) {
+        diag_env(d, "cannot run the archiver '%s' to write '%s': %s", ar, shown, strerror(err));
+        diag_hint(d, "install binutils (apt-get install binutils) or set KILN_AR, e.g. to "
+                     "llvm-ar-19");
+        return -1;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) break;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        FILE *log = fopen(log_path, "r");
+        if (log) {
+            char line[1024];
+            while (fgets(line, sizeof line, log))
+                fputs(line, d->out ? d->out : stderr);
+            fclose(log);
+        }
+        diag_env(d, "writing the library '%s' failed (%s exited with status %d)", shown, ar,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        diag_hint(d, "KILN_AR must name an ar that takes `rcsD` (binutils' ar, llvm-ar-19)");
+        return -1;
+    }
+    return copy_file(lib, path, d);
 }

@@ -37,4 +37,12 @@ int link_output_commit(const char *tmp, const char *out, Diag *d);
  * 0 ok; -1 with a diagnostic (exit class 3 when no linker can be run). */
 int link_service(const char *tmpdir, const char *obj, const char *path, const char *shown, Diag *d);
 
+/* Puts obj (inside tmpdir) into a static library with `ar rcsD` ($KILN_AR,
+ * default ar from binutils; D: zero timestamps, uids and modes, so the
+ * library is a function of the object) and copies it to `path`; messages
+ * call it `shown`. The model object needs only libc and libm, so it is
+ * the library's one member. 0 ok; -1 with a diagnostic (exit class 3
+ * when ar cannot be run). */
+int link_archive(const char *tmpdir, const char *obj, const char *path, const char *shown, Diag *d);
+
 #endif
