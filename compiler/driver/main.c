@@ -9,7 +9,8 @@
 #include "driver.h"
 static const char usage_text[] =
     "usage:\n"
-    "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|llvm|asm] [--name N] [--model-version V]\n"
+    "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|llvm|asm|oci] [--name N]\n"
+    "               [--model-version V]\n"
     "               [-O0..-O3] [--target TRIPLE] [--cpu CPU] [--shape NAME=DIMS]...\n"
     "               [--dump-after PASS]\n"
     "  kiln run MODEL.onnx [--input [NAME=]FILE]... [--out-dir DIR] [--shape NAME=DIMS]...\n"
@@ -48,6 +49,8 @@ static const Command commands[] = {
      "  -o OUT                   the file to write (required)\n"
      "  --emit exe|obj|llvm|asm  what to write: a service binary (default), an object\n"
      "                           file, LLVM IR or assembly\n"
+     "  --emit oci               an OCI image tarball holding the service binary, tagged\n"
+     "                           V (`skopeo copy oci-archive:OUT:V ...`, `docker load`)\n"
      "  --name N                 the model's name in URLs (default: the file's stem)\n"
      "  --model-version V        the version it is served as (default 1)\n"
      "  -O0..-O3                 optimisation level (default -O3)\n"
