@@ -21,7 +21,8 @@ Checks (each prints PASS/FAIL; the last line is "N passed, M failed"):
      the uncompressed layer;
   4. the layer holds bin/ and the static binary bin/fraud (0755) alone;
   5. `skopeo inspect oci-archive:PATH:1` shows the labels, arch and os, and
-     its --config the user, entrypoint and ports;
+     its --config the user, entrypoint and ports; `skopeo copy` verifies
+     every blob against its digest;
   6. `umoci unpack --rootless` gives a bundle whose rootfs/bin/fraud serves
      /v2/health/ready and answers the sample's request.json (and, as root,
      runs as uid 65532 through setpriv);
@@ -256,6 +257,10 @@ def check_skopeo():
     require(c.get("User") == "65532:65532" and c.get("Entrypoint") == ["/bin/fraud", "serve"],
             f"skopeo --config: User {c.get('User')!r}, Entrypoint {c.get('Entrypoint')}")
     require("8080/tcp" in (c.get("ExposedPorts") or {}), f"skopeo --config: {c.get('ExposedPorts')}")
+    # A copy reads every blob and checks it against its digest.
+    r = run(["skopeo", "copy", "--quiet", ref, "dir:" + os.path.join(TMP, "skopeo-dir")],
+            timeout=60)
+    require(r.returncode == 0, "skopeo copy: " + describe(*r))
 
 
 def check_umoci():
