@@ -3,6 +3,8 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +14,7 @@
 #include "codegen.h"
 #include "header.h"
 #include "link.h"
+#include "package.h"
 #include "passes.h"
 
 #include <jansson.h>
@@ -141,12 +144,28 @@ static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Di
 
 /* --- compile ------------------------------------------------------------------------- */
 
+/* A release artifact (an OCI image) is a function of its inputs and
+ * SOURCE_DATE_EPOCH alone: its binary records no output path, the model by
+ * its file name only, and build time 0 when SOURCE_DATE_EPOCH is unset. */
+static int emit_is_release(const char *emit) {
+    return strcmp(emit, "oci") == 0;
+}
+
 static char *build_info_json(const DriverOptions *o, const Codegen *cg) {
     const char *epoch = getenv("SOURCE_DATE_EPOCH");
-    long long t = epoch && *epoch ? atoll(epoch) : (long long)time(NULL);
+    int release = emit_is_release(o->emit);
+    long long t = epoch && *epoch ? atoll(epoch) : release ? 0 : (long long)time(NULL);
     json_t *flags = json_array();
-    for (int i = 1; i < o->argc; i++)
-        json_array_append_new(flags, json_text(o->argv[i]));
+    for (int i = 1; i < o->argc; i++) {
+        const char *arg = o->argv[i];
+        if (release && arg == o->model) arg = base_name(arg);
+        /* -o PATH, -oPATH, --out-dir=PATH: o->out points into that argument. */
+        else if (release && (((uintptr_t)o->out >= (uintptr_t)arg &&
+                              (uintptr_t)o->out <= (uintptr_t)(arg + strlen(arg))) ||
+                             (arg[0] == '-' && i + 1 < o->argc && o->argv[i + 1] == o->out)))
+            continue;
+        json_array_append_new(flags, json_text(arg));
+    }
     return json_text_dump(json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version",
                                     KILN_VERSION, "source", json_text(base_name(o->model)),
                                     "target", json_text(codegen_triple(cg)), "cpu",
@@ -155,7 +174,8 @@ static char *build_info_json(const DriverOptions *o, const Codegen *cg) {
 }
 
 static int emit_kind(const char *emit, CodegenFileKind *kind) {
-    if (strcmp(emit, "obj") == 0 || strcmp(emit, "exe") == 0 || strcmp(emit, "lib") == 0)
+    if (strcmp(emit, "obj") == 0 || strcmp(emit, "exe") == 0 || strcmp(emit, "lib") == 0 ||
+        strcmp(emit, "oci") == 0)
         *kind = CG_FILE_OBJECT;
     else if (strcmp(emit, "asm") == 0)
         *kind = CG_FILE_ASM;
@@ -200,6 +220,36 @@ static int write_header(const Graph *g, const HeaderModel *m, const char *path, 
     return 0;
 }
 
+/* --emit oci: links the service as --emit exe does, into tmpdir, and
+ * writes the OCI image around it to dest (shown as o->out). */
+static int emit_oci(const DriverOptions *o, Codegen *cg, const CodegenOptions *co,
+                    const char *tmpdir, const char *dest, Diag *d) {
+    char obj[PATH_MAX + 16], exe[PATH_MAX + 16];
+    int64_t epoch;
+    size_t len = 0;
+    snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
+    snprintf(exe, sizeof exe, "%s/service", tmpdir);
+    if (pkg_source_date_epoch(&epoch, d) || codegen_emit_file(cg, obj, CG_FILE_OBJECT, d) ||
+        link_service(tmpdir, obj, exe, o->out, d))
+        return -1;
+    uint8_t *bin = file_read(exe, &len, d);
+    unlink(exe);
+    if (!bin) return -1;
+    PkgOciImage img = {co->name, co->version, co->sha256, codegen_triple(cg), epoch, bin, len};
+    int rc = -1, fd = open(dest, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0) {
+        diag_env(d, "cannot write '%s': %s", o->out, strerror(errno));
+    } else {
+        rc = pkg_oci_write(&img, fd, o->out, d);
+        if (close(fd) != 0 && rc == 0) {
+            diag_env(d, "cannot write '%s': %s", o->out, strerror(errno));
+            rc = -1;
+        }
+    }
+    free(bin);
+    return rc;
+}
+
 int driver_compile(const DriverOptions *o) {
     Diag d;
     diag_init(&d, stderr);
@@ -227,6 +277,10 @@ int driver_compile(const DriverOptions *o) {
         o->triple, o->cpu, o->opt_level, model_name(a, o), o->version ? o->version : "1",
         sha,       NULL};
     if (!(cg = codegen_create(&co, &d))) goto out;
+    int64_t epoch;
+    if (!strcmp(o->emit, "oci") && (pkg_source_date_epoch(&epoch, &d) ||
+                                    pkg_oci_check(co.name, co.version, codegen_triple(cg), &d)))
+        goto out;
     info = build_info_json(o, cg);
     codegen_set_build_info(cg, info);
     HeaderModel hm = {co.name, co.version, header_ident(a, co.name)};
@@ -236,7 +290,11 @@ int driver_compile(const DriverOptions *o) {
      * complete: a failed compile never leaves a partial -o file. */
     if (link_output_begin(o->out, tmp_out, &d)) goto out;
     const char *dest = tmp_out[0] ? tmp_out : o->out;
-    if (strcmp(o->emit, "lib") == 0) {
+    if (strcmp(o->emit, "oci") == 0) {
+        /* TODO(lead): a portable --cpu default for release kinds
+         * (DRIVER_PORTABLE_CPUS from h6); until then the host's CPU. */
+        if (link_tempdir_create(tmpdir, &d) || emit_oci(o, cg, &co, tmpdir, dest, &d)) goto out;
+    } else if (strcmp(o->emit, "lib") == 0) {
         char obj[PATH_MAX + 16];
         if (link_tempdir_create(tmpdir, &d)) goto out;
         snprintf(obj, sizeof obj, "%s/model.o", tmpdir);

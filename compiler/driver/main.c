@@ -9,7 +9,7 @@
 #include "driver.h"
 static const char usage_text[] =
     "usage:\n"
-    "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|lib|llvm|asm] [--name N]\n"
+    "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|lib|llvm|asm|oci] [--name N]\n"
     "               [--model-version V]\n"
     "               [-O0..-O3] [--target TRIPLE] [--cpu CPU] [--shape NAME=DIMS]...\n"
     "               [--dump-after PASS]\n"
@@ -53,6 +53,8 @@ static const Command commands[] = {
      "                           header, OUT with its extension replaced by .h\n"
      "                           (fraud.o: fraud.h), and export kiln_model_<N> (N as a\n"
      "                           C identifier) so that programs can embed models\n"
+     "  --emit oci               an OCI image tarball holding the service binary, tagged\n"
+     "                           V (`skopeo copy oci-archive:OUT:V ...`, `docker load`)\n"
      "  --name N                 the model's name in URLs (default: the file's stem)\n"
      "  --model-version V        the version it is served as (default 1)\n"
      "  -O0..-O3                 optimisation level (default -O3)\n"

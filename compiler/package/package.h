@@ -41,8 +41,41 @@ void pkg_tar_free(PkgTar *t);
  * seconds. */
 int pkg_source_date_epoch(int64_t *out, Diag *d);
 
+/* --- digests (hash.c) ------------------------------------------------------- */
+
+/* The SHA-256 of data as 64 lowercase hex digits and a NUL. */
+void pkg_sha256_hex(const void *data, size_t len, char hex[65]);
+
 /* --- the release archive (archive.c, manifest.c, sbom.c, verify.c) ---------- */
 
 /* --- the OCI image (oci.c) --------------------------------------------------- */
+
+/* An OCI image layout (image-spec 1.1) as one uncompressed tarball:
+ * `oci-layout`, `index.json` (one manifest, tagged VERSION by the
+ * org.opencontainers.image.ref.name annotation) and blobs/sha256/ (config,
+ * manifest, one gzip layer holding bin/NAME alone, mode 0755), plus
+ * Docker's `manifest.json` (RepoTags ["REPO:VERSION"], REPO being NAME in
+ * lower case) so that `docker load` takes it as well as
+ * `skopeo copy oci-archive:PATH:VERSION ...`. The image runs as user
+ * 65532:65532 with entrypoint [/bin/NAME, serve] and cmd [--port, 8080],
+ * exposing 8080/tcp; its config labels carry the model's name, version and
+ * sha256 and kiln's version. */
+typedef struct PkgOciImage {
+    const char *name;         /* the model name: the binary's file name */
+    const char *version;      /* the model version: the image tag */
+    const char *model_sha256; /* 64 hex digits */
+    const char *triple;       /* the target triple; gives the image's architecture */
+    int64_t created;          /* SOURCE_DATE_EPOCH: the image's creation time */
+    const void *binary;       /* the static service binary */
+    size_t binary_len;
+} PkgOciImage;
+
+/* 0 if an image can be made for this name, version and triple; -1 with a
+ * usage diagnostic naming --name, --model-version or --target otherwise.
+ * The driver calls it before compiling, so a bad flag fails fast. */
+int pkg_oci_check(const char *name, const char *version, const char *triple, Diag *d);
+/* Writes img's image tarball to the open descriptor fd (not closed);
+ * `shown` names it in messages. 0 ok; -1 with a diagnostic. */
+int pkg_oci_write(const PkgOciImage *img, int fd, const char *shown, Diag *d);
 
 #endif
