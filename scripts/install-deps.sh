@@ -15,6 +15,7 @@ libfuzzer-19-dev libclang-rt-19-dev
 python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn
 jupyter-nbconvert python3-ipykernel python3-nbformat
 curl wrk
+qemu-user
 "
 
 missing=""
