@@ -23,6 +23,18 @@
  * kiln_run_error_format() turns it into a message). A failed check is the
  * caller's input at fault (HTTP 400, exit 1); any other nonzero value is
  * a bug. Version 1 had no checks.
+ *
+ * CPU variants (version 3). On x86-64 the model's code is compiled for one
+ * or more CPUs (`kiln compile --cpu x86-64-v2,x86-64-v3,x86-64-v4`): one
+ * copy of run() per CPU, sharing the weights. variants[] lists them from
+ * the least demanding, each with the CPU features its code needs (LLVM's
+ * names: "sse4.2,popcnt,avx2,..."). run() and variant() are compiled for
+ * baseline x86-64: on its first call variant() picks, with cpuid, the last
+ * variant whose features this CPU has, and run() calls it; on a CPU that
+ * has none of them run() returns KILN_RUN_NO_CPU instead of faulting. A
+ * program that wants to say why checks variants[0].needs itself at start
+ * (the service binary does: it exits 3 naming the missing features).
+ * Other targets have no variants (n_variants 0, variant NULL).
  */
 #ifndef KILN_MODEL_H
 #define KILN_MODEL_H
@@ -31,7 +43,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define KILN_ABI_VERSION 2
+#define KILN_ABI_VERSION 3
 
 /* Element types, one row each in kiln_dtypes.def (the compiler's DType
  * has the same values). */
@@ -50,6 +62,14 @@ typedef struct KilnTensorInfo {
     const int64_t *shape; /* length rank; -1 for the batch dimension */
 } KilnTensorInfo;
 
+typedef struct KilnCpuVariant {
+    const char *cpu;   /* the CPU it is compiled for: "x86-64-v3", "znver4" */
+    const char *needs; /* the CPU features its code needs, comma separated */
+} KilnCpuVariant;
+
+/* run()'s result on a CPU that lacks the features of every variant. */
+#define KILN_RUN_NO_CPU (-1)
+
 typedef struct KilnModel {
     int abi_version;                         /* KILN_ABI_VERSION */
     const char *name, *version;              /* --name and --model-version */
@@ -64,8 +84,11 @@ typedef struct KilnModel {
      * workspace_size(batch) bytes aligned to 64. */
     int (*run)(const void *const *inputs, void *const *outputs, void *workspace, int64_t batch,
                KilnThreadPool *pool);
-    int n_checks;              /* check sites; run() returns 0 or one of 1..n_checks */
-    const char *const *checks; /* by site - 1: "node 'emb' (Gather): indices from input ..." */
+    int n_checks;                   /* check sites; run() returns 0 or one of 1..n_checks */
+    const char *const *checks;      /* by site - 1: "node 'emb' (Gather): indices from input ..." */
+    int n_variants;                 /* CPU variants of run(); 0: any CPU of the target */
+    const KilnCpuVariant *variants; /* from the least demanding */
+    int (*variant)(void);           /* the one run() uses on this CPU; -1: none fits */
 } KilnModel;
 
 /* What a failed check found, written by the kernel that checks. It lives
@@ -114,6 +137,11 @@ static inline const KilnRunError *kiln_run_error(const KilnModel *m, const void 
  * input's fault), 0 if not (a bug: the message says so). */
 static inline int kiln_run_error_format(const KilnModel *m, int rc, const void *workspace,
                                         int64_t batch, char *buf, size_t len) {
+    if (rc == KILN_RUN_NO_CPU && m->n_variants > 0) {
+        snprintf(buf, len, "model '%s' needs CPU features this CPU lacks (%s: %s)", m->name,
+                 m->variants[0].cpu, m->variants[0].needs);
+        return 0;
+    }
     if (rc < 1 || rc > m->n_checks || !m->checks) {
         snprintf(buf, len, "model '%s' failed to run (code %d)", m->name, rc);
         return 0;

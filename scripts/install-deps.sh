@@ -16,6 +16,7 @@ python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn
 jupyter-nbconvert python3-ipykernel python3-nbformat
 curl wrk
 skopeo umoci
+qemu-user
 "
 
 missing=""

@@ -10,10 +10,36 @@
 
 #include "codegen.h"
 
+/* The cpuid feature words of runtime/kiln_cpu.def, in its order. */
+enum {
+#define KILN_CPU_WORD(word, ...) CG_CPU_W_##word,
+#include "kiln_cpu.def"
+    CG_CPU_N_WORDS
+};
+
+enum { CG_MAX_VARIANTS = 8 };
+
+/* One CPU of --cpu: a copy of kiln_model_run compiled for it. */
+typedef struct CgVariant {
+    char *cpu, *features;          /* what LLVM gets (owned); features "" unless native */
+    char *needs;                   /* KilnCpuVariant.needs (owned) */
+    int n_needs;                   /* features in needs */
+    uint32_t mask[CG_CPU_N_WORDS]; /* the cpuid bits of needs, by word */
+    char suffix[48];               /* of its function names: "" or "_x86_64_v3" */
+    LLVMValueRef run;              /* its kiln_model_run */
+} CgVariant;
+
 struct Codegen {
     CodegenOptions opts;
-    const char *symbol;            /* the exported KilnModel; NULL: "kiln_model" */
-    char *triple, *cpu, *features; /* owned, malloc'd */
+    const char *symbol; /* the exported KilnModel; NULL: "kiln_model" */
+    /* The target machine's CPU and features, which the kernels get too: the
+     * least demanding variant's, so that they inline into every variant. */
+    char *triple, *cpu, *features;       /* owned, malloc'd */
+    char *cpu_list;                      /* the variants' CPUs, comma separated (owned) */
+    int x86;                             /* the target is x86-64: variants are checked */
+    CgVariant variants[CG_MAX_VARIANTS]; /* from the least demanding */
+    int n_variants;
+    const char *fn_cpu, *fn_features; /* what fn_begin (emit.c) gives a function */
     LLVMTargetMachineRef tm;
     LLVMOrcThreadSafeContextRef tsc; /* owns ctx */
     LLVMContextRef ctx;
@@ -43,6 +69,9 @@ struct Codegen {
 
 LLVMValueRef cg_const_bytes(Codegen *cg, const void *data, size_t size, unsigned align,
                             const char *name);
+/* Gives function f target-cpu `cpu` and target-features `features`
+ * ("": none), replacing what it had. */
+void cg_fn_retarget(Codegen *cg, LLVMValueRef f, const char *cpu, const char *features);
 
 /* Every op's emit function, named in compiler/ir/ops.def: emits the kernel
  * calls for node n into kiln_model_run at the builder's position. 0 ok, -1
@@ -124,11 +153,16 @@ void cg_copy_value(Codegen *cg, const Value *from, LLVMValueRef dst);
 /* Strides that read operand shape s at every index of out (numpy
  * broadcasting: 0 along broadcast dims), out->rank entries. */
 void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st);
-/* Emits `int kiln_model_run(inputs, outputs, ws, batch, pool)`; NULL with
+/* Emits the graph's constants as globals, once: every variant of
+ * kiln_model_run reads the same ones. Call before cg_emit_run. */
+void cg_emit_constants(Codegen *cg, const Graph *g);
+/* Emits `int kiln_model_run<suffix>(inputs, outputs, ws, batch, pool)`,
+ * its functions with target cpu fn_cpu and features fn_features; NULL with
  * diagnostics if some node cannot be lowered. A large graph is emitted as
  * chunk functions of the same signature that run calls in order; every
  * function that emits nodes returns an i32 status, 0 ok, and run returns
- * the first nonzero one. */
-LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g);
+ * the first nonzero one. The check sites are numbered from 1 again on each
+ * call (every variant has the same ones). */
+LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix);
 
 #endif

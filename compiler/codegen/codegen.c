@@ -32,15 +32,16 @@ static char *xstrdup(const char *s) {
  * processor)") and may abort later, in code generation. So the target
  * machine is created with stderr sent to a temporary file, and a warning
  * there is the user's error: -1 with the offending line in why[]. */
-static LLVMTargetMachineRef target_machine_create(LLVMTargetRef target, const Codegen *cg,
+static LLVMTargetMachineRef target_machine_create(LLVMTargetRef target, const char *triple,
+                                                  const char *cpu, const char *features,
                                                   LLVMCodeGenOptLevel lvl, char why[256]) {
     why[0] = 0;
     FILE *cap = tmpfile();
     int saved = cap ? dup(2) : -1;
     fflush(stderr);
     if (saved >= 0) dup2(fileno(cap), 2);
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, cg->triple, cg->cpu, cg->features,
-                                                      lvl, LLVMRelocPIC, LLVMCodeModelDefault);
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, lvl,
+                                                      LLVMRelocPIC, LLVMCodeModelDefault);
     if (saved >= 0) {
         fflush(stderr);
         dup2(saved, 2);
@@ -63,11 +64,201 @@ static LLVMTargetMachineRef target_machine_create(LLVMTargetRef target, const Co
     return tm;
 }
 
+/* --- CPU variants ---------------------------------------------------------------- */
+
+/* The x86-64 psABI level a named CPU has at least (its features are then
+ * checked at start); a CPU not listed is checked for baseline x86-64 only.
+ * `native` needs no row: the host's features are known exactly. */
+static const struct {
+    const char *cpu;
+    int level;
+} cpu_levels[] = {
+    {"x86-64", 1},        {"generic", 1},        {"x86-64-v2", 2},
+    {"x86-64-v3", 3},     {"x86-64-v4", 4},      {"nehalem", 2},
+    {"corei7", 2},        {"westmere", 2},       {"sandybridge", 2},
+    {"corei7-avx", 2},    {"ivybridge", 2},      {"core-avx-i", 2},
+    {"silvermont", 2},    {"goldmont", 2},       {"goldmont-plus", 2},
+    {"tremont", 2},       {"btver2", 2},         {"bdver1", 2},
+    {"bdver2", 2},        {"bdver3", 2},         {"bdver4", 3},
+    {"haswell", 3},       {"core-avx2", 3},      {"broadwell", 3},
+    {"skylake", 3},       {"alderlake", 3},      {"raptorlake", 3},
+    {"meteorlake", 3},    {"gracemont", 3},      {"znver1", 3},
+    {"znver2", 3},        {"znver3", 3},         {"skylake-avx512", 4},
+    {"skx", 4},           {"cascadelake", 4},    {"cooperlake", 4},
+    {"cannonlake", 4},    {"icelake-client", 4}, {"icelake-server", 4},
+    {"tigerlake", 4},     {"rocketlake", 4},     {"sapphirerapids", 4},
+    {"emeraldrapids", 4}, {"graniterapids", 4},  {"znver4", 4},
+    {"znver5", 4},
+};
+
+static const struct {
+    const char *llvm;
+    int word, bit;
+    uint32_t xcr0;
+    int level;
+} cpu_features[] = {
+#define KILN_CPU_FEATURE(llvm, shown, word, bit, xcr0, level)                                      \
+    {llvm, CG_CPU_W_##word, bit, xcr0, level},
+#include "kiln_cpu.def"
+};
+enum { N_CPU_FEATURES = sizeof cpu_features / sizeof *cpu_features };
+
+/* Does the comma list `list` hold `name` (with a leading '+' when plus)? */
+static int list_has(const char *list, const char *name, int plus) {
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (plus ? len == n + 1 && p[0] == '+' && !strncmp(p + 1, name, n)
+                 : len == n && !strncmp(p, name, n))
+            return 1;
+        p += len + (e != NULL);
+    }
+    return 0;
+}
+
+/* v->needs and v->mask: the features of the host string (native), or of the
+ * CPU's psABI level. */
+static void variant_needs(CgVariant *v) {
+    int level = 1;
+    for (size_t i = 0; i < sizeof cpu_levels / sizeof *cpu_levels; i++)
+        if (!strcmp(cpu_levels[i].cpu, v->cpu)) level = cpu_levels[i].level;
+    size_t cap = 1;
+    for (int i = 0; i < N_CPU_FEATURES; i++)
+        cap += strlen(cpu_features[i].llvm) + 1;
+    v->needs = calloc(1, cap);
+    if (!v->needs) kiln_oom("cpu variant");
+    for (int i = 0; i < N_CPU_FEATURES; i++) {
+        int need = v->features[0] ? list_has(v->features, cpu_features[i].llvm, 1)
+                                  : cpu_features[i].level >= 2 && cpu_features[i].level <= level;
+        if (!need) continue;
+        if (v->n_needs++) strcat(v->needs, ",");
+        strcat(v->needs, cpu_features[i].llvm);
+        v->mask[cpu_features[i].word] |= 1u << cpu_features[i].bit;
+        v->mask[CG_CPU_W_XCR0] |= cpu_features[i].xcr0;
+    }
+}
+
+static int mask_covers(const uint32_t *big, const uint32_t *small) {
+    for (int w = 0; w < CG_CPU_N_WORDS; w++)
+        if ((big[w] & small[w]) != small[w]) return 0;
+    return 1;
+}
+
+/* Resolves one --cpu element into cg->variants (validated against the
+ * target). 0 ok, -1 with a diagnostic. */
+static int variant_add(Codegen *cg, LLVMTargetRef target, const char *name, size_t len, int host,
+                       Diag *d) {
+    char want[128];
+    if (len == 0 || len >= sizeof want) {
+        diag_usage(d, "--cpu '%s': %s", cg->opts.cpu,
+                   len ? "a CPU name is too long" : "an empty CPU name");
+        diag_hint(d, "give CPU names separated by commas, like x86-64-v2,x86-64-v3,x86-64-v4");
+        return -1;
+    }
+    memcpy(want, name, len);
+    want[len] = 0;
+    if (cg->n_variants == CG_MAX_VARIANTS) {
+        diag_usage(d, "--cpu '%s': more than %d CPUs", cg->opts.cpu, CG_MAX_VARIANTS);
+        diag_hint(d, "x86-64-v2,x86-64-v3,x86-64-v4 covers every x86-64 CPU since 2009");
+        return -1;
+    }
+    CgVariant *v = &cg->variants[cg->n_variants];
+    if (strcmp(want, "native") != 0) {
+        v->cpu = xstrdup(want);
+        v->features = xstrdup("");
+    } else if (!host) {
+        v->cpu = xstrdup("generic");
+        v->features = xstrdup("");
+    } else {
+        char *c = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
+        v->cpu = xstrdup(c);
+        v->features = xstrdup(f);
+        LLVMDisposeMessage(c);
+        LLVMDisposeMessage(f);
+    }
+    cg->n_variants++;
+    for (int i = 0; i + 1 < cg->n_variants; i++)
+        if (!strcmp(cg->variants[i].cpu, v->cpu) &&
+            !strcmp(cg->variants[i].features, v->features)) {
+            diag_usage(d, "--cpu '%s': CPU '%s' is listed twice", cg->opts.cpu, want);
+            diag_hint(d, "list each CPU once");
+            return -1;
+        }
+    char why[256];
+    LLVMTargetMachineRef tm =
+        target_machine_create(target, cg->triple, v->cpu, v->features, LLVMCodeGenLevelNone, why);
+    if (!tm) {
+        if (strstr(why, "feature"))
+            diag_usage(d, "target '%s' with CPU '%s': %s", cg->triple, v->cpu, why);
+        else
+            diag_usage(d, "--cpu '%s' is not a CPU of target '%s'", want, cg->triple);
+        diag_hint(d, "`llc-19 -mtriple=%s -mcpu=help` lists them; or leave out --cpu", cg->triple);
+        return -1;
+    }
+    LLVMDisposeTargetMachine(tm);
+    if (cg->x86) variant_needs(v);
+    return 0;
+}
+
+/* cg->variants from --cpu (a comma list; NULL: native), ordered from the
+ * least demanding; cg->cpu/features, the kernels' and the target
+ * machine's, are the first variant's if every other has its features, else
+ * baseline x86-64. 0 ok, -1 with a diagnostic. */
+static int variants_create(Codegen *cg, LLVMTargetRef target, int host, Diag *d) {
+    const char *list = cg->opts.cpu ? cg->opts.cpu : "native";
+    for (const char *p = list;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (variant_add(cg, target, p, len, host, d)) return -1;
+        if (!e) break;
+        p = e + 1;
+    }
+    if (cg->n_variants > 1 && !cg->x86) {
+        diag_usage(d, "--cpu '%s': a list of CPUs is for x86-64 targets; '%s' takes one", list,
+                   cg->triple);
+        diag_hint(d, "give one --cpu, or leave it out for a generic CPU");
+        return -1;
+    }
+    /* Insertion sort by the number of features needed; stable. */
+    for (int i = 1; i < cg->n_variants; i++)
+        for (int j = i; j > 0 && cg->variants[j - 1].n_needs > cg->variants[j].n_needs; j--) {
+            CgVariant t = cg->variants[j];
+            cg->variants[j] = cg->variants[j - 1];
+            cg->variants[j - 1] = t;
+        }
+    int chain = 1;
+    for (int i = 1; i < cg->n_variants; i++)
+        chain &= mask_covers(cg->variants[i].mask, cg->variants[0].mask);
+    size_t n = 1;
+    for (int i = 0; i < cg->n_variants; i++)
+        n += strlen(cg->variants[i].cpu) + 1;
+    cg->cpu_list = calloc(1, n);
+    if (!cg->cpu_list) kiln_oom("cpu list");
+    for (int i = 0; i < cg->n_variants; i++) {
+        CgVariant *v = &cg->variants[i];
+        if (i) strcat(cg->cpu_list, ",");
+        strcat(cg->cpu_list, v->cpu);
+        if (cg->n_variants > 1) {
+            snprintf(v->suffix, sizeof v->suffix, "_%s", v->cpu);
+            for (char *c = v->suffix; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9')))
+                    *c = '_';
+        }
+    }
+    int common = chain || !cg->x86;
+    cg->cpu = xstrdup(common ? cg->variants[0].cpu : "x86-64");
+    cg->features = xstrdup(common ? cg->variants[0].features : "");
+    return 0;
+}
+
 Codegen *codegen_create(const CodegenOptions *o, Diag *d) {
     LLVMInitializeAllTargetInfos();
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
     LLVMInitializeAllAsmPrinters();
+    LLVMInitializeAllAsmParsers(); /* the variant dispatcher's cpuid is inline asm */
 
     Codegen *cg = calloc(1, sizeof(Codegen));
     if (!cg) kiln_oom("codegen");
@@ -82,21 +273,7 @@ Codegen *codegen_create(const CodegenOptions *o, Diag *d) {
         cg->triple = xstrdup(t);
         LLVMDisposeMessage(t);
     }
-    if (!o->cpu || strcmp(o->cpu, "native") == 0) {
-        if (!host) {
-            cg->cpu = xstrdup("generic");
-            cg->features = xstrdup("");
-        } else {
-            char *c = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
-            cg->cpu = xstrdup(c);
-            cg->features = xstrdup(f);
-            LLVMDisposeMessage(c);
-            LLVMDisposeMessage(f);
-        }
-    } else {
-        cg->cpu = xstrdup(o->cpu);
-        cg->features = xstrdup("");
-    }
+    cg->x86 = !strncmp(cg->triple, "x86_64-", 7);
 
     char *err = NULL;
     LLVMTargetRef target;
@@ -107,18 +284,18 @@ Codegen *codegen_create(const CodegenOptions *o, Diag *d) {
         codegen_destroy(cg);
         return NULL;
     }
+    if (variants_create(cg, target, host, d)) {
+        codegen_destroy(cg);
+        return NULL;
+    }
     static const LLVMCodeGenOptLevel levels[] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
                                                  LLVMCodeGenLevelDefault,
                                                  LLVMCodeGenLevelAggressive};
     int lvl = o->opt_level < 0 ? 0 : o->opt_level > 3 ? 3 : o->opt_level;
     char why[256];
-    cg->tm = target_machine_create(target, cg, levels[lvl], why);
+    cg->tm = target_machine_create(target, cg->triple, cg->cpu, cg->features, levels[lvl], why);
     if (!cg->tm) {
-        if (strstr(why, "feature"))
-            diag_usage(d, "target '%s' with CPU '%s': %s", cg->triple, cg->cpu, why);
-        else
-            diag_usage(d, "--cpu '%s' is not a CPU of target '%s'", cg->cpu, cg->triple);
-        diag_hint(d, "`llc-19 -mtriple=%s -mcpu=help` lists them; or leave out --cpu", cg->triple);
+        diag_env(d, "internal error: no target machine for CPU '%s': %s", cg->cpu, why);
         codegen_destroy(cg);
         return NULL;
     }
@@ -140,6 +317,12 @@ void codegen_destroy(Codegen *cg) {
     free(cg->triple);
     free(cg->cpu);
     free(cg->features);
+    free(cg->cpu_list);
+    for (int i = 0; i < cg->n_variants; i++) {
+        free(cg->variants[i].cpu);
+        free(cg->variants[i].features);
+        free(cg->variants[i].needs);
+    }
     free(cg);
 }
 
@@ -147,7 +330,7 @@ const char *codegen_triple(const Codegen *cg) {
     return cg->triple;
 }
 const char *codegen_cpu(const Codegen *cg) {
-    return cg->cpu;
+    return cg->cpu_list;
 }
 void codegen_set_build_info(Codegen *cg, const char *build_info) {
     cg->opts.build_info = build_info;
@@ -227,6 +410,7 @@ static LLVMValueRef emit_workspace_fn(Codegen *cg, const Graph *g) {
     LLVMTypeRef ft = LLVMFunctionType(cg->i64, (LLVMTypeRef[]){cg->i64}, 1, 0);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, "kiln_model_workspace_size", ft);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_fn_retarget(cg, fn, cg->fn_cpu, cg->fn_features);
     LLVMPositionBuilderAtEnd(cg->builder, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     LLVMValueRef o1, o2;
     LLVMValueRef per =
@@ -260,10 +444,28 @@ static LLVMValueRef check_table(Codegen *cg) {
     return gv;
 }
 
+/* const KilnCpuVariant kiln_variants[n_variants]. */
+static LLVMValueRef variant_table(Codegen *cg) {
+    if (!cg->x86) return LLVMConstPointerNull(cg->ptr);
+    LLVMTypeRef t = LLVMStructTypeInContext(cg->ctx, (LLVMTypeRef[]){cg->ptr, cg->ptr}, 2, 0);
+    LLVMValueRef elems[CG_MAX_VARIANTS];
+    for (int i = 0; i < cg->n_variants; i++) {
+        LLVMValueRef f[] = {const_str(cg, cg->variants[i].cpu),
+                            const_str(cg, cg->variants[i].needs)};
+        elems[i] = LLVMConstStructInContext(cg->ctx, f, 2, 0);
+    }
+    LLVMValueRef arr = LLVMConstArray2(t, elems, (uint64_t)cg->n_variants);
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), "kiln_variants");
+    LLVMSetInitializer(gv, arr);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    return gv;
+}
+
 /* const KilnModel kiln_model = {...} (or codegen_set_symbol's name): the
  * one exported symbol. */
-static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn,
-                              LLVMValueRef run_fn) {
+static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn, LLVMValueRef run_fn,
+                              LLVMValueRef variant_fn) {
     const CodegenOptions *o = &cg->opts;
     LLVMValueRef fields[] = {
         i32c(cg, KILN_ABI_VERSION),
@@ -279,6 +481,9 @@ static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn,
         run_fn,
         i32c(cg, cg->n_checks),
         check_table(cg),
+        i32c(cg, cg->x86 ? cg->n_variants : 0),
+        variant_table(cg),
+        variant_fn ? variant_fn : LLVMConstPointerNull(cg->ptr),
     };
     LLVMValueRef init =
         LLVMConstStructInContext(cg->ctx, fields, sizeof fields / sizeof *fields, 0);
@@ -289,36 +494,173 @@ static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn,
     LLVMSetAlignment(gv, 8);
 }
 
-/* Every function gets the target's CPU and features: a kernel left with
- * the bitcode's baseline x86-64 attributes would be vectorised for SSE2
- * only, and could not be inlined into a caller with more features. */
-static void retarget_functions(Codegen *cg) {
-    unsigned fi = (unsigned)LLVMAttributeFunctionIndex;
-    LLVMAttributeRef cpu =
-        LLVMCreateStringAttribute(cg->ctx, "target-cpu", 10, cg->cpu, (unsigned)strlen(cg->cpu));
-    LLVMAttributeRef feat = LLVMCreateStringAttribute(cg->ctx, "target-features", 15, cg->features,
-                                                      (unsigned)strlen(cg->features));
-    for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
-        if (LLVMIsDeclaration(f)) continue;
-        LLVMRemoveStringAttributeAtIndex(f, fi, "target-cpu", 10);
-        LLVMRemoveStringAttributeAtIndex(f, fi, "target-features", 15);
-        LLVMRemoveStringAttributeAtIndex(f, fi, "tune-cpu", 8);
-        LLVMAddAttributeAtIndex(f, fi, cpu);
-        if (cg->features[0]) LLVMAddAttributeAtIndex(f, fi, feat);
-    }
+/* --- the variant dispatcher (x86-64) --------------------------------------------- */
+
+/* Register reg of cpuid(leaf, sub). */
+static LLVMValueRef cpuid(Codegen *cg, uint32_t leaf, uint32_t sub, int reg) {
+    LLVMTypeRef rt =
+        LLVMStructTypeInContext(cg->ctx, (LLVMTypeRef[]){cg->i32, cg->i32, cg->i32, cg->i32}, 4, 0);
+    LLVMTypeRef ft = LLVMFunctionType(rt, (LLVMTypeRef[]){cg->i32, cg->i32}, 2, 0);
+    static const char cons[] = "={ax},={bx},={cx},={dx},{ax},{cx}";
+    LLVMValueRef asm_ =
+        LLVMGetInlineAsm(ft, "cpuid", 5, cons, sizeof cons - 1, 1, 0, LLVMInlineAsmDialectATT, 0);
+    LLVMValueRef args[] = {LLVMConstInt(cg->i32, leaf, 0), LLVMConstInt(cg->i32, sub, 0)};
+    LLVMValueRef r = LLVMBuildCall2(cg->builder, ft, asm_, args, 2, "cpuid");
+    return LLVMBuildExtractValue(cg->builder, r, (unsigned)reg, "");
 }
 
-/* The kernels are inlined into kiln_model_run (or its chunks, which keep
- * their noinline) and then disappear. */
-static void internalize_kernels(Codegen *cg, LLVMValueRef keep1, LLVMValueRef keep2) {
+/* int kiln_model_variant(void), compiled for baseline x86-64: on its first
+ * call reads the cpuid words of kiln_cpu.def (as runtime/service/cpu.c
+ * does) and caches the last variant whose masks they cover, -1 if none. */
+static LLVMValueRef emit_variant_fn(Codegen *cg) {
+    LLVMValueRef cache = LLVMAddGlobal(cg->mod, cg->i32, "kiln_model_variant_cache");
+    LLVMSetInitializer(cache, LLVMConstInt(cg->i32, (unsigned long long)-2, 1));
+    LLVMSetLinkage(cache, LLVMInternalLinkage);
+    LLVMSetAlignment(cache, 4);
+
+    LLVMTypeRef ft = LLVMFunctionType(cg->i32, NULL, 0, 0);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, "kiln_model_variant", ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_fn_retarget(cg, fn, cg->fn_cpu, cg->fn_features);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    LLVMBasicBlockRef probe = LLVMAppendBasicBlockInContext(cg->ctx, fn, "probe");
+    LLVMBasicBlockRef xgetbv = LLVMAppendBasicBlockInContext(cg->ctx, fn, "xgetbv");
+    LLVMBasicBlockRef pick = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pick");
+    LLVMBuilderRef b = cg->builder;
+
+    LLVMPositionBuilderAtEnd(b, entry);
+    LLVMValueRef got = LLVMBuildLoad2(b, cg->i32, cache, "cached");
+    LLVMSetOrdering(got, LLVMAtomicOrderingMonotonic);
+    LLVMSetAlignment(got, 4);
+    LLVMBasicBlockRef ret_cached = LLVMAppendBasicBlockInContext(cg->ctx, fn, "cached");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, got, i32c(cg, -2), ""), probe, ret_cached);
+    LLVMPositionBuilderAtEnd(b, ret_cached);
+    LLVMBuildRet(b, got);
+
+    /* A leaf above the CPU's highest reads as 0 (cpuid would answer with
+     * another leaf's bits). */
+    LLVMPositionBuilderAtEnd(b, probe);
+    LLVMValueRef max_basic = cpuid(cg, 0, 0, 0), max_ext = cpuid(cg, 0x80000000u, 0, 0);
+    LLVMValueRef w[CG_CPU_N_WORDS];
+    int i = 0;
+#define KILN_CPU_WORD(word, leaf, sub, reg)                                                        \
+    if (CG_CPU_W_##word != CG_CPU_W_XCR0) {                                                        \
+        LLVMValueRef top = (uint32_t)(leaf) >= 0x80000000u ? max_ext : max_basic;                  \
+        LLVMValueRef ok = LLVMBuildICmp(b, LLVMIntUGE, top, LLVMConstInt(cg->i32, leaf, 0), "");   \
+        w[i] = LLVMBuildSelect(b, ok, cpuid(cg, leaf, sub, reg), i32c(cg, 0), "");                 \
+    }                                                                                              \
+    i++;
+#include "kiln_cpu.def"
+    /* xgetbv faults unless the OS has set OSXSAVE (cpuid 1 ecx bit 27). */
+    LLVMValueRef osx = LLVMBuildAnd(b, w[CG_CPU_W_1ECX], i32c(cg, 1 << 27), "");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntNE, osx, i32c(cg, 0), ""), xgetbv, pick);
+    LLVMPositionBuilderAtEnd(b, xgetbv);
+    LLVMTypeRef xt =
+        LLVMFunctionType(LLVMStructTypeInContext(cg->ctx, (LLVMTypeRef[]){cg->i32, cg->i32}, 2, 0),
+                         (LLVMTypeRef[]){cg->i32}, 1, 0);
+    static const char xcons[] = "={ax},={dx},{cx}";
+    LLVMValueRef xasm = LLVMGetInlineAsm(xt, "xgetbv", 6, xcons, sizeof xcons - 1, 1, 0,
+                                         LLVMInlineAsmDialectATT, 0);
+    LLVMValueRef zero = i32c(cg, 0);
+    LLVMValueRef xr =
+        LLVMBuildExtractValue(b, LLVMBuildCall2(b, xt, xasm, &zero, 1, "xgetbv"), 0, "");
+    LLVMBuildBr(b, pick);
+    LLVMPositionBuilderAtEnd(b, pick);
+    LLVMValueRef xcr0 = LLVMBuildPhi(b, cg->i32, "xcr0");
+    LLVMValueRef in_v[] = {xr, zero};
+    LLVMBasicBlockRef in_b[] = {xgetbv, probe};
+    LLVMAddIncoming(xcr0, in_v, in_b, 2);
+    w[CG_CPU_W_XCR0] = xcr0;
+
+    LLVMValueRef best = i32c(cg, -1);
+    for (int k = 0; k < cg->n_variants; k++) {
+        LLVMValueRef ok = LLVMConstInt(LLVMInt1TypeInContext(cg->ctx), 1, 0);
+        for (int j = 0; j < CG_CPU_N_WORDS; j++) {
+            uint32_t m = cg->variants[k].mask[j];
+            if (!m) continue;
+            LLVMValueRef mv = LLVMConstInt(cg->i32, m, 0);
+            ok = LLVMBuildAnd(
+                b, ok, LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildAnd(b, w[j], mv, ""), mv, ""), "");
+        }
+        best = LLVMBuildSelect(b, ok, i32c(cg, k), best, "");
+    }
+    LLVMValueRef st = LLVMBuildStore(b, best, cache);
+    LLVMSetOrdering(st, LLVMAtomicOrderingMonotonic);
+    LLVMSetAlignment(st, 4);
+    LLVMBuildRet(b, best);
+    return fn;
+}
+
+/* kiln_model_run_dispatch(...), run() of a model with variants: calls the
+ * variant kiln_model_variant() picks, or returns KILN_RUN_NO_CPU. */
+static LLVMValueRef emit_dispatch_fn(Codegen *cg, LLVMValueRef variant_fn) {
+    LLVMTypeRef ft = LLVMGlobalGetValueType(cg->variants[0].run);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, "kiln_model_run_dispatch", ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_fn_retarget(cg, fn, cg->fn_cpu, cg->fn_features);
+    LLVMBuilderRef b = cg->builder;
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef k = LLVMBuildCall2(b, LLVMGlobalGetValueType(variant_fn), variant_fn, NULL, 0, "");
+    LLVMBasicBlockRef none = LLVMAppendBasicBlockInContext(cg->ctx, fn, "no_cpu");
+    LLVMValueRef sw = LLVMBuildSwitch(b, k, none, (unsigned)cg->n_variants);
+    LLVMValueRef args[5];
+    for (unsigned a = 0; a < 5; a++)
+        args[a] = LLVMGetParam(fn, a);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    for (int v = 0; v < cg->n_variants; v++) {
+        LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(cg->ctx, fn, "variant");
+        LLVMAddCase(sw, i32c(cg, v), bb);
+        LLVMPositionBuilderAtEnd(b, bb);
+        /* A variant must not be inlined into baseline code. */
+        LLVMAddAttributeAtIndex(cg->variants[v].run, (unsigned)LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+        LLVMBuildRet(b, LLVMBuildCall2(b, ft, cg->variants[v].run, args, 5, ""));
+    }
+    LLVMPositionBuilderAtEnd(b, none);
+    LLVMBuildRet(b, i32c(cg, KILN_RUN_NO_CPU));
+    return fn;
+}
+
+void cg_fn_retarget(Codegen *cg, LLVMValueRef f, const char *cpu, const char *features) {
+    unsigned fi = (unsigned)LLVMAttributeFunctionIndex;
+    LLVMRemoveStringAttributeAtIndex(f, fi, "target-cpu", 10);
+    LLVMRemoveStringAttributeAtIndex(f, fi, "target-features", 15);
+    LLVMRemoveStringAttributeAtIndex(f, fi, "tune-cpu", 8);
+    LLVMAddAttributeAtIndex(
+        f, fi, LLVMCreateStringAttribute(cg->ctx, "target-cpu", 10, cpu, (unsigned)strlen(cpu)));
+    if (features[0])
+        LLVMAddAttributeAtIndex(f, fi,
+                                LLVMCreateStringAttribute(cg->ctx, "target-features", 15, features,
+                                                          (unsigned)strlen(features)));
+}
+
+/* Our own functions (kiln_model_*) got their targets when emitted. */
+static int is_model_fn(LLVMValueRef f) {
+    size_t len;
+    return !strncmp(LLVMGetValueName2(f, &len), "kiln_model_", 11);
+}
+
+/* Every kernel gets the target machine's CPU and features: a kernel left
+ * with the bitcode's baseline x86-64 attributes would be vectorised for
+ * SSE2 only, and could not be inlined into a caller with more features.
+ * With several variants these are the least demanding one's, which every
+ * other variant has, so the kernels inline into each variant and are
+ * optimised there for its CPU; kernels called out of line (light nodes of
+ * a chunked graph) are shared by the variants and run at that level. */
+static void retarget_functions(Codegen *cg) {
+    for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f) && !is_model_fn(f)) cg_fn_retarget(cg, f, cg->cpu, cg->features);
+}
+
+/* The kernels are inlined into each kiln_model_run (or its chunks, which
+ * keep their noinline) and then disappear. */
+static void internalize_kernels(Codegen *cg) {
     unsigned fi = (unsigned)LLVMAttributeFunctionIndex;
     unsigned always = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
     unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
     for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
-        if (LLVMIsDeclaration(f) || f == keep1 || f == keep2) continue;
-        size_t len;
-        if (!strncmp(LLVMGetValueName2(f, &len), "kiln_model_chunk_", 17)) continue;
+        if (LLVMIsDeclaration(f) || is_model_fn(f)) continue;
         LLVMSetLinkage(f, LLVMInternalLinkage);
         LLVMRemoveEnumAttributeAtIndex(f, fi, noinline);
         LLVMRemoveEnumAttributeAtIndex(f, fi, optnone);
@@ -353,11 +695,28 @@ int codegen_build(Codegen *cg, const Graph *g, Diag *d) {
     cg->g = g;
     cg->d = d;
 
-    LLVMValueRef run_fn = cg_emit_run(cg, g);
-    if (!run_fn) return -1;
+    cg_emit_constants(cg, g);
+    int n_checks = -1;
+    for (int i = 0; i < cg->n_variants; i++) {
+        CgVariant *v = &cg->variants[i];
+        cg->fn_cpu = v->cpu;
+        cg->fn_features = v->features;
+        if (!(v->run = cg_emit_run(cg, g, v->suffix))) return -1;
+        if (n_checks >= 0 && n_checks != cg->n_checks) {
+            diag_env(d, "internal error: CPU variants of '%s' have different check sites",
+                     cg->opts.name ? cg->opts.name : "model");
+            return -1;
+        }
+        n_checks = cg->n_checks;
+    }
+    /* What runs before a variant is picked is compiled for baseline x86-64. */
+    cg->fn_cpu = cg->x86 ? "x86-64" : cg->cpu;
+    cg->fn_features = cg->x86 ? "" : cg->features;
     LLVMValueRef ws_fn = emit_workspace_fn(cg, g); /* after run: it counts the check sites */
-    emit_model_struct(cg, g, ws_fn, run_fn);
-    internalize_kernels(cg, ws_fn, run_fn);
+    LLVMValueRef variant_fn = cg->x86 ? emit_variant_fn(cg) : NULL;
+    LLVMValueRef run_fn = cg->x86 ? emit_dispatch_fn(cg, variant_fn) : cg->variants[0].run;
+    emit_model_struct(cg, g, ws_fn, run_fn, variant_fn);
+    internalize_kernels(cg);
     retarget_functions(cg);
 
     char *err = NULL;

@@ -11,6 +11,16 @@
  * small nodes call their kernels out of line, so that compile time stays
  * linear in the graph's size. The module then exports the
  * KilnModel `kiln_model` (runtime/kiln_model.h).
+ *
+ * CPU variants (x86-64): kiln_model_run is emitted once per CPU of the
+ * --cpu list, each copy with that CPU's target attributes, all reading the
+ * same weight globals; the kernels get the least demanding CPU's
+ * attributes so that they inline into every copy. run() is a dispatcher
+ * compiled for baseline x86-64 that picks, by cpuid on its first call, the
+ * most demanding copy this CPU can run (KilnModel.variant). Each copy
+ * records the features it needs (runtime/kiln_cpu.def names them) for the
+ * runtime's start check. A single CPU is one variant, with a dispatcher
+ * too; other targets have no variants.
  */
 #ifndef CODEGEN_H
 #define CODEGEN_H
@@ -20,7 +30,7 @@
 
 typedef struct CodegenOptions {
     const char *triple;     /* NULL: the host's */
-    const char *cpu;        /* NULL: the host CPU, with its features */
+    const char *cpu;        /* CPU list, "x86-64-v2,x86-64-v3"; NULL or "native": the host's */
     int opt_level;          /* 0 to 3 */
     const char *name;       /* KilnModel.name */
     const char *version;    /* KilnModel.version */
@@ -35,7 +45,8 @@ typedef struct Codegen Codegen;
 /* NULL on failure (unknown target or CPU), with a diagnostic. */
 Codegen *codegen_create(const CodegenOptions *o, Diag *d);
 void codegen_destroy(Codegen *cg);
-/* The target triple and CPU in use (for manifests). Owned by cg. */
+/* The target triple and the CPUs compiled for, comma separated (for
+ * manifests). Owned by cg. */
 const char *codegen_triple(const Codegen *cg);
 const char *codegen_cpu(const Codegen *cg);
 

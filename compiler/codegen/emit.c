@@ -354,6 +354,7 @@ static LLVMValueRef fn_begin(Codegen *cg, const char *name, LLVMBasicBlockRef *b
     LLVMTypeRef ft = LLVMFunctionType(cg->i32, params, 5, 0);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, ft);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_fn_retarget(cg, fn, cg->fn_cpu, cg->fn_features);
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
     *body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
     LLVMPositionBuilderAtEnd(cg->entry, entry);
@@ -432,7 +433,7 @@ static int emit_nodes(Codegen *cg, const Graph *g, int from, int to, int last, i
     return bad ? -1 : 0;
 }
 
-LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g) {
+void cg_emit_constants(Codegen *cg, const Graph *g) {
     cg->vals = calloc((size_t)g->n_values + 1, sizeof(LLVMValueRef));
     cg->vals_fn = calloc((size_t)g->n_values + 1, sizeof(int));
     if (!cg->vals || !cg->vals_fn) kiln_oom("value table");
@@ -445,12 +446,17 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g) {
             cg->vals_fn[i] = -1;
         }
     }
+}
 
+LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix) {
     LLVMBasicBlockRef body;
     LLVMValueRef fn;
     int bad = 0;
+    char run_name[64];
+    snprintf(run_name, sizeof run_name, "kiln_model_run%s", suffix);
+    cg->n_checks = 0;
     if (g->n_nodes <= RUN_ONE_FUNCTION_MAX) {
-        fn = fn_begin(cg, "kiln_model_run", &body);
+        fn = fn_begin(cg, run_name, &body);
         bad = emit_nodes(cg, g, 0, g->n_nodes, 1, 0);
         LLVMBuildRet(cg->builder, cg_i32(cg, 0));
         fn_end(cg, body);
@@ -462,8 +468,8 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g) {
     if (!chunks) kiln_oom("chunk table");
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
     for (int c = 0; c < n_chunks; c++) {
-        char name[48];
-        snprintf(name, sizeof name, "kiln_model_chunk_%d", c);
+        char name[96];
+        snprintf(name, sizeof name, "kiln_model_chunk_%d%s", c, suffix);
         chunks[c] = fn_begin(cg, name, &body);
         /* Inlined back into run, the chunks would make it one huge function again. */
         LLVMAddAttributeAtIndex(chunks[c], (unsigned)LLVMAttributeFunctionIndex,
@@ -475,7 +481,7 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g) {
     }
 
     /* run: status = chunk_c(...); if (status) return status; ... return 0. */
-    fn = fn_begin(cg, "kiln_model_run", &body);
+    fn = fn_begin(cg, run_name, &body);
     LLVMValueRef args[5];
     for (unsigned k = 0; k < 5; k++)
         args[k] = LLVMGetParam(fn, k);

@@ -11,6 +11,12 @@
 
 #include "frontends.h"
 
+/* The --cpu of release artifacts (archive, oci): one code variant per
+ * x86-64 psABI level, so that the binary runs on any x86-64 CPU since
+ * 2009 and at full speed on AVX2 and AVX-512 ones. Binaries (--emit exe)
+ * default to the host CPU instead. */
+#define DRIVER_PORTABLE_CPUS "x86-64-v2,x86-64-v3,x86-64-v4"
+
 #define DRIVER_MAX_PINS 32
 #define DRIVER_MAX_INPUTS 64
 #define DRIVER_PIN_NAME_MAX 256
@@ -22,7 +28,7 @@ typedef struct DriverOptions {
     const char *name;       /* --name; default the model file's stem */
     const char *version;    /* --model-version; default "1" */
     const char *triple;     /* --target; NULL for the host */
-    const char *cpu;        /* --cpu; NULL for the host CPU */
+    const char *cpu;        /* --cpu, a comma list; NULL for the host CPU */
     const char *dump_after; /* --dump-after PASS */
     int opt_level;          /* -O0..-O3, default 3 */
     int json;               /* --json */

@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "bench.h"
+#include "cpu.h"
 #include "infer.h"
 #include "meta.h"
 #include "rt.h"
@@ -292,6 +293,13 @@ static int cmd_info(Cli *c, int argc, char **argv) {
     fprintf(c->out, "%s %s (kiln %s)\n", c->m->name, c->m->version,
             rt_meta_kiln_version(c->m, version, sizeof version));
     fprintf(c->out, "sha256: %s\n", c->m->sha256 ? c->m->sha256 : "unknown");
+    if (c->m->n_variants > 0) {
+        const char *sel = rt_cpu_selected(c->m);
+        fprintf(c->out, "cpu: %s (compiled for", sel ? sel : "none fits");
+        for (int i = 0; i < c->m->n_variants; i++)
+            fprintf(c->out, "%s %s", i ? "," : "", c->m->variants[i].cpu);
+        fprintf(c->out, ")\n");
+    }
     int width =
         names_width(c->m->outputs, c->m->n_outputs, names_width(c->m->inputs, c->m->n_inputs, 4));
     tensors_print(c, "inputs", c->m->inputs, c->m->n_inputs, width);

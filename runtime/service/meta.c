@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cpu.h"
+
 #ifndef KILN_VERSION
 #define KILN_VERSION "unknown"
 #endif
@@ -125,10 +127,20 @@ json_t *rt_meta_json(const KilnModel *m) {
     }
     /* "o" steals the reference and fails on NULL (memory ran out); "o?" and
      * "s?" write a NULL as JSON null. */
-    return json_pack("{s:s, s:[s], s:s, s:o, s:o, s:s?, s:o?}", "name", m->name, "versions",
-                     m->version, "platform", "kiln", "inputs", tensors_json(m->inputs, m->n_inputs),
-                     "outputs", tensors_json(m->outputs, m->n_outputs), "sha256", m->sha256,
-                     "build", build);
+    json_t *meta = json_pack(
+        "{s:s, s:[s], s:s, s:o, s:o, s:s?, s:o?}", "name", m->name, "versions", m->version,
+        "platform", "kiln", "inputs", tensors_json(m->inputs, m->n_inputs), "outputs",
+        tensors_json(m->outputs, m->n_outputs), "sha256", m->sha256, "build", build);
+    /* The CPU variants compiled and the one this CPU runs (cpu.h). */
+    if (meta && m->n_variants > 0 && m->variants) {
+        json_t *levels = json_array();
+        for (int i = 0; i < m->n_variants; i++)
+            json_array_append_new(levels, json_string(m->variants[i].cpu));
+        const char *sel = rt_cpu_selected(m);
+        json_object_set_new(meta, "cpu",
+                            json_pack("{s:o, s:s?}", "levels", levels, "selected", sel));
+    }
+    return meta;
 }
 
 char *rt_meta_kiln_version(const KilnModel *m, char *out, size_t n) {
