@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 
 #include "codegen.h"
 #include "link.h"
+#include "package.h"
 #include "passes.h"
 
 #include <jansson.h>
@@ -140,12 +142,17 @@ static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Di
 
 /* --- compile ------------------------------------------------------------------------- */
 
-static char *build_info_json(const DriverOptions *o, const Codegen *cg) {
+/* rel (NULL but for --emit archive) gives the flags and build time: the
+ * command line without paths, and SOURCE_DATE_EPOCH even when unset. */
+static char *build_info_json(const DriverOptions *o, const Codegen *cg, const PkgRelease *rel) {
     const char *epoch = getenv("SOURCE_DATE_EPOCH");
     long long t = epoch && *epoch ? atoll(epoch) : (long long)time(NULL);
     json_t *flags = json_array();
-    for (int i = 1; i < o->argc; i++)
+    if (rel) t = rel->epoch;
+    for (int i = 1; !rel && i < o->argc; i++)
         json_array_append_new(flags, json_text(o->argv[i]));
+    for (int i = 1; rel && i < rel->n_command; i++)
+        json_array_append_new(flags, json_text(rel->command[i]));
     return json_text_dump(json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version",
                                     KILN_VERSION, "source", json_text(base_name(o->model)),
                                     "target", json_text(codegen_triple(cg)), "cpu",
@@ -154,7 +161,7 @@ static char *build_info_json(const DriverOptions *o, const Codegen *cg) {
 }
 
 static int emit_kind(const char *emit, CodegenFileKind *kind) {
-    if (strcmp(emit, "obj") == 0 || strcmp(emit, "exe") == 0)
+    if (strcmp(emit, "obj") == 0 || strcmp(emit, "exe") == 0 || strcmp(emit, "archive") == 0)
         *kind = CG_FILE_OBJECT;
     else if (strcmp(emit, "asm") == 0)
         *kind = CG_FILE_ASM;
@@ -165,15 +172,123 @@ static int emit_kind(const char *emit, CodegenFileKind *kind) {
     return 0;
 }
 
+/* --- compile --emit archive ----------------------------------------------------------- */
+
+/* The command line as the manifest and the binary's build info record it:
+ * "kiln", then argv without -o and its path, with the model as its base
+ * name, so the archive does not depend on where it was built or written. */
+static void release_command(Arena *a, const DriverOptions *o, PkgRelease *rel) {
+    const char **cmd = arena_alloc(a, sizeof(char *) * (size_t)(o->argc + 1));
+    int n = 0;
+    cmd[n++] = "kiln";
+    for (int i = 1; i < o->argc; i++) {
+        const char *arg = o->argv[i];
+        size_t len = strlen(arg);
+        if (!strcmp(arg, "-o") || !strcmp(arg, "--out-dir")) {
+            i++; /* and its value */
+            continue;
+        }
+        uintptr_t at = (uintptr_t)o->out, from = (uintptr_t)arg; /* -oPATH, --out=PATH */
+        if (!strncmp(arg, "-o", 2) || !strncmp(arg, "--out-dir=", 10) ||
+            (at >= from && at <= from + len))
+            continue;
+        if (i + 1 < o->argc && o->out == o->argv[i + 1] && !strncmp(arg, "--", 2)) {
+            i++; /* an abbreviation such as --out PATH */
+            continue;
+        }
+        cmd[n++] = arg == o->model ? base_name(arg) : arg;
+    }
+    rel->command = cmd;
+    rel->n_command = n;
+}
+
+static PkgTensor *release_tensors(Arena *a, Value **vs, int n) {
+    PkgTensor *ts = arena_alloc(a, sizeof(PkgTensor) * (size_t)(n + 1));
+    for (int i = 0; i < n; i++)
+        ts[i] = (PkgTensor){vs[i]->name, dtype_onnx_name(vs[i]->dtype), vs[i]->shape.rank,
+                            vs[i]->shape.dims};
+    return ts;
+}
+
+/* What the archive says about g and cg, but the binary (see
+ * write_archive). The model's size is that of the file just imported. */
+static void release_describe(Arena *a, const DriverOptions *o, const Graph *g, const Codegen *cg,
+                             const char *sha, PkgRelease *rel) {
+    struct stat st;
+    rel->model_file = base_name(o->model);
+    rel->model_sha256 = sha;
+    rel->model_size = stat(o->model, &st) == 0 ? (uint64_t)st.st_size : 0;
+    rel->inputs = release_tensors(a, g->inputs, g->n_inputs);
+    rel->n_inputs = g->n_inputs;
+    rel->outputs = release_tensors(a, g->outputs, g->n_outputs);
+    rel->n_outputs = g->n_outputs;
+    /* The default domain first, then each other domain a node uses. */
+    PkgOpset *ops = arena_alloc(a, sizeof(PkgOpset) * (size_t)(g->n_nodes + 1));
+    int n_ops = 0;
+    ops[n_ops++] = (PkgOpset){"", g->opset};
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *nd = g->nodes[i];
+        if (!nd->domain || !nd->domain[0] || !strcmp(nd->domain, "ai.onnx")) continue;
+        int k = 1;
+        while (k < n_ops && strcmp(ops[k].domain, nd->domain) != 0)
+            k++;
+        if (k == n_ops) ops[n_ops++] = (PkgOpset){nd->domain, nd->opset};
+    }
+    rel->opsets = ops;
+    rel->n_opsets = n_ops;
+    rel->triple = codegen_triple(cg);
+    /* codegen_cpu() is one CPU or a comma-separated list of them. */
+    char *cpus = arena_strdup(a, codegen_cpu(cg));
+    const char **list = arena_alloc(a, sizeof(char *) * (strlen(cpus) + 2));
+    int n_cpus = 0;
+    for (char *save = NULL, *c = strtok_r(cpus, ",", &save); c; c = strtok_r(NULL, ",", &save))
+        list[n_cpus++] = c;
+    rel->cpus = list;
+    rel->n_cpus = n_cpus;
+}
+
+/* Links the service as --emit exe does, into tmpdir, and writes the
+ * release archive of it to dest. */
+static int write_archive(Codegen *cg, PkgRelease *rel, const char *tmpdir, const char *dest,
+                         const char *shown, Diag *d) {
+    char obj[PATH_MAX + 16], exe[PATH_MAX + 16];
+    snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
+    snprintf(exe, sizeof exe, "%s/service", tmpdir);
+    if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, d) || link_service(tmpdir, obj, exe, shown, d))
+        return -1;
+    size_t len = 0;
+    uint8_t *bin = file_read(exe, &len, d);
+    unlink(exe);
+    if (!bin) return -1;
+    rel->binary = bin;
+    rel->binary_len = len;
+    int rc = -1;
+    int fd = open(dest, O_WRONLY | O_TRUNC);
+    if (fd < 0)
+        diag_env(d, "cannot write '%s': %s", shown, strerror(errno));
+    else if (pkg_archive_write(rel, fd, shown, d) == 0)
+        rc = 0;
+    if (fd >= 0 && close(fd) != 0 && rc == 0) {
+        diag_env(d, "cannot write '%s': %s", shown, strerror(errno));
+        rc = -1;
+    }
+    free(bin);
+    rel->binary = NULL;
+    return rc;
+}
+
 int driver_compile(const DriverOptions *o) {
     Diag d;
     diag_init(&d, stderr);
     CodegenFileKind kind;
     if (emit_kind(o->emit, &kind)) {
         diag_usage(&d, "unknown --emit '%s'", o->emit);
-        diag_hint(&d, "choose one of exe, obj, llvm, asm");
+        diag_hint(&d, "choose one of exe, obj, llvm, asm, archive");
         return EXIT_USAGE;
     }
+    int archive = strcmp(o->emit, "archive") == 0;
+    PkgRelease rel = {0};
+    if (archive && pkg_source_date_epoch(&rel.epoch, &d)) return exit_code(&d, -1);
     Arena *a = arena_create(1 << 20);
     Graph *g = NULL;
     Codegen *cg = NULL;
@@ -187,14 +302,26 @@ int driver_compile(const DriverOptions *o) {
         o->triple, o->cpu, o->opt_level, model_name(a, o), o->version ? o->version : "1",
         sha,       NULL};
     if (!(cg = codegen_create(&co, &d))) goto out;
-    info = build_info_json(o, cg);
+    /* TODO(lead): a release archive should carry portable code: use h6's
+     * DRIVER_PORTABLE_CPUS when o->cpu is NULL, once it lands. Until then
+     * it is built for the host CPU, like --emit exe. */
+    if (archive) {
+        rel.name = co.name;
+        rel.version = co.version;
+        release_command(a, o, &rel);
+        release_describe(a, o, g, cg, sha, &rel);
+    }
+    info = build_info_json(o, cg, archive ? &rel : NULL);
     codegen_set_build_info(cg, info);
     if (codegen_build(cg, g, &d)) goto out;
     /* Written under a temporary name and renamed into place only when
      * complete: a failed compile never leaves a partial -o file. */
     if (link_output_begin(o->out, tmp_out, &d)) goto out;
     const char *dest = tmp_out[0] ? tmp_out : o->out;
-    if (strcmp(o->emit, "exe") != 0) {
+    if (archive) {
+        if (link_tempdir_create(tmpdir, &d) || write_archive(cg, &rel, tmpdir, dest, o->out, &d))
+            goto out;
+    } else if (strcmp(o->emit, "exe") != 0) {
         if (codegen_emit_file(cg, dest, kind, &d)) goto out;
     } else {
         char obj[PATH_MAX + 16];
@@ -216,6 +343,15 @@ out:
     codegen_destroy(cg);
     free(info);
     arena_destroy(a);
+    return exit_code(&d, rc);
+}
+
+/* --- verify ------------------------------------------------------------------------------ */
+
+int driver_verify(const DriverOptions *o) {
+    Diag d;
+    diag_init(&d, stderr);
+    int rc = pkg_archive_verify(o->model, stdout, &d);
     return exit_code(&d, rc);
 }
 
