@@ -289,6 +289,16 @@ int driver_compile(const DriverOptions *o) {
     int archive = strcmp(o->emit, "archive") == 0;
     PkgRelease rel = {0};
     if (archive && pkg_source_date_epoch(&rel.epoch, &d)) return exit_code(&d, -1);
+    /* The version names the archive's directory and the image tag. */
+    const char *v = o->version ? o->version : "1";
+    if (archive && (!v[0] ||
+                    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "0123456789._-") != strlen(v) ||
+                    v[0] == '.' || v[0] == '-')) {
+        diag_usage(&d, "--model-version '%s' cannot name a release archive (NAME-VERSION/)", v);
+        diag_hint(&d, "use letters, digits, '.', '_' and '-', starting with a letter or digit");
+        return EXIT_USAGE;
+    }
     Arena *a = arena_create(1 << 20);
     Graph *g = NULL;
     Codegen *cg = NULL;

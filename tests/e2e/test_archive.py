@@ -300,11 +300,15 @@ def check_verify_usage():
 
 
 def check_bad_epoch():
-    """SOURCE_DATE_EPOCH=garbage -> exit 2 naming it, and no archive written"""
+    """SOURCE_DATE_EPOCH=garbage or a version with a / -> exit 2 naming it, and no archive written"""
     out_path = os.path.join(suite.tmp, "garbage.tar.gz")
     rc, out, err = run([args.kiln, "compile", MODEL, "-o", out_path, "--emit", "archive"],
                        timeout=120, env=dict(os.environ, SOURCE_DATE_EPOCH="garbage"))
     require(rc == 2 and "SOURCE_DATE_EPOCH" in err, describe(rc, out, err))
+    require(not os.path.exists(out_path), f"{out_path} was written")
+    rc, out, err = run([args.kiln, "compile", MODEL, "-o", out_path, "--emit", "archive",
+                        "--model-version", "1/../x"], timeout=120, env=ENV)
+    require(rc == 2 and "--model-version '1/../x'" in err, describe(rc, out, err))
     require(not os.path.exists(out_path), f"{out_path} was written")
 
 
