@@ -144,28 +144,22 @@ static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Di
 
 /* --- compile ------------------------------------------------------------------------- */
 
-/* A release artifact (an OCI image) is a function of its inputs and
- * SOURCE_DATE_EPOCH alone: its binary records no output path, the model by
- * its file name only, and build time 0 when SOURCE_DATE_EPOCH is unset. */
+/* A release artifact (--emit archive or oci) is a function of its inputs
+ * and SOURCE_DATE_EPOCH alone. */
 static int emit_is_release(const char *emit) {
-    return strcmp(emit, "oci") == 0;
+    return strcmp(emit, "archive") == 0 || strcmp(emit, "oci") == 0;
 }
 
-static char *build_info_json(const DriverOptions *o, const Codegen *cg) {
+/* rel (NULL but for --emit archive|oci) gives the flags and build time: the
+ * command line without paths, and SOURCE_DATE_EPOCH even when unset. */
+static char *build_info_json(const DriverOptions *o, const Codegen *cg, const PkgRelease *rel) {
     const char *epoch = getenv("SOURCE_DATE_EPOCH");
-    int release = emit_is_release(o->emit);
-    long long t = epoch && *epoch ? atoll(epoch) : release ? 0 : (long long)time(NULL);
+    long long t = rel ? rel->epoch : epoch && *epoch ? atoll(epoch) : (long long)time(NULL);
     json_t *flags = json_array();
-    for (int i = 1; i < o->argc; i++) {
-        const char *arg = o->argv[i];
-        if (release && arg == o->model) arg = base_name(arg);
-        /* -o PATH, -oPATH, --out-dir=PATH: o->out points into that argument. */
-        else if (release && (((uintptr_t)o->out >= (uintptr_t)arg &&
-                              (uintptr_t)o->out <= (uintptr_t)(arg + strlen(arg))) ||
-                             (arg[0] == '-' && i + 1 < o->argc && o->argv[i + 1] == o->out)))
-            continue;
-        json_array_append_new(flags, json_text(arg));
-    }
+    for (int i = 1; !rel && i < o->argc; i++)
+        json_array_append_new(flags, json_text(o->argv[i]));
+    for (int i = 1; rel && i < rel->n_command; i++)
+        json_array_append_new(flags, json_text(rel->command[i]));
     return json_text_dump(json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version",
                                     KILN_VERSION, "source", json_text(base_name(o->model)),
                                     "target", json_text(codegen_triple(cg)), "cpu",
@@ -175,7 +169,7 @@ static char *build_info_json(const DriverOptions *o, const Codegen *cg) {
 
 static int emit_kind(const char *emit, CodegenFileKind *kind) {
     if (strcmp(emit, "obj") == 0 || strcmp(emit, "exe") == 0 || strcmp(emit, "lib") == 0 ||
-        strcmp(emit, "oci") == 0)
+        emit_is_release(emit))
         *kind = CG_FILE_OBJECT;
     else if (strcmp(emit, "asm") == 0)
         *kind = CG_FILE_ASM;
@@ -220,33 +214,129 @@ static int write_header(const Graph *g, const HeaderModel *m, const char *path, 
     return 0;
 }
 
-/* --emit oci: links the service as --emit exe does, into tmpdir, and
- * writes the OCI image around it to dest (shown as o->out). */
-static int emit_oci(const DriverOptions *o, Codegen *cg, const CodegenOptions *co,
-                    const char *tmpdir, const char *dest, Diag *d) {
+/* --- compile --emit archive|oci --------------------------------------------------------- */
+
+/* The command line as the manifest and the binary's build info record it:
+ * "kiln", then argv without -o and its path, with the model as its base
+ * name, so the archive does not depend on where it was built or written. */
+static void release_command(Arena *a, const DriverOptions *o, PkgRelease *rel) {
+    const char **cmd = arena_alloc(a, sizeof(char *) * (size_t)(o->argc + 1));
+    int n = 0;
+    cmd[n++] = "kiln";
+    for (int i = 1; i < o->argc; i++) {
+        const char *arg = o->argv[i];
+        size_t len = strlen(arg);
+        if (!strcmp(arg, "-o") || !strcmp(arg, "--out-dir")) {
+            i++; /* and its value */
+            continue;
+        }
+        uintptr_t at = (uintptr_t)o->out, from = (uintptr_t)arg; /* -oPATH, --out=PATH */
+        if (!strncmp(arg, "-o", 2) || !strncmp(arg, "--out-dir=", 10) ||
+            (at >= from && at <= from + len))
+            continue;
+        if (i + 1 < o->argc && o->out == o->argv[i + 1] && !strncmp(arg, "--", 2)) {
+            i++; /* an abbreviation such as --out PATH */
+            continue;
+        }
+        cmd[n++] = arg == o->model ? base_name(arg) : arg;
+    }
+    rel->command = cmd;
+    rel->n_command = n;
+}
+
+static PkgTensor *release_tensors(Arena *a, Value **vs, int n) {
+    PkgTensor *ts = arena_alloc(a, sizeof(PkgTensor) * (size_t)(n + 1));
+    for (int i = 0; i < n; i++)
+        ts[i] = (PkgTensor){vs[i]->name, dtype_onnx_name(vs[i]->dtype), vs[i]->shape.rank,
+                            vs[i]->shape.dims};
+    return ts;
+}
+
+/* What the archive says about g and cg, but the binary (see
+ * write_release). The model's size is that of the file just imported. */
+static void release_describe(Arena *a, const DriverOptions *o, const Graph *g, const Codegen *cg,
+                             const char *sha, PkgRelease *rel) {
+    struct stat st;
+    rel->model_file = base_name(o->model);
+    rel->model_sha256 = sha;
+    rel->model_size = stat(o->model, &st) == 0 ? (uint64_t)st.st_size : 0;
+    rel->inputs = release_tensors(a, g->inputs, g->n_inputs);
+    rel->n_inputs = g->n_inputs;
+    rel->outputs = release_tensors(a, g->outputs, g->n_outputs);
+    rel->n_outputs = g->n_outputs;
+    /* The default domain first, then each other domain a node uses. */
+    PkgOpset *ops = arena_alloc(a, sizeof(PkgOpset) * (size_t)(g->n_nodes + 1));
+    int n_ops = 0;
+    ops[n_ops++] = (PkgOpset){"", g->opset};
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *nd = g->nodes[i];
+        if (!nd->domain || !nd->domain[0] || !strcmp(nd->domain, "ai.onnx")) continue;
+        int k = 1;
+        while (k < n_ops && strcmp(ops[k].domain, nd->domain) != 0)
+            k++;
+        if (k == n_ops) ops[n_ops++] = (PkgOpset){nd->domain, nd->opset};
+    }
+    rel->opsets = ops;
+    rel->n_opsets = n_ops;
+    rel->triple = codegen_triple(cg);
+    /* codegen_cpu() is one CPU or a comma-separated list of them. */
+    char *cpus = arena_strdup(a, codegen_cpu(cg));
+    const char **list = arena_alloc(a, sizeof(char *) * (strlen(cpus) + 2));
+    int n_cpus = 0;
+    for (char *save = NULL, *c = strtok_r(cpus, ",", &save); c; c = strtok_r(NULL, ",", &save))
+        list[n_cpus++] = c;
+    rel->cpus = list;
+    rel->n_cpus = n_cpus;
+}
+
+/* The CPUs to compile for: --cpu, else for the release kinds on x86-64
+ * the portable levels (they run on machines kiln never saw), else NULL,
+ * the build host's CPU (fastest there; on an older CPU the binary exits 3
+ * naming what it lacks). */
+static const char *release_cpu(const DriverOptions *o) {
+    if (o->cpu || !emit_is_release(o->emit)) return o->cpu;
+#if defined(__x86_64__)
+    int x86 = !o->triple || strncmp(o->triple, "x86_64", 6) == 0;
+#else
+    int x86 = o->triple && strncmp(o->triple, "x86_64", 6) == 0;
+#endif
+    return x86 ? DRIVER_PORTABLE_CPUS : NULL;
+}
+
+/* --emit archive|oci: links the service as --emit exe does, into tmpdir,
+ * and writes the release archive or the OCI image of it to dest (shown as
+ * o->out). */
+static int write_release(const DriverOptions *o, Codegen *cg, PkgRelease *rel, const char *tmpdir,
+                         const char *dest, Diag *d) {
     char obj[PATH_MAX + 16], exe[PATH_MAX + 16];
-    int64_t epoch;
-    size_t len = 0;
     snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
     snprintf(exe, sizeof exe, "%s/service", tmpdir);
-    if (pkg_source_date_epoch(&epoch, d) || codegen_emit_file(cg, obj, CG_FILE_OBJECT, d) ||
-        link_service(tmpdir, obj, exe, o->out, d))
+    if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, d) || link_service(tmpdir, obj, exe, o->out, d))
         return -1;
+    size_t len = 0;
     uint8_t *bin = file_read(exe, &len, d);
     unlink(exe);
     if (!bin) return -1;
-    PkgOciImage img = {co->name, co->version, co->sha256, codegen_triple(cg), epoch, bin, len};
+    rel->binary = bin;
+    rel->binary_len = len;
     int rc = -1, fd = open(dest, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     if (fd < 0) {
         diag_env(d, "cannot write '%s': %s", o->out, strerror(errno));
     } else {
-        rc = pkg_oci_write(&img, fd, o->out, d);
+        if (strcmp(o->emit, "archive") == 0) {
+            rc = pkg_archive_write(rel, fd, o->out, d);
+        } else {
+            PkgOciImage img = {rel->name, rel->version, rel->model_sha256, rel->triple, rel->epoch,
+                               bin,       len};
+            rc = pkg_oci_write(&img, fd, o->out, d);
+        }
         if (close(fd) != 0 && rc == 0) {
             diag_env(d, "cannot write '%s': %s", o->out, strerror(errno));
             rc = -1;
         }
     }
     free(bin);
+    rel->binary = NULL;
     return rc;
 }
 
@@ -257,6 +347,22 @@ int driver_compile(const DriverOptions *o) {
     if (emit_kind(o->emit, &kind)) {
         diag_usage(&d, "unknown --emit '%s'", o->emit);
         diag_hint(&d, "choose one of exe, obj, lib, llvm, asm, archive, oci");
+        return EXIT_USAGE;
+    }
+    int release = emit_is_release(o->emit);
+    PkgRelease rel = {0};
+    if (release && pkg_source_date_epoch(&rel.epoch, &d)) return exit_code(&d, -1);
+    /* The version names the archive's directory and the image tag. */
+    const char *v = o->version ? o->version : "1";
+    if (release && (!v[0] ||
+                    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "0123456789._-") != strlen(v) ||
+                    v[0] == '.' || v[0] == '-')) {
+        diag_usage(&d,
+                   "--model-version '%s' cannot name a release (the archive's NAME-VERSION/, the "
+                   "image tag)",
+                   v);
+        diag_hint(&d, "use letters, digits, '.', '_' and '-', starting with a letter or digit");
         return EXIT_USAGE;
     }
     /* obj and lib are for embedding: they come with a header and export
@@ -273,15 +379,23 @@ int driver_compile(const DriverOptions *o) {
     char sha[65];
 
     if (load(a, o, &g, sha, &d) || run_pipeline(g, o, NULL, &d)) goto out;
-    CodegenOptions co = {
-        o->triple, o->cpu, o->opt_level, model_name(a, o), o->version ? o->version : "1",
-        sha,       NULL};
+    CodegenOptions co = {o->triple,
+                         release_cpu(o),
+                         o->opt_level,
+                         model_name(a, o),
+                         o->version ? o->version : "1",
+                         sha,
+                         NULL};
     if (!(cg = codegen_create(&co, &d))) goto out;
-    int64_t epoch;
-    if (!strcmp(o->emit, "oci") && (pkg_source_date_epoch(&epoch, &d) ||
-                                    pkg_oci_check(co.name, co.version, codegen_triple(cg), &d)))
+    if (!strcmp(o->emit, "oci") && pkg_oci_check(co.name, co.version, codegen_triple(cg), &d))
         goto out;
-    info = build_info_json(o, cg);
+    if (release) {
+        rel.name = co.name;
+        rel.version = co.version;
+        release_command(a, o, &rel);
+        release_describe(a, o, g, cg, sha, &rel);
+    }
+    info = build_info_json(o, cg, release ? &rel : NULL);
     codegen_set_build_info(cg, info);
     HeaderModel hm = {co.name, co.version, header_ident(a, co.name)};
     if (embed) codegen_set_symbol(cg, arena_printf(a, "kiln_model_%s", hm.ident));
@@ -290,10 +404,9 @@ int driver_compile(const DriverOptions *o) {
      * complete: a failed compile never leaves a partial -o file. */
     if (link_output_begin(o->out, tmp_out, &d)) goto out;
     const char *dest = tmp_out[0] ? tmp_out : o->out;
-    if (strcmp(o->emit, "oci") == 0) {
-        /* TODO(lead): a portable --cpu default for release kinds
-         * (DRIVER_PORTABLE_CPUS from h6); until then the host's CPU. */
-        if (link_tempdir_create(tmpdir, &d) || emit_oci(o, cg, &co, tmpdir, dest, &d)) goto out;
+    if (release) {
+        if (link_tempdir_create(tmpdir, &d) || write_release(o, cg, &rel, tmpdir, dest, &d))
+            goto out;
     } else if (strcmp(o->emit, "lib") == 0) {
         char obj[PATH_MAX + 16];
         if (link_tempdir_create(tmpdir, &d)) goto out;
@@ -330,6 +443,15 @@ out:
     codegen_destroy(cg);
     free(info);
     arena_destroy(a);
+    return exit_code(&d, rc);
+}
+
+/* --- verify ------------------------------------------------------------------------------ */
+
+int driver_verify(const DriverOptions *o) {
+    Diag d;
+    diag_init(&d, stderr);
+    int rc = pkg_archive_verify(o->model, stdout, &d);
     return exit_code(&d, rc);
 }
 

@@ -24,7 +24,7 @@
 typedef struct DriverOptions {
     const char *model;      /* the .onnx path */
     const char *out;        /* compile: -o, exact output path; run: --out-dir */
-    const char *emit;       /* exe, obj, llvm, asm */
+    const char *emit;       /* exe, obj, llvm, asm, archive */
     const char *name;       /* --name; default the model file's stem */
     const char *version;    /* --model-version; default "1" */
     const char *triple;     /* --target; NULL for the host */
@@ -46,6 +46,9 @@ int driver_run(const DriverOptions *o);
 int driver_inspect(const DriverOptions *o);
 int driver_check(const DriverOptions *o);
 int driver_ops(const DriverOptions *o);
+/* `kiln verify ARCHIVE` (o->model is the archive): 0 if every member
+ * checks out, 1 naming each that does not. */
+int driver_verify(const DriverOptions *o);
 
 /* The SHA-256 of data (nettle's) as 64 lowercase hex digits and a NUL: the
  * model digest every compiled binary and `kiln inspect` carry. */

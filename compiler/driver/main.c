@@ -9,14 +9,14 @@
 #include "driver.h"
 static const char usage_text[] =
     "usage:\n"
-    "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|lib|llvm|asm|oci] [--name N]\n"
-    "               [--model-version V]\n"
-    "               [-O0..-O3] [--target TRIPLE] [--cpu CPU[,CPU...]]\n"
+    "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|lib|llvm|asm|archive|oci] [--name N]\n"
+    "               [--model-version V] [-O0..-O3] [--target TRIPLE] [--cpu CPU[,CPU...]]\n"
     "               [--shape NAME=DIMS]... [--dump-after PASS]\n"
     "  kiln run MODEL.onnx [--input [NAME=]FILE]... [--out-dir DIR] [--shape NAME=DIMS]...\n"
     "  kiln inspect MODEL.onnx [--json]\n"
     "  kiln check MODEL.onnx\n"
     "  kiln ops [--json]\n"
+    "  kiln verify ARCHIVE.tar.gz\n"
     "  kiln --version | help [COMMAND]\n"
     "\n"
     "compile  turns MODEL.onnx into a static service binary OUT (see `OUT help`)\n"
@@ -25,6 +25,7 @@ static const char usage_text[] =
     "inspect  inputs, outputs, ops, parameters, FLOPs and planned memory\n"
     "check    reports every problem kiln finds in the model; exit 1 if any\n"
     "ops      the supported ONNX ops and opset ranges\n"
+    "verify   checks a release archive (--emit archive): SHA256SUMS, manifest, SBOM\n"
     "\n"
     "`kiln COMMAND --help` shows the options of one command.\n"
     "DIMS is like 1x3x224x224; N stands for the batch size (Nx3x224x224).\n"
@@ -55,6 +56,9 @@ static const Command commands[] = {
      "                           C identifier) so that programs can embed models\n"
      "  --emit oci               an OCI image tarball holding the service binary, tagged\n"
      "                           V (`skopeo copy oci-archive:OUT:V ...`, `docker load`)\n"
+     "  --emit archive           a release archive (.tar.gz: the binary, manifest.json, a\n"
+     "                           CycloneDX SBOM, SHA256SUMS, Kubernetes and KServe files;\n"
+     "                           reproducible, dated by SOURCE_DATE_EPOCH)\n"
      "  --name N                 the model's name in URLs (default: the file's stem)\n"
      "  --model-version V        the version it is served as (default 1)\n"
      "  -O0..-O3                 optimisation level (default -O3)\n"
@@ -110,6 +114,16 @@ static const Command commands[] = {
      "\n"
      "options:\n"
      "  --json                   as a JSON array\n"
+     "  -h, --help               this help\n"},
+    {"verify", driver_verify,
+     "usage: kiln verify ARCHIVE.tar.gz\n"
+     "\n"
+     "Checks a release archive written by `kiln compile --emit archive`: every file\n"
+     "against SHA256SUMS (none missing, none extra), and the manifest, the SBOM and\n"
+     "the binary against each other. Exit 0: \"verified N files\"; exit 1 names each\n"
+     "file that differs, is missing or is extra.\n"
+     "\n"
+     "options:\n"
      "  -h, --help               this help\n"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
@@ -317,7 +331,10 @@ int main(int argc, char **argv) {
     if (rc >= 0) return rc;
 
     if (cmd->run == driver_ops) return driver_ops(&o);
-    if (!o.model) return usage_error(cmd, "%s needs a model file", name);
+    if (!o.model)
+        return usage_error(
+            cmd, cmd->run == driver_verify ? "%s needs an archive file" : "%s needs a model file",
+            name);
     if (o.dump_after) {
         const char *const *names = driver_pass_names();
         int found = 0;

@@ -46,7 +46,68 @@ int pkg_source_date_epoch(int64_t *out, Diag *d);
 /* The SHA-256 of data as 64 lowercase hex digits and a NUL. */
 void pkg_sha256_hex(const void *data, size_t len, char hex[65]);
 
-/* --- the release archive (archive.c, manifest.c, sbom.c, verify.c) ---------- */
+/* --- the release archive (archive.c, manifest.c, verify.c) --------------------- */
+
+/* One graph input or output as the manifest shows it. */
+typedef struct PkgTensor {
+    const char *name;    /* the ONNX name */
+    const char *dtype;   /* ONNX spelling: "float", "int64", ... */
+    int rank;            /* number of dims */
+    const int64_t *dims; /* length rank; -1 for the batch dimension */
+} PkgTensor;
+
+/* An operator set the model uses. */
+typedef struct PkgOpset {
+    const char *domain; /* "" for the default domain (ai.onnx) */
+    int version;
+} PkgOpset;
+
+/* Everything a release archive says about one compiled model. The caller
+ * owns every pointer; nothing is kept after the call. */
+typedef struct PkgRelease {
+    const char *name, *version;        /* --name, --model-version */
+    const char *model_file;            /* the model's base name ("fraud.onnx") */
+    const char *model_sha256;          /* 64 hex digits */
+    uint64_t model_size;               /* bytes */
+    const PkgTensor *inputs, *outputs; /* in graph order */
+    int n_inputs, n_outputs;
+    const PkgOpset *opsets; /* default domain first */
+    int n_opsets;
+    const char *const *command; /* the reproducible command line (no paths, no -o) */
+    int n_command;
+    const char *triple;      /* the target triple */
+    const char *const *cpus; /* the CPU levels the binary carries code for */
+    int n_cpus;
+    const void *binary; /* the service binary's bytes */
+    size_t binary_len;
+    int64_t epoch; /* SOURCE_DATE_EPOCH: the build time */
+} PkgRelease;
+
+/* The archive's top directory, "NAME-VERSION", malloc'd. */
+char *pkg_release_dir(const PkgRelease *r);
+
+/* manifest.json and sbom.cdx.json (CycloneDX 1.5) of r as text, malloc'd,
+ * two-space indented with a final newline. Every value comes from r and
+ * the Debian package versions recorded when kiln was built. */
+char *pkg_manifest_json(const PkgRelease *r);
+char *pkg_sbom_json(const PkgRelease *r);
+/* deploy/kubernetes.yaml and deploy/kserve.yaml, malloc'd. */
+char *pkg_kubernetes_yaml(const PkgRelease *r);
+char *pkg_kserve_yaml(const PkgRelease *r);
+
+/* Writes the release archive of r as a gzipped tarball to fd (not closed):
+ * NAME-VERSION/ with bin/NAME, manifest.json, sbom.cdx.json, deploy/,
+ * README.md and SHA256SUMS over all of those. The bytes are a function of
+ * r alone. `shown` names the output in messages. 0 ok; -1 with a
+ * diagnostic. */
+int pkg_archive_write(const PkgRelease *r, int fd, const char *shown, Diag *d);
+
+/* `kiln verify`: reads the archive at path and checks SHA256SUMS against
+ * every member, and the manifest, the SBOM and the binary against each
+ * other. Prints "PATH: verified N files" to out and returns 0, or reports
+ * each member that differs, is missing or is extra through d and returns
+ * -1 (exit class 1; also when path is not a readable archive). */
+int pkg_archive_verify(const char *path, FILE *out, Diag *d);
 
 /* --- the OCI image (oci.c) --------------------------------------------------- */
 
