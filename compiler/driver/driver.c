@@ -187,6 +187,8 @@ int driver_compile(const DriverOptions *o) {
         o->triple, o->cpu, o->opt_level, model_name(a, o), o->version ? o->version : "1",
         sha,       NULL};
     if (!(cg = codegen_create(&co, &d))) goto out;
+    if (strcmp(o->emit, "exe") == 0 && link_target_check(o->triple ? codegen_triple(cg) : NULL, &d))
+        goto out;
     info = build_info_json(o, cg);
     codegen_set_build_info(cg, info);
     if (codegen_build(cg, g, &d)) goto out;
@@ -201,7 +203,7 @@ int driver_compile(const DriverOptions *o) {
         if (link_tempdir_create(tmpdir, &d)) goto out;
         snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
         if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, &d) ||
-            link_service(tmpdir, obj, dest, o->out, &d))
+            link_service(tmpdir, obj, dest, o->out, o->triple ? codegen_triple(cg) : NULL, &d))
             goto out;
     }
     if (tmp_out[0]) {
