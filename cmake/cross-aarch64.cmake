@@ -15,6 +15,7 @@
 # KILN_KERNELS_AARCH64_BC and KILN_RT_AARCH64_A (the files, or "") for the
 # embedding objects' OBJECT_DEPENDS.
 
+option(KILN_CROSS_AARCH64 "build the aarch64 kernels and runtime when their tools are installed" ON)
 set(KILN_AARCH64_SYSROOT /opt/kiln/sysroot-aarch64 CACHE PATH
     "arm64 libevent (headers and .a files) for --target aarch64-linux-gnu; scripts/install-deps.sh")
 set(KILN_AARCH64_LIBDIR /usr/lib/aarch64-linux-gnu CACHE PATH
@@ -31,7 +32,7 @@ find_path(JANSSON_INCLUDE jansson.h)
 # Empty unless built: embed_kernels.S always has the symbols.
 set(KILN_KERNELS_AARCH64_INCBIN "")
 set(KILN_KERNELS_AARCH64_BC "")
-if(AARCH64_LIBC_STDIO)
+if(KILN_CROSS_AARCH64 AND AARCH64_LIBC_STDIO)
   get_filename_component(AARCH64_LIBC_INCLUDE ${AARCH64_LIBC_STDIO} DIRECTORY)
   set(KERNEL_BCS_AARCH64)
   foreach(src ${KERNEL_SRC})
@@ -55,13 +56,14 @@ if(AARCH64_LIBC_STDIO)
   set(KILN_KERNELS_AARCH64_INCBIN ".incbin \"${CMAKE_BINARY_DIR}/kernels-aarch64.bc\"")
   message(STATUS "aarch64 kernels: yes")
 else()
-  message(STATUS "aarch64 kernels: no (libc6-dev-arm64-cross missing; scripts/install-deps.sh)")
+  message(STATUS "aarch64 kernels: no (KILN_CROSS_AARCH64=OFF, or libc6-dev-arm64-cross "
+                 "missing: scripts/install-deps.sh)")
 endif()
 
 # --- service runtime -------------------------------------------------------
 set(KILN_RT_AARCH64_INCBIN "")
 set(KILN_RT_AARCH64_A "")
-if(AARCH64_CC AND AARCH64_AR AND AARCH64_JANSSON_A AND AARCH64_EVENT_CORE_A AND JANSSON_INCLUDE)
+if(KILN_CROSS_AARCH64 AND AARCH64_CC AND AARCH64_AR AND AARCH64_JANSSON_A AND AARCH64_EVENT_CORE_A AND JANSSON_INCLUDE)
   # jansson's two headers are Multi-Arch: same (identical on every
   # architecture) but live in /usr/include beside the host's libc headers,
   # so they are copied into a directory of their own.
@@ -101,6 +103,6 @@ if(AARCH64_CC AND AARCH64_AR AND AARCH64_JANSSON_A AND AARCH64_EVENT_CORE_A AND 
   set(KILN_RT_AARCH64_INCBIN ".incbin \"${CMAKE_BINARY_DIR}/libkilnrt-aarch64.a\"")
   message(STATUS "aarch64 runtime: yes")
 else()
-  message(STATUS "aarch64 runtime: no (needs gcc-aarch64-linux-gnu, libjansson-dev:arm64 and "
-                 "${KILN_AARCH64_SYSROOT}; scripts/install-deps.sh)")
+  message(STATUS "aarch64 runtime: no (KILN_CROSS_AARCH64=OFF, or missing gcc-aarch64-linux-gnu, "
+                 "libjansson-dev:arm64 or ${KILN_AARCH64_SYSROOT}: scripts/install-deps.sh)")
 endif()
