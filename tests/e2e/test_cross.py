@@ -8,12 +8,14 @@ arm64 static service binary, and it answers correctly under qemu-aarch64.
 Checks (each prints PASS/FAIL; the last line is "N passed, M failed"):
 
   1. fraud.onnx compiles for aarch64; file(1) says ARM aarch64, statically linked;
-  2. `qemu-aarch64 OUT predict` matches ref_output_b1.npy (rtol 1e-5, atol 1e-6);
+  2. `qemu-aarch64 -cpu cortex-a53 OUT predict` (ARMv8.0-A: the default
+     --cpu generic runs on any arm64) matches ref_output_b1.npy (rtol 1e-5, atol 1e-6);
   3. `qemu-aarch64 OUT info --json` names the model and the aarch64 target;
   4. `qemu-aarch64 OUT serve` on 127.0.0.1, port 0, answers one v2 infer request;
   5. classifier.onnx (convolutions) for aarch64 matches its torch references;
   6. --emit obj, asm and llvm write aarch64 code;
-  7. a missing cross linker is an environment fault (3) naming gcc-aarch64-linux-gnu.
+  7. a missing cross linker is an environment fault (3) naming gcc-aarch64-linux-gnu;
+  8. two compiles in different directories give the same bytes.
 
 Without qemu-aarch64 or aarch64-linux-gnu-gcc (scripts/install-deps.sh
 installs both) every check is skipped with a SKIP line that says what to
@@ -48,7 +50,7 @@ if missing:
         sys.exit(1)
     print(f"SKIP  test_cross: {', '.join(missing)} not installed "
           "(scripts/install-deps.sh installs qemu-user and gcc-aarch64-linux-gnu)")
-    print("0 passed, 0 failed, 7 skipped")
+    print("0 passed, 0 failed, 8 skipped")
     sys.exit(0)
 
 suite = Suite("cross")
@@ -59,7 +61,7 @@ def qemu_wrapper(exe):
     """A script that runs exe under qemu-aarch64, for helpers that exec a binary."""
     path = exe + "-qemu"
     with open(path, "w") as f:
-        f.write(f"#!/bin/sh\nexec qemu-aarch64 '{exe}' \"$@\"\n")
+        f.write(f"#!/bin/sh\nexec {' '.join(QEMU)} '{exe}' \"$@\"\n")
     os.chmod(path, 0o755)
     return path
 
@@ -71,9 +73,15 @@ def cross_compile(model, out, *extra, env=None):
     return out
 
 
+# qemu's default CPU ("max") has every extension; a Cortex-A53 has only
+# ARMv8.0-A, so passing there shows the default --cpu generic code runs on
+# any 64-bit ARM Linux machine.
+QEMU = ["qemu-aarch64", "-cpu", "cortex-a53"]
+
+
 def predict_qemu(exe, x, name, what):
     req = write_json(os.path.join(TMP, "request.json"), v2_request(x, "cross-1", name))
-    rc, so, se = run(["qemu-aarch64", exe, "predict", "--input", req], timeout=120)
+    rc, so, se = run([*QEMU, exe, "predict", "--input", req], timeout=120)
     require(rc == 0, f"{what}: " + describe(rc, so, se))
     resp, got = parse_v2_response(so, what)
     require(resp.get("id") == "cross-1", f"{what}: response id {resp.get('id')!r}")
@@ -105,7 +113,7 @@ def _():
 
 @suite.check("3. qemu-aarch64 OUT info --json names the model and the aarch64 target")
 def _():
-    rc, so, se = run(["qemu-aarch64", FRAUD, "info", "--json"], timeout=60)
+    rc, so, se = run([*QEMU, FRAUD, "info", "--json"], timeout=60)
     require(rc == 0, describe(rc, so, se))
     info = json.loads(so)
     require(info.get("name") == "fraud", f"name {info.get('name')!r}")
@@ -164,6 +172,22 @@ def _():
             describe(rc, so, se))
     rc, so, se = run([KILN, "compile", FRAUD_ONNX, "--target", "riscv64-linux-gnu", "-o", out])
     require(rc == 2 and "riscv64" in se and not os.path.exists(out), describe(rc, so, se))
+
+
+
+@suite.check("8. the arm64 binary is a function of its inputs and SOURCE_DATE_EPOCH")
+def _():
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+    outs = []
+    for d in ("a", "b"):
+        wd = os.path.join(TMP, "repro-" + d)
+        os.mkdir(wd)
+        shutil.copy(FRAUD_ONNX, wd)
+        rc, so, se = run([KILN, "compile", "fraud.onnx", "--target", TARGET, "-o", "fraud"],
+                         timeout=300, env=env, cwd=wd)
+        require(rc == 0, describe(rc, so, se))
+        outs.append(open(os.path.join(wd, "fraud"), "rb").read())
+    require(outs[0] == outs[1], "two compiles in different directories differ")
 
 
 sys.exit(suite.finish())
