@@ -18,8 +18,10 @@
 
 #include "cg.h"
 
-/* The kernel bitcode, embedded by compiler/codegen/embed_kernels.S. */
+/* The kernel bitcode, embedded by compiler/codegen/embed_kernels.S: the
+ * host's and aarch64's (empty when kiln was built without it). */
 extern const char kiln_embed_kernels_bc[], kiln_embed_kernels_bc_end[];
+extern const char kiln_embed_kernels_aarch64_bc[], kiln_embed_kernels_aarch64_bc_end[];
 
 static char *xstrdup(const char *s) {
     char *p = strdup(s);
@@ -668,10 +670,47 @@ static void internalize_kernels(Codegen *cg) {
     }
 }
 
+/* The architecture of a triple: its first field. */
+static size_t triple_arch_len(const char *triple) {
+    return strcspn(triple, "-");
+}
+
+/* The kernel bitcode for cg's architecture (the triple's first field), so
+ * that the kernels' ABI lowering (argument extension, struct passing) and
+ * data layout are the target's: the host's bitcode for the host's
+ * architecture, else the cross one. 0 ok; -1 with a diagnostic: exit 2 for
+ * an architecture kiln has no kernels for, 3 when this kiln was built
+ * without them. */
+static int kernel_bitcode_find(const Codegen *cg, const char **bc, size_t *len, Diag *d) {
+    char *host = LLVMGetDefaultTargetTriple();
+    size_t n = triple_arch_len(cg->triple);
+    int is_host = n == triple_arch_len(host) && strncmp(cg->triple, host, n) == 0;
+    LLVMDisposeMessage(host);
+    if (is_host) {
+        *bc = kiln_embed_kernels_bc;
+        *len = (size_t)(kiln_embed_kernels_bc_end - kiln_embed_kernels_bc);
+        return 0;
+    }
+    if (n == 7 && strncmp(cg->triple, "aarch64", 7) == 0) {
+        *bc = kiln_embed_kernels_aarch64_bc;
+        *len = (size_t)(kiln_embed_kernels_aarch64_bc_end - kiln_embed_kernels_aarch64_bc);
+        if (*len) return 0;
+        diag_env(d, "--target %s: this kiln was built without the aarch64 kernels", cg->triple);
+        diag_hint(d, "install libc6-dev-arm64-cross and gcc-aarch64-linux-gnu "
+                     "(scripts/install-deps.sh), then rebuild kiln");
+        return -1;
+    }
+    diag_usage(d, "--target %s: kiln has no kernels for the '%.*s' architecture", cg->triple,
+               (int)n, cg->triple);
+    diag_hint(d, "kiln compiles for this machine's architecture and for aarch64-linux-gnu");
+    return -1;
+}
+
 int codegen_build(Codegen *cg, const Graph *g, Diag *d) {
-    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange(
-        kiln_embed_kernels_bc, (size_t)(kiln_embed_kernels_bc_end - kiln_embed_kernels_bc),
-        "kernels.bc", 0);
+    const char *bc;
+    size_t bc_len;
+    if (kernel_bitcode_find(cg, &bc, &bc_len, d)) return -1;
+    LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange(bc, bc_len, "kernels.bc", 0);
     if (LLVMParseBitcodeInContext2(cg->ctx, buf, &cg->mod)) {
         LLVMDisposeMemoryBuffer(buf);
         diag_env(d, "the embedded kernel bitcode does not load; this kiln build is broken");

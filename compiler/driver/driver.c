@@ -311,7 +311,8 @@ static int write_release(const DriverOptions *o, Codegen *cg, PkgRelease *rel, c
     char obj[PATH_MAX + 16], exe[PATH_MAX + 16];
     snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
     snprintf(exe, sizeof exe, "%s/service", tmpdir);
-    if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, d) || link_service(tmpdir, obj, exe, o->out, d))
+    if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, d) ||
+        link_service(tmpdir, obj, exe, o->out, o->triple ? codegen_triple(cg) : NULL, d))
         return -1;
     size_t len = 0;
     uint8_t *bin = file_read(exe, &len, d);
@@ -387,6 +388,9 @@ int driver_compile(const DriverOptions *o) {
                          sha,
                          NULL};
     if (!(cg = codegen_create(&co, &d))) goto out;
+    if ((strcmp(o->emit, "exe") == 0 || release) &&
+        link_target_check(o->triple ? codegen_triple(cg) : NULL, &d))
+        goto out;
     if (!strcmp(o->emit, "oci") && pkg_oci_check(co.name, co.version, codegen_triple(cg), &d))
         goto out;
     if (release) {
@@ -421,7 +425,7 @@ int driver_compile(const DriverOptions *o) {
         if (link_tempdir_create(tmpdir, &d)) goto out;
         snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
         if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, &d) ||
-            link_service(tmpdir, obj, dest, o->out, &d))
+            link_service(tmpdir, obj, dest, o->out, o->triple ? codegen_triple(cg) : NULL, &d))
             goto out;
     }
     if (embed && write_header(g, &hm, header, tmp_header, &d)) goto out;

@@ -3,7 +3,10 @@
  * The runtime library libkilnrt.a is embedded in kiln (compiler/driver/embed_rt.S);
  * link_service() writes it next to the object in a private temporary
  * directory and runs the system's C compiler driver (`cc`, or $KILN_CC)
- * to link everything statically.
+ * to link everything statically. For --target aarch64-linux-gnu the
+ * embedded aarch64 runtime is linked by aarch64-linux-gnu-gcc (or
+ * $KILN_CC_AARCH64) with the arm64 libraries scripts/install-deps.sh puts
+ * in place.
  *
  * Every file kiln compile writes appears atomically: link_output_begin()
  * names a temporary file next to the output, the caller writes that, and
@@ -32,10 +35,19 @@ int link_output_begin(const char *out, char tmp[PATH_MAX], Diag *d);
  * diagnostic. Either way tmp no longer exists afterwards. */
 int link_output_commit(const char *tmp, const char *out, Diag *d);
 
-/* Links obj (inside tmpdir) with the embedded runtime into the static
- * executable `path`; messages call it `shown` (the output's real name).
- * 0 ok; -1 with a diagnostic (exit class 3 when no linker can be run). */
-int link_service(const char *tmpdir, const char *obj, const char *path, const char *shown, Diag *d);
+/* Whether kiln can link a service executable for triple (NULL: the host):
+ * a target it knows, whose runtime this kiln embeds and whose cross
+ * linker and static libraries are installed. 0 ok; -1 with a usage (2) or
+ * environment (3) diagnostic naming the packages. Cheap: the driver calls
+ * it before code generation. */
+int link_target_check(const char *triple, Diag *d);
+
+/* Links obj (inside tmpdir) with the embedded runtime for triple (NULL:
+ * the host) into the static executable `path`; messages call it `shown`
+ * (the output's real name). 0 ok; -1 with a diagnostic (exit class 3 when
+ * no linker can be run). */
+int link_service(const char *tmpdir, const char *obj, const char *path, const char *shown,
+                 const char *triple, Diag *d);
 
 /* Puts obj (inside tmpdir) into a static library with `ar rcsD` ($KILN_AR,
  * default ar from binutils; D: zero timestamps, uids and modes, so the
