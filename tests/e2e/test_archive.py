@@ -229,6 +229,29 @@ def check_binary_runs():
             f"predict: {out[:300]}")
 
 
+def check_binary_is_portable():
+    """bin/fraud carries x86-64-v2/v3/v4 code and answers as on this host under qemu's Nehalem and Haswell"""
+    exe = os.path.join(state["dir"], "bin", "fraud")
+    rc, out, err = run([exe, "info", "--json"], timeout=60)
+    require(rc == 0, "info --json: " + describe(rc, out, err))
+    levels = json.loads(out)["cpu"]["levels"]
+    require(levels == ["x86-64-v2", "x86-64-v3", "x86-64-v4"], f"cpu levels {levels}")
+    rc, native, err = run([exe, "predict", "--input", REQUEST], timeout=60)
+    require(rc == 0, "predict: " + describe(rc, native, err))
+    want = json.loads(native)["outputs"][0]["data"]
+    qemu = shutil.which("qemu-x86_64")
+    if not qemu:
+        require(not os.environ.get("CI"), "qemu-x86_64 is missing (scripts/install-deps.sh)")
+        print("SKIP: qemu-x86_64 is missing; scripts/install-deps.sh installs qemu-user")
+        return
+    for cpu in ("Nehalem", "Haswell"):
+        rc, out, err = run([qemu, "-cpu", cpu, exe, "predict", "--input", REQUEST], timeout=120)
+        require(rc == 0, f"under {cpu}: " + describe(rc, out, err))
+        got = json.loads(out)["outputs"][0]["data"]
+        require(all(abs(a - b) <= 1e-6 + 1e-5 * abs(b) for a, b in zip(got, want)),
+                f"under {cpu}: {got} vs {want}")
+
+
 def check_verify_passes():
     """kiln verify passes the archive: "verified 6 files\""""
     rc, out, err = verify(state["archive"])
@@ -313,6 +336,6 @@ def check_bad_epoch():
 
 
 suite.run([check_build_twice, check_layout, check_sha256sums, check_manifest, check_sbom,
-           check_yaml, check_binary_runs, check_verify_passes, check_verify_catches_tampering,
+           check_yaml, check_binary_runs, check_binary_is_portable, check_verify_passes, check_verify_catches_tampering,
            check_verify_usage, check_bad_epoch])
 sys.exit(suite.finish())
