@@ -29,7 +29,8 @@ CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libjansson-dev
 SYSROOT_AARCH64=/opt/kiln/sysroot-aarch64
 
 cross_sysroot_missing() {
-    [ ! -f "$SYSROOT_AARCH64/usr/lib/aarch64-linux-gnu/libevent_core.a" ]
+    [ ! -f "$SYSROOT_AARCH64/usr/lib/aarch64-linux-gnu/libevent_core.a" ] ||
+        [ ! -f "$SYSROOT_AARCH64/kiln-versions" ]
 }
 
 # Unpacks libevent-dev:arm64 (headers and the static .a files: nothing else
@@ -41,6 +42,9 @@ cross_sysroot_install() {
     rm -rf "$SYSROOT_AARCH64.tmp"
     for deb in "$work"/*.deb; do
         dpkg-deb -x "$deb" "$SYSROOT_AARCH64.tmp"
+        # dpkg does not own these files: the SBOM reads their version here.
+        printf '%s %s\n' "$(dpkg-deb -f "$deb" Package)" "$(dpkg-deb -f "$deb" Version)" \
+            >>"$SYSROOT_AARCH64.tmp/kiln-versions"
     done
     rm -rf "$SYSROOT_AARCH64"
     mv "$SYSROOT_AARCH64.tmp" "$SYSROOT_AARCH64"

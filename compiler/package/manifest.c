@@ -139,7 +139,7 @@ static json_t *sha256_hashes(const char *hex) {
 
 /* One Debian package as a library component. */
 static json_t *deb_component(const char *lib, const char *pkg, const char *version,
-                             const char *what) {
+                             const char *what, const char *arch) {
     char purl[256], ref[128], ver[128];
     /* A Debian epoch's ':' ("1:2.3-1") is percent-encoded in a purl. */
     size_t n = 0;
@@ -152,7 +152,7 @@ static json_t *deb_component(const char *lib, const char *pkg, const char *versi
         }
     }
     ver[n] = 0;
-    snprintf(purl, sizeof purl, "pkg:deb/debian/%s@%s?arch=%s", pkg, ver, KILN_DEB_ARCH);
+    snprintf(purl, sizeof purl, "pkg:deb/debian/%s@%s?arch=%s", pkg, ver, arch);
     snprintf(ref, sizeof ref, "deb:%s", pkg);
     json_t *c = json_object();
     set(c, "type", json_string("library"));
@@ -214,10 +214,17 @@ char *pkg_sbom_json(const PkgRelease *r) {
     json_array_append_new(comps, rt);
     json_array_append_new(app_deps, json_string("kiln-runtime"));
 
+    /* The libraries of the binary's architecture, not the build host's. */
+    int a64 = strncmp(r->triple, "aarch64", 7) == 0;
+    const char *arch = a64 ? KILN_DEB_ARCH_AARCH64 : KILN_DEB_ARCH;
 #define DEB(lib, pkg, version, what)                                                               \
-    json_array_append_new(comps, deb_component(lib, pkg, version, what));                          \
+    json_array_append_new(comps, deb_component(lib, pkg, version, what, arch));                    \
     json_array_append_new(app_deps, json_string("deb:" pkg));
-    KILN_DEB_PACKAGES(DEB)
+    if (a64) {
+        KILN_DEB_PACKAGES_AARCH64(DEB)
+    } else {
+        KILN_DEB_PACKAGES(DEB)
+    }
 #undef DEB
     set(bom, "components", comps);
 

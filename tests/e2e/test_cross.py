@@ -190,4 +190,24 @@ def _():
     require(outs[0] == outs[1], "two compiles in different directories differ")
 
 
+@suite.check("9. an aarch64 release archive and image: arm64 binary, SBOM libraries arm64 with versions")
+def _():
+    import tarfile
+    arc = cross_compile(FRAUD_ONNX, os.path.join(TMP, "fraud-arm64.tar.gz"), "--emit", "archive")
+    with tarfile.open(arc) as t:
+        binary = t.extractfile("fraud-1/bin/fraud").read()
+        sbom = json.load(t.extractfile("fraud-1/sbom.cdx.json"))
+    require(binary[:4] == b"\x7fELF" and binary[18] == 183, "bin/fraud is not an aarch64 ELF")
+    libs = [c for c in sbom["components"] if c.get("purl", "").startswith("pkg:deb/")]
+    require(len(libs) == 4, f"SBOM libraries: {libs}")
+    for c in libs:
+        require(c["purl"].endswith("?arch=arm64") and c["version"] != "unknown"
+                and c["name"] != "unknown", f"SBOM library of the arm64 binary: {c}")
+    img = cross_compile(FRAUD_ONNX, os.path.join(TMP, "fraud-arm64.oci"), "--emit", "oci")
+    with tarfile.open(img) as t:
+        index = json.load(t.extractfile("index.json"))
+    platform = index["manifests"][0].get("platform", {})
+    require(platform.get("architecture") == "arm64", f"image platform {platform}")
+
+
 sys.exit(suite.finish())
