@@ -82,7 +82,7 @@ static void k8s_name(const char *name, char out[64]) {
     out[n] = 0;
 }
 
-/* The container both files run: the image's binary with `serve`, the v2
+/* The container both files run: the image's /bin/NAME serve, the v2
  * health probes, a non-root user and a locked-down security context. */
 static void yaml_container(Text *t, const PkgRelease *r, const char *ind) {
     const char *in = ind;
@@ -92,7 +92,14 @@ static void yaml_container(Text *t, const PkgRelease *r, const char *ind) {
     text_printf(&img, "%s:%s", r->name, r->version);
     yaml_quoted(t, img.s);
     free(img.s);
-    text_printf(t, "\n%s  args: [\"serve\", \"--port\", \"8080\"]\n", in);
+    /* The command is spelled out rather than left to the image's
+     * entrypoint (oci.c: /bin/NAME serve), so the args cannot repeat it. */
+    text_printf(t, "\n%s  command: [", in);
+    Text cmd = {0};
+    text_printf(&cmd, "/bin/%s", r->name);
+    yaml_quoted(t, cmd.s);
+    free(cmd.s);
+    text_printf(t, ", \"serve\"]\n%s  args: [\"--port\", \"8080\"]\n", in);
     text_printf(t,
                 "%s  ports:\n%s    - name: http\n%s      containerPort: 8080\n"
                 "%s      protocol: TCP\n",

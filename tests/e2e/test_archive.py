@@ -177,7 +177,9 @@ def check_sbom():
 
 def container_ok(c, where):
     require(c["image"] == "fraud:1", f"{where}: image {c['image']}")
-    require(c["args"] == ["serve", "--port", "8080"], f"{where}: args {c['args']}")
+    # The OCI image (--emit oci) holds the binary at /bin/NAME.
+    require(c["command"] == ["/bin/fraud", "serve"], f"{where}: command {c.get('command')}")
+    require(c["args"] == ["--port", "8080"], f"{where}: args {c['args']}")
     require(c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080},
             f"{where}: livenessProbe {c['livenessProbe']}")
     require(c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080},
