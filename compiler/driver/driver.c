@@ -18,7 +18,6 @@
 #include "passes.h"
 
 #include <jansson.h>
-#include <nettle/sha2.h>
 
 /* Room for "import", the passes and the NULL at the end. */
 #define MAX_PASSES 30
@@ -120,13 +119,7 @@ static const char *model_name(Arena *a, const DriverOptions *o) {
 }
 
 void driver_sha256_hex(const void *data, size_t len, char hex[65]) {
-    struct sha256_ctx ctx;
-    uint8_t digest[SHA256_DIGEST_SIZE];
-    sha256_init(&ctx);
-    sha256_update(&ctx, len, data);
-    sha256_digest(&ctx, sizeof digest, digest);
-    for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    pkg_sha256_hex(data, len, hex);
 }
 
 /* Reads the model file once and imports it; sha256 (NULL: not wanted)

@@ -211,6 +211,24 @@ int link_output_commit(const char *tmp, const char *out, Diag *d) {
     return -1;
 }
 
+/* Waits for the tool kiln ran (the linker, ar): 0 if it succeeded, else
+ * its exit status (-1 for a signal) after copying its output, log_path,
+ * to the diagnostics. */
+static int child_wait(pid_t pid, const char *log_path, Diag *d) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) break;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    FILE *log = fopen(log_path, "r");
+    if (log) {
+        char line[1024];
+        while (fgets(line, sizeof line, log))
+            fputs(line, d->out ? d->out : stderr);
+        fclose(log);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int link_service(const char *tmpdir, const char *obj, const char *path, const char *shown,
                  const char *triple, Diag *d) {
     const LinkTarget *t = link_target_find(triple, d);
@@ -242,19 +260,9 @@ int link_service(const char *tmpdir, const char *obj, const char *path, const ch
                   t->cc_env);
         return -1;
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) break;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        FILE *log = fopen(log_path, "r");
-        if (log) {
-            char line[1024];
-            while (fgets(line, sizeof line, log))
-                fputs(line, d->out ? d->out : stderr);
-            fclose(log);
-        }
-        diag_env(d, "linking '%s' failed (%s exited with status %d)", shown, cc,
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    int status = child_wait(pid, log_path, d);
+    if (status) {
+        diag_env(d, "linking '%s' failed (%s exited with status %d)", shown, cc, status);
         diag_hint(d, "the static libraries come from %s; run scripts/install-deps.sh",
                   t->lib_packages);
         return -1;
@@ -299,19 +307,10 @@ int link_archive(const char *tmpdir, const char *obj, const char *path, const ch
                      "llvm-ar-19");
         return -1;
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) break;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        FILE *log = fopen(log_path, "r");
-        if (log) {
-            char line[1024];
-            while (fgets(line, sizeof line, log))
-                fputs(line, d->out ? d->out : stderr);
-            fclose(log);
-        }
+    int status = child_wait(pid, log_path, d);
+    if (status) {
         diag_env(d, "writing the library '%s' failed (%s exited with status %d)", shown, ar,
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+                 status);
         diag_hint(d, "KILN_AR must name an ar that takes `rcsD` (binutils' ar, llvm-ar-19)");
         return -1;
     }
