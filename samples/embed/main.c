@@ -5,10 +5,12 @@
 #include "libfraud.h" /* written by kiln next to libfraud.a */
 
 /* One transaction, in the order of ../fraud-detection/README.md (ref_input_b1.npy). */
+/* clang-format off */
 static const float transaction[KILN_FRAUD_INPUT_0_ITEM_NUMEL] = {
     2.58648896f, -0.792555511f, -0.609799802f, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 5.69682264f,
     2.14394593f, 1, 2, 0.202291027f, 1, 0, 0, 2.81219697f, 0, 1, 0, 0, 47, 0.143653452f, 0,
     0.00689092372f};
+/* clang-format on */
 
 int main(void) {
     const KilnModel *m = &kiln_model_fraud;
