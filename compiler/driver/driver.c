@@ -346,19 +346,7 @@ int driver_compile(const DriverOptions *o) {
     int release = emit_is_release(o->emit);
     PkgRelease rel = {0};
     if (release && pkg_source_date_epoch(&rel.epoch, &d)) return exit_code(&d, -1);
-    /* The version names the archive's directory and the image tag. */
-    const char *v = o->version ? o->version : "1";
-    if (release && (!v[0] ||
-                    strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                              "0123456789._-") != strlen(v) ||
-                    v[0] == '.' || v[0] == '-')) {
-        diag_usage(&d,
-                   "--model-version '%s' cannot name a release (the archive's NAME-VERSION/, the "
-                   "image tag)",
-                   v);
-        diag_hint(&d, "use letters, digits, '.', '_' and '-', starting with a letter or digit");
-        return EXIT_USAGE;
-    }
+    if (release && pkg_release_version_check(o->version ? o->version : "1", &d)) return EXIT_USAGE;
     /* obj and lib are for embedding: they come with a header and export
      * kiln_model_<name>, which two models in one program do not share. */
     int embed = strcmp(o->emit, "obj") == 0 || strcmp(o->emit, "lib") == 0;

@@ -55,6 +55,17 @@ static int tag_ok(const char *s) {
     return 1;
 }
 
+int pkg_release_version_check(const char *version, Diag *d) {
+    if (tag_ok(version)) return 0;
+    diag_usage(d,
+               "--model-version '%s' cannot name a release (the archive's NAME-VERSION/ "
+               "directory and the image tag)",
+               version);
+    diag_hint(d, "use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or "
+                 "'-' (e.g. --model-version 1.2)");
+    return -1;
+}
+
 /* NAME as a Docker repository name, [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*:
  * lower case, any other run of separators becomes '-', none at the ends;
  * "model" if nothing is left. malloc'd. */
@@ -100,12 +111,7 @@ int pkg_oci_check(const char *name, const char *version, const char *triple, Dia
         diag_hint(d, "give one with --name, e.g. --name fraud");
         rc = -1;
     }
-    if (!tag_ok(version)) {
-        diag_usage(d, "--emit oci: --model-version '%s' cannot be an image tag", version);
-        diag_hint(d, "use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or "
-                     "'-' (e.g. --model-version 1.2)");
-        rc = -1;
-    }
+    if (pkg_release_version_check(version, d)) rc = -1;
     if (!oci_arch(triple, &variant)) {
         diag_usage(d, "--emit oci: no OCI image for target '%s'", triple);
         diag_hint(d, "images are built for Linux on x86_64 and aarch64; choose --target "

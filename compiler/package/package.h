@@ -46,6 +46,12 @@ int pkg_source_date_epoch(int64_t *out, Diag *d);
 /* The SHA-256 of data as 64 lowercase hex digits and a NUL. */
 void pkg_sha256_hex(const void *data, size_t len, char hex[65]);
 
+/* The model version both release kinds are named by (the archive's
+ * NAME-VERSION/ directory, the image tag): up to 128 of [A-Za-z0-9_.-],
+ * not starting with '.' or '-'. 0 ok; -1 with a usage diagnostic naming
+ * --model-version. */
+int pkg_release_version_check(const char *version, Diag *d);
+
 /* --- the release archive (archive.c, manifest.c, verify.c) --------------------- */
 
 /* One graph input or output as the manifest shows it. */
