@@ -5,8 +5,8 @@
  * those.
  *
  * Every op from opset 7 on: attribute forms (Slice-1, Pad-2, Split-2,
- * Squeeze/Unsqueeze before 13, Upsample-7) and input forms. The batch dim
- * may flow through an op as long as the op never needs it as a number.
+ * Squeeze/Unsqueeze before 13, Upsample-7) and input forms. Symbolic dims
+ * flow through as expressions; ops that would need one as a number say so.
  */
 #include <math.h>
 #include <string.h>
@@ -37,8 +37,8 @@ static int ints_attr_or_input(Node *n, const char *attr, int input, int from, in
 }
 
 static int batch_dim_error(Node *n, Diag *d, int axis, const char *what) {
-    diag_node(d, n, "%s along axis %d, which is the batch dimension", what, axis);
-    diag_hint(d, "fix the batch size with --shape INPUT=DIMS, or export with a static batch");
+    diag_node(d, n, "%s along axis %d, a dynamic dimension, is not supported yet", what, axis);
+    diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
     return -1;
 }
 
@@ -67,16 +67,16 @@ int shape_concat(Node *n, Diag *d) {
         if (shapes_same_dtype(n, 0, i, d)) return -1;
         int ok = x->shape.rank == x0->shape.rank;
         for (int k = 0; ok && k < s.rank; k++)
-            if (k != axis && x->shape.dims[k] != x0->shape.dims[k]) ok = 0;
+            if (k != axis && shapes_unify(n, x->shape.dims[k], x0->shape.dims[k], &s.dims[k],
+                                          "a dim of its inputs outside the axis"))
+                ok = 0;
         if (!ok) {
             diag_node(d, n, "input '%s' %s does not match '%s' %s outside axis %lld", x->name,
                       shapes_str(&x->shape, b1), x0->name, shapes_str(&x0->shape, b2),
                       (long long)axis);
             return -1;
         }
-        if (x->shape.dims[axis] == DIM_BATCH)
-            return batch_dim_error(n, d, (int)axis, "concatenating");
-        s.dims[axis] += x->shape.dims[axis];
+        s.dims[axis] = dim_add(s.dims[axis], x->shape.dims[axis]);
     }
     shapes_set(n, 0, x0->dtype, &s);
     return 0;
@@ -149,7 +149,7 @@ static int slice_plan(Node *n, Diag *d, SlicePlan *plan, Shape *out) {
             return -1;
         }
         int64_t dim = x->shape.dims[axis];
-        if (dim == DIM_BATCH) {
+        if (dim < 0) {
             if (s == 0 && p == 1 && e >= INT32_MAX) continue; /* the whole batch */
             return batch_dim_error(n, d, (int)axis, "slicing");
         }
@@ -193,7 +193,7 @@ int shape_split(Node *n, Diag *d) {
     int np = ints_attr_or_input(n, "split", 1, 13, parts, 64, d);
     if (np < 0) return -1;
     int64_t dim = x->shape.dims[axis];
-    if (dim == DIM_BATCH) return batch_dim_error(n, d, (int)axis, "splitting");
+    if (dim < 0) return batch_dim_error(n, d, (int)axis, "splitting");
     if (np == 0) {
         if (dim % n->n_outputs) {
             diag_node(d, n, "axis %lld of size %lld does not split into %d equal parts",
@@ -238,7 +238,7 @@ int shape_squeeze(Node *n, Diag *d) {
     for (int i = 0; i < na; i++) {
         int64_t a;
         if (shapes_axis(n, axes[i], x->shape.rank, d, &a)) return -1;
-        if (x->shape.dims[a] == DIM_BATCH) return batch_dim_error(n, d, (int)a, "squeezing");
+        if (x->shape.dims[a] < 0) return batch_dim_error(n, d, (int)a, "squeezing");
         if (x->shape.dims[a] != 1) {
             diag_node(d, n, "axis %lld has size %lld, only size-1 axes can be squeezed",
                       (long long)a, (long long)x->shape.dims[a]);
@@ -295,7 +295,7 @@ int shape_gather(Node *n, Diag *d) {
     if (index_type_ok(n, 1, 1, d) ||
         shapes_axis(n, ir_attr_int(n, "axis", 0), x->shape.rank, d, &axis))
         return -1;
-    if (x->shape.dims[axis] == DIM_BATCH) return batch_dim_error(n, d, (int)axis, "gathering");
+    if (x->shape.dims[axis] < 0) return batch_dim_error(n, d, (int)axis, "gathering");
     int r = x->shape.rank - 1 + idx->shape.rank;
     if (r > IR_MAX_RANK) {
         diag_node(d, n, "output rank %d exceeds kiln's limit of %d", r, IR_MAX_RANK);
@@ -324,9 +324,9 @@ int shape_gather_elements(Node *n, Diag *d) {
                   idx->shape.rank);
         return -1;
     }
-    if (x->shape.dims[axis] == DIM_BATCH) return batch_dim_error(n, d, (int)axis, "gathering");
+    if (x->shape.dims[axis] < 0) return batch_dim_error(n, d, (int)axis, "gathering");
     for (int i = 0; i < x->shape.rank; i++)
-        if ((x->shape.dims[i] == DIM_BATCH) != (idx->shape.dims[i] == DIM_BATCH))
+        if ((x->shape.dims[i] < 0) != (idx->shape.dims[i] < 0))
             return shapes_batch_unrepresentable(n, d, "gathering");
     shapes_set(n, 0, x->dtype, &idx->shape);
     return 0;
@@ -344,7 +344,7 @@ int shape_gather_nd(Node *n, Diag *d) {
         return -1;
     }
     for (int i = b; i < b + k; i++)
-        if (x->shape.dims[i] == DIM_BATCH) return batch_dim_error(n, d, i, "indexing");
+        if (x->shape.dims[i] < 0) return batch_dim_error(n, d, i, "indexing");
     Shape s = {0, {0}};
     for (int i = 0; i < ri - 1; i++)
         s.dims[s.rank++] = idx->shape.dims[i];
@@ -364,7 +364,7 @@ int shape_scatter(Node *n, Diag *d) {
     }
     if (index_type_ok(n, 1, 0, d) || shapes_same_dtype(n, 0, 2, d)) return -1;
     for (int i = 0; i < x->shape.rank; i++)
-        if (x->shape.dims[i] == DIM_BATCH) return batch_dim_error(n, d, i, "scattering");
+        if (x->shape.dims[i] < 0) return batch_dim_error(n, d, i, "scattering");
     shapes_set(n, 0, x->dtype, &x->shape);
     return 0;
 }
@@ -373,13 +373,11 @@ int shape_scatter(Node *n, Diag *d) {
 
 int shape_expand(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
-    int64_t want[IR_MAX_RANK];
-    int r = shapes_const_ints(n, 1, want, IR_MAX_RANK, d);
+    Shape t, s;
+    int r = shapes_const_dims(n, 1, t.dims, IR_MAX_RANK, d);
     if (r < 0) return -1;
-    Shape t = {r, {0}}, s;
-    for (int i = 0; i < r; i++)
-        t.dims[i] = want[i] == FOLD_DIM_BATCH ? DIM_BATCH : want[i];
-    if (shapes_broadcast(&x->shape, &t, &s)) {
+    t.rank = r;
+    if (shapes_broadcast(n, &x->shape, &t, &s)) {
         char b1[160], b2[160];
         diag_node(d, n, "input shape %s does not broadcast to %s", shapes_str(&x->shape, b1),
                   shapes_str(&t, b2));
@@ -404,7 +402,7 @@ int shape_tile(Node *n, Diag *d) {
             diag_node(d, n, "repeat %lld on axis %d is negative", (long long)rep[i], i);
             return -1;
         }
-        if (s.dims[i] == DIM_BATCH) {
+        if (s.dims[i] < 0) {
             if (rep[i] != 1) return batch_dim_error(n, d, i, "tiling");
             continue;
         }
@@ -446,19 +444,12 @@ int shape_size(Node *n, Diag *d) {
 }
 
 int shape_constant_of_shape(Node *n, Diag *d) {
-    int64_t want[IR_MAX_RANK];
     Value *in = shapes_in(n, 0);
-    int r = shapes_const_ints(n, 0, want, IR_MAX_RANK, d);
+    Shape s;
+    int r = shapes_const_dims(n, 0, s.dims, IR_MAX_RANK, d);
     if (r < 0) return -1;
     if (in->shape.rank != 1) r = 0; /* a scalar-shaped empty shape */
-    Shape s = {r, {0}};
-    for (int i = 0; i < r; i++) {
-        s.dims[i] = want[i] == FOLD_DIM_BATCH ? DIM_BATCH : want[i];
-        if (s.dims[i] < 0 && s.dims[i] != DIM_BATCH) {
-            diag_node(d, n, "dim %d is %lld", i, (long long)want[i]);
-            return -1;
-        }
-    }
+    s.rank = r;
     const Attr *v = ir_attr(n, "value");
     DType t = DT_F32;
     if (v && v->kind == ATTR_TENSOR && v->t) {
@@ -574,8 +565,8 @@ int shape_trilu(Node *n, Diag *d) {
         diag_node(d, n, "input must have rank >= 2, has %d", x->shape.rank);
         return -1;
     }
-    if (x->shape.dims[x->shape.rank - 1] == DIM_BATCH ||
-        x->shape.dims[x->shape.rank - 2] == DIM_BATCH)
+    if (x->shape.dims[x->shape.rank - 1] < 0 ||
+        x->shape.dims[x->shape.rank - 2] < 0)
         return batch_dim_error(n, d, x->shape.rank - 2, "a triangle");
     int64_t kv;
     if (k && shapes_const_ints(n, 1, &kv, 1, d) < 0) return -1;
@@ -596,7 +587,7 @@ static int block_check(Node *n, Diag *d, int64_t *b) {
         return -1;
     }
     for (int i = 1; i < 4; i++)
-        if (x->dims[i] == DIM_BATCH) return batch_dim_error(n, d, i, "rearranging blocks");
+        if (x->dims[i] < 0) return batch_dim_error(n, d, i, "rearranging blocks");
     return 0;
 }
 
@@ -695,9 +686,9 @@ static int pad_plan(Node *n, Diag *d, PadPlan *p) {
                       (long long)pads[i], (long long)pads[i + r], i, (long long)KILN_MAX_DIM);
             return -1;
         }
-        if (dim == DIM_BATCH && (pads[i] || pads[i + r]))
+        if (dim < 0 && (pads[i] || pads[i + r]))
             return batch_dim_error(n, d, i, "padding");
-        if (dim != DIM_BATCH && dim + pads[i] + pads[i + r] < 0) {
+        if (dim >= 0 && dim + pads[i] + pads[i + r] < 0) {
             diag_node(d, n, "pads remove more than the %lld elements of axis %d", (long long)dim,
                       i);
             return -1;
@@ -717,7 +708,7 @@ int shape_pad(Node *n, Diag *d) {
     if (pad_plan(n, d, p)) return -1;
     Shape s = shapes_in(n, 0)->shape;
     for (int i = 0; i < s.rank; i++)
-        if (s.dims[i] != DIM_BATCH) s.dims[i] += p->begin[i] + p->end[i];
+        if (s.dims[i] >= 0) s.dims[i] += p->begin[i] + p->end[i];
     n->plan_kind = PLAN_PAD;
     n->plan.pad = p;
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
@@ -812,10 +803,10 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
         int64_t in = x->shape.dims[i];
         p->roi[i] = nr ? roi[i] : 0;
         p->roi[i + r] = nr ? roi[i + r] : 1;
-        if (in == DIM_BATCH) {
+        if (in < 0) {
             if ((ns && sc[i] == 1.0) || (!ns && 0)) {
                 p->scale[i] = 1;
-                p->out.dims[i] = DIM_BATCH;
+                p->out.dims[i] = in;
                 continue;
             }
             return batch_dim_error(n, d, i, "resizing");
@@ -963,13 +954,12 @@ int shape_resize(Node *n, Diag *d) {
     }
     /* Linear and cubic run axis by axis through two scratch buffers, each
      * as large as the largest intermediate. */
-    n->scratch = n->scratch_per_batch = 0;
+    n->scratch = 0;
     shapes_set(n, 0, x->dtype, &p->out);
     if (shapes_check_outputs(n, d)) return -1;
     if (p->mode != RESIZE_NEAREST) {
         Shape cur = x->shape;
-        int64_t big = 0;
-        int batch = 0;
+        Dim big = 0;
         for (int i = 0; i < p->rank; i++) {
             cur.dims[i] = p->out.dims[i];
             int64_t bytes;
@@ -980,21 +970,15 @@ int shape_resize(Node *n, Diag *d) {
                           (long long)KILN_MAX_TENSOR_BYTES);
                 return -1;
             }
-            int bb;
-            int64_t c = shapes_product(&cur, 0, cur.rank, &bb);
-            if (c > big) big = c;
-            batch |= bb;
+            big = dim_max(big, shape_count(&cur));
         }
-        if (batch)
-            n->scratch_per_batch = 2 * big * 4 + 128;
-        else
-            n->scratch = 2 * big * 4 + 128;
+        n->scratch = dim_add(dim_mul(big, 8), 128);
     }
     for (int k = 0; k < p->rank; k++) {
         ResizeTaps *t = &p->axis[k];
         int64_t out = p->out.dims[k];
         t->identity = 1;
-        if (out == DIM_BATCH) continue;
+        if (out < 0) continue;
         t->idx = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)(4 * out + 4));
         t->w = arena_alloc(n->graph->arena, sizeof(double) * (size_t)(4 * out + 4));
         t->identity = resize_taps(p, k, x->shape.dims[k], t->idx, t->w, &t->taps);

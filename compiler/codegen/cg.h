@@ -52,7 +52,7 @@ struct Codegen {
     Diag *d;
     /* The function being emitted: kiln_model_run itself, or one of the
      * chunk functions a large graph is split into (see cg_emit_run). */
-    LLVMValueRef batch;      /* its batch argument */
+    LLVMValueRef syms;       /* its symbol values argument: i64[n_syms] */
     LLVMValueRef ws;         /* its workspace argument */
     LLVMValueRef fn_inputs;  /* its inputs argument */
     LLVMValueRef fn_outputs; /* its outputs argument */
@@ -61,6 +61,11 @@ struct Codegen {
     LLVMValueRef *vals;      /* address of each Value, by id (malloc'd) */
     int *vals_fn;            /* fn_id that vals[id] was computed in; 0: none (malloc'd) */
     int sym_overflow;        /* a size of the node being emitted overflowed int64 */
+    /* cg_dim_value's cache: the value of Dim -1 - id in function dimv_fn[id]
+     * (malloc'd, grown on demand). */
+    LLVMValueRef *dimv;
+    int *dimv_fn;
+    int64_t cap_dimv;
     /* The check sites (kiln_model.h), by site - 1, from g's arena; the
      * model's KilnModel.checks table is made from them. */
     const char **checks;
@@ -82,40 +87,40 @@ void cg_fn_retarget(Codegen *cg, LLVMValueRef f, const char *cpu, const char *fe
 #include "ops.def"
 #undef OP
 
-/* A size known up to the batch: c * batch^e. Products are checked: one
- * whose c overflows int64 is the overflowed Sym (e < 0), which sticks
- * through later products, equals no other Sym, and whose cg_sym_value()
- * fails the node being emitted with a diagnostic naming it (never a
- * wrapped size in the code). */
-typedef struct Sym {
-    int64_t c; /* constant factor */
-    int e;     /* power of the batch; < 0: overflowed */
-} Sym;
-#define CG_SYM_OVERFLOW ((Sym){1, -1})
+/* A size as codegen computes with it: a Dim (dim.h), a number or an
+ * expression over the model's symbols. Products are checked: one that
+ * overflows is CG_SYM_OVERFLOW (DIM_INVALID), which sticks through later
+ * products, equals no other Sym, and whose cg_sym_value() fails the node
+ * being emitted with a diagnostic naming it (never a wrapped size in the
+ * code). Equal sizes are the same Dim. */
+typedef Dim Sym;
+#define CG_SYM_OVERFLOW DIM_INVALID
 
 static inline Sym cg_sym(int64_t c) {
-    return (Sym){c, 0};
+    return dim_const(c);
 }
 static inline Sym cg_sym_dim(int64_t d) {
-    return d == DIM_BATCH ? (Sym){1, 1} : (Sym){d, 0};
+    return d;
 }
 static inline Sym cg_sym_mul(Sym a, Sym b) {
-    Sym p = {0, a.e + b.e};
-    if (a.e < 0 || b.e < 0 || p.e > 64 || __builtin_mul_overflow(a.c, b.c, &p.c))
-        return CG_SYM_OVERFLOW;
-    return p;
+    return dim_mul(a, b);
 }
 static inline int cg_sym_eq(Sym a, Sym b) {
-    return a.e >= 0 && b.e >= 0 && a.c == b.c && (a.e == b.e || a.c == 0);
+    return a == b && a != DIM_INVALID;
 }
 static inline int cg_sym_is(Sym a, int64_t c) {
-    return a.e == 0 && a.c == c;
+    return a == c;
 }
 /* Product of s's dims [from, to). */
 Sym cg_sym_prod(const Shape *s, int from, int to);
-/* The i64 value of a Sym at the run's batch size. An overflowed Sym gives
+/* The i64 value of a Sym at the run's symbol values. An overflowed Sym gives
  * 0 and sets Codegen.sym_overflow, which fails the node being emitted. */
 LLVMValueRef cg_sym_value(Codegen *cg, Sym s);
+/* The i64 value of d in the function being emitted, computed once per
+ * function in its entry block from its syms argument (cg->syms). */
+LLVMValueRef cg_dim_value(Codegen *cg, Dim d);
+/* A new check site with this text (from g's arena); returns its number. */
+int cg_check_site_add(Codegen *cg, const char *text);
 LLVMValueRef cg_i32(Codegen *cg, int v);
 LLVMValueRef cg_i64(Codegen *cg, int64_t v);
 LLVMValueRef cg_f32(Codegen *cg, float v);
@@ -156,7 +161,7 @@ void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st);
 /* Emits the graph's constants as globals, once: every variant of
  * kiln_model_run reads the same ones. Call before cg_emit_run. */
 void cg_emit_constants(Codegen *cg, const Graph *g);
-/* Emits `int kiln_model_run<suffix>(inputs, outputs, ws, batch, pool)`,
+/* Emits `int kiln_model_run<suffix>(inputs, outputs, ws, syms, pool)`,
  * its functions with target cpu fn_cpu and features fn_features; NULL with
  * diagnostics if some node cannot be lowered. A large graph is emitted as
  * chunk functions of the same signature that run calls in order; every

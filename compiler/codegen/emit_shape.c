@@ -105,9 +105,9 @@ static int emit_strided(Codegen *cg, const Node *n, DType t, int rank, const Sym
         cg_call(cg, "kiln_copy", args, 3);
         return 0;
     }
-    if (r > MAX_COPY_DIMS && D[0].e == 0 && D[0].c <= 64) {
+    if (r > MAX_COPY_DIMS && D[0] >= 0 && D[0] <= 64) {
         /* Peel the outermost axis into separate calls (a Tile of rank 4). */
-        for (int64_t i = 0; i < D[0].c; i++)
+        for (int64_t i = 0; i < D[0]; i++)
             if (emit_strided(cg, n, t, r - 1, D + 1, X + 1, Y + 1,
                              offset_addr(cg, x, cg_sym_mul(cg_sym(i), X[0]), t),
                              offset_addr(cg, y, cg_sym_mul(cg_sym(i), Y[0]), t)))
@@ -227,7 +227,7 @@ int emit_tile(Codegen *cg, const Node *n) {
     dense_strides(&y->shape, ys);
     for (int k = 0; k < r; k++) {
         Sym d = cg_sym_dim(x->shape.dims[k]);
-        int64_t rep = x->shape.dims[k] == DIM_BATCH || x->shape.dims[k] == 0
+        int64_t rep = x->shape.dims[k] < 0 || x->shape.dims[k] == 0
                           ? 1
                           : y->shape.dims[k] / x->shape.dims[k];
         D[2 * k] = cg_sym(rep);
@@ -301,9 +301,16 @@ static int emit_table_gather(Codegen *cg, const Node *n, const Value *x, const V
     Sym outer = cg_sym_prod(&y->shape, 0, first);
     Sym x_os = cg_sym_prod(&x->shape, first, r);
     int64_t xs[IR_MAX_RANK];
+    for (int k = first; k < r; k++)
+        if (x->shape.dims[k] < 0) {
+            diag_node(cg->d, n, "resizing with a dynamic dim inside the resized axes is not "
+                                "supported yet");
+            diag_hint(cg->d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
+            return -1;
+        }
     for (int k = r - 1, acc = 1; k >= 0; k--) {
         xs[k] = acc;
-        acc *= (int)(x->shape.dims[k] == DIM_BATCH ? 1 : x->shape.dims[k]);
+        acc *= (int)(x->shape.dims[k] < 0 ? 1 : x->shape.dims[k]);
     }
     /* Merge a trailing run of identity axes into one. */
     int last = r;
@@ -311,15 +318,17 @@ static int emit_table_gather(Codegen *cg, const Node *n, const Value *x, const V
         last--;
     int64_t tail = 1;
     for (int k = last; k < r; k++)
-        tail *= y->shape.dims[k];
+        tail *= y->shape.dims[k] < 0 ? 1 : y->shape.dims[k];
     int m = last - first + (last < r);
     if (m > 4) {
         diag_node(cg->d, n, "padding or resizing %d axes at once is not supported (at most 4)", m);
         return -1;
     }
     for (int k = first; k < r; k++)
-        if (y->shape.dims[k] == DIM_BATCH || x->shape.dims[k] == DIM_BATCH) {
-            diag_node(cg->d, n, "the batch dimension must lead the padded or resized axes");
+        if (y->shape.dims[k] < 0 || x->shape.dims[k] < 0) {
+            diag_node(cg->d, n, "padding or resizing along a dynamic dimension is not supported "
+                                "yet");
+            diag_hint(cg->d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
             return -1;
         }
     LLVMValueRef tables[4], dims[4];
@@ -450,7 +459,7 @@ int emit_resize(Codegen *cg, const Node *n) {
         for (int k = 0; k < r; k++) {
             cur.dims[k] = y->shape.dims[k];
             Sym c = cg_sym_prod(&cur, 0, r);
-            if (c.c > big.c) big = c;
+            big = dim_max(big, c);
         }
         half = cg_sym_mul(big, cg_sym(4));
     }

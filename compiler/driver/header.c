@@ -79,8 +79,8 @@ static void put_tensors(FILE *f, const char *prefix, const char *kind, Value *co
         fprintf(f, "#define %s_%s_%d_SHAPE {", prefix, kind, i);
         for (int j = 0; j < v->shape.rank; j++) {
             int64_t d = v->shape.dims[j];
-            fprintf(f, "%s%lld", j ? ", " : "", (long long)(d == DIM_BATCH ? -1 : d));
-            if (d == DIM_BATCH)
+            fprintf(f, "%s%lld", j ? ", " : "", (long long)(d < 0 ? -1 : d));
+            if (d < 0)
                 batched = 1;
             else
                 item *= d;

@@ -52,6 +52,10 @@ def json_seeds():
     bad = inputs()
     bad[2]["shape"] = [2]
     yield "batch_mismatch", {"inputs": bad}
+    wide = inputs(2)
+    wide[0]["shape"] = [2, 5]
+    wide[0]["data"] = [0.25 * i for i in range(10)]
+    yield "x_w5", {"inputs": wide}
     # One seed per error the parser reports: each is the flat request with one change.
     for name, change in HOSTILE:
         req = {"id": "h", "inputs": inputs()}
@@ -87,7 +91,9 @@ HOSTILE = [
     ("shape_not_array", _set(0, "shape", "1,3")),
     ("wrong_rank", _set(0, "shape", [3])),
     ("negative_dim", _set(0, "shape", [1, -3])),
-    ("fixed_dim_mismatch", _set(0, "shape", [1, 4])),
+    ("fixed_dim_mismatch", _set(1, "shape", [1, 3, 2])),
+    ("dim_out_of_range", _set(0, "shape", [1, 9])),
+    ("batch_over_max", _set(0, "shape", [2**21, 3])),
     ("batch_zero", _set(0, "shape", [0, 3])),
     ("shape_overflow", _set(0, "shape", [2**63 - 1, 3])),
     ("over_tensor_limit", _set(0, "shape", [2**40, 3])),

@@ -354,10 +354,10 @@ static void test_shape_helpers_treat_the_batch_dim_as_one(void **state) {
     char buf[64];
     Shape s = SHP(DIM_BATCH, 3, 4);
     assert_int_equal(shape_numel(&s), 12);
-    assert_true(shape_has_batch(&s));
+    assert_true(shape_is_dynamic(&s));
     assert_string_equal(shape_str(&s, buf, sizeof buf), "[N,3,4]");
     Shape t = SHP(3, 4);
-    assert_false(shape_has_batch(&t));
+    assert_false(shape_is_dynamic(&t));
     assert_false(shape_equal(&s, &t));
     assert_true(shape_equal(&s, &SHP(DIM_BATCH, 3, 4)));
     assert_string_equal(shape_str(&SHP0, buf, sizeof buf), "[]");

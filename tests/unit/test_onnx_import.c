@@ -209,7 +209,8 @@ static int load(State *s, const char *path, const OnnxPin *pins, int n_pins, Gra
     /* As the driver does it: read the file once, import the bytes. */
     size_t len = 0;
     uint8_t *buf = file_read(path, &len, &s->c.d);
-    int rc = buf ? onnx_load(s->a, path, buf, len, pins, n_pins, g, &s->c.d) : -1;
+    OnnxShapeFlags flags = {pins, n_pins, NULL, 0};
+    int rc = buf ? onnx_load(s->a, path, buf, len, &flags, g, &s->c.d) : -1;
     free(buf);
     return rc;
 }
