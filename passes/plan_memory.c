@@ -1,17 +1,16 @@
 /* plan_memory.c: workspace offsets for intermediate tensors.
  *
- * Greedy first fit over lifetimes (definition to last use, in node order),
- * planned with every symbolic size at its upper bound: a tensor goes at
- * the lowest offset not used by any tensor live at the same time, so
- * tensors whose lifetimes do not overlap share bytes. Outputs are placed
+ * Greedy first fit over lifetimes (definition to last use, in node order):
+ * a tensor goes at the lowest offset not used by any tensor live at the
+ * same time, so tensors whose lifetimes do not overlap share bytes. Outputs are placed
  * while the node's inputs are still live, so they never alias.
  *
- * Offsets are Dims. Where sizes are symbolic, a tensor's offset is not the
- * number found at the upper bounds but the largest end (offset + size) of
- * the live tensors placed below it there, as an expression: at any sizes
- * the bounds allow, every pair of tensors alive at once stays disjoint, and
- * a call at small sizes needs a small workspace. With static shapes every
- * offset is a number, as before.
+ * Offsets are Dims. Where sizes are symbolic, a tensor goes above every
+ * live one, at the largest of their ends (offset + size), an expression:
+ * at any sizes the bounds allow, every pair of tensors alive at once stays
+ * disjoint, memory is still reused as tensors die, and a call at small
+ * sizes needs a small workspace. With static shapes every offset is a
+ * number, as before.
  */
 #include <assert.h>
 
@@ -43,22 +42,35 @@ static int too_large(const Node *n, Diag *d) {
 }
 
 /* Places a slot of `size` among the live ones; -1 if the plan outgrows the
- * limits. */
+ * limits. With every size a number, first fit: the lowest offset clear of
+ * the live slots. With symbolic sizes a gap below a live slot is no gap at
+ * every size the bounds allow (the slot above was placed by the sizes
+ * below it then), so the new slot goes above all the live ones: at the
+ * largest of their ends, an expression, which the plan at the upper
+ * bounds (off_hi) follows. */
 static int place(Slot *live, int n_live, Slot *s, Dim size, int last) {
-    int64_t hi = upper(size);
+    int64_t hi = upper(size), off = 0;
     if (size == DIM_INVALID || hi > KILN_MAX_DYN_BYTES) return -1;
-    int64_t off = 0;
-    for (int moved = 1; moved;) {
-        moved = 0;
-        for (int i = 0; i < n_live; i++)
-            if (off < live[i].off_hi + live[i].hi && live[i].off_hi < off + hi) {
-                off = live[i].off_hi + live[i].hi;
-                moved = 1;
-            }
-    }
+    int numbers = size >= 0;
+    for (int i = 0; numbers && i < n_live; i++)
+        numbers = live[i].off >= 0 && live[i].size >= 0;
     Dim o = 0;
-    for (int i = 0; i < n_live; i++)
-        if (live[i].off_hi + live[i].hi <= off) o = dim_max(o, dim_add(live[i].off, live[i].size));
+    if (numbers) {
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int i = 0; i < n_live; i++)
+                if (off < live[i].off_hi + live[i].hi && live[i].off_hi < off + hi) {
+                    off = live[i].off_hi + live[i].hi;
+                    moved = 1;
+                }
+        }
+        o = off;
+    } else {
+        for (int i = 0; i < n_live; i++) {
+            o = dim_max(o, dim_add(live[i].off, live[i].size));
+            if (live[i].off_hi + live[i].hi > off) off = live[i].off_hi + live[i].hi;
+        }
+    }
     if (o == DIM_INVALID || off > KILN_MAX_DYN_WORKSPACE_BYTES - hi) return -1;
     *s = (Slot){o, size, off, hi, last};
     return 0;
