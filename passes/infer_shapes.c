@@ -88,7 +88,7 @@ int shapes_const_dims(Node *n, int i, Dim *out, int max, Diag *d) {
     int r = const_ints(n, i, out, max, 1, d);
     for (int k = 0; k < r; k++) {
         Dim v = fold_dim_decode(out[k]);
-        if (v == DIM_INVALID || v > KILN_MAX_DIM) {
+        if (v == DIM_INVALID) {
             diag_node(d, n, "input '%s' holds %lld at position %d, not a size", n->inputs[i]->name,
                       (long long)out[k], k);
             return -1;

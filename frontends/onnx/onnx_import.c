@@ -381,7 +381,7 @@ static int input_shape_from_model(Importer *im, Value *v, const Onnx__TensorShap
 
 /* Symbols pinned to one size become that size; then every input must be in
  * kiln's limits at its bounds. */
-static void input_shape_finish(Importer *im, Value *v) {
+static void input_shape_finish(Importer *im, Value *v, int pinned) {
     for (int i = 0; i < v->shape.rank; i++) {
         int k = dim_sym_of(v->shape.dims[i]);
         int64_t lo, hi;
@@ -392,12 +392,20 @@ static void input_shape_finish(Importer *im, Value *v) {
     int64_t bytes;
     if (shape_bytes_check(&v->shape, v->dtype, &bytes)) {
         char buf[200];
-        diag_file(im->d, im->path,
-                  "graph input '%s' has shape %s of %s, above kiln's limits (dims up to %lld, "
-                  "at most %lld bytes with the dynamic dims at 1, %lld at their upper bounds)",
-                  v->name, shape_str(&v->shape, buf, sizeof buf), dtype_onnx_name(v->dtype),
-                  (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES,
-                  (long long)KILN_MAX_DYN_BYTES);
+        shape_str(&v->shape, buf, sizeof buf);
+        const char *fmt = "graph input '%s' has shape %s of %s, above kiln's limits (dims up to "
+                          "%lld, at most %lld bytes with the dynamic dims at 1, %lld at their "
+                          "upper bounds)";
+        if (pinned)
+            diag_usage(im->d,
+                       "--shape %s: dims up to %lld and at most %lld bytes (%lld with the "
+                       "dynamic dims at their upper bounds) are supported; %s of %s is larger",
+                       v->name, (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES,
+                       (long long)KILN_MAX_DYN_BYTES, buf, dtype_onnx_name(v->dtype));
+        else
+            diag_file(im->d, im->path, fmt, v->name, buf, dtype_onnx_name(v->dtype),
+                      (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES,
+                      (long long)KILN_MAX_DYN_BYTES);
         diag_hint(im->d,
                   "the declared shape is corrupt or too large to serve; re-export the model "
                   "or bound its dims with --shape %s=... or --dim NAME=MIN..MAX",
@@ -519,8 +527,12 @@ static void import_inputs(Importer *im, const OnnxShapeFlags *flags) {
         if (lo > hi) hi = lo; /* a pin below the default's lower bound */
         dim_sym_set_bounds(k, lo, hi);
     }
-    for (int i = 0; i < im->g->n_inputs; i++)
-        if (im->g->inputs[i]->shape.rank >= 0) input_shape_finish(im, im->g->inputs[i]);
+    for (int i = 0; i < im->g->n_inputs; i++) {
+        int pinned = 0;
+        for (int k = 0; k < n_pins; k++)
+            pinned |= strcmp(pins[k].name, im->g->inputs[i]->name) == 0;
+        if (im->g->inputs[i]->shape.rank >= 0) input_shape_finish(im, im->g->inputs[i], pinned);
+    }
 }
 
 /* --- node order ------------------------------------------------------------------ */
