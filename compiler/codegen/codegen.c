@@ -367,12 +367,27 @@ static LLVMValueRef i32c(Codegen *cg, int v) {
     return LLVMConstInt(cg->i32, (unsigned long long)v, 1);
 }
 
+/* The ABI's symbols are those some graph input has (a symbol pinned by
+ * --shape or --dim is a number everywhere): abi_sym[s] is symbol s's index
+ * in KilnModel.syms, -1 if it has none; returns their count. */
+static int abi_syms(const Graph *g, int *abi_sym) {
+    int syms[DIM_MAX_SYMS], n = ir_graph_syms(g, syms);
+    for (int s = 0; s < dim_n_syms(); s++)
+        abi_sym[s] = -1;
+    for (int i = 0; i < n; i++)
+        abi_sym[syms[i]] = i;
+    return n;
+}
+
 static LLVMValueRef i64_array(Codegen *cg, const int64_t *v, int n, const char *name) {
     return cg_const_bytes(cg, v, sizeof(int64_t) * (size_t)(n ? n : 1), 8, name);
 }
 
 /* const KilnTensorInfo name[n] for the graph's inputs or outputs. */
-static LLVMValueRef tensor_infos(Codegen *cg, Value *const *vs, int n, const char *name) {
+static LLVMValueRef tensor_infos(Codegen *cg, const Graph *g, Value *const *vs, int n,
+                                 const char *name) {
+    int abi_sym[DIM_MAX_SYMS];
+    abi_syms(g, abi_sym);
     LLVMTypeRef info_t = LLVMStructTypeInContext(
         cg->ctx,
         (LLVMTypeRef[]){cg->ptr, cg->i32, cg->i32, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr}, 8,
@@ -391,7 +406,7 @@ static LLVMValueRef tensor_infos(Codegen *cg, Value *const *vs, int n, const cha
             dims[k] = d >= 0 ? d : -1;
             dim_bounds(d, &lo[k], &hi[k]);
             if (lo[k] < 0) lo[k] = 0;
-            sym[k] = dim_sym_of(d);
+            sym[k] = dim_sym_of(d) >= 0 ? abi_sym[dim_sym_of(d)] : -1;
             text[k] = const_str(cg, dim_str(d, buf, sizeof buf));
         }
         LLVMValueRef tg = LLVMConstPointerNull(cg->ptr);
@@ -423,19 +438,52 @@ static LLVMValueRef tensor_infos(Codegen *cg, Value *const *vs, int n, const cha
     return gv;
 }
 
-/* const KilnSymbol kiln_syms[n_syms]: every symbol, by its number. */
-static LLVMValueRef sym_table(Codegen *cg) {
-    int n = dim_n_syms();
+/* Input dims that carry the symbols of d, as text for a check site:
+ * "input 'image' dim 2 (height), input 'image' dim 3 (width)". */
+static void dim_syms_of(Dim d, unsigned char *used) {
+    const DimExpr *x = dim_expr(d);
+    if (!x) return;
+    if (x->kind == DIMK_SYM) used[x->sym] = 1;
+    if (x->kind == DIMK_POLY)
+        for (int t = 0; t < x->n_terms; t++)
+            for (int f = 0; f < x->terms[t].n; f++)
+                dim_syms_of(x->terms[t].atom[f], used);
+    if (x->kind >= DIMK_FLOORDIV) {
+        dim_syms_of(x->a, used);
+        dim_syms_of(x->b, used);
+    }
+}
+
+static const char *dim_sources(const Graph *g, Dim d) {
+    unsigned char used[DIM_MAX_SYMS] = {0};
+    dim_syms_of(d, used);
+    const char *s = "";
+    for (int i = 0; i < g->n_inputs; i++)
+        for (int k = 0; k < g->inputs[i]->shape.rank; k++) {
+            int y = dim_sym_of(g->inputs[i]->shape.dims[k]);
+            if (y < 0 || !used[y]) continue;
+            used[y] = 0;
+            s = arena_printf(g->arena, "%s%sinput '%s' dim %d (%s)", s, *s ? ", " : "",
+                             g->inputs[i]->name, k, dim_sym_name(y));
+        }
+    return s;
+}
+
+/* const KilnSymbol kiln_syms[n_syms]: the inputs' symbols (abi_syms). */
+static LLVMValueRef sym_table(Codegen *cg, const Graph *g) {
+    int abi_sym[DIM_MAX_SYMS];
+    int n = abi_syms(g, abi_sym);
     if (!n) return LLVMConstPointerNull(cg->ptr);
     LLVMTypeRef t =
         LLVMStructTypeInContext(cg->ctx, (LLVMTypeRef[]){cg->ptr, cg->i64, cg->i64}, 3, 0);
     LLVMValueRef *elems = calloc((size_t)n, sizeof(LLVMValueRef));
     if (!elems) kiln_oom("symbol table");
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < dim_n_syms(); i++) {
         int64_t lo, hi;
+        if (abi_sym[i] < 0) continue;
         dim_sym_bounds(i, &lo, &hi);
         LLVMValueRef f[] = {const_str(cg, dim_sym_name(i)), cg_i64(cg, lo), cg_i64(cg, hi)};
-        elems[i] = LLVMConstStructInContext(cg->ctx, f, 3, 0);
+        elems[abi_sym[i]] = LLVMConstStructInContext(cg->ctx, f, 3, 0);
     }
     LLVMValueRef arr = LLVMConstArray2(t, elems, (uint64_t)n);
     free(elems);
@@ -567,13 +615,15 @@ static LLVMValueRef emit_dim_checks_fn(Codegen *cg, const Graph *g) {
     for (int i = 0; i < g->n_dim_checks; i++) {
         const DimCheck *c = &g->dim_checks[i];
         LLVMValueRef a = cg_dim_value(cg, c->a), b = cg_dim_value(cg, c->b);
+        const char *from = dim_sources(g, dim_add(c->a, c->b));
+        const char *what = *from ? arena_printf(g->arena, "%s, from %s", c->what, from) : c->what;
         if (c->kind == DIMCHECK_EQUAL) {
-            abi_check(cg, fn, LLVMBuildICmp(cg->builder, LLVMIntEQ, a, b, ""), err, c->what,
+            abi_check(cg, fn, LLVMBuildICmp(cg->builder, LLVMIntEQ, a, b, ""), err, what,
                       KILN_CHECK_DIM_MATCH, a, 0, b, 0, 0);
         } else {
             int64_t lo = 0;
             dim_value(c->b, &lo);
-            abi_check(cg, fn, LLVMBuildICmp(cg->builder, LLVMIntSGE, a, b, ""), err, c->what,
+            abi_check(cg, fn, LLVMBuildICmp(cg->builder, LLVMIntSGE, a, b, ""), err, what,
                       KILN_CHECK_DIM_SIZE, a, 0, NULL, lo, 0);
         }
     }
@@ -743,10 +793,10 @@ static void emit_model_struct(Codegen *cg, const Graph *g, const AbiFns *f,
         const_str(cg, o->build_info ? o->build_info : "{}"),
         i32c(cg, g->n_inputs),
         i32c(cg, g->n_outputs),
-        tensor_infos(cg, g->inputs, g->n_inputs, "kiln_inputs"),
-        tensor_infos(cg, g->outputs, g->n_outputs, "kiln_outputs"),
-        i32c(cg, dim_n_syms()),
-        sym_table(cg),
+        tensor_infos(cg, g, g->inputs, g->n_inputs, "kiln_inputs"),
+        tensor_infos(cg, g, g->outputs, g->n_outputs, "kiln_outputs"),
+        i32c(cg, abi_syms(g, (int[DIM_MAX_SYMS]){0})),
+        sym_table(cg, g),
         f->shapes,
         f->workspace_size,
         f->run,

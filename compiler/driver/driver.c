@@ -727,6 +727,7 @@ int driver_inspect(const DriverOptions *o) {
     if (run_pipeline(g, o, NULL, &d)) goto out;
 
     char buf[160], wsbuf[256];
+    int sym[DIM_MAX_SYMS], n_syms = ir_graph_syms(g, sym);
     int64_t ws_lo, ws_hi;
     dim_bounds(g->ws_size, &ws_lo, &ws_hi);
     FILE *f = stdout;
@@ -750,10 +751,10 @@ int driver_inspect(const DriverOptions *o) {
             }
         }
         json_t *syms = json_array();
-        for (int i = 0; i < dim_n_syms(); i++) {
+        for (int i = 0; i < n_syms; i++) {
             int64_t lo, hi;
-            dim_sym_bounds(i, &lo, &hi);
-            json_array_append_new(syms, json_pack("{s:s, s:I, s:I}", "name", dim_sym_name(i),
+            dim_sym_bounds(sym[i], &lo, &hi);
+            json_array_append_new(syms, json_pack("{s:s, s:I, s:I}", "name", dim_sym_name(sym[i]),
                                                   "min", (json_int_t)lo, "max", (json_int_t)hi));
         }
         json_t *op_counts = json_object();
@@ -787,18 +788,18 @@ int driver_inspect(const DriverOptions *o) {
         for (int i = 0; i < n_ops; i++)
             fprintf(f, " %s x%d", ops[i].op, ops[i].n);
         fprintf(f, "\nparams     %lld (%lld bytes)\n", (long long)params, (long long)param_bytes);
-        if (dim_n_syms()) {
+        if (n_syms) {
             fputs("symbols   ", f);
-            for (int i = 0; i < dim_n_syms(); i++) {
+            for (int i = 0; i < n_syms; i++) {
                 int64_t lo, hi;
-                dim_sym_bounds(i, &lo, &hi);
-                fprintf(f, " %s %lld..%lld%s", dim_sym_name(i), (long long)lo, (long long)hi,
-                        i + 1 < dim_n_syms() ? "," : "");
+                dim_sym_bounds(sym[i], &lo, &hi);
+                fprintf(f, " %s %lld..%lld%s", dim_sym_name(sym[i]), (long long)lo, (long long)hi,
+                        i + 1 < n_syms ? "," : "");
             }
             fputs("  (bound them with --shape or --dim NAME=MIN..MAX)\n", f);
         }
         fprintf(f, "flops      %lld%s\n", (long long)flops,
-                dim_n_syms() ? " (dynamic dims at their lower bounds)" : "");
+                n_syms ? " (dynamic dims at their lower bounds)" : "");
         if (ws_lo == ws_hi)
             fprintf(f, "workspace  %lld bytes (planned peak)\n", (long long)ws_hi);
         else

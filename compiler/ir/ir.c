@@ -139,6 +139,18 @@ Graph *ir_graph_create(Arena *a, const char *source_path) {
     return g;
 }
 
+int ir_graph_syms(const Graph *g, int *syms) {
+    int n = 0;
+    for (int i = 0; i < g->n_inputs; i++)
+        for (int k = 0; k < g->inputs[i]->shape.rank; k++) {
+            int s = dim_sym_of(g->inputs[i]->shape.dims[k]), seen = 0;
+            for (int j = 0; j < n; j++)
+                seen |= syms[j] == s;
+            if (s >= 0 && !seen && n < DIM_MAX_SYMS) syms[n++] = s;
+        }
+    return n;
+}
+
 int ir_graph_add_dim_check(Graph *g, DimCheckKind kind, Dim a, Dim b, const char *what) {
     int64_t lo, hi;
     if (kind == DIMCHECK_EQUAL) {

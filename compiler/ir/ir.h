@@ -426,6 +426,12 @@ Node *ir_value_sole_user(const Graph *g, const Value *v);
  * ir_graph_compact() drops it. */
 void ir_node_absorb(Node *n, Node *c);
 
+/* The symbols of the graph inputs' dims, in order of first appearance
+ * (into syms[0..DIM_MAX_SYMS)): the model's dynamic dims. A symbol pinned
+ * to one size is a number in every dim and is not among them. Returns
+ * their count. */
+int ir_graph_syms(const Graph *g, int *syms);
+
 /* Removes dead nodes and values nothing refers to; recounts uses. */
 void ir_graph_compact(Graph *g);
 /* Recomputes Value.n_uses (graph outputs count as a use). */
