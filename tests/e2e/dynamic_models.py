@@ -305,16 +305,18 @@ def ort_available():
     return True, ""
 
 
-def ort_run(model, inputs, out_dir, timeout=120):
-    """Runs model with ONNX Runtime (one thread) on {input name: .npy path};
-    writes out_dir/OUTPUT.npy for every output. Returns {output: ndarray}."""
-    os.makedirs(out_dir, exist_ok=True)
-    cmd = ["node", ORT_RUN, model, out_dir] + [f"{n}={p}" for n, p in inputs.items()]
+def ort_run(model, runs, timeout=300):
+    """Runs model with ONNX Runtime (one thread, one session) once per
+    (out_dir, {input name: .npy path}) of runs, writing out_dir/OUTPUT.npy
+    for every output. Returns [{output: ndarray}] in the order of runs."""
+    cmd = ["node", ORT_RUN, model]
+    for k, (out_dir, inputs) in enumerate(runs):
+        cmd += (["--"] if k else []) + [out_dir] + [f"{n}={p}" for n, p in inputs.items()]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}: {p.stderr[-1500:]}")
+        raise RuntimeError(f"{' '.join(cmd)[:300]}...: exit {p.returncode}: {p.stderr[-1500:]}")
     names = json.loads(p.stdout)["outputs"]
-    return {n: np.load(os.path.join(out_dir, n + ".npy")) for n in names}
+    return [{n: np.load(os.path.join(d, n + ".npy")) for n in names} for d, _ in runs]
 
 
 def check_with_ort(man, out_dir):
@@ -322,9 +324,10 @@ def check_with_ort(man, out_dir):
     Returns a list of problems (empty: all agree)."""
     problems = []
     model = os.path.join(out_dir, man["model"])
-    for k, case in enumerate(man["cases"]):
-        ins = {n: os.path.join(out_dir, f) for n, f in case["inputs"].items()}
-        got = ort_run(model, ins, os.path.join(out_dir, "ort", f"{man['name']}.c{k}"))
+    runs = [(os.path.join(out_dir, "ort", f"{man['name']}.c{k}"),
+             {n: os.path.join(out_dir, f) for n, f in case["inputs"].items()})
+            for k, case in enumerate(man["cases"])]
+    for case, got in zip(man["cases"], ort_run(model, runs)):
         for n, f in case["outputs"].items():
             want = np.load(os.path.join(out_dir, f))
             g = got.get(n)

@@ -2,9 +2,11 @@
 // reference kiln did not produce (tests/e2e/dynamic_models.py uses it).
 //
 //   node tests/e2e/ort_run.js MODEL.onnx OUT_DIR NAME=FILE.npy...
+//   node tests/e2e/ort_run.js MODEL.onnx OUT_DIR NAME=FILE.npy... -- OUT_DIR2 NAME=FILE.npy...
 //
-// One thread (intraOpNumThreads 1). Writes OUT_DIR/<output name>.npy for
-// every output and prints {"outputs": [names]} on stdout. onnxruntime-node
+// One thread (intraOpNumThreads 1), one session for every run (each `--`
+// starts another run of the same model). Writes OUT_DIR/<output name>.npy
+// for every output and prints {"outputs": [names]} on stdout. onnxruntime-node
 // comes from bench/node_modules (bench/package.json). Exit 1 on any error.
 // The .npy reader and writer handle what the tests need: little-endian
 // float32, float64, int64, int32, bool, C order.
@@ -71,23 +73,32 @@ function writeNpy(file, tensor) {
 }
 
 async function main() {
-  const [model, outDir, ...pairs] = process.argv.slice(2);
-  if (!model || !outDir) throw new Error('usage: node ort_run.js MODEL.onnx OUT_DIR NAME=FILE.npy...');
+  const [model, ...rest] = process.argv.slice(2);
+  const runs = [[]];
+  for (const a of rest) {
+    if (a === '--') runs.push([]);
+    else runs[runs.length - 1].push(a);
+  }
+  if (!model || runs.some(r => r.length === 0)) {
+    throw new Error('usage: node ort_run.js MODEL.onnx OUT_DIR NAME=FILE.npy... [-- OUT_DIR NAME=FILE.npy...]');
+  }
   const ort = loadOrt();
   const session = await ort.InferenceSession.create(model, {
     intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all',
     executionMode: 'sequential',
   });
-  const feeds = {};
-  for (const p of pairs) {
-    const eq = p.indexOf('=');
-    if (eq <= 0) throw new Error(`'${p}' is not NAME=FILE.npy`);
-    const t = readNpy(p.slice(eq + 1));
-    feeds[p.slice(0, eq)] = new ort.Tensor(t.type, t.data, t.dims);
+  for (const [outDir, ...pairs] of runs) {
+    const feeds = {};
+    for (const p of pairs) {
+      const eq = p.indexOf('=');
+      if (eq <= 0) throw new Error(`'${p}' is not NAME=FILE.npy`);
+      const t = readNpy(p.slice(eq + 1));
+      feeds[p.slice(0, eq)] = new ort.Tensor(t.type, t.data, t.dims);
+    }
+    const res = await session.run(feeds);
+    fs.mkdirSync(outDir, { recursive: true });
+    for (const name of session.outputNames) writeNpy(path.join(outDir, `${name}.npy`), res[name]);
   }
-  const res = await session.run(feeds);
-  fs.mkdirSync(outDir, { recursive: true });
-  for (const name of session.outputNames) writeNpy(path.join(outDir, `${name}.npy`), res[name]);
   console.log(JSON.stringify({ outputs: session.outputNames }));
 }
 
