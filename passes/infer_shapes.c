@@ -84,6 +84,10 @@ int shapes_const_ints(Node *n, int i, int64_t *out, int max, Diag *d) {
     return const_ints(n, i, out, max, 0, d);
 }
 
+int shapes_const_ints_raw(Node *n, int i, int64_t *out, int max, Diag *d) {
+    return const_ints(n, i, out, max, 1, d);
+}
+
 int shapes_const_dims(Node *n, int i, Dim *out, int max, Diag *d) {
     int r = const_ints(n, i, out, max, 1, d);
     for (int k = 0; k < r; k++) {

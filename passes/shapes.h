@@ -60,6 +60,8 @@ int shapes_batch_unrepresentable(Node *n, Diag *d, const char *what);
 /* Reads constant integer input i (int64 or int32) into out[0..max): the
  * element count, or -1 with a diagnostic if the input is not a constant. */
 int shapes_const_ints(Node *n, int i, int64_t *out, int max, Diag *d);
+/* The same, encoded Dims (fold_constants.h) left in: the caller decodes them. */
+int shapes_const_ints_raw(Node *n, int i, int64_t *out, int max, Diag *d);
 /* The same for a shape vector (Expand's, ConstantOfShape's): each element
  * a size or an encoded Dim (fold_constants.h), into out as Dims; -1 with a
  * diagnostic if one is negative. */

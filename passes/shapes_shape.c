@@ -19,7 +19,7 @@
 /* Reads integer list `attr` (opset < from) or constant input `input`
  * (opset >= from); returns the count, 0 if absent, -1 on error. */
 static int ints_attr_or_input(Node *n, const char *attr, int input, int from, int64_t *out, int max,
-                              Diag *d) {
+                              int allow_dims, Diag *d) {
     if (n->opset && n->opset < from) {
         const Attr *a;
         if (shapes_attr(n, attr, ATTR_INTS, &a, d)) return -1;
@@ -33,7 +33,8 @@ static int ints_attr_or_input(Node *n, const char *attr, int input, int from, in
         return a->n;
     }
     if (!shapes_in(n, input)) return 0;
-    return shapes_const_ints(n, input, out, max, d);
+    return allow_dims ? shapes_const_ints_raw(n, input, out, max, d)
+                      : shapes_const_ints(n, input, out, max, d);
 }
 
 static int batch_dim_error(Node *n, Diag *d, int axis, const char *what) {
@@ -115,16 +116,48 @@ int shape_transpose(Node *n, Diag *d) {
 
 /* --- Slice ----------------------------------------------------------------------------------- */
 
+/* One axis of a Slice whose size or bounds are symbolic (a Dim, or an
+ * encoded Dim from a shape computed from the input shapes: x[:, :seq]),
+ * step > 0: ONNX's clamping as Dim min/max, which the bounds simplify
+ * where they can (seq <= 512 makes min(seq, 512) seq). */
+static int slice_dynamic(Node *n, Diag *d, int axis, Dim dim, int64_t s, int64_t e, int64_t p,
+                         Dim *start, Dim *len) {
+    if (p < 1) {
+        diag_node(d, n, "slicing a dynamic dimension (axis %d) backwards is not supported yet",
+                  axis);
+        diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
+        return -1;
+    }
+    Dim b[2];
+    int64_t v[2] = {s, e};
+    for (int i = 0; i < 2; i++) {
+        if (fold_dim_is_sym(v[i]))
+            b[i] = fold_dim_decode(v[i]);
+        else if (v[i] < 0)
+            b[i] = dim_max(dim_add(dim, v[i] < -KILN_MAX_DIM ? -KILN_MAX_DIM - 1 : v[i]), 0);
+        else
+            b[i] = v[i] > KILN_MAX_DIM ? dim : v[i];
+        b[i] = dim_min(b[i], dim);
+    }
+    *start = b[0];
+    *len = dim_max(dim_ceildiv(dim_sub(b[1], b[0]), p > KILN_MAX_DIM ? KILN_MAX_DIM : p), 0);
+    if (*start == DIM_INVALID || *len == DIM_INVALID) {
+        diag_node(d, n, "the slice of axis %d is not computable", axis);
+        return -1;
+    }
+    return 0;
+}
+
 /* Slice's plan into p and its output shape into out. */
 static int slice_plan(Node *n, Diag *d, SlicePlan *plan, Shape *out) {
     int64_t *start = plan->start, *step = plan->step;
     Value *x = shapes_in(n, 0);
     int r = x->shape.rank;
     int64_t st[MAXV], en[MAXV], ax[MAXV], sp[MAXV];
-    int ns = ints_attr_or_input(n, "starts", 1, 10, st, MAXV, d);
-    int ne = ints_attr_or_input(n, "ends", 2, 10, en, MAXV, d);
-    int na = ints_attr_or_input(n, "axes", 3, 10, ax, MAXV, d);
-    int np = n->opset && n->opset < 10 ? 0 : ints_attr_or_input(n, "steps", 4, 10, sp, MAXV, d);
+    int ns = ints_attr_or_input(n, "starts", 1, 10, st, MAXV, 1, d);
+    int ne = ints_attr_or_input(n, "ends", 2, 10, en, MAXV, 1, d);
+    int na = ints_attr_or_input(n, "axes", 3, 10, ax, MAXV, 0, d);
+    int np = n->opset && n->opset < 10 ? 0 : ints_attr_or_input(n, "steps", 4, 10, sp, MAXV, 0, d);
     if (ns < 0 || ne < 0 || na < 0 || np < 0) return -1;
     if (ns != ne || (na && na != ns) || (np && np != ns)) {
         diag_node(d, n, "starts, ends, axes and steps must have the same length (%d, %d, %d, %d)",
@@ -149,9 +182,10 @@ static int slice_plan(Node *n, Diag *d, SlicePlan *plan, Shape *out) {
             return -1;
         }
         int64_t dim = x->shape.dims[axis];
-        if (dim < 0) {
-            if (s == 0 && p == 1 && e >= INT32_MAX) continue; /* the whole batch */
-            return batch_dim_error(n, d, (int)axis, "slicing");
+        if (dim < 0 || fold_dim_is_sym(s) || fold_dim_is_sym(e)) {
+            if (slice_dynamic(n, d, (int)axis, dim, s, e, p, &start[axis], &out->dims[axis]))
+                return -1;
+            continue;
         }
         if (s < 0) s += dim;
         if (e < 0) e += dim;
@@ -190,7 +224,7 @@ int shape_split(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
     int64_t axis, parts[64];
     if (shapes_axis(n, ir_attr_int(n, "axis", 0), x->shape.rank, d, &axis)) return -1;
-    int np = ints_attr_or_input(n, "split", 1, 13, parts, 64, d);
+    int np = ints_attr_or_input(n, "split", 1, 13, parts, 64, 0, d);
     if (np < 0) return -1;
     int64_t dim = x->shape.dims[axis];
     if (dim < 0) return batch_dim_error(n, d, (int)axis, "splitting");
@@ -232,14 +266,21 @@ int shape_split(Node *n, Diag *d) {
 int shape_squeeze(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
     int64_t axes[MAXV];
-    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, d);
+    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, 0, d);
     if (na < 0) return -1;
     int drop[IR_MAX_RANK] = {0};
     for (int i = 0; i < na; i++) {
         int64_t a;
         if (shapes_axis(n, axes[i], x->shape.rank, d, &a)) return -1;
-        if (x->shape.dims[a] < 0) return batch_dim_error(n, d, (int)a, "squeezing");
-        if (x->shape.dims[a] != 1) {
+        if (x->shape.dims[a] < 0) { /* must be 1: checked at run time */
+            char what[64];
+            snprintf(what, sizeof what, "squeezed axis %lld", (long long)a);
+            if (shapes_unify(n, x->shape.dims[a], 1, &(Dim){0}, what)) {
+                diag_node(d, n, "axis %lld cannot have size 1; only size-1 axes can be squeezed",
+                          (long long)a);
+                return -1;
+            }
+        } else if (x->shape.dims[a] != 1) {
             diag_node(d, n, "axis %lld has size %lld, only size-1 axes can be squeezed",
                       (long long)a, (long long)x->shape.dims[a]);
             return -1;
@@ -256,7 +297,7 @@ int shape_squeeze(Node *n, Diag *d) {
 int shape_unsqueeze(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
     int64_t axes[MAXV];
-    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, d);
+    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, 0, d);
     if (na < 0) return -1;
     int r = x->shape.rank + na;
     if (na == 0 || r > IR_MAX_RANK) {
@@ -295,7 +336,6 @@ int shape_gather(Node *n, Diag *d) {
     if (index_type_ok(n, 1, 1, d) ||
         shapes_axis(n, ir_attr_int(n, "axis", 0), x->shape.rank, d, &axis))
         return -1;
-    if (x->shape.dims[axis] < 0) return batch_dim_error(n, d, (int)axis, "gathering");
     int r = x->shape.rank - 1 + idx->shape.rank;
     if (r > IR_MAX_RANK) {
         diag_node(d, n, "output rank %d exceeds kiln's limit of %d", r, IR_MAX_RANK);
@@ -324,10 +364,13 @@ int shape_gather_elements(Node *n, Diag *d) {
                   idx->shape.rank);
         return -1;
     }
-    if (x->shape.dims[axis] < 0) return batch_dim_error(n, d, (int)axis, "gathering");
-    for (int i = 0; i < x->shape.rank; i++)
-        if ((x->shape.dims[i] < 0) != (idx->shape.dims[i] < 0))
-            return shapes_batch_unrepresentable(n, d, "gathering");
+    for (int i = 0; i < x->shape.rank; i++) /* outside the axis, the index dims are the data's */
+        if (i != axis && (x->shape.dims[i] < 0 || idx->shape.dims[i] < 0) &&
+            shapes_unify(n, idx->shape.dims[i], x->shape.dims[i], &(Dim){0},
+                         "a dim of the indices outside the axis")) {
+            diag_node(d, n, "indices dim %d cannot match the data's", i);
+            return -1;
+        }
     shapes_set(n, 0, x->dtype, &idx->shape);
     return 0;
 }
@@ -468,9 +511,42 @@ int shape_constant_of_shape(Node *n, Diag *d) {
  * codegen only copies it. */
 #define RANGE_MAX_ELEMS ((int64_t)1 << 28)
 
+/* Range over sizes computed from the input shapes (torch.arange(x.size(1))):
+ * int64, a constant delta; the output's length is a Dim and the model fills
+ * it at run time (no plan: emit_folded calls kiln_range_i64). */
+static int range_dynamic(Node *n, Diag *d) {
+    Dim v[3];
+    for (int i = 0; i < 3; i++) {
+        Value *x = shapes_in(n, i);
+        if (x->dtype != DT_I64 || shape_numel(&x->shape) != 1) {
+            diag_node(d, n, "a Range over dynamic sizes must be int64 scalars; '%s' is %s",
+                      x->name, dtype_onnx_name(x->dtype));
+            return -1;
+        }
+        v[i] = fold_dim_decode(*(const int64_t *)x->data);
+    }
+    int64_t delta;
+    if (!dim_value(v[2], &delta) || delta < 1 || v[0] == DIM_INVALID || v[1] == DIM_INVALID) {
+        diag_node(d, n, "a Range over dynamic sizes needs sizes for start and limit and a "
+                        "positive constant delta");
+        diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
+        return -1;
+    }
+    Shape s = {1, {dim_max(dim_ceildiv(dim_sub(v[1], v[0]), delta), 0)}};
+    if (s.dims[0] == DIM_INVALID) {
+        diag_node(d, n, "the length of this Range is not computable");
+        return -1;
+    }
+    n->plan_kind = PLAN_NONE;
+    shapes_set(n, 0, DT_I64, &s);
+    return 0;
+}
+
 int shape_range(Node *n, Diag *d) {
     double v[3];
     int64_t k[3];
+    for (int i = 0; i < 3; i++)
+        if (fold_has_dims(shapes_in(n, i))) return range_dynamic(n, d);
     for (int i = 0; i < 3; i++) {
         Value *x = shapes_in(n, i);
         if (!x->data || shape_numel(&x->shape) != 1) {
@@ -649,7 +725,7 @@ static int pad_plan(Node *n, Diag *d, PadPlan *p) {
         diag_hint(d, "kiln supports constant, edge and reflect");
         return -1;
     }
-    int np = ints_attr_or_input(n, "pads", 1, 11, pads, 2 * IR_MAX_RANK, d);
+    int np = ints_attr_or_input(n, "pads", 1, 11, pads, 2 * IR_MAX_RANK, 0, d);
     if (np < 0) return -1;
     if (np != 2 * r) {
         diag_node(d, n, "pads has %d values, expected %d for rank %d", np, 2 * r, r);

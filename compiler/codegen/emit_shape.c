@@ -199,7 +199,7 @@ int emit_slice(Codegen *cg, const Node *n) {
     dense_strides(&y->shape, ys);
     LLVMValueRef src = cg_addr(cg, x);
     for (int k = 0; k < x->shape.rank; k++) {
-        if (start[k]) src = offset_addr(cg, src, cg_sym_mul(cg_sym(start[k]), xs[k]), x->dtype);
+        if (start[k]) src = offset_addr(cg, src, cg_sym_mul(start[k], xs[k]), x->dtype);
         xs[k] = cg_sym_mul(xs[k], cg_sym(step[k]));
         dims[k] = cg_sym_dim(y->shape.dims[k]);
     }
@@ -759,6 +759,16 @@ int emit_trilu(Codegen *cg, const Node *n) {
  * function computed it (PLAN_CONST); copied from a constant. */
 int emit_folded(Codegen *cg, const Node *n) {
     const Value *y = n->outputs[0];
+    if (n->plan_kind == PLAN_NONE) { /* a Range over dynamic sizes (int64) */
+        const Value *start = n->inputs[0], *delta = n->inputs[2];
+        LLVMTypeRef i64 = cg->i64;
+        LLVMValueRef args[] = {cg_sym_value(cg, shape_count(&y->shape)),
+                               LLVMBuildLoad2(cg->builder, i64, cg_addr(cg, start), "start"),
+                               LLVMBuildLoad2(cg->builder, i64, cg_addr(cg, delta), "delta"),
+                               cg_addr(cg, y)};
+        cg_call(cg, "kiln_range_i64", args, 4);
+        return 0;
+    }
     assert(n->plan_kind == PLAN_CONST);
     size_t bytes = (size_t)shape_numel(&y->shape) * dtype_size(y->dtype);
     LLVMValueRef args[] = {cg_i64(cg, (int64_t)bytes),
