@@ -351,7 +351,8 @@ int shape_conv_transpose(Node *n, Diag *d) {
     int64_t M = w->shape.dims[1] * group;
     if (check_per_channel(n, d, 2, M, "bias")) return -1;
     Geom g;
-    int64_t opad[MAX_SPATIAL], want[IR_MAX_RANK], out[MAX_SPATIAL] = {0};
+    int64_t opad[MAX_SPATIAL], want[IR_MAX_RANK];
+    Dim out[MAX_SPATIAL] = {0};
     if (read_geom(n, d, r, w->shape.dims + 2, &g) || read_ints(n, d, "output_padding", r, 0, opad))
         return -1;
     const char *ap = read_auto_pad(n, d);
@@ -368,6 +369,24 @@ int shape_conv_transpose(Node *n, Diag *d) {
             diag_node(d, n, "axis %d: output_padding %lld or output_shape %lld is outside 0..%lld",
                       i, (long long)opad[i], (long long)given, (long long)KILN_MAX_DIM);
             return -1;
+        }
+        if (in < 0) { /* a symbolic size: explicit pads only, the same formula on Dims */
+            if (os || strncmp(ap, "SAME", 4) == 0) {
+                diag_node(d, n, "output_shape or auto_pad %s on dynamic axis %d is not supported "
+                                "yet", ap, i);
+                diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
+                return -1;
+            }
+            if (strcmp(ap, "VALID") == 0) g.pb[i] = g.pe[i] = 0;
+            out[i] = dim_add(dim_mul(dim_sub(in, 1), g.s[i]),
+                             opad[i] + (g.k[i] - 1) * g.dil[i] + 1 - g.pb[i] - g.pe[i]);
+            char what[64];
+            snprintf(what, sizeof what, "output size of axis %d", i);
+            if (out[i] == DIM_INVALID || shapes_dim_min(n, out[i], 1, what)) {
+                diag_node(d, n, "axis %d: the output size is below 1 at every size", i);
+                return -1;
+            }
+            continue;
         }
         /* Every term is at most KILN_MAX_DIM^2 (read_geom bounds them), so
          * the sums below cannot overflow. */
