@@ -827,14 +827,14 @@ static int64_t gcd(int64_t a, int64_t b) {
 /* floor, ceil and mod of a by b (b >= 1). With b one term d, a = d*Q + R
  * where d divides no term of R (for a constant d, R's constant lies in
  * [0, d)), and R and d lose their common factor g: then floor(a/b) is
- * Q + floor(R'/d'), ceil likewise, and a mod b is g * (R' mod d'). */
+ * Q + floor(R'/d'), ceil likewise, and a mod b is g * (R' mod d'). What
+ * remains is a constant if the bounds say so, else an atom. */
 static Dim div_op(DimKind k, Dim a, Dim b) {
     DimTerm qb[DIM_MAX_TERMS + 1], rb[DIM_MAX_TERMS + 1], bb[DIM_MAX_TERMS + 1], ab[DIM_MAX_TERMS];
     Poly q = {0, DIM_MAX_TERMS + 1, qb}, r = {0, DIM_MAX_TERMS + 1, rb};
     Poly pb = {0, DIM_MAX_TERMS + 1, bb}, pa = {0, DIM_MAX_TERMS, ab};
     if (!ok(a) || !ok(b) || dim_iv(b).lo < 1) return DIM_INVALID;
     if (b == 1) return k == DIMK_MOD ? 0 : a;
-    if (k == DIMK_CEILDIV && b >= 0) return div_op(DIMK_FLOORDIV, dim_add(a, b - 1), b);
     Dim x = dim_exact_div(a, b);
     if (x != DIM_INVALID) return k == DIMK_MOD ? 0 : x;
     Dim quo = 0, rem = a, den = b;
@@ -868,6 +868,21 @@ static Dim div_op(DimKind k, Dim a, Dim b) {
         quo = poly_dim(&q), rem = poly_dim(&r), den = poly_dim(&pb);
         if (quo == DIM_INVALID || rem == DIM_INVALID || den == DIM_INVALID) return DIM_INVALID;
     }
+    /* floor((floor(x/m) + c)/n) is floor((x + c*m)/(m*n)), and ceil likewise;
+     * (x%m)%n is x%n when n divides m. */
+    Node *nr = node(rem);
+    const DimExpr *re = nr ? &nr->e : NULL;
+    int64_t off = 0, m;
+    if (re && re->kind == DIMK_POLY && re->n_terms == 2 && re->terms[1].n == 0 &&
+        re->terms[0].coef == 1 && re->terms[0].n == 1 && re->terms[0].exp[0] == 1)
+        off = re->terms[1].coef, re = dim_expr(re->terms[0].atom[0]);
+    if (re && re->kind == k && k != DIMK_MOD && (x = dim_mul(re->b, den)) != DIM_INVALID)
+        return dim_add(quo, div_op(k, dim_add(re->a, dim_mul(dim_const(off), re->b)), x));
+    if (re && re->kind == k && !off && dim_value(re->b, &m) && den > 0 && m % den == 0)
+        return dim_mul(div_op(k, re->a, den), g);
+    /* ceil by a constant: ceil(x/c) is floor((x+c-1)/c), one canonical form */
+    if (k == DIMK_CEILDIV && den >= 0)
+        return dim_add(quo, div_op(DIMK_FLOORDIV, dim_add(rem, den - 1), den));
     Iv ri = dim_iv(rem), di = dim_iv(den), fi = iv_floordiv(ri, di);
     if (k == DIMK_MOD) {
         x = iv_const(fi) ? dim_sub(rem, dim_mul(dim_const(fi.lo), den))

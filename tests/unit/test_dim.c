@@ -133,6 +133,12 @@ static void test_dim_canonical_form_is_independent_of_construction_order(void **
     assert_string_equal(str(dim_mul(dim_mul(8, a), b)), "a*b*8");
     assert_string_equal(str(dim_sub(dim_mul(a, a), dim_mul(b, 2))), "a*a-b*2");
     assert_string_equal(str(dim_sub(1, a)), "-a+1");
+    const DimExpr *e = dim_expr(dim_add(dim_mul(b, dim_mul(a, 3)), dim_mul(a, a)));
+    assert_int_equal(e->kind, DIMK_POLY);
+    assert_int_equal(e->n_terms, 2);
+    assert_true(e->terms[0].coef == 1 && e->terms[0].n == 1 && e->terms[0].atom[0] == a);
+    assert_int_equal(e->terms[0].exp[0], 2);
+    assert_true(e->terms[1].coef == 3 && e->terms[1].n == 2 && e->terms[1].atom[1] == b);
     assert_true(dim_min(a, b) == dim_min(b, a) && dim_max(a, b) == dim_max(b, a));
     assert_true(dim_min(a, dim_min(a, b)) == dim_min(a, b));
 }
@@ -151,6 +157,20 @@ static void test_dim_floordiv_simplifies_what_divides(void **state) {
     assert_true(dim_floordiv(h, 5000) == 0); /* h <= 4096 */
     assert_string_equal(str(dim_floordiv(dim_add(dim_mul(h, 8), 3), h)), "3/h+8");
     assert_string_equal(str(dim_floordiv(h, w)), "h/w");
+    assert_true(dim_floordiv(dim_floordiv(h, 2), 3) == dim_floordiv(h, 6));
+    assert_true(dim_floordiv(dim_floordiv(h, w), 2) == dim_floordiv(h, dim_mul(w, 2)));
+    /* Two stride-2 convs. */
+    assert_true(dim_floordiv(dim_add(dim_floordiv(dim_add(h, 1), 2), 1), 2) ==
+                dim_floordiv(dim_add(h, 3), 4));
+    Dim v = sym("v", 1, 4), nest = dim_floordiv(dim_sub(dim_floordiv(h, w), 1), v);
+    assert_true(nest == dim_floordiv(dim_sub(h, w), dim_mul(w, v)));
+    for (int64_t vals[4] = {0, 1, 1, 1}; vals[1] <= 20; vals[1]++)
+        for (vals[2] = 1; vals[2] <= 5; vals[2]++)
+            for (vals[3] = 1; vals[3] <= 4; vals[3]++) {
+                int64_t got = 0, q = vals[1] / vals[2] - 1;
+                assert_int_equal(dim_eval(nest, vals, &got), 0);
+                assert_true(got == (q >= 0 ? q / vals[3] : -((-q + vals[3] - 1) / vals[3])));
+            }
     assert_true(dim_floordiv(h, dim_sub(w, 1)) == DIM_INVALID); /* w-1 may be 0 */
     assert_true(dim_floordiv(h, 0) == DIM_INVALID);
 }
@@ -179,6 +199,8 @@ static void test_dim_mod_and_ceildiv_simplify(void **state) {
     assert_true(dim_mod(dim_add(dim_mul(h, 4), 6), 4) == 2);
     assert_true(dim_mod(h, 1) == 0 && dim_mod(dim_mul(h, w), w) == 0);
     assert_true(dim_mod(dim_add(h, 8), 8) == dim_mod(h, 8));
+    assert_true(dim_mod(dim_mod(h, 8), 4) == dim_mod(h, 4));
+    assert_true(dim_ceildiv(dim_ceildiv(h, w), 2) == dim_ceildiv(h, dim_mul(w, 2)));
     assert_string_equal(str(dim_mod(dim_mul(h, 2), 6)), "h%3*2");
     assert_true(dim_ceildiv(h, 2) == dim_floordiv(dim_add(h, 1), 2));
     assert_true(dim_ceildiv(dim_mul(h, 8), 8) == h);
@@ -258,7 +280,7 @@ static void test_dim_overflow_gives_invalid_which_propagates(void **state) {
     assert_true(dim_add(-12345, 1) == DIM_INVALID); /* not a Dim of this table */
     /* More than DIM_MAX_TERMS terms. */
     Dim s = 0;
-    char name[8];
+    char name[16];
     for (int i = 0; i < DIM_MAX_TERMS; i++) {
         snprintf(name, sizeof name, "s%d", i);
         s = dim_add(s, dim_sym(name));
@@ -271,6 +293,17 @@ static void test_dim_overflow_gives_invalid_which_propagates(void **state) {
     int64_t v = 1 << 20, out;
     assert_int_equal(dim_eval(big, &v, &out), -1);
     assert_int_equal(dim_eval(DIM_INVALID, &v, &out), -1);
+    assert_int_equal(dim_eval(x, NULL, &out), -1);
+    /* Values outside the bounds: division by zero is an error, not a trap. */
+    Dim y = dim_sym("y");
+    int64_t xy[DIM_MAX_SYMS] = {5};
+    xy[dim_sym_of(y)] = 0;
+    assert_int_equal(dim_eval(dim_floordiv(x, y), xy, &out), -1);
+    assert_int_equal(dim_eval(dim_mod(x, y), xy, &out), -1);
+    assert_int_equal(dim_eval(dim_ceildiv(x, y), xy, &out), -1);
+    xy[dim_sym_of(y)] = -2;
+    assert_int_equal(dim_eval(dim_floordiv(x, y), xy, &out), 0);
+    assert_true(out == -3);
     char buf[8];
     assert_string_equal(dim_str(DIM_INVALID, buf, sizeof buf), "?");
 }
