@@ -796,21 +796,22 @@ Dim dim_mul(Dim a, Dim b) {
     return poly_dim(&p);
 }
 
+/* The textbook division: the leading term of a divided by that of b goes
+ * to the quotient until nothing remains (exact) or a term does not divide.
+ * A remainder that grows past its room counts as not exact. */
 Dim dim_exact_div(Dim a, Dim b) {
-    DimTerm bb[DIM_MAX_TERMS + 1], rb[POLY_CAP], qb[POLY_CAP];
-    Poly pb = {0, DIM_MAX_TERMS + 1, bb}, r = {0, POLY_CAP, rb}, q = {0, POLY_CAP, qb};
+    enum { ROOM = 4 * DIM_MAX_TERMS };
+    DimTerm bb[DIM_MAX_TERMS + 1], rb[ROOM], qb[ROOM];
+    Poly pb = {0, DIM_MAX_TERMS + 1, bb}, r = {0, ROOM, rb}, q = {0, ROOM, qb};
     if (b == 0 || push_dim(&pb, b, 1) || push_dim(&r, a, 1)) return DIM_INVALID;
-    /* Divide the leading term out until nothing or a non-divisible term remains. */
-    for (int iter = 0; r.n > 0; iter++) {
+    while (r.n > 0) {
         DimTerm qt;
-        if (iter == 4 * DIM_MAX_TERMS || q.n == q.cap || term_div(&r.t[0], &pb.t[0], &qt))
-            return DIM_INVALID;
+        if (q.n == q.cap || term_div(&r.t[0], &pb.t[0], &qt)) return DIM_INVALID;
         q.t[q.n++] = qt;
-        for (int j = 0; j < pb.n; j++)
-            if (r.n == r.cap || term_mul(&qt, &pb.t[j], &r.t[r.n]))
-                return DIM_INVALID;
-            else
-                r.t[r.n++].coef *= -1;
+        for (int j = 0; j < pb.n; j++) {
+            if (r.n == r.cap || term_mul(&qt, &pb.t[j], &r.t[r.n])) return DIM_INVALID;
+            r.t[r.n++].coef *= -1;
+        }
         if (poly_norm(&r)) return DIM_INVALID;
     }
     return poly_dim(&q);
