@@ -911,19 +911,53 @@ int dim_provably_le(Dim a, Dim b) {
     return terms_iv(p.t, p.n, 0).lo >= 0;
 }
 
+enum { MAX_CHAIN = 8 }; /* operands of one min or max chain */
+
+/* Appends d's operands as a chain of k (d itself if not a k) to ops[0..n);
+ * -1 if they do not fit. */
+static int chain(DimKind k, Dim d, Dim *ops, int n) {
+    Node *nd = node(d);
+    if (n < 0) return n;
+    if (nd && nd->e.kind == k) return chain(k, nd->e.b, ops, chain(k, nd->e.a, ops, n));
+    if (n == MAX_CHAIN) return -1;
+    ops[n] = d;
+    return n + 1;
+}
+
+/* beats(k, x, y): x makes y redundant in a min (x <= y) or a max (x >= y). */
+static int beats(DimKind k, Dim x, Dim y) {
+    return k == DIMK_MIN ? dim_provably_le(x, y) : dim_provably_le(y, x);
+}
+
+/* min and max as a chain min(x1, min(x2, ...)) of the operands of a and b,
+ * without those another beats, in term order (expressions by id, then
+ * constants): one Dim however the chain was built. */
 static Dim min_max(DimKind k, Dim a, Dim b) {
-    Node *na = node(a), *nb = node(b);
+    Dim ops[MAX_CHAIN], keep[MAX_CHAIN];
     if (!ok(a) || !ok(b)) return DIM_INVALID;
-    if (dim_provably_le(a, b)) return k == DIMK_MIN ? a : b;
-    if (dim_provably_le(b, a)) return k == DIMK_MIN ? b : a;
-    /* min(a, min(a, c)) is min(a, c) */
-    if (nb && nb->e.kind == k && (nb->e.a == a || nb->e.b == a)) return b;
-    if (na && na->e.kind == k && (na->e.a == b || na->e.b == b)) return a;
-    Iv ai = dim_iv(a), bi = dim_iv(b);
-    Iv v = k == DIMK_MIN ? (Iv){min64(ai.lo, bi.lo), min64(ai.hi, bi.hi)}
-                         : (Iv){max64(ai.lo, bi.lo), max64(ai.hi, bi.hi)};
-    /* Operands in term order: expressions by id, then constants. */
-    return a < 0 && (b >= 0 || a > b) ? atom(k, a, b, v) : atom(k, b, a, v);
+    if (beats(k, a, b)) return a;
+    if (beats(k, b, a)) return b;
+    int n = chain(k, b, ops, chain(k, a, ops, 0)), w = 0;
+    if (n < 0) ops[0] = a, ops[1] = b, n = 2;
+    for (int i = 0; i < n; i++) {
+        int beaten = 0;
+        for (int j = 0; j < n && !beaten; j++) /* of two equal ones, the first stays */
+            beaten = j != i && beats(k, ops[j], ops[i]) && (j < i || !beats(k, ops[i], ops[j]));
+        if (!beaten) keep[w++] = ops[i];
+    }
+    for (int i = 1; i < w; i++)
+        for (int j = i; j > 0 && keep[j] < 0 && (keep[j - 1] >= 0 || keep[j] > keep[j - 1]); j--) {
+            Dim t = keep[j];
+            keep[j] = keep[j - 1], keep[j - 1] = t;
+        }
+    Dim d = keep[w - 1];
+    for (int i = w - 2; i >= 0 && d != DIM_INVALID; i--) {
+        Iv x = dim_iv(keep[i]), y = dim_iv(d);
+        Iv v = k == DIMK_MIN ? (Iv){min64(x.lo, y.lo), min64(x.hi, y.hi)}
+                             : (Iv){max64(x.lo, y.lo), max64(x.hi, y.hi)};
+        d = atom(k, keep[i], d, v);
+    }
+    return d;
 }
 
 Dim dim_min(Dim a, Dim b) {

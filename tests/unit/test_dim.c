@@ -141,6 +141,10 @@ static void test_dim_canonical_form_is_independent_of_construction_order(void **
     assert_true(e->terms[1].coef == 3 && e->terms[1].n == 2 && e->terms[1].atom[1] == b);
     assert_true(dim_min(a, b) == dim_min(b, a) && dim_max(a, b) == dim_max(b, a));
     assert_true(dim_min(a, dim_min(a, b)) == dim_min(a, b));
+    assert_true(dim_min(dim_min(a, b), c) == dim_min(a, dim_min(c, b)));
+    assert_true(dim_max(dim_max(c, 7), dim_max(b, a)) == dim_max(a, dim_max(b, dim_max(c, 7))));
+    assert_true(dim_min(dim_min(a, b), dim_add(a, 1)) == dim_min(a, b));
+    assert_string_equal(str(dim_min(dim_min(c, 9), dim_min(b, a))), "min(a,min(b,min(c,9)))");
 }
 
 static void test_dim_floordiv_simplifies_what_divides(void **state) {
@@ -398,9 +402,14 @@ static int64_t ast_eval(const Ast *t, const int64_t *v) {
     }
 }
 
-static Dim ast_dim(const Ast *t) {
+/* The Dim of t, with the operands of + * min max swapped if swap. */
+static Dim ast_dim(const Ast *t, int swap) {
     if (!t->op) return t->sym < 0 ? dim_const(t->k) : dim_sym_dim(t->sym);
-    Dim a = ast_dim(t->a), b = ast_dim(t->b);
+    Dim a = ast_dim(t->a, swap), b = ast_dim(t->b, swap);
+    if (swap && strchr("+*nx", t->op)) {
+        Dim c = a;
+        a = b, b = c;
+    }
     switch (t->op) {
     case '+':
         return dim_add(a, b);
@@ -431,10 +440,12 @@ static void test_dim_random_expressions_evaluate_like_c(void **state) {
         }
         n_pool = 0;
         Ast *t = gen(4, 0);
-        Dim d = ast_dim(t);
+        Dim d = ast_dim(t, 0);
         if (d == DIM_INVALID) continue;
         n_valid++;
-        assert_true(ast_dim(t) == d); /* built twice, interned once */
+        assert_true(ast_dim(t, 0) == d); /* built twice, interned once */
+        if (ast_dim(t, 1) != d)
+            fail_msg("%s built the other way is %s", str(d), str(ast_dim(t, 1)));
         char buf[4096];
         dim_str(d, buf, sizeof buf);
         assert_round_trip(d);
@@ -455,6 +466,29 @@ static void test_dim_random_expressions_evaluate_like_c(void **state) {
     }
     assert_true(n_valid > 500);
     assert_true(n_checked > 500 * 64);
+}
+
+static Dim op_dim(int op, Dim a, Dim b) {
+    return op == '+'   ? dim_add(a, b)
+           : op == '*' ? dim_mul(a, b)
+           : op == 'n' ? dim_min(a, b)
+                       : dim_max(a, b);
+}
+
+static void test_dim_sums_products_mins_and_maxes_are_associative(void **state) {
+    (void)state;
+    sym("a", 1, 4), sym("b", 0, 3), sym("c", 2, 5);
+    int n_checked = 0;
+    for (int iter = 0; iter < 2000; iter++) {
+        n_pool = 0;
+        Dim x = ast_dim(gen(2, 0), 0), y = ast_dim(gen(2, 0), 0), z = ast_dim(gen(2, 0), 0);
+        int op = "+*nx"[rnd(4)];
+        Dim l = op_dim(op, op_dim(op, x, y), z), r = op_dim(op, x, op_dim(op, y, z));
+        if (l == DIM_INVALID || r == DIM_INVALID) continue;
+        if (l != r) fail_msg("%s is not %s", str(l), str(r));
+        n_checked++;
+    }
+    assert_true(n_checked > 1500);
 }
 
 /* --- text ----------------------------------------------------------------------- */
@@ -576,6 +610,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_dim_bounds_follow_interval_arithmetic, teardown),
         cmocka_unit_test_teardown(test_dim_overflow_gives_invalid_which_propagates, teardown),
         cmocka_unit_test_teardown(test_dim_random_expressions_evaluate_like_c, teardown),
+        cmocka_unit_test_teardown(test_dim_sums_products_mins_and_maxes_are_associative, teardown),
         cmocka_unit_test_teardown(test_dim_text_form_round_trips, teardown),
         cmocka_unit_test_teardown(test_dim_parse_refuses_malformed_text, teardown),
         cmocka_unit_test_teardown(test_dim_reset_forgets_everything, teardown),
