@@ -796,21 +796,22 @@ Dim dim_mul(Dim a, Dim b) {
     return poly_dim(&p);
 }
 
+/* The textbook division: the leading term of a divided by that of b goes
+ * to the quotient until nothing remains (exact) or a term does not divide.
+ * A remainder that grows past its room counts as not exact. */
 Dim dim_exact_div(Dim a, Dim b) {
-    DimTerm bb[DIM_MAX_TERMS + 1], rb[POLY_CAP], qb[POLY_CAP];
-    Poly pb = {0, DIM_MAX_TERMS + 1, bb}, r = {0, POLY_CAP, rb}, q = {0, POLY_CAP, qb};
+    enum { ROOM = 4 * DIM_MAX_TERMS };
+    DimTerm bb[DIM_MAX_TERMS + 1], rb[ROOM], qb[ROOM];
+    Poly pb = {0, DIM_MAX_TERMS + 1, bb}, r = {0, ROOM, rb}, q = {0, ROOM, qb};
     if (b == 0 || push_dim(&pb, b, 1) || push_dim(&r, a, 1)) return DIM_INVALID;
-    /* Divide the leading term out until nothing or a non-divisible term remains. */
-    for (int iter = 0; r.n > 0; iter++) {
+    while (r.n > 0) {
         DimTerm qt;
-        if (iter == 4 * DIM_MAX_TERMS || q.n == q.cap || term_div(&r.t[0], &pb.t[0], &qt))
-            return DIM_INVALID;
+        if (q.n == q.cap || term_div(&r.t[0], &pb.t[0], &qt)) return DIM_INVALID;
         q.t[q.n++] = qt;
-        for (int j = 0; j < pb.n; j++)
-            if (r.n == r.cap || term_mul(&qt, &pb.t[j], &r.t[r.n]))
-                return DIM_INVALID;
-            else
-                r.t[r.n++].coef *= -1;
+        for (int j = 0; j < pb.n; j++) {
+            if (r.n == r.cap || term_mul(&qt, &pb.t[j], &r.t[r.n])) return DIM_INVALID;
+            r.t[r.n++].coef *= -1;
+        }
         if (poly_norm(&r)) return DIM_INVALID;
     }
     return poly_dim(&q);
@@ -827,14 +828,14 @@ static int64_t gcd(int64_t a, int64_t b) {
 /* floor, ceil and mod of a by b (b >= 1). With b one term d, a = d*Q + R
  * where d divides no term of R (for a constant d, R's constant lies in
  * [0, d)), and R and d lose their common factor g: then floor(a/b) is
- * Q + floor(R'/d'), ceil likewise, and a mod b is g * (R' mod d'). */
+ * Q + floor(R'/d'), ceil likewise, and a mod b is g * (R' mod d'). What
+ * remains is a constant if the bounds say so, else an atom. */
 static Dim div_op(DimKind k, Dim a, Dim b) {
     DimTerm qb[DIM_MAX_TERMS + 1], rb[DIM_MAX_TERMS + 1], bb[DIM_MAX_TERMS + 1], ab[DIM_MAX_TERMS];
     Poly q = {0, DIM_MAX_TERMS + 1, qb}, r = {0, DIM_MAX_TERMS + 1, rb};
     Poly pb = {0, DIM_MAX_TERMS + 1, bb}, pa = {0, DIM_MAX_TERMS, ab};
     if (!ok(a) || !ok(b) || dim_iv(b).lo < 1) return DIM_INVALID;
     if (b == 1) return k == DIMK_MOD ? 0 : a;
-    if (k == DIMK_CEILDIV && b >= 0) return div_op(DIMK_FLOORDIV, dim_add(a, b - 1), b);
     Dim x = dim_exact_div(a, b);
     if (x != DIM_INVALID) return k == DIMK_MOD ? 0 : x;
     Dim quo = 0, rem = a, den = b;
@@ -868,6 +869,21 @@ static Dim div_op(DimKind k, Dim a, Dim b) {
         quo = poly_dim(&q), rem = poly_dim(&r), den = poly_dim(&pb);
         if (quo == DIM_INVALID || rem == DIM_INVALID || den == DIM_INVALID) return DIM_INVALID;
     }
+    /* floor((floor(x/m) + c)/n) is floor((x + c*m)/(m*n)), and ceil likewise;
+     * (x%m)%n is x%n when n divides m. */
+    Node *nr = node(rem);
+    const DimExpr *re = nr ? &nr->e : NULL;
+    int64_t off = 0, m;
+    if (re && re->kind == DIMK_POLY && re->n_terms == 2 && re->terms[1].n == 0 &&
+        re->terms[0].coef == 1 && re->terms[0].n == 1 && re->terms[0].exp[0] == 1)
+        off = re->terms[1].coef, re = dim_expr(re->terms[0].atom[0]);
+    if (re && re->kind == k && k != DIMK_MOD && (x = dim_mul(re->b, den)) != DIM_INVALID)
+        return dim_add(quo, div_op(k, dim_add(re->a, dim_mul(dim_const(off), re->b)), x));
+    if (re && re->kind == k && !off && dim_value(re->b, &m) && den > 0 && m % den == 0)
+        return dim_mul(div_op(k, re->a, den), g);
+    /* ceil by a constant: ceil(x/c) is floor((x+c-1)/c), one canonical form */
+    if (k == DIMK_CEILDIV && den >= 0)
+        return dim_add(quo, div_op(DIMK_FLOORDIV, dim_add(rem, den - 1), den));
     Iv ri = dim_iv(rem), di = dim_iv(den), fi = iv_floordiv(ri, di);
     if (k == DIMK_MOD) {
         x = iv_const(fi) ? dim_sub(rem, dim_mul(dim_const(fi.lo), den))
@@ -895,19 +911,53 @@ int dim_provably_le(Dim a, Dim b) {
     return terms_iv(p.t, p.n, 0).lo >= 0;
 }
 
+enum { MAX_CHAIN = 8 }; /* operands of one min or max chain */
+
+/* Appends d's operands as a chain of k (d itself if not a k) to ops[0..n);
+ * -1 if they do not fit. */
+static int chain(DimKind k, Dim d, Dim *ops, int n) {
+    Node *nd = node(d);
+    if (n < 0) return n;
+    if (nd && nd->e.kind == k) return chain(k, nd->e.b, ops, chain(k, nd->e.a, ops, n));
+    if (n == MAX_CHAIN) return -1;
+    ops[n] = d;
+    return n + 1;
+}
+
+/* beats(k, x, y): x makes y redundant in a min (x <= y) or a max (x >= y). */
+static int beats(DimKind k, Dim x, Dim y) {
+    return k == DIMK_MIN ? dim_provably_le(x, y) : dim_provably_le(y, x);
+}
+
+/* min and max as a chain min(x1, min(x2, ...)) of the operands of a and b,
+ * without those another beats, in term order (expressions by id, then
+ * constants): one Dim however the chain was built. */
 static Dim min_max(DimKind k, Dim a, Dim b) {
-    Node *na = node(a), *nb = node(b);
+    Dim ops[MAX_CHAIN], keep[MAX_CHAIN];
     if (!ok(a) || !ok(b)) return DIM_INVALID;
-    if (dim_provably_le(a, b)) return k == DIMK_MIN ? a : b;
-    if (dim_provably_le(b, a)) return k == DIMK_MIN ? b : a;
-    /* min(a, min(a, c)) is min(a, c) */
-    if (nb && nb->e.kind == k && (nb->e.a == a || nb->e.b == a)) return b;
-    if (na && na->e.kind == k && (na->e.a == b || na->e.b == b)) return a;
-    Iv ai = dim_iv(a), bi = dim_iv(b);
-    Iv v = k == DIMK_MIN ? (Iv){min64(ai.lo, bi.lo), min64(ai.hi, bi.hi)}
-                         : (Iv){max64(ai.lo, bi.lo), max64(ai.hi, bi.hi)};
-    /* Operands in term order: expressions by id, then constants. */
-    return a < 0 && (b >= 0 || a > b) ? atom(k, a, b, v) : atom(k, b, a, v);
+    if (beats(k, a, b)) return a;
+    if (beats(k, b, a)) return b;
+    int n = chain(k, b, ops, chain(k, a, ops, 0)), w = 0;
+    if (n < 0) ops[0] = a, ops[1] = b, n = 2;
+    for (int i = 0; i < n; i++) {
+        int beaten = 0;
+        for (int j = 0; j < n && !beaten; j++) /* of two equal ones, the first stays */
+            beaten = j != i && beats(k, ops[j], ops[i]) && (j < i || !beats(k, ops[i], ops[j]));
+        if (!beaten) keep[w++] = ops[i];
+    }
+    for (int i = 1; i < w; i++)
+        for (int j = i; j > 0 && keep[j] < 0 && (keep[j - 1] >= 0 || keep[j] > keep[j - 1]); j--) {
+            Dim t = keep[j];
+            keep[j] = keep[j - 1], keep[j - 1] = t;
+        }
+    Dim d = keep[w - 1];
+    for (int i = w - 2; i >= 0 && d != DIM_INVALID; i--) {
+        Iv x = dim_iv(keep[i]), y = dim_iv(d);
+        Iv v = k == DIMK_MIN ? (Iv){min64(x.lo, y.lo), min64(x.hi, y.hi)}
+                             : (Iv){max64(x.lo, y.lo), max64(x.hi, y.hi)};
+        d = atom(k, keep[i], d, v);
+    }
+    return d;
 }
 
 Dim dim_min(Dim a, Dim b) {

@@ -94,7 +94,8 @@ const char *dim_sym_name(int sym);    /* owned by the table */
 int dim_sym_of(Dim d);                /* symbol number if d is a bare symbol, else -1 */
 void dim_sym_bounds(int sym, int64_t *lo, int64_t *hi);
 /* Sets symbol sym's bounds (0 <= lo <= hi): only before any expression over
- * it is built, since expressions keep the bounds they were built with;
+ * it is built (or any operation, dim_provably_le included, has read its
+ * bounds), since expressions keep the bounds they were built with;
  * returns -1 (and changes nothing) otherwise. */
 int dim_sym_set_bounds(int sym, int64_t lo, int64_t hi);
 
@@ -112,8 +113,9 @@ int dim_eval(Dim d, const int64_t *vals, int64_t *out);
 /* Text form of d into buf (always terminated, "?" for DIM_INVALID); returns buf. */
 char *dim_str(Dim d, char *buf, size_t len);
 /* Parses one expression of the text form at *s, advancing *s past it;
- * DIM_INVALID (and *s unchanged) on a syntax error. Unknown names become
- * symbols. */
+ * DIM_INVALID (and *s unchanged) on a syntax error or an operation that
+ * fails (h/(h-1)). Unknown names ([A-Za-z_][A-Za-z0-9_]*) become symbols,
+ * even when the parse then fails. */
 Dim dim_parse(const char **s);
 
 /* --- building --------------------------------------------------------------- */
