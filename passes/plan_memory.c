@@ -2,24 +2,28 @@
  *
  * Greedy first fit over lifetimes (definition to last use, in node order):
  * a tensor goes at the lowest offset not used by any tensor live at the
- * same time, so tensors whose lifetimes do not overlap share bytes. Outputs are placed
- * while the node's inputs are still live, so they never alias.
+ * same time, so tensors whose lifetimes do not overlap share bytes.
+ * Outputs are placed while the node's inputs are still live, so they never
+ * alias. Symbolic sizes are placed at their upper bounds.
  *
- * Offsets are Dims. Where sizes are symbolic, a tensor goes above every
- * live one, at the largest of their ends (offset + size), an expression:
- * at any sizes the bounds allow, every pair of tensors alive at once stays
- * disjoint, memory is still reused as tensors die, and a call at small
- * sizes needs a small workspace. With static shapes every offset is a
- * number, as before.
+ * Offsets are Dims. With static shapes every offset is the number first
+ * fit found. Where some size is symbolic, the placement at the upper
+ * bounds only gives an order: a tensor's offset is the largest end
+ * (offset + size, an expression) of the tensors below it there whose
+ * lifetimes overlap its own. Every two tensors alive at once then stay
+ * disjoint at any sizes the bounds allow (the lower one ends before the
+ * upper one starts), and a call at small sizes needs a small workspace.
  */
 #include <assert.h>
+#include <stdlib.h>
 
 #include "passes.h"
 
 typedef struct Slot {
-    Dim off, size;        /* bytes, 64-aligned */
-    int64_t off_hi, hi;   /* the same at the upper bounds */
-    int last;             /* index of the last node that reads it */
+    Dim size;           /* bytes, 64-aligned */
+    int64_t off_hi, hi; /* offset and size at the upper bounds */
+    int first, last;    /* the nodes that define it and last read it */
+    Dim *offset;        /* where its offset goes: Value.ws_offset or Node.scratch_offset */
 } Slot;
 
 static Dim align64(Dim x) {
@@ -41,39 +45,27 @@ static int too_large(const Node *n, Diag *d) {
     return -1;
 }
 
-/* Places a slot of `size` among the live ones; -1 if the plan outgrows the
- * limits. With every size a number, first fit: the lowest offset clear of
- * the live slots. With symbolic sizes a gap below a live slot is no gap at
- * every size the bounds allow (the slot above was placed by the sizes
- * below it then), so the new slot goes above all the live ones: at the
- * largest of their ends, an expression, which the plan at the upper
- * bounds (off_hi) follows. */
-static int place(Slot *live, int n_live, Slot *s, Dim size, int last) {
-    int64_t hi = upper(size), off = 0;
-    if (size == DIM_INVALID || hi > KILN_MAX_DYN_BYTES) return -1;
-    int numbers = size >= 0;
-    for (int i = 0; numbers && i < n_live; i++)
-        numbers = live[i].off >= 0 && live[i].size >= 0;
-    Dim o = 0;
-    if (numbers) {
-        for (int moved = 1; moved;) {
-            moved = 0;
-            for (int i = 0; i < n_live; i++)
-                if (off < live[i].off_hi + live[i].hi && live[i].off_hi < off + hi) {
-                    off = live[i].off_hi + live[i].hi;
-                    moved = 1;
-                }
-        }
-        o = off;
-    } else {
-        for (int i = 0; i < n_live; i++) {
-            o = dim_max(o, dim_add(live[i].off, live[i].size));
-            if (live[i].off_hi + live[i].hi > off) off = live[i].off_hi + live[i].hi;
-        }
+/* First fit of s at the upper bounds among the live slots; -1 if the plan
+ * outgrows the limits. */
+static int place(Slot *const *live, int n_live, Slot *s) {
+    int64_t off = 0;
+    if (s->size == DIM_INVALID || s->hi > KILN_MAX_DYN_BYTES) return -1;
+    for (int moved = 1; moved;) {
+        moved = 0;
+        for (int i = 0; i < n_live; i++)
+            if (off < live[i]->off_hi + live[i]->hi && live[i]->off_hi < off + s->hi) {
+                off = live[i]->off_hi + live[i]->hi;
+                moved = 1;
+            }
     }
-    if (o == DIM_INVALID || off > KILN_MAX_DYN_WORKSPACE_BYTES - hi) return -1;
-    *s = (Slot){o, size, off, hi, last};
+    if (off > KILN_MAX_DYN_WORKSPACE_BYTES - s->hi) return -1;
+    s->off_hi = off;
     return 0;
+}
+
+static int by_offset(const void *a, const void *b) {
+    const Slot *x = *(Slot *const *)a, *y = *(Slot *const *)b;
+    return x->off_hi < y->off_hi ? -1 : x->off_hi > y->off_hi;
 }
 
 int pass_plan_memory(Graph *g, Diag *d) {
@@ -87,36 +79,63 @@ int pass_plan_memory(Graph *g, Diag *d) {
         for (int j = 0; j < g->nodes[i]->n_inputs; j++)
             if (g->nodes[i]->inputs[j]) last[g->nodes[i]->inputs[j]->id] = i;
 
-    Slot *live = arena_alloc(g->arena, sizeof(Slot) * (size_t)(g->n_values + 2));
-    int n_live = 0;
-    Dim top = 0;
+    /* At most one slot per value and one per node. */
+    int cap = g->n_values + g->n_nodes + 1, n_slots = 0, n_live = 0, symbolic = 0;
+    Slot *slots = arena_alloc_array(g->arena, (size_t)cap, sizeof(Slot));
+    Slot **live = arena_alloc_array(g->arena, (size_t)cap, sizeof(Slot *));
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
-        for (int j = 0; j < n->n_outputs; j++) {
-            Value *v = n->outputs[j];
-            /* Graph outputs live in the caller's buffers. */
-            if (!v || v->output_index >= 0) continue;
-            Dim size = align64(dim_mul(shape_count(&v->shape), (int64_t)dtype_size(v->dtype)));
-            Slot *s = &live[n_live];
-            if (place(live, n_live, s, size, last[v->id] < i ? i : last[v->id]))
-                return too_large(n, d);
-            n_live++;
-            v->ws_offset = s->off;
-            top = dim_max(top, dim_add(s->off, s->size));
-        }
-        /* Scratch lives while the node runs, beside its inputs and outputs. */
-        if (n->scratch != 0) {
-            Slot *s = &live[n_live];
-            if (place(live, n_live, s, align64(n->scratch), i)) return too_large(n, d);
-            n_live++;
-            n->scratch_offset = s->off;
-            top = dim_max(top, dim_add(s->off, s->size));
+        for (int j = 0; j <= n->n_outputs; j++) {
+            Slot *s = &slots[n_slots];
+            if (j < n->n_outputs) {
+                Value *v = n->outputs[j];
+                /* Graph outputs live in the caller's buffers. */
+                if (!v || v->output_index >= 0) continue;
+                s->size = align64(dim_mul(shape_count(&v->shape), (int64_t)dtype_size(v->dtype)));
+                s->last = last[v->id] < i ? i : last[v->id];
+                s->offset = &v->ws_offset;
+            } else {
+                /* Scratch lives while the node runs, beside its inputs and outputs. */
+                if (n->scratch == 0) continue;
+                s->size = align64(n->scratch);
+                s->last = i;
+                s->offset = &n->scratch_offset;
+            }
+            s->first = i;
+            s->hi = upper(s->size);
+            if (place(live, n_live, s)) return too_large(n, d);
+            symbolic |= s->size < 0;
+            live[n_live++] = s;
+            n_slots++;
         }
         /* Free what this node was the last to read (and unused outputs). */
         int k = 0;
         for (int s = 0; s < n_live; s++)
-            if (live[s].last > i) live[k++] = live[s];
+            if (live[s]->last > i) live[k++] = live[s];
         n_live = k;
+    }
+    Dim top = 0;
+    if (!symbolic) {
+        for (int i = 0; i < n_slots; i++) {
+            *slots[i].offset = slots[i].off_hi;
+            top = dim_max(top, slots[i].off_hi + slots[i].hi);
+        }
+    } else {
+        Slot **order = live; /* free now */
+        for (int i = 0; i < n_slots; i++)
+            order[i] = &slots[i];
+        qsort(order, (size_t)n_slots, sizeof *order, by_offset);
+        for (int i = 0; i < n_slots; i++) {
+            Slot *s = order[i];
+            Dim off = 0;
+            for (int j = 0; j < i; j++) {
+                const Slot *b = order[j];
+                if (b->first <= s->last && s->first <= b->last)
+                    off = dim_max(off, dim_add(*b->offset, b->size));
+            }
+            *s->offset = off;
+            top = dim_max(top, dim_add(off, s->size));
+        }
     }
     int64_t c;
     if (top == DIM_INVALID || (dim_value(top, &c) && c > KILN_MAX_WORKSPACE_BYTES) ||
