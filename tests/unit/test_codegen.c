@@ -10,7 +10,7 @@
 
 #include "fixture.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 static const CodegenOptions options = {
     .opt_level = 2,
@@ -25,28 +25,14 @@ static const KilnModel *compile(State *s, Graph *g) {
     return fixture_compile(s, g, &options);
 }
 
-/* Elements of tensor `t` at this batch size. */
-static int64_t numel(const KilnTensorInfo *t, int64_t batch) {
-    int64_t n = 1;
-    for (int i = 0; i < t->rank; i++)
-        n *= t->shape[i] == -1 ? batch : t->shape[i];
-    return n;
-}
-
-/* Runs m on inputs; returns malloc'd outputs (caller frees each). */
+/* Runs m on inputs at this batch size (fixture_run: NaN-filled workspace
+ * and outputs); returns malloc'd outputs (caller frees each). */
 static void run(const KilnModel *m, int64_t batch, const void *const *inputs, float **outputs) {
-    size_t ws_size = m->workspace_size(batch);
-    void *ws = aligned_alloc(64, (ws_size + 63) / 64 * 64 + 64);
-    memset(ws, 0xff, ws_size); /* NaN everywhere */
-    void *outs[8];
-    for (int i = 0; i < m->n_outputs; i++) {
-        size_t bytes = (size_t)numel(&m->outputs[i], batch) * kiln_dtype_size(m->outputs[i].dtype);
-        outputs[i] = malloc(bytes ? bytes : 1);
-        memset(outputs[i], 0xff, bytes);
-        outs[i] = outputs[i];
-    }
-    assert_int_equal(m->run(inputs, outs, ws, batch, NULL), 0);
-    free(ws);
+    RunShapes rs;
+    void *outs[FIXTURE_MAX_IO];
+    assert_int_equal(fixture_run(m, batch, inputs, outs, &rs), 0);
+    for (int i = 0; i < m->n_outputs; i++)
+        outputs[i] = outs[i];
 }
 
 static void free_outputs(const KilnModel *m, float **outputs) {
@@ -694,7 +680,7 @@ static void test_codegen_copies_a_constant_listed_as_an_output(void **state) {
 
 /* --- the model tables and the workspace ----------------------------------------------- */
 
-static void test_codegen_workspace_size_is_static_plus_per_batch_times_batch(void **state) {
+static void test_codegen_workspace_size_is_the_plan_at_the_input_sizes(void **state) {
     State *s = *state;
     /* A fixed intermediate (Relu of y [3,4]) and per-item ones. */
     Graph *g = gb_graph(s->a, 17);
@@ -705,10 +691,26 @@ static void test_codegen_workspace_size_is_static_plus_per_batch_times_batch(voi
     Node *sg = gb_node(g, OP_SIGMOID, "sig", "out", 1, gb_out(t));
     ir_graph_add_output(g, gb_out(sg));
     const KilnModel *m = compile(s, g);
-    assert_true(g->ws_static > 0);
-    assert_true(g->ws_per_batch > 0);
-    for (int64_t b = 0; b <= 64; b++)
-        assert_int_equal(m->workspace_size(b), (size_t)(g->ws_static + g->ws_per_batch * b));
+    /* The plan, an expression over N: 64-byte aligned buffers, the fixed
+     * one ([3,4], 48 bytes) and two of 48 bytes per item. */
+    int64_t fixed = gb_eval_n(g->ws_size, 0);
+    assert_true(fixed >= 48);
+    assert_true(gb_eval_n(g->ws_size, 64) - fixed >= 2 * 48 * 64);
+    RunShapes rs;
+    for (int64_t b = 1; b <= 64; b++) {
+        assert_true(gb_eval_n(g->ws_size, b) >= gb_eval_n(g->ws_size, b - 1));
+        fixture_shapes(m, b, &rs);
+        /* The KilnRunError's 64 bytes, then the plan. */
+        assert_int_equal(m->workspace_size(rs.in),
+                         (size_t)(KILN_RUN_ERROR_BYTES + gb_eval_n(g->ws_size, b)));
+    }
+    /* N's bounds are the default [1, 4096]: sizes outside them get SIZE_MAX. */
+    assert_int_equal(m->syms[0].min, DIM_DEFAULT_LO);
+    assert_int_equal(m->syms[0].max, DIM_DEFAULT_HI);
+    fixture_in_shapes(m, 0, &rs);
+    assert_true(m->workspace_size(rs.in) == SIZE_MAX);
+    fixture_in_shapes(m, DIM_DEFAULT_HI + 1, &rs);
+    assert_true(m->workspace_size(rs.in) == SIZE_MAX);
     for (int bi = 0; bi < N_BATCHES; bi++) {
         int64_t B = batches[bi];
         float *xin = rand_floats(B * 12, 100), *yin = rand_floats(12, 101), *out[1];
@@ -778,11 +780,15 @@ static void test_codegen_model_tables_use_defaults_without_options(void **state)
     assert_string_equal(m->version, "1");
     assert_string_equal(m->sha256, "");
     assert_string_equal(m->build_info, "{}");
-    assert_int_equal(m->workspace_size(5), 0);
+    /* No symbol, nothing planned: the workspace is only the KilnRunError. */
+    assert_int_equal(m->n_syms, 0);
+    const int64_t shape[] = {2}, *in_shapes[] = {shape};
+    assert_int_equal(m->workspace_size(in_shapes), KILN_RUN_ERROR_BYTES);
     float in[2] = {-1, 2}, out[2] = {7, 7};
     const void *ins[] = {in};
     void *outs[] = {out};
-    assert_int_equal(m->run(ins, outs, NULL, 1, NULL), 0);
+    _Alignas(64) unsigned char ws[KILN_RUN_ERROR_BYTES];
+    assert_int_equal(m->run(ins, in_shapes, outs, NULL, ws, NULL), 0);
     assert_true(out[0] == 0 && out[1] == 2);
 }
 
@@ -819,7 +825,7 @@ int main(void) {
         T(test_codegen_fills_both_outputs_when_one_value_is_listed_twice),
         T(test_codegen_keeps_identity_and_dropout_mask_outputs),
         T(test_codegen_copies_a_constant_listed_as_an_output),
-        T(test_codegen_workspace_size_is_static_plus_per_batch_times_batch),
+        T(test_codegen_workspace_size_is_the_plan_at_the_input_sizes),
         T(test_codegen_model_tables_name_every_input_and_output),
         T(test_codegen_model_tables_use_defaults_without_options),
         T(test_codegen_create_rejects_an_unknown_target),

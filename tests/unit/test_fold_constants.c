@@ -2,7 +2,7 @@
  * including the batch sentinel of torch's x.view(x.size(0), -1). */
 #include "fixture.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 /* x -> Shape -> Gather(idx) -> Unsqueeze(0) -> Concat([.., -1]) -> Reshape(x, .) */
 static Node *view_graph(Graph *g, Shape xs, int64_t idx, Node **concat) {

@@ -5,7 +5,7 @@
  */
 #include "fixture.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 /* y = op(a, b) on two fresh f32 inputs of the given shapes. */
 static Node *binary(Graph *g, OpKind op, Shape a, Shape b) {
@@ -21,15 +21,15 @@ static void test_infer_shapes_broadcasts_binary_ops_like_numpy(void **state) {
         Shape a, b;
         const char *want;
     } cases[] = {
-        {SHP(N, 1, 4), SHP(3, 1), "[N,3,4]"},
+        {SHP(GB_N, 1, 4), SHP(3, 1), "[N,3,4]"},
         {SHP(2, 3), SHP(3), "[2,3]"},
         {SHP(3), SHP(2, 3), "[2,3]"},
         {SHP(2, 1), SHP(1, 5), "[2,5]"},
         {SHP0, SHP(4), "[4]"},
         {SHP0, SHP0, "[]"},
-        {SHP(N, 4), SHP(N, 4), "[N,4]"},
-        {SHP(N, 4), SHP(1, 4), "[N,4]"},
-        {SHP(1), SHP(N, 1, 1), "[N,1,1]"},
+        {SHP(GB_N, 4), SHP(GB_N, 4), "[N,4]"},
+        {SHP(GB_N, 4), SHP(1, 4), "[N,4]"},
+        {SHP(1), SHP(GB_N, 1, 1), "[N,1,1]"},
         {SHP(2, 1, 3, 1), SHP(5, 1, 7), "[2,5,3,7]"},
     };
     static const OpKind ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV};
@@ -134,9 +134,9 @@ static void test_infer_shapes_gemm_handles_every_transpose(void **state) {
         int ta, tb;
         const char *want;
     } cases[] = {
-        {SHP(N, 4), SHP(4, 3), 0, 0, "[N,3]"}, {SHP(N, 4), SHP(3, 4), 0, 1, "[N,3]"},
-        {SHP(4, 2), SHP(4, 3), 1, 0, "[2,3]"}, {SHP(4, 2), SHP(3, 4), 1, 1, "[2,3]"},
-        {SHP(4, N), SHP(4, 3), 1, 0, "[N,3]"}, {SHP(1, 1), SHP(1, 1), 0, 0, "[1,1]"},
+        {SHP(GB_N, 4), SHP(4, 3), 0, 0, "[N,3]"}, {SHP(GB_N, 4), SHP(3, 4), 0, 1, "[N,3]"},
+        {SHP(4, 2), SHP(4, 3), 1, 0, "[2,3]"},    {SHP(4, 2), SHP(3, 4), 1, 1, "[2,3]"},
+        {SHP(4, GB_N), SHP(4, 3), 1, 0, "[N,3]"}, {SHP(1, 1), SHP(1, 1), 0, 0, "[1,1]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         Graph *g = gb_graph(s->a, 17);
@@ -220,12 +220,12 @@ static void test_infer_shapes_matmul_follows_numpy_including_1d_and_batches(void
         {SHP(4), SHP(4, 5), "[5]"},
         {SHP(3, 4), SHP(4), "[3]"},
         {SHP(4), SHP(4), "[]"},
-        {SHP(N, 3, 4), SHP(4, 5), "[N,3,5]"},
-        {SHP(N, 3, 4), SHP(N, 4, 5), "[N,3,5]"},
-        {SHP(N, 3, 4), SHP(4), "[N,3]"},
-        {SHP(4), SHP(N, 4, 5), "[N,5]"},
+        {SHP(GB_N, 3, 4), SHP(4, 5), "[N,3,5]"},
+        {SHP(GB_N, 3, 4), SHP(GB_N, 4, 5), "[N,3,5]"},
+        {SHP(GB_N, 3, 4), SHP(4), "[N,3]"},
+        {SHP(4), SHP(GB_N, 4, 5), "[N,5]"},
         {SHP(2, 1, 3, 4), SHP(5, 4, 6), "[2,5,3,6]"},
-        {SHP(N, 4), SHP(4, 2), "[N,2]"},
+        {SHP(GB_N, 4), SHP(4, 2), "[N,2]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         Graph *g = gb_graph(s->a, 17);
@@ -277,11 +277,11 @@ static void test_infer_shapes_flatten_splits_at_the_axis(void **state) {
         int set;
         const char *want;
     } cases[] = {
-        {SHP(N, 3, 4), 1, 0, "[N,12]"}, /* default axis 1 */
-        {SHP(2, 3, 4), 0, 1, "[1,24]"},  {SHP(2, 3, 4), 2, 1, "[6,4]"},
-        {SHP(2, 3, 4), 3, 1, "[24,1]"},  {SHP(2, 3, 4), -1, 1, "[6,4]"},
-        {SHP(2, 3, 4), -3, 1, "[1,24]"}, {SHP(N), 1, 1, "[N,1]"},
-        {SHP(3, N), 1, 1, "[3,N]"},
+        {SHP(GB_N, 3, 4), 1, 0, "[N,12]"}, /* default axis 1 */
+        {SHP(2, 3, 4), 0, 1, "[1,24]"},    {SHP(2, 3, 4), 2, 1, "[6,4]"},
+        {SHP(2, 3, 4), 3, 1, "[24,1]"},    {SHP(2, 3, 4), -1, 1, "[6,4]"},
+        {SHP(2, 3, 4), -3, 1, "[1,24]"},   {SHP(GB_N), 1, 1, "[N,1]"},
+        {SHP(3, GB_N), 1, 1, "[3,N]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         Graph *g = gb_graph(s->a, 17);
@@ -332,11 +332,16 @@ static void test_infer_shapes_reshape_copies_zeros_and_infers_minus_one(void **s
         int64_t want[4];
         const char *got;
     } cases[] = {
-        {SHP(2, 3, 4), 2, {0, -1}, "[2,12]"},    {SHP(2, 3, 4), 3, {4, 3, 2}, "[4,3,2]"},
-        {SHP(2, 3, 4), 1, {-1}, "[24]"},         {SHP(2, 3, 4), 3, {-1, 2, 2}, "[6,2,2]"},
-        {SHP(N, 3, 4), 2, {0, -1}, "[N,12]"},    {SHP(N, 3, 4), 2, {-1, 12}, "[N,12]"},
-        {SHP(N, 12), 3, {-1, 3, 4}, "[N,3,4]"},  {SHP(N, 12), 4, {0, 2, -1, 3}, "[N,2,2,3]"},
-        {SHP(N, 2, 6), 3, {0, 3, 4}, "[N,3,4]"}, {SHP(N, 1), 1, {-1}, "[N]"},
+        {SHP(2, 3, 4), 2, {0, -1}, "[2,12]"},
+        {SHP(2, 3, 4), 3, {4, 3, 2}, "[4,3,2]"},
+        {SHP(2, 3, 4), 1, {-1}, "[24]"},
+        {SHP(2, 3, 4), 3, {-1, 2, 2}, "[6,2,2]"},
+        {SHP(GB_N, 3, 4), 2, {0, -1}, "[N,12]"},
+        {SHP(GB_N, 3, 4), 2, {-1, 12}, "[N,12]"},
+        {SHP(GB_N, 12), 3, {-1, 3, 4}, "[N,3,4]"},
+        {SHP(GB_N, 12), 4, {0, 2, -1, 3}, "[N,2,2,3]"},
+        {SHP(GB_N, 2, 6), 3, {0, 3, 4}, "[N,3,4]"},
+        {SHP(GB_N, 1), 1, {-1}, "[N]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         Graph *g = gb_graph(s->a, 17);
