@@ -9,7 +9,7 @@
  */
 #include "fixture.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 /* The text form of g, in a static buffer. */
 static const char *printed(const Graph *g) {
@@ -441,17 +441,16 @@ static void check_plan(const Graph *g, int64_t batch) {
             Value *v = g->nodes[i]->inputs[j];
             if (v && planned[v->id] && last[v->id] < i) last[v->id] = i;
         }
-    int64_t total = g->ws_static + g->ws_per_batch * batch;
+    int64_t total = gb_eval_n(g->ws_size, batch);
+    assert_true(total >= 0);
     int64_t *start = calloc((size_t)nv, sizeof(int64_t)),
             *size = calloc((size_t)nv, sizeof(int64_t));
     for (int i = 0; i < nv; i++) {
         if (!planned[i]) continue;
         const Value *v = g->values[i];
-        start[i] = v->ws_offset + v->ws_batch_offset * batch;
-        size[i] = shape_numel(&v->shape) * (int64_t)dtype_size(v->dtype) *
-                  (shape_is_dynamic(&v->shape) ? batch : 1);
-        assert_int_equal(v->ws_offset % 64, 0);
-        assert_int_equal(v->ws_batch_offset % 64, 0);
+        start[i] = gb_eval_n(v->ws_offset, batch);
+        size[i] = gb_eval_n(dim_mul(shape_count(&v->shape), (int64_t)dtype_size(v->dtype)), batch);
+        assert_true(size[i] >= 0);
         assert_int_equal(start[i] % 64, 0);
         assert_true(start[i] >= 0);
         assert_true(start[i] + size[i] <= total);
@@ -493,8 +492,7 @@ static void test_plan_memory_reuses_bytes_of_dead_tensors(void **state) {
     assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
     assert_int_equal(pass_plan_memory(g, &s->c.d), 0);
     check_plan_at_several_batches(g);
-    assert_int_equal(g->ws_static, 512);
-    assert_int_equal(g->ws_per_batch, 0);
+    assert_int_equal(g->ws_size, 512); /* a constant: nothing scales with a symbol */
     assert_int_equal(gb_out(r1)->ws_offset, gb_out(r3)->ws_offset);
     assert_int_not_equal(gb_out(r1)->ws_offset, gb_out(r2)->ws_offset);
 }
@@ -511,7 +509,10 @@ static void test_plan_memory_never_places_an_output_over_its_input(void **state)
     assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
     assert_int_equal(pass_plan_memory(g, &s->c.d), 0);
     check_plan_at_several_batches(g);
-    assert_int_not_equal(gb_out(r1)->ws_batch_offset, gb_out(r2)->ws_batch_offset);
+    assert_int_not_equal(gb_out(r1)->ws_offset, gb_out(r2)->ws_offset);
+    for (int64_t b = 1; b <= 64; b++)
+        assert_int_not_equal(gb_eval_n(gb_out(r1)->ws_offset, b),
+                             gb_eval_n(gb_out(r2)->ws_offset, b));
 }
 
 static void test_plan_memory_splits_fixed_and_per_batch_regions(void **state) {
@@ -519,20 +520,19 @@ static void test_plan_memory_splits_fixed_and_per_batch_regions(void **state) {
     Graph *g = gb_graph(s->a, 17);
     Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));                   /* 48 bytes per item */
     Value *y = gb_input(g, "y", DT_F32, SHP(3, 4));                      /* 48 bytes */
-    Node *ry = gb_node(g, OP_RELU, "ry", "fixed", 1, y);                 /* fixed region: 64 */
-    Node *add = gb_node(g, OP_ADD, "add", "per_item", 2, x, gb_out(ry)); /* 64 per item */
+    Node *ry = gb_node(g, OP_RELU, "ry", "fixed", 1, y);                 /* 64 aligned */
+    Node *add = gb_node(g, OP_ADD, "add", "per_item", 2, x, gb_out(ry)); /* 48 per item */
     Node *sig = gb_node(g, OP_SIGMOID, "sig", "out", 1, gb_out(add));
     ir_graph_add_output(g, gb_out(sig));
     assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
     assert_int_equal(pass_plan_memory(g, &s->c.d), 0);
     check_plan_at_several_batches(g);
-    assert_int_equal(g->ws_static, 64);
-    assert_int_equal(g->ws_per_batch, 64);
+    /* The fixed tensor (64 bytes aligned) first, the per-item one after
+     * it: 48 bytes an item, the whole rounded up to 64. */
+    for (int64_t b = 0; b <= 64; b++)
+        assert_int_equal(gb_eval_n(g->ws_size, b), 64 + (48 * b + 63) / 64 * 64);
     assert_int_equal(gb_out(ry)->ws_offset, 0);
-    assert_int_equal(gb_out(ry)->ws_batch_offset, 0);
-    /* The per-batch region starts after the fixed one. */
     assert_int_equal(gb_out(add)->ws_offset, 64);
-    assert_int_equal(gb_out(add)->ws_batch_offset, 0);
 }
 
 static void test_plan_memory_gives_graph_outputs_no_workspace(void **state) {
@@ -545,8 +545,7 @@ static void test_plan_memory_gives_graph_outputs_no_workspace(void **state) {
     ir_graph_add_output(g, gb_out(t));
     assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
     assert_int_equal(pass_plan_memory(g, &s->c.d), 0);
-    assert_int_equal(g->ws_static, 0);
-    assert_int_equal(g->ws_per_batch, 0);
+    assert_int_equal(g->ws_size, 0);
 }
 
 static void test_plan_memory_frees_unused_outputs_right_away(void **state) {
@@ -565,13 +564,13 @@ static void test_plan_memory_frees_unused_outputs_right_away(void **state) {
     check_plan_at_several_batches(g);
     assert_int_equal(outs[1]->ws_offset, 64);
     assert_int_equal(gb_out(r)->ws_offset, 64); /* reuses the mask's bytes */
-    assert_int_equal(g->ws_static, 128);
+    assert_int_equal(g->ws_size, 128);
 }
 
 /* A random DAG of Relu/Tanh/Add/Dropout over four shape families (two
  * scale with the batch), with random graph outputs. */
 static Graph *random_graph(Arena *a, uint32_t *seed, int n_nodes) {
-    static const Shape fam[4] = {SHP(N, 5), SHP(N, 40), SHP(3, 7), SHP(100)};
+    static const Shape fam[4] = {SHP(GB_N, 5), SHP(GB_N, 40), SHP(3, 7), SHP(100)};
     Graph *g = gb_graph(a, 17);
     Value *pool[4][128];
     int np[4] = {0};
@@ -628,8 +627,8 @@ static void test_plan_memory_never_overlaps_live_tensors(void **state) {
         assert_int_equal(ir_graph_verify(g, &s->c.d), 0);
         assert_int_equal(pass_plan_memory(g, &s->c.d), 0);
         check_plan_at_several_batches(g);
-        n_fixed += g->ws_static > 0;
-        n_batched += g->ws_per_batch > 0;
+        n_fixed += gb_eval_n(g->ws_size, 0) > 0;
+        n_batched += gb_eval_n(g->ws_size, 64) > gb_eval_n(g->ws_size, 0);
         arena_destroy(a);
     }
     /* The random graphs do exercise both regions. */
