@@ -84,7 +84,8 @@ static int fake_shapes(const int64_t *const *in, int64_t *const *out, KilnRunErr
     return rc;
 }
 
-/* The row sums, rounded up to 64, then the KilnRunError. */
+/* The KilnRunError (the workspace's first 64 bytes, as kiln_model.h says),
+ * then the row sums. */
 static size_t fake_workspace_size(const int64_t *const *in) {
     KilnRunError e;
     if (fake_check(in, &e) != 0) return SIZE_MAX;
@@ -98,12 +99,13 @@ static int fake_run(const void *const *inputs, const int64_t *const *in, void *c
     KilnRunError e;
     int rc = fake_check(in, &e);
     if (rc != 0) {
-        *(KilnRunError *)((char *)workspace + fake_workspace_size(in) - KILN_RUN_ERROR_BYTES) = e;
+        *(KilnRunError *)workspace = e;
         return rc;
     }
     int64_t batch = in[0][0], len = in[0][1];
     const float *x = inputs[0], *scale = inputs[1];
-    float *y = outputs[0], *rowsum = outputs[1], *pairs = outputs[3], *sums = workspace;
+    float *y = outputs[0], *rowsum = outputs[1], *pairs = outputs[3],
+          *sums = (float *)((char *)workspace + KILN_RUN_ERROR_BYTES);
     int64_t *argmax = outputs[2];
     for (int64_t b = 0; b < batch; b++) {
         sums[b] = 0;
@@ -180,11 +182,11 @@ static int static_run(const void *const *inputs, const int64_t *const *in, void 
     KilnRunError e;
     int rc = static_shapes(in, out_shapes, &e);
     if (rc != 0) {
-        *(KilnRunError *)((char *)workspace + 64) = e;
+        *(KilnRunError *)workspace = e;
         return rc;
     }
     const float *x = inputs[0];
-    float *y = outputs[0], *row = workspace;
+    float *y = outputs[0], *row = (float *)((char *)workspace + KILN_RUN_ERROR_BYTES);
     for (int i = 0; i < 6; i++) {
         row[i % 3] = 2 * x[i];
         y[i] = row[i % 3];

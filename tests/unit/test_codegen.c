@@ -811,7 +811,8 @@ static void test_codegen_shapes_checks_what_inference_left_to_run_time(void **st
     const int64_t *in[] = {a, b};
     shapes_fail(m, in, msg, sizeof msg);
     assert_string_equal(msg,
-                        "node 'add' (Add): broadcast dim 0 of its inputs (N) is 2, expected 5");
+                        "node 'add' (Add): broadcast dim 0 of its inputs (N), from input 'x' dim 0 "
+                        "(N), input 'z' dim 0 (M) is 2, expected 5");
     b[0] = 2;
     float xin[6] = {1, 2, 3, 4, 5, 6}, zin[6] = {6, 5, 4, 3, 2, 1}, yout[6];
     const void *ins[] = {xin, zin};

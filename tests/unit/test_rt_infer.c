@@ -221,9 +221,8 @@ static int failing_run(const void *const *in, const int64_t *const *in_shapes, v
 /* A run whose check site 4 finds an index out of range. */
 static int checking_run(const void *const *in, const int64_t *const *in_shapes, void *const *out,
                         int64_t *const *out_shapes, void *ws, KilnThreadPool *pool) {
-    (void)in, (void)out, (void)out_shapes, (void)pool;
-    KilnRunError *e =
-        (KilnRunError *)((char *)ws + kiln_model.workspace_size(in_shapes) - KILN_RUN_ERROR_BYTES);
+    (void)in, (void)in_shapes, (void)out, (void)out_shapes, (void)pool;
+    KilnRunError *e = (KilnRunError *)ws; /* the workspace's first bytes (kiln_model.h) */
     *e = (KilnRunError){.kind = KILN_CHECK_INDEX, .value = 5, .position = 1, .size = 3};
     return 4;
 }
