@@ -391,6 +391,22 @@ int fold_node_eval(const Node *n, void *out, Diag *d) {
         }
         return 0;
     }
+    case OP_TRANSPOSE: { /* torch's F.pad builds its pads with one */
+        int64_t at[IR_MAX_RANK] = {0}, xs[IR_MAX_RANK];
+        if (n->plan_kind != PLAN_PERM) return -1;
+        int64_t acc = 1;
+        for (int k = x->shape.rank - 1; k >= 0; k--) {
+            xs[k] = acc;
+            acc *= x->shape.dims[k];
+        }
+        for (int64_t i = 0; i < cnt; i++, index_next(&y->shape, at)) {
+            int64_t off = 0;
+            for (int k = 0; k < y->shape.rank; k++)
+                off += at[k] * xs[n->plan.perm[k]];
+            memcpy((char *)out + i * (int64_t)es, (const char *)x->data + off * (int64_t)es, es);
+        }
+        return 0;
+    }
     case OP_EXPAND: {
         int64_t at[IR_MAX_RANK] = {0};
         for (int64_t i = 0; i < cnt; i++, index_next(&y->shape, at))

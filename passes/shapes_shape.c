@@ -12,7 +12,13 @@
 #include <string.h>
 
 #include "fold_constants.h"
+#include "kiln_resize.h"
 #include "shapes.h"
+
+_Static_assert((int)RESIZE_NEAREST == (int)KILN_RESIZE_MODE_NEAREST &&
+                   (int)RESIZE_LINEAR == (int)KILN_RESIZE_MODE_LINEAR &&
+                   (int)RESIZE_CUBIC == (int)KILN_RESIZE_MODE_CUBIC,
+               "ResizeMode is kiln_resize.h's");
 
 #define MAXV (2 * IR_MAX_RANK)
 
@@ -227,7 +233,23 @@ int shape_split(Node *n, Diag *d) {
     int np = ints_attr_or_input(n, "split", 1, 13, parts, 64, 0, d);
     if (np < 0) return -1;
     int64_t dim = x->shape.dims[axis];
-    if (dim < 0) return batch_dim_error(n, d, (int)axis, "splitting");
+    if (dim < 0 && np == 0) { /* equal parts: their count divides the size, checked at run time */
+        Dim part = dim_floordiv(dim, n->n_outputs);
+        if (part == DIM_INVALID ||
+            shapes_unify(n, dim_mul(part, n->n_outputs), dim, &(Dim){0},
+                         "the size of the split axis, a multiple of the outputs")) {
+            diag_node(d, n, "axis %lld does not split into %d equal parts", (long long)axis,
+                      n->n_outputs);
+            return -1;
+        }
+        for (int i = 0; i < n->n_outputs; i++) {
+            Shape s = x->shape;
+            s.dims[axis] = part;
+            shapes_set(n, i, x->dtype, &s);
+        }
+        return 0;
+    }
+    if (dim < 0) return batch_dim_error(n, d, (int)axis, "splitting into given sizes");
     if (np == 0) {
         if (dim % n->n_outputs) {
             diag_node(d, n, "axis %lld of size %lld does not split into %d equal parts",
@@ -445,8 +467,12 @@ int shape_tile(Node *n, Diag *d) {
             diag_node(d, n, "repeat %lld on axis %d is negative", (long long)rep[i], i);
             return -1;
         }
-        if (s.dims[i] < 0) {
-            if (rep[i] != 1) return batch_dim_error(n, d, i, "tiling");
+        if (s.dims[i] < 0) { /* the output's bounds are checked with every output */
+            s.dims[i] = dim_mul(s.dims[i], rep[i]);
+            if (s.dims[i] == DIM_INVALID) {
+                diag_node(d, n, "repeat %lld on axis %d is too large", (long long)rep[i], i);
+                return -1;
+            }
             continue;
         }
         if (__builtin_mul_overflow(s.dims[i], rep[i], &s.dims[i]) || s.dims[i] > KILN_MAX_DIM) {
@@ -641,9 +667,6 @@ int shape_trilu(Node *n, Diag *d) {
         diag_node(d, n, "input must have rank >= 2, has %d", x->shape.rank);
         return -1;
     }
-    if (x->shape.dims[x->shape.rank - 1] < 0 ||
-        x->shape.dims[x->shape.rank - 2] < 0)
-        return batch_dim_error(n, d, x->shape.rank - 2, "a triangle");
     int64_t kv;
     if (k && shapes_const_ints(n, 1, &kv, 1, d) < 0) return -1;
     shapes_set(n, 0, x->dtype, &x->shape);
@@ -662,8 +685,7 @@ static int block_check(Node *n, Diag *d, int64_t *b) {
                   x->rank, (long long)*b);
         return -1;
     }
-    for (int i = 1; i < 4; i++)
-        if (x->dims[i] < 0) return batch_dim_error(n, d, i, "rearranging blocks");
+    if (x->dims[1] < 0) return batch_dim_error(n, d, 1, "rearranging blocks");
     return 0;
 }
 
@@ -682,8 +704,8 @@ int shape_depth_to_space(Node *n, Diag *d) {
         return -1;
     }
     s.dims[1] /= b * b;
-    s.dims[2] *= b;
-    s.dims[3] *= b;
+    s.dims[2] = dim_mul(s.dims[2], b);
+    s.dims[3] = dim_mul(s.dims[3], b);
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
 }
@@ -692,16 +714,60 @@ int shape_space_to_depth(Node *n, Diag *d) {
     int64_t b;
     if (block_check(n, d, &b)) return -1;
     Shape s = shapes_in(n, 0)->shape;
-    if (s.dims[2] % b || s.dims[3] % b) {
+    if ((s.dims[2] >= 0 && s.dims[2] % b) || (s.dims[3] >= 0 && s.dims[3] % b)) {
         diag_node(d, n, "height %lld and width %lld must be multiples of blocksize %lld",
                   (long long)s.dims[2], (long long)s.dims[3], (long long)b);
         return -1;
     }
     s.dims[1] *= b * b;
-    s.dims[2] /= b;
-    s.dims[3] /= b;
+    for (int i = 2; i < 4; i++) {
+        if (s.dims[i] >= 0) {
+            s.dims[i] /= b;
+            continue;
+        }
+        /* A dynamic one must be a multiple of b: checked at run time. */
+        Dim q = dim_floordiv(s.dims[i], b);
+        if (q == DIM_INVALID || shapes_unify(n, dim_mul(q, b), s.dims[i], &(Dim){0},
+                                             i == 2 ? "the height, a multiple of blocksize"
+                                                    : "the width, a multiple of blocksize")) {
+            diag_node(d, n, "axis %d cannot be a multiple of blocksize %lld", i, (long long)b);
+            return -1;
+        }
+        s.dims[i] = q;
+    }
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
+}
+
+/* --- table gathers: Pad and nearest Resize --------------------------------------------------- */
+
+/* The bytes of the tables a table gather (codegen's emit_table_gather)
+ * computes at run time, one int64 per output position of each axis it
+ * walks whose output size or input stride is dynamic (table_dynamic
+ * there); the axes it walks are
+ * those from the first one not the identity (ident[]) to the last, the
+ * trailing identity ones merged into one. The same walk as
+ * emit_table_gather's, which lays the tables out in this order. */
+static Dim gather_table_bytes(const Shape *x, const Shape *y, const int *ident) {
+    int r = y->rank, first = 0;
+    while (first < r && ident[first])
+        first++;
+    if (first == r) return 0;
+    int last = r;
+    while (last > first + 1 && ident[last - 1])
+        last--;
+    Dim b = 0;
+    for (int k = first; k < last; k++) {
+        int dynamic = y->dims[k] < 0; /* its size or the input's stride there */
+        for (int i = k; i < r; i++)
+            if (x->dims[i] < 0) dynamic = 1;
+        if (dynamic) b = dim_add(b, dim_mul(y->dims[k], 8));
+    }
+    int tail_dynamic = 0;
+    for (int k = last; k < r; k++)
+        if (y->dims[k] < 0) tail_dynamic = 1;
+    if (tail_dynamic) b = dim_add(b, dim_mul(shape_prod(y, last, r), 8));
+    return b;
 }
 
 /* --- Pad -------------------------------------------------------------------------------------- */
@@ -762,8 +828,16 @@ static int pad_plan(Node *n, Diag *d, PadPlan *p) {
                       (long long)pads[i], (long long)pads[i + r], i, (long long)KILN_MAX_DIM);
             return -1;
         }
-        if (dim < 0 && (pads[i] || pads[i + r]))
-            return batch_dim_error(n, d, i, "padding");
+        if (dim < 0 && (pads[i] || pads[i + r])) { /* sizes checked at run time */
+            if (shapes_dim_min(n, dim_add(dim_add(dim, pads[i]), pads[i + r]), 0,
+                               "the size of a padded axis") ||
+                (*mode != PAD_CONSTANT && (pads[i] > 0 || pads[i + r] > 0) &&
+                 shapes_dim_min(n, dim, 1, "the size of an axis padded by edge or reflect"))) {
+                diag_node(d, n, "axis %d cannot be padded by %lld/%lld in mode '%s'", i,
+                          (long long)pads[i], (long long)pads[i + r], m);
+                return -1;
+            }
+        }
         if (dim >= 0 && dim + pads[i] + pads[i + r] < 0) {
             diag_node(d, n, "pads remove more than the %lld elements of axis %d", (long long)dim,
                       i);
@@ -783,8 +857,17 @@ int shape_pad(Node *n, Diag *d) {
     PadPlan *p = arena_alloc(n->graph->arena, sizeof *p);
     if (pad_plan(n, d, p)) return -1;
     Shape s = shapes_in(n, 0)->shape;
-    for (int i = 0; i < s.rank; i++)
-        if (s.dims[i] >= 0) s.dims[i] += p->begin[i] + p->end[i];
+    int ident[IR_MAX_RANK];
+    for (int i = 0; i < s.rank; i++) {
+        s.dims[i] = s.dims[i] >= 0 ? s.dims[i] + p->begin[i] + p->end[i]
+                                   : dim_add(dim_add(s.dims[i], p->begin[i]), p->end[i]);
+        ident[i] = !p->begin[i] && !p->end[i];
+    }
+    n->scratch = gather_table_bytes(&shapes_in(n, 0)->shape, &s, ident);
+    if (n->scratch == DIM_INVALID) {
+        diag_node(d, n, "the padded sizes are not computable");
+        return -1;
+    }
     n->plan_kind = PLAN_PAD;
     n->plan.pad = p;
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
@@ -811,6 +894,58 @@ static int const_floats(Node *n, int i, double *out, int max, Diag *d) {
     for (int64_t k = 0; k < c; k++)
         out[k] = v->dtype == DT_F32 ? ((const float *)v->data)[k] : ((const double *)v->data)[k];
     return (int)c;
+}
+
+/* floor(in * sc) as a Dim where that is exact: sc a binary fraction q / 2^e
+ * (2, 0.5, 1.5); DIM_INVALID otherwise. */
+static Dim scaled_dim(Dim in, double sc) {
+    for (int e = 0; e <= 20; e++) {
+        double q = ldexp(sc, e);
+        if (q == floor(q) && q <= (double)(1 << 20))
+            return dim_floordiv(dim_mul(in, (int64_t)q), (int64_t)1 << e);
+    }
+    return DIM_INVALID;
+}
+
+/* Axis i of a Resize whose input size `in` or output size `out` (a Dim; DIM_INVALID:
+ * from the scale) is dynamic: the output size as a Dim; the model computes the
+ * taps at run time from the actual sizes (kiln_resize.h). */
+static int resize_dynamic(Node *n, Diag *d, ResizePlan *p, int i, Dim in, Dim out) {
+    double sc = p->given[i];
+    p->scale[i] = sc;
+    if (out == DIM_INVALID && sc == 1.0) {
+        p->out.dims[i] = in;
+        return 0;
+    }
+    if (out == DIM_INVALID) {
+        out = scaled_dim(in, sc);
+        if (out == DIM_INVALID) {
+            diag_node(d, n,
+                      "scale %g on axis %d, a dynamic dimension: floor(size * %g) is not "
+                      "exact as a dimension",
+                      sc, i, sc);
+            diag_hint(d, "kiln resizes dynamic dims by integer scales and binary fractions (2, "
+                         "0.5, 1.5), or to sizes; pin the dim with --shape INPUT=DIMS or --dim "
+                         "NAME=SIZE");
+            return -1;
+        }
+    }
+    int64_t lo, hi;
+    if (dim_bounds(out, &lo, &hi) || lo < 0 || hi > KILN_MAX_RESIZE_DIM) {
+        char b[64];
+        diag_node(d, n, "axis %d resized to %s may be outside 0..%d (kiln's limit)", i,
+                  dim_str(out, b, sizeof b), KILN_MAX_RESIZE_DIM);
+        diag_hint(d, "bound the dims with --shape INPUT=LO..HIx... or --dim NAME=LO..HI");
+        return -1;
+    }
+    p->out.dims[i] = out;
+    if (out == in) return 0;
+    /* An empty axis cannot be resized to a non-empty one: checked at run time. */
+    if (in == 0 || shapes_dim_min(n, in, 1, "the size of a resized axis")) {
+        diag_node(d, n, "axis %d is empty and cannot be resized", i);
+        return -1;
+    }
+    return 0;
 }
 
 /* Resize's (and Upsample's) parameters into p, taps not yet computed. */
@@ -840,10 +975,16 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
                                  "tf_crop_and_resize"};
     static const char *nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     int ok_ctm = 0, ok_nm = 0;
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(p->ctm, ctms[i])) ok_ctm = 1;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(p->nearest_mode, nms[i])) ok_nm = 1;
+    for (int i = 0; i < 5; i++) /* in the order of KILN_CTM_* */
+        if (!strcmp(p->ctm, ctms[i])) {
+            ok_ctm = 1;
+            p->ctm_k = i;
+        }
+    for (int i = 0; i < 4; i++) /* KILN_NEAREST_* */
+        if (!strcmp(p->nearest_mode, nms[i])) {
+            ok_nm = 1;
+            p->nearest_k = i;
+        }
     if (!ok_ctm || !ok_nm) {
         diag_node(d, n, "coordinate_transformation_mode '%s' / nearest_mode '%s' is not supported",
                   p->ctm, p->nearest_mode);
@@ -862,7 +1003,7 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
         int si = legacy ? 1 : 2;
         if ((ns = const_floats(n, si, sc, MAXV, d)) < 0) return -1;
         if (!legacy && (nr = const_floats(n, 1, roi, MAXV, d)) < 0) return -1;
-        if (!legacy && shapes_in(n, 3) && (nz = shapes_const_ints(n, 3, sizes, MAXV, d)) < 0)
+        if (!legacy && shapes_in(n, 3) && (nz = shapes_const_ints_raw(n, 3, sizes, MAXV, d)) < 0)
             return -1;
     }
     if ((ns && nz) || (!ns && !nz) || (ns && ns != r) || (nz && nz != r)) {
@@ -879,141 +1020,67 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
         int64_t in = x->shape.dims[i];
         p->roi[i] = nr ? roi[i] : 0;
         p->roi[i + r] = nr ? roi[i + r] : 1;
+        p->given[i] = ns ? sc[i] : 0;
+        if (ns && !(sc[i] > 0)) {
+            diag_node(d, n, "scale %g on axis %d is not positive", sc[i], i);
+            return -1;
+        }
+        if (!ns && !fold_dim_is_sym(sizes[i]) && (sizes[i] < 0 || sizes[i] > KILN_MAX_RESIZE_DIM)) {
+            diag_node(d, n, "size %lld of axis %d is outside 0..%d (kiln's limit)",
+                      (long long)sizes[i], i, KILN_MAX_RESIZE_DIM);
+            return -1;
+        }
+        if (!ns && fold_dim_is_sym(sizes[i])) { /* a size computed from a shape */
+            if (resize_dynamic(n, d, p, i, in, fold_dim_decode(sizes[i]))) return -1;
+            continue;
+        }
         if (in < 0) {
-            if ((ns && sc[i] == 1.0) || (!ns && 0)) {
-                p->scale[i] = 1;
-                p->out.dims[i] = in;
-                continue;
-            }
-            return batch_dim_error(n, d, i, "resizing");
+            if (resize_dynamic(n, d, p, i, in, ns ? DIM_INVALID : sizes[i])) return -1;
+            continue;
         }
         if (ns) {
-            if (!(sc[i] > 0)) {
-                diag_node(d, n, "scale %g on axis %d is not positive", sc[i], i);
-                return -1;
-            }
             if (!(floor(sc[i] * (double)in) <= (double)KILN_MAX_RESIZE_DIM)) {
                 diag_node(d, n, "scale %g makes axis %d larger than kiln's limit of %d", sc[i], i,
                           KILN_MAX_RESIZE_DIM);
                 return -1;
             }
-            p->scale[i] = sc[i];
             p->out.dims[i] = (int64_t)floor(sc[i] * (double)in);
-            p->out_w[i] = (float)((float)sc[i] * (float)in); /* float32, as numpy computes it */
         } else {
-            if (sizes[i] < 0 || sizes[i] > KILN_MAX_RESIZE_DIM) {
-                diag_node(d, n, "size %lld of axis %d is outside 0..%d (kiln's limit)",
-                          (long long)sizes[i], i, KILN_MAX_RESIZE_DIM);
-                return -1;
-            }
             if (in == 0 && sizes[i] > 0) {
                 diag_node(d, n, "axis %d is empty and cannot be resized to %lld", i,
                           (long long)sizes[i]);
                 return -1;
             }
-            p->scale[i] = (double)sizes[i] / (double)in;
             p->out.dims[i] = sizes[i];
-            p->out_w[i] = p->scale[i] * (double)in;
         }
+        kiln_resize_scale(p->given[i], in, p->out.dims[i], &p->scale[i], &p->out_w[i]);
     }
     return 0;
-}
-
-/* The n integers nearest to xp in [0, limit), ties to the smaller, ascending. */
-static void nearest_ints(double xp, int n, int64_t limit, int64_t *out) {
-    int64_t c = (int64_t)floor(xp);
-    if (c < 0) c = 0;
-    if (c > limit - 1) c = limit - 1;
-    int64_t lo = c - n - 1 < 0 ? 0 : c - n - 1, hi = c + n + 1 > limit - 1 ? limit - 1 : c + n + 1;
-    int got = 0;
-    int64_t cand[16];
-    for (int64_t i = lo; i <= hi; i++)
-        cand[got++] = i;
-    /* Selection by (distance, index); cand is ascending, so a stable pick works. */
-    int used[16] = {0};
-    for (int k = 0; k < n && k < got; k++) {
-        int best = -1;
-        for (int j = 0; j < got; j++)
-            if (!used[j] &&
-                (best < 0 || fabs(xp - (double)cand[j]) < fabs(xp - (double)cand[best])))
-                best = j;
-        used[best] = 1;
-    }
-    int k = 0;
-    for (int j = 0; j < got; j++)
-        if (used[j]) out[k++] = cand[j];
 }
 
 /* Taps of one axis: for output j, idx[j*4 + t] (clamped input positions)
  * with weights w[j*4 + t], t < *taps (2 or 4); idx[j*4] = -1 where
  * tf_crop_and_resize extrapolates. Returns 1 if the axis maps every output
- * position to the same input position with weight 1 (nothing to do). */
+ * position to the same input position with weight 1 (nothing to do). The
+ * model computes the same taps at run time where a size is dynamic
+ * (kiln_resize.h). */
 static int resize_taps(const ResizePlan *p, int axis, int64_t in, int64_t *idx, double *w,
                        int *taps) {
     int64_t out = p->out.dims[axis];
-    double scale = p->scale[axis], ow = p->out_w[axis];
-    double r0 = p->roi[axis], r1 = p->roi[axis + p->rank];
+    KilnResizeAxis a = {
+        p->mode,        p->ctm_k,       p->nearest_k, p->exclude_outside,     p->cubic_a,
+        p->scale[axis], p->out_w[axis], p->roi[axis], p->roi[axis + p->rank], in};
     int n = p->mode == RESIZE_CUBIC ? 4 : 2, identity = out == in;
     *taps = n;
     for (int64_t j = 0; j < out; j++) {
-        double x = (double)j, xo;
         int64_t *ij = idx + j * 4;
         double *wj = w + j * 4;
-        if (!strcmp(p->ctm, "align_corners"))
-            xo = ow == 1 ? 0 : x * (double)(in - 1) / (ow - 1);
-        else if (!strcmp(p->ctm, "asymmetric"))
-            xo = x / scale;
-        else if (!strcmp(p->ctm, "tf_crop_and_resize")) {
-            xo = ow == 1 ? (r1 - r0) * (double)(in - 1) / 2
-                         : x * (r1 - r0) * (double)(in - 1) / (ow - 1);
-            xo += (double)(float)((float)r0 * (float)(in - 1));
-            if (!(xo >= 0 && xo <= (double)(in - 1))) { /* also a NaN from a NaN roi */
-                for (int t = 0; t < n; t++) {
-                    ij[t] = -1;
-                    wj[t] = 0;
-                }
-                identity = 0;
-                continue;
-            }
-        } else if (!strcmp(p->ctm, "pytorch_half_pixel"))
-            xo = ow == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
-        else
-            xo = (x + 0.5) / scale - 0.5;
-        double fl = floor(xo), ratio = xo == fl ? 1.0 : xo - fl;
-        double c[4];
-        if (p->mode == RESIZE_LINEAR) {
-            c[0] = 1 - ratio;
-            c[1] = ratio;
-        } else if (p->mode == RESIZE_CUBIC) {
-            double A = p->cubic_a, s = ratio, t = 1 - ratio;
-            c[0] = ((A * (s + 1) - 5 * A) * (s + 1) + 8 * A) * (s + 1) - 4 * A;
-            c[1] = ((A + 2) * s - (A + 3)) * s * s + 1;
-            c[2] = ((A + 2) * t - (A + 3)) * t * t + 1;
-            c[3] = ((A * (t + 1) - 5 * A) * (t + 1) + 8 * A) * (t + 1) - 4 * A;
-        } else {
-            const char *m = p->nearest_mode;
-            int second = ratio == 1.0                       ? 1
-                         : !strcmp(m, "round_prefer_floor") ? ratio > 0.5
-                         : !strcmp(m, "round_prefer_ceil")  ? ratio >= 0.5
-                         : !strcmp(m, "floor")              ? 0
-                                                            : 1;
-            c[0] = !second;
-            c[1] = second;
+        if (kiln_resize_tap(&a, j, ij, wj)) {
+            identity = 0;
+            continue;
         }
-        int pad = (n + 1) / 2;
-        int64_t nb[4];
-        nearest_ints(xo + pad, n, in + 2 * pad, nb);
-        double sum = 0;
-        for (int t = 0; t < n; t++) {
-            int64_t k = nb[t] - pad;
-            if (p->exclude_outside && (k < 0 || k >= in)) c[t] = 0;
-            sum += c[t];
-            ij[t] = k < 0 ? 0 : k >= in ? in - 1 : k;
-        }
-        for (int t = 0; t < n; t++) {
-            wj[t] = p->exclude_outside ? c[t] / sum : c[t];
+        for (int t = 0; t < n; t++)
             if (wj[t] != 0 && (ij[t] != j || wj[t] != 1)) identity = 0;
-        }
     }
     return identity;
 }
@@ -1054,10 +1121,29 @@ int shape_resize(Node *n, Diag *d) {
         ResizeTaps *t = &p->axis[k];
         int64_t out = p->out.dims[k];
         t->identity = 1;
-        if (out < 0) continue;
+        if (out < 0 || x->shape.dims[k] < 0) { /* taps at run time */
+            t->identity = out == x->shape.dims[k] && p->ctm_k != KILN_CTM_TF_CROP_AND_RESIZE;
+            t->taps = p->mode == RESIZE_CUBIC ? 4 : 2;
+            continue;
+        }
         t->idx = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)(4 * out + 4));
         t->w = arena_alloc(n->graph->arena, sizeof(double) * (size_t)(4 * out + 4));
         t->identity = resize_taps(p, k, x->shape.dims[k], t->idx, t->w, &t->taps);
+    }
+    /* Taps the model computes (dynamic sizes) go into scratch after the
+     * buffers: emit_resize lays them out in this order. */
+    int ident[IR_MAX_RANK];
+    Dim tables = 0;
+    for (int k = 0; k < p->rank; k++) {
+        ident[k] = p->axis[k].identity;
+        if (p->mode != RESIZE_NEAREST && !ident[k] && (x->shape.dims[k] < 0 || p->out.dims[k] < 0))
+            tables = dim_add(tables, dim_mul(p->out.dims[k], 12 * p->axis[k].taps));
+    }
+    if (p->mode == RESIZE_NEAREST) tables = gather_table_bytes(&x->shape, &p->out, ident);
+    n->scratch = dim_add(n->scratch, tables);
+    if (n->scratch == DIM_INVALID) {
+        diag_node(d, n, "the scratch of this resize is not computable");
+        return -1;
     }
     n->plan_kind = PLAN_RESIZE;
     n->plan.resize = p;

@@ -270,8 +270,10 @@ typedef struct ResizeTaps {
     int identity; /* every output reads its own position with weight 1: nothing to do */
     int taps;     /* 2 (nearest, linear) or 4 (cubic) */
     int64_t *idx; /* [4 * out] clamped input positions; idx[j*4] = -1 where
-                     tf_crop_and_resize extrapolates; NULL on the batch axis */
-    double *w;    /* [4 * out] weights; NULL on the batch axis */
+                     tf_crop_and_resize extrapolates; NULL on identity axes of
+                     dynamic size and on axes whose taps the model computes at
+                     run time (a dynamic input or output size) */
+    double *w;    /* [4 * out] weights; NULL likewise */
 } ResizeTaps;
 
 /* Resize and Upsample, opset 7 to 17, normalised. */
@@ -279,11 +281,13 @@ typedef struct ResizePlan {
     ResizeMode mode;
     const char *ctm;          /* coordinate_transformation_mode */
     const char *nearest_mode; /* round_prefer_floor, round_prefer_ceil, floor, ceil */
+    int ctm_k, nearest_k;     /* the same as KILN_CTM_*, KILN_NEAREST_* (runtime/kiln_resize.h) */
     double cubic_a;
     int exclude_outside;
     float extrapolation;
     int rank;
     double scale[IR_MAX_RANK];   /* as the ONNX reference uses it */
+    double given[IR_MAX_RANK];   /* the scale given (kiln_resize_scale's sc), 0 for sizes */
     double out_w[IR_MAX_RANK];   /* scale * input size, as the reference computes it */
     double roi[2 * IR_MAX_RANK]; /* starts then ends (tf_crop_and_resize) */
     Shape out;
