@@ -130,7 +130,7 @@ static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Di
     *g = NULL;
     if (!buf) return -1;
     if (sha256) driver_sha256_hex(buf, len, sha256);
-    int rc = onnx_load(a, o->model, buf, len, o->pins, o->n_pins, g, d);
+    int rc = model_load(a, o->model, buf, len, o->pins, o->n_pins, g, d); /* ONNX or XGBoost */
     free(buf);
     return rc;
 }
