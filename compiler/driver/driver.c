@@ -778,11 +778,14 @@ int driver_ops(const DriverOptions *o) {
     for (int i = 0; i < OP_COUNT; i++) {
         const OpInfo *info = op_info((OpKind)i);
         if (o->json)
-            json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i}", "op", info->name,
-                                                  "domain", "ai.onnx", "since", info->since,
-                                                  "until", KILN_MAX_OPSET));
+            json_array_append_new(list,
+                                  json_pack("{s:s, s:s, s:i, s:i}", "op", info->name, "domain",
+                                            info->domain[0] ? info->domain : "ai.onnx", "since",
+                                            info->since, "until", info->until));
+        else if (info->domain[0]) /* another domain: say which, and its opsets */
+            printf("%-14s %s opset %d-%d\n", info->name, info->domain, info->since, info->until);
         else
-            printf("%-14s opset %d-%d\n", info->name, info->since, KILN_MAX_OPSET);
+            printf("%-14s opset %d-%d\n", info->name, info->since, info->until);
     }
     if (o->json) {
         char *text = json_text_dump(list);
