@@ -47,7 +47,7 @@
 #define XGB_MAX_TREE_DEPTH 1024
 
 /* The ai.onnx.ml opset the node is written in (TreeEnsemble* since 1,
- * unchanged in meaning through 3). */
+ * unchanged in meaning through 3, KILN_MAX_ML_OPSET). */
 #define XGB_ML_OPSET 3
 
 typedef struct Xgb {
@@ -473,13 +473,6 @@ static int booster_parse(Xgb *x, const json_t *learner, Model *m) {
 
 /* --- the graph ------------------------------------------------------------------ */
 
-/* The node's OpKind: OP_UNKNOWN until kiln's op table has the ai.onnx.ml
- * ops, which the driver then reports as unsupported (as for ONNX). */
-static OpKind op_kind(const char *op_type) {
-    (void)op_type;
-    return OP_UNKNOWN;
-}
-
 static Attr *attr_ints(Node *n, const char *name, int64_t len) {
     Attr *at = ir_attr_add(n, name, ATTR_INTS);
     at->n = (int)len;
@@ -529,8 +522,9 @@ static void graph_build(Xgb *x, const Model *m, const Shape *in_shape, Graph *g)
         outs[i]->decl_dtype = outs[i]->dtype;
         outs[i]->decl_shape = outs[i]->shape;
     }
-    Node *n = ir_node_add(g, op_kind(op_type), op_type, "gbtree", 1, &in, n_out, outs);
-    n->domain = "ai.onnx.ml";
+    Node *n = ir_node_add(g, op_lookup_domain(KILN_DOMAIN_ML, op_type), op_type, "gbtree", 1, &in,
+                          n_out, outs);
+    n->domain = KILN_DOMAIN_ML;
     n->opset = XGB_ML_OPSET;
     for (int i = 0; i < n_out; i++)
         ir_graph_add_output(g, outs[i]);
