@@ -483,6 +483,27 @@ def _():
             PIPE["clf"].predict_proba(xs))
 
 
+@check("samples/credit-risk/convert_linear.py: StandardScaler + LogisticRegression match predict_proba")
+def _():
+    import convert_linear
+    xs = X * 2 + 1
+    cases = [("binary", (y_of(X, 1).ravel() > 0).astype(np.int64) * 3 + 1, {}),
+             ("multinomial", np.argmax(y_of(X, 3), axis=1), {}),
+             ("ovr", np.argmax(y_of(X, 3), axis=1), {"multi_class": "ovr"})]
+    for what, y, kw in cases:
+        sc = preprocessing.StandardScaler().fit(xs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ovr is deprecated in newer scikit-learn
+            clf = linear_model.LogisticRegression(max_iter=1000, **kw).fit(sc.transform(xs), y)
+        p = os.path.join(TMP, f"convert_{what}.onnx")
+        onnx.save(convert_linear.pipeline_model(sc, clf, 4), p)
+        got = kiln_outputs(p, input=xs)
+        against(f"{what}: label vs predict", got["label"], clf.predict(sc.transform(xs)), exact=True)
+        against(f"{what}: probabilities vs predict_proba", got["probabilities"],
+                clf.predict_proba(sc.transform(xs)))
+        against_ort(p, got, input=xs)
+
+
 @check("kiln check names an unsupported ml op and a too-new ml opset; default-domain Scaler is unknown")
 def _():
     m = save("svm", [ml("SVMClassifier", ["X"], ["label", "scores"])], [vi("X", T.FLOAT, ["N", 4])],
