@@ -97,9 +97,12 @@ typedef struct KilnModel {
  * share it) and run()'s signature stays as it was. At the end rather than
  * the start, so that the tensors' planned offsets need no shift. */
 enum {
-    KILN_CHECK_INDEX = 1,   /* value is not in [-size, size - 1] */
-    KILN_CHECK_DIVISOR = 2, /* an integer divisor is 0 */
-    KILN_CHECK_CLASS = 3,   /* a loss target is not in [0, size) nor ignore_index */
+    KILN_CHECK_INDEX = 1,    /* value is not in [-size, size - 1] */
+    KILN_CHECK_DIVISOR = 2,  /* an integer divisor is 0 */
+    KILN_CHECK_CLASS = 3,    /* a loss target is not in [0, size) nor ignore_index */
+    KILN_CHECK_RANGE = 4,    /* value is not in [0, size) (ONNX-ML feature indices) */
+    KILN_CHECK_NAN = 5,      /* an element is NaN where the op has no answer for it */
+    KILN_CHECK_CATEGORY = 6, /* value is none of the op's categories (OneHotEncoder zeros=0) */
 };
 typedef struct KilnRunError {
     int64_t value;    /* the offending index or divisor */
@@ -160,6 +163,16 @@ static inline int kiln_run_error_format(const KilnModel *m, int rc, const void *
     case KILN_CHECK_CLASS:
         snprintf(buf, len, "%s: target %lld at position %lld is not a class in [0, %lld)", site, v,
                  at, n);
+        break;
+    case KILN_CHECK_RANGE:
+        snprintf(buf, len, "%s: value %lld at position %lld is not in [0, %lld)", site, v, at, n);
+        break;
+    case KILN_CHECK_NAN:
+        snprintf(buf, len, "%s: element %lld is NaN", site, at);
+        break;
+    case KILN_CHECK_CATEGORY:
+        snprintf(buf, len, "%s: value %lld at position %lld is not one of the %lld categories",
+                 site, v, at, n);
         break;
     default:
         snprintf(buf, len, "%s: check failed", site);

@@ -143,9 +143,30 @@ static int emit_is_release(const char *emit) {
     return strcmp(emit, "archive") == 0 || strcmp(emit, "oci") == 0;
 }
 
+/* The class labels of each ZipMap, by its output: kiln serves a ZipMap as
+ * the probabilities tensor itself (its column j is the class labels[j]),
+ * so the labels travel in the model's metadata. NULL if g has no ZipMap. */
+static json_t *zipmap_labels_json(const Graph *g) {
+    json_t *all = NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *n = g->nodes[i];
+        if (n->op != OP_ZIP_MAP || n->dead) continue;
+        const Attr *li = ir_attr(n, "classlabels_int64s"), *ls = ir_attr(n, "classlabels_strings");
+        json_t *labels = json_array();
+        for (int k = 0; li && k < li->n; k++)
+            json_array_append_new(labels, json_integer(li->ints[k]));
+        for (int k = 0; !li && ls && k < ls->n; k++)
+            json_array_append_new(labels, json_text(ls->strings[k]));
+        if (!all) all = json_object();
+        json_object_set_new(all, n->outputs[0]->name, labels);
+    }
+    return all;
+}
+
 /* rel (NULL but for --emit archive|oci) gives the flags and build time: the
  * command line without paths, and SOURCE_DATE_EPOCH even when unset. */
-static char *build_info_json(const DriverOptions *o, const Codegen *cg, const PkgRelease *rel) {
+static char *build_info_json(const DriverOptions *o, const Codegen *cg, const PkgRelease *rel,
+                             const Graph *g) {
     const char *epoch = getenv("SOURCE_DATE_EPOCH");
     long long t = rel ? rel->epoch : epoch && *epoch ? atoll(epoch) : (long long)time(NULL);
     json_t *flags = json_array();
@@ -153,11 +174,14 @@ static char *build_info_json(const DriverOptions *o, const Codegen *cg, const Pk
         json_array_append_new(flags, json_text(o->argv[i]));
     for (int i = 1; rel && i < rel->n_command; i++)
         json_array_append_new(flags, json_text(rel->command[i]));
-    return json_text_dump(json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version",
-                                    KILN_VERSION, "source", json_text(base_name(o->model)),
-                                    "target", json_text(codegen_triple(cg)), "cpu",
-                                    json_text(codegen_cpu(cg)), "opt_level", o->opt_level,
-                                    "build_time", (json_int_t)t, "flags", flags));
+    json_t *info =
+        json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version", KILN_VERSION, "source",
+                  json_text(base_name(o->model)), "target", json_text(codegen_triple(cg)), "cpu",
+                  json_text(codegen_cpu(cg)), "opt_level", o->opt_level, "build_time",
+                  (json_int_t)t, "flags", flags);
+    json_t *zipmap = zipmap_labels_json(g);
+    if (zipmap) json_object_set_new(info, "zipmap_labels", zipmap);
+    return json_text_dump(info);
 }
 
 static int emit_kind(const char *emit, CodegenFileKind *kind) {
@@ -380,7 +404,7 @@ int driver_compile(const DriverOptions *o) {
         release_command(a, o, &rel);
         release_describe(a, o, g, cg, sha, &rel);
     }
-    info = build_info_json(o, cg, release ? &rel : NULL);
+    info = build_info_json(o, cg, release ? &rel : NULL, g);
     codegen_set_build_info(cg, info);
     HeaderModel hm = {co.name, co.version, header_ident(a, co.name)};
     if (embed) codegen_set_symbol(cg, arena_printf(a, "kiln_model_%s", hm.ident));
@@ -710,13 +734,16 @@ int driver_inspect(const DriverOptions *o) {
             json_object_set_new(op_counts, json_string_value(key), json_integer(ops[i].n));
             json_decref(key);
         }
-        char *text = json_text_dump(
+        json_t *doc =
             json_pack("{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I}}", "model",
                       json_text(o->model), "sha256", sha, "graph", json_text(g->name), "opset",
                       g->opset, "inputs", io[0], "outputs", io[1], "ops", op_counts, "params",
                       (json_int_t)params, "param_bytes", (json_int_t)param_bytes, "flops_per_item",
                       (json_int_t)flops, "workspace", "fixed_bytes", (json_int_t)g->ws_static,
-                      "bytes_per_item", (json_int_t)g->ws_per_batch));
+                      "bytes_per_item", (json_int_t)g->ws_per_batch);
+        json_t *zipmap = zipmap_labels_json(g); /* a key only when the model has a ZipMap */
+        if (doc && zipmap) json_object_set_new(doc, "zipmap_labels", zipmap);
+        char *text = json_text_dump(doc);
         fprintf(f, "%s\n", text);
         free(text);
     } else {
@@ -737,6 +764,17 @@ int driver_inspect(const DriverOptions *o) {
         fprintf(f, "flops      %lld per batch item\n", (long long)flops);
         fprintf(f, "workspace  %lld bytes + %lld bytes per batch item (planned peak)\n",
                 (long long)g->ws_static, (long long)g->ws_per_batch);
+        json_t *zipmap = zipmap_labels_json(g);
+        const char *key;
+        json_t *labels;
+        json_object_foreach(zipmap, key, labels) {
+            char *l = json_dumps(labels, JSON_COMPACT);
+            fprintf(f,
+                    "zipmap     %s: class labels %s (ZipMap served as the probabilities tensor)\n",
+                    key, l ? l : "?");
+            free(l);
+        }
+        json_decref(zipmap);
         fputs("(N is the batch size, chosen per request)\n", f);
     }
     rc = 0;
