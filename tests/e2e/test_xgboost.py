@@ -30,18 +30,16 @@ applied), so for reg:logistic ORT's output is compared after a sigmoid.
 """
 import copy
 import json
-import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_e2e import (CheckFailed, Server, Suite, compare, describe, parse_args,  # noqa: E402
-                      require, run, write_json)
+from kiln_e2e import (Server, Suite, compare, describe, parse_args, require, run,  # noqa: E402
+                      write_json)
 
 args = parse_args(__doc__)
 KILN = args.kiln
@@ -353,7 +351,6 @@ def check_compiled():
     """4. kiln run, predict and serve (binary tensors, NaN features) match xgboost."""
     if not compiles():
         return
-    from v2client import V2Client  # noqa: F401  (Server uses it)
     xin = os.path.join(TMP, "xt.npy")
     np.save(xin, XT)
     for name, (path, bst) in MODELS.items():
