@@ -25,7 +25,11 @@
  *   multi:softprob,  TreeEnsembleClassifier, labels 0..num_class-1,
  *   multi:softmax    class_ids = tree_info, post_transform SOFTMAX
  *   reg:squarederror TreeEnsembleRegressor, post_transform NONE
- *   reg:logistic     TreeEnsembleRegressor, post_transform LOGISTIC
+ *   reg:logistic     TreeEnsembleRegressor (post_transform NONE: the
+ *                    margin), then a Sigmoid node. ONNX Runtime ignores
+ *                    LOGISTIC on a one-target regressor (it applies only
+ *                    PROBIT there), so the explicit Sigmoid is what every
+ *                    runtime reads the same way.
  * The graph: input `input` f32 [N, num_feature]; a classifier's outputs
  * `label` i64 [N] and `probabilities` f32 [N, classes]; a regressor's
  * `prediction` f32 [N, 1].
@@ -455,10 +459,18 @@ static int booster_parse(Xgb *x, const json_t *learner, Model *m) {
     for (int64_t t = 0; t < m->n_trees; t++) {
         Tree *tr = &m->trees[t];
         const char *ft = arena_printf(x->a, "%s[%lld]", tf, (long long)t);
-        if (tree_parse(x, json_array_get(trees, (size_t)t), ft, m->num_feature,
-                       KILN_MAX_ATTR_ELEMS - total, tr))
+        if (tree_parse(x, json_array_get(trees, (size_t)t), ft, m->num_feature, KILN_MAX_ATTR_ELEMS,
+                       tr))
             return -1;
-        total += tr->n_reached;
+        total += tr->n_reached; /* each at most KILN_MAX_ATTR_ELEMS: no overflow */
+        if (total > KILN_MAX_ATTR_ELEMS) {
+            fail(x, tf,
+                 "hold more than %d nodes in all (%lld in the first %lld trees), above "
+                 "kiln's limit",
+                 KILN_MAX_ATTR_ELEMS, (long long)total, (long long)t + 1);
+            diag_hint(x->d, "train fewer or shallower trees, or split the model");
+            return -1;
+        }
         const char *fi = arena_printf(x->a, "%s[%lld]", inf, (long long)t);
         if (int_value(x, fi, json_array_get(info, (size_t)t), 0, m->num_class - 1, &tr->klass))
             return -1;
@@ -522,10 +534,17 @@ static void graph_build(Xgb *x, const Model *m, const Shape *in_shape, Graph *g)
         outs[i]->decl_dtype = outs[i]->dtype;
         outs[i]->decl_shape = outs[i]->shape;
     }
+    /* reg:logistic: the trees give the margin, a Sigmoid the prediction. */
+    Value *margin = NULL;
+    if (m->obj == OBJ_REG_LOGISTIC) {
+        margin = ir_value_add(g, "margin", DT_F32);
+        margin->shape = outs[0]->shape;
+    }
     Node *n = ir_node_add(g, op_lookup_domain(KILN_DOMAIN_ML, op_type), op_type, "gbtree", 1, &in,
-                          n_out, outs);
+                          n_out, margin ? &margin : outs);
     n->domain = KILN_DOMAIN_ML;
     n->opset = XGB_ML_OPSET;
+    if (margin) ir_node_add(g, OP_SIGMOID, NULL, "sigmoid", 1, &margin, 1, outs);
     for (int i = 0; i < n_out; i++)
         ir_graph_add_output(g, outs[i]);
 
@@ -582,9 +601,9 @@ static void graph_build(Xgb *x, const Model *m, const Shape *in_shape, Graph *g)
     Attr *base = attr_floats(n, "base_values", m->num_class);
     for (int64_t c = 0; c < m->num_class; c++)
         base->floats[c] = base_margin(m);
-    const char *post = m->obj == OBJ_SQUAREDERROR                        ? "NONE"
+    const char *post = m->obj == OBJ_BINARY_LOGISTIC                     ? "LOGISTIC"
                        : m->obj == OBJ_SOFTPROB || m->obj == OBJ_SOFTMAX ? "SOFTMAX"
-                                                                         : "LOGISTIC";
+                                                                         : "NONE";
     ir_attr_add(n, "post_transform", ATTR_STRING)->s = post;
 }
 

@@ -14,7 +14,8 @@ and run it side by side (tests/e2e/test_xgboost.py, bench/xgb.py):
   multi:softprob/   Classifier, labels 0..K-1, class_ids = tree_info, SOFTMAX
   multi:softmax
   reg:squarederror  Regressor, NONE
-  reg:logistic      Regressor, LOGISTIC
+  reg:logistic      Regressor (NONE: the margin), then Sigmoid; ONNX
+                    Runtime ignores LOGISTIC on a one-target regressor
 
 Graph: input `input` float [N, num_feature]; outputs `label` int64 [N] and
 `probabilities` float [N, classes], or `prediction` float [N, 1].
@@ -32,7 +33,7 @@ OBJECTIVES = ("binary:logistic", "multi:softprob", "multi:softmax", "reg:squared
 
 
 def xgb_json_attributes(path):
-    """(op_type, attributes dict, num_feature, n_classes) for the JSON model at path."""
+    """(op_type, attributes dict, num_feature, n_classes, sigmoid after it) for the JSON model at path."""
     with open(path) as f:
         j = json.load(f)
     learner = j["learner"]
@@ -90,24 +91,26 @@ def xgb_json_attributes(path):
         attrs["n_targets"] = 1
         attrs["aggregate_function"] = "SUM"
     attrs["base_values"] = [margin] * k
-    attrs["post_transform"] = ("NONE" if obj == "reg:squarederror" else
-                               "SOFTMAX" if multi else "LOGISTIC")
+    attrs["post_transform"] = ("LOGISTIC" if obj == "binary:logistic" else
+                               "SOFTMAX" if multi else "NONE")
     op = "TreeEnsembleClassifier" if classifier else "TreeEnsembleRegressor"
-    return op, attrs, num_feature, (max(k, 2) if classifier else 1)
+    return op, attrs, num_feature, (max(k, 2) if classifier else 1), obj == "reg:logistic"
 
 
 def xgb_json_to_onnx(path):
     from onnx import TensorProto, helper
-    op, attrs, nf, k = xgb_json_attributes(path)
+    op, attrs, nf, k, sigmoid = xgb_json_attributes(path)
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", nf])
     if op == "TreeEnsembleClassifier":
         outs = [helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
                 helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", k])]
     else:
         outs = [helper.make_tensor_value_info("prediction", TensorProto.FLOAT, ["N", 1])]
-    node = helper.make_node(op, ["input"], [o.name for o in outs], name="gbtree",
-                            domain="ai.onnx.ml", **attrs)
-    g = helper.make_graph([node], "xgboost", [x], outs)
+    names = ["margin"] if sigmoid else [o.name for o in outs]
+    nodes = [helper.make_node(op, ["input"], names, name="gbtree", domain="ai.onnx.ml", **attrs)]
+    if sigmoid:
+        nodes.append(helper.make_node("Sigmoid", ["margin"], ["prediction"], name="sigmoid"))
+    g = helper.make_graph(nodes, "xgboost", [x], outs)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
                                                helper.make_opsetid("ai.onnx.ml", 3)],
                              ir_version=8, producer_name="kiln xgb_to_onnx.py")

@@ -92,14 +92,17 @@ static void test_xgb_base_score_goes_into_margin_space_for_logistic_objectives(v
         load(s, model_json(s->a, "reg:logistic", "0", "2E-1", "gbtree", TWO_TREES, "[0, 0]", 2),
              NULL, 0);
     assert_non_null(ir);
-    assert_non_null(strstr(ir, "%prediction: f32[N,1] = TreeEnsembleRegressor 'gbtree' (%input)"));
+    assert_non_null(strstr(ir, "%margin: f32[N,1] = TreeEnsembleRegressor 'gbtree' (%input)"));
     assert_non_null(strstr(ir, "target_weights=[0.25,-0.5,0.75,0.125], n_targets=1, "
                                "aggregate_function=\"SUM\", base_values=[-1.3862944], "
-                               "post_transform=\"LOGISTIC\"}"));
+                               "post_transform=\"NONE\"}\n"
+                               "  %prediction: f32[N,1] = Sigmoid 'sigmoid' (%margin)\n"
+                               "  output %prediction\n"));
     ir =
         load(s, model_json(s->a, "reg:squarederror", "0", "2E-1", "gbtree", TWO_TREES, "[0, 0]", 2),
              NULL, 0);
-    assert_non_null(strstr(ir, "base_values=[0.2], post_transform=\"NONE\"}"));
+    assert_non_null(strstr(ir, "%prediction: f32[N,1] = TreeEnsembleRegressor 'gbtree' (%input)"));
+    assert_non_null(strstr(ir, "base_values=[0.2], post_transform=\"NONE\"}\n  output"));
 }
 
 static void test_xgb_multi_class_trees_add_to_the_class_in_tree_info(void **state) {
