@@ -7,7 +7,8 @@ checked against XGBoost's own predictions and ONNX Runtime.
 
 Seeded synthetic data (600 rows, 6 features, 15% NaN) trains one model per
 objective kiln takes (binary:logistic, multi:softprob, multi:softmax,
-reg:squarederror, reg:logistic) and a dart booster, 12 rounds of depth 4,
+reg:squarederror, reg:logistic), a dart booster and a boosted forest
+(num_parallel_tree 4), 12 rounds of depth 4,
 saved with save_model("*.json"). Checks:
 
   1. the same mapping written in python (samples/credit-risk/xgb_to_onnx.py)
@@ -68,6 +69,8 @@ CASES = {  # name: (params, labels)
     "squarederror": ({"objective": "reg:squarederror", "base_score": 0.25}, "reg"),
     "reglogistic": ({"objective": "reg:logistic"}, "prob"),
     "dart": ({"objective": "binary:logistic", "booster": "dart", "rate_drop": 0.2}, "binary"),
+    "forest": ({"objective": "binary:logistic", "num_parallel_tree": 4, "subsample": 0.8,
+                "colsample_bynode": 0.8}, "binary"),  # trees of a round are summed too
 }
 XT = X[:200].copy()
 XT[0, :] = np.nan  # a row with every feature missing
