@@ -25,6 +25,20 @@
  * Arena; the caller keeps the model bytes and may free them right after.
  * The protobuf message is freed before onnx_load() returns.
  *
+ * --- XGBoost models (frontends/xgboost/xgb_import.c) ----------------------
+ *
+ * xgb_load() reads XGBoost's JSON model format (save_model("m.json"),
+ * gbtree or dart boosters; objectives binary:logistic, multi:softprob,
+ * multi:softmax, reg:squarederror, reg:logistic) into a Graph of one
+ * ai.onnx.ml TreeEnsembleClassifier or TreeEnsembleRegressor node, with
+ * the attributes ONNX-ML defines (the mapping is described at the top of
+ * xgb_import.c). Input `input` f32 [N, num_feature]; outputs `label` i64
+ * [N] and `probabilities` f32 [N, classes], or `prediction` f32 [N, 1].
+ * model_load() picks the importer by the bytes: JSON (a '{' or '[' after
+ * optional whitespace) goes to xgb_load(), anything else to onnx_load().
+ * Ownership as for onnx_load(): the Graph is in the Arena, the caller
+ * keeps the bytes; the parsed JSON is freed before xgb_load() returns.
+ *
  * --- tensor files (frontends/tensor_io.c) ----------------------------------
  *
  * tensor_read() loads one tensor from a file, choosing the format by the
@@ -84,6 +98,22 @@ typedef struct OnnxShapeFlags {
  * failure *out is NULL. */
 int onnx_load(Arena *a, const char *path, const uint8_t *buf, size_t len,
               const OnnxShapeFlags *flags, Graph **out, Diag *d);
+
+/* Imports an XGBoost JSON model, as onnx_load() an ONNX one: returns 0,
+ * or -1 after a diagnostic naming the file and the JSON field at fault
+ * (exit class 1; a bad pin is class 2). Only the input 'input' may be
+ * pinned, to [N or B, num_feature]. On failure *out is NULL. */
+int xgb_load(Arena *a, const char *path, const uint8_t *buf, size_t len,
+             const OnnxShapeFlags *flags, Graph **out, Diag *d);
+
+typedef enum { MODEL_ONNX, MODEL_XGBOOST_JSON } ModelFormat;
+
+/* The format of a model file's bytes, by content (not by its name). */
+ModelFormat model_format_detect(const uint8_t *buf, size_t len);
+
+/* onnx_load() or xgb_load(), as model_format_detect() says. */
+int model_load(Arena *a, const char *path, const uint8_t *buf, size_t len,
+               const OnnxShapeFlags *flags, Graph **out, Diag *d);
 
 typedef struct HostTensor {
     const char *name;          /* TensorProto name; NULL when the file has none (.npy) */

@@ -92,11 +92,11 @@ typedef struct KilnCpuVariant {
 /* run()'s result on a CPU that lacks the features of every variant. */
 #define KILN_RUN_NO_CPU (-1)
 
-/* What a failed check found, written by the kernel that checks. It lives
- * in the workspace rather than in a run() argument: the workspace is
- * already the per-call, caller-owned scratch (so concurrent runs do not
- * share it) and run()'s signature stays as it was. At the end rather than
- * the start, so that the tensors' planned offsets need no shift. */
+/* What a failed check found, written by the kernel that checks (or by
+ * run()'s own shape checks). It lives in the workspace rather than in a
+ * run() argument: the workspace is already the per-call, caller-owned
+ * scratch, so concurrent runs do not share it. It is the workspace's first
+ * KILN_RUN_ERROR_BYTES; the model's tensors follow. */
 enum {
     KILN_CHECK_INDEX = 1,   /* value is not in [-size, size - 1] */
     KILN_CHECK_DIVISOR = 2, /* an integer divisor is 0 */
@@ -106,6 +106,9 @@ enum {
                                  symbol another input set, two sizes an op equates) */
     KILN_CHECK_DIM_SIZE = 6,  /* a size computed from the input dims is value, below lo
                                  (a convolution's output; the inputs are too small) */
+    KILN_CHECK_RANGE = 7,     /* value is not in [0, size) (ONNX-ML feature indices) */
+    KILN_CHECK_NAN = 8,       /* an element is NaN where the op has no answer for it */
+    KILN_CHECK_CATEGORY = 9,  /* value is none of the op's categories (OneHotEncoder zeros=0) */
 };
 typedef struct KilnRunError {
     int64_t value;    /* the offending index or divisor */
@@ -215,6 +218,16 @@ static inline int kiln_run_error_format(const KilnModel *m, int rc, const KilnRu
     case KILN_CHECK_DIM_SIZE:
         snprintf(buf, len, "%s is %lld at these input sizes, below %lld: the inputs are too small",
                  site, v, (long long)e->lo);
+        break;
+    case KILN_CHECK_RANGE:
+        snprintf(buf, len, "%s: value %lld at position %lld is not in [0, %lld)", site, v, at, n);
+        break;
+    case KILN_CHECK_NAN:
+        snprintf(buf, len, "%s: element %lld is NaN", site, at);
+        break;
+    case KILN_CHECK_CATEGORY:
+        snprintf(buf, len, "%s: value %lld at position %lld is not one of the %lld categories",
+                 site, v, at, n);
         break;
     default:
         snprintf(buf, len, "%s: check failed", site);

@@ -170,4 +170,30 @@ void cg_emit_constants(Codegen *cg, const Graph *g);
  * call (every variant has the same ones). */
 LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix);
 
+/* ONNX-ML classifiers (emit_ml.c; the kernels are runtime/kernels/ml.h,
+ * whose comments give the exact, ONNX Runtime-compatible semantics).
+ *
+ * cg_ml_post_transform: KILN_ML_POST_* of n's post_transform attribute
+ * (default NONE); -1 with a diagnostic on n if ONNX-ML has no such one.
+ *
+ * cg_ml_write_scores: emits kiln_ml_write_scores: scores in ([rows,
+ * classes] f32) to out (rows of out_stride floats) under `transform`;
+ * with classes == 1, `second` (KILN_ML_SECOND_*) or the i32-per-row array
+ * second_by_row (NULL: none) says how one score makes two columns.
+ *
+ * cg_ml_label_table: a constant holding labels (ATTR_INTS: int64_t[n];
+ * ATTR_STRINGS: const char *[n], the string-tensor ABI).
+ *
+ * cg_ml_labels: emits the label of each row into out (int64 or string
+ * tensor, as labels' kind): with classes >= 2 labels[first argmax of the
+ * row] (stride: floats between rows of scores); with classes == 1
+ * labels[score > threshold] (labels has 2 entries). */
+int cg_ml_post_transform(Codegen *cg, const Node *n);
+void cg_ml_write_scores(Codegen *cg, LLVMValueRef rows, int64_t classes, int transform, int second,
+                        LLVMValueRef second_by_row, LLVMValueRef in, LLVMValueRef out,
+                        int64_t out_stride);
+LLVMValueRef cg_ml_label_table(Codegen *cg, const Attr *labels);
+void cg_ml_labels(Codegen *cg, LLVMValueRef rows, int64_t classes, LLVMValueRef scores,
+                  int64_t stride, float threshold, const Attr *labels, LLVMValueRef out);
+
 #endif

@@ -131,7 +131,7 @@ static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Di
     if (!buf) return -1;
     if (sha256) driver_sha256_hex(buf, len, sha256);
     OnnxShapeFlags flags = {o->pins, o->n_pins, o->dims, o->n_dims};
-    int rc = onnx_load(a, o->model, buf, len, &flags, g, d);
+    int rc = model_load(a, o->model, buf, len, &flags, g, d); /* ONNX or XGBoost */
     free(buf);
     return rc;
 }
@@ -144,9 +144,30 @@ static int emit_is_release(const char *emit) {
     return strcmp(emit, "archive") == 0 || strcmp(emit, "oci") == 0;
 }
 
+/* The class labels of each ZipMap, by its output: kiln serves a ZipMap as
+ * the probabilities tensor itself (its column j is the class labels[j]),
+ * so the labels travel in the model's metadata. NULL if g has no ZipMap. */
+static json_t *zipmap_labels_json(const Graph *g) {
+    json_t *all = NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *n = g->nodes[i];
+        if (n->op != OP_ZIP_MAP || n->dead) continue;
+        const Attr *li = ir_attr(n, "classlabels_int64s"), *ls = ir_attr(n, "classlabels_strings");
+        json_t *labels = json_array();
+        for (int k = 0; li && k < li->n; k++)
+            json_array_append_new(labels, json_integer(li->ints[k]));
+        for (int k = 0; !li && ls && k < ls->n; k++)
+            json_array_append_new(labels, json_text(ls->strings[k]));
+        if (!all) all = json_object();
+        json_object_set_new(all, n->outputs[0]->name, labels);
+    }
+    return all;
+}
+
 /* rel (NULL but for --emit archive|oci) gives the flags and build time: the
  * command line without paths, and SOURCE_DATE_EPOCH even when unset. */
-static char *build_info_json(const DriverOptions *o, const Codegen *cg, const PkgRelease *rel) {
+static char *build_info_json(const DriverOptions *o, const Codegen *cg, const PkgRelease *rel,
+                             const Graph *g) {
     const char *epoch = getenv("SOURCE_DATE_EPOCH");
     long long t = rel ? rel->epoch : epoch && *epoch ? atoll(epoch) : (long long)time(NULL);
     json_t *flags = json_array();
@@ -154,11 +175,14 @@ static char *build_info_json(const DriverOptions *o, const Codegen *cg, const Pk
         json_array_append_new(flags, json_text(o->argv[i]));
     for (int i = 1; rel && i < rel->n_command; i++)
         json_array_append_new(flags, json_text(rel->command[i]));
-    return json_text_dump(json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version",
-                                    KILN_VERSION, "source", json_text(base_name(o->model)),
-                                    "target", json_text(codegen_triple(cg)), "cpu",
-                                    json_text(codegen_cpu(cg)), "opt_level", o->opt_level,
-                                    "build_time", (json_int_t)t, "flags", flags));
+    json_t *info =
+        json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version", KILN_VERSION, "source",
+                  json_text(base_name(o->model)), "target", json_text(codegen_triple(cg)), "cpu",
+                  json_text(codegen_cpu(cg)), "opt_level", o->opt_level, "build_time",
+                  (json_int_t)t, "flags", flags);
+    json_t *zipmap = zipmap_labels_json(g);
+    if (zipmap) json_object_set_new(info, "zipmap_labels", zipmap);
+    return json_text_dump(info);
 }
 
 static int emit_kind(const char *emit, CodegenFileKind *kind) {
@@ -381,7 +405,7 @@ int driver_compile(const DriverOptions *o) {
         release_command(a, o, &rel);
         release_describe(a, o, g, cg, sha, &rel);
     }
-    info = build_info_json(o, cg, release ? &rel : NULL);
+    info = build_info_json(o, cg, release ? &rel : NULL, g);
     codegen_set_build_info(cg, info);
     HeaderModel hm = {co.name, co.version, header_ident(a, co.name)};
     if (embed) codegen_set_symbol(cg, arena_printf(a, "kiln_model_%s", hm.ident));
@@ -763,14 +787,16 @@ int driver_inspect(const DriverOptions *o) {
             json_object_set_new(op_counts, json_string_value(key), json_integer(ops[i].n));
             json_decref(key);
         }
-        char *text = json_text_dump(
-            json_pack("{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:s}}",
-                      "model", json_text(o->model), "sha256", sha, "graph", json_text(g->name),
-                      "opset", g->opset, "inputs", io[0], "outputs", io[1], "symbols", syms, "ops",
-                      op_counts, "params", (json_int_t)params, "param_bytes",
-                      (json_int_t)param_bytes, "flops", (json_int_t)flops, "workspace",
-                      "min_bytes", (json_int_t)ws_lo, "max_bytes", (json_int_t)ws_hi, "bytes",
-                      dim_str(g->ws_size, wsbuf, sizeof wsbuf)));
+        json_t *doc = json_pack(
+            "{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:s}}", "model",
+            json_text(o->model), "sha256", sha, "graph", json_text(g->name), "opset", g->opset,
+            "inputs", io[0], "outputs", io[1], "symbols", syms, "ops", op_counts, "params",
+            (json_int_t)params, "param_bytes", (json_int_t)param_bytes, "flops", (json_int_t)flops,
+            "workspace", "min_bytes", (json_int_t)ws_lo, "max_bytes", (json_int_t)ws_hi, "bytes",
+            dim_str(g->ws_size, wsbuf, sizeof wsbuf));
+        json_t *zipmap = zipmap_labels_json(g); /* a key only when the model has a ZipMap */
+        if (doc && zipmap) json_object_set_new(doc, "zipmap_labels", zipmap);
+        char *text = json_text_dump(doc);
         fprintf(f, "%s\n", text);
         free(text);
     } else {
@@ -805,6 +831,17 @@ int driver_inspect(const DriverOptions *o) {
         else
             fprintf(f, "workspace  %lld bytes at the upper bounds, %lld at the lower (%s)\n",
                     (long long)ws_hi, (long long)ws_lo, dim_str(g->ws_size, wsbuf, sizeof wsbuf));
+        json_t *zipmap = zipmap_labels_json(g);
+        const char *key;
+        json_t *labels;
+        json_object_foreach(zipmap, key, labels) {
+            char *l = json_dumps(labels, JSON_COMPACT);
+            fprintf(f,
+                    "zipmap     %s: class labels %s (ZipMap served as the probabilities tensor)\n",
+                    key, l ? l : "?");
+            free(l);
+        }
+        json_decref(zipmap);
     }
     rc = 0;
 out:
@@ -845,11 +882,14 @@ int driver_ops(const DriverOptions *o) {
     for (int i = 0; i < OP_COUNT; i++) {
         const OpInfo *info = op_info((OpKind)i);
         if (o->json)
-            json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i}", "op", info->name,
-                                                  "domain", "ai.onnx", "since", info->since,
-                                                  "until", KILN_MAX_OPSET));
+            json_array_append_new(list,
+                                  json_pack("{s:s, s:s, s:i, s:i}", "op", info->name, "domain",
+                                            info->domain[0] ? info->domain : "ai.onnx", "since",
+                                            info->since, "until", info->until));
+        else if (info->domain[0]) /* another domain: say which, and its opsets */
+            printf("%-14s %s opset %d-%d\n", info->name, info->domain, info->since, info->until);
         else
-            printf("%-14s opset %d-%d\n", info->name, info->since, KILN_MAX_OPSET);
+            printf("%-14s opset %d-%d\n", info->name, info->since, info->until);
     }
     if (o->json) {
         char *text = json_text_dump(list);

@@ -205,9 +205,9 @@ static Node *node_new(Graph *g, OpKind op, const char *op_type, const char *name
     Node *n = arena_alloc(g->arena, sizeof(Node));
     n->op = op;
     n->op_type = arena_strdup(g->arena, op_type ? op_type : op_info(op)->name);
-    n->domain = "";
+    n->domain = op_info(op)->domain;
     n->name = arena_strdup(g->arena, name);
-    n->opset = g->opset;
+    n->opset = n->domain[0] ? 0 : g->opset; /* another domain's opset: unknown here */
     n->graph = g;
     n->n_inputs = n_in;
     n->n_outputs = n_out;

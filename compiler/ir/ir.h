@@ -45,6 +45,9 @@
 #include "model_limits.h" /* IR_MAX_RANK and every other limit on models */
 
 #define KILN_MAX_OPSET 17
+/* The ONNX-ML domain (compiler/ir/ops_ml.def) and its newest opset kiln knows. */
+#define KILN_DOMAIN_ML "ai.onnx.ml"
+#define KILN_MAX_ML_OPSET 3
 
 /* Element types: one row each in runtime/kiln_dtypes.def, which also
  * generates the runtime's KILN_DT_* constants with the same values. */
@@ -87,8 +90,10 @@ typedef struct OpKernel {
 } OpKernel;
 
 typedef struct OpInfo {
-    const char *name; /* ONNX op_type */
-    int since;        /* first opset kiln supports */
+    const char *name;   /* ONNX op_type */
+    const char *domain; /* "" (the default domain) or KILN_DOMAIN_ML */
+    int since;          /* first opset of its domain kiln supports, */
+    int until;          /* and the last */
     int in_min, in_max, out_min, out_max;
     unsigned static_inputs; /* bit i: input i must be a compile-time constant */
     unsigned flags;         /* OPF_* */
@@ -96,7 +101,11 @@ typedef struct OpInfo {
 } OpInfo;
 
 const OpInfo *op_info(OpKind op);
-OpKind op_lookup(const char *onnx_name); /* OP_UNKNOWN if unsupported */
+OpKind op_lookup(const char *onnx_name); /* default domain; OP_UNKNOWN if unsupported */
+/* The op `onnx_name` of ONNX domain `domain` ("" and "ai.onnx" are the
+ * default one, so op_lookup_domain("", x) is op_lookup(x)); OP_UNKNOWN if
+ * kiln does not support it there: a default-domain "Scaler" is unknown. */
+OpKind op_lookup_domain(const char *domain, const char *onnx_name);
 
 typedef struct Shape {
     int rank;              /* -1 while unknown */

@@ -509,7 +509,8 @@ static void line_node(Reader *r) {
         char *in = parse_name(r, in_stops, 2);
         if (!in || !(ins[n_in++] = use(r, in))) return;
     }
-    OpKind op = op_lookup(op_type);
+    OpKind op = op_lookup(op_type); /* the text form names no domain; ONNX-ML names are distinct */
+    if (op == OP_UNKNOWN) op = op_lookup_domain(KILN_DOMAIN_ML, op_type);
     Node *n = ir_node_add(r->g, op, op_type, name, n_in, ins, n_out, outs);
 
     if (eat(r, " {")) {

@@ -865,7 +865,7 @@ static void import_node(Importer *im, int idx) {
     const Onnx__NodeProto *np = im->gp->node[idx];
     const char *op_type = str(np->op_type);
     int default_domain = is_default_domain(np->domain);
-    OpKind op = default_domain ? op_lookup(op_type) : OP_UNKNOWN;
+    OpKind op = op_lookup_domain(default_domain ? "" : np->domain, op_type);
     if (op == OP_CONSTANT) {
         import_constant(im, idx);
         return;

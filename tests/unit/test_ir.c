@@ -389,10 +389,21 @@ static void test_dtype_tables_follow_the_onnx_numbering(void **state) {
 static void test_op_lookup_finds_every_op_in_the_table_and_nothing_else(void **state) {
     (void)state;
     for (int i = 0; i < OP_COUNT; i++)
-        assert_int_equal(op_lookup(op_info((OpKind)i)->name), i);
+        assert_int_equal(op_lookup_domain(op_info((OpKind)i)->domain, op_info((OpKind)i)->name), i);
     assert_int_equal(op_lookup("Gemm"), OP_GEMM);
     assert_int_equal(op_lookup("gemm"), OP_UNKNOWN); /* ONNX names are case sensitive */
     assert_int_equal(op_lookup("Conv2D"), OP_UNKNOWN);
+    /* ONNX-ML ops are found only under their domain, and default ops only under theirs. */
+    assert_int_equal(op_lookup("Scaler"), OP_UNKNOWN);
+    assert_int_equal(op_lookup_domain("", "Scaler"), OP_UNKNOWN);
+    assert_int_equal(op_lookup_domain("ai.onnx.ml", "Scaler"), OP_SCALER);
+    assert_int_equal(op_lookup_domain("ai.onnx.ml", "TreeEnsembleClassifier"),
+                     OP_TREE_ENSEMBLE_CLASSIFIER);
+    assert_int_equal(op_lookup_domain("ai.onnx.ml", "Gemm"), OP_UNKNOWN);
+    assert_int_equal(op_lookup_domain("ai.onnx", "Gemm"), OP_GEMM);
+    assert_string_equal(op_info(OP_SCALER)->domain, "ai.onnx.ml");
+    assert_int_equal(op_info(OP_SCALER)->until, KILN_MAX_ML_OPSET);
+    assert_int_equal(op_info(OP_GEMM)->until, KILN_MAX_OPSET);
     assert_int_equal(op_info(OP_GEMM)->in_min, 2);
     assert_int_equal(op_info(OP_GEMM)->in_max, 3);
     assert_string_equal(op_info(OP_UNKNOWN)->name, "?");
