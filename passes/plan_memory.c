@@ -48,6 +48,7 @@ static int place(Slot *live, int n_live, Slot *s, Dim size, int last) {
     int64_t hi = upper(size);
     if (size == DIM_INVALID || hi > KILN_MAX_DYN_BYTES) return -1;
     int64_t off = 0;
+    Dim o = 0;
     for (int moved = 1; moved;) {
         moved = 0;
         for (int i = 0; i < n_live; i++)
@@ -55,10 +56,22 @@ static int place(Slot *live, int n_live, Slot *s, Dim size, int last) {
                 off = live[i].off_hi + live[i].hi;
                 moved = 1;
             }
+        if (moved) continue;
+        o = 0;
+        for (int i = 0; i < n_live; i++)
+            if (live[i].off_hi + live[i].hi <= off)
+                o = dim_max(o, dim_add(live[i].off, live[i].size));
+        if (o == DIM_INVALID) return -1;
+        /* A slot above this one at the upper bounds must stay above it at
+         * every size: one whose offset shrinks with the symbols (a tensor
+         * after an N-sized one) may come down onto it, so go past it. */
+        Dim end = dim_add(o, size);
+        for (int i = 0; i < n_live && !moved; i++)
+            if (live[i].off_hi >= off + hi && !dim_provably_le(end, live[i].off)) {
+                off = live[i].off_hi + live[i].hi;
+                moved = 1;
+            }
     }
-    Dim o = 0;
-    for (int i = 0; i < n_live; i++)
-        if (live[i].off_hi + live[i].hi <= off) o = dim_max(o, dim_add(live[i].off, live[i].size));
     if (o == DIM_INVALID || off > KILN_MAX_DYN_WORKSPACE_BYTES - hi) return -1;
     *s = (Slot){o, size, off, hi, last};
     return 0;
