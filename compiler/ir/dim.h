@@ -141,8 +141,8 @@ Dim dim_max(Dim a, Dim b);
 /* a / b if b divides a exactly as polynomials (Reshape's -1: the input's
  * elements over the target's known dims), else DIM_INVALID. */
 Dim dim_exact_div(Dim a, Dim b);
-/* 1 if a <= b for every value of the symbols (by the bounds of b - a),
- * 0 if not provably. */
+/* 1 if a <= b for every value of the symbols (by the bounds of b - a, and
+ * through the atoms on either side: h/2 <= h), 0 if not provably. */
 int dim_provably_le(Dim a, Dim b);
 
 #endif
