@@ -23,7 +23,7 @@
 
 #define POLY_CAP (DIM_MAX_TERMS * DIM_MAX_TERMS) /* a product before it is merged */
 #define MAX_EXP 64                               /* beyond that every size overflows */
-#define MAX_DEPTH 200                            /* dim_parse's nesting */
+#define MAX_DEPTH 1000                           /* dim_parse's nesting */
 #define NEG_INF INT64_MIN
 #define POS_INF INT64_MAX
 
@@ -904,11 +904,39 @@ Dim dim_mod(Dim a, Dim b) {
     return div_op(DIMK_MOD, a, b);
 }
 
-int dim_provably_le(Dim a, Dim b) {
+/* a <= b by the bounds of b - a, or, since those miss how an atom relates
+ * to its operands, by what an atom on either side means: floor(x/d) <= b
+ * iff x <= d*b + d-1, ceil(x/d) <= b iff x <= d*b, a <= floor(y/d) iff
+ * a*d <= y, a <= ceil(y/d) iff (a-1)*d + 1 <= y, and min/max by their
+ * operands. So h/2 <= h and (h+1)/2 <= h when h >= 1. */
+static int le(Dim a, Dim b, int depth) {
     DimTerm buf[2 * DIM_MAX_TERMS];
     Poly p = {0, 2 * DIM_MAX_TERMS, buf};
-    if (push_dim(&p, b, 1) || push_dim(&p, a, -1) || poly_norm(&p)) return 0;
-    return terms_iv(p.t, p.n, 0).lo >= 0;
+    const DimExpr *x = dim_expr(a), *y = dim_expr(b);
+    if (!ok(a) || !ok(b)) return 0;
+    if (!push_dim(&p, b, 1) && !push_dim(&p, a, -1) && !poly_norm(&p) &&
+        terms_iv(p.t, p.n, 0).lo >= 0)
+        return 1;
+    if (depth == 3) return 0;
+    depth++;
+    if (x && x->kind == DIMK_MIN && (le(x->a, b, depth) || le(x->b, b, depth))) return 1;
+    if (x && x->kind == DIMK_MAX && le(x->a, b, depth) && le(x->b, b, depth)) return 1;
+    if (y && y->kind == DIMK_MAX && (le(a, y->a, depth) || le(a, y->b, depth))) return 1;
+    if (y && y->kind == DIMK_MIN && le(a, y->a, depth) && le(a, y->b, depth)) return 1;
+    if (x && (x->kind == DIMK_FLOORDIV || x->kind == DIMK_CEILDIV)) {
+        Dim r = dim_mul(x->b, b);
+        if (le(x->a, x->kind == DIMK_FLOORDIV ? dim_sub(dim_add(r, x->b), 1) : r, depth)) return 1;
+    }
+    if (y && (y->kind == DIMK_FLOORDIV || y->kind == DIMK_CEILDIV)) {
+        Dim l =
+            y->kind == DIMK_FLOORDIV ? dim_mul(a, y->b) : dim_add(dim_mul(dim_sub(a, 1), y->b), 1);
+        if (le(l, y->a, depth)) return 1;
+    }
+    return x && x->kind == DIMK_MOD && le(dim_sub(x->b, 1), b, depth);
+}
+
+int dim_provably_le(Dim a, Dim b) {
+    return le(a, b, 0);
 }
 
 enum { MAX_CHAIN = 8 }; /* operands of one min or max chain */
@@ -929,20 +957,27 @@ static int beats(DimKind k, Dim x, Dim y) {
     return k == DIMK_MIN ? dim_provably_le(x, y) : dim_provably_le(y, x);
 }
 
+/* Of two operands that beat each other (equal, in different forms), the
+ * one kept: a constant, else the older expression, which is no bigger. */
+static int prefer(Dim x, Dim y) {
+    return x >= 0 ? y < 0 || x < y : y < 0 && x > y;
+}
+
 /* min and max as a chain min(x1, min(x2, ...)) of the operands of a and b,
  * without those another beats, in term order (expressions by id, then
- * constants): one Dim however the chain was built. */
+ * constants): one Dim whatever the order of a and b. */
 static Dim min_max(DimKind k, Dim a, Dim b) {
     Dim ops[MAX_CHAIN], keep[MAX_CHAIN];
     if (!ok(a) || !ok(b)) return DIM_INVALID;
-    if (beats(k, a, b)) return a;
-    if (beats(k, b, a)) return b;
     int n = chain(k, b, ops, chain(k, a, ops, 0)), w = 0;
     if (n < 0) ops[0] = a, ops[1] = b, n = 2;
     for (int i = 0; i < n; i++) {
         int beaten = 0;
-        for (int j = 0; j < n && !beaten; j++) /* of two equal ones, the first stays */
-            beaten = j != i && beats(k, ops[j], ops[i]) && (j < i || !beats(k, ops[i], ops[j]));
+        for (int j = 0; j < n && !beaten; j++)
+            beaten = ops[j] != ops[i] && beats(k, ops[j], ops[i]) &&
+                     (!beats(k, ops[i], ops[j]) || prefer(ops[j], ops[i]));
+        for (int j = 0; j < w && !beaten; j++)
+            beaten = keep[j] == ops[i];
         if (!beaten) keep[w++] = ops[i];
     }
     for (int i = 1; i < w; i++)

@@ -13,8 +13,13 @@
  * cannot express: floor and ceiling division, modulo, min and max of two
  * expressions. So batch*seq*8 / (batch*8) is seq, (s+1)-1 is s, and
  * max(a*b, a) with b >= 1 is a*b: operations simplify by what the bounds
- * prove. A constant expression below 0 (2 - 3) is an expression too,
- * since a negative Dim is not a size: dim_value() reads it.
+ * prove. Divisions are normalised further: a constant leaves a floor
+ * division ((h-3)/2+1 is (h+1)/2-1), ceil by a constant is a floor
+ * (cdiv(h,2) is (h+1)/2), nested divisions are one ((h/2)/3 is h/6), and
+ * min and max chains are flattened and sorted. The form is canonical
+ * enough for shapes, not complete: h - h%2 and h/2*2 are two Dims. A
+ * constant expression below 0 (2 - 3) is an expression too, since a
+ * negative Dim is not a size: dim_value() reads it.
  *
  * Every operation is checked: one whose result could not be represented
  * (a coefficient overflowing int64, division by zero, more than
@@ -26,8 +31,8 @@
  * Text form (shape_str, ir_graph_print, ir_graph_parse): symbols by name;
  * `+ - *` as usual; `a/b` floor division, `a%b` modulo, `cdiv(a,b)`
  * ceiling division, `min(a,b)`, `max(a,b)`; parentheses where precedence
- * needs them; terms in canonical order: "batch*seq*8", "(h-3)/2+1",
- * "min(seq,512)".
+ * needs them; terms in canonical order: "batch*seq*8", "(h+1)/2-1",
+ * "min(seq,512)". dim_parse(dim_str(d)) is d.
  */
 #ifndef DIM_H
 #define DIM_H
@@ -136,8 +141,8 @@ Dim dim_max(Dim a, Dim b);
 /* a / b if b divides a exactly as polynomials (Reshape's -1: the input's
  * elements over the target's known dims), else DIM_INVALID. */
 Dim dim_exact_div(Dim a, Dim b);
-/* 1 if a <= b for every value of the symbols (by the bounds of b - a),
- * 0 if not provably. */
+/* 1 if a <= b for every value of the symbols (by the bounds of b - a, and
+ * through the atoms on either side: h/2 <= h), 0 if not provably. */
 int dim_provably_le(Dim a, Dim b);
 
 #endif
