@@ -30,6 +30,12 @@ static Dim align64(Dim x) {
     return dim_mul(dim_ceildiv(x, 64), 64);
 }
 
+/* Bytes per element in the workspace: a string tensor (ONNX-ML labels)
+ * holds pointers to the model's constant strings (kiln_model.h). */
+static int64_t elem_bytes(DType t) {
+    return t == DT_STRING ? (int64_t)sizeof(const char *) : (int64_t)dtype_size(t);
+}
+
 static int64_t upper(Dim x) {
     int64_t lo, hi;
     return dim_bounds(x, &lo, &hi) ? INT64_MAX : hi;
@@ -91,7 +97,7 @@ int pass_plan_memory(Graph *g, Diag *d) {
                 Value *v = n->outputs[j];
                 /* Graph outputs live in the caller's buffers. */
                 if (!v || v->output_index >= 0) continue;
-                s->size = align64(dim_mul(shape_count(&v->shape), (int64_t)dtype_size(v->dtype)));
+                s->size = align64(dim_mul(shape_count(&v->shape), elem_bytes(v->dtype)));
                 s->last = last[v->id] < i ? i : last[v->id];
                 s->offset = &v->ws_offset;
             } else {
