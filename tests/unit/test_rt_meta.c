@@ -219,8 +219,10 @@ static void test_meta_check_rejects_a_string_tensor(void **state) {
 static void test_meta_check_accepts_a_string_output(void **state) {
     (void)state; /* ONNX-ML class labels: const char * elements, served as BYTES */
     char err[RT_ERR_LEN];
-    static const int64_t shape[] = {-1};
-    KilnTensorInfo out = {"label", KILN_DT_STRING, 1, shape};
+    static const int64_t shape[] = {-1}, lo[] = {1}, hi[] = {64};
+    static const int sym[] = {0};
+    static const char *const dims[] = {"batch"};
+    KilnTensorInfo out = {"label", KILN_DT_STRING, 1, shape, lo, hi, sym, dims};
     KilnModel m = kiln_model;
     m.n_outputs = 1;
     m.outputs = &out;
