@@ -942,7 +942,7 @@ static int resize_dynamic(Node *n, Diag *d, ResizePlan *p, int i, Dim in, Dim ou
         return -1;
     }
     p->out.dims[i] = out;
-    if (out == in) return 0;
+    if (out == in || sc > 0) return 0; /* by a scale, an empty axis stays empty */
     /* An empty axis cannot be resized to a non-empty one: checked at run time. */
     if (in == 0 || shapes_dim_min(n, in, 1, "the size of a resized axis")) {
         diag_node(d, n, "axis %d is empty and cannot be resized", i);
