@@ -235,9 +235,11 @@ int shape_split(Node *n, Diag *d) {
     int64_t dim = x->shape.dims[axis];
     if (dim < 0 && np == 0) { /* equal parts: their count divides the size, checked at run time */
         Dim part = dim_floordiv(dim, n->n_outputs);
+        char what[96];
+        snprintf(what, sizeof what, "axis %lld, which must split into %d equal parts",
+                 (long long)axis, n->n_outputs);
         if (part == DIM_INVALID ||
-            shapes_unify(n, dim_mul(part, n->n_outputs), dim, &(Dim){0},
-                         "the size of the split axis, a multiple of the outputs")) {
+            shapes_unify(n, dim, dim_mul(part, n->n_outputs), &(Dim){0}, what)) {
             diag_node(d, n, "axis %lld does not split into %d equal parts", (long long)axis,
                       n->n_outputs);
             return -1;
@@ -727,9 +729,10 @@ int shape_space_to_depth(Node *n, Diag *d) {
         }
         /* A dynamic one must be a multiple of b: checked at run time. */
         Dim q = dim_floordiv(s.dims[i], b);
-        if (q == DIM_INVALID || shapes_unify(n, dim_mul(q, b), s.dims[i], &(Dim){0},
-                                             i == 2 ? "the height, a multiple of blocksize"
-                                                    : "the width, a multiple of blocksize")) {
+        char what[96];
+        snprintf(what, sizeof what, "the %s, which must be a multiple of blocksize %lld",
+                 i == 2 ? "height" : "width", (long long)b);
+        if (q == DIM_INVALID || shapes_unify(n, s.dims[i], dim_mul(q, b), &(Dim){0}, what)) {
             diag_node(d, n, "axis %d cannot be a multiple of blocksize %lld", i, (long long)b);
             return -1;
         }
@@ -939,7 +942,7 @@ static int resize_dynamic(Node *n, Diag *d, ResizePlan *p, int i, Dim in, Dim ou
         return -1;
     }
     p->out.dims[i] = out;
-    if (out == in) return 0;
+    if (out == in || sc > 0) return 0; /* by a scale, an empty axis stays empty */
     /* An empty axis cannot be resized to a non-empty one: checked at run time. */
     if (in == 0 || shapes_dim_min(n, in, 1, "the size of a resized axis")) {
         diag_node(d, n, "axis %d is empty and cannot be resized", i);

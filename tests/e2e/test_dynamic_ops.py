@@ -197,12 +197,38 @@ try:
                     compare(f"blocks {list(shape)} {n} {list(w.shape)}", got[n], w, 0, 0)
             r, _ = srv.client.infer("blocks", {"x": inputs_of((1, 8, 5, 4), 9)})
             require(r.status == 400, f"odd height: status {r.status}, expected 400: {r.body[:300]!r}")
-            print(f"        odd height: {r.body[:300]!r}")
+            msg = r.json().get("error", "")
+            for w in ("'s2d'", "SpaceToDepth", "multiple of blocksize 2", "dim 2", "height", "5"):
+                require(w in msg, f"odd height: error {msg!r} does not mention {w!r}")
+            print(f"        odd height: {msg}")
         finally:
             srv.stop()
 
-    @check("Resize, every mode and coordinate transformation, scales 2 and 0.5 and fixed sizes "
-           "on dynamic dims: taps computed at run time equal the compiler's (pinned build)")
+    def check_against_pinned(path, name):
+        """Compiled once without --shape and pinned at each shape: the same numbers, exactly."""
+        exe = os.path.join(TMP, name)
+        rc, out, err = run([args.kiln, "compile", path, "-o", exe, "--name", name], timeout=300)
+        require(rc == 0, f"kiln compile {name}: " + describe(rc, out, err))
+        for k, (h, w) in enumerate([(7, 9), (2, 33), (16, 4)]):
+            pinned = os.path.join(TMP, f"{name}-{h}x{w}")
+            rc, out, err = run([args.kiln, "compile", path, "-o", pinned, "--name", name,
+                                "--shape", f"x=1x2x{h}x{w}"], timeout=300)
+            require(rc == 0, f"kiln compile {name} --shape: " + describe(rc, out, err))
+            xv = inputs_of((1, 2, h, w), k)
+            got = {}
+            for which in (exe, pinned):
+                srv = Server(which, "--workers", "1")
+                try:
+                    r, got[which] = srv.client.infer(name, {"x": xv})
+                    require(r.status == 200, f"{which} 1x2x{h}x{w}: status {r.status}: "
+                                             f"{r.body[:400]!r}")
+                finally:
+                    srv.stop()
+            for n in got[pinned]:
+                compare(f"{name} 1x2x{h}x{w} {n}", got[exe][n], got[pinned][n], 0, 0)
+
+    @check("Resize (every mode and coordinate transformation, scales 2 and 0.5, fixed sizes) "
+           "and Upsample-9 on dynamic dims: run-time taps give the pinned build's numbers")
     def _():
         import onnx
         from onnx import TensorProto, helper, numpy_helper
@@ -227,26 +253,16 @@ try:
         g = helper.make_graph(nodes, "modes", [x], outs, initializer=inits)
         path = os.path.join(TMP, "modes.onnx")
         onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
-        exe = os.path.join(TMP, "modes")
-        rc, out, err = run([args.kiln, "compile", path, "-o", exe, "--name", "modes"], timeout=300)
-        require(rc == 0, "kiln compile modes: " + describe(rc, out, err))
-        for k, (h, w) in enumerate([(7, 9), (2, 33), (16, 4)]):
-            pinned = os.path.join(TMP, f"modes-{h}x{w}")
-            rc, out, err = run([args.kiln, "compile", path, "-o", pinned, "--name", "modes",
-                                "--shape", f"x=1x2x{h}x{w}"], timeout=300)
-            require(rc == 0, "kiln compile modes --shape: " + describe(rc, out, err))
-            xv = inputs_of((1, 2, h, w), k)
-            got = {}
-            for which in (exe, pinned):
-                srv = Server(which, "--workers", "1")
-                try:
-                    r, got[which] = srv.client.infer("modes", {"x": xv})
-                    require(r.status == 200, f"{which} 1x2x{h}x{w}: status {r.status}: "
-                                             f"{r.body[:400]!r}")
-                finally:
-                    srv.stop()
-            for n in got[pinned]:
-                compare(f"modes 1x2x{h}x{w} {n}", got[exe][n], got[pinned][n], 0, 0)
+        # Upsample-9 (asymmetric, floor), nearest and linear.
+        up = [helper.make_node("Upsample", ["x", "scales"], [f"up_{m}"], name=f"up_{m}", mode=m)
+              for m in ("nearest", "linear")]
+        g9 = helper.make_graph(up, "upsample", [x],
+                               [helper.make_tensor_value_info(f"up_{m}", TensorProto.FLOAT, None)
+                                for m in ("nearest", "linear")], initializer=inits[:1])
+        path9 = os.path.join(TMP, "upsample.onnx")
+        onnx.save(helper.make_model(g9, opset_imports=[helper.make_opsetid("", 9)]), path9)
+        check_against_pinned(path, "modes")
+        check_against_pinned(path9, "upsample")
 
     @check("fpn: a scale that is not exact as a dimension is refused, naming the node")
     def _():
