@@ -28,7 +28,7 @@
  * checks one is a check site, numbered from 1; checks[site - 1] says in
  * words what it checks. run() returns 0, or the site of the first check
  * that failed (the outputs are then unspecified); the failing kernel has
- * written what it found into the KilnRunError that is the last
+ * written what it found into the KilnRunError that is the first
  * KILN_RUN_ERROR_BYTES bytes of the workspace (kiln_run_error() finds it,
  * kiln_run_error_format() turns it into a message). A failed check is the
  * caller's input at fault (HTTP 400, exit 1); any other nonzero value is
@@ -118,8 +118,8 @@ typedef struct KilnRunError {
     int64_t lo, hi;   /* KILN_CHECK_DIM_RANGE: the bounds; _DIM_SIZE: lo */
     int32_t kind;     /* KILN_CHECK_* */
 } KilnRunError;
-/* workspace_size() includes these bytes when n_checks > 0; 64 keeps the
- * workspace's alignment. */
+/* workspace_size() always includes these bytes; 64 keeps the alignment of
+ * the tensors that follow. */
 #define KILN_RUN_ERROR_BYTES 64
 _Static_assert(sizeof(KilnRunError) <= KILN_RUN_ERROR_BYTES, "KilnRunError outgrew its bytes");
 

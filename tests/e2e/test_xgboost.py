@@ -212,11 +212,11 @@ def check_ir():
         want_outs = (["label", "probabilities"] if op == "TreeEnsembleClassifier" else
                      ["margin"] if sigmoid else ["prediction"])
         if sigmoid:
-            require("%prediction: f32[N,1] = Sigmoid 'sigmoid' (%margin)" in text,
+            require("%prediction: f32[batch,1] = Sigmoid 'sigmoid' (%margin)" in text,
                     f"{name}: no Sigmoid after the trees:\n{text[:300]}")
         require(outs == want_outs and ins == ["input"], f"{name}: {outs} = {op}({ins}), expected "
                                                         f"{want_outs} = {op}(['input'])")
-        require(f"input  %input: f32[N,{nf}]" in text, f"{name}: the input is not f32[N,{nf}]:\n{text[:300]}")
+        require(f"input  %input: f32[batch,{nf}]" in text, f"{name}: the input is not f32[batch,{nf}]:\n{text[:300]}")
         require(sorted(attrs) == sorted(want), f"{name}: attributes {sorted(attrs)}, expected {sorted(want)}")
         for a, w in want.items():
             g = attrs[a]
