@@ -562,8 +562,8 @@ static int bind_inputs(Arena *a, const DriverOptions *o, const Graph *g, HostTen
         OnnxPin *p = &pins[k];
         p->name = v->name;
         p->rank = t->rank;
-        for (int j = 0; j < t->rank && j < IR_MAX_RANK; j++)
-            p->lo[j] = p->hi[j] = t->dims[j];
+        for (int j = 0; j < t->rank && j < IR_MAX_RANK; j++) /* the dynamic dims only */
+            p->lo[j] = p->hi[j] = dim_sym_of(v->shape.dims[j]) >= 0 ? t->dims[j] : -1;
     }
     return bad ? -1 : 0;
 }
