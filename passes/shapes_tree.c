@@ -461,8 +461,14 @@ int shape_tree_ensemble(Node *n, Diag *d) {
 
     /* Scratch (emit_tree.c): the row's accumulators, the row in float if
      * the input is double, and the scores if the model drops them. */
-    int64_t feat_bytes = x->dtype == DT_F64 ? (n_features * 4 + 63) / 64 * 64 : 0;
-    n->scratch = (int64_t)n_targets * 16 + feat_bytes;
+    int64_t block = 64; /* rows: at most 1 MiB of accumulators and float rows */
+    while (block > 1 &&
+           block * ((int64_t)n_targets * 16 + (x->dtype == DT_F64 ? n_features * 4 : 0)) >
+               (1 << 20))
+        block /= 2;
+    p->block_rows = (int32_t)block;
+    int64_t feat_bytes = x->dtype == DT_F64 ? (block * n_features * 4 + 63) / 64 * 64 : 0;
+    n->scratch = block * n_targets * 16 + feat_bytes;
     n->scratch_per_batch = 0;
     if (classifier && (n->n_outputs < 2 || !n->outputs[1])) {
         int64_t rows0 = x->shape.dims[0], bytes;

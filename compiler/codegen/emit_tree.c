@@ -347,13 +347,15 @@ int emit_tree_ensemble(Codegen *cg, const Node *n) {
         from = to;
     }
 
-    /* The row loop, in the run function. */
+    /* The loop over blocks of rows, in the run function: each tree function
+     * runs over the whole block before the next one. */
     LLVMBuilderRef b = cg->builder;
+    int64_t B = p->block_rows, nt2 = 2 * (int64_t)p->n_targets;
     LLVMValueRef rows = cg_sym_value(cg, cg_sym_dim(x->shape.dims[0]));
     LLVMValueRef xa = cg_addr(cg, x);
     LLVMValueRef scratch = cg_scratch(cg, n);
-    int64_t acc_bytes = (int64_t)p->n_targets * 16, row_bytes = 0;
-    if (x->dtype == DT_F64) row_bytes = (p->n_features * 4 + 63) / 64 * 64;
+    int64_t acc_bytes = B * nt2 * 8, row_bytes = 0;
+    if (x->dtype == DT_F64) row_bytes = (B * p->n_features * 4 + 63) / 64 * 64;
     LLVMValueRef acc = scratch;
     LLVMValueRef rowbuf =
         LLVMBuildGEP2(b, cg->i8, scratch, (LLVMValueRef[]){cg_i64(cg, acc_bytes)}, 1, "");
@@ -378,22 +380,27 @@ int emit_tree_ensemble(Codegen *cg, const Node *n) {
     LLVMValueRef r = LLVMBuildPhi(b, cg->i64, "r");
     LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, r, rows, ""), body, done);
     LLVMPositionBuilderAtEnd(b, body);
+    LLVMValueRef left = LLVMBuildSub(b, rows, r, "");
+    LLVMValueRef nb = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, left, cg_i64(cg, B), ""),
+                                      left, cg_i64(cg, B), "block");
     LLVMValueRef xoff = LLVMBuildMul(b, r, cg_i64(cg, p->n_features), "");
     LLVMValueRef xr;
     if (x->dtype == DT_F64) {
         LLVMValueRef src = LLVMBuildGEP2(b, te.f64, xa, &xoff, 1, "");
-        LLVMValueRef a[] = {src, cg_i64(cg, p->n_features), rowbuf};
+        LLVMValueRef a[] = {src, LLVMBuildMul(b, nb, cg_i64(cg, p->n_features), ""), rowbuf};
         cg_call(cg, "kiln_tree_row_f64", a, 3);
         xr = rowbuf;
     } else {
         xr = LLVMBuildGEP2(b, cg->f32, xa, &xoff, 1, "");
     }
-    LLVMValueRef ia[] = {acc, cg_i32(cg, p->n_targets), cg_f64(cg, neutral(p))};
-    /* acc[0, n): the sums; acc[n, 2n): how many trees scored each target. */
-    cg_call(cg, "kiln_tree_row_begin", ia, 3);
-    LLVMTypeRef ft = LLVMGlobalGetValueType(fns[0]);
-    for (int i = 0; i < n_fns; i++)
-        LLVMBuildCall2(b, ft, fns[i], (LLVMValueRef[]){xr, acc}, 2, "");
+    /* acc[0, n): a row's sums; acc[n, 2n): how many trees scored each target. */
+    LLVMValueRef ia[] = {acc, cg_i32(cg, p->n_targets), cg_f64(cg, neutral(p)), nb};
+    cg_call(cg, "kiln_tree_rows_begin", ia, 4);
+    for (int i = 0; i < n_fns; i++) {
+        LLVMValueRef a[] = {fns[i], xr, cg_i64(cg, p->n_features), acc, cg_i32(cg, p->n_targets),
+                            nb};
+        cg_call(cg, "kiln_tree_fn_rows", a, 6);
+    }
     LLVMValueRef zoff = LLVMBuildMul(b, r, cg_i64(cg, p->n_targets), "");
     LLVMValueRef zr = LLVMBuildGEP2(b, cg->f32, z, &zoff, 1, "");
     /* Labels are int64 or string pointers: 8 bytes each. */
@@ -414,9 +421,10 @@ int emit_tree_ensemble(Codegen *cg, const Node *n) {
         labels,
         zr,
         lr,
+        nb,
     };
-    cg_call(cg, "kiln_tree_row_finish", fa, 11);
-    LLVMValueRef r1 = LLVMBuildAdd(b, r, cg_i64(cg, 1), "");
+    cg_call(cg, "kiln_tree_rows_finish", fa, 12);
+    LLVMValueRef r1 = LLVMBuildAdd(b, r, nb, "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(b);
     LLVMBuildBr(b, head);
     LLVMValueRef zero = cg_i64(cg, 0);

@@ -57,7 +57,9 @@ typedef struct TreePlan {
     const int32_t *w_target; /* [n_weights] class or target id of each leaf weight */
     const float *w_value;    /* [n_weights] */
     int32_t n_weights;
-    int32_t max_depth; /* edges on the longest root-to-leaf path */
+    int32_t max_depth;  /* edges on the longest root-to-leaf path */
+    int32_t block_rows; /* rows each tree function runs over in turn (scratch for
+                           their accumulators and float rows) */
     TreeAggregate aggregate;
     TreePost post;
     int32_t n_base;                /* 0, 1 or n_targets base values */

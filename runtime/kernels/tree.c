@@ -188,3 +188,22 @@ void kiln_tree_row_f64(const double *x, int64_t n, float *row) {
     for (int64_t i = 0; i < n; i++)
         row[i] = (float)x[i];
 }
+
+void kiln_tree_rows_begin(double *acc, int32_t n, double init, int64_t rows) {
+    for (int64_t r = 0; r < rows; r++)
+        kiln_tree_row_begin(acc + r * 2 * n, n, init);
+}
+
+void kiln_tree_fn_rows(void (*fn)(const float *, double *), const float *x, int64_t f, double *acc,
+                       int32_t n, int64_t rows) {
+    for (int64_t r = 0; r < rows; r++)
+        fn(x + r * f, acc + r * 2 * n);
+}
+
+void kiln_tree_rows_finish(const double *acc, int32_t n, int32_t flags, int32_t aggregate,
+                           int32_t post, int32_t n_trees, int32_t n_base, const float *base,
+                           const void *label_values, float *z, void *label, int64_t rows) {
+    for (int64_t r = 0; r < rows; r++)
+        kiln_tree_row_finish(acc + r * 2 * n, n, flags, aggregate, post, n_trees, n_base, base,
+                             label_values, z + r * n, label ? (char *)label + r * 8 : 0);
+}

@@ -49,4 +49,15 @@ void kiln_tree_row_finish(const double *acc, int32_t n, int32_t flags, int32_t a
 void kiln_tree_row_begin(double *acc, int32_t n, double init);
 void kiln_tree_row_f64(const double *x, int64_t n, float *row);
 
+/* The same over a block of rows (row r's accumulators at acc + r * 2n,
+ * its features at x + r * f, its labels 8 bytes apart): codegen runs each
+ * tree function over a whole block, so that its code stays in the
+ * instruction cache for every row of it. */
+void kiln_tree_rows_begin(double *acc, int32_t n, double init, int64_t rows);
+void kiln_tree_fn_rows(void (*fn)(const float *, double *), const float *x, int64_t f, double *acc,
+                       int32_t n, int64_t rows);
+void kiln_tree_rows_finish(const double *acc, int32_t n, int32_t flags, int32_t aggregate,
+                           int32_t post, int32_t n_trees, int32_t n_base, const float *base,
+                           const void *label_values, float *z, void *label, int64_t rows);
+
 #endif
