@@ -469,14 +469,13 @@ int shape_tree_ensemble(Node *n, Diag *d) {
     p->block_rows = (int32_t)block;
     int64_t feat_bytes = x->dtype == DT_F64 ? (block * n_features * 4 + 63) / 64 * 64 : 0;
     n->scratch = block * n_targets * 16 + feat_bytes;
-    n->scratch_per_batch = 0;
     if (classifier && (n->n_outputs < 2 || !n->outputs[1])) {
-        int64_t rows0 = x->shape.dims[0], bytes;
-        if (rows0 < 0)
-            n->scratch_per_batch = (int64_t)n_targets * 4;
-        else if (__builtin_mul_overflow(rows0, (int64_t)n_targets * 4, &bytes) ||
-                 __builtin_add_overflow(n->scratch, bytes, &n->scratch)) {
-            diag_node(d, n, "its scores for %lld rows overflow 64 bits", (long long)rows0);
+        /* the scores, [rows, targets] floats, after the fixed part */
+        Dim scores = dim_mul(x->shape.dims[0], (int64_t)n_targets * 4);
+        n->scratch = dim_add(n->scratch, scores);
+        if (scores == DIM_INVALID || n->scratch == DIM_INVALID) {
+            diag_node(d, n, "its scores for %s rows overflow 64 bits",
+                      dim_str(x->shape.dims[0], (char[96]){0}, 96));
             return -1;
         }
     }
