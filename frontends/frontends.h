@@ -45,7 +45,9 @@
  * numeric and bool arrays in C order) or .pb (a serialized ONNX TensorProto,
  * as the ONNX backend tests store them; decoded by the same code as model
  * initializers, frontends/onnx/tensor_proto.h). tensor_write_npy() writes a
- * .npy version 1.0 file that numpy's np.load reads.
+ * .npy version 1.0 file that numpy's np.load reads; a string tensor (data an
+ * array of `const char *`, as a model's string outputs are) becomes
+ * fixed-width bytes (|S<longest>).
  *
  * Every field of a file is checked before it is trusted: a hostile header
  * gets a diagnostic naming the file, never a crash or a huge allocation.

@@ -38,6 +38,12 @@ static int64_t first_fit(Slot *live, int n_live, int region, int64_t size) {
     }
 }
 
+/* Bytes per element in the workspace: a string tensor (ONNX-ML labels)
+ * holds pointers to the model's constant strings (kiln_model.h). */
+static int64_t elem_bytes(DType t) {
+    return t == DT_STRING ? (int64_t)sizeof(const char *) : (int64_t)dtype_size(t);
+}
+
 /* Every planned tensor and scratch area is 64-byte aligned and inside its
  * region: the fixed one [0, ws_static), the per-item one starting at
  * ws_static and ws_per_batch bytes per item. */
@@ -47,7 +53,7 @@ static void plan_check(const Graph *g) {
         for (int j = 0; j < n->n_outputs; j++) {
             const Value *v = n->outputs[j];
             if (!v || v->output_index >= 0) continue;
-            int64_t size = shape_numel(&v->shape) * (int64_t)dtype_size(v->dtype);
+            int64_t size = shape_numel(&v->shape) * elem_bytes(v->dtype);
             assert(v->ws_offset % 64 == 0 && v->ws_batch_offset % 64 == 0);
             if (shape_has_batch(&v->shape))
                 assert(v->ws_offset == g->ws_static &&
@@ -99,7 +105,7 @@ int pass_plan_memory(Graph *g, Diag *d) {
             /* Graph outputs live in the caller's buffers. */
             if (!v || v->output_index >= 0) continue;
             int region = shape_has_batch(&v->shape);
-            int64_t size = align64(shape_numel(&v->shape) * (int64_t)dtype_size(v->dtype));
+            int64_t size = align64(shape_numel(&v->shape) * elem_bytes(v->dtype));
             int64_t off = first_fit(live, n_live, region, size);
             live[n_live++] = (Slot){off, size, last[v->id] < i ? i : last[v->id], region};
             v->ws_offset = region ? 0 : off;

@@ -161,11 +161,6 @@ int shape_linear_classifier(Node *n, Diag *d) {
         diag_hint(d, "give the model one score per class, or use post_transform NONE or LOGISTIC");
         return -1;
     }
-    if (ls) {
-        diag_node(d, n, "string class labels are not supported yet");
-        diag_hint(d, "use classlabels_ints, or map the labels after the model");
-        return -1;
-    }
     Shape y = ml_rows_by(n, 1);
     y.rank = 1;
     Shape z = ml_rows_by(n, k == 1 && n_labels == 2 ? 2 : k);
@@ -281,12 +276,21 @@ int shape_label_encoder(Node *n, Diag *d) {
         shapes_attr(n, "values_floats", ATTR_FLOATS, &vf, d) ||
         shapes_attr(n, "values_strings", ATTR_STRINGS, &vs, d))
         return -1;
-    if (ks || vs || ir_attr(n, "classes_strings")) {
-        diag_node(d, n, "string keys or values are not supported yet: kiln's inputs are numeric");
-        diag_hint(d, "LabelEncoder between int64 and float is supported (keys_int64s/keys_floats, "
-                     "values_int64s/values_floats)");
+    const Attr *classes;
+    if (shapes_attr(n, "classes_strings", ATTR_STRINGS, &classes, d)) return -1;
+    if (ks || (classes && shapes_in(n, 0)->dtype == DT_STRING)) {
+        /* String inputs: requests cannot carry them. */
+        diag_node(d, n, "string keys are not supported: kiln's inputs are numeric");
+        diag_hint(d, "encode the strings as int64 in the client; int64 and float keys work");
         return -1;
     }
+    if (classes) { /* opset 1: int64 i -> classes_strings[i] */
+        static const DType i64_only[] = {DT_I64, DT_UNDEF};
+        if (ml_types(n, i64_only, "int64 (with classes_strings)", d)) return -1;
+        shapes_set(n, 0, DT_STRING, &shapes_in(n, 0)->shape);
+        return 0;
+    }
+    if (vs && !vi && !vf) vi = vs; /* int64 -> string: checked like the other values */
     if (!ki == !kf || !vi == !vf) {
         diag_node(d, n, "needs one list of keys (keys_int64s or keys_floats) and one of values");
         return ml_malformed(n, d);
@@ -306,7 +310,12 @@ int shape_label_encoder(Node *n, Diag *d) {
     static const DType f32[] = {DT_F32, DT_UNDEF}, i64[] = {DT_I64, DT_UNDEF};
     if (ml_types(n, ki ? i64 : f32, ki ? "int64 (keys_int64s)" : "float (keys_floats)", d))
         return -1;
-    shapes_set(n, 0, vi ? DT_I64 : DT_F32, &shapes_in(n, 0)->shape);
+    if (vs && kf) {
+        diag_node(d, n, "float keys with string values are not supported");
+        diag_hint(d, "use int64 keys (keys_int64s) for string values");
+        return -1;
+    }
+    shapes_set(n, 0, vs ? DT_STRING : vi ? DT_I64 : DT_F32, &shapes_in(n, 0)->shape);
     return 0;
 }
 

@@ -115,8 +115,12 @@ typedef struct KilnRunError {
 #define KILN_RUN_ERROR_BYTES 64
 _Static_assert(sizeof(KilnRunError) <= KILN_RUN_ERROR_BYTES, "KilnRunError outgrew its bytes");
 
-/* Size in bytes of one element of dtype, 0 if the type has no fixed size. */
+/* Size in bytes of one element of dtype in run()'s buffers, 0 if the type
+ * has none. A string tensor (only ever an output: ONNX-ML class labels) is
+ * an array of `const char *`, NUL-terminated strings in the model's
+ * constants, which live as long as the model. */
 static inline size_t kiln_dtype_size(int dtype) {
+    if (dtype == KILN_DT_STRING) return sizeof(const char *);
     switch (dtype) {
 #define KILN_DTYPE(ir, abi, onnx, name, size, ...)                                                 \
     case KILN_DT_##abi:                                                                            \

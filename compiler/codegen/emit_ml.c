@@ -250,8 +250,44 @@ int emit_one_hot_encoder(Codegen *cg, const Node *n) {
     return 0;
 }
 
+/* int64 -> string: opset 1 (classes_strings: i -> classes_strings[i]) or
+ * 2 (keys_int64s, values_strings). */
+static int ml_label_encode_strings(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0];
+    const Attr *classes = ir_attr(n, "classes_strings"), *ki = ir_attr(n, "keys_int64s");
+    const Attr *vs = classes ? classes : ir_attr(n, "values_strings");
+    int nk = vs->n;
+    MlPair *pairs = calloc((size_t)nk + 1, sizeof(MlPair));
+    int64_t *keys = calloc((size_t)nk + 1, sizeof(int64_t));
+    const char **vals = calloc((size_t)nk + 1, sizeof(char *));
+    if (!pairs || !keys || !vals) kiln_oom("LabelEncoder table");
+    for (int i = 0; i < nk; i++)
+        pairs[i] = (MlPair){0.0, classes ? i : ki->ints[i], i};
+    qsort(pairs, (size_t)nk, sizeof(MlPair), ml_pair_cmp);
+    for (int i = 0; i < nk; i++) {
+        keys[i] = pairs[i].ikey;
+        vals[i] = vs->strings[pairs[i].pos];
+    }
+    Attr sorted = {.kind = ATTR_STRINGS, .n = nk, .strings = vals};
+    const char *dflt = ir_attr_str(n, "default_string", "_Unused");
+    LLVMValueRef args[] = {
+        ml_numel(cg, x),
+        cg_addr(cg, x),
+        cg_const_bytes(cg, keys, sizeof(int64_t) * (size_t)(nk ? nk : 1), 8, "ml_keys"),
+        cg_ml_label_table(cg, &sorted),
+        cg_i64(cg, nk),
+        cg_const_bytes(cg, dflt, strlen(dflt) + 1, 1, "ml_default"),
+        cg_addr(cg, n->outputs[0])};
+    free(pairs);
+    free(keys);
+    free(vals);
+    cg_call(cg, "kiln_ml_label_encode_i64_str", args, 7);
+    return 0;
+}
+
 int emit_label_encoder(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0];
+    if (n->outputs[0]->dtype == DT_STRING) return ml_label_encode_strings(cg, n);
     const Attr *ki = ir_attr(n, "keys_int64s"), *kf = ir_attr(n, "keys_floats");
     const Attr *vi = ir_attr(n, "values_int64s"), *vf = ir_attr(n, "values_floats");
     int nk = ki ? ki->n : kf->n;

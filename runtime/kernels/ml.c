@@ -339,3 +339,12 @@ ML_LABEL_ENCODE(i64, int64_t, f32, float)
 ML_LABEL_ENCODE(f32, float, i64, int64_t)
 ML_LABEL_ENCODE(f32, float, f32, float)
 #undef ML_LABEL_ENCODE
+
+void kiln_ml_label_encode_i64_str(int64_t n, const int64_t *restrict x,
+                                  const int64_t *restrict keys, const char *const *restrict values,
+                                  int64_t n_keys, const char *dflt, const char **restrict y) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = ml_find_int64_t(keys, n_keys, x[i]);
+        y[i] = k >= 0 ? values[k] : dflt;
+    }
+}

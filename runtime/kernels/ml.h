@@ -146,6 +146,10 @@ void kiln_ml_label_encode_i64_f32(int64_t n, const int64_t *restrict x,
 void kiln_ml_label_encode_f32_i64(int64_t n, const float *restrict x, const float *restrict keys,
                                   const int64_t *restrict values, int64_t n_keys, int64_t dflt,
                                   int64_t *restrict y);
+/* int64 -> string: values and dflt point to constant strings. */
+void kiln_ml_label_encode_i64_str(int64_t n, const int64_t *restrict x,
+                                  const int64_t *restrict keys, const char *const *restrict values,
+                                  int64_t n_keys, const char *dflt, const char **restrict y);
 void kiln_ml_label_encode_f32_f32(int64_t n, const float *restrict x, const float *restrict keys,
                                   const float *restrict values, int64_t n_keys, float dflt,
                                   float *restrict y);

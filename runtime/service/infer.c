@@ -698,6 +698,36 @@ static size_t data_write(RtBuf *b, int dtype, const void *p, size_t n) {
     return bad;
 }
 
+/* String outputs (BYTES; kiln_model.h: an array of `const char *`): JSON
+ * strings, or in the binary extension each element as a 4-byte
+ * little-endian length and its bytes. bytes_size() is the latter's size. */
+static void strings_write(RtBuf *b, const void *p, size_t n) {
+    const char *const *s = p;
+    for (size_t i = 0; i < n && !b->oom; i++) {
+        if (i) rt_buf_putc(b, ',');
+        rt_buf_put_json_string(b, s[i]);
+    }
+}
+
+static size_t bytes_size(const void *p, size_t n) {
+    const char *const *s = p;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += 4 + strlen(s[i]);
+    return total;
+}
+
+static void bytes_put(RtBuf *b, const void *p, size_t n) {
+    const char *const *s = p;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(s[i]);
+        unsigned char le[4] = {(unsigned char)l, (unsigned char)(l >> 8), (unsigned char)(l >> 16),
+                               (unsigned char)(l >> 24)};
+        rt_buf_put(b, le, 4);
+        rt_buf_put(b, s[i], l);
+    }
+}
+
 static int response_write(Request *r, char **text, size_t *len) {
     const KilnModel *m = r->m;
     RtBuf b;
@@ -725,12 +755,18 @@ static int response_write(Request *r, char **text, size_t *len) {
         }
         if (r->sel_binary[s]) {
             rt_buf_puts(&b, "],\"parameters\":{\"binary_data_size\":");
-            rt_buf_put_u64(&b, r->out_numel[k] * kiln_dtype_size(t->dtype));
+            rt_buf_put_u64(&b, t->dtype == KILN_DT_STRING
+                                   ? bytes_size(r->out[k], r->out_numel[k])
+                                   : r->out_numel[k] * kiln_dtype_size(t->dtype));
             rt_buf_puts(&b, "}}");
             continue;
         }
         rt_buf_puts(&b, "],\"data\":[");
-        size_t bad = data_write(&b, t->dtype, r->out[k], r->out_numel[k]);
+        size_t bad = 0;
+        if (t->dtype == KILN_DT_STRING)
+            strings_write(&b, r->out[k], r->out_numel[k]);
+        else
+            bad = data_write(&b, t->dtype, r->out[k], r->out_numel[k]);
         rt_buf_putc(&b, ']');
         if (bad) {
             rt_buf_puts(&b, ",\"parameters\":{\"non_finite_values\":");
@@ -743,7 +779,9 @@ static int response_write(Request *r, char **text, size_t *len) {
     r->json_len = b.len;
     for (int s = 0; s < r->n_sel; s++) {
         int k = r->sel[s];
-        if (r->sel_binary[s])
+        if (r->sel_binary[s] && m->outputs[k].dtype == KILN_DT_STRING)
+            bytes_put(&b, r->out[k], r->out_numel[k]);
+        else if (r->sel_binary[s])
             rt_buf_put(&b, r->out[k], r->out_numel[k] * kiln_dtype_size(m->outputs[k].dtype));
     }
     *text = rt_buf_take(&b, len);

@@ -63,7 +63,9 @@ static int tensor_check(const KilnTensorInfo *t, const char *kind, int i, char e
         snprintf(err, RT_ERR_LEN, "model %s %d has no name", kind, i);
         return -1;
     }
-    if (!rt_dtype_name(t->dtype) || kiln_dtype_size(t->dtype) == 0) {
+    /* Strings are served as outputs only (ONNX-ML labels): requests carry numbers. */
+    int string_input = t->dtype == KILN_DT_STRING && strcmp(kind, "input") == 0;
+    if (!rt_dtype_name(t->dtype) || kiln_dtype_size(t->dtype) == 0 || string_input) {
         snprintf(err, RT_ERR_LEN, "model %s '%s' has dtype %d, which this runtime cannot serve",
                  kind, t->name, t->dtype);
         return -1;

@@ -34,12 +34,7 @@ TMP = suite.tmp
 TOL = 1e-5
 sys.path.insert(0, os.path.join(args.source_dir, "samples", "credit-risk"))
 
-try:
-    import sklearn  # noqa: F401
-    from sklearn import linear_model, preprocessing, impute
-    HAVE_SKLEARN = True
-except ImportError:
-    HAVE_SKLEARN = False
+from sklearn import impute, linear_model, preprocessing  # noqa: E402  (python3-sklearn)
 
 RNG = np.random.default_rng(7)
 
@@ -143,12 +138,24 @@ def ort_outputs(model, **inputs):
     for k, v in res.items():
         if v is None:
             continue
+        if v["type"] == "string":
+            out[k] = np.array(v["data"], dtype=object).reshape(v["dims"])
+            continue
         dt = np.int64 if v["type"] == "int64" else np.float32
         out[k] = np.array([np.nan if x is None else x for x in v["data"]], dtype=dt).reshape(v["dims"])
     return out
 
 
+def strs(a):
+    """Text of a string tensor: kiln run writes numpy bytes (|S), ORT gives str."""
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in np.asarray(a).ravel()]
+
+
 def against(what, got, want, exact=False):
+    if np.asarray(got).dtype.kind in "SO" or np.asarray(want).dtype.kind in "SUO":
+        require(strs(got) == strs(want), f"{what}: {strs(got)[:6]} != {strs(want)[:6]}")
+        print(f"        {what}: equal")
+        return
     if exact:
         require(np.array_equal(np.asarray(got), np.asarray(want)),
                 f"{what}: {np.asarray(got).ravel()[:8]} != {np.asarray(want).ravel()[:8]}")
@@ -168,10 +175,11 @@ def against_ort(model, got, **inputs):
         return
     for k, v in ref.items():
         require(k in got, f"kiln gave no output {k!r}")
-        against(f"{k} vs ONNX Runtime", got[k], v, exact=v.dtype == np.int64)
+        against(f"{k} vs ONNX Runtime", got[k], v, exact=v.dtype != np.float32)
 
 
 X = RNG.normal(size=(16, 4)).astype(np.float32)
+PIPE = {}  # models later checks reuse
 
 
 # --- preprocessing -------------------------------------------------------------------------
@@ -404,7 +412,49 @@ def _():
             against_ort(m, got, X=x)
 
 
-@check("NaN features: Scaler and LinearRegressor carry NaN through as ONNX Runtime does")
+@check("string labels: LinearClassifier classlabels_strings and LabelEncoder int64->string match sklearn/ORT")
+def _():
+    names = np.array(["bad", "fair", "good"])
+    y = names[np.argmax(y_of(X, 3), axis=1)]
+    clf = linear_model.LogisticRegression(max_iter=1000).fit(X, y)
+    node = ml("LinearClassifier", ["X"], ["label", "probabilities"],
+              coefficients=clf.coef_.astype(np.float32).ravel().tolist(),
+              intercepts=clf.intercept_.astype(np.float32).tolist(),
+              classlabels_strings=clf.classes_.tolist(), post_transform="SOFTMAX")
+    m = save("logreg_strings", [node], [vi("X", T.FLOAT, ["N", 4])],
+             [vi("label", T.STRING, ["N"]), vi("probabilities", T.FLOAT, ["N", 3])])
+    got = kiln_outputs(m, X=X)
+    against("string label vs predict", got["label"], clf.predict(X))
+    against("probabilities vs predict_proba", got["probabilities"], clf.predict_proba(X))
+    against_ort(m, got, X=X)
+    PIPE["strings"] = (m, clf)
+    yb = np.where(y_of(X, 1).ravel() > 0, "yes", "no")
+    cb = linear_model.LogisticRegression().fit(X, yb)
+    node = ml("LinearClassifier", ["X"], ["label", "probabilities"],
+              coefficients=cb.coef_.astype(np.float32).ravel().tolist(),
+              intercepts=cb.intercept_.astype(np.float32).tolist(),
+              classlabels_strings=cb.classes_.tolist(), post_transform="LOGISTIC")
+    mb = save("logreg_strings_bin", [node], [vi("X", T.FLOAT, ["N", 4])],
+              [vi("label", T.STRING, ["N"]), vi("probabilities", T.FLOAT, ["N", 2])])
+    got = kiln_outputs(mb, X=X)
+    against("binary string label vs predict", got["label"], cb.predict(X))
+    against("binary probabilities vs predict_proba", got["probabilities"], cb.predict_proba(X))
+    against_ort(mb, got, X=X)
+    m2 = save("label_is", [ml("LabelEncoder", ["X"], ["Y"], keys_int64s=[2, 0, 1], values_strings=["c", "a", "b"],
+                              default_string="?")],
+              [vi("X", T.INT64, ["N"])], [vi("Y", T.STRING, ["N"])], ml=2)
+    xi = np.array([0, 1, 2, 7, 1], np.int64)
+    got = kiln_outputs(m2, X=xi)
+    against("int64->string (opset 2)", got["Y"], np.array(["a", "b", "c", "?", "b"]))
+    against_ort(m2, got, X=xi)
+    m1 = save("label_is1", [ml("LabelEncoder", ["X"], ["Y"], classes_strings=["x", "y"])],
+              [vi("X", T.INT64, ["N"])], [vi("Y", T.STRING, ["N"])], ml=1)
+    got = kiln_outputs(m1, X=np.array([1, 0, 5], np.int64))
+    against("int64->string (opset 1, classes_strings)", got["Y"], np.array(["y", "x", "_Unused"]))
+    against_ort(m1, got, X=np.array([1, 0, 5], np.int64))
+
+
+@check("NaN features: Scaler, LinearRegressor and LinearClassifier carry NaN as ONNX Runtime does")
 def _():
     x = X.copy()
     x[2, 1] = np.nan
@@ -413,6 +463,14 @@ def _():
     require(np.isnan(got["Y"][2, 1]) and not np.isnan(np.delete(got["Y"].ravel(), 2 * 4 + 1)).any(),
             "NaN did not stay in its place")
     against_ort(m, got, X=x)
+    for name in ("linreg", "logreg_multi", "logreg_bin_LOGISTIC"):
+        m = os.path.join(TMP, name + ".onnx")
+        got = kiln_outputs(m, X=x)
+        if "label" in got:  # NaN scores: no class beats the first, as in ORT
+            attrs = {a.name: a for a in onnx.load(m).graph.node[0].attribute}
+            first = attrs["classlabels_ints"].ints[0]
+            require(got["label"][2] == first, f"{name}: the NaN row's label {got['label'][2]}, not {first}")
+        against_ort(m, got, X=x)
 
 
 # --- the served pipeline ----------------------------------------------------------------------
@@ -446,7 +504,6 @@ def pipeline_model():
     return m, sc, clf
 
 
-PIPE = {}
 
 
 @check("ZipMap is served as the probabilities tensor; kiln inspect shows its labels")
@@ -504,6 +561,44 @@ def _():
         against_ort(p, got, input=xs)
 
 
+@check("served string labels: BYTES as JSON strings and in the binary extension (4-byte length + bytes)")
+def _():
+    m, clf = PIPE["strings"]
+    exe = os.path.join(TMP, "strings_exe")
+    rc, out, err = run([KILN, "compile", m, "-o", exe, "--name", "strings"], timeout=300)
+    require(rc == 0, "kiln compile: " + describe(rc, out, err))
+    want = clf.predict(X).tolist()
+    req = {"id": "s1", "inputs": [{"name": "X", "shape": list(X.shape), "datatype": "FP32",
+                                   "data": [float(v) for v in X.ravel()]}]}
+    p = write_json(os.path.join(TMP, "req_s.json"), req)
+    rc, out, err = run([exe, "predict", "--input", p], timeout=60)
+    require(rc == 0, "predict: " + describe(rc, out, err))
+    outs = {o["name"]: o for o in json.loads(out)["outputs"]}
+    require(outs["label"]["datatype"] == "BYTES" and outs["label"]["shape"] == [16],
+            f"label is {outs['label']['datatype']} {outs['label']['shape']}")
+    require(outs["label"]["data"] == want, f"served labels {outs['label']['data'][:5]} != {want[:5]}")
+    from kiln_e2e import Server
+    srv = Server(exe)
+    try:
+        body = dict(req, outputs=[{"name": "label", "parameters": {"binary_data": True}}])
+        r = srv.client.request("POST", "/v2/models/strings/infer", json.dumps(body).encode(),
+                               {"Content-Type": "application/json"})
+        require(r.status == 200, f"status {r.status}: {r.body[:300]!r}")
+        n = int(r.headers.get("inference-header-content-length"))
+        head, tail = json.loads(r.body[:n]), r.body[n:]
+        size = head["outputs"][0]["parameters"]["binary_data_size"]
+        require(size == len(tail), f"binary_data_size {size}, {len(tail)} bytes follow")
+        got, pos = [], 0
+        while pos < len(tail):
+            k = int.from_bytes(tail[pos:pos + 4], "little")
+            got.append(tail[pos + 4:pos + 4 + k].decode())
+            pos += 4 + k
+        require(got == want, f"binary labels {got[:5]} != {want[:5]}")
+        print(f"        binary BYTES: {size} bytes, {len(got)} labels equal")
+    finally:
+        srv.stop()
+
+
 @check("kiln check names an unsupported ml op and a too-new ml opset; default-domain Scaler is unknown")
 def _():
     m = save("svm", [ml("SVMClassifier", ["X"], ["label", "scores"])], [vi("X", T.FLOAT, ["N", 4])],
@@ -522,6 +617,4 @@ def _():
     require(rc == 0 and "LinearClassifier ai.onnx.ml opset 1-3" in out, out[-500:])
 
 
-if not HAVE_SKLEARN:
-    print("scikit-learn is not installed: nothing to compare with")
 sys.exit(suite.finish())

@@ -114,6 +114,17 @@ static void test_meta_check_rejects_a_string_tensor(void **state) {
     assert_string_equal(err, "model input 'text' has dtype 8, which this runtime cannot serve");
 }
 
+static void test_meta_check_accepts_a_string_output(void **state) {
+    (void)state; /* ONNX-ML class labels: const char * elements, served as BYTES */
+    char err[RT_ERR_LEN];
+    static const int64_t shape[] = {-1};
+    KilnTensorInfo out = {"label", KILN_DT_STRING, 1, shape};
+    KilnModel m = kiln_model;
+    m.n_outputs = 1;
+    m.outputs = &out;
+    assert_int_equal(rt_meta_check(&m, err), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dtype_name_uses_the_v2_spelling),
@@ -125,6 +136,7 @@ int main(void) {
         cmocka_unit_test(test_meta_check_accepts_the_fake_model),
         cmocka_unit_test(test_meta_check_rejects_another_abi_version),
         cmocka_unit_test(test_meta_check_rejects_a_string_tensor),
+        cmocka_unit_test(test_meta_check_accepts_a_string_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
