@@ -209,6 +209,7 @@ typedef enum {
     PLAN_REDUCE, /* the reduce family (ops_reduce.def) but the losses */
     PLAN_CLIP,   /* Clip */
     PLAN_PERM,   /* Transpose: output axis i is input axis perm[i] */
+    PLAN_TREE,   /* TreeEnsemble*: the checked ensemble (tree_plan.h) */
 } PlanKind;
 
 /* Slice: output index i of axis k reads input index start[k] + i * step[k]. */
@@ -317,6 +318,7 @@ struct Node {
         ClipPlan *clip;
         const int64_t *perm; /* PLAN_PERM: [rank], the default reversal resolved */
         const void *bytes;   /* PLAN_CONST: the output's contents, dense */
+        const struct TreePlan *tree; /* PLAN_TREE */
     } plan;
     /* Workspace bytes the node's kernels need while it runs (an im2col
      * buffer, say): scratch + scratch_per_batch * batch, set by its shape
