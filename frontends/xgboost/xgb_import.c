@@ -60,10 +60,12 @@ typedef struct Xgb {
     const char *path;
 } Xgb;
 
-/* Reports "PATH: FIELD: message" and returns -1. */
+/* Reports "PATH: FIELD: message" and returns -1; with field NULL it only
+ * returns -1 (a check run first without a name, then again to report). */
 static int fail(Xgb *x, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(Xgb *x, const char *field, const char *fmt, ...) {
+    if (!field) return -1;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -91,6 +93,11 @@ static const char *json_kind(const json_t *v) {
     default:
         return "null";
     }
+}
+
+/* "FIELD[i]", for a message about element i of an array. */
+static const char *elem(Xgb *x, const char *field, int64_t i) {
+    return arena_printf(x->a, "%s[%lld]", field, (long long)i);
 }
 
 static const char *field_join(Xgb *x, const char *parent, const char *key) {
@@ -202,13 +209,15 @@ static int int_array(Xgb *x, const json_t *tree, const char *tf, const char *key
     int64_t *p = arena_alloc_array(x->a, (size_t)n + 1, sizeof(int64_t));
     for (int64_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, (size_t)i);
-        const char *fi = arena_printf(x->a, "%s[%lld]", f, (long long)i);
         if (json_is_boolean(v) && lo <= 0 && hi >= 1) { /* default_left as true/false */
             p[i] = json_is_true(v);
             continue;
         }
-        if (!json_is_integer(v)) return fail(x, fi, "is %s, expected an integer", json_kind(v));
-        if (int_value(x, fi, v, lo, hi, &p[i])) return -1;
+        /* The element's name is built only for a message: trees have millions of nodes. */
+        if (!json_is_integer(v))
+            return fail(x, elem(x, f, i), "is %s, expected an integer", json_kind(v));
+        if (int_value(x, NULL, v, lo, hi, &p[i]))
+            return int_value(x, elem(x, f, i), v, lo, hi, &p[i]);
     }
     *out = p;
     return 0;
@@ -225,9 +234,9 @@ static int float_array(Xgb *x, const json_t *tree, const char *tf, const char *k
     float *p = arena_alloc_array(x->a, (size_t)n + 1, sizeof(float));
     for (int64_t i = 0; i < n; i++) {
         json_t *v = json_array_get(arr, (size_t)i);
-        const char *fi = arena_printf(x->a, "%s[%lld]", f, (long long)i);
-        if (!json_is_number(v)) return fail(x, fi, "is %s, expected a number", json_kind(v));
-        if (float_value(x, fi, v, &p[i])) return -1;
+        if (!json_is_number(v))
+            return fail(x, elem(x, f, i), "is %s, expected a number", json_kind(v));
+        if (float_value(x, NULL, v, &p[i])) return float_value(x, elem(x, f, i), v, &p[i]);
     }
     *out = p;
     return 0;

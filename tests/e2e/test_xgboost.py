@@ -380,8 +380,8 @@ def check_compiled():
         compare_outputs(f"predict {name}", got, expected(name, bst, rows))
         srv = Server(exe)
         try:
-            status, outs, _ = srv.client.infer(name, {"input": XT}, binary=True)
-            require(status == 200, f"serve {name}: status {status}")
+            r, outs = srv.client.infer(name, {"input": XT}, binary=True)
+            require(r.status == 200, f"serve {name}: status {r.status}: {r.body[:300]!r}")
             compare_outputs(f"serve {name} (binary, NaN)", outs, want)
         finally:
             srv.stop()
