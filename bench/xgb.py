@@ -105,8 +105,10 @@ def main():
             t0 = time.time()
             subprocess.run([args.kiln, "compile", path, "--emit", "obj", "-o", bench_exe + ".o"], check=True)
             t_compile = time.time() - t0
-            subprocess.run(["cc", "-O2", "-I" + os.path.join(ROOT, "runtime"), os.path.join(HERE, "kiln_bench.c"),
-                            bench_exe + ".o", "-lm", "-o", bench_exe], check=True)
+            # --emit obj exports kiln_model_<name>; kiln_bench.c reads kiln_model.
+            subprocess.run(["cc", "-O2", "-I" + os.path.join(ROOT, "runtime"), f"-Dkiln_model=kiln_model_{stem}",
+                            os.path.join(HERE, "kiln_bench.c"), bench_exe + ".o", "-lm", "-o", bench_exe],
+                           check=True)
         else:
             print(f"{stem}: kiln: {r.stderr.strip().splitlines()[0][:200]}")
             bench_exe = None
