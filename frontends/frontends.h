@@ -71,8 +71,8 @@
  * model has it (lo == -1: `?`, or `N` as older kiln spelled a dynamic
  * batch). Pinning a dynamic dim pins its symbol everywhere it appears. */
 typedef struct OnnxPin {
-    const char *name;             /* graph input name */
-    int rank;                     /* must equal the input's rank in the model */
+    const char *name; /* graph input name */
+    int rank;         /* must equal the input's rank in the model */
     int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK];
 } OnnxPin;
 

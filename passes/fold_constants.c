@@ -242,14 +242,29 @@ static int eval_dims(const Node *n, void *out) {
         Dim r;
         if (x == DIM_INVALID || z == DIM_INVALID) return -1;
         switch (ko.op) {
-        case KILN_BIN_ADD: r = dim_add(x, z); break;
-        case KILN_BIN_SUB: r = dim_sub(x, z); break;
-        case KILN_BIN_MUL: r = dim_mul(x, z); break;
-        case KILN_BIN_DIV: r = z >= 1 ? dim_floordiv(x, z) : DIM_INVALID; break; /* x >= 0 */
-        case KILN_BIN_MOD: r = z >= 1 ? dim_mod(x, z) : DIM_INVALID; break;
-        case KILN_BIN_MAX: r = dim_max(x, z); break;
-        case KILN_BIN_MIN: r = dim_min(x, z); break;
-        default: return -1;
+        case KILN_BIN_ADD:
+            r = dim_add(x, z);
+            break;
+        case KILN_BIN_SUB:
+            r = dim_sub(x, z);
+            break;
+        case KILN_BIN_MUL:
+            r = dim_mul(x, z);
+            break;
+        case KILN_BIN_DIV:
+            r = z >= 1 ? dim_floordiv(x, z) : DIM_INVALID;
+            break; /* x >= 0 */
+        case KILN_BIN_MOD:
+            r = z >= 1 ? dim_mod(x, z) : DIM_INVALID;
+            break;
+        case KILN_BIN_MAX:
+            r = dim_max(x, z);
+            break;
+        case KILN_BIN_MIN:
+            r = dim_min(x, z);
+            break;
+        default:
+            return -1;
         }
         int64_t c;
         if (r == DIM_INVALID || (dim_value(r, &c) && c < 0)) return -1;

@@ -127,8 +127,8 @@ int shapes_unify(Node *n, Dim a, Dim b, Dim *out, const char *what) {
     if (dim_value(a, &va) && dim_value(b, &vb)) return -1;
     if (!n) return -1;
     char ba[96];
-    const char *text = arena_printf(n->graph->arena, "node '%s' (%s): %s (%s)", n->name,
-                                    n->op_type, what, dim_str(a, ba, sizeof ba));
+    const char *text = arena_printf(n->graph->arena, "node '%s' (%s): %s (%s)", n->name, n->op_type,
+                                    what, dim_str(a, ba, sizeof ba));
     if (ir_graph_add_dim_check(n->graph, DIMCHECK_EQUAL, a, b, text)) return -1;
     *out = b >= 0 ? b : a; /* a constant, else the first */
     return 0;
@@ -353,8 +353,8 @@ int shape_reshape(Node *n, Diag *d) {
                 q = DIM_INVALID;
         }
         if (q == DIM_INVALID) {
-            diag_node(d, n, "cannot reshape %s into the target shape %s",
-                      shapes_str(&x->shape, b1), shapes_str(&s, b2));
+            diag_node(d, n, "cannot reshape %s into the target shape %s", shapes_str(&x->shape, b1),
+                      shapes_str(&s, b2));
             return -1;
         }
         s.dims[infer] = q;

@@ -172,8 +172,9 @@ static int conv_out(Node *n, Diag *d, const Dim *in, int ceil_mode, Geom *g, Dim
             snprintf(what, sizeof what, "the padded input of axis %d less the window", i);
             if (strncmp(ap, "SAME", 4) == 0) {
                 if (g->s[i] != 1) {
-                    diag_node(d, n, "auto_pad %s with stride %lld on dynamic axis %d is not "
-                                    "supported yet (its pads depend on the size)",
+                    diag_node(d, n,
+                              "auto_pad %s with stride %lld on dynamic axis %d is not "
+                              "supported yet (its pads depend on the size)",
                               ap, (long long)g->s[i], i);
                     diag_hint(d, "pin the dim with --shape or re-export with explicit pads");
                     return -1;
@@ -186,14 +187,17 @@ static int conv_out(Node *n, Diag *d, const Dim *in, int ceil_mode, Geom *g, Dim
             if (strcmp(ap, "VALID") == 0) g->pb[i] = g->pe[i] = 0;
             Dim span = dim_sub(dim_add(in[i], g->pb[i] + g->pe[i]), ext);
             if (ceil_mode && g->s[i] != 1) {
-                diag_node(d, n, "ceil_mode with stride %lld on dynamic axis %d is not supported "
-                                "yet", (long long)g->s[i], i);
+                diag_node(d, n,
+                          "ceil_mode with stride %lld on dynamic axis %d is not supported "
+                          "yet",
+                          (long long)g->s[i], i);
                 diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
                 return -1;
             }
             if (span == DIM_INVALID || shapes_dim_min(n, span, 0, what)) {
-                diag_node(d, n, "axis %d: the window (%lld with dilation) is larger than the "
-                                "padded input at every size the bounds allow",
+                diag_node(d, n,
+                          "axis %d: the window (%lld with dilation) is larger than the "
+                          "padded input at every size the bounds allow",
                           i, (long long)ext);
                 return -1;
             }
@@ -372,8 +376,10 @@ int shape_conv_transpose(Node *n, Diag *d) {
         }
         if (in < 0) { /* a symbolic size: explicit pads only, the same formula on Dims */
             if (os || strncmp(ap, "SAME", 4) == 0) {
-                diag_node(d, n, "output_shape or auto_pad %s on dynamic axis %d is not supported "
-                                "yet", ap, i);
+                diag_node(d, n,
+                          "output_shape or auto_pad %s on dynamic axis %d is not supported "
+                          "yet",
+                          ap, i);
                 diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
                 return -1;
             }

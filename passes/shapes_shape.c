@@ -547,16 +547,17 @@ static int range_dynamic(Node *n, Diag *d) {
     for (int i = 0; i < 3; i++) {
         Value *x = shapes_in(n, i);
         if (x->dtype != DT_I64 || shape_numel(&x->shape) != 1) {
-            diag_node(d, n, "a Range over dynamic sizes must be int64 scalars; '%s' is %s",
-                      x->name, dtype_onnx_name(x->dtype));
+            diag_node(d, n, "a Range over dynamic sizes must be int64 scalars; '%s' is %s", x->name,
+                      dtype_onnx_name(x->dtype));
             return -1;
         }
         v[i] = fold_dim_decode(*(const int64_t *)x->data);
     }
     int64_t delta;
     if (!dim_value(v[2], &delta) || delta < 1 || v[0] == DIM_INVALID || v[1] == DIM_INVALID) {
-        diag_node(d, n, "a Range over dynamic sizes needs sizes for start and limit and a "
-                        "positive constant delta");
+        diag_node(d, n,
+                  "a Range over dynamic sizes needs sizes for start and limit and a "
+                  "positive constant delta");
         diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
         return -1;
     }

@@ -98,9 +98,9 @@ typedef struct KilnCpuVariant {
  * scratch, so concurrent runs do not share it. It is the workspace's first
  * KILN_RUN_ERROR_BYTES; the model's tensors follow. */
 enum {
-    KILN_CHECK_INDEX = 1,   /* value is not in [-size, size - 1] */
-    KILN_CHECK_DIVISOR = 2, /* an integer divisor is 0 */
-    KILN_CHECK_CLASS = 3,   /* a loss target is not in [0, size) nor ignore_index */
+    KILN_CHECK_INDEX = 1,     /* value is not in [-size, size - 1] */
+    KILN_CHECK_DIVISOR = 2,   /* an integer divisor is 0 */
+    KILN_CHECK_CLASS = 3,     /* a loss target is not in [0, size) nor ignore_index */
     KILN_CHECK_DIM_RANGE = 4, /* an input dim is not in [lo, hi] */
     KILN_CHECK_DIM_MATCH = 5, /* a dim is value where it must be size (a fixed dim, a
                                  symbol another input set, two sizes an op equates) */
@@ -124,14 +124,14 @@ typedef struct KilnRunError {
 _Static_assert(sizeof(KilnRunError) <= KILN_RUN_ERROR_BYTES, "KilnRunError outgrew its bytes");
 
 typedef struct KilnModel {
-    int abi_version;                         /* KILN_ABI_VERSION */
-    const char *name, *version;              /* --name and --model-version */
-    const char *sha256;                      /* hex sha256 of the source .onnx */
-    const char *build_info;                  /* JSON object: kiln version, target, flags */
-    int n_inputs, n_outputs;                 /* counts of the two tables */
-    const KilnTensorInfo *inputs;            /* in graph order */
-    const KilnTensorInfo *outputs;           /* in graph order */
-    int n_syms;                              /* symbols of the dynamic dims; 0: all static */
+    int abi_version;               /* KILN_ABI_VERSION */
+    const char *name, *version;    /* --name and --model-version */
+    const char *sha256;            /* hex sha256 of the source .onnx */
+    const char *build_info;        /* JSON object: kiln version, target, flags */
+    int n_inputs, n_outputs;       /* counts of the two tables */
+    const KilnTensorInfo *inputs;  /* in graph order */
+    const KilnTensorInfo *outputs; /* in graph order */
+    int n_syms;                    /* symbols of the dynamic dims; 0: all static */
     const KilnSymbol *syms;
     /* Checks the input shapes and writes each output's shape into
      * out_shapes[i] (outputs[i].rank entries; out_shapes may be NULL to

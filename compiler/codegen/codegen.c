@@ -521,8 +521,8 @@ static void err_store(Codegen *cg, LLVMValueRef err, int field, LLVMValueRef v) 
 
 /* if (!ok) { *err = {value, at, size, lo, hi, kind}; return site; } */
 static void abi_check(Codegen *cg, LLVMValueRef fn, LLVMValueRef ok, LLVMValueRef err,
-                      const char *text, int kind, LLVMValueRef value, int64_t at,
-                      LLVMValueRef size, int64_t lo, int64_t hi) {
+                      const char *text, int kind, LLVMValueRef value, int64_t at, LLVMValueRef size,
+                      int64_t lo, int64_t hi) {
     LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->ctx, fn, "shape_bad");
     LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "shape_ok");
     LLVMBuildCondBr(cg->builder, ok, next, fail);
@@ -584,10 +584,10 @@ static LLVMValueRef emit_syms_fn(Codegen *cg, const Graph *g) {
                 got[s] = x;
                 from[s] = at;
             } else {
-                abi_check(cg, fn, LLVMBuildICmp(cg->builder, LLVMIntEQ, x, got[s], ""), err,
-                          arena_printf(g->arena, "%s (%s, which %s gives)", at, dim_sym_name(s),
-                                       from[s]),
-                          KILN_CHECK_DIM_MATCH, x, k, got[s], 0, 0);
+                abi_check(
+                    cg, fn, LLVMBuildICmp(cg->builder, LLVMIntEQ, x, got[s], ""), err,
+                    arena_printf(g->arena, "%s (%s, which %s gives)", at, dim_sym_name(s), from[s]),
+                    KILN_CHECK_DIM_MATCH, x, k, got[s], 0, 0);
             }
         }
     }
@@ -657,8 +657,7 @@ static LLVMValueRef emit_ws_bytes_fn(Codegen *cg, const Graph *g) {
         abi_fn_begin(cg, "kiln_model_ws_bytes", cg->i64, (LLVMTypeRef[]){cg->ptr}, 1, &body);
     cg->syms = LLVMGetParam(fn, 0);
     LLVMValueRef ws = cg_dim_value(cg, g->ws_size);
-    LLVMBuildRet(cg->builder,
-                 LLVMBuildAdd(cg->builder, ws, cg_i64(cg, KILN_RUN_ERROR_BYTES), ""));
+    LLVMBuildRet(cg->builder, LLVMBuildAdd(cg->builder, ws, cg_i64(cg, KILN_RUN_ERROR_BYTES), ""));
     LLVMBuildBr(cg->entry, body);
     return fn;
 }
@@ -718,8 +717,7 @@ static void emit_abi_fns(Codegen *cg, const Graph *g, LLVMValueRef inner_run, Ab
     LLVMBuildBr(cg->entry, body);
     f->shapes = fn;
 
-    fn = abi_fn_begin(cg, "kiln_model_workspace_size", cg->i64, (LLVMTypeRef[]){cg->ptr}, 1,
-                      &body);
+    fn = abi_fn_begin(cg, "kiln_model_workspace_size", cg->i64, (LLVMTypeRef[]){cg->ptr}, 1, &body);
     syms = syms_alloca(cg);
     err = LLVMBuildAlloca(cg->entry, LLVMArrayType2(cg->i8, KILN_RUN_ERROR_BYTES), "err");
     LLVMValueRef huge = LLVMConstAllOnes(cg->i64);

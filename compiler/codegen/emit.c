@@ -145,8 +145,8 @@ LLVMValueRef cg_addr(Codegen *cg, const Value *v) {
         a = LLVMBuildAlloca(cg->entry, LLVMArrayType2(cg->i64, (uint64_t)(n ? n : 1)), v->name);
         for (int64_t i = 0; i < n; i++) {
             LLVMValueRef idx = cg_i64(cg, i);
-            LLVMValueRef e = ir_dim_in_data(x[i]) ? cg_dim_value(cg, ir_dim_decode(x[i]))
-                                                  : cg_i64(cg, x[i]);
+            LLVMValueRef e =
+                ir_dim_in_data(x[i]) ? cg_dim_value(cg, ir_dim_decode(x[i])) : cg_i64(cg, x[i]);
             LLVMBuildStore(cg->entry, e, LLVMBuildGEP2(cg->entry, cg->i64, a, &idx, 1, ""));
         }
     } else if (v->input_index >= 0) {

@@ -542,9 +542,9 @@ static int bind_inputs(Arena *a, const DriverOptions *o, const Graph *g, HostTen
                 ok = t->dims[j] >= 1 && t->dims[j] <= KILN_MAX_DIM;
             } else if (t->dims[j] != sym_val[s]) {
                 diag_file(d, o->model,
-                          "input '%s' dim %d (%s) is %lld, but input '%s' gives %s = %lld",
-                          v->name, j, dim_sym_name(s), (long long)t->dims[j], sym_from[s],
-                          dim_sym_name(s), (long long)sym_val[s]);
+                          "input '%s' dim %d (%s) is %lld, but input '%s' gives %s = %lld", v->name,
+                          j, dim_sym_name(s), (long long)t->dims[j], sym_from[s], dim_sym_name(s),
+                          (long long)sym_val[s]);
                 diag_hint(d, "inputs that share a dynamic dim must agree on its size");
                 bad = 1;
                 ok = 2;
@@ -692,8 +692,9 @@ int driver_run(const DriverOptions *o) {
     rc = 0;
     for (int i = 0; i < m->n_outputs; i++) {
         const KilnTensorInfo *ti = &m->outputs[i];
-        HostTensor t = {ti->name, (DType)ti->dtype, ti->rank, {0}, outs[i],
-                        tensor_bytes(ti->dtype, out_shapes[i], ti->rank)};
+        HostTensor t = {ti->name, (DType)ti->dtype,
+                        ti->rank, {0},
+                        outs[i],  tensor_bytes(ti->dtype, out_shapes[i], ti->rank)};
         for (int j = 0; j < ti->rank; j++)
             t.dims[j] = out_shapes[i][j];
         const char *path = npy_path(a, dir, ti->name);
@@ -768,10 +769,10 @@ int driver_inspect(const DriverOptions *o) {
                     json_array_append_new(shape, json_integer(dm >= 0 ? dm : -1));
                     json_array_append_new(dims, json_string(dim_str(dm, buf, sizeof buf)));
                 }
-                json_array_append_new(
-                    io[pass], json_pack("{s:o, s:s, s:o, s:o}", "name", json_text(vs[i]->name),
-                                        "dtype", dtype_onnx_name(vs[i]->dtype), "shape", shape,
-                                        "dims", dims));
+                json_array_append_new(io[pass], json_pack("{s:o, s:s, s:o, s:o}", "name",
+                                                          json_text(vs[i]->name), "dtype",
+                                                          dtype_onnx_name(vs[i]->dtype), "shape",
+                                                          shape, "dims", dims));
             }
         }
         json_t *syms = json_array();

@@ -94,9 +94,9 @@ Dim dim_sym(const char *name);
 /* A new symbol named "unk_1", "unk_2"... (skipping names in use). */
 Dim dim_fresh(void);
 int dim_n_syms(void);
-Dim dim_sym_dim(int sym);             /* the Dim of symbol number sym */
-const char *dim_sym_name(int sym);    /* owned by the table */
-int dim_sym_of(Dim d);                /* symbol number if d is a bare symbol, else -1 */
+Dim dim_sym_dim(int sym);          /* the Dim of symbol number sym */
+const char *dim_sym_name(int sym); /* owned by the table */
+int dim_sym_of(Dim d);             /* symbol number if d is a bare symbol, else -1 */
 void dim_sym_bounds(int sym, int64_t *lo, int64_t *hi);
 /* Sets symbol sym's bounds (0 <= lo <= hi): only before any expression over
  * it is built (or any operation, dim_provably_le included, has read its

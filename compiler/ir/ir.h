@@ -192,16 +192,16 @@ typedef struct DimCheck {
 int ir_graph_add_dim_check(Graph *g, DimCheckKind kind, Dim a, Dim b, const char *what);
 
 typedef struct Value {
-    const char *name;  /* ONNX tensor name (unique in the graph) */
-    DType dtype;       /* DT_UNDEF until known */
-    Shape shape;       /* rank -1 until inferred */
-    Node *producer;    /* NULL for graph inputs and initializers */
-    void *data;        /* initializer contents, dense row-major; NULL otherwise */
-    int input_index;   /* position among graph inputs, -1 if not one */
-    int output_index;  /* position among graph outputs, -1 if not one */
-    int n_uses;        /* consuming node inputs, kept by ir_graph_recount() */
-    Dim ws_offset;     /* memory plan: byte offset in the workspace (an expression
-                          where sizes are symbolic) */
+    const char *name; /* ONNX tensor name (unique in the graph) */
+    DType dtype;      /* DT_UNDEF until known */
+    Shape shape;      /* rank -1 until inferred */
+    Node *producer;   /* NULL for graph inputs and initializers */
+    void *data;       /* initializer contents, dense row-major; NULL otherwise */
+    int input_index;  /* position among graph inputs, -1 if not one */
+    int output_index; /* position among graph outputs, -1 if not one */
+    int n_uses;       /* consuming node inputs, kept by ir_graph_recount() */
+    Dim ws_offset;    /* memory plan: byte offset in the workspace (an expression
+                         where sizes are symbolic) */
     int id;           /* index in Graph.values */
     DType decl_dtype; /* graph outputs: the type the model declares (DT_UNDEF if none), */
     Shape decl_shape; /* checked against the inferred one by pass_infer_shapes */
@@ -365,8 +365,8 @@ struct Node {
         ConvPlan *conv;
         ReducePlan *reduce;
         ClipPlan *clip;
-        const int64_t *perm; /* PLAN_PERM: [rank], the default reversal resolved */
-        const void *bytes;   /* PLAN_CONST: the output's contents, dense */
+        const int64_t *perm;         /* PLAN_PERM: [rank], the default reversal resolved */
+        const void *bytes;           /* PLAN_CONST: the output's contents, dense */
         const struct TreePlan *tree; /* PLAN_TREE */
     } plan;
     /* Workspace bytes the node's kernels need while it runs (an im2col

@@ -336,8 +336,9 @@ static int input_shape_from_model(Importer *im, Value *v, const Onnx__TensorShap
     for (int i = 0; pin && i < pin->rank; i++)
         if (!(pin->lo[i] == -1 && pin->hi[i] == -1) &&
             (pin->lo[i] < 1 || pin->hi[i] < pin->lo[i] || pin->hi[i] > KILN_MAX_DIM)) {
-            diag_usage(im->d, "--shape %s: dim %d must be a size from 1 to %lld or a range "
-                              "MIN..MAX of them",
+            diag_usage(im->d,
+                       "--shape %s: dim %d must be a size from 1 to %lld or a range "
+                       "MIN..MAX of them",
                        pin->name, i, (long long)KILN_MAX_DIM);
             im->n_errors++;
             return -1;

@@ -631,8 +631,8 @@ static int input_shape(Xgb *x, const Model *m, const OnnxShapeFlags *flags, Shap
                       (long long)m->num_feature);
             return -1;
         }
-        if (p->rank != 2 || (p->lo[1] >= 0 && (p->lo[1] != m->num_feature ||
-                                                p->hi[1] != m->num_feature))) {
+        if (p->rank != 2 ||
+            (p->lo[1] >= 0 && (p->lo[1] != m->num_feature || p->hi[1] != m->num_feature))) {
             diag_usage(x->d,
                        "--shape input: %s's input is [batch, %lld]; give it as Bx%lld, "
                        "MIN..MAXx%lld or ?x%lld",

@@ -73,7 +73,8 @@ static void test_xgb_binary_logistic_becomes_a_tree_ensemble_classifier(void **s
     assert_string_equal(
         ir, "graph xgboost opset 17 (m.json)\n"
             "  input  %input: f32[batch,3]\n"
-            "  %label: i64[batch], %probabilities: f32[batch,2] = TreeEnsembleClassifier 'gbtree' (%input) "
+            "  %label: i64[batch], %probabilities: f32[batch,2] = TreeEnsembleClassifier 'gbtree' "
+            "(%input) "
             "{nodes_treeids=[0,0,0,0,0,1], nodes_nodeids=[0,1,2,3,4,0], "
             "nodes_featureids=[1,0,0,0,0,0], nodes_values=[0.5,0.0,-1.0,0.0,0.0,0.0], "
             "nodes_modes=[\"BRANCH_LT\",\"LEAF\",\"BRANCH_LT\",\"LEAF\",\"LEAF\",\"LEAF\"], "
@@ -101,7 +102,8 @@ static void test_xgb_base_score_goes_into_margin_space_for_logistic_objectives(v
     ir =
         load(s, model_json(s->a, "reg:squarederror", "0", "2E-1", "gbtree", TWO_TREES, "[0, 0]", 2),
              NULL, 0);
-    assert_non_null(strstr(ir, "%prediction: f32[batch,1] = TreeEnsembleRegressor 'gbtree' (%input)"));
+    assert_non_null(
+        strstr(ir, "%prediction: f32[batch,1] = TreeEnsembleRegressor 'gbtree' (%input)"));
     assert_non_null(strstr(ir, "base_values=[0.2], post_transform=\"NONE\"}\n  output"));
 }
 
