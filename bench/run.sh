@@ -25,7 +25,10 @@ printf '%-14s %6s %12s %12s %8s\n' model batch kiln_us ort_us ort/kiln
 for model in $models; do
     stem=$(basename "$model" .onnx)
     "$kiln" compile "$model" --emit obj -o "$work/$stem.o"
-    cc -O2 -I"$root/runtime" "$here/kiln_bench.c" "$work/$stem.o" -lm -o "$work/$stem.bench"
+    # --emit obj exports kiln_model_<name> (its header says which), not kiln_model.
+    sym=$(sed -n 's/^extern const KilnModel \([A-Za-z0-9_]*\);$/\1/p' "$work/$stem.h")
+    cc -O2 -I"$root/runtime" -Dkiln_model="$sym" "$here/kiln_bench.c" "$work/$stem.o" -lm \
+        -o "$work/$stem.bench"
     for batch in 1 64 256; do
         iters=$((batch >= 64 ? 2000 : 20000))
         k="" o=""

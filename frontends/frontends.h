@@ -10,19 +10,34 @@
  * onnx_load() decodes the bytes of a .onnx file (read by the caller with
  * file_read(), diag.h, so that the driver hashes the same bytes it
  * compiles) as a ModelProto with protobuf-c and builds a Graph (ir.h): initializers and Constant
- * nodes become Values with data, graph inputs get their dtype and shape (a symbolic leading dim
- * becomes DIM_BATCH, other symbolic dims must be pinned with --shape), every other node becomes an
+ * nodes become Values with data, graph inputs get their dtype and shape (each dynamic dim a
+ * symbol, dim.h: its dim_param, or a fresh unk_K; --shape and --dim flags bound or pin them,
+ * the others get the default bounds), every other node becomes an
  * IR node in topological order. Ops kiln does not support, and nodes of other domains, are kept as
  * OP_UNKNOWN with their op_type and domain, so the driver can list all of them at once; the
  * importer does not report them.
  *
  * Graph outputs carry the dtype and shape the model declares for them
- * (rank -1 when it declares none or a dim is symbolic past the first);
+ * (dims it declares dynamic are DIM_INVALID in decl_shape: unknown);
  * shape inference checks them against what it infers.
  *
  * Ownership: everything in the Graph, weights included, is copied into the
  * Arena; the caller keeps the model bytes and may free them right after.
  * The protobuf message is freed before onnx_load() returns.
+ *
+ * --- XGBoost models (frontends/xgboost/xgb_import.c) ----------------------
+ *
+ * xgb_load() reads XGBoost's JSON model format (save_model("m.json"),
+ * gbtree or dart boosters; objectives binary:logistic, multi:softprob,
+ * multi:softmax, reg:squarederror, reg:logistic) into a Graph of one
+ * ai.onnx.ml TreeEnsembleClassifier or TreeEnsembleRegressor node, with
+ * the attributes ONNX-ML defines (the mapping is described at the top of
+ * xgb_import.c). Input `input` f32 [N, num_feature]; outputs `label` i64
+ * [N] and `probabilities` f32 [N, classes], or `prediction` f32 [N, 1].
+ * model_load() picks the importer by the bytes: JSON (a '{' or '[' after
+ * optional whitespace) goes to xgb_load(), anything else to onnx_load().
+ * Ownership as for onnx_load(): the Graph is in the Arena, the caller
+ * keeps the bytes; the parsed JSON is freed before xgb_load() returns.
  *
  * --- tensor files (frontends/tensor_io.c) ----------------------------------
  *
@@ -31,7 +46,9 @@
  * numeric and bool arrays in C order) or .pb (a serialized ONNX TensorProto,
  * as the ONNX backend tests store them; decoded by the same code as model
  * initializers, frontends/onnx/tensor_proto.h). tensor_write_npy() writes a
- * .npy version 1.0 file that numpy's np.load reads.
+ * .npy version 1.0 file that numpy's np.load reads; a string tensor (data an
+ * array of `const char *`, as a model's string outputs are) becomes
+ * fixed-width bytes (|S<longest>).
  *
  * Every field of a file is checked before it is trusted: a hostile header
  * gets a diagnostic naming the file, never a crash or a huge allocation.
@@ -48,24 +65,57 @@
 
 #include "ir.h"
 
-/* One --shape NAME=D0xD1x... flag: replaces the whole shape of graph input
- * NAME. dims[0] may be DIM_BATCH (`--shape x=Nx3x224x224`); every other
- * dim is a positive size. */
+/* One --shape NAME=D0xD1x... flag: the shape of graph input NAME, dim by
+ * dim. A dim is pinned (lo == hi: that size), a range (lo < hi: the dim
+ * is dynamic within it; the model's dim must be dynamic) or left as the
+ * model has it (lo == -1: `?`, or `N` as older kiln spelled a dynamic
+ * batch). Pinning a dynamic dim pins its symbol everywhere it appears. */
 typedef struct OnnxPin {
-    const char *name;          /* graph input name */
-    int rank;                  /* must equal the input's rank in the model */
-    int64_t dims[IR_MAX_RANK]; /* sizes; dims[0] may be DIM_BATCH */
+    const char *name; /* graph input name */
+    int rank;         /* must equal the input's rank in the model */
+    int64_t lo[IR_MAX_RANK], hi[IR_MAX_RANK];
 } OnnxPin;
+
+/* One --dim SYM=A..B (or SYM=N) flag: the bounds of the model's symbol SYM
+ * (an ONNX dim_param name, or unk_K as kiln names unnamed dims). */
+typedef struct OnnxDimBound {
+    const char *name;
+    int64_t lo, hi;
+} OnnxDimBound;
+
+typedef struct OnnxShapeFlags {
+    const OnnxPin *pins;
+    int n_pins;
+    const OnnxDimBound *dims;
+    int n_dims;
+} OnnxShapeFlags;
 
 /* Imports the model in buf[0..len) into a new Graph in *out. path is the
  * file the bytes came from: messages name it and external data is looked up
  * in its directory. Returns 0, or -1 after reporting every problem found
- * (not ONNX, bad tensors, unreadable external data, unknown inputs, symbolic
- * dims without a pin, cycles), each naming the file and the node or tensor.
- * A bad pin (unknown name, wrong rank) is a usage error (exit class 2). On
+ * (not ONNX, bad tensors, unreadable external data, unknown inputs, cycles),
+ * each naming the file and the node or tensor. A bad flag (unknown name,
+ * wrong rank, a range on a fixed dim, an unknown symbol) is a usage error
+ * (exit class 2). flags may be NULL. On
  * failure *out is NULL. */
-int onnx_load(Arena *a, const char *path, const uint8_t *buf, size_t len, const OnnxPin *pins,
-              int n_pins, Graph **out, Diag *d);
+int onnx_load(Arena *a, const char *path, const uint8_t *buf, size_t len,
+              const OnnxShapeFlags *flags, Graph **out, Diag *d);
+
+/* Imports an XGBoost JSON model, as onnx_load() an ONNX one: returns 0,
+ * or -1 after a diagnostic naming the file and the JSON field at fault
+ * (exit class 1; a bad pin is class 2). Only the input 'input' may be
+ * pinned, to [N or B, num_feature]. On failure *out is NULL. */
+int xgb_load(Arena *a, const char *path, const uint8_t *buf, size_t len,
+             const OnnxShapeFlags *flags, Graph **out, Diag *d);
+
+typedef enum { MODEL_ONNX, MODEL_XGBOOST_JSON } ModelFormat;
+
+/* The format of a model file's bytes, by content (not by its name). */
+ModelFormat model_format_detect(const uint8_t *buf, size_t len);
+
+/* onnx_load() or xgb_load(), as model_format_detect() says. */
+int model_load(Arena *a, const char *path, const uint8_t *buf, size_t len,
+               const OnnxShapeFlags *flags, Graph **out, Diag *d);
 
 typedef struct HostTensor {
     const char *name;          /* TensorProto name; NULL when the file has none (.npy) */

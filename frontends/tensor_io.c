@@ -309,22 +309,8 @@ int tensor_read(Arena *a, const char *path, HostTensor *out, Diag *d) {
 
 /* --- .npy writing ------------------------------------------------------------------ */
 
-int tensor_write_npy(const char *path, const HostTensor *t, Diag *d) {
-    const char *code = npy_code(t->dtype);
-    if (!code) {
-        diag_file(d, path, "cannot write a tensor of %s as .npy: numpy has no such type",
-                  dtype_onnx_name(t->dtype));
-        diag_hint(d, "write it as .pb (an ONNX TensorProto) instead");
-        return -1;
-    }
-    assert(t->rank >= 0 && t->rank <= IR_MAX_RANK);
-    size_t numel = 1;
-    for (int i = 0; i < t->rank; i++) {
-        assert(t->dims[i] >= 0);
-        numel *= (size_t)t->dims[i];
-    }
-    assert(numel * dtype_size(t->dtype) == t->nbytes);
-
+/* t's bytes under a .npy header of dtype descr order+code ("<f4", "|S7"). */
+static int npy_write(const char *path, const HostTensor *t, char order, const char *code, Diag *d) {
     /* Header as numpy writes it: dict, spaces, '\n', the whole preamble a
      * multiple of 64 bytes so the data is aligned for memory mapping. */
     char dims[IR_MAX_RANK * 22 + 4] = "", header[512];
@@ -333,7 +319,6 @@ int tensor_write_npy(const char *path, const HostTensor *t, Diag *d) {
         o += (size_t)snprintf(dims + o, sizeof dims - o, "%s%lld", i ? ", " : "",
                               (long long)t->dims[i]);
     if (t->rank == 1) snprintf(dims + o, sizeof dims - o, ",");
-    char order = dtype_size(t->dtype) == 1 ? '|' : '<';
     int n =
         snprintf(header + 10, sizeof header - 10,
                  "{'descr': '%c%s', 'fortran_order': False, 'shape': (%s), }", order, code, dims);
@@ -362,4 +347,49 @@ int tensor_write_npy(const char *path, const HostTensor *t, Diag *d) {
         return -1;
     }
     return 0;
+}
+
+/* A string tensor (an array of `const char *`, kiln_model.h) as numpy's
+ * fixed-width bytes, |S<longest>: np.load gives an array of bytes. */
+static int write_npy_strings(const char *path, const HostTensor *t, Diag *d) {
+    size_t numel = t->nbytes / sizeof(const char *), width = 1;
+    const char *const *s = t->data;
+    for (size_t i = 0; i < numel; i++)
+        if (strlen(s[i]) > width) width = strlen(s[i]);
+    char *buf = numel && width > SIZE_MAX / numel ? NULL : calloc(numel ? numel : 1, width);
+    if (!buf) {
+        diag_env(d, "out of memory writing '%s'", path);
+        return -1;
+    }
+    for (size_t i = 0; i < numel; i++)
+        memcpy(buf + i * width, s[i], strlen(s[i]));
+    char code[32];
+    snprintf(code, sizeof code, "S%zu", width);
+    HostTensor b = *t;
+    b.dtype = DT_U8; /* one byte per character: written as is, with descr code */
+    b.data = buf;
+    b.nbytes = numel * width;
+    int rc = npy_write(path, &b, '|', code, d);
+    free(buf);
+    return rc;
+}
+
+int tensor_write_npy(const char *path, const HostTensor *t, Diag *d) {
+    if (t->dtype == DT_STRING) return write_npy_strings(path, t, d);
+    const char *code = npy_code(t->dtype);
+    if (!code) {
+        diag_file(d, path, "cannot write a tensor of %s as .npy: numpy has no such type",
+                  dtype_onnx_name(t->dtype));
+        diag_hint(d, "write it as .pb (an ONNX TensorProto) instead");
+        return -1;
+    }
+    assert(t->rank >= 0 && t->rank <= IR_MAX_RANK);
+    size_t numel = 1;
+    for (int i = 0; i < t->rank; i++) {
+        assert(t->dims[i] >= 0);
+        numel *= (size_t)t->dims[i];
+    }
+    assert(numel * dtype_size(t->dtype) == t->nbytes);
+    (void)numel;
+    return npy_write(path, t, dtype_size(t->dtype) == 1 ? '|' : '<', code, d);
 }

@@ -15,9 +15,21 @@ int pass_check_ops(Graph *g, Diag *d) {
             bad = 1;
             continue;
         }
-        if (n->opset && n->opset < op_info(n->op)->since) {
+        const OpInfo *info = op_info(n->op);
+        if (n->opset && n->opset < info->since) {
             diag_node(d, n, "opset %d is older than kiln supports for %s (from %d)", n->opset,
-                      n->op_type, op_info(n->op)->since);
+                      n->op_type, info->since);
+            bad = 1;
+        }
+        /* The default domain's newest opset is checked at import, for the
+         * whole model; another domain's (ai.onnx.ml) here, per op. */
+        if (n->opset > info->until) {
+            diag_node(d, n, "%s opset %d is newer than kiln supports for %s (up to %d)",
+                      info->domain[0] ? info->domain : "ONNX", n->opset, n->op_type, info->until);
+            diag_hint(d,
+                      "export the model again for %s opset %d (skl2onnx: target_opset={'%s': %d})",
+                      info->domain[0] ? info->domain : "ONNX", info->until,
+                      info->domain[0] ? info->domain : "", info->until);
             bad = 1;
         }
     }

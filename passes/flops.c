@@ -60,8 +60,13 @@ static int64_t add(int64_t a, int64_t b) {
     return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
 }
 
+/* A dim for counting: symbolic ones at their lower bound (the FLOPs of
+ * the smallest call; `kiln inspect` says so). */
 static int64_t dim(int64_t d) {
-    return d == DIM_BATCH ? 1 : d;
+    int64_t lo, hi;
+    if (d >= 0) return d;
+    if (dim_bounds(d, &lo, &hi) || lo < 1) return 1;
+    return lo;
 }
 
 static int64_t flops_zero(const Node *n) {

@@ -141,10 +141,10 @@ static int layout_4d(const Shape *out, Value *const *ins, int k, int64_t d[4], i
     return 0;
 }
 
-static int has_sentinel(const Value *v) {
-    if (!v || !v->data || v->dtype != DT_I64 || shape_has_batch(&v->shape)) return 0;
+int fold_has_dims(const Value *v) {
+    if (!v || !v->data || v->dtype != DT_I64 || shape_is_dynamic(&v->shape)) return 0;
     for (int64_t i = 0; i < shape_numel(&v->shape); i++)
-        if (((const int64_t *)v->data)[i] == FOLD_DIM_BATCH) return 1;
+        if (fold_dim_is_sym(((const int64_t *)v->data)[i])) return 1;
     return 0;
 }
 
@@ -225,14 +225,62 @@ static int eval_math(const Node *n, void *out, Diag *d) {
     return 0;
 }
 
+/* int64 arithmetic on vectors holding encoded Dims (a shape computed from
+ * the input shapes: torch's x.view(b * h, s, d)), done on Dims. -1 if the
+ * op has no Dim form or a result is not a size (a negative difference, a
+ * division by a symbolic or zero divisor): the node then runs at run time. */
+static int eval_dims(const Node *n, void *out) {
+    const Value *y = n->outputs[0];
+    const OpKernel ko = op_info(n->op)->kernel;
+    if (ko.kind != KERNEL_BINARY || n->n_inputs != 2 || y->dtype != DT_I64) return -1;
+    const Value *a = n->inputs[0], *b = n->inputs[1];
+    if (a->dtype != DT_I64 || b->dtype != DT_I64) return -1;
+    int64_t at[IR_MAX_RANK] = {0}, cnt = shape_numel(&y->shape);
+    for (int64_t i = 0; i < cnt; i++, index_next(&y->shape, at)) {
+        Dim x = fold_dim_decode(((const int64_t *)a->data)[bcast_offset(&a->shape, &y->shape, at)]);
+        Dim z = fold_dim_decode(((const int64_t *)b->data)[bcast_offset(&b->shape, &y->shape, at)]);
+        Dim r;
+        if (x == DIM_INVALID || z == DIM_INVALID) return -1;
+        switch (ko.op) {
+        case KILN_BIN_ADD:
+            r = dim_add(x, z);
+            break;
+        case KILN_BIN_SUB:
+            r = dim_sub(x, z);
+            break;
+        case KILN_BIN_MUL:
+            r = dim_mul(x, z);
+            break;
+        case KILN_BIN_DIV:
+            r = z >= 1 ? dim_floordiv(x, z) : DIM_INVALID;
+            break; /* x >= 0 */
+        case KILN_BIN_MOD:
+            r = z >= 1 ? dim_mod(x, z) : DIM_INVALID;
+            break;
+        case KILN_BIN_MAX:
+            r = dim_max(x, z);
+            break;
+        case KILN_BIN_MIN:
+            r = dim_min(x, z);
+            break;
+        default:
+            return -1;
+        }
+        int64_t c;
+        if (r == DIM_INVALID || (dim_value(r, &c) && c < 0)) return -1;
+        ((int64_t *)out)[i] = fold_dim_encode(r);
+    }
+    return 0;
+}
+
 /* A Gather with constant indices: 1 with a diagnostic naming the node if
  * one is outside [-len, len) of its axis (ONNX makes it an error; the
  * model would fail at every run), 0 if all are fine, -1 if it cannot
  * tell (indices not constant, not numbers, or the axis is the batch). */
 static int gather_indices_check(const Node *n, Diag *d) {
     const Value *x = n->inputs[0], *ix = n->inputs[1];
-    if (!ix->data || (ix->dtype != DT_I64 && ix->dtype != DT_I32) || has_sentinel(ix) ||
-        x->shape.rank < 1 || shape_has_batch(&ix->shape))
+    if (!ix->data || (ix->dtype != DT_I64 && ix->dtype != DT_I32) || fold_has_dims(ix) ||
+        x->shape.rank < 1 || shape_is_dynamic(&ix->shape))
         return -1;
     int64_t axis = ir_attr_int(n, "axis", 0);
     if (axis < 0) axis += x->shape.rank;
@@ -258,7 +306,7 @@ int fold_node_eval(const Node *n, void *out, Diag *d) {
     const Value *y = n->outputs[0], *x = n->n_inputs ? n->inputs[0] : NULL;
     size_t es = dtype_size(y->dtype);
     int64_t cnt = shape_numel(&y->shape);
-    if (!es || shape_has_batch(&y->shape) || !(op_info(n->op)->flags & OPF_FOLD)) return -1;
+    if (!es || shape_is_dynamic(&y->shape) || !(op_info(n->op)->flags & OPF_FOLD)) return -1;
     switch (n->op) {
     case OP_SHAPE: {
         int64_t from = ir_attr_int(n, "start", 0), to = ir_attr_int(n, "end", x->shape.rank);
@@ -267,14 +315,15 @@ int fold_node_eval(const Node *n, void *out, Diag *d) {
         if (to < 0) to += r;
         from = from < 0 ? 0 : from > r ? r : from;
         for (int64_t k = from; k < from + cnt; k++)
-            ((int64_t *)out)[k - from] =
-                x->shape.dims[k] == DIM_BATCH ? FOLD_DIM_BATCH : x->shape.dims[k];
+            ((int64_t *)out)[k - from] = fold_dim_encode(x->shape.dims[k]);
         return 0;
     }
-    case OP_SIZE:
-        if (shape_has_batch(&x->shape)) return -1;
-        *(int64_t *)out = shape_numel(&x->shape);
+    case OP_SIZE: {
+        Dim c = shape_count(&x->shape);
+        if (c == DIM_INVALID) return -1;
+        *(int64_t *)out = fold_dim_encode(c);
         return 0;
+    }
     case OP_CONSTANT_OF_SHAPE: {
         const Attr *a = ir_attr(n, "value");
         char v[8] = {0};
@@ -357,6 +406,22 @@ int fold_node_eval(const Node *n, void *out, Diag *d) {
         }
         return 0;
     }
+    case OP_TRANSPOSE: { /* torch's F.pad builds its pads with one */
+        int64_t at[IR_MAX_RANK] = {0}, xs[IR_MAX_RANK];
+        if (n->plan_kind != PLAN_PERM) return -1;
+        int64_t acc = 1;
+        for (int k = x->shape.rank - 1; k >= 0; k--) {
+            xs[k] = acc;
+            acc *= x->shape.dims[k];
+        }
+        for (int64_t i = 0; i < cnt; i++, index_next(&y->shape, at)) {
+            int64_t off = 0;
+            for (int k = 0; k < y->shape.rank; k++)
+                off += at[k] * xs[n->plan.perm[k]];
+            memcpy((char *)out + i * (int64_t)es, (const char *)x->data + off * (int64_t)es, es);
+        }
+        return 0;
+    }
     case OP_EXPAND: {
         int64_t at[IR_MAX_RANK] = {0};
         for (int64_t i = 0; i < cnt; i++, index_next(&y->shape, at))
@@ -368,52 +433,22 @@ int fold_node_eval(const Node *n, void *out, Diag *d) {
     default:
         break;
     }
-    /* Arithmetic never sees the batch sentinel: it has no value. Only a
-     * Cast from int64 to int64 (a copy) passes it on. */
+    /* Encoded dims have no value for the kernels: a Cast from int64 to
+     * int64 (a copy) passes them on, arithmetic computes on Dims. */
     if (!passes_sentinel(n))
         for (int j = 0; j < n->n_inputs; j++)
-            if (has_sentinel(n->inputs[j])) return -1;
+            if (fold_has_dims(n->inputs[j])) return eval_dims(n, out);
     return eval_math(n, out, d);
-}
-
-/* Slots that read a shape vector and understand the sentinel. */
-static int accepts_sentinel(const Node *n, int slot) {
-    return (n->op == OP_EXPAND && slot == 1) || (n->op == OP_CONSTANT_OF_SHAPE && slot == 0);
-}
-
-/* Reshape's target with the batch sentinel: "copy the input's dim" (0)
- * where the input has its batch dim at that position. */
-static void reshape_resolve_batch(Graph *g, Node *n, Diag *d) {
-    Value *x = n->inputs[0], *t = n->n_inputs > 1 ? n->inputs[1] : NULL;
-    if (!has_sentinel(t) || ir_attr_int(n, "allowzero", 0)) return;
-    int64_t cnt = shape_numel(&t->shape);
-    int64_t *want = arena_alloc(g->arena, sizeof(int64_t) * (size_t)(cnt + 1));
-    memcpy(want, t->data, sizeof(int64_t) * (size_t)cnt);
-    for (int64_t i = 0; i < cnt; i++)
-        if (want[i] == FOLD_DIM_BATCH) {
-            if (i >= x->shape.rank || x->shape.dims[i] != DIM_BATCH) {
-                shapes_batch_unrepresentable(n, d, "this reshape");
-                return;
-            }
-            want[i] = 0;
-        }
-    Value *c = ir_value_add_fresh(g, arena_printf(g->arena, "%s.shape", n->name), DT_I64);
-    c->shape = t->shape;
-    c->data = want;
-    n->inputs[1] = c;
 }
 
 int pass_fold_constants(Graph *g, Diag *d) {
     int before = diag_count(d), failed = 0;
-    Node **folded_by = arena_alloc(g->arena, sizeof(Node *) * (size_t)(g->n_values + 1));
-    int n_values = g->n_values;
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
         int ready = n->op != OP_UNKNOWN && n->n_outputs >= 1;
         for (int j = 0; j < n->n_inputs; j++)
             if (n->inputs[j] && n->inputs[j]->shape.rank < 0) ready = 0;
         if (!ready) continue;
-        if (n->op == OP_RESHAPE) reshape_resolve_batch(g, n, d);
         if (shapes_node(n, NULL)) {
             for (int j = 0; j < n->n_outputs; j++)
                 if (n->outputs[j]) n->outputs[j]->shape.rank = -1;
@@ -428,10 +463,6 @@ int pass_fold_constants(Graph *g, Diag *d) {
         if (n->n_outputs != 1 || y->output_index >= 0 || y->shape.rank < 0 ||
             fold_numel(&y->shape) < 0 || !dtype_size(y->dtype))
             continue;
-        int sentinel_in = 0;
-        for (int j = 0; j < n->n_inputs; j++)
-            sentinel_in |= has_sentinel(n->inputs[j]);
-        if (sentinel_in && !passes_sentinel(n)) continue;
         /* At most FOLD_MAX_ELEMS elements of at most 8 bytes: no overflow. */
         size_t bytes = (size_t)fold_numel(&y->shape) * dtype_size(y->dtype);
         void *buf = arena_alloc_aligned(g->arena, bytes + 1, 64);
@@ -440,48 +471,7 @@ int pass_fold_constants(Graph *g, Diag *d) {
         if (rc) continue;
         y->data = buf;
         y->producer = NULL;
-        if (y->id < n_values) folded_by[y->id] = n;
         n->dead = 1;
-    }
-    /* A sentinel that reached a slot needing a number: run that chain at
-     * run time after all (emit_shape writes the real batch size). */
-    for (int changed = 1; changed;) {
-        changed = 0;
-        for (int i = 0; i < g->n_nodes; i++) {
-            Node *n = g->nodes[i];
-            if (n->dead) continue;
-            for (int j = 0; j < n->n_inputs; j++) {
-                Value *v = n->inputs[j];
-                if (!has_sentinel(v) || accepts_sentinel(n, j) || v->id >= n_values) continue;
-                Node *p = folded_by[v->id];
-                if (!p) continue;
-                v->data = NULL;
-                v->producer = p;
-                p->dead = 0;
-                folded_by[v->id] = NULL;
-                changed = 1;
-            }
-        }
-    }
-    /* What now depends on the run-time batch size must not feed a slot
-     * that kiln needs at compile time. */
-    char *batch_dep = arena_alloc(g->arena, (size_t)n_values + 1);
-    for (int i = 0; i < g->n_nodes; i++) {
-        Node *n = g->nodes[i];
-        if (n->dead) continue;
-        int dep = n->op == OP_SHAPE && shape_has_batch(&n->inputs[0]->shape);
-        unsigned mask = op_info(n->op)->static_inputs;
-        for (int j = 0; j < n->n_inputs; j++) {
-            Value *v = n->inputs[j];
-            if (!v || v->id >= n_values || !batch_dep[v->id]) continue;
-            if (mask >> j & 1) {
-                shapes_batch_unrepresentable(n, d, "computing this shape from the batch size");
-                break;
-            }
-            dep = 1;
-        }
-        for (int j = 0; dep && j < n->n_outputs; j++)
-            if (n->outputs[j] && n->outputs[j]->id < n_values) batch_dep[n->outputs[j]->id] = 1;
     }
     ir_graph_compact(g);
     return failed || diag_count(d) > before ? -1 : 0;

@@ -9,22 +9,34 @@
  * computed by Shape -> Gather -> Concat is a constant by the time
  * pass_infer_shapes sees it.
  *
- * The batch size is not a number at compile time. Shape of a value with a
- * batch dim folds to a vector holding FOLD_DIM_BATCH at that position; the
- * sentinel may flow through Gather, Slice, Concat, Squeeze, Unsqueeze,
- * Reshape, Identity and Cast to int64, and is accepted by Reshape (as
- * "copy the input's batch dim"), Expand and ConstantOfShape (as the batch
- * dim). Any other use of it un-folds the chain back to run-time ops, so the
- * sentinel never reaches a kernel as data. All memory comes from the
- * graph's arena.
+ * Symbolic dims are not numbers at compile time. Shape of a value with a
+ * symbolic dim folds to a vector holding that Dim, encoded by
+ * fold_dim_encode() (a value no real shape vector holds); the encoded
+ * dims flow through Gather, Slice, Concat, Squeeze, Unsqueeze, Reshape,
+ * Identity and Cast to int64, and through int64 Add, Sub, Mul, Div, Mod,
+ * Max and Min, computed as Dims; they are read as dims by Reshape,
+ * Expand, ConstantOfShape, Range and the like. A folded value that holds
+ * them is computed at run time by the compiled model from the input
+ * shapes wherever a kernel reads it (codegen materialises it), so it never
+ * reaches a kernel encoded. All memory comes from the graph's arena.
  */
 #ifndef FOLD_CONSTANTS_H
 #define FOLD_CONSTANTS_H
 
 #include "passes.h"
 
-/* The batch dim inside a folded int64 shape vector ("KILN" in the low bits). */
-#define FOLD_DIM_BATCH (INT64_MIN + 0x4b494c4e)
+/* Encoded Dims in folded int64 data: ir.h's encoding. */
+static inline int fold_dim_is_sym(int64_t v) {
+    return ir_dim_in_data(v);
+}
+static inline int64_t fold_dim_encode(Dim d) {
+    return ir_dim_encode(d);
+}
+static inline Dim fold_dim_decode(int64_t v) {
+    return ir_dim_decode(v);
+}
+/* 1 if v holds int64 data with encoded Dims. */
+int fold_has_dims(const Value *v);
 
 /* Computes node n's single output at compile time into out (numel * dtype
  * bytes of the already inferred output) when the op and its constant

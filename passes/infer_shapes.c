@@ -1,14 +1,16 @@
 /* infer_shapes.c: dtype and shape of every value, op by op.
  *
  * Each shape function checks its node's operands and sets the outputs.
- * The batch dimension (DIM_BATCH) flows through like any other size; an
- * op that would have to multiply it by another size (Flatten over the
- * batch, Reshape that splits it) is reported with a hint to pin the batch
- * with --shape, rather than guessed.
+ * Symbolic dims (dim.h) flow through as expressions. Where an op needs
+ * two sizes equal (broadcasting, a matrix product's inner dims, a
+ * reshape's element count) and the bounds cannot prove it, the
+ * requirement becomes a check the compiled model makes on every call
+ * (ir_graph_add_dim_check); where they prove it false, it is an error.
  */
 #include <assert.h>
 #include <string.h>
 
+#include "fold_constants.h"
 #include "shapes.h"
 
 typedef int (*ShapeFn)(Node *n, Diag *d);
@@ -54,7 +56,7 @@ int shapes_same_dtype(Node *n, int a, int b, Diag *d) {
     return -1;
 }
 
-int shapes_const_ints(Node *n, int i, int64_t *out, int max, Diag *d) {
+static int const_ints(Node *n, int i, int64_t *out, int max, int allow_dims, Diag *d) {
     Value *v = shapes_in(n, i);
     if (!v || !v->data || (v->dtype != DT_I64 && v->dtype != DT_I32)) {
         diag_node(d, n, "input %d ('%s') must be a constant int64 tensor", i, v ? v->name : "");
@@ -69,7 +71,35 @@ int shapes_const_ints(Node *n, int i, int64_t *out, int max, Diag *d) {
     }
     for (int64_t k = 0; k < count; k++)
         out[k] = v->dtype == DT_I64 ? ((const int64_t *)v->data)[k] : ((const int32_t *)v->data)[k];
+    if (!allow_dims && fold_has_dims(v)) {
+        diag_node(d, n, "input %d ('%s') is computed from a dynamic dim; %s needs it as a number",
+                  i, v->name, n->op_type);
+        diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
+        return -1;
+    }
     return (int)count;
+}
+
+int shapes_const_ints(Node *n, int i, int64_t *out, int max, Diag *d) {
+    return const_ints(n, i, out, max, 0, d);
+}
+
+int shapes_const_ints_raw(Node *n, int i, int64_t *out, int max, Diag *d) {
+    return const_ints(n, i, out, max, 1, d);
+}
+
+int shapes_const_dims(Node *n, int i, Dim *out, int max, Diag *d) {
+    int r = const_ints(n, i, out, max, 1, d);
+    for (int k = 0; k < r; k++) {
+        Dim v = fold_dim_decode(out[k]);
+        if (v == DIM_INVALID) {
+            diag_node(d, n, "input '%s' holds %lld at position %d, not a size", n->inputs[i]->name,
+                      (long long)out[k], k);
+            return -1;
+        }
+        out[k] = v;
+    }
+    return r;
 }
 
 int shapes_axis(Node *n, int64_t axis, int rank, Diag *d, int64_t *out) {
@@ -88,18 +118,45 @@ int shape_same(Node *n, Diag *d) {
     return 0;
 }
 
-/* Numpy broadcasting of two shapes into out; -1 if incompatible. */
-int shapes_broadcast(const Shape *a, const Shape *b, Shape *out) {
+int shapes_unify(Node *n, Dim a, Dim b, Dim *out, const char *what) {
+    if (a == b) {
+        *out = a;
+        return 0;
+    }
+    int64_t va, vb;
+    if (dim_value(a, &va) && dim_value(b, &vb)) return -1;
+    if (!n) return -1;
+    char ba[96];
+    const char *text = arena_printf(n->graph->arena, "node '%s' (%s): %s (%s)", n->name, n->op_type,
+                                    what, dim_str(a, ba, sizeof ba));
+    if (ir_graph_add_dim_check(n->graph, DIMCHECK_EQUAL, a, b, text)) return -1;
+    *out = b >= 0 ? b : a; /* a constant, else the first */
+    return 0;
+}
+
+int shapes_dim_min(Node *n, Dim a, int64_t lo, const char *what) {
+    char ba[96];
+    const char *text = arena_printf(n->graph->arena, "node '%s' (%s): %s = %s", n->name, n->op_type,
+                                    what, dim_str(a, ba, sizeof ba));
+    return ir_graph_add_dim_check(n->graph, DIMCHECK_MIN, a, lo, text);
+}
+
+/* Numpy broadcasting of two shapes into out; -1 if incompatible. Two
+ * symbolic dims, or one and a size other than 1, are taken to be equal,
+ * which the model checks when it runs (n NULL: they are incompatible). */
+int shapes_broadcast(Node *n, const Shape *a, const Shape *b, Shape *out) {
     int r = a->rank > b->rank ? a->rank : b->rank;
     out->rank = r;
     for (int i = 0; i < r; i++) {
         int ia = i - (r - a->rank), ib = i - (r - b->rank);
-        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        Dim da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        char what[64];
+        snprintf(what, sizeof what, "broadcast dim %d of its inputs", i);
         if (da == db || db == 1)
             out->dims[i] = da;
         else if (da == 1)
             out->dims[i] = db;
-        else
+        else if (shapes_unify(n, da, db, &out->dims[i], what))
             return -1;
     }
     return 0;
@@ -113,7 +170,7 @@ int shape_broadcast(Node *n, Diag *d) {
     }
     if (shapes_same_dtype(n, 0, 1, d)) return -1;
     Shape s;
-    if (shapes_broadcast(&shapes_in(n, 0)->shape, &shapes_in(n, 1)->shape, &s)) {
+    if (shapes_broadcast(n, &shapes_in(n, 0)->shape, &shapes_in(n, 1)->shape, &s)) {
         char b1[160], b2[160];
         diag_node(d, n, "shapes %s of '%s' and %s of '%s' do not broadcast",
                   shapes_str(&shapes_in(n, 0)->shape, b1), shapes_in(n, 0)->name,
@@ -145,9 +202,9 @@ int shape_gemm(Node *n, Diag *d) {
     if (ta64 != 0 && ta64 != 1) return bad_flag(n, "transA", ta64, d);
     if (tb64 != 0 && tb64 != 1) return bad_flag(n, "transB", tb64, d);
     int ta = (int)ta64, tb = (int)tb64;
-    int64_t m = a->shape.dims[ta], k = a->shape.dims[!ta];
-    int64_t kb = b->shape.dims[tb], nn = b->shape.dims[!tb];
-    if (k != kb || k == DIM_BATCH) {
+    Dim m = a->shape.dims[ta], k = a->shape.dims[!ta];
+    Dim kb = b->shape.dims[tb], nn = b->shape.dims[!tb];
+    if (shapes_unify(n, k, kb, &k, "the inner dimension of A and B")) {
         diag_node(d, n, "inner dimensions differ: A '%s' %s%s and B '%s' %s%s", a->name,
                   shapes_str(&a->shape, b1), ta ? " (transposed)" : "", b->name,
                   shapes_str(&b->shape, b2), tb ? " (transposed)" : "");
@@ -156,7 +213,7 @@ int shape_gemm(Node *n, Diag *d) {
     Shape s = {2, {m, nn}};
     if (c) {
         Shape t;
-        if (c->shape.rank > 2 || shapes_broadcast(&s, &c->shape, &t) || !shape_equal(&s, &t)) {
+        if (c->shape.rank > 2 || shapes_broadcast(n, &s, &c->shape, &t) || !shape_equal(&s, &t)) {
             diag_node(d, n, "C '%s' of shape %s does not broadcast to the output %s", c->name,
                       shapes_str(&c->shape, b1), shapes_str(&s, b2));
             return -1;
@@ -180,8 +237,8 @@ int shape_matmul(Node *n, Diag *d) {
     Shape sa = a->shape, sb = b->shape;
     if (sa.rank == 1) sa = (Shape){2, {1, a->shape.dims[0]}};
     if (sb.rank == 1) sb = (Shape){2, {b->shape.dims[0], 1}};
-    int64_t k = sa.dims[sa.rank - 1];
-    if (k != sb.dims[sb.rank - 2] || k == DIM_BATCH) {
+    Dim k = sa.dims[sa.rank - 1];
+    if (shapes_unify(n, k, sb.dims[sb.rank - 2], &k, "the inner dimension of its inputs")) {
         diag_node(d, n, "inner dimensions differ: '%s' %s and '%s' %s", a->name,
                   shapes_str(&a->shape, b1), b->name, shapes_str(&b->shape, b2));
         return -1;
@@ -189,7 +246,7 @@ int shape_matmul(Node *n, Diag *d) {
     Shape ba = {sa.rank - 2, {0}}, bb = {sb.rank - 2, {0}}, bo;
     memcpy(ba.dims, sa.dims, sizeof(int64_t) * (size_t)ba.rank);
     memcpy(bb.dims, sb.dims, sizeof(int64_t) * (size_t)bb.rank);
-    if (shapes_broadcast(&ba, &bb, &bo)) {
+    if (shapes_broadcast(n, &ba, &bb, &bo)) {
         diag_node(d, n, "batch dimensions of '%s' %s and '%s' %s do not broadcast", a->name,
                   shapes_str(&a->shape, b1), b->name, shapes_str(&b->shape, b2));
         return -1;
@@ -201,12 +258,12 @@ int shape_matmul(Node *n, Diag *d) {
     return 0;
 }
 
-/* Product of dims [from, to); sets *batch when DIM_BATCH is among them. */
+/* Product of the constant dims [from, to); *batch counts the symbolic ones. */
 int64_t shapes_product(const Shape *s, int from, int to, int *batch) {
     int64_t p = 1;
     *batch = 0;
     for (int i = from; i < to; i++) {
-        if (s->dims[i] == DIM_BATCH)
+        if (s->dims[i] < 0)
             (*batch)++;
         else
             p *= s->dims[i];
@@ -215,8 +272,8 @@ int64_t shapes_product(const Shape *s, int from, int to, int *batch) {
 }
 
 int shapes_batch_unrepresentable(Node *n, Diag *d, const char *what) {
-    diag_node(d, n, "%s would combine the batch dimension with other dimensions", what);
-    diag_hint(d, "fix the batch size with --shape INPUT=DIMS, or export with a static batch");
+    diag_node(d, n, "%s on a dynamic dimension is not supported yet", what);
+    diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE, or export it static");
     return -1;
 }
 
@@ -229,24 +286,19 @@ int shape_flatten(Node *n, Diag *d) {
                   (long long)ir_attr_int(n, "axis", 1), x->rank);
         return -1;
     }
-    int b0, b1;
-    int64_t p0 = shapes_product(x, 0, (int)axis, &b0),
-            p1 = shapes_product(x, (int)axis, x->rank, &b1);
-    if ((b0 && p0 != 1) || (b1 && p1 != 1) || b0 > 1 || b1 > 1)
-        return shapes_batch_unrepresentable(n, d, "flattening");
-    Shape s = {2, {b0 ? DIM_BATCH : p0, b1 ? DIM_BATCH : p1}};
+    Shape s = {2, {shape_prod(x, 0, (int)axis), shape_prod(x, (int)axis, x->rank)}};
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
 }
 
 int shape_reshape(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0), *t = shapes_in(n, 1);
-    char b1[160];
+    char b1[160], b2[160];
     if (!t || !t->data || t->dtype != DT_I64 || t->shape.rank != 1) {
         diag_node(d, n, "the target shape '%s' must be a constant 1-D int64 tensor",
                   t ? t->name : "shape");
-        diag_hint(d, "kiln folds shapes computed from constants; a shape that depends on the "
-                     "data is not supported");
+        diag_hint(d, "kiln folds shapes computed from constants and input shapes; a shape that "
+                     "depends on the data is not supported");
         return -1;
     }
     const int64_t *want = t->data;
@@ -257,11 +309,11 @@ int shape_reshape(Node *n, Diag *d) {
     }
     int allowzero = (int)ir_attr_int(n, "allowzero", 0);
     Shape s = {r, {0}};
-    int infer = -1, batch_in = 0, batch_out = 0;
-    int64_t known = 1, total = shapes_product(&x->shape, 0, x->shape.rank, &batch_in);
+    int infer = -1;
+    Dim known = 1, total = shape_count(&x->shape);
     for (int i = 0; i < r; i++) {
-        int64_t v = want[i];
-        if (v == 0 && !allowzero) {
+        Dim v = fold_dim_decode(want[i]);
+        if (want[i] == 0 && !allowzero) {
             if (i >= x->shape.rank) {
                 diag_node(d, n, "target dim %d is 0 (copy) but the input %s has no dim %d", i,
                           shapes_str(&x->shape, b1), i);
@@ -269,7 +321,7 @@ int shape_reshape(Node *n, Diag *d) {
             }
             v = x->shape.dims[i];
         }
-        if (v == -1 && want[i] == -1) {
+        if (want[i] == -1) {
             if (infer >= 0) {
                 diag_node(d, n, "target shape has more than one -1");
                 return -1;
@@ -277,39 +329,40 @@ int shape_reshape(Node *n, Diag *d) {
             infer = i;
             continue;
         }
-        if (v == DIM_BATCH)
-            batch_out++;
-        else if (v < 0 || v > KILN_MAX_DIM) {
-            diag_node(d, n, "target dim %d is %lld%s", i, (long long)v,
-                      v < 0 ? "" : ", above kiln's limit for one dim");
+        if (v == DIM_INVALID || (v >= 0 && v > KILN_MAX_DIM) ||
+            (v < 0 && !fold_dim_is_sym(want[i]) && !(want[i] == 0 && !allowzero))) {
+            diag_node(d, n, "target dim %d is %lld%s", i, (long long)want[i],
+                      want[i] < 0 ? "" : ", above kiln's limit for one dim");
             return -1;
-        } else if (__builtin_mul_overflow(known, v, &known)) {
+        }
+        known = dim_mul(known, v);
+        if (known == DIM_INVALID) {
             diag_node(d, n, "the target shape has more elements than fit in 64 bits");
             return -1;
         }
         s.dims[i] = v;
     }
     if (infer >= 0) {
-        if (batch_in > batch_out) {
-            /* The -1 absorbs the batch: fine only if nothing else is left. */
-            if (batch_in - batch_out != 1 || known != total)
-                return shapes_batch_unrepresentable(n, d, "this reshape");
-            s.dims[infer] = DIM_BATCH;
-            batch_out++;
-        } else {
-            if (known == 0 || total % known) {
-                diag_node(d, n, "cannot reshape %s into the target shape",
-                          shapes_str(&x->shape, b1));
-                return -1;
-            }
-            s.dims[infer] = total / known;
-            known = total;
+        Dim q = dim_exact_div(total, known);
+        int64_t kc;
+        if (q == DIM_INVALID && !(dim_value(known, &kc) && kc == 0)) {
+            /* Not provably exact: floor division, checked at run time. */
+            q = dim_floordiv(total, known);
+            if (q != DIM_INVALID &&
+                shapes_unify(n, dim_mul(q, known), total, &(Dim){0}, "the elements of the target"))
+                q = DIM_INVALID;
         }
+        if (q == DIM_INVALID) {
+            diag_node(d, n, "cannot reshape %s into the target shape %s", shapes_str(&x->shape, b1),
+                      shapes_str(&s, b2));
+            return -1;
+        }
+        s.dims[infer] = q;
+        known = total;
     }
-    if (batch_in != batch_out || known != total) {
-        if (batch_in != batch_out) return shapes_batch_unrepresentable(n, d, "this reshape");
-        diag_node(d, n, "cannot reshape %s (%lld elements) into %s", shapes_str(&x->shape, b1),
-                  (long long)total, shapes_str(&s, (char[160]){0}));
+    if (shapes_unify(n, known, total, &(Dim){0}, "the elements of the target")) {
+        diag_node(d, n, "cannot reshape %s (%s elements) into %s", shapes_str(&x->shape, b1),
+                  dim_str(total, (char[96]){0}, 96), shapes_str(&s, b2));
         return -1;
     }
     shapes_set(n, 0, x->dtype, &s);
@@ -357,9 +410,7 @@ static int check_declared(const Graph *g, const Value *v, Diag *d) {
     char b1[160], b2[160];
     int ok = (t == DT_UNDEF || t == v->dtype) && (s->rank < 0 || s->rank == v->shape.rank);
     for (int i = 0; ok && s->rank > 0 && i < s->rank; i++)
-        if (s->dims[i] != DIM_BATCH && v->shape.dims[i] != DIM_BATCH &&
-            s->dims[i] != v->shape.dims[i])
-            ok = 0;
+        if (s->dims[i] >= 0 && v->shape.dims[i] >= 0 && s->dims[i] != v->shape.dims[i]) ok = 0;
     if (ok) return 0;
     diag_file(d, g->source_path, "graph output '%s' is declared %s%s but computes as %s%s", v->name,
               dtype_onnx_name(t), s->rank < 0 ? "" : shapes_str(s, b1), dtype_onnx_name(v->dtype),

@@ -37,19 +37,35 @@ Value *shapes_in(const Node *n, int i);
 void shapes_set(Node *n, int i, DType t, const Shape *s);
 /* -1 with a diagnostic unless inputs a and b have the same dtype. */
 int shapes_same_dtype(Node *n, int a, int b, Diag *d);
-/* Numpy (multidirectional) broadcasting; -1 if the shapes do not broadcast. */
-int shapes_broadcast(const Shape *a, const Shape *b, Shape *out);
+/* Numpy (multidirectional) broadcasting; -1 if the shapes do not broadcast.
+ * Symbolic dims that must be equal become run-time checks on n's graph (n
+ * NULL: such shapes do not broadcast). */
+int shapes_broadcast(Node *n, const Shape *a, const Shape *b, Shape *out);
+/* Two sizes node n requires equal (`what`: "the inner dimension of A and
+ * B"): *out is the one to use, and where the bounds cannot prove them
+ * equal the model checks it at run time. -1 if they are provably
+ * different (the caller reports it). */
+int shapes_unify(Node *n, Dim a, Dim b, Dim *out, const char *what);
+/* Size a must be at least lo (a convolution's output, say): checked at run
+ * time unless the bounds prove it; -1 if they prove it false. */
+int shapes_dim_min(Node *n, Dim a, int64_t lo, const char *what);
 /* "[N,3,224,224]" in buf. */
 const char *shapes_str(const Shape *s, char buf[160]);
-/* Product of dims [from, to) counting the batch dim as 1; *batch counts
- * how many batch dims were among them. */
+/* Product of the constant dims [from, to); *batch counts how many
+ * symbolic dims were among them. */
 int64_t shapes_product(const Shape *s, int from, int to, int *batch);
-/* The standard diagnostic for an op that would have to multiply the batch
- * dim by another size. Returns -1. */
+/* The standard diagnostic for what kiln does not support on a dynamic dim
+ * (`what`: "splitting"). Returns -1. */
 int shapes_batch_unrepresentable(Node *n, Diag *d, const char *what);
 /* Reads constant integer input i (int64 or int32) into out[0..max): the
  * element count, or -1 with a diagnostic if the input is not a constant. */
 int shapes_const_ints(Node *n, int i, int64_t *out, int max, Diag *d);
+/* The same, encoded Dims (fold_constants.h) left in: the caller decodes them. */
+int shapes_const_ints_raw(Node *n, int i, int64_t *out, int max, Diag *d);
+/* The same for a shape vector (Expand's, ConstantOfShape's): each element
+ * a size or an encoded Dim (fold_constants.h), into out as Dims; -1 with a
+ * diagnostic if one is negative. */
+int shapes_const_dims(Node *n, int i, Dim *out, int max, Diag *d);
 /* axis in [-rank, rank) -> [0, rank); -1 with a diagnostic if out of range. */
 int shapes_axis(Node *n, int64_t axis, int rank, Diag *d, int64_t *out);
 

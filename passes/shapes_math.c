@@ -126,7 +126,7 @@ static int broadcast_inputs(Node *n, int from, Shape *out, Diag *d) {
     *out = shapes_in(n, from)->shape;
     for (int i = from + 1; i < n->n_inputs; i++) {
         Shape s;
-        if (shapes_broadcast(out, &shapes_in(n, i)->shape, &s)) {
+        if (shapes_broadcast(n, out, &shapes_in(n, i)->shape, &s)) {
             char b1[160], b2[160];
             diag_node(d, n, "shape %s of '%s' does not broadcast with %s",
                       shapes_str(&shapes_in(n, i)->shape, b1), shapes_in(n, i)->name,
@@ -142,13 +142,12 @@ static int broadcast_inputs(Node *n, int from, Shape *out, Diag *d) {
  * math_scratch_regions in emit_math.c, which lays out the same regions in
  * the same order). */
 static int add_scratch(Node *n, const Shape *s, DType t, Diag *d) {
-    int batch;
-    int64_t bytes = shapes_product(s, 0, s->rank, &batch) * (int64_t)dtype_size(t);
-    if (batch > 1) return shapes_batch_unrepresentable(n, d, "an intermediate of this op");
-    if (batch)
-        n->scratch_per_batch += bytes;
-    else
-        n->scratch += bytes;
+    Dim bytes = dim_mul(shape_count(s), (int64_t)dtype_size(t));
+    n->scratch = dim_add(n->scratch, bytes);
+    if (n->scratch == DIM_INVALID) {
+        diag_node(d, n, "an intermediate of this op is too large");
+        return -1;
+    }
     return 0;
 }
 
@@ -193,7 +192,7 @@ int shape_math_pow(Node *n, Diag *d) {
         return -1;
     Shape s;
     if (broadcast_inputs(n, 0, &s, d)) return -1;
-    n->scratch = n->scratch_per_batch = 0;
+    n->scratch = 0;
     if (x->dtype != y->dtype) {
         if (type_class(x->dtype) != TY_FLOAT && type_class(y->dtype) == TY_FLOAT) {
             if (add_scratch(n, &x->shape, y->dtype, d) || add_scratch(n, &s, y->dtype, d))
@@ -210,7 +209,7 @@ int shape_math_prelu(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0), *slope = shapes_in(n, 1);
     if (shapes_same_dtype(n, 0, 1, d) || check_type(n, 0, op_types(n->op), d)) return -1;
     Shape s;
-    if (shapes_broadcast(&x->shape, &slope->shape, &s) || !shape_equal(&s, &x->shape)) {
+    if (shapes_broadcast(n, &x->shape, &slope->shape, &s) || !shape_equal(&s, &x->shape)) {
         char b1[160], b2[160];
         diag_node(d, n, "slope '%s' of shape %s does not broadcast to X's shape %s", slope->name,
                   shapes_str(&slope->shape, b1), shapes_str(&x->shape, b2));
@@ -237,7 +236,7 @@ int shape_math_variadic(Node *n, Diag *d) {
     Shape s;
     if (broadcast_inputs(n, 0, &s, d)) return -1;
     int steps = n->n_inputs - 1 + (n->op == OP_MEAN && n->n_inputs > 1);
-    n->scratch = n->scratch_per_batch = 0;
+    n->scratch = 0;
     if (steps > 1 && add_scratch(n, &s, shapes_in(n, 0)->dtype, d)) return -1;
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;

@@ -10,7 +10,8 @@
  * the dump shows the resolved form and running inference again gives the
  * same answer.
  *
- * The batch (first) dim may be DIM_BATCH; channels and spatial dims must
+ * The batch and spatial dims may be symbolic (their output sizes are then
+ * expressions, checked at run time not to fall below 1); channels must
  * be static.
  */
 #include <string.h>
@@ -68,7 +69,7 @@ static void write_geom(Node *n, const Geom *g) {
 }
 
 /* Records the geometry, the group and the output's spatial sizes as n's plan. */
-static void set_plan(Node *n, const Geom *g, int64_t group, const int64_t *out) {
+static void set_plan(Node *n, const Geom *g, int64_t group, const Dim *out) {
     ConvPlan *p = arena_alloc(n->graph->arena, sizeof *p);
     p->rank = g->r;
     p->group = group;
@@ -92,13 +93,12 @@ static int check_spatial_input(Node *n, Diag *d, const Value *x) {
                   x->name, shapes_str(&x->shape, b));
         return -1;
     }
-    for (int i = 1; i < x->shape.rank; i++)
-        if (x->shape.dims[i] == DIM_BATCH) {
-            diag_node(d, n, "input '%s' %s: only the first dim may be the batch", x->name,
-                      shapes_str(&x->shape, b));
-            diag_hint(d, "pin the dims with --shape NAME=DIMS");
-            return -1;
-        }
+    if (x->shape.dims[1] < 0) {
+        diag_node(d, n, "input '%s' %s: the channels (dim 1) must have a fixed size", x->name,
+                  shapes_str(&x->shape, b));
+        diag_hint(d, "pin the dim with --shape NAME=DIMS or --dim NAME=SIZE");
+        return -1;
+    }
     return 0;
 }
 
@@ -162,11 +162,48 @@ static int read_geom(Node *n, Diag *d, int r, const int64_t *kernel, Geom *g) {
 
 /* Output spatial sizes of a convolution or pool of input `in` (spatial
  * dims); resolves auto_pad into g's pads. ceil_mode: pools only. */
-static int conv_out(Node *n, Diag *d, const int64_t *in, int ceil_mode, Geom *g, int64_t *out) {
+static int conv_out(Node *n, Diag *d, const Dim *in, int ceil_mode, Geom *g, Dim *out) {
     const char *ap = read_auto_pad(n, d);
     if (!ap) return -1;
     for (int i = 0; i < g->r; i++) {
         int64_t ext = (g->k[i] - 1) * g->dil[i] + 1; /* the dilated window */
+        if (in[i] < 0) { /* a symbolic size: the same formulas on Dims */
+            char what[64];
+            snprintf(what, sizeof what, "the padded input of axis %d less the window", i);
+            if (strncmp(ap, "SAME", 4) == 0) {
+                if (g->s[i] != 1) {
+                    diag_node(d, n,
+                              "auto_pad %s with stride %lld on dynamic axis %d is not "
+                              "supported yet (its pads depend on the size)",
+                              ap, (long long)g->s[i], i);
+                    diag_hint(d, "pin the dim with --shape or re-export with explicit pads");
+                    return -1;
+                }
+                out[i] = in[i];
+                g->pb[i] = strcmp(ap, "SAME_UPPER") == 0 ? (ext - 1) / 2 : ext - 1 - (ext - 1) / 2;
+                g->pe[i] = ext - 1 - g->pb[i];
+                continue;
+            }
+            if (strcmp(ap, "VALID") == 0) g->pb[i] = g->pe[i] = 0;
+            Dim span = dim_sub(dim_add(in[i], g->pb[i] + g->pe[i]), ext);
+            if (ceil_mode && g->s[i] != 1) {
+                diag_node(d, n,
+                          "ceil_mode with stride %lld on dynamic axis %d is not supported "
+                          "yet",
+                          (long long)g->s[i], i);
+                diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
+                return -1;
+            }
+            if (span == DIM_INVALID || shapes_dim_min(n, span, 0, what)) {
+                diag_node(d, n,
+                          "axis %d: the window (%lld with dilation) is larger than the "
+                          "padded input at every size the bounds allow",
+                          i, (long long)ext);
+                return -1;
+            }
+            out[i] = dim_add(dim_floordiv(span, g->s[i]), 1);
+            continue;
+        }
         if (strncmp(ap, "SAME", 4) == 0) {
             out[i] = (in[i] + g->s[i] - 1) / g->s[i];
             int64_t total = (out[i] - 1) * g->s[i] + ext - in[i];
@@ -206,7 +243,7 @@ static int check_float(Node *n, Diag *d, const Value *v) {
 static int check_channels(Node *n, Diag *d, const Value *x, int min_rank) {
     char b[160];
     if (check_float(n, d, x)) return -1;
-    if (x->shape.rank >= min_rank && x->shape.dims[1] != DIM_BATCH) return 0;
+    if (x->shape.rank >= min_rank && x->shape.dims[1] >= 0) return 0;
     diag_node(d, n, "input '%s' has shape %s; expected %s", x->name, shapes_str(&x->shape, b),
               min_rank < 3 ? "[N, C, ...]" : "[N, C, D1...]");
     return -1;
@@ -231,8 +268,8 @@ static int check_per_channel(Node *n, Diag *d, int i, int64_t C, const char *wha
 }
 
 /* Output [N, channels, out...]. */
-static void set_spatial_out(Node *n, int i, DType t, int64_t batch, int64_t channels, int r,
-                            const int64_t *out) {
+static void set_spatial_out(Node *n, int i, DType t, Dim batch, Dim channels, int r,
+                            const Dim *out) {
     Shape s = {2 + r, {batch, channels}};
     for (int k = 0; k < r; k++)
         s.dims[2 + k] = out[k];
@@ -268,7 +305,7 @@ int shape_conv(Node *n, Diag *d) {
     int64_t M = w->shape.dims[0];
     if (check_per_channel(n, d, 2, M, "bias")) return -1;
     Geom g;
-    int64_t out[MAX_SPATIAL];
+    Dim out[MAX_SPATIAL];
     if (read_geom(n, d, r, w->shape.dims + 2, &g) || conv_out(n, d, x->shape.dims + 2, 0, &g, out))
         return -1;
     write_geom(n, &g);
@@ -276,9 +313,10 @@ int shape_conv(Node *n, Diag *d) {
     set_spatial_out(n, 0, x->dtype, x->shape.dims[0], M, r, out);
     if (shapes_check_outputs(n, d)) return -1; /* bounds O3 below */
 
-    /* Scratch: as 3-D, with unit leading dims for 1-D and 2-D. */
-    int64_t I3[3] = {1, 1, 1}, O3[3] = {1, 1, 1}, K3[3] = {1, 1, 1};
-    int64_t P3[3] = {0, 0, 0}, E3[3] = {0, 0, 0};
+    /* Scratch: as 3-D, with unit leading dims for 1-D and 2-D; the
+     * kernels' formulas (kiln_kernel_abi.h) on Dims. */
+    Dim I3[3] = {1, 1, 1}, O3[3] = {1, 1, 1};
+    int64_t K3[3] = {1, 1, 1}, P3[3] = {0, 0, 0}, E3[3] = {0, 0, 0};
     for (int i = 0; i < r; i++) {
         I3[3 - r + i] = x->shape.dims[2 + i];
         O3[3 - r + i] = out[i];
@@ -286,30 +324,26 @@ int shape_conv(Node *n, Diag *d) {
         P3[3 - r + i] = g.pb[i];
         E3[3 - r + i] = g.pe[i];
     }
-    /* The factors are bounded (weights and output are values within the
-     * limits, pads at most KILN_MAX_DIM), their products are checked, and
-     * so is the scratch's own size. */
-    int64_t floats = 0, plane = 1;
+    Dim floats = 1;
     int dw = C / group == 1 && M / group == 1 && group > 1;
-    for (int i = 0; dw && i < 3; i++)
-        if (__builtin_mul_overflow(plane, I3[i] + P3[i] + E3[i], &plane) ||
-            plane > KILN_MAX_TENSOR_BYTES)
-            plane = -1;
-    if (plane < 0)
-        floats = -1;
-    else if (dw)
-        floats = kiln_conv_dw_scratch_floats(I3[0], I3[1], I3[2], P3[0], P3[1], P3[2], E3[0], E3[1],
-                                             E3[2]);
-    else
-        floats = kiln_conv_scratch_floats(C / group * K3[0] * K3[1] * K3[2], O3[0] * O3[1] * O3[2]);
-    if (floats < 0 || floats > KILN_MAX_TENSOR_BYTES / (int64_t)sizeof(float)) {
+    if (dw) {
+        for (int i = 0; i < 3; i++)
+            floats = dim_mul(floats, dim_add(I3[i], P3[i] + E3[i]));
+    } else {
+        Dim pixels = dim_mul(dim_mul(O3[0], O3[1]), O3[2]);
+        Dim panels = dim_mul(dim_ceildiv(pixels, KILN_CONV_VEC), KILN_CONV_VEC);
+        floats = dim_mul(C / group * K3[0] * K3[1] * K3[2], panels);
+    }
+    Dim bytes = dim_mul(floats, (int64_t)sizeof(float));
+    int64_t lo, hi;
+    if (bytes == DIM_INVALID || dim_bounds(bytes, &lo, &hi) || hi > KILN_MAX_DYN_BYTES ||
+        (bytes >= 0 && bytes > KILN_MAX_TENSOR_BYTES)) {
         diag_node(d, n, "the convolution needs more than kiln's limit of %lld bytes of scratch",
                   (long long)KILN_MAX_TENSOR_BYTES);
         diag_hint(d, "the node's pads or sizes are corrupt, or the convolution is too large");
         return -1;
     }
-    n->scratch = floats * (int64_t)sizeof(float);
-    n->scratch_per_batch = 0;
+    n->scratch = bytes;
     return 0;
 }
 
@@ -321,7 +355,8 @@ int shape_conv_transpose(Node *n, Diag *d) {
     int64_t M = w->shape.dims[1] * group;
     if (check_per_channel(n, d, 2, M, "bias")) return -1;
     Geom g;
-    int64_t opad[MAX_SPATIAL], want[IR_MAX_RANK], out[MAX_SPATIAL] = {0};
+    int64_t opad[MAX_SPATIAL], want[IR_MAX_RANK];
+    Dim out[MAX_SPATIAL] = {0};
     if (read_geom(n, d, r, w->shape.dims + 2, &g) || read_ints(n, d, "output_padding", r, 0, opad))
         return -1;
     const char *ap = read_auto_pad(n, d);
@@ -338,6 +373,26 @@ int shape_conv_transpose(Node *n, Diag *d) {
             diag_node(d, n, "axis %d: output_padding %lld or output_shape %lld is outside 0..%lld",
                       i, (long long)opad[i], (long long)given, (long long)KILN_MAX_DIM);
             return -1;
+        }
+        if (in < 0) { /* a symbolic size: explicit pads only, the same formula on Dims */
+            if (os || strncmp(ap, "SAME", 4) == 0) {
+                diag_node(d, n,
+                          "output_shape or auto_pad %s on dynamic axis %d is not supported "
+                          "yet",
+                          ap, i);
+                diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
+                return -1;
+            }
+            if (strcmp(ap, "VALID") == 0) g.pb[i] = g.pe[i] = 0;
+            out[i] = dim_add(dim_mul(dim_sub(in, 1), g.s[i]),
+                             opad[i] + (g.k[i] - 1) * g.dil[i] + 1 - g.pb[i] - g.pe[i]);
+            char what[64];
+            snprintf(what, sizeof what, "output size of axis %d", i);
+            if (out[i] == DIM_INVALID || shapes_dim_min(n, out[i], 1, what)) {
+                diag_node(d, n, "axis %d: the output size is below 1 at every size", i);
+                return -1;
+            }
+            continue;
         }
         /* Every term is at most KILN_MAX_DIM^2 (read_geom bounds them), so
          * the sums below cannot overflow. */
@@ -424,7 +479,7 @@ int shape_pool(Node *n, Diag *d) {
     if (!is_max && check_float(n, d, x)) return -1;
     int r = x->shape.rank - 2;
     Geom g;
-    int64_t out[MAX_SPATIAL];
+    Dim out[MAX_SPATIAL];
     if (read_geom(n, d, r, NULL, &g)) return -1;
     for (int i = 0; !is_max && i < r; i++)
         if (g.dil[i] != 1) {

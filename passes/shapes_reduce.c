@@ -267,9 +267,9 @@ int shape_topk(Node *n, Diag *d) {
         k = kv[0];
     }
     int64_t len = x->shape.rank ? x->shape.dims[axis] : 1;
-    if (len == DIM_BATCH) {
-        diag_node(d, n, "TopK along the batch dimension is not supported");
-        diag_hint(d, "fix the batch size with --shape INPUT=DIMS");
+    if (len < 0) {
+        diag_node(d, n, "TopK along a dynamic dimension is not supported yet");
+        diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
         return -1;
     }
     if (k < 0 || k > len) {
@@ -329,8 +329,8 @@ int shape_nll_loss(Node *n, Diag *d) {
                   x->name, shapes_str(xs, b1), t->name, shapes_str(&t->shape, b2));
         return -1;
     }
-    if (xs->dims[1] == DIM_BATCH) {
-        diag_node(d, n, "the class dimension of '%s' is the batch dimension", x->name);
+    if (xs->dims[1] < 0) {
+        diag_node(d, n, "the class dimension of '%s' is dynamic; it must be fixed", x->name);
         return -1;
     }
     if (w && (w->shape.rank != 1 || w->shape.dims[0] != xs->dims[1] || w->dtype != x->dtype)) {
@@ -346,11 +346,7 @@ int shape_nll_loss(Node *n, Diag *d) {
         shapes_set(n, 1, x->dtype, xs);
         /* Without a log_prob output, the log-softmax goes to scratch. */
         if (n->n_outputs < 2 || !n->outputs[1]) {
-            int batch;
-            int64_t bytes = shapes_product(xs, 0, xs->rank, &batch) * (int64_t)dtype_size(x->dtype);
-            if (batch > 1) return shapes_batch_unrepresentable(n, d, "this loss");
-            n->scratch = batch ? 0 : bytes;
-            n->scratch_per_batch = batch ? bytes : 0;
+            n->scratch = dim_mul(shape_count(xs), (int64_t)dtype_size(x->dtype));
         }
     }
     return 0;

@@ -5,21 +5,27 @@
  * those.
  *
  * Every op from opset 7 on: attribute forms (Slice-1, Pad-2, Split-2,
- * Squeeze/Unsqueeze before 13, Upsample-7) and input forms. The batch dim
- * may flow through an op as long as the op never needs it as a number.
+ * Squeeze/Unsqueeze before 13, Upsample-7) and input forms. Symbolic dims
+ * flow through as expressions; ops that would need one as a number say so.
  */
 #include <math.h>
 #include <string.h>
 
 #include "fold_constants.h"
+#include "kiln_resize.h"
 #include "shapes.h"
+
+_Static_assert((int)RESIZE_NEAREST == (int)KILN_RESIZE_MODE_NEAREST &&
+                   (int)RESIZE_LINEAR == (int)KILN_RESIZE_MODE_LINEAR &&
+                   (int)RESIZE_CUBIC == (int)KILN_RESIZE_MODE_CUBIC,
+               "ResizeMode is kiln_resize.h's");
 
 #define MAXV (2 * IR_MAX_RANK)
 
 /* Reads integer list `attr` (opset < from) or constant input `input`
  * (opset >= from); returns the count, 0 if absent, -1 on error. */
 static int ints_attr_or_input(Node *n, const char *attr, int input, int from, int64_t *out, int max,
-                              Diag *d) {
+                              int allow_dims, Diag *d) {
     if (n->opset && n->opset < from) {
         const Attr *a;
         if (shapes_attr(n, attr, ATTR_INTS, &a, d)) return -1;
@@ -33,12 +39,13 @@ static int ints_attr_or_input(Node *n, const char *attr, int input, int from, in
         return a->n;
     }
     if (!shapes_in(n, input)) return 0;
-    return shapes_const_ints(n, input, out, max, d);
+    return allow_dims ? shapes_const_ints_raw(n, input, out, max, d)
+                      : shapes_const_ints(n, input, out, max, d);
 }
 
 static int batch_dim_error(Node *n, Diag *d, int axis, const char *what) {
-    diag_node(d, n, "%s along axis %d, which is the batch dimension", what, axis);
-    diag_hint(d, "fix the batch size with --shape INPUT=DIMS, or export with a static batch");
+    diag_node(d, n, "%s along axis %d, a dynamic dimension, is not supported yet", what, axis);
+    diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
     return -1;
 }
 
@@ -67,16 +74,16 @@ int shape_concat(Node *n, Diag *d) {
         if (shapes_same_dtype(n, 0, i, d)) return -1;
         int ok = x->shape.rank == x0->shape.rank;
         for (int k = 0; ok && k < s.rank; k++)
-            if (k != axis && x->shape.dims[k] != x0->shape.dims[k]) ok = 0;
+            if (k != axis && shapes_unify(n, x->shape.dims[k], x0->shape.dims[k], &s.dims[k],
+                                          "a dim of its inputs outside the axis"))
+                ok = 0;
         if (!ok) {
             diag_node(d, n, "input '%s' %s does not match '%s' %s outside axis %lld", x->name,
                       shapes_str(&x->shape, b1), x0->name, shapes_str(&x0->shape, b2),
                       (long long)axis);
             return -1;
         }
-        if (x->shape.dims[axis] == DIM_BATCH)
-            return batch_dim_error(n, d, (int)axis, "concatenating");
-        s.dims[axis] += x->shape.dims[axis];
+        s.dims[axis] = dim_add(s.dims[axis], x->shape.dims[axis]);
     }
     shapes_set(n, 0, x0->dtype, &s);
     return 0;
@@ -115,16 +122,48 @@ int shape_transpose(Node *n, Diag *d) {
 
 /* --- Slice ----------------------------------------------------------------------------------- */
 
+/* One axis of a Slice whose size or bounds are symbolic (a Dim, or an
+ * encoded Dim from a shape computed from the input shapes: x[:, :seq]),
+ * step > 0: ONNX's clamping as Dim min/max, which the bounds simplify
+ * where they can (seq <= 512 makes min(seq, 512) seq). */
+static int slice_dynamic(Node *n, Diag *d, int axis, Dim dim, int64_t s, int64_t e, int64_t p,
+                         Dim *start, Dim *len) {
+    if (p < 1) {
+        diag_node(d, n, "slicing a dynamic dimension (axis %d) backwards is not supported yet",
+                  axis);
+        diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
+        return -1;
+    }
+    Dim b[2];
+    int64_t v[2] = {s, e};
+    for (int i = 0; i < 2; i++) {
+        if (fold_dim_is_sym(v[i]))
+            b[i] = fold_dim_decode(v[i]);
+        else if (v[i] < 0)
+            b[i] = dim_max(dim_add(dim, v[i] < -KILN_MAX_DIM ? -KILN_MAX_DIM - 1 : v[i]), 0);
+        else
+            b[i] = v[i] > KILN_MAX_DIM ? dim : v[i];
+        b[i] = dim_min(b[i], dim);
+    }
+    *start = b[0];
+    *len = dim_max(dim_ceildiv(dim_sub(b[1], b[0]), p > KILN_MAX_DIM ? KILN_MAX_DIM : p), 0);
+    if (*start == DIM_INVALID || *len == DIM_INVALID) {
+        diag_node(d, n, "the slice of axis %d is not computable", axis);
+        return -1;
+    }
+    return 0;
+}
+
 /* Slice's plan into p and its output shape into out. */
 static int slice_plan(Node *n, Diag *d, SlicePlan *plan, Shape *out) {
     int64_t *start = plan->start, *step = plan->step;
     Value *x = shapes_in(n, 0);
     int r = x->shape.rank;
     int64_t st[MAXV], en[MAXV], ax[MAXV], sp[MAXV];
-    int ns = ints_attr_or_input(n, "starts", 1, 10, st, MAXV, d);
-    int ne = ints_attr_or_input(n, "ends", 2, 10, en, MAXV, d);
-    int na = ints_attr_or_input(n, "axes", 3, 10, ax, MAXV, d);
-    int np = n->opset && n->opset < 10 ? 0 : ints_attr_or_input(n, "steps", 4, 10, sp, MAXV, d);
+    int ns = ints_attr_or_input(n, "starts", 1, 10, st, MAXV, 1, d);
+    int ne = ints_attr_or_input(n, "ends", 2, 10, en, MAXV, 1, d);
+    int na = ints_attr_or_input(n, "axes", 3, 10, ax, MAXV, 0, d);
+    int np = n->opset && n->opset < 10 ? 0 : ints_attr_or_input(n, "steps", 4, 10, sp, MAXV, 0, d);
     if (ns < 0 || ne < 0 || na < 0 || np < 0) return -1;
     if (ns != ne || (na && na != ns) || (np && np != ns)) {
         diag_node(d, n, "starts, ends, axes and steps must have the same length (%d, %d, %d, %d)",
@@ -149,9 +188,10 @@ static int slice_plan(Node *n, Diag *d, SlicePlan *plan, Shape *out) {
             return -1;
         }
         int64_t dim = x->shape.dims[axis];
-        if (dim == DIM_BATCH) {
-            if (s == 0 && p == 1 && e >= INT32_MAX) continue; /* the whole batch */
-            return batch_dim_error(n, d, (int)axis, "slicing");
+        if (dim < 0 || fold_dim_is_sym(s) || fold_dim_is_sym(e)) {
+            if (slice_dynamic(n, d, (int)axis, dim, s, e, p, &start[axis], &out->dims[axis]))
+                return -1;
+            continue;
         }
         if (s < 0) s += dim;
         if (e < 0) e += dim;
@@ -190,10 +230,28 @@ int shape_split(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
     int64_t axis, parts[64];
     if (shapes_axis(n, ir_attr_int(n, "axis", 0), x->shape.rank, d, &axis)) return -1;
-    int np = ints_attr_or_input(n, "split", 1, 13, parts, 64, d);
+    int np = ints_attr_or_input(n, "split", 1, 13, parts, 64, 0, d);
     if (np < 0) return -1;
     int64_t dim = x->shape.dims[axis];
-    if (dim == DIM_BATCH) return batch_dim_error(n, d, (int)axis, "splitting");
+    if (dim < 0 && np == 0) { /* equal parts: their count divides the size, checked at run time */
+        Dim part = dim_floordiv(dim, n->n_outputs);
+        char what[96];
+        snprintf(what, sizeof what, "axis %lld, which must split into %d equal parts",
+                 (long long)axis, n->n_outputs);
+        if (part == DIM_INVALID ||
+            shapes_unify(n, dim, dim_mul(part, n->n_outputs), &(Dim){0}, what)) {
+            diag_node(d, n, "axis %lld does not split into %d equal parts", (long long)axis,
+                      n->n_outputs);
+            return -1;
+        }
+        for (int i = 0; i < n->n_outputs; i++) {
+            Shape s = x->shape;
+            s.dims[axis] = part;
+            shapes_set(n, i, x->dtype, &s);
+        }
+        return 0;
+    }
+    if (dim < 0) return batch_dim_error(n, d, (int)axis, "splitting into given sizes");
     if (np == 0) {
         if (dim % n->n_outputs) {
             diag_node(d, n, "axis %lld of size %lld does not split into %d equal parts",
@@ -232,14 +290,21 @@ int shape_split(Node *n, Diag *d) {
 int shape_squeeze(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
     int64_t axes[MAXV];
-    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, d);
+    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, 0, d);
     if (na < 0) return -1;
     int drop[IR_MAX_RANK] = {0};
     for (int i = 0; i < na; i++) {
         int64_t a;
         if (shapes_axis(n, axes[i], x->shape.rank, d, &a)) return -1;
-        if (x->shape.dims[a] == DIM_BATCH) return batch_dim_error(n, d, (int)a, "squeezing");
-        if (x->shape.dims[a] != 1) {
+        if (x->shape.dims[a] < 0) { /* must be 1: checked at run time */
+            char what[64];
+            snprintf(what, sizeof what, "squeezed axis %lld", (long long)a);
+            if (shapes_unify(n, x->shape.dims[a], 1, &(Dim){0}, what)) {
+                diag_node(d, n, "axis %lld cannot have size 1; only size-1 axes can be squeezed",
+                          (long long)a);
+                return -1;
+            }
+        } else if (x->shape.dims[a] != 1) {
             diag_node(d, n, "axis %lld has size %lld, only size-1 axes can be squeezed",
                       (long long)a, (long long)x->shape.dims[a]);
             return -1;
@@ -256,7 +321,7 @@ int shape_squeeze(Node *n, Diag *d) {
 int shape_unsqueeze(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
     int64_t axes[MAXV];
-    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, d);
+    int na = ints_attr_or_input(n, "axes", 1, 13, axes, MAXV, 0, d);
     if (na < 0) return -1;
     int r = x->shape.rank + na;
     if (na == 0 || r > IR_MAX_RANK) {
@@ -295,7 +360,6 @@ int shape_gather(Node *n, Diag *d) {
     if (index_type_ok(n, 1, 1, d) ||
         shapes_axis(n, ir_attr_int(n, "axis", 0), x->shape.rank, d, &axis))
         return -1;
-    if (x->shape.dims[axis] == DIM_BATCH) return batch_dim_error(n, d, (int)axis, "gathering");
     int r = x->shape.rank - 1 + idx->shape.rank;
     if (r > IR_MAX_RANK) {
         diag_node(d, n, "output rank %d exceeds kiln's limit of %d", r, IR_MAX_RANK);
@@ -324,10 +388,13 @@ int shape_gather_elements(Node *n, Diag *d) {
                   idx->shape.rank);
         return -1;
     }
-    if (x->shape.dims[axis] == DIM_BATCH) return batch_dim_error(n, d, (int)axis, "gathering");
-    for (int i = 0; i < x->shape.rank; i++)
-        if ((x->shape.dims[i] == DIM_BATCH) != (idx->shape.dims[i] == DIM_BATCH))
-            return shapes_batch_unrepresentable(n, d, "gathering");
+    for (int i = 0; i < x->shape.rank; i++) /* outside the axis, the index dims are the data's */
+        if (i != axis && (x->shape.dims[i] < 0 || idx->shape.dims[i] < 0) &&
+            shapes_unify(n, idx->shape.dims[i], x->shape.dims[i], &(Dim){0},
+                         "a dim of the indices outside the axis")) {
+            diag_node(d, n, "indices dim %d cannot match the data's", i);
+            return -1;
+        }
     shapes_set(n, 0, x->dtype, &idx->shape);
     return 0;
 }
@@ -344,7 +411,7 @@ int shape_gather_nd(Node *n, Diag *d) {
         return -1;
     }
     for (int i = b; i < b + k; i++)
-        if (x->shape.dims[i] == DIM_BATCH) return batch_dim_error(n, d, i, "indexing");
+        if (x->shape.dims[i] < 0) return batch_dim_error(n, d, i, "indexing");
     Shape s = {0, {0}};
     for (int i = 0; i < ri - 1; i++)
         s.dims[s.rank++] = idx->shape.dims[i];
@@ -364,7 +431,7 @@ int shape_scatter(Node *n, Diag *d) {
     }
     if (index_type_ok(n, 1, 0, d) || shapes_same_dtype(n, 0, 2, d)) return -1;
     for (int i = 0; i < x->shape.rank; i++)
-        if (x->shape.dims[i] == DIM_BATCH) return batch_dim_error(n, d, i, "scattering");
+        if (x->shape.dims[i] < 0) return batch_dim_error(n, d, i, "scattering");
     shapes_set(n, 0, x->dtype, &x->shape);
     return 0;
 }
@@ -373,13 +440,11 @@ int shape_scatter(Node *n, Diag *d) {
 
 int shape_expand(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
-    int64_t want[IR_MAX_RANK];
-    int r = shapes_const_ints(n, 1, want, IR_MAX_RANK, d);
+    Shape t, s;
+    int r = shapes_const_dims(n, 1, t.dims, IR_MAX_RANK, d);
     if (r < 0) return -1;
-    Shape t = {r, {0}}, s;
-    for (int i = 0; i < r; i++)
-        t.dims[i] = want[i] == FOLD_DIM_BATCH ? DIM_BATCH : want[i];
-    if (shapes_broadcast(&x->shape, &t, &s)) {
+    t.rank = r;
+    if (shapes_broadcast(n, &x->shape, &t, &s)) {
         char b1[160], b2[160];
         diag_node(d, n, "input shape %s does not broadcast to %s", shapes_str(&x->shape, b1),
                   shapes_str(&t, b2));
@@ -404,8 +469,12 @@ int shape_tile(Node *n, Diag *d) {
             diag_node(d, n, "repeat %lld on axis %d is negative", (long long)rep[i], i);
             return -1;
         }
-        if (s.dims[i] == DIM_BATCH) {
-            if (rep[i] != 1) return batch_dim_error(n, d, i, "tiling");
+        if (s.dims[i] < 0) { /* the output's bounds are checked with every output */
+            s.dims[i] = dim_mul(s.dims[i], rep[i]);
+            if (s.dims[i] == DIM_INVALID) {
+                diag_node(d, n, "repeat %lld on axis %d is too large", (long long)rep[i], i);
+                return -1;
+            }
             continue;
         }
         if (__builtin_mul_overflow(s.dims[i], rep[i], &s.dims[i]) || s.dims[i] > KILN_MAX_DIM) {
@@ -446,19 +515,12 @@ int shape_size(Node *n, Diag *d) {
 }
 
 int shape_constant_of_shape(Node *n, Diag *d) {
-    int64_t want[IR_MAX_RANK];
     Value *in = shapes_in(n, 0);
-    int r = shapes_const_ints(n, 0, want, IR_MAX_RANK, d);
+    Shape s;
+    int r = shapes_const_dims(n, 0, s.dims, IR_MAX_RANK, d);
     if (r < 0) return -1;
     if (in->shape.rank != 1) r = 0; /* a scalar-shaped empty shape */
-    Shape s = {r, {0}};
-    for (int i = 0; i < r; i++) {
-        s.dims[i] = want[i] == FOLD_DIM_BATCH ? DIM_BATCH : want[i];
-        if (s.dims[i] < 0 && s.dims[i] != DIM_BATCH) {
-            diag_node(d, n, "dim %d is %lld", i, (long long)want[i]);
-            return -1;
-        }
-    }
+    s.rank = r;
     const Attr *v = ir_attr(n, "value");
     DType t = DT_F32;
     if (v && v->kind == ATTR_TENSOR && v->t) {
@@ -477,9 +539,43 @@ int shape_constant_of_shape(Node *n, Diag *d) {
  * codegen only copies it. */
 #define RANGE_MAX_ELEMS ((int64_t)1 << 28)
 
+/* Range over sizes computed from the input shapes (torch.arange(x.size(1))):
+ * int64, a constant delta; the output's length is a Dim and the model fills
+ * it at run time (no plan: emit_folded calls kiln_range_i64). */
+static int range_dynamic(Node *n, Diag *d) {
+    Dim v[3];
+    for (int i = 0; i < 3; i++) {
+        Value *x = shapes_in(n, i);
+        if (x->dtype != DT_I64 || shape_numel(&x->shape) != 1) {
+            diag_node(d, n, "a Range over dynamic sizes must be int64 scalars; '%s' is %s", x->name,
+                      dtype_onnx_name(x->dtype));
+            return -1;
+        }
+        v[i] = fold_dim_decode(*(const int64_t *)x->data);
+    }
+    int64_t delta;
+    if (!dim_value(v[2], &delta) || delta < 1 || v[0] == DIM_INVALID || v[1] == DIM_INVALID) {
+        diag_node(d, n,
+                  "a Range over dynamic sizes needs sizes for start and limit and a "
+                  "positive constant delta");
+        diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
+        return -1;
+    }
+    Shape s = {1, {dim_max(dim_ceildiv(dim_sub(v[1], v[0]), delta), 0)}};
+    if (s.dims[0] == DIM_INVALID) {
+        diag_node(d, n, "the length of this Range is not computable");
+        return -1;
+    }
+    n->plan_kind = PLAN_NONE;
+    shapes_set(n, 0, DT_I64, &s);
+    return 0;
+}
+
 int shape_range(Node *n, Diag *d) {
     double v[3];
     int64_t k[3];
+    for (int i = 0; i < 3; i++)
+        if (fold_has_dims(shapes_in(n, i))) return range_dynamic(n, d);
     for (int i = 0; i < 3; i++) {
         Value *x = shapes_in(n, i);
         if (!x->data || shape_numel(&x->shape) != 1) {
@@ -574,9 +670,6 @@ int shape_trilu(Node *n, Diag *d) {
         diag_node(d, n, "input must have rank >= 2, has %d", x->shape.rank);
         return -1;
     }
-    if (x->shape.dims[x->shape.rank - 1] == DIM_BATCH ||
-        x->shape.dims[x->shape.rank - 2] == DIM_BATCH)
-        return batch_dim_error(n, d, x->shape.rank - 2, "a triangle");
     int64_t kv;
     if (k && shapes_const_ints(n, 1, &kv, 1, d) < 0) return -1;
     shapes_set(n, 0, x->dtype, &x->shape);
@@ -595,8 +688,7 @@ static int block_check(Node *n, Diag *d, int64_t *b) {
                   x->rank, (long long)*b);
         return -1;
     }
-    for (int i = 1; i < 4; i++)
-        if (x->dims[i] == DIM_BATCH) return batch_dim_error(n, d, i, "rearranging blocks");
+    if (x->dims[1] < 0) return batch_dim_error(n, d, 1, "rearranging blocks");
     return 0;
 }
 
@@ -615,8 +707,8 @@ int shape_depth_to_space(Node *n, Diag *d) {
         return -1;
     }
     s.dims[1] /= b * b;
-    s.dims[2] *= b;
-    s.dims[3] *= b;
+    s.dims[2] = dim_mul(s.dims[2], b);
+    s.dims[3] = dim_mul(s.dims[3], b);
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
 }
@@ -625,16 +717,61 @@ int shape_space_to_depth(Node *n, Diag *d) {
     int64_t b;
     if (block_check(n, d, &b)) return -1;
     Shape s = shapes_in(n, 0)->shape;
-    if (s.dims[2] % b || s.dims[3] % b) {
+    if ((s.dims[2] >= 0 && s.dims[2] % b) || (s.dims[3] >= 0 && s.dims[3] % b)) {
         diag_node(d, n, "height %lld and width %lld must be multiples of blocksize %lld",
                   (long long)s.dims[2], (long long)s.dims[3], (long long)b);
         return -1;
     }
     s.dims[1] *= b * b;
-    s.dims[2] /= b;
-    s.dims[3] /= b;
+    for (int i = 2; i < 4; i++) {
+        if (s.dims[i] >= 0) {
+            s.dims[i] /= b;
+            continue;
+        }
+        /* A dynamic one must be a multiple of b: checked at run time. */
+        Dim q = dim_floordiv(s.dims[i], b);
+        char what[96];
+        snprintf(what, sizeof what, "the %s, which must be a multiple of blocksize %lld",
+                 i == 2 ? "height" : "width", (long long)b);
+        if (q == DIM_INVALID || shapes_unify(n, s.dims[i], dim_mul(q, b), &(Dim){0}, what)) {
+            diag_node(d, n, "axis %d cannot be a multiple of blocksize %lld", i, (long long)b);
+            return -1;
+        }
+        s.dims[i] = q;
+    }
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
+}
+
+/* --- table gathers: Pad and nearest Resize --------------------------------------------------- */
+
+/* The bytes of the tables a table gather (codegen's emit_table_gather)
+ * computes at run time, one int64 per output position of each axis it
+ * walks whose output size or input stride is dynamic (table_dynamic
+ * there); the axes it walks are
+ * those from the first one not the identity (ident[]) to the last, the
+ * trailing identity ones merged into one. The same walk as
+ * emit_table_gather's, which lays the tables out in this order. */
+static Dim gather_table_bytes(const Shape *x, const Shape *y, const int *ident) {
+    int r = y->rank, first = 0;
+    while (first < r && ident[first])
+        first++;
+    if (first == r) return 0;
+    int last = r;
+    while (last > first + 1 && ident[last - 1])
+        last--;
+    Dim b = 0;
+    for (int k = first; k < last; k++) {
+        int dynamic = y->dims[k] < 0; /* its size or the input's stride there */
+        for (int i = k; i < r; i++)
+            if (x->dims[i] < 0) dynamic = 1;
+        if (dynamic) b = dim_add(b, dim_mul(y->dims[k], 8));
+    }
+    int tail_dynamic = 0;
+    for (int k = last; k < r; k++)
+        if (y->dims[k] < 0) tail_dynamic = 1;
+    if (tail_dynamic) b = dim_add(b, dim_mul(shape_prod(y, last, r), 8));
+    return b;
 }
 
 /* --- Pad -------------------------------------------------------------------------------------- */
@@ -658,7 +795,7 @@ static int pad_plan(Node *n, Diag *d, PadPlan *p) {
         diag_hint(d, "kiln supports constant, edge and reflect");
         return -1;
     }
-    int np = ints_attr_or_input(n, "pads", 1, 11, pads, 2 * IR_MAX_RANK, d);
+    int np = ints_attr_or_input(n, "pads", 1, 11, pads, 2 * IR_MAX_RANK, 0, d);
     if (np < 0) return -1;
     if (np != 2 * r) {
         diag_node(d, n, "pads has %d values, expected %d for rank %d", np, 2 * r, r);
@@ -695,9 +832,17 @@ static int pad_plan(Node *n, Diag *d, PadPlan *p) {
                       (long long)pads[i], (long long)pads[i + r], i, (long long)KILN_MAX_DIM);
             return -1;
         }
-        if (dim == DIM_BATCH && (pads[i] || pads[i + r]))
-            return batch_dim_error(n, d, i, "padding");
-        if (dim != DIM_BATCH && dim + pads[i] + pads[i + r] < 0) {
+        if (dim < 0 && (pads[i] || pads[i + r])) { /* sizes checked at run time */
+            if (shapes_dim_min(n, dim_add(dim_add(dim, pads[i]), pads[i + r]), 0,
+                               "the size of a padded axis") ||
+                (*mode != PAD_CONSTANT && (pads[i] > 0 || pads[i + r] > 0) &&
+                 shapes_dim_min(n, dim, 1, "the size of an axis padded by edge or reflect"))) {
+                diag_node(d, n, "axis %d cannot be padded by %lld/%lld in mode '%s'", i,
+                          (long long)pads[i], (long long)pads[i + r], m);
+                return -1;
+            }
+        }
+        if (dim >= 0 && dim + pads[i] + pads[i + r] < 0) {
             diag_node(d, n, "pads remove more than the %lld elements of axis %d", (long long)dim,
                       i);
             return -1;
@@ -716,8 +861,17 @@ int shape_pad(Node *n, Diag *d) {
     PadPlan *p = arena_alloc(n->graph->arena, sizeof *p);
     if (pad_plan(n, d, p)) return -1;
     Shape s = shapes_in(n, 0)->shape;
-    for (int i = 0; i < s.rank; i++)
-        if (s.dims[i] != DIM_BATCH) s.dims[i] += p->begin[i] + p->end[i];
+    int ident[IR_MAX_RANK];
+    for (int i = 0; i < s.rank; i++) {
+        s.dims[i] = s.dims[i] >= 0 ? s.dims[i] + p->begin[i] + p->end[i]
+                                   : dim_add(dim_add(s.dims[i], p->begin[i]), p->end[i]);
+        ident[i] = !p->begin[i] && !p->end[i];
+    }
+    n->scratch = gather_table_bytes(&shapes_in(n, 0)->shape, &s, ident);
+    if (n->scratch == DIM_INVALID) {
+        diag_node(d, n, "the padded sizes are not computable");
+        return -1;
+    }
     n->plan_kind = PLAN_PAD;
     n->plan.pad = p;
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
@@ -744,6 +898,58 @@ static int const_floats(Node *n, int i, double *out, int max, Diag *d) {
     for (int64_t k = 0; k < c; k++)
         out[k] = v->dtype == DT_F32 ? ((const float *)v->data)[k] : ((const double *)v->data)[k];
     return (int)c;
+}
+
+/* floor(in * sc) as a Dim where that is exact: sc a binary fraction q / 2^e
+ * (2, 0.5, 1.5); DIM_INVALID otherwise. */
+static Dim scaled_dim(Dim in, double sc) {
+    for (int e = 0; e <= 20; e++) {
+        double q = ldexp(sc, e);
+        if (q == floor(q) && q <= (double)(1 << 20))
+            return dim_floordiv(dim_mul(in, (int64_t)q), (int64_t)1 << e);
+    }
+    return DIM_INVALID;
+}
+
+/* Axis i of a Resize whose input size `in` or output size `out` (a Dim; DIM_INVALID:
+ * from the scale) is dynamic: the output size as a Dim; the model computes the
+ * taps at run time from the actual sizes (kiln_resize.h). */
+static int resize_dynamic(Node *n, Diag *d, ResizePlan *p, int i, Dim in, Dim out) {
+    double sc = p->given[i];
+    p->scale[i] = sc;
+    if (out == DIM_INVALID && sc == 1.0) {
+        p->out.dims[i] = in;
+        return 0;
+    }
+    if (out == DIM_INVALID) {
+        out = scaled_dim(in, sc);
+        if (out == DIM_INVALID) {
+            diag_node(d, n,
+                      "scale %g on axis %d, a dynamic dimension: floor(size * %g) is not "
+                      "exact as a dimension",
+                      sc, i, sc);
+            diag_hint(d, "kiln resizes dynamic dims by integer scales and binary fractions (2, "
+                         "0.5, 1.5), or to sizes; pin the dim with --shape INPUT=DIMS or --dim "
+                         "NAME=SIZE");
+            return -1;
+        }
+    }
+    int64_t lo, hi;
+    if (dim_bounds(out, &lo, &hi) || lo < 0 || hi > KILN_MAX_RESIZE_DIM) {
+        char b[64];
+        diag_node(d, n, "axis %d resized to %s may be outside 0..%d (kiln's limit)", i,
+                  dim_str(out, b, sizeof b), KILN_MAX_RESIZE_DIM);
+        diag_hint(d, "bound the dims with --shape INPUT=LO..HIx... or --dim NAME=LO..HI");
+        return -1;
+    }
+    p->out.dims[i] = out;
+    if (out == in || sc > 0) return 0; /* by a scale, an empty axis stays empty */
+    /* An empty axis cannot be resized to a non-empty one: checked at run time. */
+    if (in == 0 || shapes_dim_min(n, in, 1, "the size of a resized axis")) {
+        diag_node(d, n, "axis %d is empty and cannot be resized", i);
+        return -1;
+    }
+    return 0;
 }
 
 /* Resize's (and Upsample's) parameters into p, taps not yet computed. */
@@ -773,10 +979,16 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
                                  "tf_crop_and_resize"};
     static const char *nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     int ok_ctm = 0, ok_nm = 0;
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(p->ctm, ctms[i])) ok_ctm = 1;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(p->nearest_mode, nms[i])) ok_nm = 1;
+    for (int i = 0; i < 5; i++) /* in the order of KILN_CTM_* */
+        if (!strcmp(p->ctm, ctms[i])) {
+            ok_ctm = 1;
+            p->ctm_k = i;
+        }
+    for (int i = 0; i < 4; i++) /* KILN_NEAREST_* */
+        if (!strcmp(p->nearest_mode, nms[i])) {
+            ok_nm = 1;
+            p->nearest_k = i;
+        }
     if (!ok_ctm || !ok_nm) {
         diag_node(d, n, "coordinate_transformation_mode '%s' / nearest_mode '%s' is not supported",
                   p->ctm, p->nearest_mode);
@@ -795,7 +1007,7 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
         int si = legacy ? 1 : 2;
         if ((ns = const_floats(n, si, sc, MAXV, d)) < 0) return -1;
         if (!legacy && (nr = const_floats(n, 1, roi, MAXV, d)) < 0) return -1;
-        if (!legacy && shapes_in(n, 3) && (nz = shapes_const_ints(n, 3, sizes, MAXV, d)) < 0)
+        if (!legacy && shapes_in(n, 3) && (nz = shapes_const_ints_raw(n, 3, sizes, MAXV, d)) < 0)
             return -1;
     }
     if ((ns && nz) || (!ns && !nz) || (ns && ns != r) || (nz && nz != r)) {
@@ -812,141 +1024,67 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
         int64_t in = x->shape.dims[i];
         p->roi[i] = nr ? roi[i] : 0;
         p->roi[i + r] = nr ? roi[i + r] : 1;
-        if (in == DIM_BATCH) {
-            if ((ns && sc[i] == 1.0) || (!ns && 0)) {
-                p->scale[i] = 1;
-                p->out.dims[i] = DIM_BATCH;
-                continue;
-            }
-            return batch_dim_error(n, d, i, "resizing");
+        p->given[i] = ns ? sc[i] : 0;
+        if (ns && !(sc[i] > 0)) {
+            diag_node(d, n, "scale %g on axis %d is not positive", sc[i], i);
+            return -1;
+        }
+        if (!ns && !fold_dim_is_sym(sizes[i]) && (sizes[i] < 0 || sizes[i] > KILN_MAX_RESIZE_DIM)) {
+            diag_node(d, n, "size %lld of axis %d is outside 0..%d (kiln's limit)",
+                      (long long)sizes[i], i, KILN_MAX_RESIZE_DIM);
+            return -1;
+        }
+        if (!ns && fold_dim_is_sym(sizes[i])) { /* a size computed from a shape */
+            if (resize_dynamic(n, d, p, i, in, fold_dim_decode(sizes[i]))) return -1;
+            continue;
+        }
+        if (in < 0) {
+            if (resize_dynamic(n, d, p, i, in, ns ? DIM_INVALID : sizes[i])) return -1;
+            continue;
         }
         if (ns) {
-            if (!(sc[i] > 0)) {
-                diag_node(d, n, "scale %g on axis %d is not positive", sc[i], i);
-                return -1;
-            }
             if (!(floor(sc[i] * (double)in) <= (double)KILN_MAX_RESIZE_DIM)) {
                 diag_node(d, n, "scale %g makes axis %d larger than kiln's limit of %d", sc[i], i,
                           KILN_MAX_RESIZE_DIM);
                 return -1;
             }
-            p->scale[i] = sc[i];
             p->out.dims[i] = (int64_t)floor(sc[i] * (double)in);
-            p->out_w[i] = (float)((float)sc[i] * (float)in); /* float32, as numpy computes it */
         } else {
-            if (sizes[i] < 0 || sizes[i] > KILN_MAX_RESIZE_DIM) {
-                diag_node(d, n, "size %lld of axis %d is outside 0..%d (kiln's limit)",
-                          (long long)sizes[i], i, KILN_MAX_RESIZE_DIM);
-                return -1;
-            }
             if (in == 0 && sizes[i] > 0) {
                 diag_node(d, n, "axis %d is empty and cannot be resized to %lld", i,
                           (long long)sizes[i]);
                 return -1;
             }
-            p->scale[i] = (double)sizes[i] / (double)in;
             p->out.dims[i] = sizes[i];
-            p->out_w[i] = p->scale[i] * (double)in;
         }
+        kiln_resize_scale(p->given[i], in, p->out.dims[i], &p->scale[i], &p->out_w[i]);
     }
     return 0;
-}
-
-/* The n integers nearest to xp in [0, limit), ties to the smaller, ascending. */
-static void nearest_ints(double xp, int n, int64_t limit, int64_t *out) {
-    int64_t c = (int64_t)floor(xp);
-    if (c < 0) c = 0;
-    if (c > limit - 1) c = limit - 1;
-    int64_t lo = c - n - 1 < 0 ? 0 : c - n - 1, hi = c + n + 1 > limit - 1 ? limit - 1 : c + n + 1;
-    int got = 0;
-    int64_t cand[16];
-    for (int64_t i = lo; i <= hi; i++)
-        cand[got++] = i;
-    /* Selection by (distance, index); cand is ascending, so a stable pick works. */
-    int used[16] = {0};
-    for (int k = 0; k < n && k < got; k++) {
-        int best = -1;
-        for (int j = 0; j < got; j++)
-            if (!used[j] &&
-                (best < 0 || fabs(xp - (double)cand[j]) < fabs(xp - (double)cand[best])))
-                best = j;
-        used[best] = 1;
-    }
-    int k = 0;
-    for (int j = 0; j < got; j++)
-        if (used[j]) out[k++] = cand[j];
 }
 
 /* Taps of one axis: for output j, idx[j*4 + t] (clamped input positions)
  * with weights w[j*4 + t], t < *taps (2 or 4); idx[j*4] = -1 where
  * tf_crop_and_resize extrapolates. Returns 1 if the axis maps every output
- * position to the same input position with weight 1 (nothing to do). */
+ * position to the same input position with weight 1 (nothing to do). The
+ * model computes the same taps at run time where a size is dynamic
+ * (kiln_resize.h). */
 static int resize_taps(const ResizePlan *p, int axis, int64_t in, int64_t *idx, double *w,
                        int *taps) {
     int64_t out = p->out.dims[axis];
-    double scale = p->scale[axis], ow = p->out_w[axis];
-    double r0 = p->roi[axis], r1 = p->roi[axis + p->rank];
+    KilnResizeAxis a = {
+        p->mode,        p->ctm_k,       p->nearest_k, p->exclude_outside,     p->cubic_a,
+        p->scale[axis], p->out_w[axis], p->roi[axis], p->roi[axis + p->rank], in};
     int n = p->mode == RESIZE_CUBIC ? 4 : 2, identity = out == in;
     *taps = n;
     for (int64_t j = 0; j < out; j++) {
-        double x = (double)j, xo;
         int64_t *ij = idx + j * 4;
         double *wj = w + j * 4;
-        if (!strcmp(p->ctm, "align_corners"))
-            xo = ow == 1 ? 0 : x * (double)(in - 1) / (ow - 1);
-        else if (!strcmp(p->ctm, "asymmetric"))
-            xo = x / scale;
-        else if (!strcmp(p->ctm, "tf_crop_and_resize")) {
-            xo = ow == 1 ? (r1 - r0) * (double)(in - 1) / 2
-                         : x * (r1 - r0) * (double)(in - 1) / (ow - 1);
-            xo += (double)(float)((float)r0 * (float)(in - 1));
-            if (!(xo >= 0 && xo <= (double)(in - 1))) { /* also a NaN from a NaN roi */
-                for (int t = 0; t < n; t++) {
-                    ij[t] = -1;
-                    wj[t] = 0;
-                }
-                identity = 0;
-                continue;
-            }
-        } else if (!strcmp(p->ctm, "pytorch_half_pixel"))
-            xo = ow == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
-        else
-            xo = (x + 0.5) / scale - 0.5;
-        double fl = floor(xo), ratio = xo == fl ? 1.0 : xo - fl;
-        double c[4];
-        if (p->mode == RESIZE_LINEAR) {
-            c[0] = 1 - ratio;
-            c[1] = ratio;
-        } else if (p->mode == RESIZE_CUBIC) {
-            double A = p->cubic_a, s = ratio, t = 1 - ratio;
-            c[0] = ((A * (s + 1) - 5 * A) * (s + 1) + 8 * A) * (s + 1) - 4 * A;
-            c[1] = ((A + 2) * s - (A + 3)) * s * s + 1;
-            c[2] = ((A + 2) * t - (A + 3)) * t * t + 1;
-            c[3] = ((A * (t + 1) - 5 * A) * (t + 1) + 8 * A) * (t + 1) - 4 * A;
-        } else {
-            const char *m = p->nearest_mode;
-            int second = ratio == 1.0                       ? 1
-                         : !strcmp(m, "round_prefer_floor") ? ratio > 0.5
-                         : !strcmp(m, "round_prefer_ceil")  ? ratio >= 0.5
-                         : !strcmp(m, "floor")              ? 0
-                                                            : 1;
-            c[0] = !second;
-            c[1] = second;
+        if (kiln_resize_tap(&a, j, ij, wj)) {
+            identity = 0;
+            continue;
         }
-        int pad = (n + 1) / 2;
-        int64_t nb[4];
-        nearest_ints(xo + pad, n, in + 2 * pad, nb);
-        double sum = 0;
-        for (int t = 0; t < n; t++) {
-            int64_t k = nb[t] - pad;
-            if (p->exclude_outside && (k < 0 || k >= in)) c[t] = 0;
-            sum += c[t];
-            ij[t] = k < 0 ? 0 : k >= in ? in - 1 : k;
-        }
-        for (int t = 0; t < n; t++) {
-            wj[t] = p->exclude_outside ? c[t] / sum : c[t];
+        for (int t = 0; t < n; t++)
             if (wj[t] != 0 && (ij[t] != j || wj[t] != 1)) identity = 0;
-        }
     }
     return identity;
 }
@@ -963,13 +1101,12 @@ int shape_resize(Node *n, Diag *d) {
     }
     /* Linear and cubic run axis by axis through two scratch buffers, each
      * as large as the largest intermediate. */
-    n->scratch = n->scratch_per_batch = 0;
+    n->scratch = 0;
     shapes_set(n, 0, x->dtype, &p->out);
     if (shapes_check_outputs(n, d)) return -1;
     if (p->mode != RESIZE_NEAREST) {
         Shape cur = x->shape;
-        int64_t big = 0;
-        int batch = 0;
+        Dim big = 0;
         for (int i = 0; i < p->rank; i++) {
             cur.dims[i] = p->out.dims[i];
             int64_t bytes;
@@ -980,24 +1117,37 @@ int shape_resize(Node *n, Diag *d) {
                           (long long)KILN_MAX_TENSOR_BYTES);
                 return -1;
             }
-            int bb;
-            int64_t c = shapes_product(&cur, 0, cur.rank, &bb);
-            if (c > big) big = c;
-            batch |= bb;
+            big = dim_max(big, shape_count(&cur));
         }
-        if (batch)
-            n->scratch_per_batch = 2 * big * 4 + 128;
-        else
-            n->scratch = 2 * big * 4 + 128;
+        n->scratch = dim_add(dim_mul(big, 8), 128);
     }
     for (int k = 0; k < p->rank; k++) {
         ResizeTaps *t = &p->axis[k];
         int64_t out = p->out.dims[k];
         t->identity = 1;
-        if (out == DIM_BATCH) continue;
+        if (out < 0 || x->shape.dims[k] < 0) { /* taps at run time */
+            t->identity = out == x->shape.dims[k] && p->ctm_k != KILN_CTM_TF_CROP_AND_RESIZE;
+            t->taps = p->mode == RESIZE_CUBIC ? 4 : 2;
+            continue;
+        }
         t->idx = arena_alloc(n->graph->arena, sizeof(int64_t) * (size_t)(4 * out + 4));
         t->w = arena_alloc(n->graph->arena, sizeof(double) * (size_t)(4 * out + 4));
         t->identity = resize_taps(p, k, x->shape.dims[k], t->idx, t->w, &t->taps);
+    }
+    /* Taps the model computes (dynamic sizes) go into scratch after the
+     * buffers: emit_resize lays them out in this order. */
+    int ident[IR_MAX_RANK];
+    Dim tables = 0;
+    for (int k = 0; k < p->rank; k++) {
+        ident[k] = p->axis[k].identity;
+        if (p->mode != RESIZE_NEAREST && !ident[k] && (x->shape.dims[k] < 0 || p->out.dims[k] < 0))
+            tables = dim_add(tables, dim_mul(p->out.dims[k], 12 * p->axis[k].taps));
+    }
+    if (p->mode == RESIZE_NEAREST) tables = gather_table_bytes(&x->shape, &p->out, ident);
+    n->scratch = dim_add(n->scratch, tables);
+    if (n->scratch == DIM_INVALID) {
+        diag_node(d, n, "the scratch of this resize is not computable");
+        return -1;
     }
     n->plan_kind = PLAN_RESIZE;
     n->plan.resize = p;

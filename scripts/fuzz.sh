@@ -6,7 +6,7 @@
 # memory blow-up); the input that did it is kept under
 # BUILD_DIR/findings/<harness>/ and the script prints how to replay it.
 #
-#   HARNESS         model infer_json infer_binary tensor (default: all)
+#   HARNESS         model infer_json infer_binary tensor xgboost (default: all)
 #   FUZZ_SECONDS    seconds per harness (default 45)
 #   FUZZ_BUILD_DIR  default build-fuzz; its corpus/ grows from run to run
 #
@@ -17,7 +17,7 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-45}
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
-harnesses=${*:-model infer_json infer_binary tensor}
+harnesses=${*:-model infer_json infer_binary tensor xgboost}
 
 echo "== fuzz build ($dir, clang-19)"
 CC=clang-19 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKILN_FUZZ=ON \
@@ -45,6 +45,8 @@ seeds() {
         for f in "$conf"/*/model.onnx; do t=${f%/model.onnx}; cp "$f" "$s/${t##*/}.onnx"; done ;;
     infer_json)
         for f in samples/*/request.json; do cp "$f" "$s/$(basename "$(dirname "$f")").json"; done ;;
+    xgboost)
+        for f in samples/*/*xgb*.json; do [ ! -f "$f" ] || cp "$f" "$s/$(basename "$f")"; done ;;
     tensor)
         for f in samples/*/*.npy; do cp "$f" "$s/$(basename "$(dirname "$f")")_$(basename "$f")"; done
         for f in "$conf"/*/data_0/*.pb "$conf"/*/data_0/input_0.npy; do
@@ -61,6 +63,7 @@ max_len() {
     infer_json) echo 65536 ;;
     infer_binary) echo 16384 ;;
     tensor) echo 65536 ;;
+    xgboost) echo 262144 ;;
     esac
 }
 
@@ -85,6 +88,7 @@ dict_of() {
     case $1 in
     infer_*) echo "-dict=tests/fuzz/infer.dict" ;;
     tensor) echo "-dict=tests/fuzz/npy.dict" ;;
+    xgboost) echo "-dict=tests/fuzz/xgb.dict" ;;
     esac
 }
 

@@ -12,7 +12,7 @@ libonnx-dev libprotobuf-c-dev protobuf-c-compiler
 libarchive-dev libevent-dev libjansson-dev nettle-dev
 libcmocka-dev
 libfuzzer-19-dev libclang-rt-19-dev
-python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn python3-yaml
+python3-onnx python3-numpy python3-torch python3-torchvision python3-sklearn python3-yaml python3-xgboost
 jupyter-nbconvert python3-ipykernel python3-nbformat
 curl wrk
 skopeo umoci

@@ -52,7 +52,7 @@ struct Codegen {
     Diag *d;
     /* The function being emitted: kiln_model_run itself, or one of the
      * chunk functions a large graph is split into (see cg_emit_run). */
-    LLVMValueRef batch;      /* its batch argument */
+    LLVMValueRef syms;       /* its symbol values argument: i64[n_syms] */
     LLVMValueRef ws;         /* its workspace argument */
     LLVMValueRef fn_inputs;  /* its inputs argument */
     LLVMValueRef fn_outputs; /* its outputs argument */
@@ -61,6 +61,11 @@ struct Codegen {
     LLVMValueRef *vals;      /* address of each Value, by id (malloc'd) */
     int *vals_fn;            /* fn_id that vals[id] was computed in; 0: none (malloc'd) */
     int sym_overflow;        /* a size of the node being emitted overflowed int64 */
+    /* cg_dim_value's cache: the value of Dim -1 - id in function dimv_fn[id]
+     * (malloc'd, grown on demand). */
+    LLVMValueRef *dimv;
+    int *dimv_fn;
+    int64_t cap_dimv;
     /* The check sites (kiln_model.h), by site - 1, from g's arena; the
      * model's KilnModel.checks table is made from them. */
     const char **checks;
@@ -82,40 +87,40 @@ void cg_fn_retarget(Codegen *cg, LLVMValueRef f, const char *cpu, const char *fe
 #include "ops.def"
 #undef OP
 
-/* A size known up to the batch: c * batch^e. Products are checked: one
- * whose c overflows int64 is the overflowed Sym (e < 0), which sticks
- * through later products, equals no other Sym, and whose cg_sym_value()
- * fails the node being emitted with a diagnostic naming it (never a
- * wrapped size in the code). */
-typedef struct Sym {
-    int64_t c; /* constant factor */
-    int e;     /* power of the batch; < 0: overflowed */
-} Sym;
-#define CG_SYM_OVERFLOW ((Sym){1, -1})
+/* A size as codegen computes with it: a Dim (dim.h), a number or an
+ * expression over the model's symbols. Products are checked: one that
+ * overflows is CG_SYM_OVERFLOW (DIM_INVALID), which sticks through later
+ * products, equals no other Sym, and whose cg_sym_value() fails the node
+ * being emitted with a diagnostic naming it (never a wrapped size in the
+ * code). Equal sizes are the same Dim. */
+typedef Dim Sym;
+#define CG_SYM_OVERFLOW DIM_INVALID
 
 static inline Sym cg_sym(int64_t c) {
-    return (Sym){c, 0};
+    return dim_const(c);
 }
 static inline Sym cg_sym_dim(int64_t d) {
-    return d == DIM_BATCH ? (Sym){1, 1} : (Sym){d, 0};
+    return d;
 }
 static inline Sym cg_sym_mul(Sym a, Sym b) {
-    Sym p = {0, a.e + b.e};
-    if (a.e < 0 || b.e < 0 || p.e > 64 || __builtin_mul_overflow(a.c, b.c, &p.c))
-        return CG_SYM_OVERFLOW;
-    return p;
+    return dim_mul(a, b);
 }
 static inline int cg_sym_eq(Sym a, Sym b) {
-    return a.e >= 0 && b.e >= 0 && a.c == b.c && (a.e == b.e || a.c == 0);
+    return a == b && a != DIM_INVALID;
 }
 static inline int cg_sym_is(Sym a, int64_t c) {
-    return a.e == 0 && a.c == c;
+    return a == c;
 }
 /* Product of s's dims [from, to). */
 Sym cg_sym_prod(const Shape *s, int from, int to);
-/* The i64 value of a Sym at the run's batch size. An overflowed Sym gives
+/* The i64 value of a Sym at the run's symbol values. An overflowed Sym gives
  * 0 and sets Codegen.sym_overflow, which fails the node being emitted. */
 LLVMValueRef cg_sym_value(Codegen *cg, Sym s);
+/* The i64 value of d in the function being emitted, computed once per
+ * function in its entry block from its syms argument (cg->syms). */
+LLVMValueRef cg_dim_value(Codegen *cg, Dim d);
+/* A new check site with this text (from g's arena); returns its number. */
+int cg_check_site_add(Codegen *cg, const char *text);
 LLVMValueRef cg_i32(Codegen *cg, int v);
 LLVMValueRef cg_i64(Codegen *cg, int64_t v);
 LLVMValueRef cg_f32(Codegen *cg, float v);
@@ -156,7 +161,7 @@ void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st);
 /* Emits the graph's constants as globals, once: every variant of
  * kiln_model_run reads the same ones. Call before cg_emit_run. */
 void cg_emit_constants(Codegen *cg, const Graph *g);
-/* Emits `int kiln_model_run<suffix>(inputs, outputs, ws, batch, pool)`,
+/* Emits `int kiln_model_run<suffix>(inputs, outputs, ws, syms, pool)`,
  * its functions with target cpu fn_cpu and features fn_features; NULL with
  * diagnostics if some node cannot be lowered. A large graph is emitted as
  * chunk functions of the same signature that run calls in order; every
@@ -164,5 +169,31 @@ void cg_emit_constants(Codegen *cg, const Graph *g);
  * the first nonzero one. The check sites are numbered from 1 again on each
  * call (every variant has the same ones). */
 LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix);
+
+/* ONNX-ML classifiers (emit_ml.c; the kernels are runtime/kernels/ml.h,
+ * whose comments give the exact, ONNX Runtime-compatible semantics).
+ *
+ * cg_ml_post_transform: KILN_ML_POST_* of n's post_transform attribute
+ * (default NONE); -1 with a diagnostic on n if ONNX-ML has no such one.
+ *
+ * cg_ml_write_scores: emits kiln_ml_write_scores: scores in ([rows,
+ * classes] f32) to out (rows of out_stride floats) under `transform`;
+ * with classes == 1, `second` (KILN_ML_SECOND_*) or the i32-per-row array
+ * second_by_row (NULL: none) says how one score makes two columns.
+ *
+ * cg_ml_label_table: a constant holding labels (ATTR_INTS: int64_t[n];
+ * ATTR_STRINGS: const char *[n], the string-tensor ABI).
+ *
+ * cg_ml_labels: emits the label of each row into out (int64 or string
+ * tensor, as labels' kind): with classes >= 2 labels[first argmax of the
+ * row] (stride: floats between rows of scores); with classes == 1
+ * labels[score > threshold] (labels has 2 entries). */
+int cg_ml_post_transform(Codegen *cg, const Node *n);
+void cg_ml_write_scores(Codegen *cg, LLVMValueRef rows, int64_t classes, int transform, int second,
+                        LLVMValueRef second_by_row, LLVMValueRef in, LLVMValueRef out,
+                        int64_t out_stride);
+LLVMValueRef cg_ml_label_table(Codegen *cg, const Attr *labels);
+void cg_ml_labels(Codegen *cg, LLVMValueRef rows, int64_t classes, LLVMValueRef scores,
+                  int64_t stride, float threshold, const Attr *labels, LLVMValueRef out);
 
 #endif

@@ -316,6 +316,8 @@ void codegen_destroy(Codegen *cg) {
     if (cg->tm) LLVMDisposeTargetMachine(cg->tm);
     free(cg->vals);
     free(cg->vals_fn);
+    free(cg->dimv);
+    free(cg->dimv_fn);
     free(cg->triple);
     free(cg->cpu);
     free(cg->features);
@@ -365,22 +367,67 @@ static LLVMValueRef i32c(Codegen *cg, int v) {
     return LLVMConstInt(cg->i32, (unsigned long long)v, 1);
 }
 
+/* The ABI's symbols are those some graph input has (a symbol pinned by
+ * --shape or --dim is a number everywhere): abi_sym[s] is symbol s's index
+ * in KilnModel.syms, -1 if it has none; returns their count. */
+static int abi_syms(const Graph *g, int *abi_sym) {
+    int syms[DIM_MAX_SYMS], n = ir_graph_syms(g, syms);
+    for (int s = 0; s < dim_n_syms(); s++)
+        abi_sym[s] = -1;
+    for (int i = 0; i < n; i++)
+        abi_sym[syms[i]] = i;
+    return n;
+}
+
+static LLVMValueRef i64_array(Codegen *cg, const int64_t *v, int n, const char *name) {
+    return cg_const_bytes(cg, v, sizeof(int64_t) * (size_t)(n ? n : 1), 8, name);
+}
+
 /* const KilnTensorInfo name[n] for the graph's inputs or outputs. */
-static LLVMValueRef tensor_infos(Codegen *cg, Value *const *vs, int n, const char *name) {
-    LLVMTypeRef info_t =
-        LLVMStructTypeInContext(cg->ctx, (LLVMTypeRef[]){cg->ptr, cg->i32, cg->i32, cg->ptr}, 4, 0);
+static LLVMValueRef tensor_infos(Codegen *cg, const Graph *g, Value *const *vs, int n,
+                                 const char *name) {
+    int abi_sym[DIM_MAX_SYMS];
+    abi_syms(g, abi_sym);
+    LLVMTypeRef info_t = LLVMStructTypeInContext(
+        cg->ctx,
+        (LLVMTypeRef[]){cg->ptr, cg->i32, cg->i32, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr}, 8,
+        0);
     LLVMValueRef *elems = calloc((size_t)n + 1, sizeof(LLVMValueRef));
     if (!elems) kiln_oom("tensor info table");
     for (int i = 0; i < n; i++) {
         const Value *v = vs[i];
-        int64_t dims[IR_MAX_RANK];
-        for (int k = 0; k < v->shape.rank; k++)
-            dims[k] = v->shape.dims[k];
-        LLVMValueRef shape = cg_const_bytes(
-            cg, dims, sizeof(int64_t) * (size_t)(v->shape.rank ? v->shape.rank : 1), 8, "shape");
-        LLVMValueRef fields[4] = {const_str(cg, v->name), i32c(cg, v->dtype),
-                                  i32c(cg, v->shape.rank), shape};
-        elems[i] = LLVMConstStructInContext(cg->ctx, fields, 4, 0);
+        int r = v->shape.rank;
+        int64_t dims[IR_MAX_RANK] = {0}, lo[IR_MAX_RANK] = {0}, hi[IR_MAX_RANK] = {0};
+        int32_t sym[IR_MAX_RANK] = {0};
+        LLVMValueRef text[IR_MAX_RANK];
+        for (int k = 0; k < r; k++) {
+            Dim d = v->shape.dims[k];
+            char buf[256];
+            dims[k] = d >= 0 ? d : -1;
+            dim_bounds(d, &lo[k], &hi[k]);
+            if (lo[k] < 0) lo[k] = 0;
+            sym[k] = dim_sym_of(d) >= 0 ? abi_sym[dim_sym_of(d)] : -1;
+            text[k] = const_str(cg, dim_str(d, buf, sizeof buf));
+        }
+        LLVMValueRef tg = LLVMConstPointerNull(cg->ptr);
+        if (r) {
+            LLVMValueRef texts = LLVMConstArray2(cg->ptr, text, (uint64_t)r);
+            tg = LLVMAddGlobal(cg->mod, LLVMTypeOf(texts), "dims");
+            LLVMSetInitializer(tg, texts);
+            LLVMSetGlobalConstant(tg, 1);
+            LLVMSetLinkage(tg, LLVMPrivateLinkage);
+        }
+        LLVMValueRef fields[8] = {
+            const_str(cg, v->name),
+            i32c(cg, v->dtype),
+            i32c(cg, r),
+            i64_array(cg, dims, r, "shape"),
+            i64_array(cg, lo, r, "dim_min"),
+            i64_array(cg, hi, r, "dim_max"),
+            cg_const_bytes(cg, sym, sizeof(int32_t) * (size_t)(r ? r : 1), 4, "dim_sym"),
+            tg,
+        };
+        elems[i] = LLVMConstStructInContext(cg->ctx, fields, 8, 0);
     }
     LLVMValueRef arr = LLVMConstArray2(info_t, elems, (uint64_t)n);
     free(elems);
@@ -391,43 +438,310 @@ static LLVMValueRef tensor_infos(Codegen *cg, Value *const *vs, int n, const cha
     return gv;
 }
 
-/* a op b through llvm.<name>.with.overflow.i64; *ovf gets the i1 flag. */
-static LLVMValueRef op_checked(Codegen *cg, const char *name, LLVMValueRef a, LLVMValueRef b,
-                               LLVMValueRef *ovf) {
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, &cg->i64, 1);
-    LLVMValueRef args[] = {a, b};
-    LLVMValueRef r = LLVMBuildCall2(cg->builder, LLVMIntrinsicGetType(cg->ctx, id, &cg->i64, 1), fn,
-                                    args, 2, "");
-    *ovf = LLVMBuildExtractValue(cg->builder, r, 1, "");
-    return LLVMBuildExtractValue(cg->builder, r, 0, "");
+/* Input dims that carry the symbols of d, as text for a check site:
+ * "input 'image' dim 2 (height), input 'image' dim 3 (width)". */
+static void dim_syms_of(Dim d, unsigned char *used) {
+    const DimExpr *x = dim_expr(d);
+    if (!x) return;
+    if (x->kind == DIMK_SYM) used[x->sym] = 1;
+    if (x->kind == DIMK_POLY)
+        for (int t = 0; t < x->n_terms; t++)
+            for (int f = 0; f < x->terms[t].n; f++)
+                dim_syms_of(x->terms[t].atom[f], used);
+    if (x->kind >= DIMK_FLOORDIV) {
+        dim_syms_of(x->a, used);
+        dim_syms_of(x->b, used);
+    }
 }
 
-/* size_t kiln_model_workspace_size(int64_t batch): ws_static + ws_per_batch
- * * batch, then the KilnRunError (kiln_model.h) if the model checks
- * anything, so that a model without check sites needs no more than its
- * plan; SIZE_MAX when that does not fit (a negative batch counts as a huge
- * one). Emitted after kiln_model_run, which counts the sites. */
-static LLVMValueRef emit_workspace_fn(Codegen *cg, const Graph *g) {
-    LLVMTypeRef ft = LLVMFunctionType(cg->i64, (LLVMTypeRef[]){cg->i64}, 1, 0);
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, "kiln_model_workspace_size", ft);
+static const char *dim_sources(const Graph *g, Dim d) {
+    unsigned char used[DIM_MAX_SYMS] = {0};
+    dim_syms_of(d, used);
+    const char *s = "";
+    for (int i = 0; i < g->n_inputs; i++)
+        for (int k = 0; k < g->inputs[i]->shape.rank; k++) {
+            int y = dim_sym_of(g->inputs[i]->shape.dims[k]);
+            if (y < 0 || !used[y]) continue;
+            used[y] = 0;
+            s = arena_printf(g->arena, "%s%sinput '%s' dim %d (%s)", s, *s ? ", " : "",
+                             g->inputs[i]->name, k, dim_sym_name(y));
+        }
+    return s;
+}
+
+/* const KilnSymbol kiln_syms[n_syms]: the inputs' symbols (abi_syms). */
+static LLVMValueRef sym_table(Codegen *cg, const Graph *g) {
+    int abi_sym[DIM_MAX_SYMS];
+    int n = abi_syms(g, abi_sym);
+    if (!n) return LLVMConstPointerNull(cg->ptr);
+    LLVMTypeRef t =
+        LLVMStructTypeInContext(cg->ctx, (LLVMTypeRef[]){cg->ptr, cg->i64, cg->i64}, 3, 0);
+    LLVMValueRef *elems = calloc((size_t)n, sizeof(LLVMValueRef));
+    if (!elems) kiln_oom("symbol table");
+    for (int i = 0; i < dim_n_syms(); i++) {
+        int64_t lo, hi;
+        if (abi_sym[i] < 0) continue;
+        dim_sym_bounds(i, &lo, &hi);
+        LLVMValueRef f[] = {const_str(cg, dim_sym_name(i)), cg_i64(cg, lo), cg_i64(cg, hi)};
+        elems[abi_sym[i]] = LLVMConstStructInContext(cg->ctx, f, 3, 0);
+    }
+    LLVMValueRef arr = LLVMConstArray2(t, elems, (uint64_t)n);
+    free(elems);
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), "kiln_syms");
+    LLVMSetInitializer(gv, arr);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    return gv;
+}
+
+/* --- the ABI's shape functions (kiln_model.h, version 4) ------------------------- */
+
+/* Starts an internal function of the shape machinery: the entry block
+ * (where cg_dim_value computes dims from cg->syms) and a body. */
+static LLVMValueRef abi_fn_begin(Codegen *cg, const char *name, LLVMTypeRef ret,
+                                 LLVMTypeRef *params, unsigned n, LLVMBasicBlockRef *body) {
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(ret, params, n, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     cg_fn_retarget(cg, fn, cg->fn_cpu, cg->fn_features);
-    LLVMPositionBuilderAtEnd(cg->builder, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    LLVMValueRef o1, o2;
-    LLVMValueRef per =
-        op_checked(cg, "llvm.umul.with.overflow", LLVMGetParam(fn, 0),
-                   LLVMConstInt(cg->i64, (unsigned long long)g->ws_per_batch, 0), &o1);
-    LLVMValueRef sum = op_checked(
-        cg, "llvm.uadd.with.overflow", per,
-        LLVMConstInt(cg->i64,
-                     (unsigned long long)(g->ws_static + (cg->n_checks ? KILN_RUN_ERROR_BYTES : 0)),
-                     0),
-        &o2);
-    LLVMValueRef bad = LLVMBuildOr(cg->builder, o1, o2, "");
-    LLVMBuildRet(cg->builder,
-                 LLVMBuildSelect(cg->builder, bad, LLVMConstAllOnes(cg->i64), sum, "size"));
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+    *body = LLVMAppendBasicBlockInContext(cg->ctx, fn, "body");
+    LLVMPositionBuilderAtEnd(cg->entry, entry);
+    LLVMPositionBuilderAtEnd(cg->builder, *body);
+    cg->fn_id++;
     return fn;
+}
+
+/* Field k of the KilnRunError at err (kiln_model.h's layout). */
+static void err_store(Codegen *cg, LLVMValueRef err, int field, LLVMValueRef v) {
+    static const int offs[] = {0, 8, 16, 24, 32, 40}; /* value position size lo hi kind */
+    LLVMValueRef o = cg_i64(cg, offs[field]);
+    LLVMValueRef p = LLVMBuildGEP2(cg->builder, cg->i8, err, &o, 1, "");
+    LLVMBuildStore(cg->builder, field == 5 ? LLVMBuildTrunc(cg->builder, v, cg->i32, "") : v, p);
+}
+
+/* if (!ok) { *err = {value, at, size, lo, hi, kind}; return site; } */
+static void abi_check(Codegen *cg, LLVMValueRef fn, LLVMValueRef ok, LLVMValueRef err,
+                      const char *text, int kind, LLVMValueRef value, int64_t at, LLVMValueRef size,
+                      int64_t lo, int64_t hi) {
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->ctx, fn, "shape_bad");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "shape_ok");
+    LLVMBuildCondBr(cg->builder, ok, next, fail);
+    LLVMPositionBuilderAtEnd(cg->builder, fail);
+    err_store(cg, err, 0, value);
+    err_store(cg, err, 1, cg_i64(cg, at));
+    err_store(cg, err, 2, size ? size : cg_i64(cg, 0));
+    err_store(cg, err, 3, cg_i64(cg, lo));
+    err_store(cg, err, 4, cg_i64(cg, hi));
+    err_store(cg, err, 5, cg_i64(cg, kind));
+    LLVMBuildRet(cg->builder, i32c(cg, cg_check_site_add(cg, text)));
+    LLVMPositionBuilderAtEnd(cg->builder, next);
+}
+
+static LLVMValueRef load_at(Codegen *cg, LLVMTypeRef t, LLVMValueRef base, int64_t i) {
+    LLVMValueRef idx = cg_i64(cg, i);
+    return LLVMBuildLoad2(cg->builder, t, LLVMBuildGEP2(cg->builder, t, base, &idx, 1, ""), "");
+}
+
+static void store_at(Codegen *cg, LLVMTypeRef t, LLVMValueRef base, int64_t i, LLVMValueRef v) {
+    LLVMValueRef idx = cg_i64(cg, i);
+    LLVMBuildStore(cg->builder, v, LLVMBuildGEP2(cg->builder, t, base, &idx, 1, ""));
+}
+
+/* i32 kiln_model_syms(in_shapes, syms, err): each input dim against the
+ * model (a fixed size, a symbol's bounds, the value an earlier input gave
+ * the symbol), the symbols into syms. */
+static LLVMValueRef emit_syms_fn(Codegen *cg, const Graph *g) {
+    LLVMBasicBlockRef body;
+    LLVMValueRef fn = abi_fn_begin(cg, "kiln_model_syms", cg->i32,
+                                   (LLVMTypeRef[]){cg->ptr, cg->ptr, cg->ptr}, 3, &body);
+    LLVMValueRef in_shapes = LLVMGetParam(fn, 0), syms = LLVMGetParam(fn, 1),
+                 err = LLVMGetParam(fn, 2);
+    int n = dim_n_syms();
+    LLVMValueRef *got = calloc((size_t)n + 1, sizeof(LLVMValueRef));
+    const char **from = calloc((size_t)n + 1, sizeof(char *));
+    if (!got || !from) kiln_oom("symbol table");
+    for (int i = 0; i < g->n_inputs; i++) {
+        const Value *v = g->inputs[i];
+        LLVMValueRef shape = load_at(cg, cg->ptr, in_shapes, i);
+        for (int k = 0; k < v->shape.rank; k++) {
+            Dim d = v->shape.dims[k];
+            LLVMValueRef x = load_at(cg, cg->i64, shape, k);
+            int s = dim_sym_of(d);
+            const char *at = arena_printf(g->arena, "input '%s' dim %d", v->name, k);
+            if (d >= 0 || s < 0) {
+                LLVMValueRef want = cg_i64(cg, d >= 0 ? d : 0);
+                abi_check(cg, fn, LLVMBuildICmp(cg->builder, LLVMIntEQ, x, want, ""), err, at,
+                          KILN_CHECK_DIM_MATCH, x, k, want, 0, 0);
+            } else if (!got[s]) {
+                int64_t lo, hi;
+                dim_sym_bounds(s, &lo, &hi);
+                LLVMValueRef ok = LLVMBuildAnd(
+                    cg->builder, LLVMBuildICmp(cg->builder, LLVMIntSGE, x, cg_i64(cg, lo), ""),
+                    LLVMBuildICmp(cg->builder, LLVMIntSLE, x, cg_i64(cg, hi), ""), "");
+                abi_check(cg, fn, ok, err, arena_printf(g->arena, "%s (%s)", at, dim_sym_name(s)),
+                          KILN_CHECK_DIM_RANGE, x, k, NULL, lo, hi);
+                store_at(cg, cg->i64, syms, s, x);
+                got[s] = x;
+                from[s] = at;
+            } else {
+                abi_check(
+                    cg, fn, LLVMBuildICmp(cg->builder, LLVMIntEQ, x, got[s], ""), err,
+                    arena_printf(g->arena, "%s (%s, which %s gives)", at, dim_sym_name(s), from[s]),
+                    KILN_CHECK_DIM_MATCH, x, k, got[s], 0, 0);
+            }
+        }
+    }
+    for (int s = 0; s < n; s++) /* symbols pinned away, or in no input */
+        if (!got[s]) {
+            int64_t lo, hi;
+            dim_sym_bounds(s, &lo, &hi);
+            store_at(cg, cg->i64, syms, s, cg_i64(cg, lo));
+        }
+    LLVMBuildRet(cg->builder, i32c(cg, 0));
+    LLVMBuildBr(cg->entry, body);
+    free(got);
+    free(from);
+    return fn;
+}
+
+/* i32 kiln_model_dim_checks(syms, err): what shape inference left to run
+ * time (Graph.dim_checks). */
+static LLVMValueRef emit_dim_checks_fn(Codegen *cg, const Graph *g) {
+    LLVMBasicBlockRef body;
+    LLVMValueRef fn = abi_fn_begin(cg, "kiln_model_dim_checks", cg->i32,
+                                   (LLVMTypeRef[]){cg->ptr, cg->ptr}, 2, &body);
+    cg->syms = LLVMGetParam(fn, 0);
+    LLVMValueRef err = LLVMGetParam(fn, 1);
+    for (int i = 0; i < g->n_dim_checks; i++) {
+        const DimCheck *c = &g->dim_checks[i];
+        LLVMValueRef a = cg_dim_value(cg, c->a), b = cg_dim_value(cg, c->b);
+        const char *from = dim_sources(g, dim_add(c->a, c->b));
+        const char *what = *from ? arena_printf(g->arena, "%s, from %s", c->what, from) : c->what;
+        if (c->kind == DIMCHECK_EQUAL) {
+            abi_check(cg, fn, LLVMBuildICmp(cg->builder, LLVMIntEQ, a, b, ""), err, what,
+                      KILN_CHECK_DIM_MATCH, a, 0, b, 0, 0);
+        } else {
+            int64_t lo = 0;
+            dim_value(c->b, &lo);
+            abi_check(cg, fn, LLVMBuildICmp(cg->builder, LLVMIntSGE, a, b, ""), err, what,
+                      KILN_CHECK_DIM_SIZE, a, 0, NULL, lo, 0);
+        }
+    }
+    LLVMBuildRet(cg->builder, i32c(cg, 0));
+    LLVMBuildBr(cg->entry, body);
+    return fn;
+}
+
+/* void kiln_model_out_shapes(syms, out_shapes). */
+static LLVMValueRef emit_out_shapes_fn(Codegen *cg, const Graph *g) {
+    LLVMBasicBlockRef body;
+    LLVMValueRef fn = abi_fn_begin(cg, "kiln_model_out_shapes", cg->void_t,
+                                   (LLVMTypeRef[]){cg->ptr, cg->ptr}, 2, &body);
+    cg->syms = LLVMGetParam(fn, 0);
+    LLVMValueRef out = LLVMGetParam(fn, 1);
+    for (int i = 0; i < g->n_outputs; i++) {
+        const Value *v = g->outputs[i];
+        LLVMValueRef shape = load_at(cg, cg->ptr, out, i);
+        for (int k = 0; k < v->shape.rank; k++)
+            store_at(cg, cg->i64, shape, k, cg_dim_value(cg, v->shape.dims[k]));
+    }
+    LLVMBuildRetVoid(cg->builder);
+    LLVMBuildBr(cg->entry, body);
+    return fn;
+}
+
+/* i64 kiln_model_ws_bytes(syms): the KilnRunError, then the plan. */
+static LLVMValueRef emit_ws_bytes_fn(Codegen *cg, const Graph *g) {
+    LLVMBasicBlockRef body;
+    LLVMValueRef fn =
+        abi_fn_begin(cg, "kiln_model_ws_bytes", cg->i64, (LLVMTypeRef[]){cg->ptr}, 1, &body);
+    cg->syms = LLVMGetParam(fn, 0);
+    LLVMValueRef ws = cg_dim_value(cg, g->ws_size);
+    LLVMBuildRet(cg->builder, LLVMBuildAdd(cg->builder, ws, cg_i64(cg, KILN_RUN_ERROR_BYTES), ""));
+    LLVMBuildBr(cg->entry, body);
+    return fn;
+}
+
+static LLVMValueRef call(Codegen *cg, LLVMValueRef fn, LLVMValueRef *args, unsigned n) {
+    return LLVMBuildCall2(cg->builder, LLVMGlobalGetValueType(fn), fn, args, n, "");
+}
+
+/* The symbol values of one call, on the stack (in the entry block). */
+static LLVMValueRef syms_alloca(Codegen *cg) {
+    int n = dim_n_syms();
+    return LLVMBuildAlloca(cg->entry, LLVMArrayType2(cg->i64, (uint64_t)(n ? n : 1)), "syms");
+}
+
+/* if (rc) return ret (rc itself if ret is NULL). */
+static void return_if(Codegen *cg, LLVMValueRef fn, LLVMValueRef rc, LLVMValueRef ret) {
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->ctx, fn, "fail");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "next");
+    LLVMBuildCondBr(cg->builder, LLVMBuildICmp(cg->builder, LLVMIntNE, rc, i32c(cg, 0), ""), fail,
+                    next);
+    LLVMPositionBuilderAtEnd(cg->builder, fail);
+    LLVMBuildRet(cg->builder, ret ? ret : rc);
+    LLVMPositionBuilderAtEnd(cg->builder, next);
+}
+
+/* if (shapes) kiln_model_out_shapes(syms, shapes); then the builder is past it. */
+static void write_out_shapes(Codegen *cg, LLVMValueRef fn, LLVMValueRef out_shapes_fn,
+                             LLVMValueRef syms, LLVMValueRef shapes) {
+    LLVMBasicBlockRef write = LLVMAppendBasicBlockInContext(cg->ctx, fn, "write");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, fn, "done");
+    LLVMBuildCondBr(cg->builder, LLVMBuildIsNull(cg->builder, shapes, ""), done, write);
+    LLVMPositionBuilderAtEnd(cg->builder, write);
+    call(cg, out_shapes_fn, (LLVMValueRef[]){syms, shapes}, 2);
+    LLVMBuildBr(cg->builder, done);
+    LLVMPositionBuilderAtEnd(cg->builder, done);
+}
+
+typedef struct AbiFns {
+    LLVMValueRef shapes, workspace_size, run; /* what KilnModel points to */
+} AbiFns;
+
+/* shapes(), workspace_size() and run() of kiln_model.h over the model's
+ * own run (inner_run: inputs, outputs, ws, syms, pool). Emitted after the
+ * run functions, so that their check sites follow the run's. */
+static void emit_abi_fns(Codegen *cg, const Graph *g, LLVMValueRef inner_run, AbiFns *f) {
+    LLVMValueRef syms_fn = emit_syms_fn(cg, g), checks_fn = emit_dim_checks_fn(cg, g);
+    LLVMValueRef out_fn = emit_out_shapes_fn(cg, g), ws_fn = emit_ws_bytes_fn(cg, g);
+    LLVMBasicBlockRef body;
+
+    LLVMValueRef fn = abi_fn_begin(cg, "kiln_model_shapes", cg->i32,
+                                   (LLVMTypeRef[]){cg->ptr, cg->ptr, cg->ptr}, 3, &body);
+    LLVMValueRef syms = syms_alloca(cg), err = LLVMGetParam(fn, 2);
+    return_if(cg, fn, call(cg, syms_fn, (LLVMValueRef[]){LLVMGetParam(fn, 0), syms, err}, 3), NULL);
+    return_if(cg, fn, call(cg, checks_fn, (LLVMValueRef[]){syms, err}, 2), NULL);
+    write_out_shapes(cg, fn, out_fn, syms, LLVMGetParam(fn, 1));
+    LLVMBuildRet(cg->builder, i32c(cg, 0));
+    LLVMBuildBr(cg->entry, body);
+    f->shapes = fn;
+
+    fn = abi_fn_begin(cg, "kiln_model_workspace_size", cg->i64, (LLVMTypeRef[]){cg->ptr}, 1, &body);
+    syms = syms_alloca(cg);
+    err = LLVMBuildAlloca(cg->entry, LLVMArrayType2(cg->i8, KILN_RUN_ERROR_BYTES), "err");
+    LLVMValueRef huge = LLVMConstAllOnes(cg->i64);
+    return_if(cg, fn, call(cg, syms_fn, (LLVMValueRef[]){LLVMGetParam(fn, 0), syms, err}, 3), huge);
+    return_if(cg, fn, call(cg, checks_fn, (LLVMValueRef[]){syms, err}, 2), huge);
+    LLVMBuildRet(cg->builder, call(cg, ws_fn, &syms, 1));
+    LLVMBuildBr(cg->entry, body);
+    f->workspace_size = fn;
+
+    fn = abi_fn_begin(cg, "kiln_model_run_abi", cg->i32,
+                      (LLVMTypeRef[]){cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr}, 6,
+                      &body);
+    syms = syms_alloca(cg);
+    LLVMValueRef ws = LLVMGetParam(fn, 4);
+    return_if(cg, fn, call(cg, syms_fn, (LLVMValueRef[]){LLVMGetParam(fn, 1), syms, ws}, 3), NULL);
+    return_if(cg, fn, call(cg, checks_fn, (LLVMValueRef[]){syms, ws}, 2), NULL);
+    LLVMValueRef rc = call(
+        cg, inner_run,
+        (LLVMValueRef[]){LLVMGetParam(fn, 0), LLVMGetParam(fn, 2), ws, syms, LLVMGetParam(fn, 5)},
+        5);
+    write_out_shapes(cg, fn, out_fn, syms, LLVMGetParam(fn, 3));
+    LLVMBuildRet(cg->builder, rc);
+    LLVMBuildBr(cg->entry, body);
+    f->run = fn;
 }
 
 /* const char *const checks[n_checks], the check sites' texts. */
@@ -466,7 +780,7 @@ static LLVMValueRef variant_table(Codegen *cg) {
 
 /* const KilnModel kiln_model = {...} (or codegen_set_symbol's name): the
  * one exported symbol. */
-static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn, LLVMValueRef run_fn,
+static void emit_model_struct(Codegen *cg, const Graph *g, const AbiFns *f,
                               LLVMValueRef variant_fn) {
     const CodegenOptions *o = &cg->opts;
     LLVMValueRef fields[] = {
@@ -477,10 +791,13 @@ static void emit_model_struct(Codegen *cg, const Graph *g, LLVMValueRef ws_fn, L
         const_str(cg, o->build_info ? o->build_info : "{}"),
         i32c(cg, g->n_inputs),
         i32c(cg, g->n_outputs),
-        tensor_infos(cg, g->inputs, g->n_inputs, "kiln_inputs"),
-        tensor_infos(cg, g->outputs, g->n_outputs, "kiln_outputs"),
-        ws_fn,
-        run_fn,
+        tensor_infos(cg, g, g->inputs, g->n_inputs, "kiln_inputs"),
+        tensor_infos(cg, g, g->outputs, g->n_outputs, "kiln_outputs"),
+        i32c(cg, abi_syms(g, (int[DIM_MAX_SYMS]){0})),
+        sym_table(cg, g),
+        f->shapes,
+        f->workspace_size,
+        f->run,
         i32c(cg, cg->n_checks),
         check_table(cg),
         i32c(cg, cg->x86 ? cg->n_variants : 0),
@@ -751,10 +1068,11 @@ int codegen_build(Codegen *cg, const Graph *g, Diag *d) {
     /* What runs before a variant is picked is compiled for baseline x86-64. */
     cg->fn_cpu = cg->x86 ? "x86-64" : cg->cpu;
     cg->fn_features = cg->x86 ? "" : cg->features;
-    LLVMValueRef ws_fn = emit_workspace_fn(cg, g); /* after run: it counts the check sites */
     LLVMValueRef variant_fn = cg->x86 ? emit_variant_fn(cg) : NULL;
     LLVMValueRef run_fn = cg->x86 ? emit_dispatch_fn(cg, variant_fn) : cg->variants[0].run;
-    emit_model_struct(cg, g, ws_fn, run_fn, variant_fn);
+    AbiFns abi;
+    emit_abi_fns(cg, g, run_fn, &abi);
+    emit_model_struct(cg, g, &abi, variant_fn);
     internalize_kernels(cg);
     retarget_functions(cg);
 

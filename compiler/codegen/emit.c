@@ -1,10 +1,11 @@
 /* emit.c: kiln_model_run, one kernel call per node.
  *
- * Every size, stride and offset is known at compile time except for the
- * batch. A size is carried as a Sym, c * batch^e, and becomes an LLVM
- * constant (e == 0) or a multiply of the batch argument; after inlining the
- * kernels, O3 sees loops whose trip counts are constants or multiples of
- * the batch.
+ * Every size, stride and offset is a Sym (a Dim: a number, or an
+ * expression over the model's symbols). A number becomes an LLVM constant;
+ * an expression is computed once per function, in its entry block, from
+ * the symbol values the function gets. So a static model's kernels see
+ * constant trip counts after inlining, as before, and a dynamic one's see
+ * the run-time sizes only where they are symbolic.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -20,21 +21,94 @@ static_assert((int)EPI_NONE == (int)KILN_EPI_NONE && (int)EPI_RELU == (int)KILN_
               "Epilogue (compiler/ir/ir.h) and KILN_EPI_* (runtime/kiln_kernel_abi.h) differ");
 
 Sym cg_sym_prod(const Shape *s, int from, int to) {
-    Sym p = {1, 0};
-    for (int i = from; i < to; i++)
-        p = cg_sym_mul(p, cg_sym_dim(s->dims[i]));
-    return p;
+    return shape_prod(s, from, to);
+}
+
+static LLVMValueRef dim_emit(Codegen *cg, Dim d);
+
+/* floor(a / b) for b > 0. */
+static LLVMValueRef floor_div(Codegen *cg, LLVMValueRef a, LLVMValueRef b) {
+    LLVMBuilderRef e = cg->entry;
+    LLVMValueRef q = LLVMBuildSDiv(e, a, b, ""), r = LLVMBuildSRem(e, a, b, "");
+    LLVMValueRef neg = LLVMBuildICmp(e, LLVMIntSLT, r, cg_i64(cg, 0), "");
+    return LLVMBuildSub(e, q, LLVMBuildZExt(e, neg, cg->i64, ""), "");
+}
+
+static LLVMValueRef dim_emit_uncached(Codegen *cg, const DimExpr *x) {
+    LLVMBuilderRef e = cg->entry;
+    switch (x->kind) {
+    case DIMK_CONST:
+        return cg_i64(cg, x->value);
+    case DIMK_SYM: {
+        LLVMValueRef idx = cg_i64(cg, x->sym);
+        LLVMValueRef p = LLVMBuildGEP2(e, cg->i64, cg->syms, &idx, 1, "");
+        return LLVMBuildLoad2(e, cg->i64, p, dim_sym_name(x->sym));
+    }
+    case DIMK_POLY: {
+        LLVMValueRef sum = NULL;
+        for (int t = 0; t < x->n_terms; t++) {
+            const DimTerm *tm = &x->terms[t];
+            LLVMValueRef p = cg_i64(cg, tm->coef);
+            for (int f = 0; f < tm->n; f++) {
+                LLVMValueRef a = dim_emit(cg, tm->atom[f]);
+                for (int k = 0; k < tm->exp[f]; k++)
+                    p = LLVMBuildMul(e, p, a, "");
+            }
+            sum = sum ? LLVMBuildAdd(e, sum, p, "") : p;
+        }
+        return sum ? sum : cg_i64(cg, 0);
+    }
+    case DIMK_FLOORDIV:
+        return floor_div(cg, dim_emit(cg, x->a), dim_emit(cg, x->b));
+    case DIMK_CEILDIV: {
+        LLVMValueRef na = LLVMBuildNeg(e, dim_emit(cg, x->a), "");
+        return LLVMBuildNeg(e, floor_div(cg, na, dim_emit(cg, x->b)), "");
+    }
+    case DIMK_MOD: {
+        LLVMValueRef a = dim_emit(cg, x->a), b = dim_emit(cg, x->b);
+        return LLVMBuildSub(e, a, LLVMBuildMul(e, b, floor_div(cg, a, b), ""), "");
+    }
+    case DIMK_MIN:
+    case DIMK_MAX: {
+        LLVMValueRef a = dim_emit(cg, x->a), b = dim_emit(cg, x->b);
+        LLVMValueRef lt = LLVMBuildICmp(e, LLVMIntSLT, a, b, "");
+        return x->kind == DIMK_MIN ? LLVMBuildSelect(e, lt, a, b, "")
+                                   : LLVMBuildSelect(e, lt, b, a, "");
+    }
+    }
+    return cg_i64(cg, 0);
+}
+
+static LLVMValueRef dim_emit(Codegen *cg, Dim d) {
+    if (d >= 0) return cg_i64(cg, d);
+    int64_t id = -1 - d;
+    if (id >= cg->cap_dimv) {
+        int64_t cap = cg->cap_dimv ? cg->cap_dimv : 1024;
+        while (cap <= id)
+            cap *= 2;
+        cg->dimv = realloc(cg->dimv, sizeof(LLVMValueRef) * (size_t)cap);
+        cg->dimv_fn = realloc(cg->dimv_fn, sizeof(int) * (size_t)cap);
+        if (!cg->dimv || !cg->dimv_fn) kiln_oom("dim table");
+        memset(cg->dimv_fn + cg->cap_dimv, 0, sizeof(int) * (size_t)(cap - cg->cap_dimv));
+        cg->cap_dimv = cap;
+    }
+    if (cg->dimv_fn[id] == cg->fn_id) return cg->dimv[id];
+    LLVMValueRef v = dim_emit_uncached(cg, dim_expr(d));
+    cg->dimv[id] = v;
+    cg->dimv_fn[id] = cg->fn_id;
+    return v;
+}
+
+LLVMValueRef cg_dim_value(Codegen *cg, Dim d) {
+    return dim_emit(cg, d);
 }
 
 LLVMValueRef cg_sym_value(Codegen *cg, Sym s) {
-    if (s.e < 0) {
+    if (s == DIM_INVALID) {
         cg->sym_overflow = 1;
         return cg_i64(cg, 0);
     }
-    LLVMValueRef v = LLVMConstInt(cg->i64, (unsigned long long)s.c, 1);
-    for (int i = 0; i < s.e; i++)
-        v = LLVMBuildMul(cg->builder, v, cg->batch, "");
-    return v;
+    return dim_emit(cg, s);
 }
 
 LLVMValueRef cg_i32(Codegen *cg, int v) {
@@ -63,15 +137,27 @@ LLVMValueRef cg_addr(Codegen *cg, const Value *v) {
     int id = v->id;
     if (cg->vals_fn[id] == cg->fn_id || cg->vals_fn[id] < 0) return cg->vals[id];
     LLVMValueRef a;
-    if (v->input_index >= 0) {
+    if (v->data) {
+        /* A shape vector folded from the input shapes: its symbolic
+         * elements computed from this call's sizes. */
+        int64_t n = shape_numel(&v->shape);
+        const int64_t *x = v->data;
+        a = LLVMBuildAlloca(cg->entry, LLVMArrayType2(cg->i64, (uint64_t)(n ? n : 1)), v->name);
+        for (int64_t i = 0; i < n; i++) {
+            LLVMValueRef idx = cg_i64(cg, i);
+            LLVMValueRef e =
+                ir_dim_in_data(x[i]) ? cg_dim_value(cg, ir_dim_decode(x[i])) : cg_i64(cg, x[i]);
+            LLVMBuildStore(cg->entry, e, LLVMBuildGEP2(cg->entry, cg->i64, a, &idx, 1, ""));
+        }
+    } else if (v->input_index >= 0) {
         a = load_ptr(cg, cg->entry, cg->fn_inputs, v->input_index);
     } else if (v->producer && v->output_index >= 0) {
         a = load_ptr(cg, cg->entry, cg->fn_outputs, v->output_index);
     } else {
         assert(v->producer);
-        LLVMValueRef o = LLVMBuildAdd(
-            cg->entry, LLVMBuildMul(cg->entry, cg_i64(cg, v->ws_batch_offset), cg->batch, ""),
-            cg_i64(cg, v->ws_offset), "");
+        /* The workspace starts with the KilnRunError, then the plan. */
+        LLVMValueRef o = LLVMBuildAdd(cg->entry, cg_dim_value(cg, v->ws_offset),
+                                      cg_i64(cg, KILN_RUN_ERROR_BYTES), "");
         a = LLVMBuildGEP2(cg->entry, cg->i8, cg->ws, &o, 1, v->name);
     }
     cg->vals[id] = a;
@@ -80,10 +166,9 @@ LLVMValueRef cg_addr(Codegen *cg, const Value *v) {
 }
 
 LLVMValueRef cg_scratch(Codegen *cg, const Node *n) {
-    if (n->scratch <= 0 && n->scratch_per_batch <= 0) return LLVMConstPointerNull(cg->ptr);
-    LLVMValueRef off =
-        LLVMBuildAdd(cg->builder, cg_sym_value(cg, (Sym){n->scratch_batch_offset, 1}),
-                     cg_i64(cg, n->scratch_offset), "");
+    if (n->scratch == 0) return LLVMConstPointerNull(cg->ptr);
+    LLVMValueRef off = LLVMBuildAdd(cg->builder, cg_dim_value(cg, n->scratch_offset),
+                                    cg_i64(cg, KILN_RUN_ERROR_BYTES), "");
     return LLVMBuildGEP2(cg->builder, cg->i8, cg->ws, &off, 1, "scratch");
 }
 
@@ -96,7 +181,7 @@ void cg_call(Codegen *cg, const char *kernel, LLVMValueRef *args, unsigned n) {
     LLVMBuildCall2(cg->builder, LLVMGlobalGetValueType(fn), fn, args, n, "");
 }
 
-static int check_site_add(Codegen *cg, const char *text) {
+int cg_check_site_add(Codegen *cg, const char *text) {
     if (cg->n_checks == cg->cap_checks) {
         int cap = cg->cap_checks ? 2 * cg->cap_checks : 16;
         const char **t = arena_alloc(cg->g->arena, sizeof(char *) * (size_t)cap);
@@ -113,13 +198,9 @@ const char *cg_value_origin(Codegen *cg, const Value *v) {
     return arena_printf(cg->g->arena, "%s '%s'", kind, v->name);
 }
 
-/* The KilnRunError: the last KILN_RUN_ERROR_BYTES of the workspace, after
- * the planned ws_static + ws_per_batch * batch bytes (codegen.c's
- * kiln_model_workspace_size adds them). */
+/* The KilnRunError: the first KILN_RUN_ERROR_BYTES of the workspace. */
 static LLVMValueRef run_error_addr(Codegen *cg) {
-    LLVMValueRef off = LLVMBuildAdd(cg->builder, cg_sym_value(cg, (Sym){cg->g->ws_per_batch, 1}),
-                                    cg_i64(cg, cg->g->ws_static), "");
-    return LLVMBuildGEP2(cg->builder, cg->i8, cg->ws, &off, 1, "run_error");
+    return cg->ws;
 }
 
 int cg_call_checked(Codegen *cg, const char *kernel, LLVMValueRef *args, unsigned n,
@@ -134,7 +215,7 @@ int cg_call_checked(Codegen *cg, const char *kernel, LLVMValueRef *args, unsigne
     memcpy(all, args, sizeof(LLVMValueRef) * n);
     all[n] = run_error_addr(cg);
     LLVMValueRef st = LLVMBuildCall2(cg->builder, LLVMGlobalGetValueType(fn), fn, all, n + 1, "");
-    int site = check_site_add(cg, site_text);
+    int site = cg_check_site_add(cg, site_text);
     LLVMValueRef here = LLVMGetBasicBlockParent(LLVMGetInsertBlock(cg->builder));
     LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->ctx, here, "check_failed");
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cg->ctx, here, "checked");
@@ -192,12 +273,12 @@ typedef int (*EmitFn)(Codegen *cg, const Node *n);
 /* Strides of operand `s` read at every index of `out`: 0 along broadcast
  * dims. */
 void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st) {
-    Sym acc = {1, 0};
+    Sym acc = 1;
     int off = out->rank - s->rank;
     for (int i = out->rank - 1; i >= 0; i--) {
         int k = i - off;
         if (k < 0 || (s->dims[k] == 1 && out->dims[i] != 1)) {
-            st[i] = (Sym){0, 0};
+            st[i] = 0;
         } else {
             st[i] = acc;
             acc = cg_sym_mul(acc, cg_sym_dim(s->dims[k]));
@@ -215,14 +296,14 @@ static_assert((int)EPI_NONE == KILN_EPI_NONE && (int)EPI_RELU == KILN_EPI_RELU &
 
 /* Strides that read Gemm's C (rank 0, 1 or 2) broadcast over [M, N]. */
 static void bias_strides(const Value *c, Sym M, Sym N, Sym *c_rs, Sym *c_cs) {
-    *c_rs = *c_cs = (Sym){0, 0};
+    *c_rs = *c_cs = 0;
     if (!c || c->shape.rank < 1) return;
     const Shape *cs = &c->shape;
     Sym last = cg_sym_dim(cs->dims[cs->rank - 1]);
-    *c_cs = cg_sym_is(last, 1) && !cg_sym_is(N, 1) ? (Sym){0, 0} : (Sym){1, 0};
+    *c_cs = cg_sym_is(last, 1) && !cg_sym_is(N, 1) ? 0 : 1;
     if (cs->rank == 2) {
         Sym first = cg_sym_dim(cs->dims[0]);
-        *c_rs = cg_sym_is(first, 1) && !cg_sym_is(M, 1) ? (Sym){0, 0} : last;
+        *c_rs = cg_sym_is(first, 1) && !cg_sym_is(M, 1) ? 0 : last;
     }
 }
 
@@ -236,8 +317,8 @@ int emit_gemm(Codegen *cg, const Node *n) {
     /* A is stored [M,K], or [K,M] when transposed; likewise B. */
     Sym a0 = cg_sym_dim(a->dims[0]), a1 = cg_sym_dim(a->dims[1]), b1 = cg_sym_dim(b->dims[1]);
     Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = cg_sym_dim(n->outputs[0]->shape.dims[1]);
-    Sym a_rs = ta ? (Sym){1, 0} : a1, a_cs = ta ? a1 : (Sym){1, 0};
-    Sym b_rs = tb ? (Sym){1, 0} : b1, b_cs = tb ? b1 : (Sym){1, 0};
+    Sym a_rs = ta ? 1 : a1, a_cs = ta ? a1 : 1;
+    Sym b_rs = tb ? 1 : b1, b_cs = tb ? b1 : 1;
     Sym c_rs, c_cs;
     bias_strides(c, M, N, &c_rs, &c_cs);
     LLVMValueRef args[16];
@@ -266,9 +347,9 @@ int emit_gemm(Codegen *cg, const Node *n) {
 int emit_matmul(Codegen *cg, const Node *n) {
     const Shape *a = &n->inputs[0]->shape, *b = &n->inputs[1]->shape, *o = &n->outputs[0]->shape;
     /* Numpy's 1-D promotion: A [K] is [1,K]; B [K] is [K,1]. */
-    Sym M = a->rank == 1 ? (Sym){1, 0} : cg_sym_dim(a->dims[a->rank - 2]);
+    Sym M = a->rank == 1 ? 1 : cg_sym_dim(a->dims[a->rank - 2]);
     Sym K = cg_sym_dim(a->dims[a->rank - 1]);
-    Sym N = b->rank == 1 ? (Sym){1, 0} : cg_sym_dim(b->dims[b->rank - 1]);
+    Sym N = b->rank == 1 ? 1 : cg_sym_dim(b->dims[b->rank - 1]);
     int ob = o->rank - (a->rank > 1) - (b->rank > 1); /* batch dims of the output */
     int ab = a->rank > 2 ? a->rank - 2 : 0, bb = b->rank > 2 ? b->rank - 2 : 0;
     Sym batch = cg_sym_prod(o, 0, ob);
@@ -279,7 +360,7 @@ int emit_matmul(Codegen *cg, const Node *n) {
     if (!cg_sym_eq(a_b, batch)) {
         if (cg_sym_is(a_b, 1) && cg_sym_eq(b_b, batch) && cg_sym_is(M, 1)) {
             /* [K] x [..., K, N]: each batch is its own product. */
-            a_bs = (Sym){0, 0};
+            a_bs = 0;
         } else {
             diag_node(cg->d, n, "batch broadcasting of '%s' against '%s' is not supported",
                       n->inputs[0]->name, n->inputs[1]->name);
@@ -287,7 +368,7 @@ int emit_matmul(Codegen *cg, const Node *n) {
         }
     }
     if (cg_sym_is(b_b, 1))
-        b_bs = (Sym){0, 0};
+        b_bs = 0;
     else if (!cg_sym_eq(b_b, batch)) {
         diag_node(cg->d, n, "batch broadcasting of '%s' against '%s' is not supported",
                   n->inputs[0]->name, n->inputs[1]->name);
@@ -304,7 +385,7 @@ int emit_matmul(Codegen *cg, const Node *n) {
 
 void cg_copy_value(Codegen *cg, const Value *from, LLVMValueRef dst) {
     Sym bytes = cg_sym_mul(cg_sym_prod(&from->shape, 0, from->shape.rank),
-                           (Sym){(int64_t)dtype_size(from->dtype), 0});
+                           (int64_t)dtype_size(from->dtype));
     LLVMValueRef args[] = {cg_sym_value(cg, bytes), cg_addr(cg, from), dst};
     cg_call(cg, "kiln_copy", args, 3);
 }
@@ -347,10 +428,10 @@ static const EmitFn emit_fns[OP_COUNT] = {
  * RUN_CHUNK_NODES nodes, a cost of one call per chunk. */
 enum { RUN_ONE_FUNCTION_MAX = 256, RUN_CHUNK_NODES = 64 };
 
-/* Starts `int32_t name(inputs, outputs, ws, batch, pool)`: addresses go to
+/* Starts `int32_t name(inputs, outputs, ws, syms, pool)`: addresses go to
  * its entry block, code to its body; fn_end() links the two. */
 static LLVMValueRef fn_begin(Codegen *cg, const char *name, LLVMBasicBlockRef *body) {
-    LLVMTypeRef params[] = {cg->ptr, cg->ptr, cg->ptr, cg->i64, cg->ptr};
+    LLVMTypeRef params[] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
     LLVMTypeRef ft = LLVMFunctionType(cg->i32, params, 5, 0);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, ft);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -362,7 +443,7 @@ static LLVMValueRef fn_begin(Codegen *cg, const char *name, LLVMBasicBlockRef *b
     cg->fn_inputs = LLVMGetParam(fn, 0);
     cg->fn_outputs = LLVMGetParam(fn, 1);
     cg->ws = LLVMGetParam(fn, 2);
-    cg->batch = LLVMGetParam(fn, 3);
+    cg->syms = LLVMGetParam(fn, 3);
     cg->fn_id++;
     return fn;
 }
@@ -433,6 +514,14 @@ static int emit_nodes(Codegen *cg, const Graph *g, int from, int to, int last, i
     return bad ? -1 : 0;
 }
 
+/* 1 if v's data holds encoded symbolic dims (ir.h): cg_addr() computes it. */
+static int value_has_dims(const Value *v) {
+    if (v->dtype != DT_I64 || shape_is_dynamic(&v->shape)) return 0;
+    for (int64_t i = 0; i < shape_numel(&v->shape); i++)
+        if (ir_dim_in_data(((const int64_t *)v->data)[i])) return 1;
+    return 0;
+}
+
 void cg_emit_constants(Codegen *cg, const Graph *g) {
     cg->vals = calloc((size_t)g->n_values + 1, sizeof(LLVMValueRef));
     cg->vals_fn = calloc((size_t)g->n_values + 1, sizeof(int));
@@ -440,7 +529,7 @@ void cg_emit_constants(Codegen *cg, const Graph *g) {
     cg->entry = LLVMCreateBuilderInContext(cg->ctx);
     for (int i = 0; i < g->n_values; i++) {
         const Value *v = g->values[i];
-        if (v->data && v->input_index < 0) {
+        if (v->data && v->input_index < 0 && !value_has_dims(v)) {
             size_t bytes = (size_t)shape_numel(&v->shape) * dtype_size(v->dtype);
             cg->vals[i] = cg_const_bytes(cg, v->data, bytes ? bytes : 1, 64, v->name);
             cg->vals_fn[i] = -1;

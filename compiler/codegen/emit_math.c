@@ -126,7 +126,7 @@ static int is_integer(DType t) {
  * INT_MIN / -1 needs no check: the kernel wraps it, as numpy does. */
 static int check_divisor(Codegen *cg, const Node *n, const Value *b) {
     size_t es = dtype_size(b->dtype);
-    int64_t cnt = shape_has_batch(&b->shape) ? -1 : shape_numel(&b->shape);
+    int64_t cnt = shape_is_dynamic(&b->shape) ? -1 : shape_numel(&b->shape);
     if (b->data && cnt >= 0) {
         static const char zero[8];
         int64_t k = 0;

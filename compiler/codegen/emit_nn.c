@@ -57,7 +57,7 @@ static unsigned push_geom(Codegen *cg, const Geom3 *g, const char *which, LLVMVa
                            : *c == 'P' ? g->P
                                        : g->E;
         for (int i = 0; i < 3; i++)
-            args[at++] = cg_i64(cg, t[i]);
+            args[at++] = cg_sym_value(cg, t[i]);
     }
     return at;
 }

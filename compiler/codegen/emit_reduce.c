@@ -25,7 +25,7 @@ static void reduce_split(const Shape *s, int axis, Sym *outer, Sym *len, Sym *in
 /* A Sym as a double (ReduceMean's divisor). */
 static LLVMValueRef reduce_sym_double(Codegen *cg, Sym s) {
     LLVMTypeRef f64 = LLVMDoubleTypeInContext(cg->ctx);
-    if (s.e == 0) return cg_f64(cg, (double)s.c);
+    if (s >= 0) return cg_f64(cg, (double)s);
     return LLVMBuildSIToFP(cg->builder, cg_sym_value(cg, s), f64, "");
 }
 
@@ -41,7 +41,7 @@ static const ReducePlan *reduce_plan_of(const Node *n) {
 static int reduce_along_axis(Codegen *cg, const Node *n, const char *kernel,
                              const LLVMValueRef *params, int n_params, int n_out) {
     const Value *x = n->inputs[0];
-    Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
+    Sym outer = 1, len = 1, inner = 1;
     if (x->shape.rank > 0) reduce_split(&x->shape, reduce_plan_of(n)->axis, &outer, &len, &inner);
     LLVMValueRef args[12];
     int k = 0;
@@ -85,7 +85,7 @@ static int reduce_groups(const Shape *s, unsigned mask, Group *g) {
  * there are more groups. */
 static int reduce_strided_args(Codegen *cg, const Node *n, const Group *g, int ng,
                                LLVMValueRef *args) {
-    Sym k[4], ks[4], r[4], rs[4], stride = {1, 0};
+    Sym k[4], ks[4], r[4], rs[4], stride = 1;
     int nk = 0, nr = 0;
     for (int i = 0; i < ng; i++)
         (g[i].reduced ? &nr : &nk)[0]++;
@@ -95,7 +95,7 @@ static int reduce_strided_args(Codegen *cg, const Node *n, const Group *g, int n
         return -1;
     }
     for (int i = 0; i < 4; i++)
-        k[i] = r[i] = (Sym){1, 0}, ks[i] = rs[i] = (Sym){0, 0};
+        k[i] = r[i] = 1, ks[i] = rs[i] = 0;
     /* Fill from the innermost group, right-aligned so the last loop of the
      * kernel walks the innermost dims. */
     int ik = 4, ir = 4;
@@ -140,7 +140,7 @@ int emit_reduce(Codegen *cg, const Node *n) {
     }
     Group g[IR_MAX_RANK];
     int ng = reduce_groups(s, mask, g), n_red = 0, first = -1;
-    Sym count = {1, 0};
+    Sym count = 1;
     for (int i = 0; i < ng; i++)
         if (g[i].reduced) {
             n_red++;
@@ -154,7 +154,7 @@ int emit_reduce(Codegen *cg, const Node *n) {
     if (n_red <= 1) {
         /* One reduced group (or none left: every reduced dim had size 1,
          * and the op still applies its element and post functions). */
-        Sym outer = {1, 0}, len = {1, 0}, inner = {1, 0};
+        Sym outer = 1, len = 1, inner = 1;
         for (int i = 0; i < ng; i++) {
             if (g[i].reduced)
                 len = g[i].size;
@@ -197,7 +197,7 @@ int emit_softmax(Codegen *cg, const Node *n) {
     }
     Sym outer, len, inner;
     reduce_split(s, p->axis, &outer, &len, &inner);
-    if (p->flatten) len = cg_sym_mul(len, inner), inner = (Sym){1, 0};
+    if (p->flatten) len = cg_sym_mul(len, inner), inner = 1;
     LLVMValueRef args[] = {cg_sym_value(cg, outer), cg_sym_value(cg, len), cg_sym_value(cg, inner),
                            cg_addr(cg, n->inputs[0]), cg_addr(cg, n->outputs[0])};
     return cg_call_typed(cg, n, kernels[n->op], n->inputs[0]->dtype, args, 5);
@@ -226,7 +226,7 @@ int emit_layer_norm(Codegen *cg, const Node *n) {
         }
     /* A parameter with a single value is broadcast (stride 0). */
     Sym ns = cg_sym_prod(&scale->shape, 0, scale->shape.rank);
-    Sym nb = bias ? cg_sym_prod(&bias->shape, 0, bias->shape.rank) : (Sym){1, 0};
+    Sym nb = bias ? cg_sym_prod(&bias->shape, 0, bias->shape.rank) : 1;
     LLVMValueRef args[] = {
         cg_sym_value(cg, cg_sym_prod(s, 0, axis)),
         cg_sym_value(cg, cg_sym_prod(s, axis, s->rank)),

@@ -105,9 +105,9 @@ static int emit_strided(Codegen *cg, const Node *n, DType t, int rank, const Sym
         cg_call(cg, "kiln_copy", args, 3);
         return 0;
     }
-    if (r > MAX_COPY_DIMS && D[0].e == 0 && D[0].c <= 64) {
+    if (r > MAX_COPY_DIMS && D[0] >= 0 && D[0] <= 64) {
         /* Peel the outermost axis into separate calls (a Tile of rank 4). */
-        for (int64_t i = 0; i < D[0].c; i++)
+        for (int64_t i = 0; i < D[0]; i++)
             if (emit_strided(cg, n, t, r - 1, D + 1, X + 1, Y + 1,
                              offset_addr(cg, x, cg_sym_mul(cg_sym(i), X[0]), t),
                              offset_addr(cg, y, cg_sym_mul(cg_sym(i), Y[0]), t)))
@@ -163,7 +163,7 @@ static int emit_pieces(Codegen *cg, const Node *n, const Value *whole, Value *co
     if (axis < 0) axis += whole->shape.rank;
     Sym ws[IR_MAX_RANK], ps[IR_MAX_RANK], dims[IR_MAX_RANK];
     dense_strides(&whole->shape, ws);
-    int64_t at = 0;
+    Sym at = cg_sym(0);
     for (int i = 0; i < n_parts; i++) {
         const Value *p = parts[i];
         if (!p) continue;
@@ -171,13 +171,13 @@ static int emit_pieces(Codegen *cg, const Node *n, const Value *whole, Value *co
         for (int k = 0; k < p->shape.rank; k++)
             dims[k] = cg_sym_dim(p->shape.dims[k]);
         LLVMValueRef place =
-            offset_addr(cg, cg_addr(cg, whole), cg_sym_mul(cg_sym(at), ws[axis]), whole->dtype);
+            offset_addr(cg, cg_addr(cg, whole), cg_sym_mul(at, ws[axis]), whole->dtype);
         int rc = into ? emit_strided(cg, n, whole->dtype, p->shape.rank, dims, ps, ws,
                                      cg_addr(cg, p), place)
                       : emit_strided(cg, n, whole->dtype, p->shape.rank, dims, ws, ps, place,
                                      cg_addr(cg, p));
         if (rc) return -1;
-        at += p->shape.dims[axis];
+        at = dim_add(at, p->shape.dims[axis]);
     }
     return 0;
 }
@@ -199,7 +199,7 @@ int emit_slice(Codegen *cg, const Node *n) {
     dense_strides(&y->shape, ys);
     LLVMValueRef src = cg_addr(cg, x);
     for (int k = 0; k < x->shape.rank; k++) {
-        if (start[k]) src = offset_addr(cg, src, cg_sym_mul(cg_sym(start[k]), xs[k]), x->dtype);
+        if (start[k]) src = offset_addr(cg, src, cg_sym_mul(start[k], xs[k]), x->dtype);
         xs[k] = cg_sym_mul(xs[k], cg_sym(step[k]));
         dims[k] = cg_sym_dim(y->shape.dims[k]);
     }
@@ -227,9 +227,13 @@ int emit_tile(Codegen *cg, const Node *n) {
     dense_strides(&y->shape, ys);
     for (int k = 0; k < r; k++) {
         Sym d = cg_sym_dim(x->shape.dims[k]);
-        int64_t rep = x->shape.dims[k] == DIM_BATCH || x->shape.dims[k] == 0
-                          ? 1
-                          : y->shape.dims[k] / x->shape.dims[k];
+        int64_t rep = 1;
+        if (x->shape.dims[k] > 0)
+            rep = y->shape.dims[k] / x->shape.dims[k];
+        else if (x->shape.dims[k] < 0 && !dim_value(dim_exact_div(y->shape.dims[k], d), &rep)) {
+            diag_node(cg->d, n, "the repeat of axis %d is not a constant", k);
+            return -1;
+        }
         D[2 * k] = cg_sym(rep);
         X[2 * k] = cg_sym(0);
         Y[2 * k] = cg_sym_mul(d, ys[k]);
@@ -245,26 +249,23 @@ static int emit_blocks(Codegen *cg, const Node *n, int to_space) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
     int64_t b = ir_attr_int(n, "blocksize", 1);
     const int64_t *xd = x->shape.dims;
-    Sym N = cg_sym_dim(xd[0]), C = cg_sym(xd[1]), H = cg_sym(xd[2]), W = cg_sym(xd[3]);
-    Sym CHW = cg_sym_mul(C, cg_sym(xd[2] * xd[3]));
+    Sym N = cg_sym_dim(xd[0]), C = cg_sym(xd[1]), H = cg_sym_dim(xd[2]), W = cg_sym_dim(xd[3]);
+    Sym B = cg_sym(b), HW = cg_sym_mul(H, W), CHW = cg_sym_mul(C, HW);
     Sym D[6], X[6], Y[6];
     if (to_space) {
-        int64_t c2 = xd[1] / (b * b), hw = xd[2] * xd[3];
+        Sym c2 = cg_sym(xd[1] / (b * b));
         int crd = !strcmp(ir_attr_str(n, "mode", "DCR"), "CRD");
         /* y [N, C', H, b1, W, b2] */
-        Sym dd[6] = {N, cg_sym(c2), H, cg_sym(b), W, cg_sym(b)};
-        Sym xs_dcr[6] = {CHW,       cg_sym(hw),     cg_sym(xd[3]), cg_sym(b * c2 * hw),
-                         cg_sym(1), cg_sym(c2 * hw)};
-        Sym xs_crd[6] = {CHW,       cg_sym(b * b * hw), cg_sym(xd[3]), cg_sym(b * hw),
-                         cg_sym(1), cg_sym(hw)};
+        Sym dd[6] = {N, c2, H, B, W, B};
+        Sym xs_dcr[6] = {
+            CHW, HW, W, cg_sym_mul(cg_sym_mul(B, c2), HW), cg_sym(1), cg_sym_mul(c2, HW)};
+        Sym xs_crd[6] = {CHW, cg_sym_mul(cg_sym(b * b), HW), W, cg_sym_mul(B, HW), cg_sym(1), HW};
         memcpy(D, dd, sizeof D);
         memcpy(X, crd ? xs_crd : xs_dcr, sizeof X);
     } else {
-        int64_t h2 = xd[2] / b, w2 = xd[3] / b;
         /* y [N, b1, b2, C, H', W'] */
-        Sym dd[6] = {N, cg_sym(b), cg_sym(b), C, cg_sym(h2), cg_sym(w2)};
-        Sym xs[6] = {CHW,      cg_sym(xd[3]), cg_sym(1), cg_sym(xd[2] * xd[3]), cg_sym(b * xd[3]),
-                     cg_sym(b)};
+        Sym dd[6] = {N, B, B, C, cg_sym_dim(y->shape.dims[2]), cg_sym_dim(y->shape.dims[3])};
+        Sym xs[6] = {CHW, W, cg_sym(1), HW, cg_sym_mul(B, W), B};
         memcpy(D, dd, sizeof D);
         memcpy(X, xs, sizeof X);
     }
@@ -285,12 +286,41 @@ int emit_space_to_depth(Codegen *cg, const Node *n) {
 
 /* --- table gathers: Pad and nearest Resize ---------------------------------------------------- */
 
-/* y = x through per-axis offset tables tab[k] (out->dims[k] entries, element
- * offsets into x, KILN_TABLE_FILL for the fill value). Leading axes whose
- * table is the identity and trailing ones likewise are merged; at most 4
- * axes may remain. */
+/* 1 if the table of axis k holds sizes known only at run time: the axis's
+ * input or output size, or the input's stride there, is dynamic. The
+ * shape functions (passes/shapes_shape.c gather_table_bytes) reserve
+ * scratch for exactly these tables, in axis order. */
+static int table_dynamic(const Shape *x, const Shape *y, int k) {
+    if (y->dims[k] < 0) return 1;
+    for (int i = k; i < x->rank; i++)
+        if (x->dims[i] < 0) return 1;
+    return 0;
+}
+
+/* Fills axis k's table (a table_dynamic one) at dst at run time: input
+ * element offsets, the positions read times `stride`. */
+typedef void (*TableFill)(Codegen *cg, const Node *n, int k, LLVMValueRef stride, LLVMValueRef dst);
+
+/* kiln_pad_table(in, out, begin, mode, stride, dst): also the identity's
+ * table (begin 0, in == out). */
+static void pad_table_call(Codegen *cg, Sym in, Sym out, int64_t begin, int mode,
+                           LLVMValueRef stride, LLVMValueRef dst) {
+    LLVMValueRef args[] = {cg_sym_value(cg, in),
+                           cg_sym_value(cg, out),
+                           cg_i64(cg, begin),
+                           cg_i32(cg, mode),
+                           stride,
+                           dst};
+    cg_call(cg, "kiln_pad_table", args, 6);
+}
+
+/* y = x through per-axis offset tables: tab[k] (out->dims[k] entries, input
+ * positions, -1 for the fill value) where the sizes are static, else
+ * computed at run time into scratch by dyn(). Leading axes whose table is
+ * the identity and trailing ones likewise are merged; at most 4 axes may
+ * remain. */
 static int emit_table_gather(Codegen *cg, const Node *n, const Value *x, const Value *y,
-                             int64_t **tab, const int *ident, uint64_t fill) {
+                             int64_t **tab, const int *ident, uint64_t fill, TableFill dyn) {
     int r = y->shape.rank, first = 0;
     while (first < r && ident[first])
         first++;
@@ -300,44 +330,57 @@ static int emit_table_gather(Codegen *cg, const Node *n, const Value *x, const V
     }
     Sym outer = cg_sym_prod(&y->shape, 0, first);
     Sym x_os = cg_sym_prod(&x->shape, first, r);
-    int64_t xs[IR_MAX_RANK];
-    for (int k = r - 1, acc = 1; k >= 0; k--) {
-        xs[k] = acc;
-        acc *= (int)(x->shape.dims[k] == DIM_BATCH ? 1 : x->shape.dims[k]);
-    }
+    Sym xs[IR_MAX_RANK];
+    dense_strides(&x->shape, xs);
     /* Merge a trailing run of identity axes into one. */
     int last = r;
     while (last > first + 1 && ident[last - 1])
         last--;
-    int64_t tail = 1;
-    for (int k = last; k < r; k++)
-        tail *= y->shape.dims[k];
+    Sym tail = cg_sym_prod(&y->shape, last, r);
     int m = last - first + (last < r);
     if (m > 4) {
         diag_node(cg->d, n, "padding or resizing %d axes at once is not supported (at most 4)", m);
         return -1;
     }
-    for (int k = first; k < r; k++)
-        if (y->shape.dims[k] == DIM_BATCH || x->shape.dims[k] == DIM_BATCH) {
-            diag_node(cg->d, n, "the batch dimension must lead the padded or resized axes");
-            return -1;
-        }
-    LLVMValueRef tables[4], dims[4];
+    LLVMValueRef tables[4], dims[4], scratch = NULL;
+    Sym at = cg_sym(0); /* bytes of scratch used by the run-time tables */
     int k = 0;
     for (int a = first; a < last; a++, k++) {
-        int64_t len = y->shape.dims[a];
-        int64_t *t = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(len + 1));
-        for (int64_t j = 0; j < len; j++)
-            t[j] = tab[a][j] < 0 ? KILN_TABLE_FILL : tab[a][j] * xs[a];
-        tables[k] = cg_const_bytes(cg, t, sizeof(int64_t) * (size_t)(len ? len : 1), 64, "table");
-        dims[k] = cg_i64(cg, len);
+        Sym len = cg_sym_dim(y->shape.dims[a]);
+        dims[k] = cg_sym_value(cg, len);
+        if (table_dynamic(&x->shape, &y->shape, a)) {
+            if (!scratch) scratch = cg_scratch(cg, n);
+            tables[k] = offset_addr(cg, scratch, at, DT_U8);
+            if (ident[a])
+                pad_table_call(cg, len, len, 0, 0, cg_sym_value(cg, xs[a]), tables[k]);
+            else
+                dyn(cg, n, a, cg_sym_value(cg, xs[a]), tables[k]);
+            at = dim_add(at, dim_mul(len, 8));
+            continue;
+        }
+        int64_t n_len = y->shape.dims[a], stride = xs[a];
+        int64_t *t = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(n_len + 1));
+        for (int64_t j = 0; j < n_len; j++) {
+            int64_t i = ident[a] ? j : tab[a][j];
+            t[j] = i < 0 ? KILN_TABLE_FILL : i * stride;
+        }
+        tables[k] =
+            cg_const_bytes(cg, t, sizeof(int64_t) * (size_t)(n_len ? n_len : 1), 64, "table");
     }
     if (last < r) {
-        int64_t *t = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(tail + 1));
-        for (int64_t j = 0; j < tail; j++)
-            t[j] = j;
-        tables[k] = cg_const_bytes(cg, t, sizeof(int64_t) * (size_t)(tail ? tail : 1), 64, "table");
-        dims[k++] = cg_i64(cg, tail);
+        dims[k] = cg_sym_value(cg, tail);
+        if (tail < 0) {
+            if (!scratch) scratch = cg_scratch(cg, n);
+            tables[k] = offset_addr(cg, scratch, at, DT_U8);
+            pad_table_call(cg, tail, tail, 0, 0, cg_i64(cg, 1), tables[k]);
+        } else {
+            int64_t *t = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(tail + 1));
+            for (int64_t j = 0; j < tail; j++)
+                t[j] = j;
+            tables[k] =
+                cg_const_bytes(cg, t, sizeof(int64_t) * (size_t)(tail ? tail : 1), 64, "table");
+        }
+        k++;
     }
     int64_t zero = 0;
     while (k < 4) {
@@ -372,6 +415,13 @@ static int emit_table_gather(Codegen *cg, const Node *n, const Value *x, const V
     return 0;
 }
 
+static void pad_fill(Codegen *cg, const Node *n, int k, LLVMValueRef stride, LLVMValueRef dst) {
+    const PadPlan *p = n->plan.pad;
+    pad_table_call(cg, cg_sym_dim(n->inputs[0]->shape.dims[k]),
+                   cg_sym_dim(n->outputs[0]->shape.dims[k]), p->begin[k], (int)p->mode, stride,
+                   dst);
+}
+
 int emit_pad(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
     assert(n->plan_kind == PLAN_PAD);
@@ -380,8 +430,9 @@ int emit_pad(Codegen *cg, const Node *n) {
     int64_t *tab[IR_MAX_RANK];
     for (int k = 0; k < r; k++) {
         ident[k] = p->begin[k] == 0 && p->end[k] == 0;
+        tab[k] = NULL;
+        if (ident[k] || table_dynamic(&x->shape, &y->shape, k)) continue;
         int64_t len = y->shape.dims[k], in = x->shape.dims[k];
-        if (ident[k]) continue;
         tab[k] = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(len + 1));
         for (int64_t j = 0; j < len; j++) {
             int64_t i = j - p->begin[k];
@@ -401,10 +452,36 @@ int emit_pad(Codegen *cg, const Node *n) {
             tab[k][j] = i;
         }
     }
-    return emit_table_gather(cg, n, x, y, tab, ident, p->fill);
+    return emit_table_gather(cg, n, x, y, tab, ident, p->fill, pad_fill);
 }
 
 /* --- Resize ----------------------------------------------------------------------------------- */
+
+/* kiln_resize_taps for axis k of n at its run-time sizes in and out. */
+static void resize_taps_call(Codegen *cg, const Node *n, int k, Sym in, Sym out, int taps,
+                             LLVMValueRef stride, LLVMValueRef idx, LLVMValueRef w) {
+    const ResizePlan *p = n->plan.resize;
+    LLVMValueRef args[] = {cg_i32(cg, (int)p->mode),
+                           cg_i32(cg, p->ctm_k),
+                           cg_i32(cg, p->nearest_k),
+                           cg_i32(cg, p->exclude_outside),
+                           cg_f64(cg, p->cubic_a),
+                           cg_f64(cg, p->given[k]),
+                           cg_f64(cg, p->roi[k]),
+                           cg_f64(cg, p->roi[k + p->rank]),
+                           cg_sym_value(cg, in),
+                           cg_sym_value(cg, out),
+                           cg_i32(cg, taps),
+                           stride,
+                           idx,
+                           w ? w : LLVMConstPointerNull(cg->ptr)};
+    cg_call(cg, "kiln_resize_taps", args, 14);
+}
+
+static void resize_fill(Codegen *cg, const Node *n, int k, LLVMValueRef stride, LLVMValueRef dst) {
+    resize_taps_call(cg, n, k, cg_sym_dim(n->inputs[0]->shape.dims[k]),
+                     cg_sym_dim(n->outputs[0]->shape.dims[k]), 0, stride, dst, NULL);
+}
 
 int emit_resize(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
@@ -422,7 +499,8 @@ int emit_resize(Codegen *cg, const Node *n) {
     }
     if (p->mode == RESIZE_NEAREST) {
         for (int k = 0; k < r; k++) {
-            if (ident[k]) continue;
+            tab[k] = NULL;
+            if (ident[k] || table_dynamic(&x->shape, &y->shape, k)) continue;
             tab[k] = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(y->shape.dims[k] + 1));
             for (int64_t j = 0; j < y->shape.dims[k]; j++) {
                 const int64_t *ij = idx[k] + 4 * j;
@@ -432,10 +510,12 @@ int emit_resize(Codegen *cg, const Node *n) {
         }
         uint64_t fill = 0;
         if (x->dtype == DT_F32) memcpy(&fill, &p->extrapolation, 4);
-        return emit_table_gather(cg, n, x, y, tab, ident, fill);
+        return emit_table_gather(cg, n, x, y, tab, ident, fill, resize_fill);
     }
     /* Linear and cubic: one pass per resized axis, ping-ponging between the
-     * two halves of the scratch buffer; the last pass writes y. */
+     * two halves of the scratch buffer; the last pass writes y. Taps the
+     * model computes (dynamic sizes) follow the two halves, in axis order
+     * (passes/shapes_shape.c shape_resize reserves them). */
     int last = -1, passes = 0;
     for (int k = 0; k < r; k++)
         if (!ident[k]) last = k;
@@ -450,12 +530,13 @@ int emit_resize(Codegen *cg, const Node *n) {
         for (int k = 0; k < r; k++) {
             cur.dims[k] = y->shape.dims[k];
             Sym c = cg_sym_prod(&cur, 0, r);
-            if (c.c > big.c) big = c;
+            big = dim_max(big, c);
         }
         half = cg_sym_mul(big, cg_sym(4));
     }
     LLVMValueRef scratch = cg_scratch(cg, n);
     LLVMValueRef bufs[2] = {scratch, offset_addr(cg, scratch, half, DT_U8)};
+    Sym at = cg_sym_mul(half, cg_sym(2));
     LLVMValueRef src = cg_addr(cg, x);
     Shape cur = x->shape;
     for (int k = 0; k < r; k++) {
@@ -465,27 +546,38 @@ int emit_resize(Codegen *cg, const Node *n) {
         }
         int64_t out = y->shape.dims[k], in = cur.dims[k];
         int t = taps[k];
-        int64_t *it = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(t * out + 1));
-        float *wt = arena_alloc(cg->g->arena, sizeof(float) * (size_t)(t * out + 1));
-        for (int64_t j = 0; j < out; j++)
-            for (int q = 0; q < t; q++) {
-                it[j * t + q] = idx[k][4 * j + q];
-                wt[j * t + q] = (float)w[k][4 * j + q];
-            }
+        LLVMValueRef it_v, wt_v;
+        if (in < 0 || out < 0) {
+            Sym n_taps = cg_sym_mul(cg_sym_dim(out), cg_sym(t));
+            it_v = offset_addr(cg, scratch, at, DT_U8);
+            at = dim_add(at, dim_mul(n_taps, 8));
+            wt_v = offset_addr(cg, scratch, at, DT_U8);
+            at = dim_add(at, dim_mul(n_taps, 4));
+            resize_taps_call(cg, n, k, in, out, t, cg_i64(cg, 1), it_v, wt_v);
+        } else {
+            int64_t *it = arena_alloc(cg->g->arena, sizeof(int64_t) * (size_t)(t * out + 1));
+            float *wt = arena_alloc(cg->g->arena, sizeof(float) * (size_t)(t * out + 1));
+            for (int64_t j = 0; j < out; j++)
+                for (int q = 0; q < t; q++) {
+                    it[j * t + q] = idx[k][4 * j + q];
+                    wt[j * t + q] = (float)w[k][4 * j + q];
+                }
+            it_v = cg_const_bytes(cg, it, sizeof(int64_t) * (size_t)(t * out > 0 ? t * out : 1), 64,
+                                  "taps");
+            wt_v = cg_const_bytes(cg, wt, sizeof(float) * (size_t)(t * out > 0 ? t * out : 1), 64,
+                                  "weights");
+        }
         LLVMValueRef dst = k == last ? cg_addr(cg, y) : bufs[passes & 1];
-        LLVMValueRef args[] = {
-            cg_sym_value(cg, cg_sym_prod(&cur, 0, k)),
-            cg_i64(cg, in),
-            cg_i64(cg, out),
-            cg_sym_value(cg, cg_sym_prod(&cur, k + 1, r)),
-            cg_i32(cg, t),
-            cg_const_bytes(cg, it, sizeof(int64_t) * (size_t)(t * out > 0 ? t * out : 1), 64,
-                           "taps"),
-            cg_const_bytes(cg, wt, sizeof(float) * (size_t)(t * out > 0 ? t * out : 1), 64,
-                           "weights"),
-            cg_f32(cg, p->extrapolation),
-            src,
-            dst};
+        LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(&cur, 0, k)),
+                               cg_sym_value(cg, cg_sym_dim(in)),
+                               cg_sym_value(cg, cg_sym_dim(out)),
+                               cg_sym_value(cg, cg_sym_prod(&cur, k + 1, r)),
+                               cg_i32(cg, t),
+                               it_v,
+                               wt_v,
+                               cg_f32(cg, p->extrapolation),
+                               src,
+                               dst};
         if (cg_call_typed(cg, n, "resize_axis", x->dtype, args, 10)) return -1;
         src = dst;
         passes++;
@@ -737,8 +829,8 @@ int emit_trilu(Codegen *cg, const Node *n) {
         k = n->inputs[1]->dtype == DT_I32 ? *(const int32_t *)n->inputs[1]->data
                                           : *(const int64_t *)n->inputs[1]->data;
     LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(s, 0, s->rank - 2)),
-                           cg_i64(cg, s->dims[s->rank - 2]),
-                           cg_i64(cg, s->dims[s->rank - 1]),
+                           cg_sym_value(cg, cg_sym_dim(s->dims[s->rank - 2])),
+                           cg_sym_value(cg, cg_sym_dim(s->dims[s->rank - 1])),
                            cg_i64(cg, k),
                            cg_i32(cg, (int)ir_attr_int(n, "upper", 1)),
                            cg_addr(cg, x),
@@ -750,6 +842,16 @@ int emit_trilu(Codegen *cg, const Node *n) {
  * function computed it (PLAN_CONST); copied from a constant. */
 int emit_folded(Codegen *cg, const Node *n) {
     const Value *y = n->outputs[0];
+    if (n->plan_kind == PLAN_NONE) { /* a Range over dynamic sizes (int64) */
+        const Value *start = n->inputs[0], *delta = n->inputs[2];
+        LLVMTypeRef i64 = cg->i64;
+        LLVMValueRef args[] = {cg_sym_value(cg, shape_count(&y->shape)),
+                               LLVMBuildLoad2(cg->builder, i64, cg_addr(cg, start), "start"),
+                               LLVMBuildLoad2(cg->builder, i64, cg_addr(cg, delta), "delta"),
+                               cg_addr(cg, y)};
+        cg_call(cg, "kiln_range_i64", args, 4);
+        return 0;
+    }
     assert(n->plan_kind == PLAN_CONST);
     size_t bytes = (size_t)shape_numel(&y->shape) * dtype_size(y->dtype);
     LLVMValueRef args[] = {cg_i64(cg, (int64_t)bytes),

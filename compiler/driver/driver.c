@@ -130,7 +130,8 @@ static int load(Arena *a, const DriverOptions *o, Graph **g, char sha256[65], Di
     *g = NULL;
     if (!buf) return -1;
     if (sha256) driver_sha256_hex(buf, len, sha256);
-    int rc = onnx_load(a, o->model, buf, len, o->pins, o->n_pins, g, d);
+    OnnxShapeFlags flags = {o->pins, o->n_pins, o->dims, o->n_dims};
+    int rc = model_load(a, o->model, buf, len, &flags, g, d); /* ONNX or XGBoost */
     free(buf);
     return rc;
 }
@@ -143,9 +144,30 @@ static int emit_is_release(const char *emit) {
     return strcmp(emit, "archive") == 0 || strcmp(emit, "oci") == 0;
 }
 
+/* The class labels of each ZipMap, by its output: kiln serves a ZipMap as
+ * the probabilities tensor itself (its column j is the class labels[j]),
+ * so the labels travel in the model's metadata. NULL if g has no ZipMap. */
+static json_t *zipmap_labels_json(const Graph *g) {
+    json_t *all = NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *n = g->nodes[i];
+        if (n->op != OP_ZIP_MAP || n->dead) continue;
+        const Attr *li = ir_attr(n, "classlabels_int64s"), *ls = ir_attr(n, "classlabels_strings");
+        json_t *labels = json_array();
+        for (int k = 0; li && k < li->n; k++)
+            json_array_append_new(labels, json_integer(li->ints[k]));
+        for (int k = 0; !li && ls && k < ls->n; k++)
+            json_array_append_new(labels, json_text(ls->strings[k]));
+        if (!all) all = json_object();
+        json_object_set_new(all, n->outputs[0]->name, labels);
+    }
+    return all;
+}
+
 /* rel (NULL but for --emit archive|oci) gives the flags and build time: the
  * command line without paths, and SOURCE_DATE_EPOCH even when unset. */
-static char *build_info_json(const DriverOptions *o, const Codegen *cg, const PkgRelease *rel) {
+static char *build_info_json(const DriverOptions *o, const Codegen *cg, const PkgRelease *rel,
+                             const Graph *g) {
     const char *epoch = getenv("SOURCE_DATE_EPOCH");
     long long t = rel ? rel->epoch : epoch && *epoch ? atoll(epoch) : (long long)time(NULL);
     json_t *flags = json_array();
@@ -153,11 +175,14 @@ static char *build_info_json(const DriverOptions *o, const Codegen *cg, const Pk
         json_array_append_new(flags, json_text(o->argv[i]));
     for (int i = 1; rel && i < rel->n_command; i++)
         json_array_append_new(flags, json_text(rel->command[i]));
-    return json_text_dump(json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version",
-                                    KILN_VERSION, "source", json_text(base_name(o->model)),
-                                    "target", json_text(codegen_triple(cg)), "cpu",
-                                    json_text(codegen_cpu(cg)), "opt_level", o->opt_level,
-                                    "build_time", (json_int_t)t, "flags", flags));
+    json_t *info =
+        json_pack("{s:s, s:o, s:o, s:o, s:i, s:I, s:o}", "kiln_version", KILN_VERSION, "source",
+                  json_text(base_name(o->model)), "target", json_text(codegen_triple(cg)), "cpu",
+                  json_text(codegen_cpu(cg)), "opt_level", o->opt_level, "build_time",
+                  (json_int_t)t, "flags", flags);
+    json_t *zipmap = zipmap_labels_json(g);
+    if (zipmap) json_object_set_new(info, "zipmap_labels", zipmap);
+    return json_text_dump(info);
 }
 
 static int emit_kind(const char *emit, CodegenFileKind *kind) {
@@ -380,7 +405,7 @@ int driver_compile(const DriverOptions *o) {
         release_command(a, o, &rel);
         release_describe(a, o, g, cg, sha, &rel);
     }
-    info = build_info_json(o, cg, release ? &rel : NULL);
+    info = build_info_json(o, cg, release ? &rel : NULL, g);
     codegen_set_build_info(cg, info);
     HeaderModel hm = {co.name, co.version, header_ident(a, co.name)};
     if (embed) codegen_set_symbol(cg, arena_printf(a, "kiln_model_%s", hm.ident));
@@ -454,9 +479,9 @@ static char *npy_path(Arena *a, const char *dir, const char *name) {
 }
 
 /* Matches the tensors given on the command line to the graph inputs and
- * works out the batch size. */
+ * checks them against the model; pins[i] gets input i's shape. */
 static int bind_inputs(Arena *a, const DriverOptions *o, const Graph *g, HostTensor *bound,
-                       int64_t *batch, Diag *d) {
+                       OnnxPin *pins, Diag *d) {
     int next_pos = 0, bad = 0;
     char *given = arena_alloc(a, (size_t)g->n_inputs + 1);
     for (int i = 0; i < o->n_inputs; i++) {
@@ -490,7 +515,9 @@ static int bind_inputs(Arena *a, const DriverOptions *o, const Graph *g, HostTen
         }
     }
     if (bad) return -1;
-    *batch = -1;
+    /* Each symbol takes its size from the first input that has it. */
+    int64_t sym_val[DIM_MAX_SYMS];
+    const char *sym_from[DIM_MAX_SYMS] = {0};
     for (int k = 0; k < g->n_inputs; k++) {
         const Value *v = g->inputs[k];
         const HostTensor *t = &bound[k];
@@ -506,23 +533,38 @@ static int bind_inputs(Arena *a, const DriverOptions *o, const Graph *g, HostTen
         memcpy(ts.dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
         int ok = t->dtype == v->dtype && t->rank == v->shape.rank;
         for (int j = 0; ok && j < t->rank; j++) {
-            if (v->shape.dims[j] == DIM_BATCH) {
-                if (*batch < 0) *batch = t->dims[j];
-                ok = t->dims[j] == *batch && t->dims[j] > 0;
-            } else {
+            int s = dim_sym_of(v->shape.dims[j]);
+            if (s < 0) {
                 ok = t->dims[j] == v->shape.dims[j];
+            } else if (!sym_from[s]) {
+                sym_val[s] = t->dims[j];
+                sym_from[s] = v->name;
+                ok = t->dims[j] >= 1 && t->dims[j] <= KILN_MAX_DIM;
+            } else if (t->dims[j] != sym_val[s]) {
+                diag_file(d, o->model,
+                          "input '%s' dim %d (%s) is %lld, but input '%s' gives %s = %lld", v->name,
+                          j, dim_sym_name(s), (long long)t->dims[j], sym_from[s], dim_sym_name(s),
+                          (long long)sym_val[s]);
+                diag_hint(d, "inputs that share a dynamic dim must agree on its size");
+                bad = 1;
+                ok = 2;
+                break;
             }
         }
         if (!ok) {
-            diag_file(
-                d, o->model,
-                "input '%s': got %s%s, expected %s%s (N: the same batch size for every input)",
-                v->name, dtype_onnx_name(t->dtype), shape_str(&ts, got, sizeof got),
-                dtype_onnx_name(v->dtype), shape_str(&v->shape, want, sizeof want));
+            diag_file(d, o->model, "input '%s': got %s%s, expected %s%s", v->name,
+                      dtype_onnx_name(t->dtype), shape_str(&ts, got, sizeof got),
+                      dtype_onnx_name(v->dtype), shape_str(&v->shape, want, sizeof want));
             bad = 1;
         }
+        if (ok == 2) continue;
+        /* The pin that specialises the model to this tensor's shape. */
+        OnnxPin *p = &pins[k];
+        p->name = v->name;
+        p->rank = t->rank;
+        for (int j = 0; j < t->rank && j < IR_MAX_RANK; j++) /* the dynamic dims only */
+            p->lo[j] = p->hi[j] = dim_sym_of(v->shape.dims[j]) >= 0 ? t->dims[j] : -1;
     }
-    if (*batch < 0) *batch = 1;
     return bad ? -1 : 0;
 }
 
@@ -553,13 +595,11 @@ static void freeze_static_inputs(Graph *g, HostTensor *bound) {
     g->n_inputs = k;
 }
 
-/* Bytes of tensor t at this batch size; SIZE_MAX if that overflows. */
-static size_t tensor_bytes(const KilnTensorInfo *t, int64_t batch) {
-    size_t n = kiln_dtype_size(t->dtype);
-    for (int i = 0; i < t->rank; i++) {
-        int64_t d = t->shape[i] < 0 ? batch : t->shape[i];
-        if (d < 0 || __builtin_mul_overflow(n, (size_t)d, &n)) return SIZE_MAX;
-    }
+/* Bytes of a tensor of type dtype and this shape; SIZE_MAX if that overflows. */
+static size_t tensor_bytes(int dtype, const int64_t *shape, int rank) {
+    size_t n = kiln_dtype_size(dtype);
+    for (int i = 0; i < rank; i++)
+        if (shape[i] < 0 || __builtin_mul_overflow(n, (size_t)shape[i], &n)) return SIZE_MAX;
     return n;
 }
 
@@ -573,12 +613,23 @@ int driver_run(const DriverOptions *o) {
     int rc = -1;
     const char *dir = o->out ? o->out : ".";
     HostTensor *bound = NULL;
-    int64_t batch = 1;
     const KilnModel *m = NULL;
 
+    /* Import once to match the files to the inputs, then again with every
+     * input pinned to its file's shape: kiln run compiles for exactly the
+     * sizes it runs. */
     if (load(a, o, &g, NULL, &d)) goto out;
     bound = arena_alloc(a, sizeof(HostTensor) * (size_t)(g->n_inputs + 1));
-    if (bind_inputs(a, o, g, bound, &batch, &d)) goto out;
+    OnnxPin *pins = arena_alloc(a, sizeof(OnnxPin) * (size_t)(g->n_inputs + 1));
+    if (bind_inputs(a, o, g, bound, pins, &d)) goto out;
+    DriverOptions po = *o;
+    po.n_dims = 0;
+    po.n_pins = 0;
+    int n_in = g->n_inputs;
+    if (n_in > DRIVER_MAX_PINS) n_in = 0; /* too many to pin: compile as the model says */
+    for (int i = 0; i < n_in; i++)
+        po.pins[po.n_pins++] = pins[i];
+    if (load(a, &po, &g, NULL, &d)) goto out;
     freeze_static_inputs(g, bound);
     if (run_pipeline(g, o, NULL, &d)) goto out;
     CodegenOptions co = {NULL, NULL, o->opt_level, model_name(a, o), "1", "", "{}"};
@@ -587,24 +638,37 @@ int driver_run(const DriverOptions *o) {
 
     const void **ins = arena_alloc(a, sizeof(void *) * (size_t)(m->n_inputs + 1));
     void **outs = arena_alloc(a, sizeof(void *) * (size_t)(m->n_outputs + 1));
-    for (int i = 0; i < m->n_inputs; i++)
+    const int64_t **in_shapes = arena_alloc(a, sizeof(int64_t *) * (size_t)(m->n_inputs + 1));
+    int64_t **out_shapes = arena_alloc(a, sizeof(int64_t *) * (size_t)(m->n_outputs + 1));
+    for (int i = 0; i < m->n_inputs; i++) {
         ins[i] = bound[i].data;
+        in_shapes[i] = bound[i].dims;
+    }
+    for (int i = 0; i < m->n_outputs; i++)
+        out_shapes[i] = arena_alloc(a, sizeof(int64_t) * (IR_MAX_RANK + 1));
+    KilnRunError err;
+    char msg[512];
+    int st = m->shapes(in_shapes, out_shapes, &err);
+    if (st) {
+        kiln_run_error_format(m, st, &err, msg, sizeof msg);
+        diag_file(&d, o->model, "%s", msg);
+        goto out;
+    }
     for (int i = 0; i < m->n_outputs; i++) {
-        size_t bytes = tensor_bytes(&m->outputs[i], batch);
+        size_t bytes = tensor_bytes(m->outputs[i].dtype, out_shapes[i], m->outputs[i].rank);
         if (bytes > SIZE_MAX / 2) {
-            diag_file(&d, o->model, "batch %lld makes output '%s' too large", (long long)batch,
+            diag_file(&d, o->model, "output '%s' would be too large at these input sizes",
                       m->outputs[i].name);
-            diag_hint(&d, "run it with a smaller batch");
+            diag_hint(&d, "run it with smaller inputs");
             goto out;
         }
         outs[i] = arena_alloc_aligned(a, bytes + 1, 64);
     }
-    /* SIZE_MAX: the workspace for this batch does not fit in a size_t. */
-    size_t ws_size = m->workspace_size(batch);
+    /* SIZE_MAX: the workspace for these sizes does not fit in a size_t. */
+    size_t ws_size = m->workspace_size(in_shapes);
     if (ws_size > SIZE_MAX - 64) {
-        diag_file(&d, o->model, "batch %lld is too large: its workspace does not fit in memory",
-                  (long long)batch);
-        diag_hint(&d, "run it with a smaller batch");
+        diag_file(&d, o->model, "the inputs are too large: the workspace does not fit in memory");
+        diag_hint(&d, "run it with smaller inputs");
         goto out;
     }
     ws_size = (ws_size + 63) & ~(size_t)63;
@@ -613,10 +677,9 @@ int driver_run(const DriverOptions *o) {
         diag_env(&d, "cannot allocate a %zu-byte workspace", ws_size);
         goto out;
     }
-    int st = m->run(ins, outs, ws, batch, NULL);
+    st = m->run(ins, in_shapes, outs, out_shapes, ws, NULL);
     if (st != 0) { /* a failed check names the node and input: the input's fault, exit 1 */
-        char msg[512];
-        if (kiln_run_error_format(m, st, ws, batch, msg, sizeof msg))
+        if (kiln_run_error_format(m, st, kiln_run_error(m, ws, in_shapes), msg, sizeof msg))
             diag_file(&d, o->model, "%s", msg);
         else
             diag_env(&d, "internal error: %s", msg);
@@ -629,10 +692,11 @@ int driver_run(const DriverOptions *o) {
     rc = 0;
     for (int i = 0; i < m->n_outputs; i++) {
         const KilnTensorInfo *ti = &m->outputs[i];
-        HostTensor t = {ti->name, (DType)ti->dtype, ti->rank,
-                        {0},      outs[i],          tensor_bytes(ti, batch)};
+        HostTensor t = {ti->name, (DType)ti->dtype,
+                        ti->rank, {0},
+                        outs[i],  tensor_bytes(ti->dtype, out_shapes[i], ti->rank)};
         for (int j = 0; j < ti->rank; j++)
-            t.dims[j] = ti->shape[j] < 0 ? batch : ti->shape[j];
+            t.dims[j] = out_shapes[i][j];
         const char *path = npy_path(a, dir, ti->name);
         if (tensor_write_npy(path, &t, &d)) {
             rc = -1;
@@ -687,7 +751,10 @@ int driver_inspect(const DriverOptions *o) {
     int64_t flops = flops_graph_count(g);
     if (run_pipeline(g, o, NULL, &d)) goto out;
 
-    char buf[160];
+    char buf[160], wsbuf[256];
+    int sym[DIM_MAX_SYMS], n_syms = ir_graph_syms(g, sym);
+    int64_t ws_lo, ws_hi;
+    dim_bounds(g->ws_size, &ws_lo, &ws_hi);
     FILE *f = stdout;
     if (o->json) {
         json_t *io[2];
@@ -696,13 +763,24 @@ int driver_inspect(const DriverOptions *o) {
             int nv = pass ? g->n_outputs : g->n_inputs;
             io[pass] = json_array();
             for (int i = 0; i < nv; i++) {
-                json_t *shape = json_array();
-                for (int j = 0; j < vs[i]->shape.rank; j++)
-                    json_array_append_new(shape, json_integer(vs[i]->shape.dims[j]));
-                json_array_append_new(
-                    io[pass], json_pack("{s:o, s:s, s:o}", "name", json_text(vs[i]->name), "dtype",
-                                        dtype_onnx_name(vs[i]->dtype), "shape", shape));
+                json_t *shape = json_array(), *dims = json_array();
+                for (int j = 0; j < vs[i]->shape.rank; j++) {
+                    Dim dm = vs[i]->shape.dims[j];
+                    json_array_append_new(shape, json_integer(dm >= 0 ? dm : -1));
+                    json_array_append_new(dims, json_string(dim_str(dm, buf, sizeof buf)));
+                }
+                json_array_append_new(io[pass], json_pack("{s:o, s:s, s:o, s:o}", "name",
+                                                          json_text(vs[i]->name), "dtype",
+                                                          dtype_onnx_name(vs[i]->dtype), "shape",
+                                                          shape, "dims", dims));
             }
+        }
+        json_t *syms = json_array();
+        for (int i = 0; i < n_syms; i++) {
+            int64_t lo, hi;
+            dim_sym_bounds(sym[i], &lo, &hi);
+            json_array_append_new(syms, json_pack("{s:s, s:I, s:I}", "name", dim_sym_name(sym[i]),
+                                                  "min", (json_int_t)lo, "max", (json_int_t)hi));
         }
         json_t *op_counts = json_object();
         for (int i = 0; i < n_ops; i++) {
@@ -710,13 +788,16 @@ int driver_inspect(const DriverOptions *o) {
             json_object_set_new(op_counts, json_string_value(key), json_integer(ops[i].n));
             json_decref(key);
         }
-        char *text = json_text_dump(
-            json_pack("{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I}}", "model",
-                      json_text(o->model), "sha256", sha, "graph", json_text(g->name), "opset",
-                      g->opset, "inputs", io[0], "outputs", io[1], "ops", op_counts, "params",
-                      (json_int_t)params, "param_bytes", (json_int_t)param_bytes, "flops_per_item",
-                      (json_int_t)flops, "workspace", "fixed_bytes", (json_int_t)g->ws_static,
-                      "bytes_per_item", (json_int_t)g->ws_per_batch));
+        json_t *doc = json_pack(
+            "{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:s}}", "model",
+            json_text(o->model), "sha256", sha, "graph", json_text(g->name), "opset", g->opset,
+            "inputs", io[0], "outputs", io[1], "symbols", syms, "ops", op_counts, "params",
+            (json_int_t)params, "param_bytes", (json_int_t)param_bytes, "flops", (json_int_t)flops,
+            "workspace", "min_bytes", (json_int_t)ws_lo, "max_bytes", (json_int_t)ws_hi, "bytes",
+            dim_str(g->ws_size, wsbuf, sizeof wsbuf));
+        json_t *zipmap = zipmap_labels_json(g); /* a key only when the model has a ZipMap */
+        if (doc && zipmap) json_object_set_new(doc, "zipmap_labels", zipmap);
+        char *text = json_text_dump(doc);
         fprintf(f, "%s\n", text);
         free(text);
     } else {
@@ -734,10 +815,34 @@ int driver_inspect(const DriverOptions *o) {
         for (int i = 0; i < n_ops; i++)
             fprintf(f, " %s x%d", ops[i].op, ops[i].n);
         fprintf(f, "\nparams     %lld (%lld bytes)\n", (long long)params, (long long)param_bytes);
-        fprintf(f, "flops      %lld per batch item\n", (long long)flops);
-        fprintf(f, "workspace  %lld bytes + %lld bytes per batch item (planned peak)\n",
-                (long long)g->ws_static, (long long)g->ws_per_batch);
-        fputs("(N is the batch size, chosen per request)\n", f);
+        if (n_syms) {
+            fputs("symbols   ", f);
+            for (int i = 0; i < n_syms; i++) {
+                int64_t lo, hi;
+                dim_sym_bounds(sym[i], &lo, &hi);
+                fprintf(f, " %s %lld..%lld%s", dim_sym_name(sym[i]), (long long)lo, (long long)hi,
+                        i + 1 < n_syms ? "," : "");
+            }
+            fputs("  (bound them with --shape or --dim NAME=MIN..MAX)\n", f);
+        }
+        fprintf(f, "flops      %lld%s\n", (long long)flops,
+                n_syms ? " (dynamic dims at their lower bounds)" : "");
+        if (ws_lo == ws_hi)
+            fprintf(f, "workspace  %lld bytes (planned peak)\n", (long long)ws_hi);
+        else
+            fprintf(f, "workspace  %lld bytes at the upper bounds, %lld at the lower (%s)\n",
+                    (long long)ws_hi, (long long)ws_lo, dim_str(g->ws_size, wsbuf, sizeof wsbuf));
+        json_t *zipmap = zipmap_labels_json(g);
+        const char *key;
+        json_t *labels;
+        json_object_foreach(zipmap, key, labels) {
+            char *l = json_dumps(labels, JSON_COMPACT);
+            fprintf(f,
+                    "zipmap     %s: class labels %s (ZipMap served as the probabilities tensor)\n",
+                    key, l ? l : "?");
+            free(l);
+        }
+        json_decref(zipmap);
     }
     rc = 0;
 out:
@@ -778,11 +883,14 @@ int driver_ops(const DriverOptions *o) {
     for (int i = 0; i < OP_COUNT; i++) {
         const OpInfo *info = op_info((OpKind)i);
         if (o->json)
-            json_array_append_new(list, json_pack("{s:s, s:s, s:i, s:i}", "op", info->name,
-                                                  "domain", "ai.onnx", "since", info->since,
-                                                  "until", KILN_MAX_OPSET));
+            json_array_append_new(list,
+                                  json_pack("{s:s, s:s, s:i, s:i}", "op", info->name, "domain",
+                                            info->domain[0] ? info->domain : "ai.onnx", "since",
+                                            info->since, "until", info->until));
+        else if (info->domain[0]) /* another domain: say which, and its opsets */
+            printf("%-14s %s opset %d-%d\n", info->name, info->domain, info->since, info->until);
         else
-            printf("%-14s opset %d-%d\n", info->name, info->since, KILN_MAX_OPSET);
+            printf("%-14s opset %d-%d\n", info->name, info->since, info->until);
     }
     if (o->json) {
         char *text = json_text_dump(list);

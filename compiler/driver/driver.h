@@ -35,6 +35,9 @@ typedef struct DriverOptions {
     OnnxPin pins[DRIVER_MAX_PINS];
     char pin_names[DRIVER_MAX_PINS][DRIVER_PIN_NAME_MAX]; /* storage for pins[i].name */
     int n_pins;
+    OnnxDimBound dims[DRIVER_MAX_PINS]; /* --dim SYM=A..B */
+    char dim_names[DRIVER_MAX_PINS][DRIVER_PIN_NAME_MAX];
+    int n_dims;
     const char *inputs[DRIVER_MAX_INPUTS]; /* run: [NAME=]FILE */
     int n_inputs;
     int argc; /* the command line, for manifests */

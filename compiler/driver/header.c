@@ -79,15 +79,17 @@ static void put_tensors(FILE *f, const char *prefix, const char *kind, Value *co
         fprintf(f, "#define %s_%s_%d_SHAPE {", prefix, kind, i);
         for (int j = 0; j < v->shape.rank; j++) {
             int64_t d = v->shape.dims[j];
-            fprintf(f, "%s%lld", j ? ", " : "", (long long)(d == DIM_BATCH ? -1 : d));
-            if (d == DIM_BATCH)
+            fprintf(f, "%s%lld", j ? ", " : "", (long long)(d < 0 ? -1 : d));
+            if (d < 0)
                 batched = 1;
             else
                 item *= d;
         }
         if (v->shape.rank == 0) fputs("1", f); /* C has no empty initialiser */
         fputs("}\n", f);
-        fprintf(f, "#define %s_%s_%d_BATCHED %d\n", prefix, kind, i, batched);
+        fprintf(f, "#define %s_%s_%d_DYNAMIC %d\n", prefix, kind, i, batched);
+        fprintf(f, "#define %s_%s_%d_BATCHED %d /* older name of DYNAMIC */\n", prefix, kind, i,
+                batched);
         fprintf(f, "#define %s_%s_%d_ITEM_NUMEL %lldu\n", prefix, kind, i, (long long)item);
     }
 }
@@ -106,10 +108,12 @@ int header_write(FILE *f, const Graph *g, const HeaderModel *m) {
             " * Link the object or library kiln wrote with this header (and -lm). It\n"
             " * exports one constant, kiln_model_%s, a KilnModel as described below\n"
             " * (where the service's `kiln_model` is meant, read kiln_model_%s):\n"
-            " * allocate workspace_size(batch) bytes aligned to 64, point inputs[i] and\n"
-            " * outputs[i] at dense row-major buffers of the shapes given by the\n"
-            " * %s_INPUT_<i>_* and %s_OUTPUT_<i>_* macros (-1: the batch dimension,\n"
-            " * so a buffer holds batch * ITEM_NUMEL elements), and call run().\n"
+            " * call shapes(in_shapes, out_shapes, &err) for the input shapes you have,\n"
+            " * allocate workspace_size(in_shapes) bytes aligned to 64, point inputs[i]\n"
+            " * and outputs[i] at dense row-major buffers of those shapes (the\n"
+            " * %s_INPUT_<i>_* and %s_OUTPUT_<i>_* macros give them: -1 is a dynamic\n"
+            " * dim, ITEM_NUMEL the product of the fixed ones, DYNAMIC whether there\n"
+            " * is any), and call run().\n"
             " */\n"
             "#ifndef %s\n#define %s\n\n",
             m->ident, KILN_VERSION, m->ident, m->ident, prefix, prefix, guard, guard);

@@ -11,7 +11,7 @@ static const char usage_text[] =
     "usage:\n"
     "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|lib|llvm|asm|archive|oci] [--name N]\n"
     "               [--model-version V] [-O0..-O3] [--target TRIPLE] [--cpu CPU[,CPU...]]\n"
-    "               [--shape NAME=DIMS]... [--dump-after PASS]\n"
+    "               [--shape NAME=DIMS]... [--dim SYM=MIN..MAX]... [--dump-after PASS]\n"
     "  kiln run MODEL.onnx [--input [NAME=]FILE]... [--out-dir DIR] [--shape NAME=DIMS]...\n"
     "  kiln inspect MODEL.onnx [--json]\n"
     "  kiln check MODEL.onnx\n"
@@ -28,7 +28,9 @@ static const char usage_text[] =
     "verify   checks a release archive (--emit archive): SHA256SUMS, manifest, SBOM\n"
     "\n"
     "`kiln COMMAND --help` shows the options of one command.\n"
-    "DIMS is like 1x3x224x224; N stands for the batch size (Nx3x224x224).\n"
+    "DIMS is like 1x3x224x224 (pinned) or 1..64x3x32..2048x32..2048 (ranges); ? keeps\n"
+    "a dim as the model has it. A model's dynamic dims (its dim_params: batch, seq) are\n"
+    "symbols with bounds, 1..4096 unless --shape or --dim SYM=MIN..MAX says otherwise.\n"
     "exit codes: 0 ok, 1 the model or input is at fault, 2 bad usage, 3 environment\n";
 
 /* One subcommand: its driver function and its --help text, whose first
@@ -70,8 +72,12 @@ static const Command commands[] = {
      "                           (weights shared), which runs the best one the CPU\n"
      "                           has; a binary started on a CPU without what it\n"
      "                           needs exits 3 naming the missing features\n"
-     "  --shape NAME=DIMS        the shape of input NAME, like 1x3x224x224 or\n"
-     "                           Nx3x224x224 (N: the batch); repeatable\n"
+     "  --shape NAME=DIMS        the shape of input NAME: each dim a size (pinned), a\n"
+     "                           range MIN..MAX (dynamic within it) or ? (as the\n"
+     "                           model has it), like 1..64x3x224x224; repeatable\n"
+     "  --dim SYM=MIN..MAX       the bounds of the model's dynamic dim SYM (a\n"
+     "                           dim_param such as seq), or SYM=SIZE to pin it;\n"
+     "                           default 1..4096; repeatable\n"
      "  --dump-after PASS        print the IR after PASS (import, check-ops, ...)\n"
      "  -h, --help               this help\n"},
     {"run", driver_run,
@@ -84,7 +90,8 @@ static const Command commands[] = {
      "  --input [NAME=]FILE      a graph input, by name or in order; FILE is .npy or\n"
      "                           .pb (an ONNX TensorProto); repeatable\n"
      "  -o, --out-dir DIR        where the outputs go (default .)\n"
-     "  --shape NAME=DIMS        the shape of input NAME, like 1x3x224x224; repeatable\n"
+     "  --shape NAME=DIMS        the shape of input NAME, like 1..64x3x224x224; repeatable\n"
+     "  --dim SYM=MIN..MAX       the bounds of dynamic dim SYM (or SYM=SIZE); repeatable\n"
      "  -O0..-O3                 optimisation level (default -O3)\n"
      "  --dump-after PASS        print the IR after PASS\n"
      "  -h, --help               this help\n"},
@@ -95,7 +102,8 @@ static const Command commands[] = {
      "\n"
      "options:\n"
      "  --json                   as one JSON object\n"
-     "  --shape NAME=DIMS        the shape of input NAME, like 1x3x224x224; repeatable\n"
+     "  --shape NAME=DIMS        the shape of input NAME, like 1..64x3x224x224; repeatable\n"
+     "  --dim SYM=MIN..MAX       the bounds of dynamic dim SYM (or SYM=SIZE); repeatable\n"
      "  --dump-after PASS        print the IR after PASS\n"
      "  -h, --help               this help\n"},
     {"check", driver_check,
@@ -104,7 +112,8 @@ static const Command commands[] = {
      "Reports every problem kiln finds in the model; exit 1 if any.\n"
      "\n"
      "options:\n"
-     "  --shape NAME=DIMS        the shape of input NAME, like 1x3x224x224; repeatable\n"
+     "  --shape NAME=DIMS        the shape of input NAME, like 1..64x3x224x224; repeatable\n"
+     "  --dim SYM=MIN..MAX       the bounds of dynamic dim SYM (or SYM=SIZE); repeatable\n"
      "  --dump-after PASS        print the IR after PASS\n"
      "  -h, --help               this help\n"},
     {"ops", driver_ops,
@@ -145,13 +154,38 @@ static int usage_error(const Command *cmd, const char *fmt, const char *arg) {
     return EXIT_USAGE;
 }
 
-/* "x=1x3x224x224" or "x=Nx3x224x224". The name is copied into name_buf,
- * which outlives the pin (it sits in main's frame). NULL ok, or what is
- * wrong with arg. A dim is N or 1 to 2^40 in plain decimal digits (no
- * sign, no spaces: strtoll alone would take "+5" and " 5"). */
+/* One size of a --shape or --dim flag: 1 to 2^31-1 in plain decimal
+ * digits (no sign, no spaces: strtoll alone would take "+5" and " 5").
+ * Advances *p; -1 if there is none. */
+static int64_t parse_size(const char **p) {
+    if (**p < '0' || **p > '9') return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(*p, &end, 10);
+    if (errno == ERANGE || v < 1 || v > KILN_MAX_DIM) return -1;
+    *p = end;
+    return v;
+}
+
+/* "A..B" or "A" into lo/hi at *p; NULL ok, or what is wrong. */
+static const char *parse_range(const char **p, int64_t *lo, int64_t *hi) {
+    *lo = *hi = parse_size(p);
+    if (*lo < 0) return "each dimension is a size from 1 to 2^31-1, a range MIN..MAX, or ?";
+    if ((*p)[0] == '.' && (*p)[1] == '.') {
+        *p += 2;
+        *hi = parse_size(p);
+        if (*hi < 0) return "a range is MIN..MAX with sizes from 1 to 2^31-1";
+        if (*hi < *lo) return "a range MIN..MAX needs MIN <= MAX";
+    }
+    return NULL;
+}
+
+/* "x=1x3x224x224", "x=1..64x3x32..2048x32..2048", "x=?x3x224x224" (? or N:
+ * as the model has it). The name is copied into name_buf, which outlives
+ * the pin (it sits in main's frame). NULL ok, or what is wrong with arg. */
 static const char *parse_pin(const char *arg, OnnxPin *pin, char name_buf[DRIVER_PIN_NAME_MAX]) {
     const char *eq = strrchr(arg, '=');
-    if (!eq || eq == arg || !eq[1]) return "expected NAME=DIMS such as x=1x3x224x224";
+    if (!eq || eq == arg || !eq[1]) return "expected NAME=DIMS such as x=1..64x3x224x224";
     size_t n = (size_t)(eq - arg);
     if (n >= DRIVER_PIN_NAME_MAX) return "the input name is too long";
     memcpy(name_buf, arg, n);
@@ -161,25 +195,33 @@ static const char *parse_pin(const char *arg, OnnxPin *pin, char name_buf[DRIVER
     const char *p = eq + 1;
     for (;;) {
         if (pin->rank == IR_MAX_RANK) return "too many dimensions";
-        if (*p == 'N') {
-            pin->dims[pin->rank++] = DIM_BATCH;
+        if (*p == 'N' || *p == '?') {
+            pin->lo[pin->rank] = pin->hi[pin->rank] = -1;
             p++;
         } else {
-            if (*p < '0' || *p > '9')
-                return "each dimension is N or a number, separated by 'x' (like Nx3x224x224)";
-            char *end;
-            errno = 0;
-            long long v = strtoll(p, &end, 10);
-            if (errno == ERANGE || v <= 0 || v > (1LL << 40))
-                return "each dimension must be between 1 and 2^40";
-            pin->dims[pin->rank++] = v;
-            p = end;
+            const char *why = parse_range(&p, &pin->lo[pin->rank], &pin->hi[pin->rank]);
+            if (why) return why;
         }
+        pin->rank++;
         if (!*p) return NULL;
-        if (*p != 'x')
-            return "each dimension is N or a number, separated by 'x' (like Nx3x224x224)";
+        if (*p != 'x') return "dimensions are separated by 'x' (like 1..64x3x224x224)";
         p++;
     }
+}
+
+/* "seq=1..512" or "seq=128". */
+static const char *parse_dim(const char *arg, OnnxDimBound *b, char name_buf[DRIVER_PIN_NAME_MAX]) {
+    const char *eq = strrchr(arg, '=');
+    if (!eq || eq == arg || !eq[1]) return "expected SYM=MIN..MAX or SYM=SIZE such as seq=1..512";
+    size_t n = (size_t)(eq - arg);
+    if (n >= DRIVER_PIN_NAME_MAX) return "the name is too long";
+    memcpy(name_buf, arg, n);
+    name_buf[n] = 0;
+    b->name = name_buf;
+    const char *p = eq + 1;
+    const char *why = parse_range(&p, &b->lo, &b->hi);
+    if (!why && *p) why = "expected SYM=MIN..MAX or SYM=SIZE such as seq=1..512";
+    return why;
 }
 
 /* Options without a short form. */
@@ -192,6 +234,7 @@ enum {
     OPT_DUMP_AFTER,
     OPT_JSON,
     OPT_SHAPE,
+    OPT_DIM,
     OPT_INPUT,
 };
 
@@ -205,6 +248,7 @@ static const struct option long_options[] = {
     {"dump-after", required_argument, NULL, OPT_DUMP_AFTER},
     {"json", no_argument, NULL, OPT_JSON},
     {"shape", required_argument, NULL, OPT_SHAPE},
+    {"dim", required_argument, NULL, OPT_DIM},
     {"input", required_argument, NULL, OPT_INPUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -232,6 +276,7 @@ static int parse_options(const Command *cmd, int argc, char **args, DriverOption
     char opt_buf[64];
     opterr = 0;
     optind = 1;
+    const char *why;
     for (;;) {
         int c = getopt_long(argc, args, "-:o:O:h", long_options, NULL);
         if (c == -1) break;
@@ -275,13 +320,23 @@ static int parse_options(const Command *cmd, int argc, char **args, DriverOption
             break;
         case OPT_SHAPE:
             if (o->n_pins == DRIVER_MAX_PINS) return usage_error(cmd, "too many %s flags", opt);
-            const char *why = parse_pin(optarg, &o->pins[o->n_pins], o->pin_names[o->n_pins]);
+            why = parse_pin(optarg, &o->pins[o->n_pins], o->pin_names[o->n_pins]);
             if (why) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "--shape '%.300s': %s", optarg, why);
                 return usage_error(cmd, "%s", msg);
             }
             o->n_pins++;
+            break;
+        case OPT_DIM:
+            if (o->n_dims == DRIVER_MAX_PINS) return usage_error(cmd, "too many %s flags", opt);
+            why = parse_dim(optarg, &o->dims[o->n_dims], o->dim_names[o->n_dims]);
+            if (why) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "--dim '%.300s': %s", optarg, why);
+                return usage_error(cmd, "%s", msg);
+            }
+            o->n_dims++;
             break;
         case OPT_INPUT:
             if (o->n_inputs == DRIVER_MAX_INPUTS) return usage_error(cmd, "too many %s flags", opt);

@@ -45,22 +45,37 @@ size_t dtype_size(DType t) {
 int64_t shape_numel(const Shape *s) {
     int64_t n = 1;
     for (int i = 0; i < s->rank; i++)
-        if (s->dims[i] != DIM_BATCH && __builtin_mul_overflow(n, s->dims[i], &n)) {
+        if (s->dims[i] >= 0 && __builtin_mul_overflow(n, s->dims[i], &n)) {
             assert(!"shape_numel: a shape outside the limits reached the IR");
             return INT64_MAX;
         }
     return n;
 }
 
+Dim shape_prod(const Shape *s, int from, int to) {
+    Dim p = 1;
+    for (int i = from; i < to; i++)
+        p = dim_mul(p, s->dims[i]);
+    return p;
+}
+
+Dim shape_count(const Shape *s) {
+    return shape_prod(s, 0, s->rank);
+}
+
 int shape_bytes_check(const Shape *s, DType t, int64_t *bytes) {
-    int64_t room = KILN_MAX_TENSOR_BYTES / (int64_t)(dtype_size(t) ? dtype_size(t) : 1);
-    int64_t p = 1;
+    int64_t es = (int64_t)(dtype_size(t) ? dtype_size(t) : 1);
+    int64_t room = KILN_MAX_TENSOR_BYTES / es;
+    int64_t p = 1, hi_bytes = es;
     int empty = 0;
     if (s->rank < 0 || s->rank > IR_MAX_RANK) return -1;
     for (int i = 0; i < s->rank; i++) {
-        int64_t dim = s->dims[i];
-        if (dim == DIM_BATCH) continue;
-        if (dim < 0 || dim > KILN_MAX_DIM) return -1;
+        int64_t dim = s->dims[i], lo, hi;
+        if (dim == DIM_INVALID || dim_bounds(dim, &lo, &hi)) return -1;
+        if (hi > KILN_MAX_DIM) return -1;
+        if (hi == 0) empty = 1;
+        if (!empty && __builtin_mul_overflow(hi_bytes, hi, &hi_bytes)) hi_bytes = INT64_MAX;
+        if (dim < 0) continue;
         if (dim == 0) {
             empty = 1;
             continue;
@@ -68,13 +83,14 @@ int shape_bytes_check(const Shape *s, DType t, int64_t *bytes) {
         if (dim > room / p) return -1; /* p * dim > room, without overflow */
         p *= dim;
     }
-    *bytes = empty ? 0 : p * (int64_t)(dtype_size(t) ? dtype_size(t) : 1);
+    if (!empty && hi_bytes > KILN_MAX_DYN_BYTES) return -1;
+    *bytes = empty ? 0 : p * es;
     return 0;
 }
 
-int shape_has_batch(const Shape *s) {
+int shape_is_dynamic(const Shape *s) {
     for (int i = 0; i < s->rank; i++)
-        if (s->dims[i] == DIM_BATCH) return 1;
+        if (s->dims[i] < 0) return 1;
     return 0;
 }
 
@@ -93,11 +109,9 @@ char *shape_str(const Shape *s, char *buf, size_t len) {
     }
     o += (size_t)snprintf(buf + o, len - o, "[");
     for (int i = 0; i < s->rank && o < len; i++) {
-        const char *sep = i ? "," : "";
-        if (s->dims[i] == DIM_BATCH)
-            o += (size_t)snprintf(buf + o, len - o, "%sN", sep);
-        else
-            o += (size_t)snprintf(buf + o, len - o, "%s%lld", sep, (long long)s->dims[i]);
+        char d[96];
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : "",
+                              dim_str(s->dims[i], d, sizeof d));
     }
     if (o < len) snprintf(buf + o, len - o, "]");
     return buf;
@@ -121,7 +135,42 @@ Graph *ir_graph_create(Arena *a, const char *source_path) {
     g->arena = a;
     g->source_path = arena_strdup(a, source_path ? source_path : "<memory>");
     g->name = "main";
+    dim_reset();
     return g;
+}
+
+int ir_graph_syms(const Graph *g, int *syms) {
+    int n = 0;
+    for (int i = 0; i < g->n_inputs; i++)
+        for (int k = 0; k < g->inputs[i]->shape.rank; k++) {
+            int s = dim_sym_of(g->inputs[i]->shape.dims[k]), seen = 0;
+            for (int j = 0; j < n; j++)
+                seen |= syms[j] == s;
+            if (s >= 0 && !seen && n < DIM_MAX_SYMS) syms[n++] = s;
+        }
+    return n;
+}
+
+int ir_graph_add_dim_check(Graph *g, DimCheckKind kind, Dim a, Dim b, const char *what) {
+    int64_t lo, hi;
+    if (kind == DIMCHECK_EQUAL) {
+        if (a == b) return 0;
+        Dim diff = dim_sub(a, b);
+        if (diff == DIM_INVALID || dim_bounds(diff, &lo, &hi)) return -1;
+        if (lo > 0 || hi < 0) return -1;
+    } else {
+        if (dim_bounds(a, &lo, &hi) || dim_value(b, &lo) == 0) return -1;
+        int64_t alo;
+        dim_bounds(a, &alo, &hi);
+        if (alo >= lo) return 0;
+        if (hi < lo) return -1;
+    }
+    for (int i = 0; i < g->n_dim_checks; i++)
+        if (g->dim_checks[i].kind == kind && g->dim_checks[i].a == a && g->dim_checks[i].b == b)
+            return 0;
+    GROW(g->arena, g->dim_checks, g->n_dim_checks, g->cap_dim_checks);
+    g->dim_checks[g->n_dim_checks++] = (DimCheck){kind, a, b, arena_strdup(g->arena, what)};
+    return 0;
 }
 
 Value *ir_value_add(Graph *g, const char *name, DType t) {
@@ -156,9 +205,9 @@ static Node *node_new(Graph *g, OpKind op, const char *op_type, const char *name
     Node *n = arena_alloc(g->arena, sizeof(Node));
     n->op = op;
     n->op_type = arena_strdup(g->arena, op_type ? op_type : op_info(op)->name);
-    n->domain = "";
+    n->domain = op_info(op)->domain;
     n->name = arena_strdup(g->arena, name);
-    n->opset = g->opset;
+    n->opset = n->domain[0] ? 0 : g->opset; /* another domain's opset: unknown here */
     n->graph = g;
     n->n_inputs = n_in;
     n->n_outputs = n_out;
@@ -462,7 +511,7 @@ static void print_string(const char *s, FILE *out) {
 /* " = {1 2 3}" for a small tensor of a printable type; nothing otherwise. */
 static void print_data(const Value *v, FILE *out) {
     int64_t n = shape_numel(&v->shape);
-    if (!v->data || v->shape.rank < 0 || shape_has_batch(&v->shape) || n > IR_PRINT_MAX_ELEMS ||
+    if (!v->data || v->shape.rank < 0 || shape_is_dynamic(&v->shape) || n > IR_PRINT_MAX_ELEMS ||
         !dtype_size(v->dtype))
         return;
     char buf[32];

@@ -7,8 +7,9 @@
  * that arena is destroyed; nothing in the IR is freed on its own. Passes
  * delete a node by setting `dead` and calling ir_graph_compact().
  *
- * Shapes: a dimension is a positive size or DIM_BATCH (-1), the model's one
- * runtime batch size. Shape.rank is -1 while unknown. Element types use the
+ * Shapes: a dimension is a Dim (dim.h): a size >= 0, or < 0 an expression
+ * over the model's symbols (its dynamic dims: `batch`, `seq`), each with
+ * bounds. Shape.rank is -1 while unknown. Element types use the
  * ONNX TensorProto.DataType numbering, as runtime/kiln_model.h does.
  *
  * Text form (ir_graph_print, used by --dump-after and golden tests; read
@@ -22,7 +23,8 @@
  *       output %x1
  *
  * A type is dtype then shape: `?` an unknown dtype, `[?]` an unknown
- * rank, `[]` a scalar, `N` the batch dim. Initializers of at most 16
+ * rank, `[]` a scalar, symbolic dims in dim.h's text form (`batch`,
+ * `seq*8`, `(h-1)/2+1`). Initializers of at most 16
  * elements show their values (floats in the shortest form that reads back
  * exactly, f16/bf16 as bit patterns); larger ones only their type. A node
  * line lists outputs, op, name, inputs (`_` for an omitted one),
@@ -39,10 +41,13 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "dim.h"
 #include "model_limits.h" /* IR_MAX_RANK and every other limit on models */
 
-#define DIM_BATCH (-1)
 #define KILN_MAX_OPSET 17
+/* The ONNX-ML domain (compiler/ir/ops_ml.def) and its newest opset kiln knows. */
+#define KILN_DOMAIN_ML "ai.onnx.ml"
+#define KILN_MAX_ML_OPSET 3
 
 /* Element types: one row each in runtime/kiln_dtypes.def, which also
  * generates the runtime's KILN_DT_* constants with the same values. */
@@ -68,7 +73,7 @@ typedef enum {
 /* OpInfo.flags: what passes may do with an op (the flags column of ops.def). */
 enum {
     OPF_FOLD = 1 << 0,         /* pass_fold_constants may compute it on the host */
-    OPF_SENTINEL = 1 << 1,     /* the folded batch sentinel passes through it */
+    OPF_SENTINEL = 1 << 1,     /* folded symbolic dims (fold_constants.h) pass through it */
     OPF_SENTINEL_I64 = 1 << 2, /* the same, when its input and output are int64 (Cast) */
 };
 
@@ -85,8 +90,10 @@ typedef struct OpKernel {
 } OpKernel;
 
 typedef struct OpInfo {
-    const char *name; /* ONNX op_type */
-    int since;        /* first opset kiln supports */
+    const char *name;   /* ONNX op_type */
+    const char *domain; /* "" (the default domain) or KILN_DOMAIN_ML */
+    int since;          /* first opset of its domain kiln supports, */
+    int until;          /* and the last */
     int in_min, in_max, out_min, out_max;
     unsigned static_inputs; /* bit i: input i must be a compile-time constant */
     unsigned flags;         /* OPF_* */
@@ -94,26 +101,36 @@ typedef struct OpInfo {
 } OpInfo;
 
 const OpInfo *op_info(OpKind op);
-OpKind op_lookup(const char *onnx_name); /* OP_UNKNOWN if unsupported */
+OpKind op_lookup(const char *onnx_name); /* default domain; OP_UNKNOWN if unsupported */
+/* The op `onnx_name` of ONNX domain `domain` ("" and "ai.onnx" are the
+ * default one, so op_lookup_domain("", x) is op_lookup(x)); OP_UNKNOWN if
+ * kiln does not support it there: a default-domain "Scaler" is unknown. */
+OpKind op_lookup_domain(const char *domain, const char *onnx_name);
 
 typedef struct Shape {
-    int rank;                  /* -1 while unknown */
-    int64_t dims[IR_MAX_RANK]; /* size, or DIM_BATCH */
+    int rank;              /* -1 while unknown */
+    Dim dims[IR_MAX_RANK]; /* sizes or symbolic expressions */
 } Shape;
 
-/* Elements with the batch dim counted as 1. Every value's shape passes
- * shape_bytes_check() (the importer and the shape pass see to it), so this
- * cannot overflow on the IR; it saturates at INT64_MAX rather than wrap. */
+/* Elements with every symbolic dim counted as 1: the count of a static
+ * shape. Every value's shape passes shape_bytes_check() (the importer and
+ * the shape pass see to it), so this cannot overflow on the IR; it
+ * saturates at INT64_MAX rather than wrap. */
 int64_t shape_numel(const Shape *s);
+/* Elements as a Dim (the product of the dims); DIM_INVALID on overflow. */
+Dim shape_count(const Shape *s);
+/* The product of dims [from, to) as a Dim. */
+Dim shape_prod(const Shape *s, int from, int to);
 /* The checked form, for shapes not yet known to be in limits: sets *bytes
- * to the bytes of one batch item of a tensor of type t (0 if a dim is 0)
- * and returns 0, or returns -1 if a dim is outside [0, KILN_MAX_DIM] (the
- * batch dim aside) or the product of the non-zero dims, times the element
- * size, exceeds KILN_MAX_TENSOR_BYTES. */
+ * to the bytes of the tensor with its symbolic dims at 1 (0 if a dim is 0)
+ * and returns 0, or returns -1 if a constant dim is outside [0,
+ * KILN_MAX_DIM], a symbolic one may exceed KILN_MAX_DIM, the product of
+ * the constant dims times the element size exceeds KILN_MAX_TENSOR_BYTES,
+ * or the bytes at the symbols' upper bounds exceed KILN_MAX_DYN_BYTES. */
 int shape_bytes_check(const Shape *s, DType t, int64_t *bytes);
-int shape_has_batch(const Shape *s); /* 1 if some dim is DIM_BATCH */
+int shape_is_dynamic(const Shape *s); /* 1 if some dim is symbolic */
 int shape_equal(const Shape *a, const Shape *b);
-/* "[N,30]" into buf; returns buf. */
+/* "[batch,30]" into buf; returns buf. */
 char *shape_str(const Shape *s, char *buf, size_t len);
 
 /* The loop nest of an element-wise kernel call (kiln_binary_* and the
@@ -137,17 +154,54 @@ int loop_nest_operand(const LoopNest *ln, int g, const Shape *out, const Shape *
 typedef struct Graph Graph;
 typedef struct Node Node;
 
+/* A symbolic Dim inside int64 tensor data (a shape vector folded from the
+ * input shapes, passes/fold_constants.h): IR_DIM_DATA_BASE + its id ("KILN"
+ * in the high bits, far from any real size or index). */
+#define IR_DIM_DATA_BASE (INT64_MIN + (INT64_C(0x4b494c4e) << 31))
+#define IR_DIM_DATA_SPAN (INT64_C(1) << 31)
+static inline int ir_dim_in_data(int64_t v) {
+    return v >= IR_DIM_DATA_BASE && v < IR_DIM_DATA_BASE + IR_DIM_DATA_SPAN;
+}
+/* A Dim as an int64 element: sizes as themselves, symbolic Dims encoded. */
+static inline int64_t ir_dim_encode(Dim d) {
+    return d >= 0 ? d : IR_DIM_DATA_BASE + (-1 - d);
+}
+/* An int64 element as a Dim: sizes >= 0 and encoded Dims; DIM_INVALID for
+ * any other negative number. */
+static inline Dim ir_dim_decode(int64_t v) {
+    if (v >= 0) return v;
+    if (ir_dim_in_data(v)) return -1 - (v - IR_DIM_DATA_BASE);
+    return DIM_INVALID;
+}
+
+/* A requirement on the symbols that shape inference cannot prove from
+ * their bounds. */
+typedef enum {
+    DIMCHECK_EQUAL, /* a == b: two sizes an op requires equal (matrix inner dims,
+                       broadcast dims), b what a must be */
+    DIMCHECK_MIN,   /* a >= b (b a constant): a size that must not fall below b */
+} DimCheckKind;
+typedef struct DimCheck {
+    DimCheckKind kind;
+    Dim a, b;
+    const char *what; /* "node 'conv1' (Conv): output 'y' dim 2", from the graph's arena */
+} DimCheck;
+/* Adds a check unless the same one is there already, or it is proved by the
+ * bounds. -1 with nothing added if it is false for every value of the
+ * symbols (the caller reports that). */
+int ir_graph_add_dim_check(Graph *g, DimCheckKind kind, Dim a, Dim b, const char *what);
+
 typedef struct Value {
-    const char *name;  /* ONNX tensor name (unique in the graph) */
-    DType dtype;       /* DT_UNDEF until known */
-    Shape shape;       /* rank -1 until inferred */
-    Node *producer;    /* NULL for graph inputs and initializers */
-    void *data;        /* initializer contents, dense row-major; NULL otherwise */
-    int input_index;   /* position among graph inputs, -1 if not one */
-    int output_index;  /* position among graph outputs, -1 if not one */
-    int n_uses;        /* consuming node inputs, kept by ir_graph_recount() */
-    int64_t ws_offset; /* memory plan: byte offset = ws_offset + ws_batch_offset * batch */
-    int64_t ws_batch_offset;
+    const char *name; /* ONNX tensor name (unique in the graph) */
+    DType dtype;      /* DT_UNDEF until known */
+    Shape shape;      /* rank -1 until inferred */
+    Node *producer;   /* NULL for graph inputs and initializers */
+    void *data;       /* initializer contents, dense row-major; NULL otherwise */
+    int input_index;  /* position among graph inputs, -1 if not one */
+    int output_index; /* position among graph outputs, -1 if not one */
+    int n_uses;       /* consuming node inputs, kept by ir_graph_recount() */
+    Dim ws_offset;    /* memory plan: byte offset in the workspace (an expression
+                         where sizes are symbolic) */
     int id;           /* index in Graph.values */
     DType decl_dtype; /* graph outputs: the type the model declares (DT_UNDEF if none), */
     Shape decl_shape; /* checked against the inferred one by pass_infer_shapes */
@@ -200,6 +254,7 @@ typedef enum {
     PLAN_REDUCE, /* the reduce family (ops_reduce.def) but the losses */
     PLAN_CLIP,   /* Clip */
     PLAN_PERM,   /* Transpose: output axis i is input axis perm[i] */
+    PLAN_TREE,   /* TreeEnsemble*: the checked ensemble (tree_plan.h) */
 } PlanKind;
 
 /* Slice: output index i of axis k reads input index start[k] + i * step[k]. */
@@ -225,8 +280,10 @@ typedef struct ResizeTaps {
     int identity; /* every output reads its own position with weight 1: nothing to do */
     int taps;     /* 2 (nearest, linear) or 4 (cubic) */
     int64_t *idx; /* [4 * out] clamped input positions; idx[j*4] = -1 where
-                     tf_crop_and_resize extrapolates; NULL on the batch axis */
-    double *w;    /* [4 * out] weights; NULL on the batch axis */
+                     tf_crop_and_resize extrapolates; NULL on identity axes of
+                     dynamic size and on axes whose taps the model computes at
+                     run time (a dynamic input or output size) */
+    double *w;    /* [4 * out] weights; NULL likewise */
 } ResizeTaps;
 
 /* Resize and Upsample, opset 7 to 17, normalised. */
@@ -234,11 +291,13 @@ typedef struct ResizePlan {
     ResizeMode mode;
     const char *ctm;          /* coordinate_transformation_mode */
     const char *nearest_mode; /* round_prefer_floor, round_prefer_ceil, floor, ceil */
+    int ctm_k, nearest_k;     /* the same as KILN_CTM_*, KILN_NEAREST_* (runtime/kiln_resize.h) */
     double cubic_a;
     int exclude_outside;
     float extrapolation;
     int rank;
     double scale[IR_MAX_RANK];   /* as the ONNX reference uses it */
+    double given[IR_MAX_RANK];   /* the scale given (kiln_resize_scale's sc), 0 for sizes */
     double out_w[IR_MAX_RANK];   /* scale * input size, as the reference computes it */
     double roi[2 * IR_MAX_RANK]; /* starts then ends (tf_crop_and_resize) */
     Shape out;
@@ -306,15 +365,16 @@ struct Node {
         ConvPlan *conv;
         ReducePlan *reduce;
         ClipPlan *clip;
-        const int64_t *perm; /* PLAN_PERM: [rank], the default reversal resolved */
-        const void *bytes;   /* PLAN_CONST: the output's contents, dense */
+        const int64_t *perm;         /* PLAN_PERM: [rank], the default reversal resolved */
+        const void *bytes;           /* PLAN_CONST: the output's contents, dense */
+        const struct TreePlan *tree; /* PLAN_TREE */
     } plan;
     /* Workspace bytes the node's kernels need while it runs (an im2col
-     * buffer, say): scratch + scratch_per_batch * batch, set by its shape
-     * function; pass_plan_memory places it (scratch_offset/_batch_offset,
-     * as for Values) and codegen hands it out with cg_scratch(). */
-    int64_t scratch, scratch_per_batch;
-    int64_t scratch_offset, scratch_batch_offset;
+     * buffer, say), set by its shape function (0: none); pass_plan_memory
+     * places it (scratch_offset, as for Values) and codegen hands it out
+     * with cg_scratch(). */
+    Dim scratch;
+    Dim scratch_offset;
     int dead;  /* set by passes; removed by ir_graph_compact() */
     int index; /* position at import, for messages */
     Graph *graph;
@@ -333,8 +393,13 @@ struct Graph {
     int n_inputs;
     Value **outputs; /* graph outputs, in order */
     int n_outputs;
-    int64_t ws_static; /* memory plan: workspace bytes = ws_static + ws_per_batch * batch */
-    int64_t ws_per_batch;
+    Dim ws_size; /* memory plan: workspace bytes */
+    /* What the input shapes must satisfy beyond their bounds, found by
+     * shape inference (a size that must not be negative, two symbolic
+     * sizes an op needs equal); the compiled model checks each before it
+     * runs (KilnModel.shapes), in order. */
+    DimCheck *dim_checks;
+    int n_dim_checks, cap_dim_checks;
 };
 
 Graph *ir_graph_create(Arena *a, const char *source_path);
@@ -375,6 +440,12 @@ Node *ir_value_sole_user(const Graph *g, const Value *v);
  * output, and c is marked dead. n's old output has no producer left, so
  * ir_graph_compact() drops it. */
 void ir_node_absorb(Node *n, Node *c);
+
+/* The symbols of the graph inputs' dims, in order of first appearance
+ * (into syms[0..DIM_MAX_SYMS)): the model's dynamic dims. A symbol pinned
+ * to one size is a number in every dim and is not among them. Returns
+ * their count. */
+int ir_graph_syms(const Graph *g, int *syms);
 
 /* Removes dead nodes and values nothing refers to; recounts uses. */
 void ir_graph_compact(Graph *g);

@@ -162,7 +162,8 @@ static int parse_dtype(Reader *r, DType *out) {
     return -1;
 }
 
-/* "[N,30]", "[]" (a scalar) or "[?]" (unknown rank). */
+/* "[batch,30]", "[]" (a scalar) or "[?]" (unknown rank); symbolic dims in
+ * dim.h's text form. */
 static int parse_shape(Reader *r, Shape *s) {
     if (expect(r, "[")) return -1;
     s->rank = 0;
@@ -176,14 +177,16 @@ static int parse_shape(Reader *r, Shape *s) {
             fail(r, "more than %d dims", IR_MAX_RANK);
             return -1;
         }
-        if (eat(r, "N")) {
-            s->dims[s->rank++] = DIM_BATCH;
-            continue;
+        skip_spaces(r);
+        const char *at = r->p;
+        Dim v = dim_parse(&r->p);
+        if (v == DIM_INVALID) {
+            fail(r, "bad dim at '%s'", at);
+            return -1;
         }
-        int64_t v;
-        if (parse_int(r, number_token(r), &v)) return -1;
-        if (v < 0) {
-            fail(r, "negative dim in '%s'", r->p);
+        int64_t c;
+        if (dim_value(v, &c) && c < 0) {
+            fail(r, "negative dim at '%s'", at);
             return -1;
         }
         s->dims[s->rank++] = v;
@@ -200,7 +203,7 @@ static int parse_type(Reader *r, DType *t, Shape *s) {
 static int parse_data(Reader *r, Value *v) {
     int64_t n = shape_numel(&v->shape);
     size_t es = dtype_size(v->dtype);
-    if (v->shape.rank < 0 || shape_has_batch(&v->shape) || !es) {
+    if (v->shape.rank < 0 || shape_is_dynamic(&v->shape) || !es) {
         fail(r, "values given for '%s', which has no static shape or numeric type", v->name);
         return -1;
     }
@@ -324,7 +327,7 @@ static void line_init(Reader *r) {
     skip_spaces(r);
     Value *v = parse_definition(r);
     if (!v) return;
-    if (v->shape.rank < 0 || shape_has_batch(&v->shape)) {
+    if (v->shape.rank < 0 || shape_is_dynamic(&v->shape)) {
         fail(r, "initializer '%s' needs a static shape", v->name);
         return;
     }
@@ -363,7 +366,7 @@ static int parse_attr(Reader *r, Node *n, const char *name) {
         if (parse_type(r, &t->dtype, &t->shape)) return -1;
         if (eat(r, " = ")) {
             if (parse_data(r, t)) return -1;
-        } else if (t->shape.rank >= 0 && !shape_has_batch(&t->shape) && dtype_size(t->dtype)) {
+        } else if (t->shape.rank >= 0 && !shape_is_dynamic(&t->shape) && dtype_size(t->dtype)) {
             fill_data(r, t);
         }
         at->t = t;
@@ -506,7 +509,8 @@ static void line_node(Reader *r) {
         char *in = parse_name(r, in_stops, 2);
         if (!in || !(ins[n_in++] = use(r, in))) return;
     }
-    OpKind op = op_lookup(op_type);
+    OpKind op = op_lookup(op_type); /* the text form names no domain; ONNX-ML names are distinct */
+    if (op == OP_UNKNOWN) op = op_lookup_domain(KILN_DOMAIN_ML, op_type);
     Node *n = ir_node_add(r->g, op, op_type, name, n_in, ins, n_out, outs);
 
     if (eat(r, " {")) {

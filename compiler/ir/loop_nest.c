@@ -2,58 +2,40 @@
  * operands (ir.h, LoopNest). One implementation for codegen, which emits
  * the call, and constant folding, which makes it on the host.
  *
- * Sizes may hold the batch dim, so the merging works on c * batch^e, as
- * codegen's Sym does: two strides agree if their factors and powers do,
- * and any two zero strides agree.
+ * Sizes may be symbolic (dim.h): two strides agree if they are the same
+ * Dim, which the canonical form makes a plain comparison.
  */
 #include <assert.h>
 
 #include "ir.h"
 
-typedef struct Size {
-    int64_t c; /* constant factor */
-    int e;     /* power of the batch */
-} Size;
-
-static Size size_dim(int64_t d) {
-    return d == DIM_BATCH ? (Size){1, 1} : (Size){d, 0};
-}
-
-static Size size_mul(Size a, Size b) {
-    return (Size){a.c * b.c, a.e + b.e};
-}
-
-static int size_eq(Size a, Size b) {
-    return a.c == b.c && (a.e == b.e || a.c == 0);
-}
-
 /* Stride of operand s at each axis of out: 0 where s is broadcast. */
-static void strides(const Shape *s, const Shape *out, Size *st) {
-    Size acc = {1, 0};
+static void strides(const Shape *s, const Shape *out, Dim *st) {
+    Dim acc = 1;
     int off = out->rank - s->rank;
     for (int i = out->rank - 1; i >= 0; i--) {
         int k = i - off;
         if (k < 0 || (s->dims[k] == 1 && out->dims[i] != 1)) {
-            st[i] = (Size){0, 0};
+            st[i] = 0;
         } else {
             st[i] = acc;
-            acc = size_mul(acc, size_dim(s->dims[k]));
+            acc = dim_mul(acc, s->dims[k]);
         }
     }
 }
 
 int loop_nest_build(const Shape *out, const Shape *const *ins, int k, LoopNest *ln) {
     assert(k >= 1 && k <= 3);
-    Size st[3][IR_MAX_RANK], last[3];
+    Dim st[3][IR_MAX_RANK], last[3];
     int first[IR_MAX_RANK], end[IR_MAX_RANK], r = 0;
     for (int j = 0; j < k; j++)
         strides(ins[j], out, st[j]);
     for (int i = 0; i < out->rank; i++) {
-        Size dd = size_dim(out->dims[i]);
-        if (dd.e == 0 && dd.c == 1) continue;
+        Dim dd = out->dims[i];
+        if (dd == 1) continue;
         int merge = r > 0;
         for (int j = 0; merge && j < k; j++)
-            merge = size_eq(last[j], size_mul(st[j][i], dd));
+            merge = last[j] == dim_mul(st[j][i], dd);
         if (!merge) first[r++] = i;
         end[r - 1] = i + 1;
         for (int j = 0; j < k; j++)

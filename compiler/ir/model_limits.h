@@ -49,6 +49,15 @@
  * below it, sums and products over a graph's values fit int64 easily. */
 #define KILN_MAX_TENSOR_BYTES (INT64_C(1) << 31)
 
+/* Bytes of one tensor with its symbolic dims at their upper bounds, and
+ * of the whole workspace so. The memory of a real request is bounded by
+ * the service (it answers 400 when one needs more); these keep every size
+ * and offset the compiled model computes at run time from its (checked)
+ * input dims far from int64 overflow, so the generated code needs no
+ * overflow checks of its own. */
+#define KILN_MAX_DYN_BYTES (INT64_C(1) << 48)
+#define KILN_MAX_DYN_WORKSPACE_BYTES (INT64_C(1) << 60)
+
 /* Working memory of the whole model (the memory plan's fixed region, and
  * its per-item region): with every tensor below KILN_MAX_TENSOR_BYTES,
  * this keeps every offset of the plan, and codegen's address arithmetic,

@@ -12,7 +12,7 @@
 #define NONE                   {KERNEL_NONE, -1, NULL, 0, NULL, 0}
 static const OpInfo op_table[OP_COUNT] = {
 #define OP(e, name, since, imin, imax, omin, omax, st, flags, shape, flops, emit, kernel) \
-    [OP_##e] = {name, since, imin, imax, omin, omax, st, flags, kernel},
+    [OP_##e] = {name, OP_DOMAIN, since, OP_UNTIL, imin, imax, omin, omax, st, flags, kernel},
 #include "ops.def"
 #undef OP
 };
@@ -51,14 +51,20 @@ _Static_assert((int)UNARY_ROWS == (int)KILN_UN_COUNT &&
 // clang-format on
 
 static const OpInfo op_unknown = {
-    "?", 0, 0, 1 << 20, 0, 1 << 20, 0, 0, {KERNEL_NONE, -1, NULL, 0, NULL, 0}};
+    "?", "", 0, 0, 0, 1 << 20, 0, 1 << 20, 0, 0, {KERNEL_NONE, -1, NULL, 0, NULL, 0}};
 
 const OpInfo *op_info(OpKind op) {
     return op < OP_COUNT ? &op_table[op] : &op_unknown;
 }
 
-OpKind op_lookup(const char *onnx_name) {
+OpKind op_lookup_domain(const char *domain, const char *onnx_name) {
+    if (!domain || strcmp(domain, "ai.onnx") == 0) domain = "";
     for (int i = 0; i < OP_COUNT; i++)
-        if (strcmp(op_table[i].name, onnx_name) == 0) return (OpKind)i;
+        if (strcmp(op_table[i].name, onnx_name) == 0 && strcmp(op_table[i].domain, domain) == 0)
+            return (OpKind)i;
     return OP_UNKNOWN;
+}
+
+OpKind op_lookup(const char *onnx_name) {
+    return op_lookup_domain("", onnx_name);
 }

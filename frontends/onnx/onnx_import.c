@@ -312,111 +312,127 @@ static DType elem_dtype(const Onnx__TypeProto__Tensor *tt) {
     return dtype_size(t) ? t : DT_UNDEF;
 }
 
-/* "N" for the batch dim, "1" for another unknown dim: an example pin. */
-static const char *pin_example(Importer *im, const Onnx__TensorShapeProto *sp) {
-    const char *s = "";
-    for (size_t i = 0; i < sp->n_dim; i++) {
-        const Onnx__TensorShapeProto__Dimension *dim = sp->dim[i];
-        int fixed = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                    dim->dim_value >= 0;
-        if (fixed)
-            s = arena_printf(im->a, "%s%s%lld", s, i ? "x" : "", (long long)dim->dim_value);
-        else
-            s = arena_printf(im->a, "%s%s", s, i ? "x1" : "N");
-    }
-    return s;
-}
-
-/* Fills v->shape from the model. A dim_value of 0 is a real (empty) size,
- * as ONNX defines it; a dim without a dim_value is symbolic (dim_param,
- * nothing, or the -1 some old exporters wrote): the leading one is the
- * batch, any other needs a pin. */
-static void input_shape_from_model(Importer *im, Value *v, const Onnx__TensorShapeProto *sp) {
+/* Fills v->shape from the model: a dim_value >= 0 is that size (0 is a
+ * real, empty size, as ONNX defines it); any other dim is dynamic: the
+ * symbol its dim_param names, or a fresh one (no dim_param, or the -1 some
+ * old exporters wrote). A pin replaces dims as OnnxPin says; its bounds go
+ * to the symbol (sym_lo/sym_hi, by symbol number), intersected with those
+ * of other pins of the same symbol. */
+static int input_shape_from_model(Importer *im, Value *v, const Onnx__TensorShapeProto *sp,
+                                  const OnnxPin *pin, int64_t *sym_lo, int64_t *sym_hi) {
     if (sp->n_dim > IR_MAX_RANK) {
         diag_file(im->d, im->path, "graph input '%s' has rank %zu, above kiln's limit of %d",
                   v->name, sp->n_dim, IR_MAX_RANK);
         im->n_errors++;
-        return;
+        return -1;
+    }
+    if (pin && (size_t)pin->rank != sp->n_dim) {
+        diag_usage(im->d, "--shape %s: gives %d dims, but input '%s' has rank %zu in %s", pin->name,
+                   pin->rank, pin->name, sp->n_dim, im->path);
+        im->n_errors++;
+        return -1;
     }
     Shape s = {.rank = (int)sp->n_dim};
-    int ok = 1;
+    for (int i = 0; pin && i < pin->rank; i++)
+        if (!(pin->lo[i] == -1 && pin->hi[i] == -1) &&
+            (pin->lo[i] < 1 || pin->hi[i] < pin->lo[i] || pin->hi[i] > KILN_MAX_DIM)) {
+            diag_usage(im->d,
+                       "--shape %s: dim %d must be a size from 1 to %lld or a range "
+                       "MIN..MAX of them",
+                       pin->name, i, (long long)KILN_MAX_DIM);
+            im->n_errors++;
+            return -1;
+        }
     for (size_t i = 0; i < sp->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *dim = sp->dim[i];
+        int64_t lo = pin ? pin->lo[i] : -1, hi = pin ? pin->hi[i] : -1;
         if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
             dim->dim_value >= 0) {
             s.dims[i] = dim->dim_value;
-        } else if (i == 0) {
-            s.dims[i] = DIM_BATCH;
-        } else {
-            const char *param =
-                dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
-                    ? str(dim->dim_param)
-                    : "";
-            if (*param)
-                diag_file(im->d, im->path, "graph input '%s': dim %zu ('%s') has no fixed size",
-                          v->name, i, param);
-            else
-                diag_file(im->d, im->path, "graph input '%s': dim %zu has no fixed size", v->name,
-                          i);
-            diag_hint(im->d,
-                      "only the leading (batch) dim may vary; pin it with --shape %s=..., "
-                      "e.g. --shape %s=%s",
-                      v->name, v->name, pin_example(im, sp));
-            im->n_errors++;
-            ok = 0;
+            if (lo >= 0 && lo < hi) {
+                diag_usage(im->d,
+                           "--shape %s: dim %zu is fixed at %lld in %s; a range needs a dynamic "
+                           "dim",
+                           pin->name, i, (long long)dim->dim_value, im->path);
+                im->n_errors++;
+                return -1;
+            }
+            if (lo >= 0) s.dims[i] = lo; /* a pin overrides the model's size */
+            continue;
         }
-    }
-    if (!ok) return;
-    int64_t bytes;
-    if (shape_bytes_check(&s, v->dtype, &bytes)) {
-        char buf[200];
-        diag_file(im->d, im->path,
-                  "graph input '%s' has shape %s of %s, above kiln's limits (dims up to %lld, "
-                  "at most %lld bytes per batch item)",
-                  v->name, shape_str(&s, buf, sizeof buf), dtype_onnx_name(v->dtype),
-                  (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES);
-        diag_hint(im->d,
-                  "the declared shape is corrupt or too large to serve; re-export the model "
-                  "or pin smaller dims with --shape %s=...",
-                  v->name);
-        im->n_errors++;
-        return;
+        const char *param = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
+                                ? str(dim->dim_param)
+                                : "";
+        Dim sym = *param ? dim_sym(param) : dim_fresh();
+        if (sym == DIM_INVALID) {
+            diag_file(im->d, im->path, "graph input '%s': more than %d distinct dynamic dims",
+                      v->name, DIM_MAX_SYMS);
+            im->n_errors++;
+            return -1;
+        }
+        int k = dim_sym_of(sym);
+        if (lo >= 0) {
+            if (lo > sym_lo[k]) sym_lo[k] = lo;
+            if (hi < sym_hi[k]) sym_hi[k] = hi;
+            if (sym_lo[k] > sym_hi[k]) {
+                diag_usage(im->d, "--shape %s: dim %zu ('%s') gets bounds that exclude each other",
+                           pin->name, i, dim_sym_name(k));
+                diag_hint(im->d, "the symbol appears in more than one --shape flag; make them "
+                                 "agree");
+                im->n_errors++;
+                return -1;
+            }
+        }
+        s.dims[i] = sym;
     }
     v->shape = s;
+    return 0;
 }
 
-static int pin_valid(Importer *im, const OnnxPin *p, const Onnx__TensorShapeProto *sp, DType dt) {
-    if (p->rank < 0 || p->rank > IR_MAX_RANK) {
-        diag_usage(im->d, "--shape %s: rank %d is outside 0..%d", p->name, p->rank, IR_MAX_RANK);
-        return 0;
+/* Symbols pinned to one size become that size; then every input must be in
+ * kiln's limits at its bounds. */
+static void input_shape_finish(Importer *im, Value *v, int pinned) {
+    for (int i = 0; i < v->shape.rank; i++) {
+        int k = dim_sym_of(v->shape.dims[i]);
+        int64_t lo, hi;
+        if (k < 0) continue;
+        dim_sym_bounds(k, &lo, &hi);
+        if (lo == hi) v->shape.dims[i] = lo;
     }
-    if (sp && (size_t)p->rank != sp->n_dim) {
-        diag_usage(im->d, "--shape %s: gives %d dims, but input '%s' has rank %zu in %s", p->name,
-                   p->rank, p->name, sp->n_dim, im->path);
-        return 0;
-    }
-    for (int i = 0; i < p->rank; i++)
-        if (p->dims[i] < 1 && !(i == 0 && p->dims[i] == DIM_BATCH)) {
-            diag_usage(im->d, "--shape %s: dim %d must be a positive size%s", p->name, i,
-                       i == 0 ? " or N" : "");
-            return 0;
-        }
-    Shape s = {.rank = p->rank};
     int64_t bytes;
-    memcpy(s.dims, p->dims, sizeof(int64_t) * (size_t)p->rank);
-    if (shape_bytes_check(&s, dt, &bytes)) {
-        diag_usage(im->d,
-                   "--shape %s: dims up to %lld and at most %lld bytes per batch item are "
-                   "supported",
-                   p->name, (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES);
-        return 0;
+    if (shape_bytes_check(&v->shape, v->dtype, &bytes)) {
+        char buf[200];
+        shape_str(&v->shape, buf, sizeof buf);
+        const char *fmt = "graph input '%s' has shape %s of %s, above kiln's limits (dims up to "
+                          "%lld, at most %lld bytes with the dynamic dims at 1, %lld at their "
+                          "upper bounds)";
+        if (pinned)
+            diag_usage(im->d,
+                       "--shape %s: dims up to %lld and at most %lld bytes (%lld with the "
+                       "dynamic dims at their upper bounds) are supported; %s of %s is larger",
+                       v->name, (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES,
+                       (long long)KILN_MAX_DYN_BYTES, buf, dtype_onnx_name(v->dtype));
+        else
+            diag_file(im->d, im->path, fmt, v->name, buf, dtype_onnx_name(v->dtype),
+                      (long long)KILN_MAX_DIM, (long long)KILN_MAX_TENSOR_BYTES,
+                      (long long)KILN_MAX_DYN_BYTES);
+        diag_hint(im->d,
+                  "the declared shape is corrupt or too large to serve; re-export the model "
+                  "or bound its dims with --shape %s=... or --dim NAME=MIN..MAX",
+                  v->name);
+        im->n_errors++;
     }
-    return 1;
 }
 
-static void import_inputs(Importer *im, const OnnxPin *pins, int n_pins) {
+static void import_inputs(Importer *im, const OnnxShapeFlags *flags) {
     const Onnx__GraphProto *gp = im->gp;
+    const OnnxPin *pins = flags ? flags->pins : NULL;
+    int n_pins = flags ? flags->n_pins : 0;
     char *pin_used = arena_alloc(im->a, (size_t)n_pins + 1);
+    int64_t *sym_lo = arena_alloc_array(im->a, DIM_MAX_SYMS, sizeof(int64_t));
+    int64_t *sym_hi = arena_alloc_array(im->a, DIM_MAX_SYMS, sizeof(int64_t));
+    for (int k = 0; k < DIM_MAX_SYMS; k++)
+        sym_lo[k] = -1, sym_hi[k] = INT64_MAX;
     for (size_t i = 0; i < gp->n_input; i++) {
         const Onnx__ValueInfoProto *vi = gp->input[i];
         const char *name = str(vi->name);
@@ -452,20 +468,24 @@ static void import_inputs(Importer *im, const OnnxPin *pins, int n_pins) {
         }
         Value *v = value_new(im, name, dt);
         ir_graph_add_input(im->g, v);
-        if (pin) {
-            if (!pin_valid(im, pin, tt->shape, dt)) {
-                im->n_errors++;
-                continue;
+        if (tt->shape) {
+            input_shape_from_model(im, v, tt->shape, pin, sym_lo, sym_hi);
+        } else if (pin) {
+            /* No shape in the model: the pin is the whole shape. */
+            Onnx__TensorShapeProto sp = ONNX__TENSOR_SHAPE_PROTO__INIT;
+            Onnx__TensorShapeProto__Dimension dims[IR_MAX_RANK], *dp[IR_MAX_RANK];
+            sp.n_dim = (size_t)(pin->rank > IR_MAX_RANK ? IR_MAX_RANK : pin->rank);
+            sp.dim = dp;
+            for (size_t k = 0; k < sp.n_dim; k++) {
+                onnx__tensor_shape_proto__dimension__init(&dims[k]);
+                dp[k] = &dims[k];
             }
-            v->shape.rank = pin->rank;
-            memcpy(v->shape.dims, pin->dims, sizeof(int64_t) * (size_t)pin->rank);
-        } else if (!tt->shape) {
-            diag_file(im->d, im->path, "graph input '%s' has no shape", name);
-            diag_hint(im->d, "give it one with --shape %s=DIMS, e.g. --shape %s=Nx3x224x224", name,
-                      name);
-            im->n_errors++;
+            input_shape_from_model(im, v, &sp, pin, sym_lo, sym_hi);
         } else {
-            input_shape_from_model(im, v, tt->shape);
+            diag_file(im->d, im->path, "graph input '%s' has no shape", name);
+            diag_hint(im->d, "give it one with --shape %s=DIMS, e.g. --shape %s=1..64x3x224x224",
+                      name, name);
+            im->n_errors++;
         }
     }
     for (int k = 0; k < n_pins; k++) {
@@ -485,6 +505,43 @@ static void import_inputs(Importer *im, const OnnxPin *pins, int n_pins) {
             names = arena_printf(im->a, "%s%s%s", names, i ? ", " : "", im->g->inputs[i]->name);
         diag_hint(im->d, "the graph inputs are: %s", *names ? names : "(none)");
         im->n_errors++;
+    }
+    /* --dim flags, by symbol name. */
+    for (int j = 0; flags && j < flags->n_dims; j++) {
+        const OnnxDimBound *b = &flags->dims[j];
+        int k = -1;
+        for (int s = 0; s < dim_n_syms(); s++)
+            if (strcmp(dim_sym_name(s), b->name) == 0) k = s;
+        if (k < 0) {
+            diag_usage(im->d, "--dim %s: %s has no dynamic dim named '%s'", b->name, im->path,
+                       b->name);
+            const char *names = "";
+            for (int s = 0; s < dim_n_syms(); s++)
+                names = arena_printf(im->a, "%s%s%s", names, s ? ", " : "", dim_sym_name(s));
+            diag_hint(im->d, "its dynamic dims are: %s", *names ? names : "(none)");
+            im->n_errors++;
+            continue;
+        }
+        if (b->lo > sym_lo[k]) sym_lo[k] = b->lo;
+        if (b->hi < sym_hi[k]) sym_hi[k] = b->hi;
+        if (sym_lo[k] > sym_hi[k]) {
+            diag_usage(im->d, "--dim %s: the bounds exclude those --shape gives it", b->name);
+            im->n_errors++;
+        }
+    }
+    for (int k = 0; k < dim_n_syms(); k++) {
+        int64_t lo, hi;
+        dim_sym_bounds(k, &lo, &hi);
+        if (sym_lo[k] >= 0) lo = sym_lo[k];
+        if (sym_hi[k] != INT64_MAX) hi = sym_hi[k];
+        if (lo > hi) hi = lo; /* a pin below the default's lower bound */
+        dim_sym_set_bounds(k, lo, hi);
+    }
+    for (int i = 0; i < im->g->n_inputs; i++) {
+        int pinned = 0;
+        for (int k = 0; k < n_pins; k++)
+            pinned |= strcmp(pins[k].name, im->g->inputs[i]->name) == 0;
+        if (im->g->inputs[i]->shape.rank >= 0) input_shape_finish(im, im->g->inputs[i], pinned);
     }
 }
 
@@ -818,7 +875,7 @@ static void import_node(Importer *im, int idx) {
     const Onnx__NodeProto *np = im->gp->node[idx];
     const char *op_type = str(np->op_type);
     int default_domain = is_default_domain(np->domain);
-    OpKind op = default_domain ? op_lookup(op_type) : OP_UNKNOWN;
+    OpKind op = op_lookup_domain(default_domain ? "" : np->domain, op_type);
     if (op == OP_CONSTANT) {
         import_constant(im, idx);
         return;
@@ -875,17 +932,16 @@ static void output_type_from_model(Value *v, const Onnx__ValueInfoProto *vi) {
     const Onnx__TensorShapeProto *sp = tt->shape;
     if (!sp || sp->n_dim > IR_MAX_RANK || v->shape.rank >= 0) return;
     Shape s = {.rank = (int)sp->n_dim};
+    int fixed = 1;
     for (size_t i = 0; i < sp->n_dim; i++) {
         const Onnx__TensorShapeProto__Dimension *dim = sp->dim[i];
         if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
             dim->dim_value >= 0)
             s.dims[i] = dim->dim_value;
-        else if (i == 0)
-            s.dims[i] = DIM_BATCH;
         else
-            return;
+            s.dims[i] = DIM_INVALID, fixed = 0;
     }
-    v->shape = s;
+    if (fixed) v->shape = s;
     v->decl_shape = s;
 }
 
@@ -913,8 +969,8 @@ static void import_outputs(Importer *im) {
 
 /* --- entry point ---------------------------------------------------------------------- */
 
-static int import_model(Arena *a, const char *path, const Onnx__ModelProto *m, const OnnxPin *pins,
-                        int n_pins, Graph **out, Diag *d) {
+static int import_model(Arena *a, const char *path, const Onnx__ModelProto *m,
+                        const OnnxShapeFlags *flags, Graph **out, Diag *d) {
     Importer im = {.a = a, .d = d, .path = path, .m = m, .gp = m->graph};
     im.values.a = im.producers.a = im.failed.a = a;
     im.g = ir_graph_create(a, path);
@@ -922,7 +978,7 @@ static int import_model(Arena *a, const char *path, const Onnx__ModelProto *m, c
     if (check_limits(&im)) return -1;
     import_opsets(&im);
     import_initializers(&im);
-    import_inputs(&im, pins, n_pins);
+    import_inputs(&im, flags);
     collect_producers(&im);
     int n_order = 0;
     int *order = order_nodes(&im, &n_order);
@@ -934,8 +990,8 @@ static int import_model(Arena *a, const char *path, const Onnx__ModelProto *m, c
     return 0;
 }
 
-int onnx_load(Arena *a, const char *path, const uint8_t *buf, size_t len, const OnnxPin *pins,
-              int n_pins, Graph **out, Diag *d) {
+int onnx_load(Arena *a, const char *path, const uint8_t *buf, size_t len,
+              const OnnxShapeFlags *flags, Graph **out, Diag *d) {
     int rc = -1;
     Onnx__ModelProto *m = NULL;
     *out = NULL;
@@ -957,7 +1013,7 @@ int onnx_load(Arena *a, const char *path, const uint8_t *buf, size_t len, const 
                      "torch.onnx.export or onnx.save");
         goto out;
     }
-    rc = import_model(a, path, m, pins, n_pins, out, d);
+    rc = import_model(a, path, m, flags, out, d);
 out:
     if (m) onnx__model_proto__free_unpacked(m, NULL); /* the graph holds copies only */
     return rc;

@@ -324,3 +324,8 @@ KILN_FOR_MATH_TYPES(CAST_FROM)
 void kiln_copy(int64_t n, const void *restrict src, void *restrict dst) {
     __builtin_memcpy(dst, src, (unsigned long)n);
 }
+
+void kiln_range_i64(int64_t n, int64_t start, int64_t delta, int64_t *restrict y) {
+    for (int64_t i = 0; i < n; i++)
+        y[i] = start + i * delta;
+}

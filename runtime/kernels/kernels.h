@@ -43,5 +43,8 @@ void kiln_softmax_f32(int64_t outer, int64_t len, int64_t inner, const float *re
 
 /* memcpy of n bytes, for Reshape/Flatten/Identity when they cannot alias. */
 void kiln_copy(int64_t n, const void *restrict src, void *restrict dst);
+/* y[i] = start + i * delta for i < n: a Range whose length is only known
+ * at run time. */
+void kiln_range_i64(int64_t n, int64_t start, int64_t delta, int64_t *restrict y);
 
 #endif

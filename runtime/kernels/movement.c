@@ -7,6 +7,8 @@
  */
 #include "movement.h"
 
+#include "kiln_resize.h"
+
 /* Indices read at run time are checked before they are used: every one
  * must be in [-len, len) (ONNX: negative counts from the end), else the
  * kernel fails with the first bad one in *err and reads and writes
@@ -252,4 +254,48 @@ void kiln_resize_axis_f32(int64_t outer, int64_t in_len, int64_t out_len, int64_
                 py[i] = acc;
             }
         }
+}
+
+void kiln_resize_taps(int mode, int ctm, int nearest_mode, int exclude_outside, double cubic_a,
+                      double given, double roi0, double roi1, int64_t in_len, int64_t out_len,
+                      int taps, int64_t stride, int64_t *restrict idx, float *restrict w) {
+    KilnResizeAxis a = {mode, ctm,  nearest_mode, exclude_outside, cubic_a, 0,
+                        0,    roi0, roi1,         in_len};
+    kiln_resize_scale(given, in_len, out_len, &a.scale, &a.out_w);
+    for (int64_t j = 0; j < out_len; j++) {
+        int64_t ij[4];
+        double wj[4];
+        int outside = kiln_resize_tap(&a, j, ij, wj);
+        if (!taps) {
+            idx[j] = outside ? KILN_TABLE_FILL : (wj[0] != 0 ? ij[0] : ij[1]) * stride;
+            continue;
+        }
+        for (int t = 0; t < taps; t++) {
+            idx[j * taps + t] = ij[t];
+            w[j * taps + t] = (float)wj[t];
+        }
+    }
+}
+
+void kiln_pad_table(int64_t in_len, int64_t out_len, int64_t begin, int mode, int64_t stride,
+                    int64_t *restrict t) {
+    for (int64_t j = 0; j < out_len; j++) {
+        int64_t i = j - begin;
+        if (i < 0 || i >= in_len) {
+            if (mode == 0) {
+                t[j] = KILN_TABLE_FILL;
+                continue;
+            }
+            if (mode == 1)
+                i = i < 0 ? 0 : in_len - 1;
+            else if (in_len == 1)
+                i = 0;
+            else {
+                int64_t period = 2 * (in_len - 1);
+                i = ((i % period) + period) % period;
+                if (i >= in_len) i = period - i;
+            }
+        }
+        t[j] = i * stride;
+    }
 }

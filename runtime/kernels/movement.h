@@ -94,4 +94,20 @@ void kiln_resize_axis_f32(int64_t outer, int64_t in_len, int64_t out_len, int64_
                           const int64_t *restrict idx, const float *restrict w, float extrapolation,
                           const float *restrict x, float *restrict y);
 
+/* Resize taps of one axis computed at run time, as the compiler computes
+ * them for static sizes (kiln_resize.h; mode, ctm, nearest_mode: its
+ * enums): input size in_len to out_len, `given` the scale given (> 0) or 0
+ * for sizes. taps == 0 (nearest): a table-gather table, idx[j] = the input
+ * position read times `stride`, KILN_TABLE_FILL where tf_crop_and_resize
+ * extrapolates; else idx[j*taps + t] and w[j*taps + t] for
+ * kiln_resize_axis_f32. */
+void kiln_resize_taps(int mode, int ctm, int nearest_mode, int exclude_outside, double cubic_a,
+                      double given, double roi0, double roi1, int64_t in_len, int64_t out_len,
+                      int taps, int64_t stride, int64_t *restrict idx, float *restrict w);
+/* Pad's table-gather table of one axis: t[j] = the input position output j
+ * reads times `stride` (mode 0 constant: KILN_TABLE_FILL outside the
+ * input; 1 edge; 2 reflect), output j reading input j - begin. */
+void kiln_pad_table(int64_t in_len, int64_t out_len, int64_t begin, int mode, int64_t stride,
+                    int64_t *restrict t);
+
 #endif

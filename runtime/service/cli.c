@@ -64,8 +64,15 @@ static const struct {
      "                                      a port in use fails at start (exit 3); the "
      "--token-file\n"
      "                                      holds one token of at most 4095 bytes"},
-    {"bench", cmd_bench, "[--batch 1] [--iters 1000] [--threads-per-request N]",
-     "time the model in-process; prints median_us, p99_us, inferences_per_s as JSON"},
+    {"bench", cmd_bench,
+     "[--batch N] [--dim NAME=VALUE]... [--iters 1000] [--threads-per-request N]",
+     "time the model in-process; prints median_us, p99_us, inferences_per_s as JSON;\n"
+     "                                      --batch sets the symbol that is every input's dim 0 "
+     "(default 1),\n"
+     "                                      --dim (repeatable) any symbol; a symbol not given "
+     "is at its\n"
+     "                                      minimum (`info` lists the symbols and their "
+     "ranges)"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -266,7 +273,7 @@ static void tensors_print(const Cli *c, const char *title, const KilnTensorInfo 
     for (int i = 0; i < n; i++) {
         char shape[256];
         fprintf(c->out, "  %-*s  %-6s %s\n", width, t[i].name, rt_dtype_name(t[i].dtype),
-                rt_shape_format(shape, sizeof shape, t[i].shape, t[i].rank));
+                rt_dims_format(shape, sizeof shape, &t[i]));
     }
 }
 
@@ -304,7 +311,8 @@ static int cmd_info(Cli *c, int argc, char **argv) {
         names_width(c->m->outputs, c->m->n_outputs, names_width(c->m->inputs, c->m->n_inputs, 4));
     tensors_print(c, "inputs", c->m->inputs, c->m->n_inputs, width);
     tensors_print(c, "outputs", c->m->outputs, c->m->n_outputs, width);
-    fprintf(c->out, "(-1 is the batch dimension)\n");
+    char syms[1024];
+    fprintf(c->out, "symbols: %s\n", rt_syms_format(syms, sizeof syms, c->m));
     return output_finish(c);
 }
 
@@ -428,29 +436,59 @@ static int cmd_serve(Cli *c, int argc, char **argv) {
 
 static int cmd_bench(Cli *c, int argc, char **argv) {
     long long batch = 1, iters = 1000, threads = 1;
+    int batch_given = 0, n_dims = 0;
+    char **dims = calloc((size_t)argc + 1, sizeof *dims); /* the --dim values, in argv */
+    int64_t *syms = calloc((size_t)c->m->n_syms + 1, sizeof *syms);
+    char msg[RT_ERR_LEN];
+    int rc = EXIT_USAGE;
+    if (!dims || !syms) {
+        fprintf(c->err, "%s: bench: out of memory\n", c->prog);
+        rc = EXIT_ENV;
+        goto out;
+    }
     for (int i = 0; i < argc; i++) {
         int missing = 0;
         const char *v;
         long long *dst = NULL, hi = 0;
         const char *name = argv[i];
-        if ((v = option_value(argc, argv, &i, "--batch", &missing)))
-            dst = &batch, hi = 1 << 24;
+        if ((v = option_value(argc, argv, &i, "--dim", &missing))) {
+            dims[n_dims++] = (char *)v;
+            continue;
+        }
+        if (!missing && (v = option_value(argc, argv, &i, "--batch", &missing)))
+            dst = &batch, hi = 1 << 24, batch_given = 1;
         else if (!missing && (v = option_value(argc, argv, &i, "--iters", &missing)))
             dst = &iters, hi = 100000000;
         else if (!missing && (v = option_value(argc, argv, &i, "--threads-per-request", &missing)))
             dst = &threads, hi = 256;
-        if (missing) return usage_error(c, "bench: %s needs a value", argv[i]);
-        if (!dst) return usage_error(c, "bench: unexpected argument '%s'", argv[i]);
-        if (number_parse(v, 1, hi, dst) != 0)
-            return usage_error(c, "bench: %.*s must be an integer in 1..%lld, got '%s'",
-                               (int)strcspn(name, "="), name, hi, v);
+        if (missing) {
+            rc = usage_error(c, "bench: %s needs a value", argv[i]);
+            goto out;
+        }
+        if (!dst) {
+            rc = usage_error(c, "bench: unexpected argument '%s'", argv[i]);
+            goto out;
+        }
+        if (number_parse(v, 1, hi, dst) != 0) {
+            rc = usage_error(c, "bench: %.*s must be an integer in 1..%lld, got '%s'",
+                             (int)strcspn(name, "="), name, hi, v);
+            goto out;
+        }
     }
-    char msg[RT_ERR_LEN];
-    if (rt_bench_run(c->m, batch, (long)iters, (int)threads, c->out, msg) != 0) {
+    if (rt_bench_syms(c->m, batch, batch_given, dims, n_dims, syms, msg) != 0) {
+        rc = usage_error(c, "bench: %s", msg);
+        goto out;
+    }
+    if (rt_bench_run(c->m, syms, (long)iters, (int)threads, c->out, msg) != 0) {
         fprintf(c->err, "%s: bench: %s\n", c->prog, msg);
-        return EXIT_INPUT;
+        rc = EXIT_INPUT;
+        goto out;
     }
-    return output_finish(c);
+    rc = output_finish(c);
+out:
+    free(dims);
+    free(syms);
+    return rc;
 }
 
 int rt_cli_main(const KilnModel *m, int argc, char **argv, FILE *out, FILE *err) {

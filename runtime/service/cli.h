@@ -3,7 +3,7 @@
  *     OUT predict [--input FILE|-] [--jsonl]   v2 request JSON in, v2 response JSON out
  *     OUT info [--json]                        the model's signature (v2 metadata with --json)
  *     OUT serve [--host H] [--port P] ...      the v2 HTTP server (server.h)
- *     OUT bench [--batch N] [--iters N]        in-process latency as one JSON line (bench.h)
+ *     OUT bench [--batch N] [--dim S=V] ...    in-process latency as one JSON line (bench.h)
  *     OUT --version | help
  *
  * main.c calls rt_cli_main() with the model linked into the binary; tests

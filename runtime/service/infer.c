@@ -1,10 +1,11 @@
 /* infer.c: a v2 JSON inference request, from text to text (infer.h).
  *
  * The path is a straight line: parse, feed each input (check name,
- * datatype, shape, then the data's structure and count, and only then
- * allocate and convert), pick the outputs, allocate outputs and
- * workspace, run, write. Every step fails into the caller's err buffer
- * and returns a status; request_free() releases whatever was acquired.
+ * datatype, shape against the model's fixed dims, bounds and symbols, then
+ * the data's structure and count, and only then allocate and convert),
+ * let the model check the shapes and compute the output shapes, pick the
+ * outputs, allocate outputs and workspace, run, write. Every step fails into the caller's err
+ * buffer and returns a status; request_free() releases whatever was acquired.
  */
 #include "infer.h"
 
@@ -25,25 +26,27 @@
 
 /* One request in flight; request_free() releases everything it holds. */
 typedef struct Request {
-    const KilnModel *m;     /* passed rt_meta_check() */
-    json_t *root;           /* the parsed body; strings below point into it */
-    const char *id;         /* the request's "id", NULL if absent */
-    int64_t batch;          /* 0 until an input with a batch dim is fed */
-    const char *batch_from; /* the input that set batch, for messages */
-    void **in;              /* n_inputs buffers, NULL until fed */
-    void **out;             /* n_outputs buffers */
-    size_t *out_numel;      /* elements in each output */
-    int *sel;               /* outputs to return, in response order */
-    int n_sel;              /* length of sel */
-    int *sel_binary;        /* sel[s] is sent as raw bytes after the JSON */
-    int binary_ok;          /* the caller can send binary outputs */
-    const char *bin;        /* binary input bytes after the JSON header */
-    size_t bin_len;         /* bytes at bin */
-    size_t bin_used;        /* bytes of bin taken by inputs so far */
-    void *ws;               /* the workspace */
-    size_t json_len;        /* bytes of JSON at the start of the response */
-    uint64_t run_ns;        /* time spent in run() */
-    char *err;              /* the caller's RT_ERR_LEN bytes */
+    const KilnModel *m;    /* passed rt_meta_check() */
+    json_t *root;          /* the parsed body; strings below point into it */
+    const char *id;        /* the request's "id", NULL if absent */
+    int64_t *sym_val;      /* n_syms: each symbol's value, once an input set it */
+    int *sym_in, *sym_dim; /* the input (-1: none yet) and dim that set it, for messages */
+    int64_t **in_shape;    /* n_inputs shapes, from the request */
+    int64_t **out_shape;   /* n_outputs shapes, from the model's shapes() */
+    void **in;             /* n_inputs buffers, NULL until fed */
+    void **out;            /* n_outputs buffers */
+    size_t *out_numel;     /* elements in each output */
+    int *sel;              /* outputs to return, in response order */
+    int n_sel;             /* length of sel */
+    int *sel_binary;       /* sel[s] is sent as raw bytes after the JSON */
+    int binary_ok;         /* the caller can send binary outputs */
+    const char *bin;       /* binary input bytes after the JSON header */
+    size_t bin_len;        /* bytes at bin */
+    size_t bin_used;       /* bytes of bin taken by inputs so far */
+    void *ws;              /* the workspace */
+    size_t json_len;       /* bytes of JSON at the start of the response */
+    uint64_t run_ns;       /* time spent in run() */
+    char *err;             /* the caller's RT_ERR_LEN bytes */
 } Request;
 
 /* One input of the request being converted. */
@@ -80,17 +83,32 @@ static void *buffer_alloc(size_t n) {
     return aligned_alloc(ALIGN, size);
 }
 
-/* The product of a shape, with -1 dims taken as batch, into *out.
- * -1 if it does not fit in size_t. */
-static int shape_numel(const int64_t *shape, int rank, int64_t batch, size_t *out) {
+/* The product of a shape into *out. -1 if a dim is negative or the
+ * product does not fit in size_t. */
+static int shape_numel(const int64_t *shape, int rank, size_t *out) {
     size_t n = 1;
     for (int d = 0; d < rank; d++) {
-        int64_t dim = shape[d] == -1 ? batch : shape[d];
+        int64_t dim = shape[d];
         if (dim < 0 || (uint64_t)dim > SIZE_MAX || __builtin_mul_overflow(n, (size_t)dim, &n))
             return -1;
     }
     *out = n;
     return 0;
+}
+
+/* "batch = 2, seq = 7": the symbols' values in this request, for messages
+ * about sizes; "the model's fixed sizes" for a model without symbols. */
+static char *sizes_format(char *out, size_t n, const Request *r) {
+    const KilnModel *m = r->m;
+    size_t len = 0;
+    snprintf(out, n, "the model's fixed sizes");
+    for (int i = 0; i < m->n_syms && len < n; i++) {
+        int k = snprintf(out + len, n - len, "%s%s = %lld", i ? ", " : "", m->syms[i].name,
+                         (long long)r->sym_val[i]);
+        if (k < 0) break;
+        len += (size_t)k;
+    }
+    return out;
 }
 
 /* "a, b, c": the names of a tensor table, for "expected one of" messages. */
@@ -350,21 +368,31 @@ static int nested_store(Request *r, Feed *f, const json_t *node, int level) {
     return RT_STATUS_OK;
 }
 
-/* Checks "shape" against the model's shape of input k and fills shape[]. */
+/* The name of input k's dim d in messages: its symbol, else its text. */
+static const char *dim_label(const KilnModel *m, const KilnTensorInfo *t, int d) {
+    if (t->sym[d] >= 0) return m->syms[t->sym[d]].name;
+    return t->dims && t->dims[d] ? t->dims[d] : "dynamic";
+}
+
+/* Checks "shape" against the model's shape of input k and fills shape[]:
+ * the rank, each fixed dim, each dynamic dim's bounds, and each symbol
+ * against the value an earlier input (or dim) gave it. What the model
+ * derives from the dims (an output size that must be positive) is left
+ * to its shapes(). */
 static int shape_check(Request *r, int k, const json_t *jshape, int64_t *shape) {
-    const KilnTensorInfo *t = &r->m->inputs[k];
-    char want[96];
-    rt_shape_format(want, sizeof want, t->shape, t->rank);
+    const KilnModel *m = r->m;
+    const KilnTensorInfo *t = &m->inputs[k];
+    char want[160];
+    rt_dims_format(want, sizeof want, t);
     if (!json_is_array(jshape))
         return fail(r, RT_STATUS_BAD_REQUEST,
-                    "input '%s': \"shape\" must be an array of dims like %s (-1 is the batch)",
-                    t->name, want);
+                    "input '%s': \"shape\" must be an array of %d dims like %s", t->name, t->rank,
+                    want);
     size_t rank = json_array_size(jshape);
     if (rank != (size_t)t->rank)
         return fail(r, RT_STATUS_BAD_REQUEST,
-                    "input '%s': shape has rank %zu, expected rank %d (model shape %s, -1 is the "
-                    "batch)",
-                    t->name, rank, t->rank, want);
+                    "input '%s': shape has rank %zu, expected rank %d (model shape %s)", t->name,
+                    rank, t->rank, want);
     for (int d = 0; d < t->rank; d++) {
         const json_t *jd = json_array_get(jshape, (size_t)d);
         if (!json_is_integer(jd) || json_integer_value(jd) < 0)
@@ -373,27 +401,31 @@ static int shape_check(Request *r, int k, const json_t *jshape, int64_t *shape) 
                         t->name, d, want);
         shape[d] = json_integer_value(jd);
     }
-    char got[96];
-    rt_shape_format(got, sizeof got, shape, t->rank);
     for (int d = 0; d < t->rank; d++) {
+        long long v = (long long)shape[d];
         if (t->shape[d] != -1) {
             if (shape[d] != t->shape[d])
                 return fail(r, RT_STATUS_BAD_REQUEST,
-                            "input '%s': shape %s, expected %s: dim %d must be %lld", t->name, got,
-                            want, d, (long long)t->shape[d]);
+                            "input '%s' dim %d is %lld, the model expects %lld", t->name, d, v,
+                            (long long)t->shape[d]);
             continue;
         }
-        if (shape[d] < 1)
+        const char *label = dim_label(m, t, d);
+        if (shape[d] < t->min[d] || shape[d] > t->max[d])
             return fail(r, RT_STATUS_BAD_REQUEST,
-                        "input '%s': shape %s has batch %lld, expected at least 1 (model shape %s)",
-                        t->name, got, (long long)shape[d], want);
-        if (r->batch && shape[d] != r->batch)
+                        "input '%s' dim %d (%s) is %lld, outside the model's range [%lld, %lld]",
+                        t->name, d, label, v, (long long)t->min[d], (long long)t->max[d]);
+        int s = t->sym[d];
+        if (s < 0) continue;
+        if (r->sym_in[s] >= 0 && r->sym_val[s] != shape[d])
             return fail(r, RT_STATUS_BAD_REQUEST,
-                        "input '%s': shape %s has batch %lld, but input '%s' has batch %lld; all "
-                        "inputs must share one batch size",
-                        t->name, got, (long long)shape[d], r->batch_from, (long long)r->batch);
-        r->batch = shape[d];
-        r->batch_from = t->name;
+                        "input '%s' dim %d (%s) is %lld, but input '%s' dim %d gives %s = %lld",
+                        t->name, d, label, v, m->inputs[r->sym_in[s]].name, r->sym_dim[s], label,
+                        (long long)r->sym_val[s]);
+        if (r->sym_in[s] >= 0) continue; /* messages name the first input that set it */
+        r->sym_val[s] = shape[d];
+        r->sym_in[s] = k;
+        r->sym_dim[s] = d;
     }
     return RT_STATUS_OK;
 }
@@ -472,61 +504,48 @@ static int input_feed(Request *r, size_t pos, const json_t *obj) {
     if (params && !json_is_object(params))
         return fail(r, RT_STATUS_BAD_REQUEST, "input '%s': \"parameters\" must be an object", name);
 
-    int64_t *shape = malloc(sizeof *shape * ((size_t)t->rank + 1));
+    /* Kept until the request ends: shapes(), workspace_size() and run() read it. */
+    int64_t *shape = r->in_shape[k] = malloc(sizeof *shape * ((size_t)t->rank + 1));
     if (!shape) return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory");
     Feed f = {.t = t, .shape = shape};
     char got_shape[96];
     int st = shape_check(r, k, json_object_get(obj, "shape"), shape);
-    if (st != RT_STATUS_OK) goto out;
+    if (st != RT_STATUS_OK) return st;
     rt_shape_format(got_shape, sizeof got_shape, shape, t->rank);
-    if (shape_numel(shape, t->rank, 0, &f.numel) != 0) {
-        st = fail(r, RT_STATUS_BAD_REQUEST, "input '%s': shape %s has too many elements", name,
-                  got_shape);
-        goto out;
-    }
+    if (shape_numel(shape, t->rank, &f.numel) != 0)
+        return fail(r, RT_STATUS_BAD_REQUEST, "input '%s': shape %s has too many elements", name,
+                    got_shape);
 
     const json_t *bsize = json_object_get(params, "binary_data_size");
-    if (bsize) {
-        st = binary_feed(r, k, &f, bsize, json_object_get(obj, "data"), got_shape);
-        goto out;
-    }
+    if (bsize) return binary_feed(r, k, &f, bsize, json_object_get(obj, "data"), got_shape);
 
     /* Count what the JSON holds before allocating anything sized by the shape. */
     const json_t *data = json_object_get(obj, "data");
-    if (!json_is_array(data)) {
-        st = fail(r, RT_STATUS_BAD_REQUEST,
-                  "input '%s': \"data\" must be an array of %zu values (shape %s)", name, f.numel,
-                  got_shape);
-        goto out;
-    }
+    if (!json_is_array(data))
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': \"data\" must be an array of %zu values (shape %s)", name, f.numel,
+                    got_shape);
     f.nested = t->rank > 1 && json_array_size(data) > 0 && json_is_array(json_array_get(data, 0));
     if (f.nested) {
         size_t *idx = calloc((size_t)t->rank + 1, sizeof *idx);
-        if (!idx) {
-            st = fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory");
-            goto out;
-        }
+        if (!idx) return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory");
         st = nested_check(r, &f, data, 0, idx);
         free(idx);
-        if (st != RT_STATUS_OK) goto out;
+        if (st != RT_STATUS_OK) return st;
     } else if (json_array_size(data) != f.numel) {
-        st = fail(r, RT_STATUS_BAD_REQUEST, "input '%s': expected %zu values for shape %s, got %zu",
-                  name, f.numel, got_shape, json_array_size(data));
-        goto out;
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': expected %zu values for shape %s, got %zu", name, f.numel,
+                    got_shape, json_array_size(data));
     }
     size_t elem = kiln_dtype_size(t->dtype);
-    if (f.numel > RT_TENSOR_MAX_BYTES / elem) {
-        st = fail(r, RT_STATUS_BAD_REQUEST,
-                  "input '%s': shape %s is %zu values of %s, over the %zu MiB limit of a tensor",
-                  name, got_shape, f.numel, want, RT_TENSOR_MAX_BYTES >> 20);
-        goto out;
-    }
+    if (f.numel > RT_TENSOR_MAX_BYTES / elem)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': shape %s is %zu values of %s, over the %zu MiB limit of a tensor",
+                    name, got_shape, f.numel, want, RT_TENSOR_MAX_BYTES >> 20);
     f.dst = r->in[k] = buffer_alloc(f.numel * elem);
-    if (!f.dst) {
-        st = fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory for input '%s' (%zu bytes)", name,
-                  f.numel * elem);
-        goto out;
-    }
+    if (!f.dst)
+        return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory for input '%s' (%zu bytes)", name,
+                    f.numel * elem);
     if (f.nested) {
         st = nested_store(r, &f, data, 0);
     } else {
@@ -534,8 +553,6 @@ static int input_feed(Request *r, size_t pos, const json_t *obj) {
             st = value_store(r, &f, json_array_get(data, i));
     }
     assert(st != RT_STATUS_OK || f.i == f.numel); /* every element written */
-out:
-    free(shape);
     return st;
 }
 
@@ -609,42 +626,86 @@ static int outputs_select(Request *r, const json_t *want) {
     return RT_STATUS_OK;
 }
 
-/* Allocates outputs and workspace for r->batch and runs the model. */
+/* The message for shapes() or run() having returned rc, into r's err: 400
+ * if rc is a check site (the request's fault), else 500. e is what the
+ * check found; it is read only for a check site. */
+static int model_fail(Request *r, int rc, const KilnRunError *e) {
+    static const KilnRunError none;
+    char msg[RT_ERR_LEN];
+    int site = rc >= 1 && rc <= r->m->n_checks;
+    int input = kiln_run_error_format(r->m, rc, site ? e : &none, msg, sizeof msg);
+    return fail(r, input ? RT_STATUS_BAD_REQUEST : RT_STATUS_INTERNAL_ERROR, "%s", msg);
+}
+
+/* Lets the model check the input shapes (what it derives from them) and
+ * compute the output shapes into r->out_shape. */
+static int shapes_compute(Request *r) {
+    const KilnModel *m = r->m;
+    for (int k = 0; k < m->n_outputs; k++) {
+        r->out_shape[k] = calloc((size_t)m->outputs[k].rank + 1, sizeof *r->out_shape[k]);
+        if (!r->out_shape[k]) return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory");
+    }
+    KilnRunError e = {0};
+    int rc = m->shapes((const int64_t *const *)r->in_shape, r->out_shape, &e);
+    if (rc != 0) return model_fail(r, rc, &e);
+    for (int k = 0; k < m->n_outputs; k++) /* the model's promise, checked: a dim is a size */
+        for (int d = 0; d < m->outputs[k].rank; d++)
+            if (r->out_shape[k][d] < 0)
+                return fail(r, RT_STATUS_INTERNAL_ERROR,
+                            "model '%s' computed dim %d of output '%s' as %lld (a bug in the "
+                            "model)",
+                            m->name, d, m->outputs[k].name, (long long)r->out_shape[k][d]);
+    return RT_STATUS_OK;
+}
+
+/* Allocates outputs of the computed shapes and the workspace, and runs
+ * the model. */
 static int model_run(Request *r) {
     const KilnModel *m = r->m;
+    const int64_t *const *in_shapes = (const int64_t *const *)r->in_shape;
+    char sizes[256];
     for (int k = 0; k < m->n_outputs; k++) {
         const KilnTensorInfo *t = &m->outputs[k];
         size_t elem = kiln_dtype_size(t->dtype), n;
-        if (shape_numel(t->shape, t->rank, r->batch, &n) != 0 || n > RT_TENSOR_MAX_BYTES / elem)
+        if (shape_numel(r->out_shape[k], t->rank, &n) != 0 || n > RT_TENSOR_MAX_BYTES / elem) {
+            char shape[96];
             return fail(r, RT_STATUS_BAD_REQUEST,
-                        "batch %lld makes output '%s' larger than the %zu MiB limit of a tensor",
-                        (long long)r->batch, t->name, RT_TENSOR_MAX_BYTES >> 20);
+                        "output '%s' would have shape %s, over the %zu MiB limit of a tensor; "
+                        "send smaller inputs",
+                        t->name, rt_shape_format(shape, sizeof shape, r->out_shape[k], t->rank),
+                        RT_TENSOR_MAX_BYTES >> 20);
+        }
         r->out_numel[k] = n;
         r->out[k] = buffer_alloc(n * elem);
         if (!r->out[k])
             return fail(r, RT_STATUS_INTERNAL_ERROR, "out of memory for output '%s' (%zu bytes)",
                         t->name, n * elem);
     }
-    size_t ws = m->workspace_size(r->batch);
+    size_t ws = m->workspace_size(in_shapes);
     if (ws == SIZE_MAX) /* kiln_model.h: the size does not fit */
         return fail(r, RT_STATUS_BAD_REQUEST,
-                    "batch %lld is too large for this model: its working memory does not fit in "
-                    "memory; send a smaller batch",
-                    (long long)r->batch);
+                    "at %s the model needs more working memory than fits in memory; send smaller "
+                    "inputs",
+                    sizes_format(sizes, sizeof sizes, r));
+    if (ws > RT_WORKSPACE_MAX_BYTES)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "at %s the model needs %zu MiB of working memory, over the %zu MiB limit of "
+                    "a request; send smaller inputs",
+                    sizes_format(sizes, sizeof sizes, r), (ws >> 20) + 1,
+                    RT_WORKSPACE_MAX_BYTES >> 20);
     r->ws = buffer_alloc(ws);
     if (!r->ws)
         return fail(r, RT_STATUS_INTERNAL_ERROR,
-                    "out of memory for the workspace (%zu bytes for batch %lld)", ws,
-                    (long long)r->batch);
+                    "out of memory for the workspace (%zu bytes at %s)", ws,
+                    sizes_format(sizes, sizeof sizes, r));
     for (int k = 0; k < m->n_inputs; k++)
         assert(r->in[k]); /* input_feed fed every input */
     uint64_t t0 = now_ns();
-    int rc = m->run((const void *const *)r->in, r->out, r->ws, r->batch, NULL);
+    int rc = m->run((const void *const *)r->in, in_shapes, r->out, NULL, r->ws, NULL);
     r->run_ns = now_ns() - t0;
     if (rc != 0) { /* a failed check is the request's fault; anything else is a bug */
-        char msg[RT_ERR_LEN];
-        int input = kiln_run_error_format(m, rc, r->ws, r->batch, msg, sizeof msg);
-        return fail(r, input ? RT_STATUS_BAD_REQUEST : RT_STATUS_INTERNAL_ERROR, "%s", msg);
+        int site = rc >= 1 && rc <= m->n_checks;
+        return model_fail(r, rc, site ? kiln_run_error(m, r->ws, in_shapes) : NULL);
     }
     return RT_STATUS_OK;
 }
@@ -698,6 +759,36 @@ static size_t data_write(RtBuf *b, int dtype, const void *p, size_t n) {
     return bad;
 }
 
+/* String outputs (BYTES; kiln_model.h: an array of `const char *`): JSON
+ * strings, or in the binary extension each element as a 4-byte
+ * little-endian length and its bytes. bytes_size() is the latter's size. */
+static void strings_write(RtBuf *b, const void *p, size_t n) {
+    const char *const *s = p;
+    for (size_t i = 0; i < n && !b->oom; i++) {
+        if (i) rt_buf_putc(b, ',');
+        rt_buf_put_json_string(b, s[i]);
+    }
+}
+
+static size_t bytes_size(const void *p, size_t n) {
+    const char *const *s = p;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += 4 + strlen(s[i]);
+    return total;
+}
+
+static void bytes_put(RtBuf *b, const void *p, size_t n) {
+    const char *const *s = p;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(s[i]);
+        unsigned char le[4] = {(unsigned char)l, (unsigned char)(l >> 8), (unsigned char)(l >> 16),
+                               (unsigned char)(l >> 24)};
+        rt_buf_put(b, le, 4);
+        rt_buf_put(b, s[i], l);
+    }
+}
+
 static int response_write(Request *r, char **text, size_t *len) {
     const KilnModel *m = r->m;
     RtBuf b;
@@ -721,16 +812,22 @@ static int response_write(Request *r, char **text, size_t *len) {
         rt_buf_puts(&b, ",\"shape\":[");
         for (int d = 0; d < t->rank; d++) {
             if (d) rt_buf_putc(&b, ',');
-            rt_buf_put_i64(&b, t->shape[d] == -1 ? r->batch : t->shape[d]);
+            rt_buf_put_i64(&b, r->out_shape[k][d]);
         }
         if (r->sel_binary[s]) {
             rt_buf_puts(&b, "],\"parameters\":{\"binary_data_size\":");
-            rt_buf_put_u64(&b, r->out_numel[k] * kiln_dtype_size(t->dtype));
+            rt_buf_put_u64(&b, t->dtype == KILN_DT_STRING
+                                   ? bytes_size(r->out[k], r->out_numel[k])
+                                   : r->out_numel[k] * kiln_dtype_size(t->dtype));
             rt_buf_puts(&b, "}}");
             continue;
         }
         rt_buf_puts(&b, "],\"data\":[");
-        size_t bad = data_write(&b, t->dtype, r->out[k], r->out_numel[k]);
+        size_t bad = 0;
+        if (t->dtype == KILN_DT_STRING)
+            strings_write(&b, r->out[k], r->out_numel[k]);
+        else
+            bad = data_write(&b, t->dtype, r->out[k], r->out_numel[k]);
         rt_buf_putc(&b, ']');
         if (bad) {
             rt_buf_puts(&b, ",\"parameters\":{\"non_finite_values\":");
@@ -743,7 +840,9 @@ static int response_write(Request *r, char **text, size_t *len) {
     r->json_len = b.len;
     for (int s = 0; s < r->n_sel; s++) {
         int k = r->sel[s];
-        if (r->sel_binary[s])
+        if (r->sel_binary[s] && m->outputs[k].dtype == KILN_DT_STRING)
+            bytes_put(&b, r->out[k], r->out_numel[k]);
+        else if (r->sel_binary[s])
             rt_buf_put(&b, r->out[k], r->out_numel[k] * kiln_dtype_size(m->outputs[k].dtype));
     }
     *text = rt_buf_take(&b, len);
@@ -754,10 +853,19 @@ static int response_write(Request *r, char **text, size_t *len) {
 static void request_free(Request *r) {
     for (int k = 0; r->in && k < r->m->n_inputs; k++)
         free(r->in[k]);
+    for (int k = 0; r->in_shape && k < r->m->n_inputs; k++)
+        free(r->in_shape[k]);
     for (int k = 0; r->out && k < r->m->n_outputs; k++)
         free(r->out[k]);
+    for (int k = 0; r->out_shape && k < r->m->n_outputs; k++)
+        free(r->out_shape[k]);
     free(r->in);
+    free(r->in_shape);
     free(r->out);
+    free(r->out_shape);
+    free(r->sym_val);
+    free(r->sym_in);
+    free(r->sym_dim);
     free(r->out_numel);
     free(r->sel);
     free(r->sel_binary);
@@ -791,10 +899,18 @@ int rt_infer_run(const KilnModel *m, const char *body, size_t len, size_t header
     r.out_numel = calloc((size_t)m->n_outputs + 1, sizeof *r.out_numel);
     r.sel = calloc((size_t)m->n_outputs + 1, sizeof *r.sel);
     r.sel_binary = calloc((size_t)m->n_outputs + 1, sizeof *r.sel_binary);
-    if (!r.in || !r.out || !r.out_numel || !r.sel || !r.sel_binary) {
+    r.in_shape = calloc((size_t)m->n_inputs + 1, sizeof *r.in_shape);
+    r.out_shape = calloc((size_t)m->n_outputs + 1, sizeof *r.out_shape);
+    r.sym_val = calloc((size_t)m->n_syms + 1, sizeof *r.sym_val);
+    r.sym_in = malloc(sizeof *r.sym_in * ((size_t)m->n_syms + 1));
+    r.sym_dim = calloc((size_t)m->n_syms + 1, sizeof *r.sym_dim);
+    if (!r.in || !r.out || !r.out_numel || !r.sel || !r.sel_binary || !r.in_shape || !r.out_shape ||
+        !r.sym_val || !r.sym_in || !r.sym_dim) {
         st = fail(&r, RT_STATUS_INTERNAL_ERROR, "out of memory");
         goto out;
     }
+    for (int s = 0; s < m->n_syms; s++)
+        r.sym_in[s] = -1;
 
     r.root = json_loadb(body, header_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!r.root) {
@@ -833,10 +949,9 @@ int rt_infer_run(const KilnModel *m, const char *body, size_t len, size_t header
     for (int k = 0; k < m->n_inputs; k++) {
         if (!r.in[k]) {
             const KilnTensorInfo *t = &m->inputs[k];
-            char shape[96];
+            char shape[160];
             st = fail(&r, RT_STATUS_BAD_REQUEST, "missing input '%s' (%s %s)", t->name,
-                      rt_dtype_name(t->dtype),
-                      rt_shape_format(shape, sizeof shape, t->shape, t->rank));
+                      rt_dtype_name(t->dtype), rt_dims_format(shape, sizeof shape, t));
             goto out;
         }
     }
@@ -847,9 +962,8 @@ int rt_infer_run(const KilnModel *m, const char *body, size_t len, size_t header
                   r.bin_len - r.bin_used);
         goto out;
     }
-    if (r.batch == 0) r.batch = 1; /* no input has a batch dim */
-
-    st = outputs_select(&r, json_object_get(r.root, "outputs"));
+    st = shapes_compute(&r);
+    if (st == RT_STATUS_OK) st = outputs_select(&r, json_object_get(r.root, "outputs"));
     if (st == RT_STATUS_OK) {
         res->parse_ns = now_ns() - t0;
         st = model_run(&r);
@@ -857,7 +971,8 @@ int rt_infer_run(const KilnModel *m, const char *body, size_t len, size_t header
     if (st == RT_STATUS_OK) st = response_write(&r, &res->body, &res->len);
     if (st == RT_STATUS_OK) {
         res->json_len = r.json_len;
-        res->batch = r.batch;
+        int b = rt_meta_batch_sym(m);
+        res->batch = b >= 0 ? r.sym_val[b] : 1;
         res->compute_ns = r.run_ns;
     }
 out:

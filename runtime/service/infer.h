@@ -13,14 +13,19 @@
  * The request is checked before anything is sized by it: a buffer is
  * allocated only after the number of values in the JSON matches the
  * product of the shape, so a request can never make the runtime allocate
- * more than a small multiple of its own size, and no tensor exceeds
- * RT_TENSOR_MAX_BYTES.
+ * more than a small multiple of its own size (besides the outputs and the
+ * workspace, which the model's bounds limit), no tensor exceeds
+ * RT_TENSOR_MAX_BYTES and no workspace RT_WORKSPACE_MAX_BYTES.
  *
  * Request: {"id"?: string, "parameters"?: object, "inputs": [{"name",
  * "shape", "datatype", "data", "parameters"?}], "outputs"?: [{"name"}]}.
  * "data" is flat (row-major) or nested to exactly the shape's depth.
  * Every model input must be present once, with the model's datatype and
- * rank, its fixed dims, and one batch size (>= 1) shared by all inputs.
+ * rank, its fixed dims, each dynamic dim within the model's bounds, and
+ * one value per symbol: two inputs (or dims) with the same symbol (`batch`,
+ * `seq`) must agree. The model's shapes() then checks what it derives
+ * from the dims and gives the output shapes; outputs carry their actual
+ * shapes.
  * Integer types take JSON integers in range (UINT64 only up to
  * 2^63 - 1, jansson's limit), BOOL takes true/false, float types take
  * any number that fits. An empty or absent "outputs" means all outputs.
@@ -60,7 +65,8 @@ typedef struct RtInferResult {
     char *body;               /* malloc'd: JSON response, then binary outputs; caller frees */
     size_t len;               /* bytes of body */
     size_t json_len;          /* bytes of JSON at the start of body; == len if none is binary */
-    int64_t batch;            /* rows inferred, 0 if the model did not run */
+    int64_t batch;            /* rows inferred (the value of the symbol that is every
+                                 input's dim 0, else 1), 0 if the model did not run */
     uint64_t parse_ns;        /* time from the call to the start of run() */
     uint64_t compute_ns;      /* time spent in run() */
     char id[RT_INFER_ID_LEN]; /* the request's "id", truncated; "" if none */

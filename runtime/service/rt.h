@@ -26,4 +26,9 @@ enum {
  * It keeps one request from taking the machine's memory. */
 #define RT_TENSOR_MAX_BYTES ((size_t)1 << 30)
 
+/* Largest workspace, in bytes, one request may make the model use. The
+ * model's bounds already cap it; this keeps a model compiled with huge
+ * bounds from letting one request take the machine's memory. */
+#define RT_WORKSPACE_MAX_BYTES ((size_t)1 << 34)
+
 #endif

@@ -1097,88 +1097,14 @@ static void request_handle(struct evhttp_request *req, void *arg) {
 
 /* --- documents built once ------------------------------------------------------ */
 
-static const char *triton_type(int dtype) {
-    switch (dtype) {
-#define KILN_DTYPE(ir, abi, onnx, name, size, onnx_name, v2, triton, ...)                          \
-    case KILN_DT_##abi:                                                                            \
-        return triton ? triton : "TYPE_INVALID";
-#include "kiln_dtypes.def"
-#undef KILN_DTYPE
-    default:
-        return "TYPE_INVALID";
-    }
-}
-
-/* 1 if every tensor's first dim, and only it, is the batch. */
-static int batch_leading(const KilnTensorInfo *t, int n) {
-    for (int i = 0; i < n; i++) {
-        if (t[i].rank < 1 || t[i].shape[0] != -1) return 0;
-        for (int d = 1; d < t[i].rank; d++)
-            if (t[i].shape[d] == -1) return 0;
-    }
-    return 1;
-}
-
-/* Bytes of one batch row of t (the product of its fixed dims). */
-static size_t row_bytes(const KilnTensorInfo *t) {
-    size_t n = kiln_dtype_size(t->dtype);
-    for (int d = 1; d < t->rank; d++)
-        if (__builtin_mul_overflow(n, (size_t)t->shape[d], &n)) return SIZE_MAX;
-    return n;
-}
-
-/* Triton's max_batch_size: 0 if the model has no leading batch dim; else
- * the most rows whose inputs fit in one body in the binary encoding, and
- * whose every input and output fits the per-tensor limit. */
-static int64_t max_batch_size(const KilnModel *m, size_t max_body) {
-    if (m->n_inputs == 0 || !batch_leading(m->inputs, m->n_inputs) ||
-        !batch_leading(m->outputs, m->n_outputs))
-        return 0;
-    size_t row = 0;
-    for (int i = 0; i < m->n_inputs; i++)
-        row += row_bytes(&m->inputs[i]);
-    size_t best = row ? max_body / row : 0;
-    for (int i = 0; i < m->n_inputs + m->n_outputs; i++) {
-        const KilnTensorInfo *t = i < m->n_inputs ? &m->inputs[i] : &m->outputs[i - m->n_inputs];
-        size_t rb = row_bytes(t);
-        if (rb && RT_TENSOR_MAX_BYTES / rb < best) best = RT_TENSOR_MAX_BYTES / rb;
-    }
-    return best > INT32_MAX ? INT32_MAX : (int64_t)best;
-}
-
-static json_t *config_tensors(const KilnTensorInfo *t, int n, int batched) {
-    json_t *arr = json_array();
-    for (int i = 0; arr && i < n; i++) {
-        json_t *dims = json_array(), *shape = json_array();
-        for (int d = 0; dims && shape && d < t[i].rank; d++) {
-            json_array_append_new(shape, json_integer(t[i].shape[d]));
-            if (!(batched && d == 0)) json_array_append_new(dims, json_integer(t[i].shape[d]));
-        }
-        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", t[i].name, "data_type",
-                              triton_type(t[i].dtype), "datatype", rt_dtype_name(t[i].dtype),
-                              "dims", dims, "shape", shape);
-        if (!o || json_array_append_new(arr, o) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
 static int documents_build(Server *s) {
     const KilnModel *m = s->m;
     char version[64];
-    int64_t mbs = max_batch_size(m, s->o->max_body_bytes);
     json_t *server = json_pack("{s:s, s:s, s:[s]}", "name", "kiln", "version",
                                rt_meta_kiln_version(m, version, sizeof version), "extensions",
                                "binary_tensor_data");
     json_t *meta = rt_meta_json(m);
-    json_t *config = json_pack(
-        "{s:s, s:[s], s:s, s:s, s:I, s:o, s:o, s:{s:I, s:i}}", "name", m->name, "versions",
-        m->version, "platform", "kiln", "backend", "kiln", "max_batch_size", (json_int_t)mbs,
-        "input", config_tensors(m->inputs, m->n_inputs, mbs > 0), "output",
-        config_tensors(m->outputs, m->n_outputs, mbs > 0), "parameters", "max_body_bytes",
-        (json_int_t)s->o->max_body_bytes, "threads_per_request", s->o->threads_per_request);
+    json_t *config = rt_meta_config_json(m, s->o->max_body_bytes, s->o->threads_per_request);
     if (server) s->server_json = json_dumps(server, JSON_COMPACT);
     if (meta) s->meta_json = json_dumps(meta, JSON_COMPACT);
     if (config) s->config_json = json_dumps(config, JSON_COMPACT);

@@ -14,13 +14,39 @@ static const float transaction[KILN_FRAUD_INPUT_0_ITEM_NUMEL] = {
 
 int main(void) {
     const KilnModel *m = &kiln_model_fraud;
-    float probabilities[KILN_FRAUD_OUTPUT_0_ITEM_NUMEL]; /* batch 1: [1, 2] */
+    /* One transaction: the input is [1, 30]; shapes() checks it and says the output's shape. */
+    const int64_t in_shape[] = {1, KILN_FRAUD_INPUT_0_ITEM_NUMEL};
+    const int64_t *in_shapes[] = {in_shape};
+    int64_t out_shape[KILN_FRAUD_OUTPUT_0_RANK];
+    int64_t *out_shapes[] = {out_shape};
+    KilnRunError err = {0};
+    char msg[512];
+    int rc = m->shapes(in_shapes, out_shapes, &err);
+    if (rc != 0) {
+        kiln_run_error_format(m, rc, &err, msg, sizeof msg);
+        fprintf(stderr, "%s: %s\n", m->name, msg);
+        return 1;
+    }
+    float probabilities[KILN_FRAUD_OUTPUT_0_ITEM_NUMEL]; /* [1, 2] */
+    if (out_shape[0] * out_shape[1] != (int64_t)KILN_FRAUD_OUTPUT_0_ITEM_NUMEL) {
+        fprintf(stderr, "%s: unexpected output shape\n", m->name);
+        return 1;
+    }
     const void *inputs[] = {transaction};
     void *outputs[] = {probabilities};
-    size_t bytes = (m->workspace_size(1) + 63) / 64 * 64; /* aligned_alloc wants a multiple */
+    size_t bytes =
+        (m->workspace_size(in_shapes) + 63) / 64 * 64; /* a multiple, for aligned_alloc */
     void *workspace = aligned_alloc(64, bytes ? bytes : 64);
-    if (!workspace || m->run(inputs, outputs, workspace, 1, NULL) != 0) {
-        fprintf(stderr, "%s: run failed\n", m->name);
+    if (!workspace) {
+        fprintf(stderr, "%s: out of memory\n", m->name);
+        return 1;
+    }
+    rc = m->run(inputs, in_shapes, outputs, NULL, workspace, NULL);
+    if (rc != 0) { /* a failed check (1..n_checks) wrote what it found into the workspace */
+        if (rc >= 1 && rc <= m->n_checks) err = *kiln_run_error(m, workspace, in_shapes);
+        kiln_run_error_format(m, rc, &err, msg, sizeof msg);
+        fprintf(stderr, "%s: %s\n", m->name, msg);
+        free(workspace);
         return 1;
     }
     printf("P(legit) %.9g\nP(fraud) %.9g\n", probabilities[0], probabilities[1]);

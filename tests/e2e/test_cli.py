@@ -122,14 +122,17 @@ r = kiln("inspect", MODEL, "--json")
 ok = r.returncode == 0
 if ok:
     info = json.loads(r.stdout)
-    ok = info["params"] > 0 and info["flops_per_item"] > 0 and info["ops"].get("Gemm", 0) >= 1
+    ok = info["params"] > 0 and info["flops"] > 0 and info["ops"].get("Gemm", 0) >= 1
 check("inspect --json reports params, FLOPs and ops", ok, r.stdout + r.stderr)
 if ok:
-    ok = list(info) == ["model", "sha256", "graph", "opset", "inputs", "outputs", "ops",
-                               "params", "param_bytes", "flops_per_item", "workspace"]
-    ok = ok and info["inputs"][0] == {"name": "transaction", "dtype": "float", "shape": [-1, 30]}
-    ok = ok and info["workspace"].keys() == {"fixed_bytes", "bytes_per_item"}
-    ok = ok and all(isinstance(v, int) for v in info["workspace"].values())
+    ok = list(info) == ["model", "sha256", "graph", "opset", "inputs", "outputs", "symbols",
+                        "ops", "params", "param_bytes", "flops", "workspace"]
+    ok = ok and info["inputs"][0] == {"name": "transaction", "dtype": "float", "shape": [-1, 30],
+                                      "dims": ["batch", "30"]}
+    ok = ok and info["symbols"] == [{"name": "batch", "min": 1, "max": 4096}]
+    ok = ok and info["workspace"].keys() == {"min_bytes", "max_bytes", "bytes"}
+    ok = ok and isinstance(info["workspace"]["min_bytes"], int)
+    ok = ok and 0 < info["workspace"]["min_bytes"] < info["workspace"]["max_bytes"]
 check("inspect --json has its keys in order, with their types", ok, r.stdout + r.stderr)
 odd_name = os.path.join(tmp, "bad\udcff\x01name.onnx")  # not UTF-8 on disk
 with open(MODEL, "rb") as src, open(os.fsencode(odd_name), "wb") as dst:

@@ -96,10 +96,11 @@ r = kiln("compile", MODEL, "-o", os.path.join(tmp, "a72.o"), "--emit", "obj",
 check("a real CPU of the target still compiles", r.returncode == 0, r.stderr)
 
 # --- --shape values: exit 2 with a reason ---------------------------------------
-for bad, why in (("transaction=-1x30", "N or a number"), ("transaction=+5x30", "N or a number"),
-                 ("transaction= 5x30", "N or a number"), ("transaction=5x", "N or a number"),
-                 ("transaction=0x30", "between 1 and"),
-                 ("transaction=99999999999999999999x30", "between 1 and"),
+for bad, why in (("transaction=-1x30", "a size from 1 to"), ("transaction=+5x30", "a size from 1"),
+                 ("transaction= 5x30", "a size from 1"), ("transaction=5x", "a size from 1"),
+                 ("transaction=0x30", "a size from 1 to 2^31-1"),
+                 ("transaction=99999999999999999999x30", "a size from 1 to 2^31-1"),
+                 ("transaction=9..3x30", "MIN <= MAX"), ("transaction=1..x30", "MIN..MAX"),
                  ("transaction=1x2x3x4x5x6x7x8x9", "too many"), ("transaction=", "NAME=DIMS"),
                  ("=5", "NAME=DIMS")):
     r = kiln("inspect", MODEL, "--shape", bad)

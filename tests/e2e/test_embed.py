@@ -101,8 +101,10 @@ with open(cc_src, "w") as f:
             "#include <cstdio>\n"
             "int main() {\n"
             "    const int64_t shape[] = KILN_FRAUD_INPUT_0_SHAPE;\n"
+            "    const int64_t one[] = {1, shape[1]};\n"
+            "    const int64_t *shapes[] = {one};\n"
             "    std::printf(\"%s %d %lld %zu\\n\", kiln_model_fraud.name, KILN_FRAUD_N_INPUTS,\n"
-            "                (long long)shape[1], kiln_model_fraud.workspace_size(1));\n"
+            "                (long long)shape[1], kiln_model_fraud.workspace_size(shapes));\n"
             "}\n")
 gxx = shutil.which("g++") or shutil.which("c++")
 r = run([gxx, "-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only",
@@ -132,9 +134,11 @@ with open(two_c, "w") as f:
     f.write('#include <stdio.h>\n#include <stdlib.h>\n#include "liba.h"\n#include "b.h"\n'
             "static void run1(const KilnModel *m, const float *x) {\n"
             "    float y[KILN_FRAUD_B_OUTPUT_0_ITEM_NUMEL];\n"
+            "    const int64_t shape[] = {1, KILN_FRAUD_A_INPUT_0_ITEM_NUMEL};\n"
+            "    const int64_t *shapes[] = {shape};\n"
             "    const void *in[] = {x};\n    void *out[] = {y};\n"
-            "    void *ws = aligned_alloc(64, (m->workspace_size(1) + 127) / 64 * 64);\n"
-            "    int rc = m->run(in, out, ws, 1, NULL);\n"
+            "    void *ws = aligned_alloc(64, (m->workspace_size(shapes) + 127) / 64 * 64);\n"
+            "    int rc = m->run(in, shapes, out, NULL, ws, NULL);\n"
             "    printf(\"%s %d %.9g %.9g\\n\", m->name, rc, y[0], y[1]);\n    free(ws);\n}\n"
             "int main(void) {\n    float x[KILN_FRAUD_A_INPUT_0_ITEM_NUMEL] = {0};\n"
             "    run1(&kiln_model_fraud_a, x);\n    run1(&kiln_model_fraud_b, x);\n"

@@ -85,7 +85,7 @@ def check_flops(name):
         ref = int(f.read())
     rc, out, err = run([KILN, "inspect", "--json", f"{TMP}/{name}.onnx"])
     require(rc == 0, f"kiln inspect {name}: " + describe(rc, out, err))
-    got = json.loads(out)["flops_per_item"]
+    got = json.loads(out)["flops"]
     print(f"        {name}: kiln inspect {got:.4g} FLOPs per image, torch layers {ref:.4g}")
     require(abs(got - ref) <= FLOPS_RTOL * ref,
             f"{name}: kiln inspect reports {got} FLOPs per image, torch's conv/linear layers "

@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     diag_init(&d, fuzz_diag_sink());
     Arena *a = arena_create(1 << 16);
     Graph *g = NULL;
-    int rc = onnx_load(a, "/nonexistent-kiln-fuzz/model.onnx", data, size, NULL, 0, &g, &d);
+    int rc = onnx_load(a, "/nonexistent-kiln-fuzz/model.onnx", data, size, NULL, &g, &d);
     FUZZ_CHECK(rc == 0 || rc == -1);
     FUZZ_CHECK(rc == 0 ? g != NULL && diag_count(&d) == 0 : g == NULL && diag_count(&d) > 0);
     if (g) pipeline_run(g, &d);

@@ -9,32 +9,78 @@
 
 int fuzz_infer_finite_floats;
 
-static const int64_t shape_x[] = {-1, 3};
-static const int64_t shape_ids[] = {-1, 2, 2};
-static const int64_t shape_rows[] = {-1};
+enum { BATCH, W };
+enum { BATCH_MAX = 1 << 20, W_MAX = 8 };
+
+static const KilnSymbol syms[] = {{"batch", 1, BATCH_MAX}, {"w", 1, W_MAX}};
+
+static const int64_t shape_x[] = {-1, -1}, min_x[] = {1, 1}, max_x[] = {BATCH_MAX, W_MAX};
+static const int sym_x[] = {BATCH, W};
+static const char *const dims_x[] = {"batch", "w"};
+static const int64_t shape_ids[] = {-1, 2, 2}, min_ids[] = {1, 2, 2}, max_ids[] = {BATCH_MAX, 2, 2};
+static const int sym_ids[] = {BATCH, -1, -1};
+static const char *const dims_ids[] = {"batch", "2", "2"};
+static const int64_t shape_rows[] = {-1}, min_rows[] = {1}, max_rows[] = {BATCH_MAX};
+static const int sym_rows[] = {BATCH};
+static const char *const dims_rows[] = {"batch"};
 static const int64_t shape_h[] = {2};
+static const int no_sym[] = {-1, -1};
+static const char *const dims_h[] = {"2"};
 static const int64_t shape_u[] = {1, 2};
+static const char *const dims_u[] = {"1", "2"};
 
 static const KilnTensorInfo inputs[] = {
-    {"x", KILN_DT_FLOAT, 2, shape_x},      {"ids", KILN_DT_INT64, 3, shape_ids},
-    {"mask", KILN_DT_BOOL, 1, shape_rows}, {"h", KILN_DT_FLOAT16, 1, shape_h},
-    {"s", KILN_DT_INT8, 0, NULL},          {"u", KILN_DT_UINT64, 2, shape_u},
+    {"x", KILN_DT_FLOAT, 2, shape_x, min_x, max_x, sym_x, dims_x},
+    {"ids", KILN_DT_INT64, 3, shape_ids, min_ids, max_ids, sym_ids, dims_ids},
+    {"mask", KILN_DT_BOOL, 1, shape_rows, min_rows, max_rows, sym_rows, dims_rows},
+    {"h", KILN_DT_FLOAT16, 1, shape_h, shape_h, shape_h, no_sym, dims_h},
+    {"s", KILN_DT_INT8, 0, NULL, NULL, NULL, NULL, NULL},
+    {"u", KILN_DT_UINT64, 2, shape_u, shape_u, shape_u, no_sym, dims_u},
 };
 
 static const KilnTensorInfo outputs[] = {
-    {"y", KILN_DT_FLOAT, 2, shape_x},   {"n", KILN_DT_INT64, 1, shape_rows},
-    {"m", KILN_DT_BOOL, 1, shape_rows}, {"hh", KILN_DT_FLOAT16, 1, shape_h},
-    {"uu", KILN_DT_UINT64, 2, shape_u},
+    {"y", KILN_DT_FLOAT, 2, shape_x, min_x, max_x, sym_x, dims_x},
+    {"n", KILN_DT_INT64, 1, shape_rows, min_rows, max_rows, sym_rows, dims_rows},
+    {"m", KILN_DT_BOOL, 1, shape_rows, min_rows, max_rows, sym_rows, dims_rows},
+    {"hh", KILN_DT_FLOAT16, 1, shape_h, shape_h, shape_h, no_sym, dims_h},
+    {"uu", KILN_DT_UINT64, 2, shape_u, shape_u, shape_u, no_sym, dims_u},
 };
 
-static size_t workspace_size(int64_t batch) {
-    return (size_t)batch * sizeof(int64_t);
+/* What the runtime promises before it calls the model (infer.h): every
+ * fixed dim as the model has it, every dynamic one within its bounds, one
+ * value per symbol. A request that breaks it is a finding. */
+static void shapes_promised(const int64_t *const *in) {
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
+        for (int d = 0; d < inputs[i].rank; d++) {
+            const KilnTensorInfo *t = &inputs[i];
+            FUZZ_CHECK(in[i][d] >= t->min[d] && in[i][d] <= t->max[d]);
+            FUZZ_CHECK(t->shape[d] == -1 || in[i][d] == t->shape[d]);
+        }
+    FUZZ_CHECK(in[1][0] == in[0][0] && in[2][0] == in[0][0]);
 }
 
-static int run(const void *const *in, void *const *out, void *workspace, int64_t batch,
-               KilnThreadPool *pool) {
-    (void)pool;
-    FUZZ_CHECK(batch >= 1 && (uintptr_t)workspace % 64 == 0);
+static int shapes(const int64_t *const *in, int64_t *const *out, KilnRunError *err) {
+    (void)err;
+    shapes_promised(in);
+    if (out) {
+        out[0][0] = out[1][0] = out[2][0] = in[0][0];
+        out[0][1] = in[0][1];
+        out[3][0] = 2;
+        out[4][0] = 1, out[4][1] = 2;
+    }
+    return 0;
+}
+
+static size_t workspace_size(const int64_t *const *in) {
+    return (size_t)in[0][0] * sizeof(int64_t);
+}
+
+static int run(const void *const *in, const int64_t *const *in_shapes, void *const *out,
+               int64_t *const *out_shapes, void *workspace, KilnThreadPool *pool) {
+    (void)pool, (void)out_shapes;
+    shapes_promised(in_shapes);
+    int64_t batch = in_shapes[0][0], w = in_shapes[0][1];
+    FUZZ_CHECK((uintptr_t)workspace % 64 == 0);
     const float *x = in[0];
     const int64_t *ids = in[1];
     const uint8_t *mask = in[2];
@@ -43,9 +89,9 @@ static int run(const void *const *in, void *const *out, void *workspace, int64_t
     const uint64_t *u = in[5];
     int64_t *sums = workspace;
     for (int64_t b = 0; b < batch; b++) {
-        for (int j = 0; j < 3; j++) {
-            FUZZ_CHECK(!fuzz_infer_finite_floats || isfinite(x[b * 3 + j]));
-            ((float *)out[0])[b * 3 + j] = x[b * 3 + j];
+        for (int64_t j = 0; j < w; j++) {
+            FUZZ_CHECK(!fuzz_infer_finite_floats || isfinite(x[b * w + j]));
+            ((float *)out[0])[b * w + j] = x[b * w + j];
         }
         uint64_t sum = 0; /* unsigned: ids may be anything */
         for (int j = 0; j < 4; j++)
@@ -73,6 +119,9 @@ const KilnModel fuzz_infer_model = {
     .n_outputs = sizeof outputs / sizeof *outputs,
     .inputs = inputs,
     .outputs = outputs,
+    .n_syms = sizeof syms / sizeof *syms,
+    .syms = syms,
+    .shapes = shapes,
     .workspace_size = workspace_size,
     .run = run,
 };

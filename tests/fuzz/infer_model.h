@@ -1,19 +1,22 @@
 /* infer_model.h: the model the two request harnesses (fuzz_infer_json.c,
  * fuzz_infer_binary.c) serve, and the checks they share.
  *
- * A hand-written KilnModel (the ABI of runtime/kiln_model.h) whose inputs
- * cover the request parser's cases: a batch dim shared by three inputs,
- * float, half, integer and bool types, rank 0 to 3:
+ * A hand-written KilnModel (the ABI of runtime/kiln_model.h, version 4)
+ * whose inputs cover the request parser's cases: a symbol `batch` [1,
+ * 2^20] shared by three inputs, a symbol `w` [1, 8], fixed dims, float,
+ * half, integer and bool types, rank 0 to 3:
  *
- *     x     FP32   [-1, 3]       ids   INT64  [-1, 2, 2]
- *     mask  BOOL   [-1]          h     FP16   [2]
- *     s     INT8   []            u     UINT64 [1, 2]
+ *     x     FP32   [batch, w]     ids   INT64  [batch, 2, 2]
+ *     mask  BOOL   [batch]        h     FP16   [2]
+ *     s     INT8   []             u     UINT64 [1, 2]
  *
  * Its outputs copy them back (y = x, n = sum of each row of ids, m =
- * mask, hh = h, uu = u). run() reads every byte of every input, so a
- * buffer shorter than the shape shows up under ASan, and aborts on an
- * input that breaks what the parser promises (bools are 0 or 1; from JSON,
- * floats are finite).
+ * mask, hh = h, uu = u). shapes() and run() abort on shapes that break
+ * what the runtime promises (each dim fixed or within its bounds, one
+ * value per symbol); run() reads every byte of every input, so a buffer
+ * shorter than the shape shows up under ASan, and aborts on an input that
+ * breaks what the parser promises (bools are 0 or 1; from JSON, floats
+ * are finite).
  */
 #ifndef INFER_MODEL_H
 #define INFER_MODEL_H

@@ -52,6 +52,10 @@ def json_seeds():
     bad = inputs()
     bad[2]["shape"] = [2]
     yield "batch_mismatch", {"inputs": bad}
+    wide = inputs(2)
+    wide[0]["shape"] = [2, 5]
+    wide[0]["data"] = [0.25 * i for i in range(10)]
+    yield "x_w5", {"inputs": wide}
     # One seed per error the parser reports: each is the flat request with one change.
     for name, change in HOSTILE:
         req = {"id": "h", "inputs": inputs()}
@@ -87,7 +91,9 @@ HOSTILE = [
     ("shape_not_array", _set(0, "shape", "1,3")),
     ("wrong_rank", _set(0, "shape", [3])),
     ("negative_dim", _set(0, "shape", [1, -3])),
-    ("fixed_dim_mismatch", _set(0, "shape", [1, 4])),
+    ("fixed_dim_mismatch", _set(1, "shape", [1, 3, 2])),
+    ("dim_out_of_range", _set(0, "shape", [1, 9])),
+    ("batch_over_max", _set(0, "shape", [2**21, 3])),
     ("batch_zero", _set(0, "shape", [0, 3])),
     ("shape_overflow", _set(0, "shape", [2**63 - 1, 3])),
     ("over_tensor_limit", _set(0, "shape", [2**40, 3])),
@@ -186,6 +192,32 @@ def tensor_seeds():
     yield "external.pb", ext.SerializeToString()
 
 
+def xgboost_seeds():
+    """Small XGBoost JSON models, one per objective kiln takes and a dart
+    booster (seeded: xgboost 1.7 writes the same bytes every run)."""
+    import xgboost as xgb
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    z = np.nan_to_num(x[:, 0]) - np.nan_to_num(x[:, 1])
+    cases = [
+        ("binary", {"objective": "binary:logistic"}, (z > 0).astype(int)),
+        ("softprob", {"objective": "multi:softprob", "num_class": 3}, np.digitize(z, [-0.5, 0.5])),
+        ("softmax", {"objective": "multi:softmax", "num_class": 3}, np.digitize(z, [-0.5, 0.5])),
+        ("squarederror", {"objective": "reg:squarederror"}, z),
+        ("reglogistic", {"objective": "reg:logistic"}, 1 / (1 + np.exp(-z))),
+        ("dart", {"objective": "binary:logistic", "booster": "dart", "rate_drop": 0.3}, (z > 0).astype(int)),
+    ]
+    tmp = os.path.join(HERE, "seeds", ".xgb.json")
+    for name, params, y in cases:
+        bst = xgb.train({"max_depth": 2, "nthread": 1, "seed": 0, **params},
+                        xgb.DMatrix(x, label=y, missing=np.nan), num_boost_round=2)
+        bst.save_model(tmp)
+        with open(tmp, "rb") as f:
+            yield name, f.read()
+    os.remove(tmp)
+
+
 def write(harness, items, suffix=""):
     d = os.path.join(HERE, "seeds", harness)
     shutil.rmtree(d, ignore_errors=True)
@@ -200,3 +232,4 @@ def write(harness, items, suffix=""):
 write("infer_json", json_seeds(), ".json")
 write("infer_binary", binary_seeds(), ".bin")
 write("tensor", tensor_seeds())
+write("xgboost", list(xgboost_seeds()), ".json")

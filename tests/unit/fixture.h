@@ -159,4 +159,91 @@ static inline const KilnModel *fixture_compile(State *s, Graph *g, const Codegen
     return m;
 }
 
+/* --- running a compiled model (ABI version 4) ------------------------------------ */
+
+#define FIXTURE_MAX_IO 8
+
+/* The shapes of one call: in[i] and out[i] point into the arrays here. */
+typedef struct RunShapes {
+    int64_t in_dims[FIXTURE_MAX_IO][IR_MAX_RANK], out_dims[FIXTURE_MAX_IO][IR_MAX_RANK];
+    const int64_t *in[FIXTURE_MAX_IO];
+    int64_t *out[FIXTURE_MAX_IO];
+} RunShapes;
+
+/* m's input shapes with the symbol N at `batch` (the tests' graphs have no
+ * other dynamic input dim: asserted), the output shapes left unset. */
+static inline void fixture_in_shapes(const KilnModel *m, int64_t batch, RunShapes *rs) {
+    assert_true(m->n_inputs <= FIXTURE_MAX_IO && m->n_outputs <= FIXTURE_MAX_IO);
+    for (int i = 0; i < m->n_inputs; i++) {
+        const KilnTensorInfo *t = &m->inputs[i];
+        for (int d = 0; d < t->rank; d++) {
+            if (t->shape[d] >= 0) {
+                rs->in_dims[i][d] = t->shape[d];
+                continue;
+            }
+            assert_true(t->sym[d] >= 0 && t->sym[d] < m->n_syms);
+            assert_string_equal(m->syms[t->sym[d]].name, "N");
+            rs->in_dims[i][d] = batch;
+        }
+        rs->in[i] = rs->in_dims[i];
+    }
+    for (int i = 0; i < m->n_outputs; i++) {
+        for (int d = 0; d < m->outputs[i].rank; d++)
+            rs->out_dims[i][d] = -7; /* shapes() must write every dim */
+        rs->out[i] = rs->out_dims[i];
+    }
+}
+
+/* The same, then the output shapes shapes() computes (it must accept them). */
+static inline void fixture_shapes(const KilnModel *m, int64_t batch, RunShapes *rs) {
+    fixture_in_shapes(m, batch, rs);
+    KilnRunError err;
+    assert_int_equal(m->shapes(rs->in, rs->out, &err), 0);
+    for (int i = 0; i < m->n_outputs; i++)
+        for (int d = 0; d < m->outputs[i].rank; d++) {
+            int64_t v = rs->out_dims[i][d];
+            assert_true(v >= m->outputs[i].min[d] && v <= m->outputs[i].max[d]);
+            assert_true(m->outputs[i].shape[d] == -1 || v == m->outputs[i].shape[d]);
+        }
+}
+
+/* Elements of output i of a call. */
+static inline int64_t fixture_out_numel(const KilnModel *m, const RunShapes *rs, int i) {
+    int64_t n = 1;
+    for (int d = 0; d < m->outputs[i].rank; d++)
+        n *= rs->out_dims[i][d];
+    return n;
+}
+
+/* Runs m at this batch size on inputs, with a workspace of exactly
+ * workspace_size() bytes (rounded up to 64) and outputs filled with NaN
+ * first, so that reading a byte nobody wrote shows up as a mismatch;
+ * outputs[i] is malloc'd (the caller frees each) and the shapes are in
+ * *rs. Returns run()'s result, after checking that the shapes it wrote
+ * agree with shapes(). */
+static inline int fixture_run(const KilnModel *m, int64_t batch, const void *const *inputs,
+                              void **outputs, RunShapes *rs) {
+    fixture_shapes(m, batch, rs);
+    size_t ws_size = m->workspace_size(rs->in);
+    assert_true(ws_size >= KILN_RUN_ERROR_BYTES && ws_size != SIZE_MAX);
+    void *ws = aligned_alloc(64, (ws_size + 63) / 64 * 64);
+    assert_non_null(ws);
+    memset(ws, 0xff, ws_size); /* NaN everywhere */
+    void *outs[FIXTURE_MAX_IO];
+    int64_t got[FIXTURE_MAX_IO][IR_MAX_RANK], *got_p[FIXTURE_MAX_IO];
+    for (int i = 0; i < m->n_outputs; i++) {
+        size_t bytes = (size_t)fixture_out_numel(m, rs, i) * kiln_dtype_size(m->outputs[i].dtype);
+        outputs[i] = malloc(bytes ? bytes : 1);
+        memset(outputs[i], 0xff, bytes);
+        outs[i] = outputs[i];
+        got_p[i] = got[i];
+    }
+    int rc = m->run(inputs, rs->in, outs, got_p, ws, NULL);
+    free(ws);
+    for (int i = 0; rc == 0 && i < m->n_outputs; i++)
+        for (int d = 0; d < m->outputs[i].rank; d++)
+            assert_int_equal(got[i][d], rs->out_dims[i][d]);
+    return rc;
+}
+
 #endif

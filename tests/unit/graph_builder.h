@@ -3,8 +3,8 @@
  * Header-only (every function is static inline), shared by the compiler
  * unit tests. Everything a helper allocates comes from the graph's arena,
  * except DiagCapture, which owns an open_memstream buffer until
- * capture_close(). Shapes are written with SHP(...): SHP(DIM_BATCH, 4) is
- * [N,4]; SHP0 is a scalar.
+ * capture_close(). Shapes are written with SHP(...): SHP(DIM_N, 4) is
+ * [N,4], N a symbolic dim (dim.h); SHP0 is a scalar.
  */
 #ifndef GRAPH_BUILDER_H
 #define GRAPH_BUILDER_H
@@ -22,6 +22,21 @@
 #define SHP(...) ((Shape){(int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), {__VA_ARGS__}})
 #define SHP0 ((Shape){0, {0}})
 
+/* The symbol "N", the dynamic batch dim of the tests' graphs. Use it after
+ * gb_graph(): ir_graph_create() resets the dim table, and with it every
+ * symbol made before. */
+#define DIM_N dim_sym("N")
+/* The same in a static table, built before any graph exists: a placeholder
+ * that gb_input() (gb_shape()) turns into the symbol N. */
+#define GB_N (INT64_MIN + 1)
+
+/* s with every GB_N replaced by the symbol N. */
+static inline Shape gb_shape(Shape s) {
+    for (int d = 0; d < s.rank; d++)
+        if (s.dims[d] == GB_N) s.dims[d] = DIM_N;
+    return s;
+}
+
 /* A graph as the importer leaves it: named, with a default-domain opset. */
 static inline Graph *gb_graph(Arena *a, int opset) {
     Graph *g = ir_graph_create(a, "test.onnx");
@@ -29,10 +44,21 @@ static inline Graph *gb_graph(Arena *a, int opset) {
     return g;
 }
 
-/* A graph input of the given type. */
+/* d's value with the symbol N at n and every other symbol at 1 (dim_eval);
+ * -1 if it does not evaluate. The parts of a size linear in N, as the
+ * old plan kept them apart: the fixed part at n = 0, the part per item
+ * gb_eval_n(d, 1) - gb_eval_n(d, 0). */
+static inline int64_t gb_eval_n(Dim d, int64_t n) {
+    int64_t vals[DIM_MAX_SYMS], out;
+    for (int i = 0; i < dim_n_syms(); i++)
+        vals[i] = strcmp(dim_sym_name(i), "N") == 0 ? n : 1;
+    return dim_eval(d, vals, &out) ? -1 : out;
+}
+
+/* A graph input of the given type (GB_N in s: the symbol N). */
 static inline Value *gb_input(Graph *g, const char *name, DType t, Shape s) {
     Value *v = ir_value_add(g, name, t);
-    v->shape = s;
+    v->shape = gb_shape(s);
     ir_graph_add_input(g, v);
     return v;
 }

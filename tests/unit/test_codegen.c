@@ -10,7 +10,7 @@
 
 #include "fixture.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 static const CodegenOptions options = {
     .opt_level = 2,
@@ -25,28 +25,14 @@ static const KilnModel *compile(State *s, Graph *g) {
     return fixture_compile(s, g, &options);
 }
 
-/* Elements of tensor `t` at this batch size. */
-static int64_t numel(const KilnTensorInfo *t, int64_t batch) {
-    int64_t n = 1;
-    for (int i = 0; i < t->rank; i++)
-        n *= t->shape[i] == -1 ? batch : t->shape[i];
-    return n;
-}
-
-/* Runs m on inputs; returns malloc'd outputs (caller frees each). */
+/* Runs m on inputs at this batch size (fixture_run: NaN-filled workspace
+ * and outputs); returns malloc'd outputs (caller frees each). */
 static void run(const KilnModel *m, int64_t batch, const void *const *inputs, float **outputs) {
-    size_t ws_size = m->workspace_size(batch);
-    void *ws = aligned_alloc(64, (ws_size + 63) / 64 * 64 + 64);
-    memset(ws, 0xff, ws_size); /* NaN everywhere */
-    void *outs[8];
-    for (int i = 0; i < m->n_outputs; i++) {
-        size_t bytes = (size_t)numel(&m->outputs[i], batch) * kiln_dtype_size(m->outputs[i].dtype);
-        outputs[i] = malloc(bytes ? bytes : 1);
-        memset(outputs[i], 0xff, bytes);
-        outs[i] = outputs[i];
-    }
-    assert_int_equal(m->run(inputs, outs, ws, batch, NULL), 0);
-    free(ws);
+    RunShapes rs;
+    void *outs[FIXTURE_MAX_IO];
+    assert_int_equal(fixture_run(m, batch, inputs, outs, &rs), 0);
+    for (int i = 0; i < m->n_outputs; i++)
+        outputs[i] = outs[i];
 }
 
 static void free_outputs(const KilnModel *m, float **outputs) {
@@ -694,7 +680,7 @@ static void test_codegen_copies_a_constant_listed_as_an_output(void **state) {
 
 /* --- the model tables and the workspace ----------------------------------------------- */
 
-static void test_codegen_workspace_size_is_static_plus_per_batch_times_batch(void **state) {
+static void test_codegen_workspace_size_is_the_plan_at_the_input_sizes(void **state) {
     State *s = *state;
     /* A fixed intermediate (Relu of y [3,4]) and per-item ones. */
     Graph *g = gb_graph(s->a, 17);
@@ -705,10 +691,26 @@ static void test_codegen_workspace_size_is_static_plus_per_batch_times_batch(voi
     Node *sg = gb_node(g, OP_SIGMOID, "sig", "out", 1, gb_out(t));
     ir_graph_add_output(g, gb_out(sg));
     const KilnModel *m = compile(s, g);
-    assert_true(g->ws_static > 0);
-    assert_true(g->ws_per_batch > 0);
-    for (int64_t b = 0; b <= 64; b++)
-        assert_int_equal(m->workspace_size(b), (size_t)(g->ws_static + g->ws_per_batch * b));
+    /* The plan, an expression over N: 64-byte aligned buffers, the fixed
+     * one ([3,4], 48 bytes) and two of 48 bytes per item. */
+    int64_t fixed = gb_eval_n(g->ws_size, 0);
+    assert_true(fixed >= 48);
+    assert_true(gb_eval_n(g->ws_size, 64) - fixed >= 2 * 48 * 64);
+    RunShapes rs;
+    for (int64_t b = 1; b <= 64; b++) {
+        assert_true(gb_eval_n(g->ws_size, b) >= gb_eval_n(g->ws_size, b - 1));
+        fixture_shapes(m, b, &rs);
+        /* The KilnRunError's 64 bytes, then the plan. */
+        assert_int_equal(m->workspace_size(rs.in),
+                         (size_t)(KILN_RUN_ERROR_BYTES + gb_eval_n(g->ws_size, b)));
+    }
+    /* N's bounds are the default [1, 4096]: sizes outside them get SIZE_MAX. */
+    assert_int_equal(m->syms[0].min, DIM_DEFAULT_LO);
+    assert_int_equal(m->syms[0].max, DIM_DEFAULT_HI);
+    fixture_in_shapes(m, 0, &rs);
+    assert_true(m->workspace_size(rs.in) == SIZE_MAX);
+    fixture_in_shapes(m, DIM_DEFAULT_HI + 1, &rs);
+    assert_true(m->workspace_size(rs.in) == SIZE_MAX);
     for (int bi = 0; bi < N_BATCHES; bi++) {
         int64_t B = batches[bi];
         float *xin = rand_floats(B * 12, 100), *yin = rand_floats(12, 101), *out[1];
@@ -721,6 +723,170 @@ static void test_codegen_workspace_size_is_static_plus_per_batch_times_batch(voi
         }
         check_close("out", B * 12, out[0], w);
         free(w), free(xin), free(yin);
+        free_outputs(m, out);
+    }
+}
+
+/* --- shapes(): the input sizes against the model ----------------------------------- */
+
+/* shapes() and run() on hand-made input shapes: both fail with the same
+ * check site and KilnRunError; returns the site, *msg the message. */
+static int shapes_fail(const KilnModel *m, const int64_t *const *in, char *msg, size_t len) {
+    KilnRunError err = {0};
+    int64_t o[FIXTURE_MAX_IO][IR_MAX_RANK], *out[FIXTURE_MAX_IO];
+    for (int i = 0; i < FIXTURE_MAX_IO; i++)
+        out[i] = o[i];
+    int rc = m->shapes(in, out, &err);
+    assert_true(rc >= 1 && rc <= m->n_checks);
+    assert_true(m->workspace_size(in) == SIZE_MAX);
+    assert_int_equal(kiln_run_error_format(m, rc, &err, msg, len), 1);
+    /* run() checks the same and says so in the workspace's KilnRunError. */
+    _Alignas(64) unsigned char ws[4096];
+    memset(ws, 0, sizeof ws);
+    const void *ins[FIXTURE_MAX_IO] = {0};
+    void *outs[FIXTURE_MAX_IO] = {0};
+    assert_int_equal(m->run(ins, in, outs, NULL, ws, NULL), rc);
+    const KilnRunError *e = kiln_run_error(m, ws, in);
+    assert_true((const void *)e == (const void *)ws);
+    assert_int_equal(e->kind, err.kind);
+    assert_true(e->value == err.value && e->size == err.size && e->lo == err.lo && e->hi == err.hi);
+    return rc;
+}
+
+static void test_codegen_shapes_checks_each_input_dim_against_the_model(void **state) {
+    State *s = *state;
+    /* x [N,3] + z [N,3]: N in [1, 4096] and one value for both. */
+    Graph *g = gb_graph(s->a, 17);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3)), *z = gb_input(g, "z", DT_F32, SHP(N, 3));
+    Node *add = gb_node(g, OP_ADD, "add", "y", 2, x, z);
+    ir_graph_add_output(g, gb_out(add));
+    const KilnModel *m = compile(s, g);
+    assert_int_equal(m->n_syms, 1);
+    assert_string_equal(m->syms[0].name, "N");
+    assert_int_equal(m->inputs[0].sym[0], 0);
+    assert_int_equal(m->inputs[0].sym[1], -1);
+    assert_string_equal(m->inputs[1].dims[0], "N");
+    assert_string_equal(m->inputs[1].dims[1], "3");
+    assert_int_equal(m->inputs[0].min[0], 1);
+    assert_int_equal(m->inputs[0].max[0], DIM_DEFAULT_HI);
+    assert_int_equal(m->inputs[0].min[1], 3);
+    assert_int_equal(m->inputs[0].max[1], 3);
+    char msg[256];
+    int64_t a[2] = {0, 3}, b[2] = {2, 3};
+    const int64_t *in[] = {a, b};
+    shapes_fail(m, in, msg, sizeof msg);
+    assert_string_equal(msg, "input 'x' dim 0 (N) is 0, outside the model's range [1, 4096]");
+    a[0] = 5000;
+    shapes_fail(m, in, msg, sizeof msg);
+    assert_string_equal(msg, "input 'x' dim 0 (N) is 5000, outside the model's range [1, 4096]");
+    a[0] = 3;
+    shapes_fail(m, in, msg, sizeof msg);
+    assert_string_equal(msg, "input 'z' dim 0 (N, which input 'x' dim 0 gives) is 2, expected 3");
+    b[0] = 3, b[1] = 4;
+    shapes_fail(m, in, msg, sizeof msg);
+    assert_string_equal(msg, "input 'z' dim 1 is 4, expected 3");
+    /* And sizes it takes. */
+    b[1] = 3;
+    int64_t y[2] = {-1, -1}, *out[] = {y};
+    KilnRunError err;
+    assert_int_equal(m->shapes(in, out, &err), 0);
+    assert_true(y[0] == 3 && y[1] == 3);
+    assert_int_equal(m->shapes(in, NULL, &err), 0); /* only checking */
+}
+
+static void test_codegen_shapes_checks_what_inference_left_to_run_time(void **state) {
+    State *s = *state;
+    /* x [N,3] + z [M,3]: the broadcast needs N == M (or one of them 1,
+     * which kiln does not take: a check, never a wrong answer). */
+    Graph *g = gb_graph(s->a, 17);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3));
+    Value *z = gb_input(g, "z", DT_F32, SHP(dim_sym("M"), 3));
+    Node *add = gb_node(g, OP_ADD, "add", "y", 2, x, z);
+    ir_graph_add_output(g, gb_out(add));
+    const KilnModel *m = compile(s, g);
+    assert_int_equal(m->n_syms, 2);
+    assert_int_equal(g->n_dim_checks, 1);
+    char msg[256];
+    int64_t a[2] = {2, 3}, b[2] = {5, 3};
+    const int64_t *in[] = {a, b};
+    shapes_fail(m, in, msg, sizeof msg);
+    assert_string_equal(msg,
+                        "node 'add' (Add): broadcast dim 0 of its inputs (N), from input 'x' dim 0 "
+                        "(N), input 'z' dim 0 (M) is 2, expected 5");
+    b[0] = 2;
+    float xin[6] = {1, 2, 3, 4, 5, 6}, zin[6] = {6, 5, 4, 3, 2, 1}, yout[6];
+    const void *ins[] = {xin, zin};
+    void *outs[] = {yout};
+    int64_t ys[2], *out[] = {ys};
+    _Alignas(64) unsigned char ws[4096];
+    assert_true(m->workspace_size(in) <= sizeof ws);
+    assert_int_equal(m->run(ins, in, outs, out, ws, NULL), 0);
+    assert_true(ys[0] == 2 && ys[1] == 3);
+    for (int i = 0; i < 6; i++)
+        assert_true(yout[i] == 7);
+}
+
+static void test_codegen_reshape_that_drops_the_batch_checks_it_at_run_time(void **state) {
+    State *s = *state;
+    /* [N,12] -> [3,4] works at N == 1 only. */
+    Graph *g = gb_graph(s->a, 17);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 12));
+    Node *rs = gb_node(g, OP_RESHAPE, "rs", "y", 2, x, gb_init_i64(g, "t", 2, (int64_t[]){3, 4}));
+    ir_graph_add_output(g, gb_out(rs));
+    const KilnModel *m = compile(s, g);
+    char msg[256];
+    int64_t a[2] = {2, 12};
+    const int64_t *in[] = {a};
+    shapes_fail(m, in, msg, sizeof msg);
+    /* The message names the node; which side it calls the expected one is
+     * the code's choice (reported: "the elements of the target (12) is
+     * 12, expected 24" reads as if the model's 12 were wrong). */
+    assert_non_null(strstr(msg, "node 'rs' (Reshape): the elements of the target"));
+    assert_non_null(strstr(msg, "24"));
+    float xin[12], *out[1];
+    for (int i = 0; i < 12; i++)
+        xin[i] = (float)i;
+    const void *ins[] = {xin};
+    run(m, 1, ins, out);
+    assert_memory_equal(out[0], xin, sizeof xin);
+    free_outputs(m, out);
+}
+
+static void test_codegen_output_dims_may_be_expressions_over_the_symbols(void **state) {
+    State *s = *state;
+    /* x [N,3,4] -> Flatten(axis 2) -> [N*3,4], and a folded Shape of x cast
+     * to float, [2] = {N, 3}, computed from this call's N. */
+    Graph *g = gb_graph(s->a, 17);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+    Node *fl = gb_node(g, OP_FLATTEN, "flat", "y", 1, x);
+    gb_attr_int(fl, "axis", 2);
+    Node *sh = gb_node(g, OP_SHAPE, "shape", "s", 1, x);
+    gb_attr_int(sh, "end", 2);
+    Node *cast = gb_node(g, OP_CAST, "cast", "sf", 1, gb_out(sh));
+    gb_attr_int(cast, "to", DT_F32);
+    ir_graph_add_output(g, gb_out(fl));
+    ir_graph_add_output(g, gb_out(cast));
+    const KilnModel *m = compile(s, g);
+    const KilnTensorInfo *y = &m->outputs[0];
+    assert_int_equal(y->shape[0], -1);
+    assert_int_equal(y->sym[0], -1); /* an expression, not one symbol */
+    assert_string_equal(y->dims[0], "N*3");
+    assert_int_equal(y->min[0], 3);
+    assert_int_equal(y->max[0], 3 * DIM_DEFAULT_HI);
+    assert_int_equal(y->shape[1], 4);
+    assert_int_equal(m->outputs[1].rank, 1);
+    assert_int_equal(m->outputs[1].shape[0], 2);
+    for (int bi = 0; bi < N_BATCHES; bi++) {
+        int64_t B = batches[bi];
+        float *xin = rand_floats(B * 12, 110), *out[2];
+        const void *ins[] = {xin};
+        RunShapes rs;
+        fixture_shapes(m, B, &rs);
+        assert_true(rs.out_dims[0][0] == 3 * B && rs.out_dims[0][1] == 4);
+        run(m, B, ins, out);
+        assert_memory_equal(out[0], xin, sizeof(float) * (size_t)(B * 12));
+        assert_true(out[1][0] == (float)B && out[1][1] == 3.0f);
+        free(xin);
         free_outputs(m, out);
     }
 }
@@ -778,11 +944,15 @@ static void test_codegen_model_tables_use_defaults_without_options(void **state)
     assert_string_equal(m->version, "1");
     assert_string_equal(m->sha256, "");
     assert_string_equal(m->build_info, "{}");
-    assert_int_equal(m->workspace_size(5), 0);
+    /* No symbol, nothing planned: the workspace is only the KilnRunError. */
+    assert_int_equal(m->n_syms, 0);
+    const int64_t shape[] = {2}, *in_shapes[] = {shape};
+    assert_int_equal(m->workspace_size(in_shapes), KILN_RUN_ERROR_BYTES);
     float in[2] = {-1, 2}, out[2] = {7, 7};
     const void *ins[] = {in};
     void *outs[] = {out};
-    assert_int_equal(m->run(ins, outs, NULL, 1, NULL), 0);
+    _Alignas(64) unsigned char ws[KILN_RUN_ERROR_BYTES];
+    assert_int_equal(m->run(ins, in_shapes, outs, NULL, ws, NULL), 0);
     assert_true(out[0] == 0 && out[1] == 2);
 }
 
@@ -819,7 +989,11 @@ int main(void) {
         T(test_codegen_fills_both_outputs_when_one_value_is_listed_twice),
         T(test_codegen_keeps_identity_and_dropout_mask_outputs),
         T(test_codegen_copies_a_constant_listed_as_an_output),
-        T(test_codegen_workspace_size_is_static_plus_per_batch_times_batch),
+        T(test_codegen_workspace_size_is_the_plan_at_the_input_sizes),
+        T(test_codegen_shapes_checks_each_input_dim_against_the_model),
+        T(test_codegen_shapes_checks_what_inference_left_to_run_time),
+        T(test_codegen_reshape_that_drops_the_batch_checks_it_at_run_time),
+        T(test_codegen_output_dims_may_be_expressions_over_the_symbols),
         T(test_codegen_model_tables_name_every_input_and_output),
         T(test_codegen_model_tables_use_defaults_without_options),
         T(test_codegen_create_rejects_an_unknown_target),

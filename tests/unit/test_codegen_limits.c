@@ -1,6 +1,6 @@
 /* test_codegen_limits.c: codegen at the edges of its sizes.
  *
- * Sizes known up to the batch (Sym) overflow into an error, never into
+ * Sizes over the symbols (Sym, a Dim) overflow into an error, never into
  * wrapped code; the generated workspace_size() saturates at SIZE_MAX; a
  * graph too long for one LLVM function is split into chunk functions and
  * still computes the right answer.
@@ -9,24 +9,28 @@
 
 #include "cg.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 static const CodegenOptions options = {.opt_level = 2, .name = "limits"};
 
 static void test_codegen_sym_mul_overflow_sticks_and_equals_nothing(void **state) {
     (void)state;
-    Sym ok = cg_sym_mul((Sym){3, 1}, (Sym){5, 2});
-    assert_true(ok.c == 15 && ok.e == 3);
-    Sym big = cg_sym_mul((Sym){INT64_MAX / 2 + 1, 0}, (Sym){2, 0});
-    assert_true(big.e < 0);
-    assert_true(cg_sym_mul(big, (Sym){1, 0}).e < 0);
-    assert_true(cg_sym_mul((Sym){0, 0}, big).e < 0);
+    dim_reset();
+    Sym ok = cg_sym_mul(dim_mul(3, N), dim_mul(5, dim_mul(N, N)));
+    assert_true(ok == dim_mul(15, dim_mul(N, dim_mul(N, N)))); /* 15 * N^3 */
+    assert_true(cg_sym_eq(ok, dim_mul(dim_mul(N, 15), dim_mul(N, N))));
+    Sym big = cg_sym_mul(cg_sym(INT64_MAX / 2 + 1), cg_sym(2));
+    assert_true(big == CG_SYM_OVERFLOW);
+    assert_true(cg_sym_mul(big, cg_sym(1)) == CG_SYM_OVERFLOW);
+    assert_true(cg_sym_mul(cg_sym(0), big) == CG_SYM_OVERFLOW);
     assert_false(cg_sym_eq(big, big));
-    assert_false(cg_sym_eq(big, (Sym){0, 0}));
+    assert_false(cg_sym_eq(big, cg_sym(0)));
     assert_false(cg_sym_is(big, 1));
+    /* A coefficient times the symbol overflows as well. */
+    assert_true(cg_sym_mul(dim_mul(INT64_MAX / 2 + 1, N), cg_sym(2)) == CG_SYM_OVERFLOW);
     Shape s = SHP(1LL << 40, 1LL << 40, N);
-    assert_true(cg_sym_prod(&s, 0, 3).e < 0);
-    assert_true(cg_sym_prod(&s, 1, 3).e == 1);
+    assert_true(cg_sym_prod(&s, 0, 3) == CG_SYM_OVERFLOW);
+    assert_true(cg_sym_prod(&s, 1, 3) == dim_mul(1LL << 40, N));
 }
 
 /* x [2^40, 2^40, 2^40] passes as a shape (no buffer of it is ever made)
@@ -50,7 +54,7 @@ static void test_codegen_size_overflow_is_an_error_naming_the_node(void **state)
 }
 
 /* x [N,4] -> Relu -> Relu -> out: the middle value lives in the
- * per-item workspace. */
+ * workspace, at a size per item. */
 static void test_codegen_workspace_size_is_size_max_when_it_overflows(void **state) {
     State *s = *state;
     Graph *g = gb_graph(s->a, 17);
@@ -59,11 +63,18 @@ static void test_codegen_workspace_size_is_size_max_when_it_overflows(void **sta
     Node *b = gb_node(g, OP_SIGMOID, "b", "out", 1, gb_out(a));
     ir_graph_add_output(g, gb_out(b));
     const KilnModel *m = fixture_compile(s, g, &options);
-    assert_true(g->ws_per_batch > 0);
-    assert_int_equal(m->workspace_size(3), (size_t)(g->ws_static + 3 * g->ws_per_batch));
-    assert_true(g->ws_per_batch >= 2);
-    assert_true(m->workspace_size(INT64_MAX) == SIZE_MAX); /* INT64_MAX * ws_per_batch wraps */
-    assert_true(m->workspace_size(-1) == SIZE_MAX);        /* a negative batch is a huge one */
+    assert_true(gb_eval_n(g->ws_size, 1) > 0);
+    RunShapes rs;
+    fixture_shapes(m, 3, &rs);
+    assert_int_equal(m->workspace_size(rs.in),
+                     (size_t)(KILN_RUN_ERROR_BYTES + gb_eval_n(g->ws_size, 3)));
+    assert_true(gb_eval_n(g->ws_size, 8) > gb_eval_n(g->ws_size, 1)); /* 16 bytes an item */
+    /* Sizes the bounds refuse (INT64_MAX items would wrap the plan's
+     * product; a negative batch is a huge one) get SIZE_MAX. */
+    fixture_in_shapes(m, INT64_MAX, &rs);
+    assert_true(m->workspace_size(rs.in) == SIZE_MAX);
+    fixture_in_shapes(m, -1, &rs);
+    assert_true(m->workspace_size(rs.in) == SIZE_MAX);
 }
 
 /* A chain of n nodes over x [N,4]: Add 1, Mul 0.5, Relu in turn. */
@@ -96,11 +107,13 @@ static void test_codegen_long_chain_is_split_into_chunks_and_computes_right(void
         float x[9 * 4], y[9 * 4];
         for (int i = 0; i < B * 4; i++)
             x[i] = (float)(i % 7) - 3.0f;
-        size_t ws_size = m->workspace_size(B);
+        RunShapes rs;
+        fixture_shapes(m, B, &rs);
+        size_t ws_size = m->workspace_size(rs.in);
         void *ws = aligned_alloc(64, (ws_size + 63) / 64 * 64 + 64);
         const void *ins[] = {x};
         void *outs[] = {y};
-        assert_int_equal(m->run(ins, outs, ws, B, NULL), 0);
+        assert_int_equal(m->run(ins, rs.in, outs, NULL, ws, NULL), 0);
         free(ws);
         for (int i = 0; i < B * 4; i++) {
             float want = x[i];

@@ -4,7 +4,7 @@
  */
 #include "fixture.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 /* A float32 initializer of shape s with zeros (only its shape matters). */
 static Value *weight(Graph *g, const char *name, Shape s) {

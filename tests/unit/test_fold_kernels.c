@@ -131,12 +131,14 @@ static void check_fold(State *s, const char *what, OpKind op, int n, const Opera
     size_t bytes = (size_t)shape_numel(&yf->shape) * dtype_size(yf->dtype);
     assert_int_equal(m->outputs[0].dtype, (int)yf->dtype);
     assert_int_equal(m->outputs[0].rank, yf->shape.rank);
-    size_t ws_size = m->workspace_size(1);
+    RunShapes rs;
+    fixture_shapes(m, 1, &rs);
+    size_t ws_size = m->workspace_size(rs.in);
     void *ws = aligned_alloc(64, (ws_size + 63) / 64 * 64 + 64);
     void *out = malloc(bytes + 1);
     memset(out, 0xa5, bytes + 1);
     void *outs[1] = {out};
-    assert_int_equal(m->run(run_in, outs, ws, 1, NULL), 0);
+    assert_int_equal(m->run(run_in, rs.in, outs, rs.out, ws, NULL), 0);
     int same = memcmp(out, yf->data, bytes) == 0;
     free(ws);
     free(out);

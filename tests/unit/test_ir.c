@@ -352,14 +352,14 @@ static void test_ir_graph_verify_reports_an_output_with_another_producer(void **
 static void test_shape_helpers_treat_the_batch_dim_as_one(void **state) {
     (void)state;
     char buf[64];
-    Shape s = SHP(DIM_BATCH, 3, 4);
+    Shape s = SHP(DIM_N, 3, 4);
     assert_int_equal(shape_numel(&s), 12);
-    assert_true(shape_has_batch(&s));
+    assert_true(shape_is_dynamic(&s));
     assert_string_equal(shape_str(&s, buf, sizeof buf), "[N,3,4]");
     Shape t = SHP(3, 4);
-    assert_false(shape_has_batch(&t));
+    assert_false(shape_is_dynamic(&t));
     assert_false(shape_equal(&s, &t));
-    assert_true(shape_equal(&s, &SHP(DIM_BATCH, 3, 4)));
+    assert_true(shape_equal(&s, &SHP(DIM_N, 3, 4)));
     assert_string_equal(shape_str(&SHP0, buf, sizeof buf), "[]");
     assert_int_equal(shape_numel(&SHP0), 1);
     assert_string_equal(shape_str(&(Shape){-1, {0}}, buf, sizeof buf), "[?]");
@@ -389,10 +389,21 @@ static void test_dtype_tables_follow_the_onnx_numbering(void **state) {
 static void test_op_lookup_finds_every_op_in_the_table_and_nothing_else(void **state) {
     (void)state;
     for (int i = 0; i < OP_COUNT; i++)
-        assert_int_equal(op_lookup(op_info((OpKind)i)->name), i);
+        assert_int_equal(op_lookup_domain(op_info((OpKind)i)->domain, op_info((OpKind)i)->name), i);
     assert_int_equal(op_lookup("Gemm"), OP_GEMM);
     assert_int_equal(op_lookup("gemm"), OP_UNKNOWN); /* ONNX names are case sensitive */
     assert_int_equal(op_lookup("Conv2D"), OP_UNKNOWN);
+    /* ONNX-ML ops are found only under their domain, and default ops only under theirs. */
+    assert_int_equal(op_lookup("Scaler"), OP_UNKNOWN);
+    assert_int_equal(op_lookup_domain("", "Scaler"), OP_UNKNOWN);
+    assert_int_equal(op_lookup_domain("ai.onnx.ml", "Scaler"), OP_SCALER);
+    assert_int_equal(op_lookup_domain("ai.onnx.ml", "TreeEnsembleClassifier"),
+                     OP_TREE_ENSEMBLE_CLASSIFIER);
+    assert_int_equal(op_lookup_domain("ai.onnx.ml", "Gemm"), OP_UNKNOWN);
+    assert_int_equal(op_lookup_domain("ai.onnx", "Gemm"), OP_GEMM);
+    assert_string_equal(op_info(OP_SCALER)->domain, "ai.onnx.ml");
+    assert_int_equal(op_info(OP_SCALER)->until, KILN_MAX_ML_OPSET);
+    assert_int_equal(op_info(OP_GEMM)->until, KILN_MAX_OPSET);
     assert_int_equal(op_info(OP_GEMM)->in_min, 2);
     assert_int_equal(op_info(OP_GEMM)->in_max, 3);
     assert_string_equal(op_info(OP_UNKNOWN)->name, "?");
@@ -426,7 +437,7 @@ static void test_ir_graph_print_produces_the_documented_text_form(void **state) 
     Graph *g = ir_graph_create(s->a, "models/fraud.onnx");
     g->name = "main_graph";
     g->opset = 17;
-    Value *x = gb_input(g, "input", DT_F32, SHP(DIM_BATCH, 30));
+    Value *x = gb_input(g, "input", DT_F32, SHP(DIM_N, 30));
     static float w[64 * 30], b[64];
     Value *wv = gb_init_f32(g, "fc1.weight", SHP(64, 30), w);
     Value *bv = gb_init_f32(g, "fc1.bias", SHP(64), b);
@@ -434,7 +445,7 @@ static void test_ir_graph_print_produces_the_documented_text_form(void **state) 
     gb_attr_int(n, "transB", 1);
     n->epilogue = EPI_RELU;
     gb_out(n)->dtype = DT_F32;
-    gb_out(n)->shape = SHP(DIM_BATCH, 64);
+    gb_out(n)->shape = SHP(DIM_N, 64);
     ir_graph_add_output(g, gb_out(n));
 
     ir_graph_print(g, s->c.f);
@@ -492,7 +503,7 @@ static const char *loop_nest_str(const Shape *out, const Shape *const *ins, int 
 
 static void test_loop_nest_merges_contiguous_axes_and_drops_size_1(void **state) {
     (void)state;
-    Shape out = SHP(DIM_BATCH, 3, 1, 4), same = out, row = SHP(4), col = SHP(DIM_BATCH, 3, 1, 1);
+    Shape out = SHP(DIM_N, 3, 1, 4), same = out, row = SHP(4), col = SHP(DIM_N, 3, 1, 1);
     const Shape *a[] = {&out, &same}, *b[] = {&out, &row}, *c[] = {&out, &col};
     assert_string_equal(loop_nest_str(&out, a, 2), "[0,4)");
     assert_string_equal(loop_nest_str(&out, b, 2), "[0,2) [3,4)");

@@ -189,7 +189,7 @@ static void test_parse_builds_nodes_uses_outputs_and_epilogues(void **state) {
     assert_int_equal(fc->n_inputs, 3);
     assert_null(fc->inputs[2]);
     assert_ptr_equal(fc->outputs[0]->producer, fc);
-    assert_int_equal(fc->outputs[0]->shape.dims[0], DIM_BATCH);
+    assert_int_equal(fc->outputs[0]->shape.dims[0], DIM_N);
     assert_int_equal(fc->outputs[0]->n_uses, 3); /* drop, fancy, graph output */
     assert_int_equal(ir_node_find(g, "drop")->n_outputs, 2);
     Node *nothing = ir_node_find(g, "nothing");
@@ -215,7 +215,7 @@ static void test_a_node_may_have_any_number_of_inputs(void **state) {
     Graph *g = gb_graph(s->a, 13);
     Value *ins[100];
     for (int i = 0; i < 100; i++)
-        ins[i] = gb_input(g, arena_printf(s->a, "x%d", i), DT_F32, SHP(DIM_BATCH, 1));
+        ins[i] = gb_input(g, arena_printf(s->a, "x%d", i), DT_F32, SHP(DIM_N, 1));
     Value *y = ir_value_add(g, "y", DT_UNDEF);
     ir_attr_add(ir_node_add(g, OP_UNKNOWN, "WideOp", "wide", 100, ins, 1, &y), "axis", ATTR_INT)
         ->i = 1;

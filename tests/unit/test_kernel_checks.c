@@ -130,8 +130,8 @@ static void test_check_int_min_divided_by_minus_one_wraps(void **state) {
     assert_true(y8[0] == INT8_MIN);
 }
 
-static size_t ws_size(int64_t batch) {
-    return (size_t)batch * 128 + KILN_RUN_ERROR_BYTES;
+static size_t ws_size(const int64_t *const *in_shapes) {
+    return (size_t)in_shapes[0][0] * 128 + KILN_RUN_ERROR_BYTES;
 }
 
 static void test_check_run_error_format_names_the_site_value_and_range(void **state) {
@@ -141,18 +141,38 @@ static void test_check_run_error_format_names_the_site_value_and_range(void **st
         "node 'd' (Div): divisor from input 'z'"};
     KilnModel m = {.name = "m", .workspace_size = ws_size, .n_checks = 2, .checks = checks};
     _Alignas(64) unsigned char ws[2 * 128 + KILN_RUN_ERROR_BYTES];
-    KilnRunError *e = (KilnRunError *)(ws + 2 * 128);
+    KilnRunError *e = (KilnRunError *)ws; /* the workspace's first 64 bytes (ABI v4) */
     *e = (KilnRunError){.kind = KILN_CHECK_INDEX, .value = 5000, .position = 3, .size = 1000};
     char msg[256];
-    assert_int_equal(kiln_run_error_format(&m, 1, ws, 2, msg, sizeof msg), 1);
+    const int64_t shape[] = {2}, *shapes[] = {shape};
+    assert_true(kiln_run_error(&m, ws, shapes) == e);
+    assert_int_equal(kiln_run_error_format(&m, 1, e, msg, sizeof msg), 1);
     assert_string_equal(msg, "node 'emb' (Gather): indices from input 'tokens' into axis 0 of "
                              "'w': index 5000 at position 3 is out of range [-1000, 999]");
     *e = (KilnRunError){.kind = KILN_CHECK_DIVISOR, .position = 1};
-    assert_int_equal(kiln_run_error_format(&m, 2, ws, 2, msg, sizeof msg), 1);
+    assert_int_equal(kiln_run_error_format(&m, 2, e, msg, sizeof msg), 1);
     assert_string_equal(msg, "division by zero in node 'd' (Div): divisor from input 'z': "
                              "element 1 is 0");
-    assert_int_equal(kiln_run_error_format(&m, 3, ws, 2, msg, sizeof msg), 0);
+    assert_int_equal(kiln_run_error_format(&m, 3, e, msg, sizeof msg), 0);
     assert_string_equal(msg, "model 'm' failed to run (code 3)");
+}
+
+static void test_check_run_error_format_names_the_dim_checks(void **state) {
+    (void)state;
+    static const char *const checks[] = {"input 'x' dim 0 (batch)", "input 'z' dim 0 (batch)",
+                                         "node 'conv' (Conv): output 'y' dim 2 = (h-3)/2+1"};
+    KilnModel m = {.name = "m", .n_checks = 3, .checks = checks};
+    KilnRunError e = {.kind = KILN_CHECK_DIM_RANGE, .value = 5000, .lo = 1, .hi = 64};
+    char msg[256];
+    assert_int_equal(kiln_run_error_format(&m, 1, &e, msg, sizeof msg), 1);
+    assert_string_equal(msg, "input 'x' dim 0 (batch) is 5000, outside the model's range [1, 64]");
+    e = (KilnRunError){.kind = KILN_CHECK_DIM_MATCH, .value = 3, .size = 2};
+    assert_int_equal(kiln_run_error_format(&m, 2, &e, msg, sizeof msg), 1);
+    assert_string_equal(msg, "input 'z' dim 0 (batch) is 3, expected 2");
+    e = (KilnRunError){.kind = KILN_CHECK_DIM_SIZE, .value = 0, .lo = 1};
+    assert_int_equal(kiln_run_error_format(&m, 3, &e, msg, sizeof msg), 1);
+    assert_string_equal(msg, "node 'conv' (Conv): output 'y' dim 2 = (h-3)/2+1 is 0 at these "
+                             "input sizes, below 1: the inputs are too small");
 }
 
 int main(void) {
@@ -164,6 +184,7 @@ int main(void) {
         cmocka_unit_test(test_check_divisor_finds_the_first_zero),
         cmocka_unit_test(test_check_int_min_divided_by_minus_one_wraps),
         cmocka_unit_test(test_check_run_error_format_names_the_site_value_and_range),
+        cmocka_unit_test(test_check_run_error_format_names_the_dim_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

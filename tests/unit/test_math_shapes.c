@@ -4,7 +4,7 @@
  */
 #include "fixture.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 static void test_comparison_broadcasts_and_yields_bool(void **state) {
     State *s = *state;
@@ -56,8 +56,10 @@ static void test_pow_with_an_integer_base_and_float_exponent_reserves_scratch(vo
     infer_ok(s, g);
     assert_int_equal(gb_out(n)->dtype, DT_I64);
     /* The base as float ([N,3]) and the float result ([N,3]). */
-    assert_int_equal(n->scratch, 0);
-    assert_int_equal(n->scratch_per_batch, 2 * 3 * 4);
+    assert_true(n->scratch == dim_mul(N, 2 * 3 * 4));
+    assert_int_equal(gb_eval_n(n->scratch, 0), 0);
+    assert_int_equal(gb_eval_n(n->scratch, 1), 2 * 3 * 4);
+    assert_int_equal(gb_eval_n(n->scratch, 7), 7 * 2 * 3 * 4);
 }
 
 static void test_sum_of_three_inputs_reserves_one_intermediate(void **state) {

@@ -17,13 +17,35 @@
 static void test_shape_bytes_check_accepts_exactly_the_tensor_limit(void **state) {
     (void)state;
     int64_t bytes = -1;
-    Shape s = {2, {DIM_BATCH, KILN_MAX_TENSOR_BYTES / 4}};
+    dim_reset();
+    Shape s = {2, {dim_sym("N"), KILN_MAX_TENSOR_BYTES / 4}};
     assert_int_equal(shape_bytes_check(&s, DT_F32, &bytes), 0);
     assert_true(bytes == KILN_MAX_TENSOR_BYTES);
     s.dims[1]++;
     assert_int_equal(shape_bytes_check(&s, DT_F32, &bytes), -1);
     /* Per element type: the same count of bytes is fine. */
     assert_int_equal(shape_bytes_check(&s, DT_U8, &bytes), 0);
+}
+
+static void test_shape_bytes_check_bounds_symbolic_dims_at_their_upper_bounds(void **state) {
+    (void)state;
+    int64_t bytes = -1;
+    dim_reset();
+    Dim n = dim_sym("N"), big = dim_sym("big");
+    assert_int_equal(dim_sym_set_bounds(dim_sym_of(big), 1, KILN_MAX_DIM), 0);
+    /* 2^31 - 1 items of 2^17 bytes are just below KILN_MAX_DYN_BYTES (2^48). */
+    Shape s = {2, {big, INT64_C(1) << 15}};
+    assert_int_equal(shape_bytes_check(&s, DT_F32, &bytes), 0);
+    assert_true(bytes == INT64_C(1) << 17);
+    s.dims[1] *= 2;
+    assert_int_equal(shape_bytes_check(&s, DT_F32, &bytes), -1);
+    /* The default bounds [1, 4096] leave that far behind. */
+    s.dims[0] = n;
+    assert_int_equal(shape_bytes_check(&s, DT_F32, &bytes), 0);
+    /* A symbol that may exceed KILN_MAX_DIM is refused. */
+    assert_int_equal(dim_sym_set_bounds(dim_sym_of(dim_sym("huge")), 1, KILN_MAX_DIM + 1), 0);
+    Shape h = {1, {dim_sym("huge")}};
+    assert_int_equal(shape_bytes_check(&h, DT_U8, &bytes), -1);
 }
 
 static void test_shape_bytes_check_refuses_dims_whose_product_wraps(void **state) {
@@ -41,7 +63,8 @@ static void test_shape_bytes_check_refuses_dims_whose_product_wraps(void **state
     Shape z2 = {3, {0, 1000, 2}};
     assert_int_equal(shape_bytes_check(&z2, DT_F32, &bytes), 0);
     assert_int_equal(bytes, 0);
-    /* Negative dims other than the batch, and bad ranks. */
+    /* Negative dims that name no expression, and bad ranks. */
+    dim_reset();
     Shape neg = {1, {-5}};
     assert_int_equal(shape_bytes_check(&neg, DT_F32, &bytes), -1);
     Shape unknown = {-1, {0}};
@@ -53,7 +76,8 @@ static void test_shape_bytes_check_refuses_dims_whose_product_wraps(void **state
 
 static void test_shape_numel_counts_the_batch_as_one(void **state) {
     (void)state;
-    Shape s = {3, {DIM_BATCH, 3, 5}};
+    dim_reset();
+    Shape s = {3, {dim_sym("N"), 3, 5}};
     assert_int_equal(shape_numel(&s), 15);
 }
 
@@ -142,6 +166,7 @@ static void test_proto_depth_reports_malformed_wire_format(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_bytes_check_accepts_exactly_the_tensor_limit),
+        cmocka_unit_test(test_shape_bytes_check_bounds_symbolic_dims_at_their_upper_bounds),
         cmocka_unit_test(test_shape_bytes_check_refuses_dims_whose_product_wraps),
         cmocka_unit_test(test_shape_numel_counts_the_batch_as_one),
         cmocka_unit_test(test_arena_alloc_array_gives_zeroed_elements),

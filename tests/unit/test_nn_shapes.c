@@ -4,7 +4,7 @@
 
 #include "fixture.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 static Value *weights(Graph *g, const char *name, Shape s) {
     float *w = arena_alloc(g->arena, sizeof(float) * (size_t)shape_numel(&s));

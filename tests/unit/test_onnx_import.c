@@ -204,15 +204,37 @@ static const char *model_write(State *s, TestModel *tm, const char *file) {
 }
 
 /* onnx_load with fresh diagnostics, so each load's messages stand alone. */
-static int load(State *s, const char *path, const OnnxPin *pins, int n_pins, Graph **g) {
+static int load_flags(State *s, const char *path, const OnnxShapeFlags *flags, Graph **g) {
     capture_reset(&s->c);
     /* As the driver does it: read the file once, import the bytes. */
     size_t len = 0;
     uint8_t *buf = file_read(path, &len, &s->c.d);
-    int rc = buf ? onnx_load(s->a, path, buf, len, pins, n_pins, g, &s->c.d) : -1;
+    int rc = buf ? onnx_load(s->a, path, buf, len, flags, g, &s->c.d) : -1;
     free(buf);
     return rc;
 }
+
+static int load(State *s, const char *path, const OnnxPin *pins, int n_pins, Graph **g) {
+    OnnxShapeFlags flags = {pins, n_pins, NULL, 0};
+    return load_flags(s, path, &flags, g);
+}
+
+/* Fails unless d is the bare symbol `name` with bounds [lo, hi]. */
+static void assert_sym(Dim d, const char *name, int64_t lo, int64_t hi) {
+    int k = dim_sym_of(d);
+    if (k < 0) fail_msg("dim %lld is not a symbol (want '%s')", (long long)d, name);
+    assert_string_equal(dim_sym_name(k), name);
+    int64_t l, h;
+    dim_sym_bounds(k, &l, &h);
+    if (l != lo || h != hi)
+        fail_msg("symbol '%s' has bounds [%lld, %lld], want [%lld, %lld]", name, (long long)l,
+                 (long long)h, (long long)lo, (long long)hi);
+}
+
+/* A pin: the dims as lo[] and hi[] (lo == hi pins, -1 keeps the model's). */
+#define PIN(name, rank, lo, hi) ((OnnxPin){name, rank, lo, hi})
+#define DIMS(...)                                                                                  \
+    { __VA_ARGS__ }
 
 /* x[N,4] -> Gemm(fc1: raw weight, typed bias) -> Relu -> Gemm(fc2: typed) -> y[N,2] */
 static TestModel *mlp(State *s) {
@@ -254,7 +276,7 @@ static void test_mlp_imports_with_shapes_attributes_and_initializers(void **stat
     assert_string_equal(x->name, "x");
     assert_int_equal(x->dtype, DT_F32);
     assert_int_equal(x->shape.rank, 2);
-    assert_int_equal(x->shape.dims[0], DIM_BATCH);
+    assert_sym(x->shape.dims[0], "N", DIM_DEFAULT_LO, DIM_DEFAULT_HI); /* its dim_param */
     assert_int_equal(x->shape.dims[1], 4);
 
     Value *w1 = ir_value_find(g, "fc1.weight");
@@ -288,8 +310,13 @@ static void test_mlp_imports_with_shapes_attributes_and_initializers(void **stat
     Value *y = g->outputs[0];
     assert_ptr_equal(y, g->nodes[2]->outputs[0]);
     assert_int_equal(y->dtype, DT_F32); /* declared by the model */
-    assert_int_equal(y->shape.rank, 2);
-    assert_int_equal(y->shape.dims[0], DIM_BATCH);
+    /* The declared shape has a dynamic dim: shape inference computes the
+     * shape and checks it against the declared one, whose dynamic dim is
+     * unknown (DIM_INVALID). */
+    assert_int_equal(y->shape.rank, -1);
+    assert_int_equal(y->decl_shape.rank, 2);
+    assert_true(y->decl_shape.dims[0] == DIM_INVALID);
+    assert_int_equal(y->decl_shape.dims[1], 2);
     assert_int_equal(ir_graph_verify(g, &s->c.d), 0);
 }
 
@@ -539,61 +566,200 @@ static TestModel *relu_model(State *s, const char *dims) {
     return tm;
 }
 
-static void test_symbolic_leading_dim_becomes_the_batch(void **state) {
+static void test_symbolic_leading_dim_becomes_a_symbol_named_by_its_dim_param(void **state) {
     State *s = *state;
     Graph *g = NULL;
     assert_int_equal(load(s, model_write(s, relu_model(s, "batch,3,8"), "b.onnx"), NULL, 0, &g), 0);
-    assert_int_equal(g->inputs[0]->shape.dims[0], DIM_BATCH);
+    assert_sym(g->inputs[0]->shape.dims[0], "batch", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
+    assert_int_equal(dim_n_syms(), 1);
     assert_int_equal(g->inputs[0]->shape.dims[2], 8);
-    /* A leading dim without any value is the batch too. */
+    /* A leading dim without any value is a symbol too, named by kiln. */
     assert_int_equal(load(s, model_write(s, relu_model(s, "?,3"), "b2.onnx"), NULL, 0, &g), 0);
-    assert_int_equal(g->inputs[0]->shape.dims[0], DIM_BATCH);
+    assert_sym(g->inputs[0]->shape.dims[0], "unk_1", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
 }
 
-static void test_symbolic_inner_dim_is_an_error_naming_input_and_dim(void **state) {
+static void test_symbolic_inner_dims_are_symbols_too(void **state) {
     State *s = *state;
     Graph *g = NULL;
     const char *path = model_write(s, relu_model(s, "batch,seq,8"), "seq.onnx");
-    assert_int_equal(load(s, path, NULL, 0, &g), -1);
-    assert_null(g);
-    assert_diag(s, "seq.onnx: graph input 'x': dim 1 ('seq') has no fixed size");
-    assert_diag(s, "hint: only the leading (batch) dim may vary; pin it with --shape x=..., e.g. "
-                   "--shape x=Nx1x8");
+    assert_int_equal(load(s, path, NULL, 0, &g), 0);
+    assert_no_diag(s);
+    Shape *sh = &g->inputs[0]->shape;
+    assert_sym(sh->dims[0], "batch", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
+    assert_sym(sh->dims[1], "seq", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
+    assert_int_equal(sh->dims[2], 8);
+    assert_int_equal(dim_n_syms(), 2);
+    char buf[64];
+    assert_string_equal(shape_str(sh, buf, sizeof buf), "[batch,seq,8]");
+    /* Two unnamed dims are two symbols. */
+    assert_int_equal(load(s, model_write(s, relu_model(s, "?,?,8"), "q.onnx"), NULL, 0, &g), 0);
+    sh = &g->inputs[0]->shape;
+    assert_sym(sh->dims[0], "unk_1", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
+    assert_sym(sh->dims[1], "unk_2", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
 }
 
 static void test_pin_fixes_every_dim_of_an_input(void **state) {
     State *s = *state;
     Graph *g = NULL;
     const char *path = model_write(s, relu_model(s, "batch,seq,8"), "pin.onnx");
-    OnnxPin pin = {"x", 3, {2, 16, 8}};
+    OnnxPin pin = PIN("x", 3, DIMS(2, 16, 8), DIMS(2, 16, 8));
     assert_int_equal(load(s, path, &pin, 1, &g), 0);
     assert_no_diag(s);
     Shape *sh = &g->inputs[0]->shape;
     assert_true(sh->rank == 3 && sh->dims[0] == 2 && sh->dims[1] == 16 && sh->dims[2] == 8);
     /* The pin may keep the batch dynamic. */
-    OnnxPin batch = {"x", 3, {DIM_BATCH, 16, 8}};
+    OnnxPin batch = PIN("x", 3, DIMS(-1, 16, 8), DIMS(-1, 16, 8));
     assert_int_equal(load(s, path, &batch, 1, &g), 0);
-    assert_int_equal(g->inputs[0]->shape.dims[0], DIM_BATCH);
+    assert_sym(g->inputs[0]->shape.dims[0], "batch", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
+    assert_int_equal(g->inputs[0]->shape.dims[1], 16);
+}
+
+static void test_pin_ranges_bound_the_symbols(void **state) {
+    State *s = *state;
+    Graph *g = NULL;
+    const char *path = model_write(s, relu_model(s, "batch,seq,8"), "range.onnx");
+    OnnxPin pin = PIN("x", 3, DIMS(1, 16, -1), DIMS(64, 512, -1));
+    assert_int_equal(load(s, path, &pin, 1, &g), 0);
+    assert_no_diag(s);
+    Shape *sh = &g->inputs[0]->shape;
+    assert_sym(sh->dims[0], "batch", 1, 64);
+    assert_sym(sh->dims[1], "seq", 16, 512);
+    assert_int_equal(sh->dims[2], 8);
+    /* A pin of the fixed dim to its own size is fine; one of seq makes it a size. */
+    OnnxPin same = PIN("x", 3, DIMS(-1, 4, 8), DIMS(-1, 4, 8));
+    assert_int_equal(load(s, path, &same, 1, &g), 0);
+    assert_sym(g->inputs[0]->shape.dims[0], "batch", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
+    assert_int_equal(g->inputs[0]->shape.dims[1], 4);
+}
+
+static void test_dim_flags_bound_or_pin_a_symbol_by_name(void **state) {
+    State *s = *state;
+    Graph *g = NULL;
+    const char *path = model_write(s, relu_model(s, "batch,seq,8"), "dim.onnx");
+    OnnxDimBound dims[] = {{"seq", 8, 128}};
+    OnnxShapeFlags flags = {NULL, 0, dims, 1};
+    assert_int_equal(load_flags(s, path, &flags, &g), 0);
+    assert_no_diag(s);
+    assert_sym(g->inputs[0]->shape.dims[0], "batch", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
+    assert_sym(g->inputs[0]->shape.dims[1], "seq", 8, 128);
+    /* One size pins the symbol: the dim becomes that size. */
+    OnnxDimBound pin[] = {{"batch", 3, 3}, {"seq", 1, 1024}};
+    flags = (OnnxShapeFlags){NULL, 0, pin, 2};
+    assert_int_equal(load_flags(s, path, &flags, &g), 0);
+    assert_int_equal(g->inputs[0]->shape.dims[0], 3);
+    assert_sym(g->inputs[0]->shape.dims[1], "seq", 1, 1024);
+    /* With --shape too: the bounds intersect. */
+    OnnxPin p = PIN("x", 3, DIMS(1, -1, -1), DIMS(64, -1, -1));
+    OnnxDimBound b[] = {{"batch", 32, 256}};
+    flags = (OnnxShapeFlags){&p, 1, b, 1};
+    assert_int_equal(load_flags(s, path, &flags, &g), 0);
+    assert_sym(g->inputs[0]->shape.dims[0], "batch", 32, 64);
+    /* Bounds that exclude each other are a usage error. */
+    OnnxDimBound far[] = {{"batch", 100, 200}};
+    flags = (OnnxShapeFlags){&p, 1, far, 1};
+    assert_int_equal(load_flags(s, path, &flags, &g), -1);
+    assert_null(g);
+    assert_diag(s, "kiln: --dim batch: the bounds exclude those --shape gives it");
+    assert_int_equal(s->c.d.exit_code, EXIT_USAGE);
+}
+
+static void test_dim_flag_for_an_unknown_symbol_is_a_usage_error_listing_the_symbols(void **state) {
+    State *s = *state;
+    Graph *g = NULL;
+    const char *path = model_write(s, relu_model(s, "batch,seq,8"), "unkdim.onnx");
+    OnnxDimBound dims[] = {{"nope", 1, 8}};
+    OnnxShapeFlags flags = {NULL, 0, dims, 1};
+    assert_int_equal(load_flags(s, path, &flags, &g), -1);
+    assert_null(g);
+    assert_diag(s,
+                arena_printf(s->a, "kiln: --dim nope: %s has no dynamic dim named 'nope'", path));
+    assert_diag(s, "hint: its dynamic dims are: batch, seq");
+    assert_int_equal(s->c.d.exit_code, EXIT_USAGE);
+    /* A model without dynamic dims says so. */
+    path = model_write(s, relu_model(s, "2,8"), "static.onnx");
+    assert_int_equal(load_flags(s, path, &flags, &g), -1);
+    assert_diag(s, "hint: its dynamic dims are: (none)");
+}
+
+static void test_range_on_a_fixed_dim_is_a_usage_error(void **state) {
+    State *s = *state;
+    Graph *g = NULL;
+    const char *path = model_write(s, relu_model(s, "batch,seq,8"), "fixed.onnx");
+    OnnxPin pin = PIN("x", 3, DIMS(-1, -1, 1), DIMS(-1, -1, 16));
+    assert_int_equal(load(s, path, &pin, 1, &g), -1);
+    assert_null(g);
+    assert_diag(s, arena_printf(s->a,
+                                "kiln: --shape x: dim 2 is fixed at 8 in %s; a range needs a "
+                                "dynamic dim",
+                                path));
+    assert_int_equal(s->c.d.exit_code, EXIT_USAGE);
+}
+
+/* x [batch,4] and z [batch,4]: one symbol, wherever it appears. */
+static TestModel *two_input_model(State *s) {
+    TestModel *tm = model_new(s->a);
+    add_input(tm, vi(s->a, "x", 1, "batch,4"));
+    add_input(tm, vi(s->a, "z", 1, "batch,4"));
+    add_output(tm, vi(s->a, "y", 1, NULL));
+    add_node(tm, node(s->a, "Add", "add", "x,z", "y"));
+    return tm;
+}
+
+static void test_two_inputs_share_a_symbol_and_its_pins(void **state) {
+    State *s = *state;
+    Graph *g = NULL;
+    const char *path = model_write(s, two_input_model(s), "two.onnx");
+    assert_int_equal(load(s, path, NULL, 0, &g), 0);
+    assert_int_equal(g->n_inputs, 2);
+    assert_sym(g->inputs[0]->shape.dims[0], "batch", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
+    assert_true(g->inputs[0]->shape.dims[0] == g->inputs[1]->shape.dims[0]);
+    assert_int_equal(dim_n_syms(), 1);
+    /* A pin on one input pins the symbol in the other too. */
+    OnnxPin pin = PIN("x", 2, DIMS(5, -1), DIMS(5, -1));
+    assert_int_equal(load(s, path, &pin, 1, &g), 0);
+    assert_int_equal(g->inputs[0]->shape.dims[0], 5);
+    assert_int_equal(g->inputs[1]->shape.dims[0], 5);
+    /* Ranges on both intersect. */
+    OnnxPin both[] = {PIN("x", 2, DIMS(1, -1), DIMS(64, -1)),
+                      PIN("z", 2, DIMS(16, -1), DIMS(128, -1))};
+    assert_int_equal(load(s, path, both, 2, &g), 0);
+    assert_sym(g->inputs[1]->shape.dims[0], "batch", 16, 64);
+    assert_true(g->inputs[0]->shape.dims[0] == g->inputs[1]->shape.dims[0]);
+    /* Pins that disagree are a usage error. */
+    OnnxPin clash[] = {PIN("x", 2, DIMS(2, -1), DIMS(2, -1)),
+                       PIN("z", 2, DIMS(3, -1), DIMS(3, -1))};
+    assert_int_equal(load(s, path, clash, 2, &g), -1);
+    assert_null(g);
+    assert_diag(s, "kiln: --shape z: dim 0 ('batch') gets bounds that exclude each other");
+    assert_diag(s, "hint: the symbol appears in more than one --shape flag; make them agree");
+    assert_int_equal(s->c.d.exit_code, EXIT_USAGE);
 }
 
 static void test_pin_with_the_wrong_rank_is_a_usage_error(void **state) {
     State *s = *state;
     Graph *g = NULL;
     const char *path = model_write(s, relu_model(s, "N,4"), "rank.onnx");
-    OnnxPin pin = {"x", 3, {1, 4, 4}};
+    OnnxPin pin = PIN("x", 3, DIMS(1, 4, 4), DIMS(1, 4, 4));
     assert_int_equal(load(s, path, &pin, 1, &g), -1);
     assert_diag(s, "kiln: --shape x: gives 3 dims, but input 'x' has rank 2");
     assert_int_equal(s->c.d.exit_code, EXIT_USAGE);
-    OnnxPin zero = {"x", 2, {1, 0}};
+}
+
+static void test_pin_of_size_zero_is_a_usage_error(void **state) {
+    State *s = *state;
+    Graph *g = NULL;
+    const char *path = model_write(s, relu_model(s, "N,4"), "zero.onnx");
+    OnnxPin zero = PIN("x", 2, DIMS(1, 0), DIMS(1, 0));
     assert_int_equal(load(s, path, &zero, 1, &g), -1);
-    assert_diag(s, "--shape x: dim 1 must be a positive size");
+    assert_diag(s, "--shape x: dim 1 must be a size from 1 to");
+    assert_int_equal(s->c.d.exit_code, EXIT_USAGE);
 }
 
 static void test_pin_for_an_unknown_input_is_a_usage_error_listing_inputs(void **state) {
     State *s = *state;
     Graph *g = NULL;
     const char *path = model_write(s, relu_model(s, "N,4"), "unk.onnx");
-    OnnxPin pin = {"nope", 1, {4}};
+    OnnxPin pin = PIN("nope", 1, DIMS(4), DIMS(4));
     assert_int_equal(load(s, path, &pin, 1, &g), -1);
     assert_diag(s, "has no graph input named 'nope'");
     assert_diag(s, "hint: the graph inputs are: x");
@@ -927,7 +1093,6 @@ static void test_golden_bad_models_fail_at_import_with_their_messages(void **sta
         {"truncated.onnx", "not a valid ONNX model (protobuf decode failed)"},
         {"not_onnx.onnx", "not a valid ONNX model"},
         {"bad_dtype.onnx", "initializer 'labels': data type string (8) is not supported"},
-        {"symbolic_dim.onnx", "graph input 'x': dim 1 ('seq') has no fixed size"},
         {"external_traversal.onnx",
          "initializer 'w': external data location '../../etc/passwd' points outside"},
     };
@@ -937,7 +1102,12 @@ static void test_golden_bad_models_fail_at_import_with_their_messages(void **sta
         assert_int_equal(load(s, path, NULL, 0, &g), -1);
         assert_diag(s, cases[i].message);
     }
-    /* These two import; the driver and shape inference report them. */
+    /* These import; the driver and shape inference report the last two. A
+     * symbolic inner dim, once refused, is a symbol like the batch. */
+    Graph *sg = NULL;
+    assert_int_equal(load(s, KILN_SOURCE_DIR "/tests/golden/symbolic_dim.onnx", NULL, 0, &sg), 0);
+    assert_sym(sg->inputs[0]->shape.dims[0], "batch", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
+    assert_sym(sg->inputs[0]->shape.dims[1], "seq", DIM_DEFAULT_LO, DIM_DEFAULT_HI);
     Graph *g = NULL;
     const char *path = KILN_SOURCE_DIR "/tests/golden/unknown_op.onnx";
     assert_int_equal(load(s, path, NULL, 0, &g), 0);
@@ -1150,10 +1320,16 @@ int main(void) {
         T(test_wrong_byte_count_names_tensor_shape_and_sizes),
         T(test_string_initializer_is_rejected_naming_its_type),
         T(test_negative_initializer_dim_is_rejected),
-        T(test_symbolic_leading_dim_becomes_the_batch),
-        T(test_symbolic_inner_dim_is_an_error_naming_input_and_dim),
+        T(test_symbolic_leading_dim_becomes_a_symbol_named_by_its_dim_param),
+        T(test_symbolic_inner_dims_are_symbols_too),
+        T(test_pin_ranges_bound_the_symbols),
+        T(test_dim_flags_bound_or_pin_a_symbol_by_name),
+        T(test_dim_flag_for_an_unknown_symbol_is_a_usage_error_listing_the_symbols),
+        T(test_range_on_a_fixed_dim_is_a_usage_error),
+        T(test_two_inputs_share_a_symbol_and_its_pins),
         T(test_pin_fixes_every_dim_of_an_input),
         T(test_pin_with_the_wrong_rank_is_a_usage_error),
+        T(test_pin_of_size_zero_is_a_usage_error),
         T(test_pin_for_an_unknown_input_is_a_usage_error_listing_inputs),
         T(test_input_listed_as_initializer_stays_an_initializer),
         T(test_unknown_ops_are_kept_as_op_unknown_without_diagnostics),

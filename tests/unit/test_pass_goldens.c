@@ -69,10 +69,11 @@ static PassFn pass_find(const char *name) {
 }
 
 /* "# plan:" lines: the workspace size, then each planned tensor and
- * scratch area as offset + per-item offset * N. */
+ * scratch area at its offset, each a Dim in dim.h's text form ("64",
+ * "(N*64+63)/64*64"). */
 static void plan_print(const Graph *g, FILE *out) {
-    fprintf(out, "# plan: workspace %lld + %lld*N bytes\n", (long long)g->ws_static,
-            (long long)g->ws_per_batch);
+    char b1[256], b2[256];
+    fprintf(out, "# plan: workspace %s bytes\n", dim_str(g->ws_size, b1, sizeof b1));
     for (int i = 0; i < g->n_nodes; i++) {
         const Node *n = g->nodes[i];
         for (int j = 0; j < n->n_outputs; j++) {
@@ -81,13 +82,11 @@ static void plan_print(const Graph *g, FILE *out) {
             if (v->output_index >= 0)
                 fprintf(out, "# plan: %%%s: graph output\n", v->name);
             else
-                fprintf(out, "# plan: %%%s: %lld + %lld*N\n", v->name, (long long)v->ws_offset,
-                        (long long)v->ws_batch_offset);
+                fprintf(out, "# plan: %%%s: %s\n", v->name, dim_str(v->ws_offset, b1, sizeof b1));
         }
-        if (n->scratch || n->scratch_per_batch)
-            fprintf(out, "# plan: scratch of '%s' (%lld + %lld*N bytes): %lld + %lld*N\n", n->name,
-                    (long long)n->scratch, (long long)n->scratch_per_batch,
-                    (long long)n->scratch_offset, (long long)n->scratch_batch_offset);
+        if (n->scratch)
+            fprintf(out, "# plan: scratch of '%s' (%s bytes): %s\n", n->name,
+                    dim_str(n->scratch, b1, sizeof b1), dim_str(n->scratch_offset, b2, sizeof b2));
     }
 }
 

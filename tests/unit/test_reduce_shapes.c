@@ -6,7 +6,7 @@
 
 #include "fixture.h"
 
-#define N DIM_BATCH
+#define N DIM_N
 
 /* --- shapes ------------------------------------------------------------------------ */
 
@@ -249,11 +249,13 @@ static const KilnModel *compile(State *s, Graph *g) {
 }
 
 static void run(const KilnModel *m, int64_t batch, const float *x, float *y) {
-    size_t ws_size = m->workspace_size(batch);
+    RunShapes rs;
+    fixture_shapes(m, batch, &rs);
+    size_t ws_size = m->workspace_size(rs.in);
     void *ws = aligned_alloc(64, (ws_size + 63) / 64 * 64 + 64);
     const void *ins[] = {x};
     void *outs[] = {y};
-    assert_int_equal(m->run(ins, outs, ws, batch, NULL), 0);
+    assert_int_equal(m->run(ins, rs.in, outs, rs.out, ws, NULL), 0);
     free(ws);
 }
 

@@ -1,5 +1,5 @@
 /* test_rt_infer.c: rt_infer_json(), the v2 JSON request path, on the fake
- * model (fake_model.c) and on small models built here for each dtype. */
+ * models (fake_model.h) and on small models built here for each dtype. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_model.h"
 #include "infer.h"
 #include "kiln_model.h"
 
@@ -87,7 +88,7 @@ static void test_infer_computes_every_output_for_flat_data(void **state) {
     assert_string_equal(json_string_value(json_object_get(resp, "model_name")), "fake");
     assert_string_equal(json_string_value(json_object_get(resp, "model_version")), "3");
     assert_null(json_object_get(resp, "id"));
-    assert_int_equal(json_array_size(json_object_get(resp, "outputs")), 3);
+    assert_int_equal(json_array_size(json_object_get(resp, "outputs")), 4);
 
     json_t *y = output_get(resp, "y");
     assert_string_equal(json_string_value(json_object_get(y, "datatype")), "FP32");
@@ -104,7 +105,53 @@ static void test_infer_computes_every_output_for_flat_data(void **state) {
     shape_equal(argmax, "[2]");
     assert_true(json_is_integer(json_array_get(json_object_get(argmax, "data"), 0)));
     data_equal(argmax, (double[]){2, 0}, 2);
+
+    json_t *pairs = output_get(resp, "pairs"); /* [batch, len/2]: len 3 gives 1 pair */
+    shape_equal(pairs, "[2,1]");
+    data_equal(pairs, (double[]){8, 24}, 2);
     json_decref(resp);
+}
+
+static void test_infer_returns_each_output_with_its_actual_shape(void **state) {
+    (void)state;
+    json_t *resp = infer_ok(&kiln_model, "{\"inputs\":[" X("[1,5]", "[1,2,3,4,5]") "," SCALE "]}");
+    shape_equal(output_get(resp, "y"), "[1,5]");
+    data_equal(output_get(resp, "y"), (double[]){3, 5, 7, 9, 11}, 5);
+    shape_equal(output_get(resp, "rowsum"), "[1,1]");
+    shape_equal(output_get(resp, "argmax"), "[1]");
+    shape_equal(output_get(resp, "pairs"), "[1,2]");
+    data_equal(output_get(resp, "pairs"), (double[]){8, 16}, 2);
+    json_decref(resp);
+    /* Both symbols at once, up to their maximums: batch 64, len 16. */
+    char *body = malloc(1 << 16);
+    assert_non_null(body);
+    int n = snprintf(body, 1 << 16,
+                     "{\"inputs\":[" SCALE ",{\"name\":\"x\",\"shape\":[64,16],"
+                     "\"datatype\":\"FP32\",\"data\":[");
+    for (int i = 0; i < 64 * 16; i++)
+        n += snprintf(body + n, (size_t)(1 << 16) - (size_t)n, "%s%d", i ? "," : "", i % 7);
+    snprintf(body + n, (size_t)(1 << 16) - (size_t)n, "]}]}");
+    resp = infer_ok(&kiln_model, body);
+    free(body);
+    shape_equal(output_get(resp, "y"), "[64,16]");
+    shape_equal(output_get(resp, "pairs"), "[64,8]");
+    json_t *pd = json_object_get(output_get(resp, "pairs"), "data");
+    assert_int_equal(json_array_size(pd), 64 * 8);
+    /* pairs[0][0] = y[0] + y[1] = (0*2+1) + (1*2+1) */
+    assert_float_equal(json_number_value(json_array_get(pd, 0)), 4, 0);
+    json_decref(resp);
+}
+
+static void test_infer_serves_a_model_without_symbols(void **state) {
+    (void)state;
+    json_t *resp = infer_ok(&fake_static_model, "{\"inputs\":[" X("[2,3]", "[1,2,3,4,5,6]") "]}");
+    shape_equal(output_get(resp, "y"), "[2,3]");
+    data_equal(output_get(resp, "y"), (double[]){2, 4, 6, 8, 10, 12}, 6);
+    json_decref(resp);
+    infer_fails(&fake_static_model, "{\"inputs\":[" X("[2,4]", "[1,2,3,4,5,6,7,8]") "]}", 400,
+                "input 'x' dim 1 is 4, the model expects 3");
+    infer_fails(&fake_static_model, "{\"inputs\":[" X("[6]", "[1,2,3,4,5,6]") "]}", 400,
+                "input 'x': shape has rank 1, expected rank 2 (model shape [2,3])");
 }
 
 static void test_infer_accepts_data_nested_to_the_shape(void **state) {
@@ -148,7 +195,7 @@ static void test_infer_returns_only_the_selected_outputs_in_request_order(void *
 static void test_infer_treats_an_empty_outputs_array_as_all(void **state) {
     (void)state;
     json_t *resp = infer_ok(&kiln_model, "{\"inputs\":[" X_GOOD "," SCALE "],\"outputs\":[]}");
-    assert_int_equal(json_array_size(json_object_get(resp, "outputs")), 3);
+    assert_int_equal(json_array_size(json_object_get(resp, "outputs")), 4);
     json_decref(resp);
 }
 
@@ -165,10 +212,55 @@ static void test_infer_writes_non_finite_outputs_as_null_and_counts_them(void **
     json_decref(resp);
 }
 
-static int failing_run(const void *const *in, void *const *out, void *ws, int64_t batch,
-                       KilnThreadPool *pool) {
-    (void)in, (void)out, (void)ws, (void)batch, (void)pool;
+static int failing_run(const void *const *in, const int64_t *const *in_shapes, void *const *out,
+                       int64_t *const *out_shapes, void *ws, KilnThreadPool *pool) {
+    (void)in, (void)in_shapes, (void)out, (void)out_shapes, (void)ws, (void)pool;
     return 7;
+}
+
+/* A run whose check site 4 finds an index out of range. */
+static int checking_run(const void *const *in, const int64_t *const *in_shapes, void *const *out,
+                        int64_t *const *out_shapes, void *ws, KilnThreadPool *pool) {
+    (void)in, (void)in_shapes, (void)out, (void)out_shapes, (void)pool;
+    KilnRunError *e = (KilnRunError *)ws; /* the workspace's first bytes (kiln_model.h) */
+    *e = (KilnRunError){.kind = KILN_CHECK_INDEX, .value = 5, .position = 1, .size = 3};
+    return 4;
+}
+
+static void test_infer_reports_a_failed_check_in_run_as_the_requests_fault(void **state) {
+    (void)state;
+    KilnModel m = kiln_model;
+    m.run = checking_run;
+    infer_fails(&m, "{\"inputs\":[" X_GOOD "," SCALE "]}", RT_STATUS_BAD_REQUEST,
+                "node 'pairs' (Reshape): dim 1 of output 'pairs' (len/2): index 5 at position 1 "
+                "is out of range [-3, 2]");
+}
+
+static int buggy_shapes(const int64_t *const *in, int64_t *const *out, KilnRunError *e) {
+    (void)in, (void)out, (void)e;
+    return 42; /* no check site: a bug */
+}
+
+static int negative_shapes(const int64_t *const *in, int64_t *const *out, KilnRunError *e) {
+    int rc = kiln_model.shapes(in, out, e);
+    out[3][1] = -2;
+    return rc;
+}
+
+static void test_infer_reports_what_shapes_finds(void **state) {
+    (void)state;
+    /* len 1 is in len's range, but pairs = [batch, len/2] needs len/2 >= 1 */
+    infer_fails(&kiln_model, "{\"inputs\":[" X("[2,1]", "[1,2]") "," SCALE "]}",
+                RT_STATUS_BAD_REQUEST,
+                "node 'pairs' (Reshape): dim 1 of output 'pairs' (len/2) is 0 at these input "
+                "sizes, below 1: the inputs are too small");
+    KilnModel m = kiln_model;
+    m.shapes = buggy_shapes;
+    infer_fails(&m, "{\"inputs\":[" X_GOOD "," SCALE "]}", RT_STATUS_INTERNAL_ERROR,
+                "model 'fake' failed to run (code 42)");
+    m.shapes = negative_shapes;
+    infer_fails(&m, "{\"inputs\":[" X_GOOD "," SCALE "]}", RT_STATUS_INTERNAL_ERROR,
+                "model 'fake' computed dim 1 of output 'pairs' as -2 (a bug in the model)");
 }
 
 static void test_infer_reports_a_failed_run_as_an_internal_error(void **state) {
@@ -179,18 +271,32 @@ static void test_infer_reports_a_failed_run_as_an_internal_error(void **state) {
                 "model 'fake' failed to run (code 7)");
 }
 
-static size_t overflowing_workspace_size(int64_t batch) {
-    (void)batch;
+static size_t overflowing_workspace_size(const int64_t *const *in_shapes) {
+    (void)in_shapes;
     return SIZE_MAX; /* kiln_model.h: what generated code answers when the size overflows */
 }
 
-static void test_infer_rejects_a_batch_whose_workspace_overflows(void **state) {
+static size_t huge_workspace_size(const int64_t *const *in_shapes) {
+    (void)in_shapes;
+    return RT_WORKSPACE_MAX_BYTES + 1;
+}
+
+static void test_infer_rejects_input_sizes_whose_workspace_overflows(void **state) {
     (void)state;
     KilnModel m = kiln_model;
     m.workspace_size = overflowing_workspace_size;
     infer_fails(&m, "{\"inputs\":[" X_GOOD "," SCALE "]}", RT_STATUS_BAD_REQUEST,
-                "batch 2 is too large for this model: its working memory does not fit in memory; "
-                "send a smaller batch");
+                "at batch = 2, len = 3 the model needs more working memory than fits in memory; "
+                "send smaller inputs");
+    m.workspace_size = huge_workspace_size;
+    infer_fails(&m, "{\"inputs\":[" X_GOOD "," SCALE "]}", RT_STATUS_BAD_REQUEST,
+                "at batch = 2, len = 3 the model needs 16385 MiB of working memory, over the "
+                "16384 MiB limit of a request; send smaller inputs");
+    m = fake_static_model;
+    m.workspace_size = overflowing_workspace_size;
+    infer_fails(&m, "{\"inputs\":[" X("[2,3]", "[1,2,3,4,5,6]") "]}", RT_STATUS_BAD_REQUEST,
+                "at the model's fixed sizes the model needs more working memory than fits in "
+                "memory; send smaller inputs");
 }
 
 /* --- malformed requests ------------------------------------------------------- */
@@ -274,35 +380,75 @@ static void test_infer_rejects_a_datatype_mismatch(void **state) {
 
 static void test_infer_rejects_a_rank_mismatch(void **state) {
     (void)state;
-    infer_fails(
-        &kiln_model, "{\"inputs\":[" X("[6]", "[1,2,3,4,5,6]") "," SCALE "]}", 400,
-        "input 'x': shape has rank 1, expected rank 2 (model shape [-1,3], -1 is the batch)");
+    infer_fails(&kiln_model, "{\"inputs\":[" X("[6]", "[1,2,3,4,5,6]") "," SCALE "]}", 400,
+                "input 'x': shape has rank 1, expected rank 2 (model shape [batch,len])");
 }
 
 static void test_infer_rejects_a_static_dim_mismatch(void **state) {
     (void)state;
-    infer_fails(&kiln_model, "{\"inputs\":[" X("[2,4]", "[1,2,3,4,5,6,7,8]") "," SCALE "]}", 400,
-                "input 'x': shape [2,4], expected [-1,3]: dim 1 must be 3");
     infer_fails(&kiln_model,
                 "{\"inputs\":[" X_GOOD ",{\"name\":\"scale\",\"shape\":[2],\"datatype\":\"FP32\","
                 "\"data\":[1,2]}]}",
-                400, "input 'scale': shape [2], expected [1]: dim 0 must be 1");
+                400, "input 'scale' dim 0 is 2, the model expects 1");
 }
 
-static void test_infer_rejects_a_batch_below_one(void **state) {
+static void test_infer_rejects_a_dynamic_dim_outside_its_range(void **state) {
     (void)state;
     infer_fails(&kiln_model, "{\"inputs\":[" X("[0,3]", "[]") "," SCALE "]}", 400,
-                "input 'x': shape [0,3] has batch 0, expected at least 1 (model shape [-1,3])");
+                "input 'x' dim 0 (batch) is 0, outside the model's range [1, 64]");
+    infer_fails(&kiln_model, "{\"inputs\":[" X("[65,3]", "[]") "," SCALE "]}", 400,
+                "input 'x' dim 0 (batch) is 65, outside the model's range [1, 64]");
+    infer_fails(&kiln_model, "{\"inputs\":[" X("[2,17]", "[1,2]") "," SCALE "]}", 400,
+                "input 'x' dim 1 (len) is 17, outside the model's range [1, 16]");
+    /* Before the data is counted or anything allocated. */
+    infer_fails(&kiln_model, "{\"inputs\":[" X("[1000000000000,3]", "[1,2,3]") "," SCALE "]}", 400,
+                "input 'x' dim 0 (batch) is 1000000000000, outside the model's range [1, 64]");
+    infer_fails(&fake_text_model,
+                "{\"inputs\":[{\"name\":\"tokens\",\"shape\":[1,600],\"datatype\":\"INT64\","
+                "\"data\":[]}]}",
+                400, "input 'tokens' dim 1 (seq) is 600, outside the model's range [1, 512]");
+}
+
+#define TOKENS(shape, data)                                                                        \
+    "{\"name\":\"tokens\",\"shape\":" shape ",\"datatype\":\"INT64\",\"data\":" data "}"
+#define MASK(shape, data)                                                                          \
+    "{\"name\":\"mask\",\"shape\":" shape ",\"datatype\":\"FP32\",\"data\":" data "}"
+
+static void test_infer_rejects_inputs_that_disagree_on_a_symbol(void **state) {
+    (void)state;
+    infer_fails(&fake_text_model,
+                "{\"inputs\":[" TOKENS("[1,7]", "[1,2,3,4,5,6,7]") "," MASK("[1,9]", "[]") "]}",
+                400, "input 'mask' dim 1 (seq) is 9, but input 'tokens' dim 1 gives seq = 7");
+    infer_fails(&fake_text_model,
+                "{\"inputs\":[" MASK("[2,1]", "[1,0]") "," TOKENS("[3,1]", "[1,2,3]") "]}", 400,
+                "input 'tokens' dim 0 (batch) is 3, but input 'mask' dim 0 gives batch = 2");
+}
+
+static void test_infer_serves_batch_and_sequence_changing_at_once(void **state) {
+    (void)state;
+    json_t *resp = infer_ok(
+        &fake_text_model, "{\"inputs\":[" TOKENS("[1,2]", "[3,4]") "," MASK("[1,2]", "[1,0]") "]}");
+    shape_equal(output_get(resp, "masked"), "[1,2]");
+    data_equal(output_get(resp, "masked"), (double[]){3, 0}, 2);
+    shape_equal(output_get(resp, "twice"), "[1,4]");
+    data_equal(output_get(resp, "twice"), (double[]){3, 3, 0, 0}, 4);
+    json_decref(resp);
+    resp = infer_ok(&fake_text_model,
+                    "{\"inputs\":[" TOKENS("[3,1]", "[1,2,3]") "," MASK("[3,1]", "[1,1,0.5]") "]}");
+    shape_equal(output_get(resp, "masked"), "[3,1]");
+    data_equal(output_get(resp, "masked"), (double[]){1, 2, 1.5}, 3);
+    shape_equal(output_get(resp, "twice"), "[3,2]");
+    json_decref(resp);
 }
 
 static void test_infer_rejects_negative_or_non_integer_dims(void **state) {
     (void)state;
     infer_fails(&kiln_model, "{\"inputs\":[" X("[-1,3]", "[1,2,3]") "," SCALE "]}", 400,
-                "input 'x': shape[0] must be a non-negative integer (model shape [-1,3])");
+                "input 'x': shape[0] must be a non-negative integer (model shape [batch,len])");
     infer_fails(&kiln_model, "{\"inputs\":[" X("[1.5,3]", "[1,2,3]") "," SCALE "]}", 400,
-                "input 'x': shape[0] must be a non-negative integer (model shape [-1,3])");
+                "input 'x': shape[0] must be a non-negative integer (model shape [batch,len])");
     infer_fails(&kiln_model, "{\"inputs\":[" X("\"2x3\"", "[1,2,3]") "," SCALE "]}", 400,
-                "input 'x': \"shape\" must be an array of dims like [-1,3] (-1 is the batch)");
+                "input 'x': \"shape\" must be an array of 2 dims like [batch,len]");
 }
 
 static void test_infer_rejects_a_data_length_mismatch(void **state) {
@@ -314,16 +460,34 @@ static void test_infer_rejects_a_data_length_mismatch(void **state) {
                 "input 'x': \"data\" must be an array of 6 values (shape [2,3])");
 }
 
+static KilnModel echo_model(KilnTensorInfo io[2], int dtype);
+
 static void test_infer_rejects_a_huge_shape_without_allocating_it(void **state) {
     (void)state;
-    /* 12 TB if the shape were believed: a clean 400, not a malloc. */
-    infer_fails(&kiln_model, "{\"inputs\":[" X("[1000000000000,3]", "[1,2,3]") "," SCALE "]}", 400,
-                "input 'x': expected 3000000000000 values for shape [1000000000000,3], got 3");
-    infer_fails(&kiln_model, "{\"inputs\":[" X("[1000000000000,3]", "[[1,2,3]]") "," SCALE "]}",
-                400,
-                "input 'x': data has 1 items, expected 1000000000000 (shape [1000000000000,3])");
-    infer_fails(&kiln_model, "{\"inputs\":[" X("[9223372036854775807,3]", "[1,2,3]") "," SCALE "]}",
-                400, "input 'x': shape [9223372036854775807,3] has too many elements");
+    /* 16 TB if the shape were believed, and within the echo model's bounds
+     * [1, 2^63 - 1]: a clean 400, not a malloc. */
+    KilnTensorInfo io[2];
+    KilnModel m = echo_model(io, KILN_DT_FLOAT);
+#define V(shape, data)                                                                             \
+    "{\"inputs\":[{\"name\":\"v\",\"shape\":" shape ",\"datatype\":\"FP32\",\"data\":" data "}]}"
+    infer_fails(&m, V("[1000000000000,2]", "[1,2]"), 400,
+                "input 'v': expected 2000000000000 values for shape [1000000000000,2], got 2");
+    infer_fails(&m, V("[1000000000000,2]", "[[1,2]]"), 400,
+                "input 'v': data has 1 items, expected 1000000000000 (shape [1000000000000,2])");
+    infer_fails(&m, V("[9223372036854775807,2]", "[1,2]"), 400,
+                "input 'v': expected 18446744073709551614 values for shape "
+                "[9223372036854775807,2], got 2");
+    /* v [n,n]: a product past 2^64 */
+    static const int64_t sq_shape[] = {-1, -1}, sq_min[] = {1, 1},
+                         sq_max[] = {INT64_MAX, INT64_MAX};
+    static const int sq_sym[] = {0, 0};
+    io[0] = (KilnTensorInfo){"v", KILN_DT_FLOAT, 2, sq_shape, sq_min, sq_max, sq_sym, NULL};
+    infer_fails(&m, V("[9223372036854775807,9223372036854775807]", "[1,2]"), 400,
+                "input 'v': shape [9223372036854775807,9223372036854775807] has too many "
+                "elements");
+    infer_fails(&m, V("[3,2]", "[1,2]"), 400,
+                "input 'v' dim 1 (n) is 2, but input 'v' dim 0 gives n = 3");
+#undef V
 }
 
 static void test_infer_rejects_a_string_in_float_data(void **state) {
@@ -365,7 +529,7 @@ static void test_infer_rejects_nesting_deeper_than_the_rank(void **state) {
 static void test_infer_rejects_an_unknown_or_repeated_output(void **state) {
     (void)state;
     infer_fails(&kiln_model, "{\"inputs\":[" X_GOOD "," SCALE "],\"outputs\":[{\"name\":\"z\"}]}",
-                400, "unknown output 'z'; the model's outputs are: y, rowsum, argmax");
+                400, "unknown output 'z'; the model's outputs are: y, rowsum, argmax, pairs");
     infer_fails(&kiln_model,
                 "{\"inputs\":[" X_GOOD "," SCALE
                 "],\"outputs\":[{\"name\":\"y\"},{\"name\":\"y\"}]}",
@@ -376,26 +540,37 @@ static void test_infer_rejects_an_unknown_or_repeated_output(void **state) {
 
 /* --- other dtypes and shapes, on models built here ------------------------------- */
 
-static const int64_t pair_shape[] = {-1, 2};
+/* The echo model: one symbol n [1, 2^63 - 1]; input "v" and output "w"
+ * of one dtype and shape [n,2]; w = v. */
+static const int64_t pair_shape[] = {-1, 2}, pair_min[] = {1, 2}, pair_max[] = {INT64_MAX, 2};
+static const int pair_sym[] = {0, -1};
+static const char *const pair_dims[] = {"n", "2"};
+static const KilnSymbol echo_syms[] = {{"n", 1, INT64_MAX}};
 static size_t echo_elem; /* element size of the echo model's dtype */
 
-static size_t echo_workspace_size(int64_t batch) {
-    (void)batch;
+static int echo_shapes(const int64_t *const *in, int64_t *const *out, KilnRunError *e) {
+    (void)e;
+    if (out) out[0][0] = in[0][0], out[0][1] = 2;
     return 0;
 }
 
-static int echo_run(const void *const *in, void *const *out, void *ws, int64_t batch,
-                    KilnThreadPool *pool) {
-    (void)pool;
+static size_t echo_workspace_size(const int64_t *const *in_shapes) {
+    (void)in_shapes;
+    return 0;
+}
+
+static int echo_run(const void *const *in, const int64_t *const *in_shapes, void *const *out,
+                    int64_t *const *out_shapes, void *ws, KilnThreadPool *pool) {
+    (void)pool, (void)out_shapes;
     if (!ws || (uintptr_t)ws % 64) return 2;
-    memcpy(out[0], in[0], (size_t)batch * 2 * echo_elem);
+    memcpy(out[0], in[0], (size_t)in_shapes[0][0] * 2 * echo_elem);
     return 0;
 }
 
-/* A model with input "v" and output "w" of dtype and shape [-1,2]; w = v. */
+/* A model with input "v" and output "w" of dtype and shape [n,2]; w = v. */
 static KilnModel echo_model(KilnTensorInfo io[2], int dtype) {
-    io[0] = (KilnTensorInfo){"v", dtype, 2, pair_shape};
-    io[1] = (KilnTensorInfo){"w", dtype, 2, pair_shape};
+    io[0] = (KilnTensorInfo){"v", dtype, 2, pair_shape, pair_min, pair_max, pair_sym, pair_dims};
+    io[1] = (KilnTensorInfo){"w", dtype, 2, pair_shape, pair_min, pair_max, pair_sym, pair_dims};
     echo_elem = kiln_dtype_size(dtype);
     return (KilnModel){.abi_version = KILN_ABI_VERSION,
                        .name = "echo",
@@ -404,6 +579,9 @@ static KilnModel echo_model(KilnTensorInfo io[2], int dtype) {
                        .n_outputs = 1,
                        .inputs = &io[0],
                        .outputs = &io[1],
+                       .n_syms = 1,
+                       .syms = echo_syms,
+                       .shapes = echo_shapes,
                        .workspace_size = echo_workspace_size,
                        .run = echo_run};
 }
@@ -515,12 +693,19 @@ static void test_infer_round_trips_float64_and_float16(void **state) {
 }
 
 static const int64_t big_shape[] = {-1, (int64_t)1 << 28}; /* 1 GiB of FP32 per row */
-static const int64_t one_shape[] = {-1, 1};
+static const int64_t big_max[] = {INT64_MAX, (int64_t)1 << 28};
+static const int64_t one_shape[] = {-1, 1}, one_min[] = {1, 1}, one_max[] = {INT64_MAX, 1};
 
-static void test_infer_rejects_a_batch_whose_output_exceeds_the_tensor_limit(void **state) {
+static int big_shapes(const int64_t *const *in, int64_t *const *out, KilnRunError *e) {
+    (void)e;
+    if (out) out[0][0] = in[0][0], out[0][1] = (int64_t)1 << 28;
+    return 0;
+}
+
+static void test_infer_rejects_input_sizes_whose_output_exceeds_the_tensor_limit(void **state) {
     (void)state;
-    KilnTensorInfo in = {"v", KILN_DT_FLOAT, 2, one_shape},
-                   out = {"big", KILN_DT_FLOAT, 2, big_shape};
+    KilnTensorInfo in = {"v", KILN_DT_FLOAT, 2, one_shape, one_min, one_max, pair_sym, pair_dims},
+                   out = {"big", KILN_DT_FLOAT, 2, big_shape, one_min, big_max, pair_sym, NULL};
     KilnModel m = {.abi_version = KILN_ABI_VERSION,
                    .name = "big",
                    .version = "1",
@@ -528,35 +713,16 @@ static void test_infer_rejects_a_batch_whose_output_exceeds_the_tensor_limit(voi
                    .n_outputs = 1,
                    .inputs = &in,
                    .outputs = &out,
+                   .n_syms = 1,
+                   .syms = echo_syms,
+                   .shapes = big_shapes,
                    .workspace_size = echo_workspace_size,
                    .run = failing_run};
     infer_fails(
         &m, "{\"inputs\":[{\"name\":\"v\",\"shape\":[2,1],\"datatype\":\"FP32\",\"data\":[1,2]}]}",
-        400, "batch 2 makes output 'big' larger than the 1024 MiB limit of a tensor");
-}
-
-static const int64_t rows_shape[] = {-1};
-
-static void test_infer_rejects_inputs_with_different_batches(void **state) {
-    (void)state;
-    KilnTensorInfo ins[2] = {{"a", KILN_DT_FLOAT, 2, pair_shape},
-                             {"b", KILN_DT_INT64, 1, rows_shape}};
-    KilnModel m = {.abi_version = KILN_ABI_VERSION,
-                   .name = "pair",
-                   .version = "1",
-                   .n_inputs = 2,
-                   .n_outputs = 0,
-                   .inputs = ins,
-                   .outputs = NULL,
-                   .workspace_size = echo_workspace_size,
-                   .run = failing_run};
-    infer_fails(
-        &m,
-        "{\"inputs\":[{\"name\":\"a\",\"shape\":[2,2],\"datatype\":\"FP32\",\"data\":[1,2,3,4]},"
-        "{\"name\":\"b\",\"shape\":[3],\"datatype\":\"INT64\",\"data\":[1,2,3]}]}",
         400,
-        "input 'b': shape [3] has batch 3, but input 'a' has batch 2; all inputs must share "
-        "one batch size");
+        "output 'big' would have shape [2,268435456], over the 1024 MiB limit of a tensor; send "
+        "smaller inputs");
 }
 
 static void test_infer_error_json_escapes_the_message(void **state) {
@@ -578,7 +744,11 @@ int main(void) {
         cmocka_unit_test(test_infer_treats_an_empty_outputs_array_as_all),
         cmocka_unit_test(test_infer_writes_non_finite_outputs_as_null_and_counts_them),
         cmocka_unit_test(test_infer_reports_a_failed_run_as_an_internal_error),
-        cmocka_unit_test(test_infer_rejects_a_batch_whose_workspace_overflows),
+        cmocka_unit_test(test_infer_rejects_input_sizes_whose_workspace_overflows),
+        cmocka_unit_test(test_infer_returns_each_output_with_its_actual_shape),
+        cmocka_unit_test(test_infer_serves_a_model_without_symbols),
+        cmocka_unit_test(test_infer_reports_a_failed_check_in_run_as_the_requests_fault),
+        cmocka_unit_test(test_infer_reports_what_shapes_finds),
         cmocka_unit_test(test_infer_rejects_text_that_is_not_json),
         cmocka_unit_test(test_infer_rejects_nan_and_infinity_literals),
         cmocka_unit_test(test_infer_rejects_duplicate_keys),
@@ -591,7 +761,6 @@ int main(void) {
         cmocka_unit_test(test_infer_rejects_a_datatype_mismatch),
         cmocka_unit_test(test_infer_rejects_a_rank_mismatch),
         cmocka_unit_test(test_infer_rejects_a_static_dim_mismatch),
-        cmocka_unit_test(test_infer_rejects_a_batch_below_one),
         cmocka_unit_test(test_infer_rejects_negative_or_non_integer_dims),
         cmocka_unit_test(test_infer_rejects_a_data_length_mismatch),
         cmocka_unit_test(test_infer_rejects_a_huge_shape_without_allocating_it),
@@ -605,8 +774,10 @@ int main(void) {
         cmocka_unit_test(test_infer_rejects_anything_but_true_and_false_for_bool),
         cmocka_unit_test(test_infer_round_trips_float32_exactly),
         cmocka_unit_test(test_infer_round_trips_float64_and_float16),
-        cmocka_unit_test(test_infer_rejects_a_batch_whose_output_exceeds_the_tensor_limit),
-        cmocka_unit_test(test_infer_rejects_inputs_with_different_batches),
+        cmocka_unit_test(test_infer_rejects_input_sizes_whose_output_exceeds_the_tensor_limit),
+        cmocka_unit_test(test_infer_rejects_a_dynamic_dim_outside_its_range),
+        cmocka_unit_test(test_infer_rejects_inputs_that_disagree_on_a_symbol),
+        cmocka_unit_test(test_infer_serves_batch_and_sequence_changing_at_once),
         cmocka_unit_test(test_infer_error_json_escapes_the_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /* test_rt_infer_binary.c: the binary tensor extension of rt_infer_run()
- * (infer.h) on the fake model: x FP32 [-1,3], scale FP32 [1];
- * y = x * scale + 1, rowsum, argmax INT64. */
+ * (infer.h) on the fake model (fake_model.h): x FP32 [batch,len], scale
+ * FP32 [1]; y = x * scale + 1, rowsum, argmax INT64, pairs [batch,len/2]. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -69,7 +69,7 @@ static void test_infer_binary_data_output_asks_for_every_output(void **state) {
     RtInferResult res;
     assert_int_equal(rt_infer_run(&kiln_model, head, strlen(head), strlen(head), 1, &res, err),
                      200);
-    assert_int_equal(res.len - res.json_len, 12 + 4 + 8); /* y, rowsum, argmax */
+    assert_int_equal(res.len - res.json_len, 12 + 4 + 8 + 4); /* y, rowsum, argmax, pairs */
     free(res.body);
     /* A caller that writes text only refuses binary outputs. */
     assert_int_equal(rt_infer_run(&kiln_model, head, strlen(head), strlen(head), 0, &res, err),

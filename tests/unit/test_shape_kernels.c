@@ -68,20 +68,41 @@ static void test_shape_scatter_nd_adds_duplicates(void **state) {
     assert_true(y[2] == 6.0f && y[0] == 1.0f);
 }
 
-static void test_shape_concat_reports_the_batch_axis(void **state) {
+static void test_shape_concat_along_the_batch_axis_adds_the_symbols(void **state) {
     (void)state;
     Arena *a = arena_create(1 << 16);
     DiagCapture c;
     capture_open(&c);
     Graph *g = gb_graph(a, 13);
-    Value *x = gb_input(g, "x", DT_F32, SHP(DIM_BATCH, 3));
+    Value *x = gb_input(g, "x", DT_F32, SHP(DIM_N, 3));
     Node *n = gb_node(g, OP_CONCAT, "cat", "y", 2, x, x);
     gb_attr_int(n, "axis", 0);
-    assert_int_equal(pass_infer_shapes(g, &c.d), -1);
-    assert_string_equal(capture_text(&c),
-                        "test.onnx: node 'cat' (Concat): concatenating along axis 0, which is the "
-                        "batch dimension\n  hint: fix the batch size with --shape INPUT=DIMS, or "
-                        "export with a static batch\n");
+    assert_int_equal(pass_infer_shapes(g, &c.d), 0);
+    assert_string_equal(capture_text(&c), "");
+    assert_true(shape_equal(&gb_out(n)->shape, &SHP(dim_mul(DIM_N, 2), 3)));
+    char buf[64];
+    assert_string_equal(shape_str(&gb_out(n)->shape, buf, sizeof buf), "[N*2,3]");
+    capture_close(&c);
+    arena_destroy(a);
+}
+
+static void test_shape_split_reports_the_dynamic_axis(void **state) {
+    (void)state;
+    Arena *a = arena_create(1 << 16);
+    DiagCapture c;
+    capture_open(&c);
+    Graph *g = gb_graph(a, 13);
+    Value *x = gb_input(g, "x", DT_F32, SHP(DIM_N, 3));
+    Value *outs[2] = {ir_value_add(g, "y0", DT_UNDEF), ir_value_add(g, "y1", DT_UNDEF)};
+    Node *n = ir_node_add(g, OP_SPLIT, NULL, "split", 1, &x, 2, outs);
+    gb_attr_int(n, "axis", 0);
+    /* Equal parts of a dynamic axis: N/2 each, the model checks that 2 divides N. */
+    assert_int_equal(pass_infer_shapes(g, &c.d), 0);
+    assert_int_equal(outs[0]->shape.rank, 2);
+    assert_true(outs[0]->shape.dims[0] < 0);
+    assert_int_equal(outs[0]->shape.dims[0], outs[1]->shape.dims[0]);
+    assert_int_equal(outs[0]->shape.dims[1], 3);
+    assert_true(g->n_dim_checks >= 1);
     capture_close(&c);
     arena_destroy(a);
 }
@@ -108,7 +129,7 @@ static void test_shape_inference_leaves_slice_pad_resize_and_range_plans(void **
     DiagCapture c;
     capture_open(&c);
     Graph *g = gb_graph(a, 13);
-    Value *x = gb_input(g, "x", DT_F32, SHP(DIM_BATCH, 1, 4, 6));
+    Value *x = gb_input(g, "x", DT_F32, SHP(DIM_N, 1, 4, 6));
     const int64_t st[] = {-1}, en[] = {-100}, ax[] = {3}, sp[] = {-2};
     Node *sl = gb_node(g, OP_SLICE, "slice", "s", 5, x, gb_init_i64(g, "st", 1, st),
                        gb_init_i64(g, "en", 1, en), gb_init_i64(g, "ax", 1, ax),
@@ -136,7 +157,7 @@ static void test_shape_inference_leaves_slice_pad_resize_and_range_plans(void **
         assert_int_equal(slp->start[k], 0);
         assert_int_equal(slp->step[k], 1);
     }
-    assert_true(shape_equal(&gb_out(sl)->shape, &SHP(DIM_BATCH, 1, 4, 3)));
+    assert_true(shape_equal(&gb_out(sl)->shape, &SHP(DIM_N, 1, 4, 3)));
 
     assert_int_equal(pd->plan_kind, PLAN_PAD);
     const PadPlan *pp = pd->plan.pad;
@@ -147,12 +168,12 @@ static void test_shape_inference_leaves_slice_pad_resize_and_range_plans(void **
     float bits;
     memcpy(&bits, &pp->fill, sizeof bits);
     assert_true(bits == 2.5f);
-    assert_true(shape_equal(&gb_out(pd)->shape, &SHP(DIM_BATCH, 1, 7, 3)));
+    assert_true(shape_equal(&gb_out(pd)->shape, &SHP(DIM_N, 1, 7, 3)));
 
     assert_int_equal(rs->plan_kind, PLAN_RESIZE);
     const ResizePlan *rp = rs->plan.resize;
     assert_int_equal(rp->mode, RESIZE_LINEAR);
-    assert_true(shape_equal(&rp->out, &SHP(DIM_BATCH, 1, 14, 3)));
+    assert_true(shape_equal(&rp->out, &SHP(DIM_N, 1, 14, 3)));
     assert_true(rp->axis[0].identity && rp->axis[1].identity && rp->axis[3].identity);
     assert_null(rp->axis[0].idx); /* the batch axis has no taps */
     assert_false(rp->axis[2].identity);
@@ -161,8 +182,11 @@ static void test_shape_inference_leaves_slice_pad_resize_and_range_plans(void **
     assert_int_equal(rp->axis[2].idx[4], 0);
     assert_int_equal(rp->axis[2].idx[5], 1);
     assert_true(rp->axis[2].w[4] == 0.75 && rp->axis[2].w[5] == 0.25);
-    assert_int_equal(rs->scratch, 0);
-    assert_true(rs->scratch_per_batch > 0);
+    /* Its scratch scales with the batch: two buffers of the largest
+     * intermediate ([N,1,14,3] floats) and 128 bytes to align them. */
+    assert_true(rs->scratch == dim_add(dim_mul(DIM_N, 2 * 42 * 4), 128));
+    assert_int_equal(gb_eval_n(rs->scratch, 0), 128);
+    assert_int_equal(gb_eval_n(rs->scratch, 5), 5 * 2 * 42 * 4 + 128);
 
     assert_int_equal(rg->plan_kind, PLAN_CONST);
     const int64_t *q = rg->plan.bytes;
@@ -180,7 +204,7 @@ static void test_shape_inference_leaves_the_transpose_permutation(void **state) 
     DiagCapture c;
     capture_open(&c);
     Graph *g = gb_graph(a, 13);
-    Value *x = gb_input(g, "x", DT_F32, SHP(DIM_BATCH, 2, 3));
+    Value *x = gb_input(g, "x", DT_F32, SHP(DIM_N, 2, 3));
     Node *t = gb_node(g, OP_TRANSPOSE, "t", "y", 1, x);
     gb_attr_ints(t, "perm", 3, (int64_t[]){0, -1, 1});
     Node *r = gb_node(g, OP_TRANSPOSE, "r", "z", 1, x); /* no perm: the axes reversed */
@@ -193,7 +217,7 @@ static void test_shape_inference_leaves_the_transpose_permutation(void **state) 
     assert_int_equal(r->plan_kind, PLAN_PERM);
     assert_int_equal(r->plan.perm[0], 2);
     assert_int_equal(r->plan.perm[2], 0);
-    assert_true(shape_equal(&gb_out(r)->shape, &SHP(3, 2, DIM_BATCH)));
+    assert_true(shape_equal(&gb_out(r)->shape, &SHP(3, 2, DIM_N)));
     capture_close(&c);
     arena_destroy(a);
 }
@@ -222,7 +246,8 @@ int main(void) {
         cmocka_unit_test(test_shape_table_gather_fills_where_the_table_says_so),
         cmocka_unit_test(test_shape_gather_wraps_negative_indices),
         cmocka_unit_test(test_shape_scatter_nd_adds_duplicates),
-        cmocka_unit_test(test_shape_concat_reports_the_batch_axis),
+        cmocka_unit_test(test_shape_concat_along_the_batch_axis_adds_the_symbols),
+        cmocka_unit_test(test_shape_split_reports_the_dynamic_axis),
         cmocka_unit_test(test_shape_data_dependent_ops_say_so),
         cmocka_unit_test(test_shape_inference_leaves_slice_pad_resize_and_range_plans),
         cmocka_unit_test(test_shape_inference_leaves_the_transpose_permutation),
