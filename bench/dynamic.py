@@ -10,7 +10,7 @@ own process, in-process and on one thread:
   dynamic  the model compiled once without --shape (every dim symbolic),
   pinned   the model compiled with --shape NAME=that shape (static),
   ort      ONNX Runtime (bench/ort_bench.js, intraOpNumThreads 1).
-kiln runs through bench/kiln_bench_shapes.c linked with `kiln compile
+kiln runs through bench/kiln_bench.c linked with `kiln compile
 --emit obj`. Reports the median of the rounds' medians, the ratios
 dynamic/pinned (issue 9 wants <= 1.25) and ORT/dynamic (> 1: kiln is
 faster), and for both builds the `kiln compile` wall time and the size of
@@ -68,11 +68,12 @@ class Build:
         with open(stem + ".h") as f:  # the object's symbol: kiln_model_<name>
             sym = re.search(r"extern const KilnModel (\w+);", f.read()).group(1)
         self.bench = stem + ".bench"
-        sh(["cc", "-O2", "-I" + os.path.join(ROOT, "runtime"), f"-DKILN_BENCH_MODEL={sym}",
-            os.path.join(HERE, "kiln_bench_shapes.c"), stem + ".o", "-lm", "-o", self.bench])
+        sh(["cc", "-O2", "-I" + os.path.join(ROOT, "runtime"), f"-Dkiln_model={sym}",
+            os.path.join(HERE, "kiln_bench.c"), stem + ".o", "-lm", "-o", self.bench])
 
     def time(self, shapes, iters):
-        out = sh([self.bench, str(iters), *shape_args(shapes)])
+        batch = next(iter(shapes.values()))[0]
+        out = sh([self.bench, str(batch), str(iters), *shape_args(shapes)])
         return float(out.split('"median_us":')[1].split(",")[0])
 
 
