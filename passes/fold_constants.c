@@ -141,13 +141,6 @@ static int layout_4d(const Shape *out, Value *const *ins, int k, int64_t d[4], i
     return 0;
 }
 
-int fold_has_dims(const Value *v) {
-    if (!v || !v->data || v->dtype != DT_I64 || shape_is_dynamic(&v->shape)) return 0;
-    for (int64_t i = 0; i < shape_numel(&v->shape); i++)
-        if (fold_dim_is_sym(((const int64_t *)v->data)[i])) return 1;
-    return 0;
-}
-
 /* Data movement keeps the sentinel, and so does Cast from int64 to int64
  * (the OPF_SENTINEL flags in ops.def). */
 static int passes_sentinel(const Node *n) {
@@ -237,8 +230,8 @@ static int eval_dims(const Node *n, void *out) {
     if (a->dtype != DT_I64 || b->dtype != DT_I64) return -1;
     int64_t at[IR_MAX_RANK] = {0}, cnt = shape_numel(&y->shape);
     for (int64_t i = 0; i < cnt; i++, index_next(&y->shape, at)) {
-        Dim x = fold_dim_decode(((const int64_t *)a->data)[bcast_offset(&a->shape, &y->shape, at)]);
-        Dim z = fold_dim_decode(((const int64_t *)b->data)[bcast_offset(&b->shape, &y->shape, at)]);
+        Dim x = ir_dim_decode(((const int64_t *)a->data)[bcast_offset(&a->shape, &y->shape, at)]);
+        Dim z = ir_dim_decode(((const int64_t *)b->data)[bcast_offset(&b->shape, &y->shape, at)]);
         Dim r;
         if (x == DIM_INVALID || z == DIM_INVALID) return -1;
         switch (ko.op) {
@@ -268,7 +261,7 @@ static int eval_dims(const Node *n, void *out) {
         }
         int64_t c;
         if (r == DIM_INVALID || (dim_value(r, &c) && c < 0)) return -1;
-        ((int64_t *)out)[i] = fold_dim_encode(r);
+        ((int64_t *)out)[i] = ir_dim_encode(r);
     }
     return 0;
 }
@@ -279,7 +272,7 @@ static int eval_dims(const Node *n, void *out) {
  * tell (indices not constant, not numbers, or the axis is the batch). */
 static int gather_indices_check(const Node *n, Diag *d) {
     const Value *x = n->inputs[0], *ix = n->inputs[1];
-    if (!ix->data || (ix->dtype != DT_I64 && ix->dtype != DT_I32) || fold_has_dims(ix) ||
+    if (!ix->data || (ix->dtype != DT_I64 && ix->dtype != DT_I32) || ir_value_has_dims(ix) ||
         x->shape.rank < 1 || shape_is_dynamic(&ix->shape))
         return -1;
     int64_t axis = ir_attr_int(n, "axis", 0);
@@ -315,13 +308,13 @@ int fold_node_eval(const Node *n, void *out, Diag *d) {
         if (to < 0) to += r;
         from = from < 0 ? 0 : from > r ? r : from;
         for (int64_t k = from; k < from + cnt; k++)
-            ((int64_t *)out)[k - from] = fold_dim_encode(x->shape.dims[k]);
+            ((int64_t *)out)[k - from] = ir_dim_encode(x->shape.dims[k]);
         return 0;
     }
     case OP_SIZE: {
         Dim c = shape_count(&x->shape);
         if (c == DIM_INVALID) return -1;
-        *(int64_t *)out = fold_dim_encode(c);
+        *(int64_t *)out = ir_dim_encode(c);
         return 0;
     }
     case OP_CONSTANT_OF_SHAPE: {
@@ -437,7 +430,7 @@ int fold_node_eval(const Node *n, void *out, Diag *d) {
      * int64 (a copy) passes them on, arithmetic computes on Dims. */
     if (!passes_sentinel(n))
         for (int j = 0; j < n->n_inputs; j++)
-            if (fold_has_dims(n->inputs[j])) return eval_dims(n, out);
+            if (ir_value_has_dims(n->inputs[j])) return eval_dims(n, out);
     return eval_math(n, out, d);
 }
 

@@ -11,7 +11,7 @@
  *
  * Symbolic dims are not numbers at compile time. Shape of a value with a
  * symbolic dim folds to a vector holding that Dim, encoded by
- * fold_dim_encode() (a value no real shape vector holds); the encoded
+ * ir_dim_encode() (ir.h) (a value no real shape vector holds); the encoded
  * dims flow through Gather, Slice, Concat, Squeeze, Unsqueeze, Reshape,
  * Identity and Cast to int64, and through int64 Add, Sub, Mul, Div, Mod,
  * Max and Min, computed as Dims; they are read as dims by Reshape,
@@ -24,19 +24,6 @@
 #define FOLD_CONSTANTS_H
 
 #include "passes.h"
-
-/* Encoded Dims in folded int64 data: ir.h's encoding. */
-static inline int fold_dim_is_sym(int64_t v) {
-    return ir_dim_in_data(v);
-}
-static inline int64_t fold_dim_encode(Dim d) {
-    return ir_dim_encode(d);
-}
-static inline Dim fold_dim_decode(int64_t v) {
-    return ir_dim_decode(v);
-}
-/* 1 if v holds int64 data with encoded Dims. */
-int fold_has_dims(const Value *v);
 
 /* Computes node n's single output at compile time into out (numel * dtype
  * bytes of the already inferred output) when the op and its constant

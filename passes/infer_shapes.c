@@ -71,7 +71,7 @@ static int const_ints(Node *n, int i, int64_t *out, int max, int allow_dims, Dia
     }
     for (int64_t k = 0; k < count; k++)
         out[k] = v->dtype == DT_I64 ? ((const int64_t *)v->data)[k] : ((const int32_t *)v->data)[k];
-    if (!allow_dims && fold_has_dims(v)) {
+    if (!allow_dims && ir_value_has_dims(v)) {
         diag_node(d, n, "input %d ('%s') is computed from a dynamic dim; %s needs it as a number",
                   i, v->name, n->op_type);
         diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
@@ -91,7 +91,7 @@ int shapes_const_ints_raw(Node *n, int i, int64_t *out, int max, Diag *d) {
 int shapes_const_dims(Node *n, int i, Dim *out, int max, Diag *d) {
     int r = const_ints(n, i, out, max, 1, d);
     for (int k = 0; k < r; k++) {
-        Dim v = fold_dim_decode(out[k]);
+        Dim v = ir_dim_decode(out[k]);
         if (v == DIM_INVALID) {
             diag_node(d, n, "input '%s' holds %lld at position %d, not a size", n->inputs[i]->name,
                       (long long)out[k], k);
@@ -312,7 +312,7 @@ int shape_reshape(Node *n, Diag *d) {
     int infer = -1;
     Dim known = 1, total = shape_count(&x->shape);
     for (int i = 0; i < r; i++) {
-        Dim v = fold_dim_decode(want[i]);
+        Dim v = ir_dim_decode(want[i]);
         if (want[i] == 0 && !allowzero) {
             if (i >= x->shape.rank) {
                 diag_node(d, n, "target dim %d is 0 (copy) but the input %s has no dim %d", i,
@@ -330,7 +330,7 @@ int shape_reshape(Node *n, Diag *d) {
             continue;
         }
         if (v == DIM_INVALID || (v >= 0 && v > KILN_MAX_DIM) ||
-            (v < 0 && !fold_dim_is_sym(want[i]) && !(want[i] == 0 && !allowzero))) {
+            (v < 0 && !ir_dim_in_data(want[i]) && !(want[i] == 0 && !allowzero))) {
             diag_node(d, n, "target dim %d is %lld%s", i, (long long)want[i],
                       want[i] < 0 ? "" : ", above kiln's limit for one dim");
             return -1;

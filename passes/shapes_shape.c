@@ -137,8 +137,8 @@ static int slice_dynamic(Node *n, Diag *d, int axis, Dim dim, int64_t s, int64_t
     Dim b[2];
     int64_t v[2] = {s, e};
     for (int i = 0; i < 2; i++) {
-        if (fold_dim_is_sym(v[i]))
-            b[i] = fold_dim_decode(v[i]);
+        if (ir_dim_in_data(v[i]))
+            b[i] = ir_dim_decode(v[i]);
         else if (v[i] < 0)
             b[i] = dim_max(dim_add(dim, v[i] < -KILN_MAX_DIM ? -KILN_MAX_DIM - 1 : v[i]), 0);
         else
@@ -188,7 +188,7 @@ static int slice_plan(Node *n, Diag *d, SlicePlan *plan, Shape *out) {
             return -1;
         }
         int64_t dim = x->shape.dims[axis];
-        if (dim < 0 || fold_dim_is_sym(s) || fold_dim_is_sym(e)) {
+        if (dim < 0 || ir_dim_in_data(s) || ir_dim_in_data(e)) {
             if (slice_dynamic(n, d, (int)axis, dim, s, e, p, &start[axis], &out->dims[axis]))
                 return -1;
             continue;
@@ -551,7 +551,7 @@ static int range_dynamic(Node *n, Diag *d) {
                       dtype_onnx_name(x->dtype));
             return -1;
         }
-        v[i] = fold_dim_decode(*(const int64_t *)x->data);
+        v[i] = ir_dim_decode(*(const int64_t *)x->data);
     }
     int64_t delta;
     if (!dim_value(v[2], &delta) || delta < 1 || v[0] == DIM_INVALID || v[1] == DIM_INVALID) {
@@ -575,7 +575,7 @@ int shape_range(Node *n, Diag *d) {
     double v[3];
     int64_t k[3];
     for (int i = 0; i < 3; i++)
-        if (fold_has_dims(shapes_in(n, i))) return range_dynamic(n, d);
+        if (ir_value_has_dims(shapes_in(n, i))) return range_dynamic(n, d);
     for (int i = 0; i < 3; i++) {
         Value *x = shapes_in(n, i);
         if (!x->data || shape_numel(&x->shape) != 1) {
@@ -1029,13 +1029,13 @@ static int resize_plan(Node *n, Diag *d, ResizePlan *p) {
             diag_node(d, n, "scale %g on axis %d is not positive", sc[i], i);
             return -1;
         }
-        if (!ns && !fold_dim_is_sym(sizes[i]) && (sizes[i] < 0 || sizes[i] > KILN_MAX_RESIZE_DIM)) {
+        if (!ns && !ir_dim_in_data(sizes[i]) && (sizes[i] < 0 || sizes[i] > KILN_MAX_RESIZE_DIM)) {
             diag_node(d, n, "size %lld of axis %d is outside 0..%d (kiln's limit)",
                       (long long)sizes[i], i, KILN_MAX_RESIZE_DIM);
             return -1;
         }
-        if (!ns && fold_dim_is_sym(sizes[i])) { /* a size computed from a shape */
-            if (resize_dynamic(n, d, p, i, in, fold_dim_decode(sizes[i]))) return -1;
+        if (!ns && ir_dim_in_data(sizes[i])) { /* a size computed from a shape */
+            if (resize_dynamic(n, d, p, i, in, ir_dim_decode(sizes[i]))) return -1;
             continue;
         }
         if (in < 0) {

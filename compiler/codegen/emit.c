@@ -514,14 +514,6 @@ static int emit_nodes(Codegen *cg, const Graph *g, int from, int to, int last, i
     return bad ? -1 : 0;
 }
 
-/* 1 if v's data holds encoded symbolic dims (ir.h): cg_addr() computes it. */
-static int value_has_dims(const Value *v) {
-    if (v->dtype != DT_I64 || shape_is_dynamic(&v->shape)) return 0;
-    for (int64_t i = 0; i < shape_numel(&v->shape); i++)
-        if (ir_dim_in_data(((const int64_t *)v->data)[i])) return 1;
-    return 0;
-}
-
 void cg_emit_constants(Codegen *cg, const Graph *g) {
     cg->vals = calloc((size_t)g->n_values + 1, sizeof(LLVMValueRef));
     cg->vals_fn = calloc((size_t)g->n_values + 1, sizeof(int));
@@ -529,7 +521,7 @@ void cg_emit_constants(Codegen *cg, const Graph *g) {
     cg->entry = LLVMCreateBuilderInContext(cg->ctx);
     for (int i = 0; i < g->n_values; i++) {
         const Value *v = g->values[i];
-        if (v->data && v->input_index < 0 && !value_has_dims(v)) {
+        if (v->data && v->input_index < 0 && !ir_value_has_dims(v)) {
             size_t bytes = (size_t)shape_numel(&v->shape) * dtype_size(v->dtype);
             cg->vals[i] = cg_const_bytes(cg, v->data, bytes ? bytes : 1, 64, v->name);
             cg->vals_fn[i] = -1;

@@ -139,6 +139,13 @@ Graph *ir_graph_create(Arena *a, const char *source_path) {
     return g;
 }
 
+int ir_value_has_dims(const Value *v) {
+    if (!v || !v->data || v->dtype != DT_I64 || shape_is_dynamic(&v->shape)) return 0;
+    for (int64_t i = 0; i < shape_numel(&v->shape); i++)
+        if (ir_dim_in_data(((const int64_t *)v->data)[i])) return 1;
+    return 0;
+}
+
 int ir_graph_syms(const Graph *g, int *syms) {
     int n = 0;
     for (int i = 0; i < g->n_inputs; i++)

@@ -441,6 +441,10 @@ Node *ir_value_sole_user(const Graph *g, const Value *v);
  * ir_graph_compact() drops it. */
 void ir_node_absorb(Node *n, Node *c);
 
+/* 1 if v is static int64 data holding encoded Dims (a shape vector folded
+ * from symbolic dims, which the compiled model computes per call). */
+int ir_value_has_dims(const Value *v);
+
 /* The symbols of the graph inputs' dims, in order of first appearance
  * (into syms[0..DIM_MAX_SYMS)): the model's dynamic dims. A symbol pinned
  * to one size is a number in every dim and is not among them. Returns
