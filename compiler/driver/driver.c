@@ -392,7 +392,8 @@ int driver_compile(const DriverOptions *o) {
                          model_name(a, o),
                          o->version ? o->version : "1",
                          sha,
-                         NULL};
+                         NULL,
+                         o->trees};
     if (!(cg = codegen_create(&co, &d))) goto out;
     if ((strcmp(o->emit, "exe") == 0 || release) &&
         link_target_check(o->triple ? codegen_triple(cg) : NULL, &d))
@@ -632,7 +633,7 @@ int driver_run(const DriverOptions *o) {
     if (load(a, &po, &g, NULL, &d)) goto out;
     freeze_static_inputs(g, bound);
     if (run_pipeline(g, o, NULL, &d)) goto out;
-    CodegenOptions co = {NULL, NULL, o->opt_level, model_name(a, o), "1", "", "{}"};
+    CodegenOptions co = {NULL, NULL, o->opt_level, model_name(a, o), "1", "", "{}", o->trees};
     if (!(cg = codegen_create(&co, &d)) || codegen_build(cg, g, &d) || codegen_jit(cg, &m, &d))
         goto out;
 
@@ -862,7 +863,7 @@ int driver_check(const DriverOptions *o) {
     if (load(a, o, &g, NULL, &d) || run_pipeline(g, o, NULL, &d)) goto out;
     /* Lowering can still refuse a node (an unsupported broadcast); build
      * the module without optimising to find out. */
-    CodegenOptions co = {NULL, NULL, 0, "check", "1", "", "{}"};
+    CodegenOptions co = {NULL, NULL, 0, "check", "1", "", "{}", 0};
     if (!(cg = codegen_create(&co, &d)) || codegen_build(cg, g, &d)) goto out;
     printf("%s: ok (%d nodes, %d inputs, %d outputs)\n", o->model, g->n_nodes, g->n_inputs,
            g->n_outputs);
