@@ -391,6 +391,16 @@ BAD = [
 ]
 
 
+@suite.check("--trees takes auto, code or table; anything else is bad usage (exit 2)")
+def _():
+    path = tm.save(tm.model("TreeEnsembleRegressor", tm.ensemble(15, 3, 2, 4), 4),
+                   os.path.join(T, "forms.onnx"))
+    rc, out, err = E.run([args.kiln, "compile", path, "-o", os.path.join(T, "forms"), "--trees",
+                          "fast"], timeout=60, echo=False)
+    E.require(rc == 2 and "--trees 'fast': expected auto, code or table" in err,
+              "--trees fast: " + E.describe(rc, out, err))
+
+
 @suite.check("crafted attributes: exit 1 with a message naming the node and the problem")
 def _():
     for tag, mutate, expect in BAD:
