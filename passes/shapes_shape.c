@@ -49,13 +49,6 @@ static int batch_dim_error(Node *n, Diag *d, int axis, const char *what) {
     return -1;
 }
 
-int shape_data_dependent(Node *n, Diag *d) {
-    diag_node(d, n, "output shape depends on the data");
-    diag_hint(d, "kiln compiles static shapes; %s is only supported when it can be folded away",
-              n->op_type ? n->op_type : op_info(n->op)->name);
-    return -1;
-}
-
 int shape_concat(Node *n, Diag *d) {
     const Attr *a = ir_attr(n, "axis");
     Value *x0 = shapes_in(n, 0);

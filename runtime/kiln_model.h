@@ -109,6 +109,7 @@ enum {
     KILN_CHECK_RANGE = 7,     /* value is not in [0, size) (ONNX-ML feature indices) */
     KILN_CHECK_NAN = 8,       /* an element is NaN where the op has no answer for it */
     KILN_CHECK_CATEGORY = 9,  /* value is none of the op's categories (OneHotEncoder zeros=0) */
+    KILN_CHECK_COUNT = 10,    /* a count read at run time (TopK's k) is not in [0, size] */
 };
 typedef struct KilnRunError {
     int64_t value;    /* the offending index or divisor */
@@ -232,6 +233,9 @@ static inline int kiln_run_error_format(const KilnModel *m, int rc, const KilnRu
     case KILN_CHECK_CATEGORY:
         snprintf(buf, len, "%s: value %lld at position %lld is not one of the %lld categories",
                  site, v, at, n);
+        break;
+    case KILN_CHECK_COUNT:
+        snprintf(buf, len, "%s is %lld, not in [0, %lld]", site, v, n);
         break;
     default:
         snprintf(buf, len, "%s: check failed", site);

@@ -692,8 +692,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_dim_parse_refuses_malformed_text, teardown),
         cmocka_unit_test_teardown(test_dim_reset_forgets_everything, teardown),
         cmocka_unit_test_teardown(test_dim_table_interns_many_expressions, teardown),
-        cmocka_unit_test_teardown(test_dim_data_symbols_carry_a_bound_that_planning_uses,
-                                  teardown),
+        cmocka_unit_test_teardown(test_dim_data_symbols_carry_a_bound_that_planning_uses, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
