@@ -403,8 +403,8 @@ int shape_gather_nd(Node *n, Diag *d) {
                   shapes_str(&idx->shape, (char[160]){0}), b, rx);
         return -1;
     }
-    for (int i = b; i < b + k; i++)
-        if (x->shape.dims[i] < 0) return batch_dim_error(n, d, i, "indexing");
+    /* Indexed dims may be symbolic: emit_gather_nd passes their sizes and
+     * strides at run time, and the kernel checks each index against them. */
     Shape s = {0, {0}};
     for (int i = 0; i < ri - 1; i++)
         s.dims[s.rank++] = idx->shape.dims[i];
