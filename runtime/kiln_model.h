@@ -23,6 +23,14 @@
  * with no dynamic dim has n_syms 0 and ignores in_shapes' values (they
  * must still match).
  *
+ * Sizes the data decides (NonZero's count, Unique's values, a TopK whose
+ * k is an input): such an output dim is dynamic (shape -1, min 0, max its
+ * bound at the largest inputs, sym -1, dims its name: "nonzero_1").
+ * shapes() gives its upper bound at these input shapes, so outputs
+ * allocated as it says always suffice; run() writes the actual size into
+ * out_shapes, and the output is dense at that size (read out_shapes after
+ * run(), not before).
+ *
  * Run errors. Some values are only known at run time: a Gather index
  * read from an input, an integer divisor. Each place in the model that
  * checks one is a check site, numbered from 1; checks[site - 1] says in

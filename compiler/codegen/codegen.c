@@ -1062,8 +1062,9 @@ int codegen_build(Codegen *cg, const Graph *g, Diag *d) {
     for (int i = 0; i < g->n_dim_checks; i++)
         if (dim_is_data(g->dim_checks[i].a) || dim_is_data(g->dim_checks[i].b)) {
             diag_file(d, g->source_path,
-                      "%s: requires two sizes computed at run time by different nodes to be "
-                      "equal, which kiln cannot check yet",
+                      "%s: requires a check on a size that a node computes at run time "
+                      "from the data (two such sizes equal, or one at least a minimum), "
+                      "which kiln cannot make yet",
                       g->dim_checks[i].what);
             diag_hint(d, "make both sizes come from one node (one NonZero, one mask), or "
                          "pad to a fixed size in the model");
