@@ -114,8 +114,12 @@ def build_models():
     nn = torch.nn
 
     class NonZero(nn.Module):
+        """Downstream of the count: GatherND (x[x > 0]), a Reshape by a constant,
+        and one by a shape computed from the count (Shape, Gather, Concat)."""
+
         def forward(self, x):
-            return torch.nonzero(x > 0.5), x[x > 0]
+            idx = torch.nonzero(x > 0.5)
+            return idx, x[x > 0], idx.reshape(-1) * 2, idx.reshape(idx.shape[0], 1, 2) + 1
 
     class Uniq(nn.Module):
         def forward(self, ids):
@@ -131,10 +135,10 @@ def build_models():
     m = NonZero()
     feeds = [{"x": sparse((2, 6), 1)}, {"x": sparse((5, 6), 2)}, {"x": np.zeros((1, 6), np.float32)},
              {"x": np.ones((3, 6), np.float32)}]
-    MODELS["nonzero"] = dict(path=export("nonzero", m, [feeds[0]["x"]], ["x"], ["idx", "pos"],
+    outs = ["idx", "pos", "flat", "again"]
+    MODELS["nonzero"] = dict(path=export("nonzero", m, [feeds[0]["x"]], ["x"], outs,
                                          {"x": {0: "batch"}}),
-                             inputs=["x"], outputs=["idx", "pos"], feeds=feeds,
-                             torch=torch_fn(m, ["x"], ["idx", "pos"]))
+                             inputs=["x"], outputs=outs, feeds=feeds, torch=torch_fn(m, ["x"], outs))
     m = Uniq()
     feeds = [{"ids": rng(k).integers(0, 9, (n,)).astype(np.int64)}
              for k, n in enumerate((12, 1, 40, 7))]
@@ -201,7 +205,7 @@ def compile_model(name):
 
 
 try:
-    @check("torch exports of nonzero, x[x > 0], unique and torchvision nms pass onnx.checker; "
+    @check("torch exports of nonzero (reshaped after), x[x > 0], unique and torchvision nms pass onnx.checker; "
            "the TopK model with k an input too")
     def _():
         build_models()
