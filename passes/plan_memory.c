@@ -13,6 +13,11 @@
  * lifetimes overlap its own. Every two tensors alive at once then stay
  * disjoint at any sizes the bounds allow (the lower one ends before the
  * upper one starts), and a call at small sizes needs a small workspace.
+ *
+ * A size that a kernel computes at run time (a data-dependent symbol,
+ * dim.h: NonZero's count) is planned at its bound (dim_at_bound), so no
+ * offset depends on it: the kernel writes the symbol while the offsets
+ * computed from the input sizes stay valid.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -97,17 +102,29 @@ int pass_plan_memory(Graph *g, Diag *d) {
                 Value *v = n->outputs[j];
                 /* Graph outputs live in the caller's buffers. */
                 if (!v || v->output_index >= 0) continue;
-                s->size = align64(dim_mul(shape_count(&v->shape), elem_bytes(v->dtype)));
+                s->size =
+                    align64(dim_mul(dim_at_bound(shape_count(&v->shape)), elem_bytes(v->dtype)));
                 s->last = last[v->id] < i ? i : last[v->id];
                 s->offset = &v->ws_offset;
             } else {
                 /* Scratch lives while the node runs, beside its inputs and outputs. */
                 if (n->scratch == 0) continue;
-                s->size = align64(n->scratch);
+                s->size = align64(dim_at_bound(n->scratch));
                 s->last = i;
                 s->offset = &n->scratch_offset;
             }
             s->first = i;
+            if (s->size == DIM_INVALID && j < n->n_outputs &&
+                dim_is_data(shape_count(&n->outputs[j]->shape))) {
+                char buf[160];
+                diag_node(d, n,
+                          "output '%s' has shape %s, whose size kiln cannot bound from the "
+                          "sizes computed at run time in it",
+                          n->outputs[j]->name, shape_str(&n->outputs[j]->shape, buf, sizeof buf));
+                diag_hint(d, "kiln plans such sizes at their upper bounds; keep them to sums and "
+                             "products of the sizes");
+                return -1;
+            }
             s->hi = upper(s->size);
             if (place(live, n_live, s)) return too_large(n, d);
             symbolic |= s->size < 0;

@@ -723,6 +723,34 @@ typedef struct OpCount {
     int n;
 } OpCount;
 
+/* The data-dependent symbols (dim.h) in d, into syms[*n] (each once). */
+static void data_syms_add(Dim d, int *syms, int *n) {
+    const DimExpr *x = dim_expr(d);
+    if (!x || !x->data) return;
+    if (x->kind == DIMK_SYM) {
+        for (int i = 0; i < *n; i++)
+            if (syms[i] == x->sym) return;
+        if (*n < DIM_MAX_SYMS) syms[(*n)++] = x->sym;
+    } else if (x->kind == DIMK_POLY) {
+        for (int t = 0; t < x->n_terms; t++)
+            for (int f = 0; f < x->terms[t].n; f++)
+                data_syms_add(x->terms[t].atom[f], syms, n);
+    } else {
+        data_syms_add(x->a, syms, n);
+        data_syms_add(x->b, syms, n);
+    }
+}
+
+/* The data-dependent symbols of g's outputs: sizes the model computes at
+ * run time, within a bound; their count. */
+static int output_data_syms(const Graph *g, int *syms) {
+    int n = 0;
+    for (int i = 0; i < g->n_outputs; i++)
+        for (int k = 0; k < g->outputs[i]->shape.rank; k++)
+            data_syms_add(g->outputs[i]->shape.dims[k], syms, &n);
+    return n;
+}
+
 int driver_inspect(const DriverOptions *o) {
     Diag d;
     diag_init(&d, stderr);
@@ -754,6 +782,7 @@ int driver_inspect(const DriverOptions *o) {
 
     char buf[160], wsbuf[256];
     int sym[DIM_MAX_SYMS], n_syms = ir_graph_syms(g, sym);
+    int dsym[DIM_MAX_SYMS], n_dsyms = output_data_syms(g, dsym);
     int64_t ws_lo, ws_hi;
     dim_bounds(g->ws_size, &ws_lo, &ws_hi);
     FILE *f = stdout;
@@ -783,6 +812,15 @@ int driver_inspect(const DriverOptions *o) {
             json_array_append_new(syms, json_pack("{s:s, s:I, s:I}", "name", dim_sym_name(sym[i]),
                                                   "min", (json_int_t)lo, "max", (json_int_t)hi));
         }
+        json_t *dsyms = json_array();
+        for (int i = 0; i < n_dsyms; i++) {
+            int64_t lo, hi;
+            dim_sym_bounds(dsym[i], &lo, &hi);
+            json_array_append_new(dsyms,
+                                  json_pack("{s:s, s:I, s:s}", "name", dim_sym_name(dsym[i]), "max",
+                                            (json_int_t)hi, "bound",
+                                            dim_str(dim_sym_data_bound(dsym[i]), buf, sizeof buf)));
+        }
         json_t *op_counts = json_object();
         for (int i = 0; i < n_ops; i++) {
             json_t *key = json_text(ops[i].op);
@@ -798,6 +836,10 @@ int driver_inspect(const DriverOptions *o) {
             dim_str(g->ws_size, wsbuf, sizeof wsbuf));
         json_t *zipmap = zipmap_labels_json(g); /* a key only when the model has a ZipMap */
         if (doc && zipmap) json_object_set_new(doc, "zipmap_labels", zipmap);
+        if (doc && n_dsyms) /* a key only when an output is sized by the data */
+            json_object_set_new(doc, "data_dependent", dsyms);
+        else
+            json_decref(dsyms);
         char *text = json_text_dump(doc);
         fprintf(f, "%s\n", text);
         free(text);
@@ -825,6 +867,13 @@ int driver_inspect(const DriverOptions *o) {
                         i + 1 < n_syms ? "," : "");
             }
             fputs("  (bound them with --shape or --dim NAME=MIN..MAX)\n", f);
+        }
+        for (int i = 0; i < n_dsyms; i++) {
+            int64_t lo, hi;
+            dim_sym_bounds(dsym[i], &lo, &hi);
+            fprintf(f, "%s %s <= %s (max %lld)%s", i ? "," : "by data   ", dim_sym_name(dsym[i]),
+                    dim_str(dim_sym_data_bound(dsym[i]), buf, sizeof buf), (long long)hi,
+                    i + 1 < n_dsyms ? "" : "  (sized at run time; the response has the size)\n");
         }
         fprintf(f, "flops      %lld%s\n", (long long)flops,
                 n_syms ? " (dynamic dims at their lower bounds)" : "");

@@ -330,7 +330,7 @@ typedef struct ReducePlan {
     int64_t asked; /* Softmax family: the axis as the node gave or defaulted it */
     int flatten;   /* Softmax family before opset 13: the input is coerced to
                       2-D at axis, [outer, rest], and the op runs along rest */
-    int64_t k;     /* TopK: how many elements it keeps */
+    int64_t k;     /* TopK: how many elements it keeps; -1: input K, read at run time */
 } ReducePlan;
 
 /* Clip's bounds: attributes before opset 11, resolved here; from 11 on

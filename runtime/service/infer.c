@@ -701,11 +701,21 @@ static int model_run(Request *r) {
     for (int k = 0; k < m->n_inputs; k++)
         assert(r->in[k]); /* input_feed fed every input */
     uint64_t t0 = now_ns();
-    int rc = m->run((const void *const *)r->in, in_shapes, r->out, NULL, r->ws, NULL);
+    int rc = m->run((const void *const *)r->in, in_shapes, r->out, r->out_shape, r->ws, NULL);
     r->run_ns = now_ns() - t0;
     if (rc != 0) { /* a failed check is the request's fault; anything else is a bug */
         int site = rc >= 1 && rc <= m->n_checks;
         return model_fail(r, rc, site ? kiln_run_error(m, r->ws, in_shapes) : NULL);
+    }
+    /* run() wrote the actual shapes: an output sized by the data (NonZero)
+     * is at most what shapes() gave, which its buffer holds. */
+    for (int k = 0; k < m->n_outputs; k++) {
+        size_t n;
+        if (shape_numel(r->out_shape[k], m->outputs[k].rank, &n) != 0 || n > r->out_numel[k])
+            return fail(r, RT_STATUS_INTERNAL_ERROR,
+                        "model '%s' wrote output '%s' larger than it planned (a bug in the model)",
+                        m->name, m->outputs[k].name);
+        r->out_numel[k] = n;
     }
     return RT_STATUS_OK;
 }
