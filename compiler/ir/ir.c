@@ -370,6 +370,32 @@ void ir_graph_recount(Graph *g) {
         g->outputs[i]->n_uses++;
 }
 
+static int node_pos(const Graph *g, const Node *n) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i] == n) return i;
+    return -1;
+}
+
+Node *ir_region_begin(const Graph *g, const Node *end) {
+    int depth = 0;
+    for (int i = node_pos(g, end) - 1; i >= 0; i--) {
+        unsigned f = op_info(g->nodes[i]->op)->flags;
+        if (f & OPF_REGION_END) depth++;
+        if ((f & OPF_REGION_BEGIN) && depth-- == 0) return g->nodes[i];
+    }
+    return NULL;
+}
+
+Node *ir_region_end(const Graph *g, const Node *begin) {
+    int depth = 0, i = node_pos(g, begin);
+    for (i = i < 0 ? g->n_nodes : i + 1; i < g->n_nodes; i++) {
+        unsigned f = op_info(g->nodes[i]->op)->flags;
+        if (f & OPF_REGION_BEGIN) depth++;
+        if ((f & OPF_REGION_END) && depth-- == 0) return g->nodes[i];
+    }
+    return NULL;
+}
+
 void ir_graph_compact(Graph *g) {
     int k = 0;
     for (int i = 0; i < g->n_nodes; i++)
