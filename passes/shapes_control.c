@@ -215,21 +215,60 @@ static int scan_attr(Node *n, Diag *d, const char *name, int i, int count, int64
     return 0;
 }
 
+/* Opset 8's Scan has a batch axis 0 in front of every input and output,
+ * which the body does not see; kiln compiles it for a batch of 1 (then
+ * the bytes are those of the opset 9 form, with the scan axis at 1). */
+static int batch_of_one(Node *n, Diag *d, const Value *v, int min_rank) {
+    if (n->opset >= 9) return 0;
+    if (v->shape.rank >= min_rank && v->shape.dims[0] == 1) return 0;
+    char t[200];
+    diag_node(d, n, "input '%s' is %s; kiln compiles an opset 8 Scan for a batch of 1 (dim 0) only",
+              v->name, type_str(v, t));
+    diag_hint(d, "export the model with opset 9 or later, or run it one batch item at a time");
+    return -1;
+}
+
+static Shape drop_batch(const Node *n, const Shape *s) {
+    Shape r = *s;
+    if (n->opset >= 9) return r;
+    r.rank--;
+    for (int i = 0; i < r.rank; i++)
+        r.dims[i] = s->dims[i + 1];
+    return r;
+}
+
+static Shape add_batch(const Node *n, const Shape *s) {
+    Shape r = *s;
+    if (n->opset >= 9) return r;
+    r.rank++;
+    r.dims[0] = 1;
+    for (int i = 1; i < r.rank; i++)
+        r.dims[i] = s->dims[i - 1];
+    return r;
+}
+
 int shape_scan(Node *n, Diag *d) {
     int m = (int)ir_attr_int(n, "num_scan_inputs", 0), states = n->n_inputs - m;
     if (m < 1 || states < 0 || n->n_outputs != n->n_inputs) {
         diag_node(d, n, "num_scan_inputs %d does not fit its %d inputs", m, n->n_inputs);
         return -1;
     }
-    for (int i = 0; i < states; i++)
-        shapes_set(n, i, n->inputs[i]->dtype, &n->inputs[i]->shape);
+    for (int i = 0; i < states; i++) {
+        if (batch_of_one(n, d, n->inputs[i], 1)) return -1;
+        Shape s = drop_batch(n, &n->inputs[i]->shape);
+        shapes_set(n, i, n->inputs[i]->dtype, &s);
+    }
     Dim len = DIM_INVALID;
     for (int j = 0; j < m; j++) {
         const Value *x = n->inputs[states + j];
         int64_t axis, dir;
-        if (scan_attr(n, d, "scan_input_axes", j, m, &axis) ||
-            scan_attr(n, d, "scan_input_directions", j, m, &dir))
+        if (n->opset < 9) {
+            if (batch_of_one(n, d, x, 2) || scan_attr(n, d, "directions", j, m, &dir)) return -1;
+            axis = 1;
+        } else if (scan_attr(n, d, "scan_input_axes", j, m, &axis) ||
+                   scan_attr(n, d, "scan_input_directions", j, m, &dir)) {
             return -1;
+        }
         if (x->shape.rank < 1) {
             diag_node(d, n, "scan input '%s' is a scalar; it needs an axis to scan", x->name);
             return -1;
@@ -246,6 +285,7 @@ int shape_scan(Node *n, Diag *d) {
         Shape s = {.rank = x->shape.rank - 1};
         for (int i = 0, k = 0; i < x->shape.rank; i++)
             if (i != axis) s.dims[k++] = x->shape.dims[i];
+        s = drop_batch(n, &s);
         shapes_set(n, states + j, x->dtype, &s);
     }
     return 0;
@@ -266,20 +306,22 @@ int shape_scan_end(Node *n, Diag *d) {
     }
     for (int i = 0; i < states; i++) {
         if (carried_check(n, d, i, b->outputs[i], n->inputs[i])) return -1;
-        shapes_set(n, i, b->outputs[i]->dtype, &b->outputs[i]->shape);
+        Shape s = add_batch(n, &b->outputs[i]->shape);
+        shapes_set(n, i, b->outputs[i]->dtype, &s);
     }
-    int64_t axis0;
-    if (scan_attr(b, d, "scan_input_axes", 0, m, &axis0) ||
-        shapes_axis(b, axis0, b->inputs[states]->shape.rank, d, &axis0))
+    int64_t axis0 = 1;
+    if (n->opset >= 9 && (scan_attr(b, d, "scan_input_axes", 0, m, &axis0) ||
+                          shapes_axis(b, axis0, b->inputs[states]->shape.rank, d, &axis0)))
         return -1;
     Dim len = b->inputs[states]->shape.dims[axis0];
     for (int i = 0; i < k; i++) {
-        int64_t axis, dir;
+        int64_t axis = 0, dir;
         Shape s;
-        if (scan_attr(n, d, "scan_output_axes", i, k, &axis) ||
-            scan_attr(n, d, "scan_output_directions", i, k, &dir) ||
-            stacked(n, d, n->inputs[states + i], len, axis, &s))
+        if (n->opset >= 9 && (scan_attr(n, d, "scan_output_axes", i, k, &axis) ||
+                              scan_attr(n, d, "scan_output_directions", i, k, &dir)))
             return -1;
+        if (stacked(n, d, n->inputs[states + i], len, axis, &s)) return -1;
+        s = add_batch(n, &s);
         shapes_set(n, states + i, n->inputs[states + i]->dtype, &s);
     }
     return 0;

@@ -234,7 +234,8 @@ int emit_scan(Codegen *cg, const Node *n) {
     for (int k = 0; k < states; k++)
         copy_into(cg, n->inputs[k], n->outputs[k]);
     const Value *x0 = n->inputs[states];
-    int64_t axis0 = scan_attr(n, "scan_input_axes", 0, x0->shape.rank);
+    int v8 = n->opset < 9; /* a batch axis 0 of size 1, the scan axis 1 (shape_scan) */
+    int64_t axis0 = v8 ? 1 : scan_attr(n, "scan_input_axes", 0, x0->shape.rank);
     struct CgRegion *r = region_push(cg, n);
     r->len = cg_sym_value(cg, cg_sym_dim(x0->shape.dims[axis0]));
     r->counter = LLVMBuildAlloca(cg->entry, cg->i64, "scan_i");
@@ -246,8 +247,8 @@ int emit_scan(Codegen *cg, const Node *n) {
     LLVMPositionBuilderAtEnd(b, body);
     for (int j = 0; j < m; j++) {
         const Value *x = n->inputs[states + j];
-        int axis = (int)scan_attr(n, "scan_input_axes", j, x->shape.rank);
-        int rev = scan_attr(n, "scan_input_directions", j, 1) != 0;
+        int axis = v8 ? 1 : (int)scan_attr(n, "scan_input_axes", j, x->shape.rank);
+        int rev = scan_attr(n, v8 ? "directions" : "scan_input_directions", j, 1) != 0;
         slice_copy(cg, x, cg_addr(cg, x), axis, scan_index(cg, r, i, rev),
                    cg_addr(cg, n->outputs[states + j]), 0);
     }
@@ -263,8 +264,9 @@ int emit_scan_end(Codegen *cg, const Node *n) {
     LLVMValueRef i = LLVMBuildLoad2(b, cg->i64, r->counter, "i");
     for (int s = 0; s < k; s++) {
         const Value *out = n->outputs[states + s];
-        int axis = (int)scan_attr(n, "scan_output_axes", s, out->shape.rank);
-        int rev = scan_attr(n, "scan_output_directions", s, 1) != 0;
+        int v8 = n->opset < 9;
+        int axis = v8 ? 1 : (int)scan_attr(n, "scan_output_axes", s, out->shape.rank);
+        int rev = !v8 && scan_attr(n, "scan_output_directions", s, 1) != 0;
         slice_copy(cg, out, cg_addr(cg, out), axis, scan_index(cg, r, i, rev),
                    cg_addr(cg, n->inputs[states + s]), 1);
     }

@@ -1217,12 +1217,20 @@ static int import_scan(Importer *im, int idx) {
     int64_t m = -1;
     for (size_t j = 0; j < np->n_attribute; j++)
         if (strcmp(str(np->attribute[j]->name), "num_scan_inputs") == 0) m = np->attribute[j]->i;
-    if (m < 1 || (size_t)m > np->n_input)
+    /* Opset 8's Scan takes sequence_lens first and has a batch axis: kiln
+     * compiles it without sequence_lens (every sequence whole) and with a
+     * batch of 1 (shape_scan). */
+    size_t first = im->g->opset < 9;
+    if (first && np->n_input && *np->input[0])
+        return control_malformed(im, np, node,
+                                 "sequence_lens is given; kiln compiles an opset 8 Scan only "
+                                 "without it (every sequence scanned whole)");
+    if (m < 1 || (size_t)m + first > np->n_input)
         return control_malformed(im, np, node,
                                  "num_scan_inputs is %lld, but the node has %zu inputs: it must "
                                  "be from 1 to the number of inputs",
                                  (long long)m, np->n_input);
-    size_t n = np->n_input - (size_t)m;
+    size_t n = np->n_input - first - (size_t)m;
     if (np->n_output < n)
         return control_malformed(im, np, node,
                                  "has %zu outputs but %zu state variables: a Scan gives each "
@@ -1237,11 +1245,12 @@ static int import_scan(Importer *im, int idx) {
                                  n + k);
     Value **in = arena_alloc_array(im->a, np->n_input + 1, sizeof(Value *));
     if (control_inputs(im, np, node, in)) return control_malformed(im, np, node, "is skipped");
-    for (size_t j = 0; j < np->n_input; j++)
+    for (size_t j = first; j < np->n_input; j++)
         if (!in[j])
             return control_malformed(im, np, node, "input %zu is omitted (''); Scan needs all", j);
     Value **results = arena_alloc_array(im->a, body->n_output + 1, sizeof(Value *));
-    import_subgraph(im, body, np, node, "body", idx, OP_SCAN, in, (int)np->n_input, results);
+    import_subgraph(im, body, np, node, "body", idx, OP_SCAN, in + first,
+                    (int)(np->n_input - first), results);
     int n_out;
     Value **out = control_outputs(im, idx, &n_out);
     if (n_out != (int)np->n_output) return 0;
