@@ -85,7 +85,7 @@ static int region_end_index(const Graph *g, int i) {
         if (f & OPF_REGION_BEGIN) depth++;
         if ((f & OPF_REGION_END) && depth-- == 0) return k;
     }
-    return i; /* unreachable on a verified graph */
+    return -1; /* none: not a verified graph (ir_graph_verify checks the nesting) */
 }
 
 /* Lifetimes across the loops (see the header): last[] extended, and
@@ -102,6 +102,7 @@ static void loops_extend(const Graph *g, int *last, Node **early, char *late) {
         const Node *n = g->nodes[b];
         if (!(op_info(n->op)->flags & OPF_REGION_BEGIN) || n->op == OP_IF) continue;
         int e = region_end_index(g, b);
+        if (e < 0) continue;
         early[b] = g->nodes[e];
         late[e] = 1;
         for (int j = 0; j < n->n_outputs; j++)

@@ -436,6 +436,34 @@ int ir_graph_verify(const Graph *g, Diag *d) {
             bad = 1;
         }
     }
+    /* Control-flow regions nest: each end (and If's else) closes the
+     * innermost open region of its kind. */
+    const Node *open[2 * KILN_MAX_NESTING + 2];
+    int depth = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *n = g->nodes[i];
+        unsigned f = op_info(n->op)->flags;
+        int kind = n->op == OP_IF || n->op == OP_IF_ELSE || n->op == OP_IF_END ? OP_IF
+                   : n->op == OP_LOOP || n->op == OP_LOOP_END                  ? OP_LOOP
+                                                                               : OP_SCAN;
+        if (f & OPF_REGION_BEGIN) {
+            if (depth == (int)(sizeof open / sizeof *open)) {
+                diag_node(d, n, "opens regions nested too deep");
+                return -1;
+            }
+            open[depth++] = n;
+        } else if ((f & (OPF_REGION_ELSE | OPF_REGION_END)) &&
+                   (!depth || (int)open[depth - 1]->op != kind)) {
+            diag_node(d, n, "closes no open %s region", op_info((OpKind)kind)->name);
+            return -1;
+        } else if (f & OPF_REGION_END) {
+            depth--;
+        }
+    }
+    if (depth) {
+        diag_node(d, open[depth - 1], "opens a region that is never closed");
+        return -1;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
         const OpInfo *info = op_info(n->op);
