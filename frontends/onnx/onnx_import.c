@@ -1110,12 +1110,14 @@ static void control_attrs(Importer *im, Node *n, const Onnx__NodeProto *np) {
             import_attr(im, n, np->attribute[j]);
 }
 
-/* One subgraph between its begin node and the next marker: imports it in
- * its scope, with `params` its inputs (already made into the begin node's
- * outputs by `begin`, NULL for a branch) and its outputs into results. */
+/* Subgraph gp of NodeProto np (attribute `attr`), imported in a scope of
+ * its own: with begin_op (OP_LOOP, OP_SCAN) its inputs first become the
+ * outputs of a begin node of that op taking in[0..n_in); a branch
+ * (OP_UNKNOWN) has none. Then its nodes, in place; its outputs go into
+ * results. */
 static void import_subgraph(Importer *im, const Onnx__GraphProto *gp, const Onnx__NodeProto *np,
-                            const char *node, const char *attr, int idx, OpKind begin_op,
-                            Value **in, int n_in, Value **results) {
+                            const char *node, const char *attr, OpKind begin_op, Value **in,
+                            int n_in, Value **results) {
     Scope saved;
     import_scope_enter(im, gp, node, &saved);
     if (begin_op != OP_UNKNOWN) {
@@ -1124,7 +1126,6 @@ static void import_subgraph(Importer *im, const Onnx__GraphProto *gp, const Onnx
         Node *b = control_node_add(im, begin_op, np, node, n_in, in, (int)gp->n_input, params);
         control_attrs(im, b, np);
     }
-    (void)idx;
     import_scope_nodes(im);
     import_scope_results(im, node, str(np->op_type), attr, results);
     import_scope_leave(im, &saved);
@@ -1158,9 +1159,9 @@ static int import_if(Importer *im, int idx) {
     size_t k = np->n_output;
     Value **results = arena_alloc_array(im->a, 2 * k + 1, sizeof(Value *));
     control_node_add(im, OP_IF, np, node, 1, &cond, 0, NULL);
-    import_subgraph(im, then_g, np, node, "then_branch", idx, OP_UNKNOWN, NULL, 0, results);
+    import_subgraph(im, then_g, np, node, "then_branch", OP_UNKNOWN, NULL, 0, results);
     control_node_add(im, OP_IF_ELSE, np, node, 0, NULL, 0, NULL);
-    import_subgraph(im, else_g, np, node, "else_branch", idx, OP_UNKNOWN, NULL, 0, results + k);
+    import_subgraph(im, else_g, np, node, "else_branch", OP_UNKNOWN, NULL, 0, results + k);
     int n_out;
     Value **out = control_outputs(im, idx, &n_out);
     if (n_out == (int)k)
@@ -1201,7 +1202,7 @@ static int import_loop(Importer *im, int idx) {
                                      "be",
                                      j - 2);
     Value **results = arena_alloc_array(im->a, body->n_output + 1, sizeof(Value *));
-    import_subgraph(im, body, np, node, "body", idx, OP_LOOP, in, (int)np->n_input, results);
+    import_subgraph(im, body, np, node, "body", OP_LOOP, in, (int)np->n_input, results);
     int n_out;
     Value **out = control_outputs(im, idx, &n_out);
     if (n_out == (int)np->n_output)
@@ -1249,8 +1250,8 @@ static int import_scan(Importer *im, int idx) {
         if (!in[j])
             return control_malformed(im, np, node, "input %zu is omitted (''); Scan needs all", j);
     Value **results = arena_alloc_array(im->a, body->n_output + 1, sizeof(Value *));
-    import_subgraph(im, body, np, node, "body", idx, OP_SCAN, in + first,
-                    (int)(np->n_input - first), results);
+    import_subgraph(im, body, np, node, "body", OP_SCAN, in + first, (int)(np->n_input - first),
+                    results);
     int n_out;
     Value **out = control_outputs(im, idx, &n_out);
     if (n_out != (int)np->n_output) return 0;
