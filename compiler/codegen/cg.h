@@ -71,6 +71,16 @@ struct Codegen {
      * model's KilnModel.checks table is made from them. */
     const char **checks;
     int n_checks, cap_checks;
+    /* emit_control.c: the control-flow regions open at the builder,
+     * innermost last (their nesting is bounded by KILN_MAX_NESTING). */
+    struct CgRegion {
+        const Node *begin;            /* the If, Loop or Scan node */
+        LLVMBasicBlockRef head, exit; /* Loop, Scan: the test block and the one after;
+                                         If: the else branch and the block after */
+        LLVMBasicBlockRef then_end;   /* If: where the then branch ended */
+        LLVMValueRef counter, len;    /* Scan: its i64 iteration slot and count */
+    } regions[2 * KILN_MAX_NESTING + 2];
+    int n_regions;
 };
 
 LLVMValueRef cg_const_bytes(Codegen *cg, const void *data, size_t size, unsigned align,

@@ -563,7 +563,19 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix) {
         return bad ? NULL : fn;
     }
 
-    int n_chunks = (g->n_nodes + RUN_CHUNK_NODES - 1) / RUN_CHUNK_NODES;
+    /* Chunk c is nodes [cut[c], cut[c + 1]): RUN_CHUNK_NODES of them, or
+     * more where a control-flow region would be cut (its blocks must be
+     * in one function). */
+    int *cut = malloc(sizeof(int) * (size_t)(g->n_nodes + 2)), n_chunks = 0;
+    if (!cut) kiln_oom("chunk table");
+    for (int i = 0, depth = 0; i < g->n_nodes;) {
+        cut[n_chunks++] = i;
+        for (int to = i + RUN_CHUNK_NODES; i < g->n_nodes && (i < to || depth > 0); i++) {
+            unsigned f = op_info(g->nodes[i]->op)->flags;
+            depth += (f & OPF_REGION_BEGIN) ? 1 : (f & OPF_REGION_END) ? -1 : 0;
+        }
+    }
+    cut[n_chunks] = g->n_nodes;
     LLVMValueRef *chunks = malloc(sizeof(LLVMValueRef) * (size_t)n_chunks);
     if (!chunks) kiln_oom("chunk table");
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
@@ -574,8 +586,7 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix) {
         /* Inlined back into run, the chunks would make it one huge function again. */
         LLVMAddAttributeAtIndex(chunks[c], (unsigned)LLVMAttributeFunctionIndex,
                                 LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
-        int to = c + 1 < n_chunks ? (c + 1) * RUN_CHUNK_NODES : g->n_nodes;
-        if (emit_nodes(cg, g, c * RUN_CHUNK_NODES, to, c + 1 == n_chunks, 1)) bad = 1;
+        if (emit_nodes(cg, g, cut[c], cut[c + 1], c + 1 == n_chunks, 1)) bad = 1;
         LLVMBuildRet(cg->builder, cg_i32(cg, 0));
         fn_end(cg, body);
     }
@@ -599,5 +610,6 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix) {
     LLVMBuildRet(cg->builder, cg_i32(cg, 0));
     fn_end(cg, body);
     free(chunks);
+    free(cut);
     return bad ? NULL : fn;
 }

@@ -569,22 +569,39 @@ static int bind_inputs(Arena *a, const DriverOptions *o, const Graph *g, HostTen
     return bad ? -1 : 0;
 }
 
-/* Graph inputs that feed a slot which must be known at compile time (a
- * Reshape's shape, Pad's pads, ...) become constants: `kiln run` knows
- * their values, and kiln compiles every shape ahead of time. The rest
- * stay inputs, compacted in order together with their tensors. */
+/* Marks v and, through their producers, the values it is computed from
+ * (not through Shape and Size, which read only shapes). */
+static void mark_sources(const Graph *g, Value *v, char *mark) {
+    Value **stack = arena_alloc_array(g->arena, (size_t)g->n_values + 1, sizeof(Value *));
+    int n = 0;
+    if (!mark[v->id]) stack[n++] = v, mark[v->id] = 1;
+    while (n) {
+        const Node *p = stack[--n]->producer;
+        if (!p || p->op == OP_SHAPE || p->op == OP_SIZE) continue;
+        for (int j = 0; j < p->n_inputs; j++)
+            if (p->inputs[j] && !mark[p->inputs[j]->id])
+                stack[n++] = p->inputs[j], mark[p->inputs[j]->id] = 1;
+    }
+}
+
+/* Graph inputs from which a slot that must be known at compile time (a
+ * Reshape's shape, Pad's pads, ...) is computed become constants: `kiln
+ * run` knows their values, and kiln compiles every shape ahead of time.
+ * A Loop's trip count and condition count as such slots: known, they
+ * give its scan outputs their length. The rest stay inputs, compacted in
+ * order together with their tensors. */
 static void freeze_static_inputs(Graph *g, HostTensor *bound) {
+    char *mark = arena_alloc(g->arena, (size_t)g->n_values + 1);
+    for (int j = 0; j < g->n_nodes; j++) {
+        const Node *n = g->nodes[j];
+        unsigned mask = op_info(n->op)->static_inputs | (n->op == OP_LOOP ? 0x3u : 0u);
+        for (int s = 0; s < n->n_inputs && s < 32; s++)
+            if (n->inputs[s] && (mask >> s & 1)) mark_sources(g, n->inputs[s], mark);
+    }
     int k = 0;
     for (int i = 0; i < g->n_inputs; i++) {
         Value *v = g->inputs[i];
-        int is_static = 0;
-        for (int j = 0; j < g->n_nodes; j++) {
-            const Node *n = g->nodes[j];
-            unsigned mask = op_info(n->op)->static_inputs;
-            for (int s = 0; s < n->n_inputs && s < 32; s++)
-                if (n->inputs[s] == v && (mask >> s & 1)) is_static = 1;
-        }
-        if (is_static) {
+        if (mark[v->id]) {
             v->data = bound[i].data;
             v->input_index = -1;
             continue;
@@ -932,6 +949,7 @@ int driver_ops(const DriverOptions *o) {
     json_t *list = o->json ? json_array() : NULL;
     for (int i = 0; i < OP_COUNT; i++) {
         const OpInfo *info = op_info((OpKind)i);
+        if (info->flags & (OPF_REGION_ELSE | OPF_REGION_END)) continue; /* If.end: not ONNX's */
         if (o->json)
             json_array_append_new(list,
                                   json_pack("{s:s, s:s, s:i, s:i}", "op", info->name, "domain",
