@@ -1,0 +1,226 @@
+/* rnn.c: RNN, GRU and LSTM, one direction per call (rnn.h).
+ *
+ * The matrix products go through kiln_gemm_packed_f32 (gemm.c): the input
+ * projection of all T*B rows at once, then per step the B rows of the
+ * state times R^T. The gate math works on one row of H at a time; each
+ * activation is one loop over a span, chosen outside the loop, so that it
+ * vectorises whether or not the call is specialised.
+ */
+#include <string.h>
+
+#include "kernels.h"
+#include "kmath.h"
+#include "rnn.h"
+
+/* x[0..n) = act(x) with the activation's alpha and beta. */
+static void act_span(int act, float alpha, float beta, int64_t n, float *restrict x) {
+    switch (act) {
+    case KILN_RNN_ACT_RELU:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case KILN_RNN_ACT_TANH:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = kiln_tanhf(x[i]);
+        break;
+    case KILN_RNN_ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = kiln_sigmoidf(x[i]);
+        break;
+    case KILN_RNN_ACT_AFFINE:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = alpha * x[i] + beta;
+        break;
+    case KILN_RNN_ACT_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] < 0.0f ? alpha * x[i] : x[i];
+        break;
+    case KILN_RNN_ACT_THRESHOLDED_RELU:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] > alpha ? x[i] : 0.0f;
+        break;
+    case KILN_RNN_ACT_SCALED_TANH:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = alpha * kiln_tanhf(beta * x[i]);
+        break;
+    case KILN_RNN_ACT_HARD_SIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            float v = alpha * x[i] + beta;
+            v = v < 0.0f ? 0.0f : v;
+            x[i] = v > 1.0f ? 1.0f : v;
+        }
+        break;
+    case KILN_RNN_ACT_ELU:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] < 0.0f ? alpha * (kiln_expf(x[i]) - 1.0f) : x[i];
+        break;
+    case KILN_RNN_ACT_SOFTSIGN:
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] / (1.0f + (x[i] < 0.0f ? -x[i] : x[i]));
+        break;
+    case KILN_RNN_ACT_SOFTPLUS:
+        /* log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow. */
+        for (int64_t i = 0; i < n; i++) {
+            float a = x[i] < 0.0f ? -x[i] : x[i];
+            x[i] = (x[i] > 0.0f ? x[i] : 0.0f) + kiln_logf(1.0f + kiln_expf(-a));
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* x[0..n) += a[0..n) (a NULL: nothing), then clamped to [-clip, clip]. */
+static void add_clip(int64_t n, float *restrict x, const float *restrict a, float clip) {
+    if (a)
+        for (int64_t i = 0; i < n; i++)
+            x[i] += a[i];
+    if (clip < __builtin_inff())
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] < -clip ? -clip : x[i];
+            x[i] = v > clip ? clip : v;
+        }
+}
+
+/* One LSTM row: gr [4H] holds h R^T, xr [4H] the input projection;
+ * updates h and c in place. tmp: H floats. */
+static void lstm_row(int64_t H, float *restrict gr, const float *restrict xr,
+                     const float *restrict P, int input_forget, int f, float fa, float fb, int g,
+                     float ga, float gb, int h, float ha, float hb, float clip, float *restrict hs,
+                     float *restrict cs, float *restrict tmp) {
+    float *gi = gr, *go = gr + H, *gf = gr + 2 * H, *gc = gr + 3 * H;
+    for (int64_t j = 0; j < 4 * H; j++)
+        gr[j] += xr[j];
+    if (P)
+        for (int64_t j = 0; j < H; j++) {
+            gi[j] += P[j] * cs[j];
+            gf[j] += P[2 * H + j] * cs[j];
+        }
+    add_clip(H, gi, NULL, clip);
+    add_clip(H, gf, NULL, clip);
+    add_clip(H, gc, NULL, clip);
+    act_span(f, fa, fb, H, gi);
+    if (input_forget)
+        for (int64_t j = 0; j < H; j++)
+            gf[j] = 1.0f - gi[j];
+    else
+        act_span(f, fa, fb, H, gf);
+    act_span(g, ga, gb, H, gc);
+    for (int64_t j = 0; j < H; j++)
+        cs[j] = gf[j] * cs[j] + gi[j] * gc[j];
+    if (P)
+        for (int64_t j = 0; j < H; j++)
+            go[j] += P[H + j] * cs[j];
+    add_clip(H, go, NULL, clip);
+    act_span(f, fa, fb, H, go);
+    memcpy(tmp, cs, sizeof(float) * (size_t)H);
+    act_span(h, ha, hb, H, tmp);
+    for (int64_t j = 0; j < H; j++)
+        hs[j] = go[j] * tmp[j];
+}
+
+/* The step of batch row b at step s, or -1 if the row is past its length. */
+static inline int64_t step_time(int64_t s, int64_t T, int64_t b, const int32_t *restrict lens,
+                                int reverse) {
+    int64_t len = lens ? lens[b] : T;
+    if (s >= len) return -1;
+    return reverse ? len - 1 - s : s;
+}
+
+void kiln_rnn_f32(int cell, int64_t T, int64_t B, int64_t I, int64_t H, int reverse,
+                  const float *restrict X, int64_t x_ts, int64_t x_bs, const float *restrict Wp,
+                  const float *restrict Rp, const float *restrict bias, const float *restrict rbh,
+                  const float *restrict P, int lbr, int input_forget, const int32_t *restrict lens,
+                  const float *restrict h0, int64_t h0_bs, const float *restrict c0, int64_t c0_bs,
+                  int f, float fa, float fb, int g, float ga, float gb, int h, float ha, float hb,
+                  float clip, float *restrict Y, int64_t y_ts, int64_t y_bs, float *restrict Yh,
+                  int64_t yh_bs, float *restrict Yc, int64_t yc_bs, float *restrict scratch) {
+    int64_t G = cell == KILN_RNN_CELL_LSTM ? 4 : cell == KILN_RNN_CELL_GRU ? 3 : 1;
+    int64_t GH = G * H;
+    /* A GRU with lbr == 0 needs r before its h gate's product: the step's
+     * first product covers z and r only. */
+    int split = cell == KILN_RNN_CELL_GRU && !lbr;
+    int64_t N = split ? 2 * H : GH;
+    const float *Rh = Rp + (2 * H + KILN_RNN_PANEL - 1) / KILN_RNN_PANEL * KILN_RNN_PANEL * H;
+    float *xw = scratch, *gt = xw + T * B * GH, *hs = gt + B * GH, *cs = hs + B * H,
+          *rh = cs + B * H, *gh = rh + B * H;
+
+    kiln_gemm_packed_f32(T * B, GH, I, X, I, 1, Wp, bias, 0, 1, 1.0f, 1.0f, KILN_EPI_NONE, xw);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t j = 0; j < H; j++) {
+            hs[b * H + j] = h0 ? h0[b * h0_bs + j] : 0.0f;
+            cs[b * H + j] = c0 ? c0[b * c0_bs + j] : 0.0f;
+        }
+    }
+    if (Y && lens)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t b = 0; b < B; b++)
+                if (t >= lens[b]) memset(Y + t * y_ts + b * y_bs, 0, sizeof(float) * (size_t)H);
+
+    for (int64_t s = 0; s < T; s++) {
+        kiln_gemm_packed_f32(B, N, H, hs, H, 1, Rp, 0, 0, 0, 1.0f, 0.0f, KILN_EPI_NONE, gt);
+        if (split) {
+            /* z and r, then r * h for the h gate's product. */
+            for (int64_t b = 0; b < B; b++) {
+                int64_t t = step_time(s, T, b, lens, reverse);
+                float *gr = gt + b * N;
+                if (t < 0) {
+                    memset(rh + b * H, 0, sizeof(float) * (size_t)H);
+                    continue;
+                }
+                add_clip(2 * H, gr, xw + (t * x_ts + b * x_bs) * GH, clip);
+                act_span(f, fa, fb, 2 * H, gr);
+                for (int64_t j = 0; j < H; j++)
+                    rh[b * H + j] = gr[H + j] * hs[b * H + j];
+            }
+            kiln_gemm_packed_f32(B, H, H, rh, H, 1, Rh, 0, 0, 0, 1.0f, 0.0f, KILN_EPI_NONE, gh);
+        }
+        for (int64_t b = 0; b < B; b++) {
+            int64_t t = step_time(s, T, b, lens, reverse);
+            if (t < 0) continue;
+            const float *xr = xw + (t * x_ts + b * x_bs) * GH;
+            float *gr = gt + b * N, *hb_ = hs + b * H;
+            if (cell == KILN_RNN_CELL_LSTM) {
+                lstm_row(H, gr, xr, P, input_forget, f, fa, fb, g, ga, gb, h, ha, hb, clip, hb_,
+                         cs + b * H, rh + b * H);
+            } else if (cell == KILN_RNN_CELL_GRU) {
+                float *z = gr, *hh = split ? gh + b * H : gr + 2 * H;
+                if (split) {
+                    add_clip(H, hh, xr + 2 * H, clip);
+                } else {
+                    add_clip(2 * H, gr, xr, clip);
+                    act_span(f, fa, fb, 2 * H, gr);
+                    const float *r = gr + H;
+                    for (int64_t j = 0; j < H; j++)
+                        hh[j] = xr[2 * H + j] + r[j] * (hh[j] + (rbh ? rbh[j] : 0.0f));
+                    add_clip(H, hh, NULL, clip);
+                }
+                act_span(g, ga, gb, H, hh);
+                for (int64_t j = 0; j < H; j++)
+                    hb_[j] = (1.0f - z[j]) * hh[j] + z[j] * hb_[j];
+            } else {
+                add_clip(H, gr, xr, clip);
+                act_span(f, fa, fb, H, gr);
+                memcpy(hb_, gr, sizeof(float) * (size_t)H);
+            }
+            if (Y) memcpy(Y + t * y_ts + b * y_bs, hb_, sizeof(float) * (size_t)H);
+        }
+    }
+    for (int64_t b = 0; b < B; b++) {
+        if (Yh) memcpy(Yh + b * yh_bs, hs + b * H, sizeof(float) * (size_t)H);
+        if (Yc) memcpy(Yc + b * yc_bs, cs + b * H, sizeof(float) * (size_t)H);
+    }
+}
+
+int32_t kiln_rnn_check_lens(int64_t B, int64_t T, const int32_t *restrict lens,
+                            KilnRunError *restrict err) {
+    for (int64_t b = 0; b < B; b++) {
+        if (lens[b] >= 0 && lens[b] <= T) continue;
+        err->kind = KILN_CHECK_RANGE;
+        err->value = lens[b];
+        err->position = b;
+        err->size = T + 1;
+        return 1;
+    }
+    return 0;
+}
