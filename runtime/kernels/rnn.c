@@ -12,6 +12,12 @@
 #include "kmath.h"
 #include "rnn.h"
 
+/* Rows of the input projection per GEMM call (a multiple of the GEMM's
+ * 8-row tiles), and floats of it computed ahead of the steps that read it
+ * (about half of a core's L2). */
+#define PROJ_ROWS 64
+#define PROJ_FLOATS (1 << 16)
+
 /* x[0..n) = act(x) with the activation's alpha and beta. */
 static void act_span(int act, float alpha, float beta, int64_t n, float *restrict x) {
     switch (act) {
@@ -119,6 +125,17 @@ static void lstm_row(int64_t H, float *restrict gr, const float *restrict xr,
         hs[j] = go[j] * tmp[j];
 }
 
+/* xw[M, N] = X[M, K] W^T + bias in blocks of rows, so that each block of X
+ * stays in cache while every panel of W^T passes over it. */
+static void project(int64_t M, int64_t N, int64_t K, const float *restrict X,
+                    const float *restrict Wp, const float *restrict bias, float *restrict xw) {
+    for (int64_t r0 = 0; r0 < M; r0 += PROJ_ROWS) {
+        int64_t m = M - r0 < PROJ_ROWS ? M - r0 : PROJ_ROWS;
+        kiln_gemm_packed_f32(m, N, K, X + r0 * K, K, 1, Wp, bias, 0, 1, 1.0f, 1.0f, KILN_EPI_NONE,
+                             xw + r0 * N);
+    }
+}
+
 /* The step of batch row b at step s, or -1 if the row is past its length. */
 static inline int64_t step_time(int64_t s, int64_t T, int64_t b, const int32_t *restrict lens,
                                 int reverse) {
@@ -145,7 +162,15 @@ void kiln_rnn_f32(int cell, int64_t T, int64_t B, int64_t I, int64_t H, int reve
     float *xw = scratch, *gt = xw + T * B * GH, *hs = gt + B * GH, *cs = hs + B * H,
           *rh = cs + B * H, *gh = rh + B * H;
 
-    kiln_gemm_packed_f32(T * B, GH, I, X, I, 1, Wp, bias, 0, 1, 1.0f, 1.0f, KILN_EPI_NONE, xw);
+    /* Without sequence_lens and with the steps' rows contiguous (layout
+     * 0), the projection goes a chunk of steps at a time, just before the
+     * steps read it, so that it is still in cache; otherwise all of it up
+     * front. Step t of row b is at xw row (t - t_lo) * x_ts + b * x_bs. */
+    int chunked = !lens && B > 0 && x_bs == 1 && x_ts == B;
+    int64_t chunk = chunked ? PROJ_FLOATS / (B * GH) : T;
+    chunk = chunk < 1 ? 1 : chunk > T ? T : chunk;
+    int64_t t_lo = 0;
+    if (!chunked) project(T * B, GH, I, X, Wp, bias, xw);
     for (int64_t b = 0; b < B; b++) {
         for (int64_t j = 0; j < H; j++) {
             hs[b * H + j] = h0 ? h0[b * h0_bs + j] : 0.0f;
@@ -158,6 +183,11 @@ void kiln_rnn_f32(int cell, int64_t T, int64_t B, int64_t I, int64_t H, int reve
                 if (t >= lens[b]) memset(Y + t * y_ts + b * y_bs, 0, sizeof(float) * (size_t)H);
 
     for (int64_t s = 0; s < T; s++) {
+        if (chunked && s % chunk == 0) {
+            int64_t n_steps = T - s < chunk ? T - s : chunk;
+            t_lo = reverse ? T - s - n_steps : s;
+            project(n_steps * B, GH, I, X + t_lo * B * I, Wp, bias, xw);
+        }
         kiln_gemm_packed_f32(B, N, H, hs, H, 1, Rp, 0, 0, 0, 1.0f, 0.0f, KILN_EPI_NONE, gt);
         if (split) {
             /* z and r, then r * h for the h gate's product. */
@@ -168,7 +198,7 @@ void kiln_rnn_f32(int cell, int64_t T, int64_t B, int64_t I, int64_t H, int reve
                     memset(rh + b * H, 0, sizeof(float) * (size_t)H);
                     continue;
                 }
-                add_clip(2 * H, gr, xw + (t * x_ts + b * x_bs) * GH, clip);
+                add_clip(2 * H, gr, xw + ((t - t_lo) * x_ts + b * x_bs) * GH, clip);
                 act_span(f, fa, fb, 2 * H, gr);
                 for (int64_t j = 0; j < H; j++)
                     rh[b * H + j] = gr[H + j] * hs[b * H + j];
@@ -178,7 +208,7 @@ void kiln_rnn_f32(int cell, int64_t T, int64_t B, int64_t I, int64_t H, int reve
         for (int64_t b = 0; b < B; b++) {
             int64_t t = step_time(s, T, b, lens, reverse);
             if (t < 0) continue;
-            const float *xr = xw + (t * x_ts + b * x_bs) * GH;
+            const float *xr = xw + ((t - t_lo) * x_ts + b * x_bs) * GH;
             float *gr = gt + b * N, *hb_ = hs + b * H;
             if (cell == KILN_RNN_CELL_LSTM) {
                 lstm_row(H, gr, xr, P, input_forget, f, fa, fb, g, ga, gb, h, ha, hb, clip, hb_,
