@@ -88,41 +88,71 @@ static void add_clip(int64_t n, float *restrict x, const float *restrict a, floa
         }
 }
 
-/* One LSTM row: gr [4H] holds h R^T, xr [4H] the input projection;
- * updates h and c in place. tmp: H floats. */
-static void lstm_row(int64_t H, float *restrict gr, const float *restrict xr,
-                     const float *restrict P, int input_forget, int f, float fa, float fb, int g,
-                     float ga, float gb, int h, float ha, float hb, float clip, float *restrict hs,
-                     float *restrict cs, float *restrict tmp) {
-    float *gi = gr, *go = gr + H, *gf = gr + 2 * H, *gc = gr + 3 * H;
-    for (int64_t j = 0; j < 4 * H; j++)
-        gr[j] += xr[j];
-    if (P)
-        for (int64_t j = 0; j < H; j++) {
-            gi[j] += P[j] * cs[j];
-            gf[j] += P[2 * H + j] * cs[j];
+/* act(x) for one value: what act_span does, for the fused LSTM loop. */
+static inline float act_one(int act, float alpha, float beta, float x) {
+    switch (act) {
+    case KILN_RNN_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case KILN_RNN_ACT_TANH:
+        return kiln_tanhf(x);
+    case KILN_RNN_ACT_SIGMOID:
+        return kiln_sigmoidf(x);
+    case KILN_RNN_ACT_AFFINE:
+        return alpha * x + beta;
+    case KILN_RNN_ACT_LEAKY_RELU:
+        return x < 0.0f ? alpha * x : x;
+    case KILN_RNN_ACT_THRESHOLDED_RELU:
+        return x > alpha ? x : 0.0f;
+    case KILN_RNN_ACT_SCALED_TANH:
+        return alpha * kiln_tanhf(beta * x);
+    case KILN_RNN_ACT_HARD_SIGMOID: {
+        float v = alpha * x + beta;
+        v = v < 0.0f ? 0.0f : v;
+        return v > 1.0f ? 1.0f : v;
+    }
+    case KILN_RNN_ACT_ELU:
+        return x < 0.0f ? alpha * (kiln_expf(x) - 1.0f) : x;
+    case KILN_RNN_ACT_SOFTSIGN:
+        return x / (1.0f + (x < 0.0f ? -x : x));
+    case KILN_RNN_ACT_SOFTPLUS: {
+        float a = x < 0.0f ? -x : x;
+        return (x > 0.0f ? x : 0.0f) + kiln_logf(1.0f + kiln_expf(-a));
+    }
+    default:
+        return x;
+    }
+}
+
+static inline float clip_one(float x, float clip) {
+    if (!(clip < __builtin_inff())) return x;
+    x = x < -clip ? -clip : x;
+    return x > clip ? clip : x;
+}
+
+/* One LSTM row in one loop over H (the activations, flags and clip are
+ * constants once specialised, so it vectorises): gr [4H] holds h R^T, xr
+ * [4H] the input projection; updates h and c in place. */
+static inline void lstm_row(int64_t H, const float *restrict gr, const float *restrict xr,
+                            const float *restrict P, int input_forget, int f, float fa, float fb,
+                            int g, float ga, float gb, int h, float ha, float hb, float clip,
+                            float *restrict hs, float *restrict cs) {
+    for (int64_t j = 0; j < H; j++) {
+        float cp = cs[j];
+        float i = gr[j] + xr[j], o = gr[H + j] + xr[H + j];
+        float fg = gr[2 * H + j] + xr[2 * H + j], c = gr[3 * H + j] + xr[3 * H + j];
+        if (P) {
+            i += P[j] * cp;
+            fg += P[2 * H + j] * cp;
         }
-    add_clip(H, gi, NULL, clip);
-    add_clip(H, gf, NULL, clip);
-    add_clip(H, gc, NULL, clip);
-    act_span(f, fa, fb, H, gi);
-    if (input_forget)
-        for (int64_t j = 0; j < H; j++)
-            gf[j] = 1.0f - gi[j];
-    else
-        act_span(f, fa, fb, H, gf);
-    act_span(g, ga, gb, H, gc);
-    for (int64_t j = 0; j < H; j++)
-        cs[j] = gf[j] * cs[j] + gi[j] * gc[j];
-    if (P)
-        for (int64_t j = 0; j < H; j++)
-            go[j] += P[H + j] * cs[j];
-    add_clip(H, go, NULL, clip);
-    act_span(f, fa, fb, H, go);
-    memcpy(tmp, cs, sizeof(float) * (size_t)H);
-    act_span(h, ha, hb, H, tmp);
-    for (int64_t j = 0; j < H; j++)
-        hs[j] = go[j] * tmp[j];
+        i = act_one(f, fa, fb, clip_one(i, clip));
+        fg = input_forget ? 1.0f - i : act_one(f, fa, fb, clip_one(fg, clip));
+        c = act_one(g, ga, gb, clip_one(c, clip));
+        float cn = fg * cp + i * c;
+        if (P) o += P[H + j] * cn;
+        o = act_one(f, fa, fb, clip_one(o, clip));
+        cs[j] = cn;
+        hs[j] = o * act_one(h, ha, hb, cn);
+    }
 }
 
 /* xw[M, N] = X[M, K] W^T + bias in blocks of rows, so that each block of X
@@ -212,7 +242,7 @@ void kiln_rnn_f32(int cell, int64_t T, int64_t B, int64_t I, int64_t H, int reve
             float *gr = gt + b * N, *hb_ = hs + b * H;
             if (cell == KILN_RNN_CELL_LSTM) {
                 lstm_row(H, gr, xr, P, input_forget, f, fa, fb, g, ga, gb, h, ha, hb, clip, hb_,
-                         cs + b * H, rh + b * H);
+                         cs + b * H);
             } else if (cell == KILN_RNN_CELL_GRU) {
                 float *z = gr, *hh = split ? gh + b * H : gr + 2 * H;
                 if (split) {
