@@ -431,10 +431,8 @@ int shape_tfidf(Node *n, Diag *d) {
                   mode, (long long)lo, (long long)hi, (long long)skip);
         return -1;
     }
-    if (!counts || !idx || counts->n < 1 || counts->n > hi) {
-        diag_node(d, n,
-                  "ngram_counts and ngram_indexes are required, with at most "
-                  "max_gram_length counts");
+    if (!counts || !idx || counts->n < 1 || counts->n > 64) {
+        diag_node(d, n, "ngram_counts (1 to 64 entries) and ngram_indexes are required");
         return -1;
     }
     int64_t grams = 0;

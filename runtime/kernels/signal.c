@@ -106,6 +106,9 @@ void kiln_stft_f32(int64_t batch, int64_t siglen, int32_t cin, const float *rest
 
 /* --- GridSample ------------------------------------------------------------------ */
 
+/* |coordinate| bound, in pixels (2^40). */
+#define GS_FAR 1099511627776.0f
+
 static float gs_denormalize(float v, int64_t len, int32_t align) {
     return align ? (v + 1) / 2.0f * (float)(len - 1) : ((v + 1) * (float)len - 1) / 2.0f;
 }
@@ -176,22 +179,25 @@ void kiln_grid_sample_f32(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho
                 }
                 float fx = gs_denormalize(gx, W, align_corners);
                 float fy = gs_denormalize(gy, H, align_corners);
+                /* Far beyond the image every mode reads the same pixels;
+                 * the bound keeps the integer conversions defined. */
+                fx = fx < -GS_FAR ? -GS_FAR : fx > GS_FAR ? GS_FAR : fx;
+                fy = fy < -GS_FAR ? -GS_FAR : fy > GS_FAR ? GS_FAR : fy;
                 if (mode == KILN_GS_NEAREST) {
                     fx = __builtin_rintf(fx);
                     fy = __builtin_rintf(fy);
                 }
-                if (fx < x_min || fx > x_max || fy < y_min || fy > y_max) {
+                /* Bilinear and nearest move an outside point in by the
+                 * padding mode first; bicubic pads each of its 16 taps
+                 * instead (gs_pixel), as torch's grid_sample does. */
+                if (mode != KILN_GS_BICUBIC &&
+                    (fx < x_min || fx > x_max || fy < y_min || fy > y_max)) {
                     if (padding == KILN_GS_BORDER) {
                         fx = fx < 0 ? 0 : fx > (float)(W - 1) ? (float)(W - 1) : fx;
                         fy = fy < 0 ? 0 : fy > (float)(H - 1) ? (float)(H - 1) : fy;
                     } else if (padding == KILN_GS_REFLECTION) {
                         fx = gs_reflect(fx, x_min, x_max);
                         fy = gs_reflect(fy, y_min, y_max);
-                    } else {
-                        /* Zeros: far outside reads only zeros either way;
-                         * the clamp keeps the integer conversions in range. */
-                        fx = fx < -8.0f ? -8.0f : fx > (float)W + 8 ? (float)W + 8 : fx;
-                        fy = fy < -8.0f ? -8.0f : fy > (float)H + 8 ? (float)H + 8 : fy;
                     }
                 }
                 if (mode == KILN_GS_NEAREST) {
