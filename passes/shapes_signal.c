@@ -15,9 +15,6 @@
 
 /* The largest window or mel matrix computed at compile time. */
 #define SIGNAL_MAX_CONST_ELEMS ((int64_t)1 << 24)
-/* Doubles of transform scratch per point (KILN_DFT_SCRATCH_DOUBLES in
- * runtime/kernels/signal.h; passes may not include kernel headers). */
-#define SIGNAL_SCRATCH_BYTES_PER_POINT 48
 
 static int check_f32(Node *n, const Value *x, Diag *d) {
     if (x->dtype == DT_F32) return 0;
@@ -183,7 +180,15 @@ static int check_len(Node *n, Dim len, const char *what, Diag *d) {
     return 0;
 }
 
+/* The transform's buffers, at most KILN_MAX_TENSOR_BYTES for a fixed length
+ * (8M points); a symbolic one is bounded by the workspace limits. */
 static int reserve_scratch(Node *n, Dim points, Diag *d) {
+    if (points >= 0 && points > KILN_MAX_TENSOR_BYTES / SIGNAL_SCRATCH_BYTES_PER_POINT) {
+        diag_node(d, n, "a transform of %lld points is above kiln's limit of %lld",
+                  (long long)points,
+                  (long long)(KILN_MAX_TENSOR_BYTES / SIGNAL_SCRATCH_BYTES_PER_POINT));
+        return -1;
+    }
     n->scratch = dim_mul(points, SIGNAL_SCRATCH_BYTES_PER_POINT);
     if (n->scratch == DIM_INVALID) {
         diag_node(d, n, "the transform's scratch size overflows");
@@ -390,15 +395,19 @@ int shape_roi_align(Node *n, Diag *d) {
 
 /* --- string ops (ops_string.def) ------------------------------------------------- */
 
-/* TfIdfVectorizer over int32/int64 tokens: x [C] or [N, C] -> [n_out] or
- * [N, n_out], n_out = max(ngram_indexes) + 1. The pool's layout is
- * checked here; emit_tfidf builds the n-gram trie from it. */
+/* TfIdfVectorizer over int32/int64 tokens (pool_int64s) or strings
+ * (pool_strings): x [C] or [N, C] -> [n_out] or [N, n_out], n_out =
+ * max(ngram_indexes) + 1. The pool's layout is checked here; emit_tfidf
+ * builds the n-gram trie from it. String tokens are first looked up in
+ * the pool's vocabulary, into int64 ids in the node's scratch. */
 int shape_tfidf(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0);
-    if (x->dtype != DT_I32 && x->dtype != DT_I64) {
-        diag_node(d, n, "input '%s' has element type %s; kiln supports int32 and int64 tokens",
+    int str = x->dtype == DT_STRING;
+    if (x->dtype != DT_I32 && x->dtype != DT_I64 && !str) {
+        diag_node(d, n,
+                  "input '%s' has element type %s; TfIdfVectorizer takes int32, int64 or "
+                  "string tokens",
                   x->name, dtype_onnx_name(x->dtype));
-        diag_hint(d, "string tokens are not supported yet: map them to integer ids first");
         return -1;
     }
     if (x->shape.rank != 1 && x->shape.rank != 2) {
@@ -410,14 +419,15 @@ int shape_tfidf(Node *n, Diag *d) {
     const Attr *counts, *idx, *pool, *w;
     if (shapes_attr(n, "ngram_counts", ATTR_INTS, &counts, d) ||
         shapes_attr(n, "ngram_indexes", ATTR_INTS, &idx, d) ||
-        shapes_attr(n, "pool_int64s", ATTR_INTS, &pool, d) ||
+        shapes_attr(n, str ? "pool_strings" : "pool_int64s", str ? ATTR_STRINGS : ATTR_INTS, &pool,
+                    d) ||
         shapes_attr(n, "weights", ATTR_FLOATS, &w, d))
         return -1;
     if (!pool) {
-        diag_node(d, n, "%s",
-                  ir_attr(n, "pool_strings") ? "pool_strings is not supported yet"
-                                             : "attribute 'pool_int64s' is missing");
-        diag_hint(d, "give the pool as integer ids (pool_int64s)");
+        diag_node(d, n, "input '%s' holds %s tokens, but the node has no %s", x->name,
+                  str ? "string" : "integer", str ? "pool_strings" : "pool_int64s");
+        diag_hint(d, "the pool's type must match the input's: strings with pool_strings, "
+                     "integers with pool_int64s");
         return -1;
     }
     const char *mode = ir_attr_str(n, "mode", "");
@@ -458,6 +468,11 @@ int shape_tfidf(Node *n, Diag *d) {
             return -1;
         }
         if (idx->ints[i] + 1 > n_out) n_out = idx->ints[i] + 1;
+    }
+    n->scratch = str ? dim_mul(shape_count(&x->shape), 8) : 0;
+    if (n->scratch == DIM_INVALID) {
+        diag_node(d, n, "the token ids of '%s' overflow the scratch size", x->name);
+        return -1;
     }
     Shape s = x->shape;
     s.dims[s.rank - 1] = n_out;

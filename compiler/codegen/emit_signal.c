@@ -15,6 +15,9 @@ static_assert(KILN_GS_BILINEAR == 0 && KILN_GS_NEAREST == 1 && KILN_GS_BICUBIC =
 static_assert(KILN_GS_ZEROS == 0 && KILN_GS_BORDER == 1 && KILN_GS_REFLECTION == 2,
               "signal_grid_padding (signal_ops.h) numbers the paddings as the kernel");
 
+static_assert(SIGNAL_SCRATCH_BYTES_PER_POINT == 8 * KILN_DFT_SCRATCH_DOUBLES(1),
+              "shape_dft reserves the scratch the transform kernels use");
+
 static LLVMValueRef dimv(Codegen *cg, Dim d) {
     return cg_sym_value(cg, d);
 }
@@ -141,6 +144,33 @@ static int tf_edge_cmp(const void *pa, const void *pb) {
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+static const char *const *tf_strings; /* the pool, while tf_str_cmp sorts indices into it */
+
+static int tf_str_cmp(const void *pa, const void *pb) {
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    int c = strcmp(tf_strings[a], tf_strings[b]);
+    return c ? c : (a > b) - (a < b);
+}
+
+/* String pools: the sorted distinct strings into *vocab (n_vocab of them)
+ * and each pool entry's position among them into tokens[]. */
+static int64_t tf_vocab(const Attr *pool, int64_t *tokens, const char **vocab) {
+    int64_t n = pool->n, nv = 0;
+    int64_t *order = calloc((size_t)n + 1, sizeof(int64_t));
+    if (!order) kiln_oom("TfIdfVectorizer vocabulary");
+    for (int64_t i = 0; i < n; i++)
+        order[i] = i;
+    tf_strings = pool->strings;
+    qsort(order, (size_t)n, sizeof(int64_t), tf_str_cmp);
+    for (int64_t i = 0; i < n; i++) {
+        const char *s = pool->strings[order[i]];
+        if (nv == 0 || strcmp(vocab[nv - 1], s) != 0) vocab[nv++] = s;
+        tokens[order[i]] = nv - 1;
+    }
+    free(order);
+    return nv;
+}
+
 /* The trie of the pool's n-grams (signal.h's layout), built level by level:
  * the edges of level L sorted by (parent, token) and deduplicated become
  * nodes in that order, so edge e leads to node e + 1 and every node's
@@ -148,7 +178,8 @@ static int tf_edge_cmp(const void *pa, const void *pb) {
 int emit_tfidf(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
     const Attr *counts = ir_attr(n, "ngram_counts"), *idx = ir_attr(n, "ngram_indexes");
-    const Attr *pool = ir_attr(n, "pool_int64s"), *w = ir_attr(n, "weights");
+    int str = x->dtype == DT_STRING;
+    const Attr *pool = ir_attr(n, str ? "pool_strings" : "pool_int64s"), *w = ir_attr(n, "weights");
     int64_t n_out = y->shape.dims[y->shape.rank - 1], grams = idx->n, maxlen = counts->n;
     int64_t *glen = calloc((size_t)grams + 1, sizeof(int64_t));
     int64_t *gstart = calloc((size_t)grams + 1, sizeof(int64_t));
@@ -159,8 +190,16 @@ int emit_tfidf(Codegen *cg, const Node *n) {
     int64_t *key = calloc(cap, sizeof(int64_t)), *child = calloc(cap, sizeof(int64_t));
     int64_t *id = calloc(cap, sizeof(int64_t));
     float *wout = calloc((size_t)n_out + 1, sizeof(float));
-    if (!glen || !gstart || !gnode || !lv || !first || !count || !key || !child || !id || !wout)
+    int64_t *tokens = calloc(cap, sizeof(int64_t));
+    const char **vocab = calloc(cap, sizeof(char *));
+    if (!glen || !gstart || !gnode || !lv || !first || !count || !key || !child || !id || !wout ||
+        !tokens || !vocab)
         kiln_oom("TfIdfVectorizer trie");
+    int64_t n_vocab = 0;
+    if (str)
+        n_vocab = tf_vocab(pool, tokens, vocab);
+    else
+        memcpy(tokens, pool->ints, sizeof(int64_t) * (size_t)pool->n);
     for (int64_t g = 0, i = 0; i < maxlen; i++) {
         int64_t start = counts->ints[i], end = i + 1 < maxlen ? counts->ints[i + 1] : pool->n;
         for (int64_t p = start; p < end; p += i + 1, g++)
@@ -174,8 +213,8 @@ int emit_tfidf(Codegen *cg, const Node *n) {
         int64_t k = 0;
         for (int64_t g = 0; g < grams; g++)
             if (glen[g] >= level)
-                lv[k++] = (TfEdge){gnode[g], pool->ints[gstart[g] + level - 1],
-                                   glen[g] == level ? g : -1, g};
+                lv[k++] =
+                    (TfEdge){gnode[g], tokens[gstart[g] + level - 1], glen[g] == level ? g : -1, g};
         qsort(lv, (size_t)k, sizeof(TfEdge), tf_edge_cmp);
         for (int64_t j = 0; j < k; j++) {
             int fresh = j == 0 || lv[j].parent != lv[j - 1].parent || lv[j].key != lv[j - 1].key;
@@ -193,11 +232,18 @@ int emit_tfidf(Codegen *cg, const Node *n) {
     }
     const char *mode = ir_attr_str(n, "mode", "TF");
     size_t nodes = (size_t)n_edges + 1, edges = (size_t)(n_edges ? n_edges : 1);
+    Attr vattr = {.kind = ATTR_STRINGS, .n = (int)n_vocab, .strings = vocab};
+    LLVMValueRef head[] = {prodv(cg, &x->shape, 0, x->shape.rank - 1),
+                           dimv(cg, x->shape.dims[x->shape.rank - 1]),
+                           cg_addr(cg, x),
+                           str ? cg_ml_label_table(cg, &vattr) : NULL,
+                           cg_i64(cg, n_vocab),
+                           str ? cg_scratch(cg, n) : NULL};
     LLVMValueRef args[] = {
-        prodv(cg, &x->shape, 0, x->shape.rank - 1),
-        dimv(cg, x->shape.dims[x->shape.rank - 1]),
+        head[0],
+        head[1],
         cg_i64(cg, (int64_t)dtype_size(x->dtype)),
-        cg_addr(cg, x),
+        head[2],
         cg_i64(cg, ir_attr_int(n, "min_gram_length", 1)),
         cg_i64(cg, ir_attr_int(n, "max_gram_length", 1)),
         cg_i64(cg, ir_attr_int(n, "max_skip_count", 0)),
@@ -222,6 +268,18 @@ int emit_tfidf(Codegen *cg, const Node *n) {
     free(child);
     free(id);
     free(wout);
-    cg_call(cg, "kiln_tfidf", args, 16);
+    free(tokens);
+    free(vocab);
+    if (!str) {
+        cg_call(cg, "kiln_tfidf", args, 16);
+        return 0;
+    }
+    /* kiln_tfidf_str: (rows, C, x, vocab, n_vocab, ids) then kiln_tfidf's from min_n on. */
+    LLVMValueRef sargs[18];
+    for (int i = 0; i < 6; i++)
+        sargs[i] = head[i];
+    for (int i = 4; i < 16; i++)
+        sargs[i + 2] = args[i];
+    cg_call(cg, "kiln_tfidf_str", sargs, 18);
     return 0;
 }

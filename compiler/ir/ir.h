@@ -75,6 +75,7 @@ enum {
     OPF_FOLD = 1 << 0,         /* pass_fold_constants may compute it on the host */
     OPF_SENTINEL = 1 << 1,     /* folded symbolic dims (fold_constants.h) pass through it */
     OPF_SENTINEL_I64 = 1 << 2, /* the same, when its input and output are int64 (Cast) */
+    OPF_STRING_IN = 1 << 3,    /* its kernel reads string tensors (pass_check_types lets them in) */
 };
 
 /* OpInfo.kernel: the element-wise kernel an op calls (the kernel column of

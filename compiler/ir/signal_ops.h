@@ -11,6 +11,11 @@
 
 #include "ir.h"
 
+/* Bytes of transform scratch per point that DFT and STFT reserve:
+ * 8 * KILN_DFT_SCRATCH_DOUBLES(1) of runtime/kernels/signal.h, which
+ * passes may not include (emit_signal.c asserts that they agree). */
+#define SIGNAL_SCRATCH_BYTES_PER_POINT 256
+
 /* DFT's axis (default 1, negative from the back) into *axis: 0 if it names
  * a dim of a rank-`rank` signal other than the last (real, imag). */
 static inline int signal_dft_axis(const Node *n, int rank, int64_t *axis) {

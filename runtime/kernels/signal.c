@@ -16,58 +16,148 @@ static int sig_pow2(int64_t n) {
     return n > 0 && (n & (n - 1)) == 0;
 }
 
-/* Transforms the n complex points in buf (interleaved) and returns where
- * the n_out bins are: buf itself (radix-2, in place) or out. sign -1:
- * forward (e^{-i}), +1: inverse (unscaled). */
-static const double *sig_transform(int64_t n, int64_t n_out, double sign, double *buf,
-                                   const double *tw, double *out) {
-    if (sig_pow2(n)) {
-        for (int64_t i = 1, j = 0; i < n; i++) {
-            int64_t bit = n >> 1;
-            for (; j & bit; bit >>= 1)
-                j ^= bit;
+/* In-place radix-2 FFT of n (a power of two) complex points; tw from
+ * sig_twiddles(n); sign -1 forward (e^{-i}), +1 inverse (unscaled). */
+static void sig_fft_pow2(int64_t n, double *buf, const double *tw, double sign) {
+    for (int64_t i = 1, j = 0; i < n; i++) {
+        int64_t bit = n >> 1;
+        for (; j & bit; bit >>= 1)
             j ^= bit;
-            if (i < j) {
-                double tr = buf[2 * i], ti = buf[2 * i + 1];
-                buf[2 * i] = buf[2 * j], buf[2 * i + 1] = buf[2 * j + 1];
-                buf[2 * j] = tr, buf[2 * j + 1] = ti;
+        j ^= bit;
+        if (i < j) {
+            double tr = buf[2 * i], ti = buf[2 * i + 1];
+            buf[2 * i] = buf[2 * j], buf[2 * i + 1] = buf[2 * j + 1];
+            buf[2 * j] = tr, buf[2 * j + 1] = ti;
+        }
+    }
+    for (int64_t len = 2; len <= n; len <<= 1) {
+        int64_t half = len >> 1, step = n / len;
+        for (int64_t i = 0; i < n; i += len)
+            for (int64_t j = 0; j < half; j++) {
+                double wr = tw[2 * j * step], wi = sign * tw[2 * j * step + 1];
+                double *a = buf + 2 * (i + j), *b = buf + 2 * (i + j + half);
+                double br = b[0] * wr - b[1] * wi, bi = b[0] * wi + b[1] * wr;
+                b[0] = a[0] - br, b[1] = a[1] - bi;
+                a[0] += br, a[1] += bi;
             }
-        }
-        for (int64_t len = 2; len <= n; len <<= 1) {
-            int64_t half = len >> 1, step = n / len;
-            for (int64_t i = 0; i < n; i += len)
-                for (int64_t j = 0; j < half; j++) {
-                    double wr = tw[2 * j * step], wi = sign * tw[2 * j * step + 1];
-                    double *a = buf + 2 * (i + j), *b = buf + 2 * (i + j + half);
-                    double br = b[0] * wr - b[1] * wi, bi = b[0] * wi + b[1] * wr;
-                    b[0] = a[0] - br, b[1] = a[1] - bi;
-                    a[0] += br, a[1] += bi;
-                }
-        }
+    }
+}
+
+/* Below this length a length that is not a power of two is transformed
+ * directly (n * n_out multiply-adds); from it on by Bluestein's chirp z. */
+#define SIG_DIRECT_MAX 64
+
+/* One transform length, set up once per kernel call in the scratch
+ * (KILN_DFT_SCRATCH_DOUBLES(n) doubles): buf [2n] takes a line's points,
+ * out [2n] the direct DFT's bins; pow2 and direct use tw [2n]; Bluestein
+ * uses chirp [2n] (e^{sign i pi k^2 / n}), fb [2m] (the FFT of the
+ * conjugate chirp, m >= 2n - 1 a power of two), a [2m] and twm [2m]. */
+typedef struct SigPlan {
+    int64_t n, m;
+    int kind; /* 0 radix-2, 1 direct, 2 Bluestein */
+    double sign;
+    double *buf, *out, *tw, *chirp, *fb, *a, *twm;
+} SigPlan;
+
+static SigPlan sig_plan(int64_t n, double sign, double *scratch) {
+    SigPlan p = {n,
+                 0,
+                 sig_pow2(n)          ? 0
+                 : n < SIG_DIRECT_MAX ? 1
+                                      : 2,
+                 sign,
+                 scratch,
+                 scratch + 2 * n,
+                 scratch + 4 * n,
+                 NULL,
+                 NULL,
+                 NULL,
+                 NULL};
+    if (p.kind < 2) {
+        sig_twiddles(n, p.tw);
+        return p;
+    }
+    p.m = 1;
+    while (p.m < 2 * n - 1)
+        p.m <<= 1;
+    p.chirp = scratch + 4 * n;
+    p.fb = scratch + 6 * n;
+    p.a = p.fb + 2 * p.m;
+    p.twm = p.a + 2 * p.m;
+    sig_twiddles(p.m, p.twm);
+    for (int64_t k = 0; k < n; k++) {
+        /* k^2 mod 2n keeps the angle exact for any k. */
+        double ang = SIG_PI * (double)((k * k) % (2 * n)) / (double)n;
+        p.chirp[2 * k] = __builtin_cos(ang);
+        p.chirp[2 * k + 1] = sign * __builtin_sin(ang);
+    }
+    for (int64_t j = 0; j < 2 * p.m; j++)
+        p.fb[j] = 0;
+    for (int64_t k = 0; k < n; k++) {
+        double cr = p.chirp[2 * k], ci = -p.chirp[2 * k + 1];
+        p.fb[2 * k] = cr, p.fb[2 * k + 1] = ci;
+        if (k) p.fb[2 * (p.m - k)] = cr, p.fb[2 * (p.m - k) + 1] = ci;
+    }
+    sig_fft_pow2(p.m, p.fb, p.twm, -1.0);
+    return p;
+}
+
+/* Transforms the n points in p->buf; returns where bins 0..n_out are. */
+static const double *sig_run(const SigPlan *p, int64_t n_out) {
+    int64_t n = p->n;
+    double *buf = p->buf, sign = p->sign;
+    if (p->kind == 0) {
+        sig_fft_pow2(n, buf, p->tw, sign);
         return buf;
     }
-    for (int64_t k = 0; k < n_out; k++) {
-        double sr = 0, si = 0;
-        int64_t idx = 0; /* k * t mod n, exactly */
-        for (int64_t t = 0; t < n; t++) {
-            double wr = tw[2 * idx], wi = sign * tw[2 * idx + 1];
-            sr += buf[2 * t] * wr - buf[2 * t + 1] * wi;
-            si += buf[2 * t] * wi + buf[2 * t + 1] * wr;
-            idx += k;
-            if (idx >= n) idx -= n;
+    if (p->kind == 1) {
+        for (int64_t k = 0; k < n_out; k++) {
+            double sr = 0, si = 0;
+            int64_t idx = 0; /* k * t mod n, exactly */
+            for (int64_t t = 0; t < n; t++) {
+                double wr = p->tw[2 * idx], wi = sign * p->tw[2 * idx + 1];
+                sr += buf[2 * t] * wr - buf[2 * t + 1] * wi;
+                si += buf[2 * t] * wi + buf[2 * t + 1] * wr;
+                idx += k;
+                if (idx >= n) idx -= n;
+            }
+            p->out[2 * k] = sr, p->out[2 * k + 1] = si;
         }
-        out[2 * k] = sr, out[2 * k + 1] = si;
+        return p->out;
     }
-    return out;
+    /* Bluestein: X_k = c_k sum_t (x_t c_t) conj(c_{k-t}), a cyclic
+     * convolution of length m done with two radix-2 FFTs. */
+    int64_t m = p->m;
+    double *a = p->a;
+    for (int64_t t = 0; t < m; t++) {
+        double xr = t < n ? buf[2 * t] : 0, xi = t < n ? buf[2 * t + 1] : 0;
+        double cr = t < n ? p->chirp[2 * t] : 0, ci = t < n ? p->chirp[2 * t + 1] : 0;
+        a[2 * t] = xr * cr - xi * ci;
+        a[2 * t + 1] = xr * ci + xi * cr;
+    }
+    sig_fft_pow2(m, a, p->twm, -1.0);
+    for (int64_t j = 0; j < m; j++) {
+        double ar = a[2 * j], ai = a[2 * j + 1], br = p->fb[2 * j], bi = p->fb[2 * j + 1];
+        a[2 * j] = ar * br - ai * bi;
+        a[2 * j + 1] = ar * bi + ai * br;
+    }
+    sig_fft_pow2(m, a, p->twm, 1.0);
+    for (int64_t k = 0; k < n_out; k++) {
+        double vr = a[2 * k] / (double)m, vi = a[2 * k + 1] / (double)m;
+        double cr = p->chirp[2 * k], ci = p->chirp[2 * k + 1];
+        buf[2 * k] = vr * cr - vi * ci;
+        buf[2 * k + 1] = vr * ci + vi * cr;
+    }
+    return buf;
 }
 
 void kiln_dft_f32(int64_t outer, int64_t len, int64_t inner, int32_t cin, const float *restrict x,
                   int64_t n_fft, int64_t n_out, int32_t inverse, float *restrict y,
                   double *restrict scratch) {
-    double *buf = scratch, *tw = scratch + 2 * n_fft, *out = scratch + 4 * n_fft;
-    double sign = inverse ? 1.0 : -1.0, scale = inverse ? 1.0 / (double)n_fft : 1.0;
+    double scale = inverse ? 1.0 / (double)n_fft : 1.0;
     int64_t take = len < n_fft ? len : n_fft;
-    sig_twiddles(n_fft, tw);
+    SigPlan p = sig_plan(n_fft, inverse ? 1.0 : -1.0, scratch);
+    double *buf = p.buf;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             const float *xl = x + (o * len * inner + i) * cin;
@@ -75,7 +165,7 @@ void kiln_dft_f32(int64_t outer, int64_t len, int64_t inner, int32_t cin, const 
                 buf[2 * t] = t < take ? xl[t * inner * cin] : 0.0;
                 buf[2 * t + 1] = t < take && cin == 2 ? xl[t * inner * cin + 1] : 0.0;
             }
-            const double *r = sig_transform(n_fft, n_out, sign, buf, tw, out);
+            const double *r = sig_run(&p, n_out);
             float *yl = y + (o * n_out * inner + i) * 2;
             for (int64_t k = 0; k < n_out; k++) {
                 yl[k * inner * 2] = (float)(r[2 * k] * scale);
@@ -87,8 +177,8 @@ void kiln_dft_f32(int64_t outer, int64_t len, int64_t inner, int32_t cin, const 
 void kiln_stft_f32(int64_t batch, int64_t siglen, int32_t cin, const float *restrict x,
                    int64_t step, const float *restrict window, int64_t frame_len, int64_t frames,
                    int64_t n_out, float *restrict y, double *restrict scratch) {
-    double *buf = scratch, *tw = scratch + 2 * frame_len, *out = scratch + 4 * frame_len;
-    sig_twiddles(frame_len, tw);
+    SigPlan p = sig_plan(frame_len, -1.0, scratch);
+    double *buf = p.buf;
     for (int64_t b = 0; b < batch; b++)
         for (int64_t f = 0; f < frames; f++) {
             const float *xf = x + (b * siglen + f * step) * cin;
@@ -97,7 +187,7 @@ void kiln_stft_f32(int64_t batch, int64_t siglen, int32_t cin, const float *rest
                 buf[2 * t] = xf[t * cin] * w;
                 buf[2 * t + 1] = cin == 2 ? xf[t * cin + 1] * w : 0.0;
             }
-            const double *r = sig_transform(frame_len, n_out, -1.0, buf, tw, out);
+            const double *r = sig_run(&p, n_out);
             float *yf = y + (b * frames + f) * n_out * 2;
             for (int64_t k = 0; k < 2 * n_out; k++)
                 yf[k] = (float)r[k];
@@ -378,4 +468,32 @@ void kiln_tfidf(int64_t rows, int64_t C, int64_t elem_size, const void *restrict
                 out[j] = out[j] * w;
         }
     }
+}
+
+/* a < b, = or > as strcmp (kernels use no libc beyond libm). */
+static int tf_strcmp(const char *a, const char *b) {
+    while (*a && *a == *b)
+        a++, b++;
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+void kiln_tfidf_str(int64_t rows, int64_t C, const char *const *restrict x,
+                    const char *const *restrict vocab, int64_t n_vocab, int64_t *restrict ids,
+                    int64_t min_n, int64_t max_n, int64_t max_skip, const int64_t *restrict first,
+                    const int64_t *restrict count, const int64_t *restrict key,
+                    const int64_t *restrict child, const int64_t *restrict id, int64_t n_out,
+                    int32_t mode, const float *restrict weights, float *restrict y) {
+    for (int64_t i = 0; i < rows * C; i++) {
+        int64_t lo = 0, hi = n_vocab;
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (tf_strcmp(vocab[mid], x[i]) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        ids[i] = lo < n_vocab && tf_strcmp(vocab[lo], x[i]) == 0 ? lo : -1;
+    }
+    kiln_tfidf(rows, C, 8, ids, min_n, max_n, max_skip, first, count, key, child, id, n_out, mode,
+               weights, y);
 }

@@ -7,8 +7,10 @@
  * checked at compile time. A complex tensor has a trailing dim of 2
  * (real, imaginary), as ONNX's DFT and STFT spell it. Transforms compute
  * in double: a radix-2 FFT when the length is a power of two, else a
- * direct DFT over a table of twiddles (exact angles 2*pi*k/n, no
- * recurrence), so float32 results are within a few ulp of numpy's.
+ * direct DFT below 64 points and Bluestein's chirp z-transform (three
+ * radix-2 FFTs of a power of two m >= 2n - 1) from 64 on; twiddles and
+ * chirps are exact angles (2*pi*k/n, pi*(k^2 mod 2n)/n), never a
+ * recurrence, so float32 results are within a few ulp of numpy's.
  */
 #ifndef KILN_SIGNAL_H
 #define KILN_SIGNAL_H
@@ -17,8 +19,9 @@
 
 #include "kernels.h"
 
-/* Scratch doubles the transforms need for a length-n transform. */
-#define KILN_DFT_SCRATCH_DOUBLES(n) (6 * (n))
+/* Scratch doubles the transforms need for a length-n transform: 6n, plus
+ * Bluestein's three length-m arrays (m < 4n a power of two), 24n. */
+#define KILN_DFT_SCRATCH_DOUBLES(n) (32 * (n))
 
 /* DFT along the middle axis of x viewed as [outer, len, inner, cin] (cin 1:
  * real, 2: complex) into y viewed as [outer, n_out, inner, 2]: each line is
@@ -68,5 +71,16 @@ void kiln_tfidf(int64_t rows, int64_t C, int64_t elem_size, const void *restrict
                 const int64_t *restrict count, const int64_t *restrict key,
                 const int64_t *restrict child, const int64_t *restrict id, int64_t n_out,
                 int32_t mode, const float *restrict weights, float *restrict y);
+
+/* The same over string tokens (NUL-terminated): each x[i] is looked up
+ * among the n_vocab sorted, distinct vocab strings, whose positions are
+ * the trie's keys (-1: none, which matches nothing), into ids[rows * C]
+ * (scratch). */
+void kiln_tfidf_str(int64_t rows, int64_t C, const char *const *restrict x,
+                    const char *const *restrict vocab, int64_t n_vocab, int64_t *restrict ids,
+                    int64_t min_n, int64_t max_n, int64_t max_skip, const int64_t *restrict first,
+                    const int64_t *restrict count, const int64_t *restrict key,
+                    const int64_t *restrict child, const int64_t *restrict id, int64_t n_out,
+                    int32_t mode, const float *restrict weights, float *restrict y);
 
 #endif

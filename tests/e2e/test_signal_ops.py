@@ -3,7 +3,8 @@
 HannWindow, DFT (one-sided real, complex forward and inverse, power-of-two
 and other lengths), the window ops and MelWeightMatrix, GridSample (every
 mode, padding and align_corners), RoiAlign (avg and max, aligned or not)
-and TfIdfVectorizer (TF, IDF, TFIDF, skip-grams).
+and TfIdfVectorizer (TF, IDF, TFIDF, skip-grams; integer and string
+tokens, the latter served as BYTES inputs).
 
     /usr/bin/python3 tests/e2e/test_signal_ops.py --kiln BUILD/kiln \
         --build-dir BUILD --source-dir SRC
@@ -414,6 +415,59 @@ try:
                 for x in ("x", "x32"):
                     compare(f"tfidf case {k} {x}_{j} {cfg}", got[k][f"{x}_{j}"], want, 0, 0)
         also_ort(path, cases, got, lambda n, w: (0, 0))
+
+    @check("TfIdfVectorizer over string tokens (pool_strings; BYTES inputs as JSON strings) on "
+           "a dynamic batch and length matches the integer-token model; bad BYTES are 400s")
+    def _():
+        words = ["the", "cat", "sat", "on", "mat", "a", "dog", "ran", "éclair", ""]
+        pool = ["cat", "dog", "the", "mat", "", "éclair",   # unigrams
+                "the", "cat", "on", "the", "cat", "sat"]     # bigrams
+        counts = [0, 6]
+        idx = [0, 1, 2, 3, 4, 5, 6, 7, 8]
+        nodes = [helper.make_node("TfIdfVectorizer", ["text"], ["tf"], name="tfidf_text",
+                                  mode="TFIDF", min_gram_length=1, max_gram_length=2,
+                                  max_skip_count=1, ngram_counts=counts, ngram_indexes=idx,
+                                  pool_strings=pool, weights=[1.0 + k for k in idx])]
+        path = save(nodes, [val("text", TensorProto.STRING, ["batch", "len"])],
+                    [val("tf", TensorProto.FLOAT, None)], [], "tfidf_text", opset=9)
+        # The same model over integer ids (each word its index in `words`).
+        ipool = [words.index(w) for w in pool]
+        inodes = [helper.make_node("TfIdfVectorizer", ["ids"], ["tf"], name="tfidf_ids",
+                                   mode="TFIDF", min_gram_length=1, max_gram_length=2,
+                                   max_skip_count=1, ngram_counts=counts, ngram_indexes=idx,
+                                   pool_int64s=ipool, weights=[1.0 + k for k in idx])]
+        ipath = save(inodes, [val("ids", TensorProto.INT64, ["batch", "len"])],
+                     [val("tf", TensorProto.FLOAT, None)], [], "tfidf_ids", opset=9)
+        exe, iexe = compile_model(path, "tfidf_text"), compile_model(ipath, "tfidf_ids")
+        cases = [rng(50 + k).integers(0, len(words), shape) for k, shape in
+                 enumerate([(2, 9), (1, 1), (3, 25)])]
+        want = serve(iexe, "tfidf_ids", [{"ids": c.astype(np.int64)} for c in cases])
+        srv = Server(exe, "--workers", "1")
+        try:
+            for k, c in enumerate(cases):
+                req = {"inputs": [{"name": "text", "shape": list(c.shape), "datatype": "BYTES",
+                                   "data": [words[i] for i in c.reshape(-1)]}]}
+                r = srv.client.post_json("/v2/models/tfidf_text/infer", req)
+                require(r.status == 200, f"case {k}: status {r.status}: {r.body[:300]!r}")
+                out = r.json()["outputs"][0]
+                got = np.array(out["data"], np.float32).reshape(out["shape"])
+                compare(f"tfidf_text case {k}", got, want[k]["tf"], 0, 0)
+                require(got.sum() > 0 or k == 1, f"case {k}: nothing counted")
+            for data, what in (([1, "cat"], "'text'"), (["ca\u0000t", "x"], "u0000")):
+                req = {"inputs": [{"name": "text", "shape": [1, 2], "datatype": "BYTES",
+                                   "data": data}]}
+                r = srv.client.post_json("/v2/models/tfidf_text/infer", req)
+                msg = r.json().get("error", "") if r.status == 400 else ""
+                require(r.status == 400 and what in msg,
+                        f"{data!r}: status {r.status}, error {r.body[:300]!r}")
+                print(f"        {data!r}: {msg}")
+        finally:
+            srv.stop()
+        if ORT:
+            ref = ort_run(ipath, [{"ids": c.astype(np.int64)} for c in cases])
+            for k in range(len(cases)):
+                compare(f"tfidf_ids case {k} vs ORT", want[k]["tf"], ref[k]["tf"], 0, 0)
+            ORT_CHECKED.append("tfidf_ids.onnx")
 
     print(f"        ONNX Runtime: {'checked ' + ', '.join(ORT_CHECKED) if ORT_CHECKED else 'not installed (bench/node_modules), skipped'}")
 except CheckFailed as e:
