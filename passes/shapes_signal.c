@@ -5,7 +5,7 @@
  * inputs: their outputs are computed here, in double as the spec's
  * formulas are written, and stored as the node's PLAN_CONST (codegen
  * copies them, as for Range). DFT and STFT run kernels whose scratch (the
- * transform's buffers, signal.h) is reserved here.
+ * transform's buffers, signal_kernels.h) is reserved here.
  */
 #include <math.h>
 #include <string.h>
@@ -58,6 +58,13 @@ static int const_scalar(Node *n, int i, double *out, Diag *d) {
 static int const_int_in(Node *n, int i, int64_t lo, int64_t hi, int64_t *out, Diag *d) {
     double v;
     if (const_scalar(n, i, &v, d)) return -1;
+    /* Integer types only: emit_signal.c reads these as int32 or int64. */
+    DType t = shapes_in(n, i)->dtype;
+    if (t != DT_I32 && t != DT_I64) {
+        diag_node(d, n, "input '%s' is %s; this size must be int32 or int64", shapes_in(n, i)->name,
+                  dtype_onnx_name(t));
+        return -1;
+    }
     if (!(v >= (double)lo && v <= (double)hi) || v != floor(v)) {
         diag_node(d, n, "input '%s' is %g; it must be an integer in [%lld, %lld]",
                   shapes_in(n, i)->name, v, (long long)lo, (long long)hi);

@@ -1,13 +1,13 @@
 /* emit_signal.c: kernel calls for the signal and sampling ops
  * (compiler/ir/ops_signal.def) and TfIdfVectorizer (ops_string.def); the
- * kernels are runtime/kernels/signal.h. The windows and MelWeightMatrix
+ * kernels are runtime/kernels/signal_kernels.h. The windows and MelWeightMatrix
  * are constants (emit_folded). */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cg.h"
-#include "signal.h"
+#include "signal_kernels.h"
 #include "signal_ops.h"
 
 static_assert(KILN_GS_BILINEAR == 0 && KILN_GS_NEAREST == 1 && KILN_GS_BICUBIC == 2,
@@ -171,7 +171,7 @@ static int64_t tf_vocab(const Attr *pool, int64_t *tokens, const char **vocab) {
     return nv;
 }
 
-/* The trie of the pool's n-grams (signal.h's layout), built level by level:
+/* The trie of the pool's n-grams (signal_kernels.h's layout), built level by level:
  * the edges of level L sorted by (parent, token) and deduplicated become
  * nodes in that order, so edge e leads to node e + 1 and every node's
  * edges are contiguous. An n-gram listed twice keeps its first index. */

@@ -2,7 +2,7 @@
  * attributes, shared by their shape functions (passes/shapes_signal.c) and
  * emit functions (compiler/codegen/emit_signal.c) so that both resolve
  * them alike. The mode numbers are the kernels' KILN_GS_* (runtime/kernels/
- * signal.h; emit_signal.c asserts that they agree).
+ * signal_kernels.h; emit_signal.c asserts that they agree).
  */
 #ifndef SIGNAL_OPS_H
 #define SIGNAL_OPS_H
@@ -12,7 +12,7 @@
 #include "ir.h"
 
 /* Bytes of transform scratch per point that DFT and STFT reserve:
- * 8 * KILN_DFT_SCRATCH_DOUBLES(1) of runtime/kernels/signal.h, which
+ * 8 * KILN_DFT_SCRATCH_DOUBLES(1) of runtime/kernels/signal_kernels.h, which
  * passes may not include (emit_signal.c asserts that they agree). */
 #define SIGNAL_SCRATCH_BYTES_PER_POINT 256
 

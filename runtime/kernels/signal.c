@@ -1,5 +1,5 @@
-/* signal.c: the signal and sampling kernels (see signal.h). */
-#include "signal.h"
+/* signal.c: the signal and sampling kernels (see signal_kernels.h). */
+#include "signal_kernels.h"
 
 #define SIG_PI 3.14159265358979323846
 

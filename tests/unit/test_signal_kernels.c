@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "signal.h"
+#include "signal_kernels.h"
 
 /* y[k] = sum_t x[t] e^{-+2 pi i k t / n} over complex x[n], in long double. */
 static void naive_dft(int64_t n, const float *x, int inverse, long double *y) {

@@ -1,4 +1,4 @@
-/* signal.h: kernels of the signal and sampling ops (compiler/ir/ops_signal.def,
+/* signal_kernels.h: kernels of the signal and sampling ops (compiler/ir/ops_signal.def,
  * ops_string.def): DFT, STFT, GridSample, RoiAlign and TfIdfVectorizer. The
  * window functions and MelWeightMatrix are computed at compile time
  * (passes/shapes_signal.c) and have no kernel.
