@@ -44,6 +44,7 @@ int pass_check_types(Graph *g, Diag *d) {
         for (int j = 0; j < n->n_inputs; j++) {
             Value *v = n->inputs[j];
             if (!v || (v->dtype != DT_STRING && v->dtype != DT_BF16)) continue;
+            if (v->dtype == DT_STRING && (op_info(n->op)->flags & OPF_STRING_IN)) continue;
             diag_node(d, n, "input '%s' has element type %s, which kiln does not support", v->name,
                       dtype_onnx_name(v->dtype));
             bad = 1;

@@ -82,6 +82,7 @@ enum {
     OPF_REGION_BEGIN = 1 << 3,
     OPF_REGION_ELSE = 1 << 4,
     OPF_REGION_END = 1 << 5,
+    OPF_STRING_IN = 1 << 6, /* its kernel reads string tensors (pass_check_types lets them in) */
 };
 
 /* OpInfo.kernel: the element-wise kernel an op calls (the kernel column of

@@ -474,7 +474,11 @@ static void import_inputs(Importer *im, const OnnxShapeFlags *flags) {
                 pin_used[k] = 1;
             }
         const Onnx__TypeProto__Tensor *tt = tensor_type(vi);
-        DType dt = tt && tt->has_elem_type ? elem_dtype(tt) : DT_UNDEF;
+        /* String inputs too: ops that do not take them are refused by
+         * pass_check_types, naming the node. */
+        DType dt = !tt || !tt->has_elem_type    ? DT_UNDEF
+                   : tt->elem_type == DT_STRING ? DT_STRING
+                                                : elem_dtype(tt);
         if (!tt || !dt) {
             diag_file(im->d, im->path, "graph input '%s' is %s, which kiln does not support", name,
                       !tt ? "not a tensor (a sequence, map or optional)"

@@ -264,7 +264,13 @@ static int value_store(Request *r, Feed *f, const json_t *v) {
     size_t i = f->i;
     assert(f->dst && i < f->numel); /* nested_check counted the values */
     int dtype = f->t->dtype;
-    if (dtype == KILN_DT_FLOAT || dtype == KILN_DT_DOUBLE || dtype == KILN_DT_FLOAT16) {
+    if (dtype == KILN_DT_STRING) {
+        /* BYTES: the element points into the request's JSON, which lives
+         * until the response is written (request_free). Its strings hold no
+         * NUL: json_loadb refuses \u0000 without JSON_ALLOW_NUL. */
+        if (!json_is_string(v)) return value_type_error(r, f, v, "a string");
+        ((const char **)f->dst)[i] = json_string_value(v);
+    } else if (dtype == KILN_DT_FLOAT || dtype == KILN_DT_DOUBLE || dtype == KILN_DT_FLOAT16) {
         if (!json_is_number(v)) return value_type_error(r, f, v, "a number");
         double d = json_number_value(v);
         if (dtype == KILN_DT_DOUBLE) {
@@ -442,6 +448,11 @@ static int binary_feed(Request *r, int k, Feed *f, const json_t *bsize, const js
     if (data)
         return fail(r, RT_STATUS_BAD_REQUEST,
                     "input '%s': has both \"data\" and \"binary_data_size\"; send one", t->name);
+    if (t->dtype == KILN_DT_STRING)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': BYTES inputs are read from JSON only; send \"data\" as an "
+                    "array of strings",
+                    t->name);
     uint64_t size = (uint64_t)json_integer_value(bsize);
     if (f->numel > RT_TENSOR_MAX_BYTES / elem || size != f->numel * elem)
         return fail(r, RT_STATUS_BAD_REQUEST,
