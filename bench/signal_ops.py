@@ -1,6 +1,6 @@
-"""signal.py: kiln vs ONNX Runtime on the signal and sampling ops, one thread.
+"""signal_ops.py: kiln vs ONNX Runtime on the signal and sampling ops, one thread.
 
-usage: /usr/bin/python3 bench/signal.py [--kiln build/kiln] [--rounds 5]
+usage: /usr/bin/python3 bench/signal_ops.py [--kiln build/kiln] [--rounds 5]
 
 Builds onnx.helper models of one second of 16 kHz audio through STFT (a
 HannWindow, hop 160, frames of 400 points: Bluestein, and of 512: radix-2),
