@@ -11,6 +11,10 @@
 #include "einsum.h"
 #include "shapes.h"
 
+/* Einsum's most label combinations (its kernel's iterations): minutes of
+ * work at most. */
+#define MISC_MAX_EINSUM_WORK (INT64_C(1) << 40)
+
 static int m_numeric(Node *n, int i, Diag *d) {
     Value *v = shapes_in(n, i);
     if (dtype_size(v->dtype) && v->dtype != DT_BOOL && v->dtype != DT_BF16) return 0;
@@ -69,6 +73,23 @@ int shape_einsum(Node *n, Diag *d) {
                 return -1;
             }
         }
+    }
+    /* The kernel visits every combination of the labels once: bound that
+     * work at the sizes' upper bounds, so that a crafted equation cannot
+     * make a model that runs for days. */
+    double work = 1;
+    for (int l = 0; l < sp.n_labels; l++) {
+        int64_t lo, hi = 1;
+        if (known[l] && dim_bounds(size[l], &lo, &hi)) hi = KILN_MAX_DIM;
+        work *= (double)hi;
+    }
+    if (work > (double)MISC_MAX_EINSUM_WORK) {
+        diag_node(d, n,
+                  "equation '%s' over these shapes takes %.3g multiply-adds, above kiln's "
+                  "limit of %.3g",
+                  eq, work, (double)MISC_MAX_EINSUM_WORK);
+        diag_hint(d, "split the contraction into MatMul nodes, or bound the dynamic dims");
+        return -1;
     }
     Shape o = {sp.rank[sp.n_ops], {0}};
     for (int k = 0; k < o.rank; k++) {

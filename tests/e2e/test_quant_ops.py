@@ -10,7 +10,7 @@ ONNX Runtime (tests/e2e/ort_run.js, when onnxruntime-node is in
 bench/node_modules or $KILN_ORT_NODE_MODULES): quantised outputs within one
 quantisation step (ORT may round an accumulator the other way), Einsum
 within rtol 1e-5. Bad indices (MaxUnpool, ReverseSequence) fail with exit
-1 and a message naming the node.
+1 and a message naming the node, and so does an Einsum too large to run.
 
     /usr/bin/python3 tests/e2e/test_quant_ops.py --kiln BUILD/kiln \
         --build-dir BUILD --source-dir SRC
@@ -277,6 +277,17 @@ def _():
     require(np.array_equal(got, want), "ReverseSequence differs")
     rc, err, _ = kiln_run(model, x=x, lens=np.array([5, 1], np.int64))
     require(rc == 1 and "node 'rev' (ReverseSequence)" in err, f"exit {rc}: {err.strip()[-300:]}")
+
+
+@check("an Einsum of 10^18 multiply-adds is refused at compile time with exit 1")
+def _():
+    model = save("big_einsum", [oh.make_node("Einsum", ["a", "b", "c"], ["y"], name="big",
+                                             equation="ij,kl,mn->")],
+                 [oh.make_tensor_value_info(x, T.FLOAT, [1000, 1000]) for x in "abc"],
+                 [oh.make_tensor_value_info("y", T.FLOAT, [])])
+    rc, o, err = run([KILN, "check", model], timeout=60)
+    require(rc == 1 and "node 'big' (Einsum)" in err and "limit" in err,
+            f"exit {rc}: {err.strip()[-300:]}")
 
 
 sys.exit(suite.finish())
