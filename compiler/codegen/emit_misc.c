@@ -27,6 +27,72 @@ static LLVMValueRef m_array(Codegen *cg, LLVMTypeRef t, const LLVMValueRef *v, i
     return arr;
 }
 
+/* The stride of label l in operand i (its shape s, labels lab): the
+ * product of the dims after its axis; 0 if absent. */
+static Sym m_label_stride(const Shape *s, const int *lab, int l) {
+    for (int k = 0; k < s->rank; k++)
+        if (lab[k] == l) return cg_sym_prod(s, k + 1, s->rank);
+    return 0;
+}
+
+/* Einsum of two float operands that is a batched matrix product
+ * ('bhqd,bhkd->bhqk', 'ij,jk->ik'): batch labels leading in both inputs
+ * and the output in the same order, then at most one label each of M (A
+ * and the output), N (B and the output) and K (A and B), the output
+ * [batch..., M, N]; no diagonals, broadcasts or labels summed within one
+ * input. Emits kiln_einsum_mm_f32 and returns 1, or 0 if it is not one. */
+static int m_einsum_matmul(Codegen *cg, const Node *n, const EinsumSpec *sp, const Sym *size) {
+    if (sp->n_ops != 2 || n->inputs[0]->dtype != DT_F32) return 0;
+    const Shape *sa = &n->inputs[0]->shape, *sb = &n->inputs[1]->shape;
+    const int *la = sp->label[0], *lb = sp->label[1], *lo = sp->label[2];
+    int ra = sp->rank[0], rb = sp->rank[1], ro = sp->rank[2];
+    int in[EINSUM_MAX_LABELS] = {0}; /* bit 0: in A, 1: in B, 2: in the output; 8: repeated */
+    for (int k = 0; k < ra; k++)
+        in[la[k]] |= in[la[k]] & 1 ? 8 : 1;
+    for (int k = 0; k < rb; k++)
+        in[lb[k]] |= in[lb[k]] & 2 ? 8 : 2;
+    for (int k = 0; k < ro; k++)
+        in[lo[k]] |= 4;
+    int M = -1, N = -1, K = -1, nb = 0;
+    for (int l = 0; l < sp->n_labels; l++) {
+        int *slot = in[l] == 5 ? &M : in[l] == 6 ? &N : in[l] == 3 ? &K : NULL;
+        if (in[l] == 7) {
+            nb++;
+        } else if (!slot || *slot >= 0) {
+            return 0; /* a diagonal, a label of one input alone, or two M (N, K) labels */
+        } else {
+            *slot = l;
+        }
+    }
+    for (int k = 0; k < 2; k++) { /* no broadcast axes */
+        const Shape *s = k ? sb : sa;
+        const int *lab = k ? lb : la;
+        for (int j = 0; j < s->rank; j++)
+            if (!cg_sym_eq(cg_sym_dim(s->dims[j]), size[lab[j]])) return 0;
+    }
+    if (ro != nb + (M >= 0) + (N >= 0)) return 0;
+    for (int k = 0; k < nb; k++)
+        if (la[k] != lo[k] || lb[k] != lo[k]) return 0;
+    if ((M >= 0 && lo[nb] != M) || (N >= 0 && lo[ro - 1] != N)) return 0;
+    Sym one = 1;
+    Sym sm = M >= 0 ? size[M] : one, sn = N >= 0 ? size[N] : one, sk = K >= 0 ? size[K] : one;
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_prod(sa, 0, nb)),
+                           cg_sym_value(cg, sm),
+                           cg_sym_value(cg, sn),
+                           cg_sym_value(cg, sk),
+                           cg_addr(cg, n->inputs[0]),
+                           cg_sym_value(cg, cg_sym_prod(sa, nb, ra)),
+                           cg_sym_value(cg, M >= 0 ? m_label_stride(sa, la, M) : 0),
+                           cg_sym_value(cg, K >= 0 ? m_label_stride(sa, la, K) : 0),
+                           cg_addr(cg, n->inputs[1]),
+                           cg_sym_value(cg, cg_sym_prod(sb, nb, rb)),
+                           cg_sym_value(cg, K >= 0 ? m_label_stride(sb, lb, K) : 0),
+                           cg_sym_value(cg, N >= 0 ? m_label_stride(sb, lb, N) : 0),
+                           cg_addr(cg, n->outputs[0])};
+    cg_call(cg, "kiln_einsum_mm_f32", args, 13);
+    return 1;
+}
+
 int emit_einsum(Codegen *cg, const Node *n) {
     EinsumSpec sp;
     int ranks[EINSUM_MAX_OPS];
@@ -45,6 +111,7 @@ int emit_einsum(Codegen *cg, const Node *n) {
         for (int k = 0; k < ranks[i]; k++)
             if (n->inputs[i]->shape.dims[k] != 1)
                 size[sp.label[i][k]] = n->inputs[i]->shape.dims[k];
+    if (m_einsum_matmul(cg, n, &sp, size)) return 0;
     int32_t labels[(EINSUM_MAX_OPS + 1) * IR_MAX_RANK], rk[EINSUM_MAX_OPS + 1];
     int nl = 0;
     for (int i = 0; i <= sp.n_ops; i++) {

@@ -27,6 +27,13 @@
 KILN_FOR_NUMERIC_TYPES(KILN_MISC_DECLARE)
 #undef KILN_MISC_DECLARE
 
+/* Einsum as batched products (emit_einsum's fast path): for t < batch,
+ * Y_t[M,N] = A_t B_t with A_t(m, k) = A[t * a_bs + m * a_rs + k * a_cs],
+ * B_t likewise, Y_t = Y + t * M * N dense (kiln_gemm_f32 on each). */
+void kiln_einsum_mm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *restrict A,
+                        int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *restrict B,
+                        int64_t b_bs, int64_t b_rs, int64_t b_cs, float *restrict Y);
+
 /* Det of batch n x n matrices (LU with partial pivoting, in double;
  * scratch holds n * n doubles). */
 void kiln_det_f32(int64_t batch, int64_t n, const float *restrict x, double *restrict scratch,
