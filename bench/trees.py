@@ -10,6 +10,11 @@ links it into kiln_bench.c and runs it alternately with ort_bench.js
 1024: kiln, ORT, kiln, ORT, ... for --rounds rounds. Prints the median of
 the rounds' medians and ORT time / kiln time (> 1: kiln is faster), and
 the compile time of each model.
+
+Then compile time and peak memory (the compiler's maximum resident set
+size) of `kiln compile -o EXE` (a service binary, linking included) on
+1,000 and 10,000 complete trees of depth 8 (tree_models.big_model; --big
+'' skips them).
 """
 import argparse
 import json
@@ -34,6 +39,7 @@ def main():
     ap.add_argument("--kiln", default=os.path.join(root, "build", "kiln"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--work", default=os.path.join(root, "build", "bench-trees"))
+    ap.add_argument("--big", default="1000,10000", help="tree counts for the compile-time table")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     print(f"{'model':<18} {'batch':>5} {'kiln_us':>10} {'ort_us':>10} {'ort/kiln':>8}")
@@ -63,6 +69,17 @@ def main():
             km, om = median(k), median(o)
             print(f"{stem:<18} {batch:>5} {km:>10.2f} {om:>10.2f} {om / km:>8.2f}", flush=True)
         print(f"{stem:<18} compile (kiln compile --emit obj): {t_compile:.1f} s", flush=True)
+    for n_trees in [int(v) for v in a.big.split(",") if v]:
+        path = tm.save(tm.big_model(1, n_trees, 8, 32), os.path.join(a.work, f"big{n_trees}.onnx"))
+        t0 = time.time()
+        p = subprocess.Popen([a.kiln, "compile", path, "-o", os.path.join(a.work, f"big{n_trees}")])
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.time() - t0
+        if status:
+            sys.exit(f"kiln compile of {n_trees} trees failed: {status}")
+        mb = os.path.getsize(path) / 1e6
+        print(f"{n_trees} trees of depth 8 ({mb:.0f} MB of ONNX): kiln compile {wall:.1f} s, "
+              f"peak RSS {ru.ru_maxrss / 1024:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

@@ -136,8 +136,9 @@ int tensor_read(Arena *a, const char *path, HostTensor *out, Diag *d);
 int tensor_parse(Arena *a, const char *path, const uint8_t *buf, size_t len, HostTensor *out,
                  Diag *d);
 
-/* Writes t as a .npy (version 1.0) file. Returns 0, or -1 after a
- * diagnostic: a dtype numpy has no name for (bfloat16) is exit class 1, a
+/* Writes t as a .npy (version 1.0) file, bfloat16 as its uint16 bit
+ * patterns (numpy has no such type). Returns 0, or -1 after a
+ * diagnostic: a dtype numpy has no name for is exit class 1, a
  * failed write (no such directory, disk full) exit class 3.
  * Requires: t->nbytes matches dims and dtype. */
 int tensor_write_npy(const char *path, const HostTensor *t, Diag *d);

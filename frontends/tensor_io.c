@@ -376,7 +376,8 @@ static int write_npy_strings(const char *path, const HostTensor *t, Diag *d) {
 
 int tensor_write_npy(const char *path, const HostTensor *t, Diag *d) {
     if (t->dtype == DT_STRING) return write_npy_strings(path, t, d);
-    const char *code = npy_code(t->dtype);
+    /* numpy has no bfloat16: its bit patterns are written as uint16. */
+    const char *code = t->dtype == DT_BF16 ? "u2" : npy_code(t->dtype);
     if (!code) {
         diag_file(d, path, "cannot write a tensor of %s as .npy: numpy has no such type",
                   dtype_onnx_name(t->dtype));

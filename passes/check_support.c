@@ -44,6 +44,9 @@ int pass_check_types(Graph *g, Diag *d) {
         for (int j = 0; j < n->n_inputs; j++) {
             Value *v = n->inputs[j];
             if (!v || (v->dtype != DT_STRING && v->dtype != DT_BF16)) continue;
+            if (v->dtype == DT_STRING && (op_info(n->op)->flags & OPF_STRING_IN)) continue;
+            /* bfloat16 has one kernel: Cast and CastLike to and from float. */
+            if (v->dtype == DT_BF16 && (n->op == OP_CAST || n->op == OP_CAST_LIKE)) continue;
             diag_node(d, n, "input '%s' has element type %s, which kiln does not support", v->name,
                       dtype_onnx_name(v->dtype));
             bad = 1;

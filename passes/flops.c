@@ -120,6 +120,16 @@ static int64_t flops_matmul(const Node *n) {
     return a->rank > 0 ? mul(mul(2, numel_out(n)), dim(a->dims[a->rank - 1])) : 0;
 }
 
+/* RNN, GRU, LSTM: per step, direction and row (Y's elements over H), the
+ * input and recurrent products 2*GH*(I + H) and an activation and about 3
+ * more per gate value. */
+static int64_t flops_rnn(const Node *n) {
+    const Shape *w = &n->inputs[1]->shape, *r = &n->inputs[2]->shape;
+    int64_t gh = dim(w->dims[1]), H = dim(r->dims[2]);
+    int64_t per = add(mul(mul(2, gh), add(dim(w->dims[2]), H)), mul(gh, FLOPS_TRANSCENDENTAL + 3));
+    return mul(H ? numel_out(n) / H : 0, per);
+}
+
 /* Multiply-adds per output (Conv) or input (ConvTranspose) element: the
  * weight's dim 1 (C_in / group, or C_out / group) times the kernel taps. */
 static int64_t conv_taps(const Node *n) {

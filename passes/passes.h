@@ -43,6 +43,11 @@ int pass_check_types(Graph *g, Diag *d);
  * leaves unresolved. */
 int pass_fold_constants(Graph *g, Diag *d);
 
+/* An If whose condition is a constant becomes the branch it takes
+ * (passes/control_flow.c). Requires: supported ops. Preserves: topological
+ * order. */
+int pass_fold_control(Graph *g, Diag *d);
+
 /* Gives every value a dtype and a shape, checking each node's operands.
  * Requires: supported ops. Preserves: everything else. */
 int pass_infer_shapes(Graph *g, Diag *d);

@@ -4,6 +4,7 @@
 static const PassInfo pipeline[] = {
     {"check-ops", pass_check_ops, 1},
     {"fold-constants", pass_fold_constants, 1},
+    {"fold-control", pass_fold_control, 1},
     {"infer-shapes", pass_infer_shapes, 1},
     {"check-types", pass_check_types, 1},
     {"fold-batchnorm", pass_fold_batchnorm, 0},

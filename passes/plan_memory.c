@@ -13,6 +13,19 @@
  * lifetimes overlap its own. Every two tensors alive at once then stay
  * disjoint at any sizes the bounds allow (the lower one ends before the
  * upper one starts), and a call at small sizes needs a small workspace.
+ *
+ * A size that a kernel computes at run time (a data-dependent symbol,
+ * dim.h: NonZero's count) is planned at its bound (dim_at_bound), so no
+ * offset depends on it: the kernel writes the symbol while the offsets
+ * computed from the input sizes stay valid.
+ *
+ * Control flow (compiler/ir/ops_control.def): a Loop or Scan runs the
+ * nodes of its region again and again, so whatever they read from before
+ * the region, and the begin node's outputs (the body's inputs), live until
+ * the end node; and the end node's outputs, which it writes during the
+ * iterations (a scan output slice by slice), are placed at the begin node.
+ * An If needs nothing more: only one of its branches runs, so values of
+ * the two may share bytes, and the end node reads both branches' results.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -69,6 +82,48 @@ static int place(Slot *const *live, int n_live, Slot *s) {
     return 0;
 }
 
+/* The index of the end node of the region node i opens. */
+static int region_end_index(const Graph *g, int i) {
+    int depth = 0;
+    for (int k = i + 1; k < g->n_nodes; k++) {
+        unsigned f = op_info(g->nodes[k]->op)->flags;
+        if (f & OPF_REGION_BEGIN) depth++;
+        if ((f & OPF_REGION_END) && depth-- == 0) return k;
+    }
+    return -1; /* none: not a verified graph (ir_graph_verify checks the nesting) */
+}
+
+/* Lifetimes across the loops (see the header): last[] extended, and
+ * early[b] = the end node whose outputs are placed at loop begin node b,
+ * late[e] = 1 for that end node. */
+static void loops_extend(const Graph *g, int *last, Node **early, char *late) {
+    int *def = arena_alloc_array(g->arena, (size_t)g->n_values + 1, sizeof(int));
+    for (int i = 0; i < g->n_values; i++)
+        def[i] = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_outputs; j++)
+            if (g->nodes[i]->outputs[j]) def[g->nodes[i]->outputs[j]->id] = i;
+    for (int b = 0; b < g->n_nodes; b++) {
+        const Node *n = g->nodes[b];
+        if (!(op_info(n->op)->flags & OPF_REGION_BEGIN) || n->op == OP_IF) continue;
+        int e = region_end_index(g, b);
+        if (e < 0) continue;
+        early[b] = g->nodes[e];
+        late[e] = 1;
+        for (int j = 0; j < n->n_outputs; j++)
+            if (n->outputs[j] && last[n->outputs[j]->id] < e) last[n->outputs[j]->id] = e;
+        for (int j = 0; j < g->nodes[e]->n_outputs; j++) {
+            const Value *v = g->nodes[e]->outputs[j];
+            if (v && last[v->id] < e) last[v->id] = e;
+        }
+        for (int k = b + 1; k <= e; k++)
+            for (int j = 0; j < g->nodes[k]->n_inputs; j++) {
+                const Value *v = g->nodes[k]->inputs[j];
+                if (v && def[v->id] <= b && last[v->id] < e) last[v->id] = e;
+            }
+    }
+}
+
 static int by_offset(const void *a, const void *b) {
     const Slot *x = *(Slot *const *)a, *y = *(Slot *const *)b;
     return x->off_hi < y->off_hi ? -1 : x->off_hi > y->off_hi;
@@ -84,6 +139,9 @@ int pass_plan_memory(Graph *g, Diag *d) {
     for (int i = 0; i < g->n_nodes; i++)
         for (int j = 0; j < g->nodes[i]->n_inputs; j++)
             if (g->nodes[i]->inputs[j]) last[g->nodes[i]->inputs[j]->id] = i;
+    Node **early = arena_alloc_array(g->arena, (size_t)g->n_nodes + 1, sizeof(Node *));
+    char *late = arena_alloc(g->arena, (size_t)g->n_nodes + 1); /* outputs placed early */
+    loops_extend(g, last, early, late);
 
     /* At most one slot per value and one per node. */
     int cap = g->n_values + g->n_nodes + 1, n_slots = 0, n_live = 0, symbolic = 0;
@@ -91,23 +149,36 @@ int pass_plan_memory(Graph *g, Diag *d) {
     Slot **live = arena_alloc_array(g->arena, (size_t)cap, sizeof(Slot *));
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
-        for (int j = 0; j <= n->n_outputs; j++) {
+        int n_out = late[i] ? 0 : n->n_outputs, n_early = early[i] ? early[i]->n_outputs : 0;
+        for (int j = 0; j <= n_out + n_early; j++) {
             Slot *s = &slots[n_slots];
-            if (j < n->n_outputs) {
-                Value *v = n->outputs[j];
+            if (j < n_out + n_early) {
+                Value *v = j < n_out ? n->outputs[j] : early[i]->outputs[j - n_out];
                 /* Graph outputs live in the caller's buffers. */
                 if (!v || v->output_index >= 0) continue;
-                s->size = align64(dim_mul(shape_count(&v->shape), elem_bytes(v->dtype)));
+                s->size =
+                    align64(dim_mul(dim_at_bound(shape_count(&v->shape)), elem_bytes(v->dtype)));
                 s->last = last[v->id] < i ? i : last[v->id];
                 s->offset = &v->ws_offset;
             } else {
                 /* Scratch lives while the node runs, beside its inputs and outputs. */
                 if (n->scratch == 0) continue;
-                s->size = align64(n->scratch);
+                s->size = align64(dim_at_bound(n->scratch));
                 s->last = i;
                 s->offset = &n->scratch_offset;
             }
             s->first = i;
+            if (s->size == DIM_INVALID && j < n->n_outputs &&
+                dim_is_data(shape_count(&n->outputs[j]->shape))) {
+                char buf[160];
+                diag_node(d, n,
+                          "output '%s' has shape %s, whose size kiln cannot bound from the "
+                          "sizes computed at run time in it",
+                          n->outputs[j]->name, shape_str(&n->outputs[j]->shape, buf, sizeof buf));
+                diag_hint(d, "kiln plans such sizes at their upper bounds; keep them to sums and "
+                             "products of the sizes");
+                return -1;
+            }
             s->hi = upper(s->size);
             if (place(live, n_live, s)) return too_large(n, d);
             symbolic |= s->size < 0;

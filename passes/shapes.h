@@ -66,6 +66,11 @@ int shapes_const_ints_raw(Node *n, int i, int64_t *out, int max, Diag *d);
  * a size or an encoded Dim (fold_constants.h), into out as Dims; -1 with a
  * diagnostic if one is negative. */
 int shapes_const_dims(Node *n, int i, Dim *out, int max, Diag *d);
+/* The data-dependent symbol (compiler/ir/dim.h) that sizes dim k of n's
+ * output `out` at run time, at most bound: the one the output has if shape
+ * inference ran n before, else a new one named base_1, base_2...;
+ * DIM_INVALID with a diagnostic if bound is not a size (shapes_dyn.c). */
+Dim shapes_dyn_count(Node *n, int out, int k, const char *base, Dim bound, Diag *d);
 /* axis in [-rank, rank) -> [0, rank); -1 with a diagnostic if out of range. */
 int shapes_axis(Node *n, int64_t axis, int rank, Diag *d, int64_t *out);
 

@@ -316,11 +316,15 @@ int shape_math_cast(Node *n, Diag *d) {
         }
         to = (DType)a->i;
     }
-    if (!type_class(x->dtype) || !type_class(to)) {
+    /* bfloat16 converts to and from float only (kiln_cast_bf16_f32 and
+     * kiln_cast_f32_bf16, runtime/kernels/misc.c). */
+    int bf16 = (x->dtype == DT_BF16 && (to == DT_F32 || to == DT_BF16)) ||
+               (to == DT_BF16 && x->dtype == DT_F32);
+    if (!bf16 && (!type_class(x->dtype) || !type_class(to))) {
         diag_node(d, n, "cast from %s to %s is not supported", dtype_onnx_name(x->dtype),
                   dtype_onnx_name(to));
-        diag_hint(d, "kiln casts between numeric types and bool; strings and bfloat16 are not "
-                     "supported");
+        diag_hint(d, "kiln casts between numeric types and bool, and bfloat16 to and from float; "
+                     "strings are not supported");
         return -1;
     }
     shapes_set(n, 0, to, &x->shape);

@@ -357,6 +357,13 @@ int shape_conv_transpose(Node *n, Diag *d) {
     Geom g;
     int64_t opad[MAX_SPATIAL], want[IR_MAX_RANK];
     Dim out[MAX_SPATIAL] = {0};
+    /* With output_shape the pads are computed, not read (ONNX ignores the
+     * attribute then); they may be negative, so the ones an earlier run
+     * wrote back must not reach read_geom's checks. */
+    if (ir_attr(n, "output_shape") && ir_attr(n, "pads")) {
+        int64_t zeros[2 * MAX_SPATIAL] = {0};
+        write_ints(n, "pads", 2 * r, zeros);
+    }
     if (read_geom(n, d, r, w->shape.dims + 2, &g) || read_ints(n, d, "output_padding", r, 0, opad))
         return -1;
     const char *ap = read_auto_pad(n, d);

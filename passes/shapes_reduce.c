@@ -254,8 +254,11 @@ int shape_topk(Node *n, Diag *d) {
     if (reduce_dtype_ok(n, x, 0, d) ||
         shapes_axis(n, ir_attr_int(n, "axis", -1), x->shape.rank, d, &axis))
         return -1;
+    Value *kv_in = shapes_in(n, 1);
     if (n->opset < 10) {
         k = ir_attr_int(n, "k", -1);
+    } else if (kv_in && (!kv_in->data || ir_value_has_dims(kv_in))) {
+        k = -1; /* read at run time (emit_topk), at most the axis's length */
     } else {
         int64_t kv[2];
         int count = shapes_const_ints(n, 1, kv, 2, d);
@@ -272,7 +275,19 @@ int shape_topk(Node *n, Diag *d) {
         diag_hint(d, "pin the dim with --shape INPUT=DIMS or --dim NAME=SIZE");
         return -1;
     }
-    if (k < 0 || k > len) {
+    Dim kd = k;
+    if (k < 0 && n->opset >= 10) {
+        int64_t c;
+        if (kv_in->dtype != DT_I64 || !dim_value(shape_count(&kv_in->shape), &c) || c != 1) {
+            char buf[160];
+            diag_node(d, n, "K '%s' is %s%s, expected one int64", kv_in->name,
+                      dtype_onnx_name(kv_in->dtype), shapes_str(&kv_in->shape, buf));
+            return -1;
+        }
+        if ((kd = shapes_dyn_count(n, 0, x->shape.rank ? (int)axis : 0, "topk_k", len, d)) ==
+            DIM_INVALID)
+            return -1;
+    } else if (k < 0 || k > len) {
         diag_node(d, n, "k is %lld but axis %lld has %lld elements", (long long)k, (long long)axis,
                   (long long)len);
         return -1;
@@ -281,7 +296,7 @@ int shape_topk(Node *n, Diag *d) {
     p->axis = (int)axis;
     p->k = k;
     Shape s = x->shape;
-    if (s.rank) s.dims[axis] = k;
+    if (s.rank) s.dims[axis] = kd;
     shapes_set(n, 0, x->dtype, &s);
     shapes_set(n, 1, DT_I64, &s);
     return 0;

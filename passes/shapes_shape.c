@@ -49,13 +49,6 @@ static int batch_dim_error(Node *n, Diag *d, int axis, const char *what) {
     return -1;
 }
 
-int shape_data_dependent(Node *n, Diag *d) {
-    diag_node(d, n, "output shape depends on the data");
-    diag_hint(d, "kiln compiles static shapes; %s is only supported when it can be folded away",
-              n->op_type ? n->op_type : op_info(n->op)->name);
-    return -1;
-}
-
 int shape_concat(Node *n, Diag *d) {
     const Attr *a = ir_attr(n, "axis");
     Value *x0 = shapes_in(n, 0);
@@ -410,8 +403,8 @@ int shape_gather_nd(Node *n, Diag *d) {
                   shapes_str(&idx->shape, (char[160]){0}), b, rx);
         return -1;
     }
-    for (int i = b; i < b + k; i++)
-        if (x->shape.dims[i] < 0) return batch_dim_error(n, d, i, "indexing");
+    /* Indexed dims may be symbolic: emit_gather_nd passes their sizes and
+     * strides at run time, and the kernel checks each index against them. */
     Shape s = {0, {0}};
     for (int i = 0; i < ri - 1; i++)
         s.dims[s.rank++] = idx->shape.dims[i];

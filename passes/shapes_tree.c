@@ -136,6 +136,12 @@ int shape_tree_ensemble(Node *n, Diag *d) {
         diag_hint(d, "export the model with a 2-D input whose second dim is a number");
         return -1;
     }
+    if (x->shape.dims[1] > TREE_MAX_FEATURES) {
+        diag_node(d, n, "input '%s' has %lld features per row; tree ensembles take at most %d",
+                  x->name, (long long)x->shape.dims[1], TREE_MAX_FEATURES);
+        diag_hint(d, "select the features the trees use before the ensemble");
+        return -1;
+    }
     if (n->n_outputs != (classifier ? 2 : 1) && !(classifier && n->n_outputs == 1)) {
         diag_node(d, n, "has %d outputs; expected %s", n->n_outputs,
                   classifier ? "2 (label, probabilities)" : "1");
@@ -459,16 +465,18 @@ int shape_tree_ensemble(Node *n, Diag *d) {
     n->plan_kind = PLAN_TREE;
     n->plan.tree = p;
 
-    /* Scratch (emit_tree.c): the row's accumulators, the row in float if
-     * the input is double, and the scores if the model drops them. */
-    int64_t block = 64; /* rows: at most 1 MiB of accumulators and float rows */
-    while (block > 1 &&
-           block * ((int64_t)n_targets * 16 + (x->dtype == DT_F64 ? n_features * 4 : 0)) >
-               (1 << 20))
+    /* Scratch (emit_tree.c): the rows' accumulators, the rows in float if
+     * the input is double, the table walk's keys (two int32s per feature),
+     * and the scores if the model drops them. n_features is at most
+     * TREE_MAX_FEATURES, so these products fit. */
+    int64_t block = 256; /* rows: at most 4 MiB of it */
+    while (block > 1 && block * ((int64_t)n_targets * 16 + n_features * 8 +
+                                 (x->dtype == DT_F64 ? n_features * 4 : 0)) >
+                            (4 << 20))
         block /= 2;
     p->block_rows = (int32_t)block;
     int64_t feat_bytes = x->dtype == DT_F64 ? (block * n_features * 4 + 63) / 64 * 64 : 0;
-    n->scratch = block * n_targets * 16 + feat_bytes;
+    n->scratch = block * n_targets * 16 + feat_bytes + block * n_features * 8;
     if (classifier && (n->n_outputs < 2 || !n->outputs[1])) {
         /* the scores, [rows, targets] floats, after the fixed part */
         Dim scores = dim_mul(x->shape.dims[0], (int64_t)n_targets * 4);

@@ -126,7 +126,9 @@ int pass_dce(Graph *g, Diag *d) {
     ir_graph_recount(g);
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         Node *n = g->nodes[i];
-        int used = 0;
+        /* A region's markers stay (its nodes go one by one, as any others). */
+        int used =
+            (op_info(n->op)->flags & (OPF_REGION_BEGIN | OPF_REGION_ELSE | OPF_REGION_END)) != 0;
         for (int j = 0; j < n->n_outputs; j++)
             if (n->outputs[j] && n->outputs[j]->n_uses) used = 1;
         if (used) continue;

@@ -23,6 +23,14 @@
  * with no dynamic dim has n_syms 0 and ignores in_shapes' values (they
  * must still match).
  *
+ * Sizes the data decides (NonZero's count, Unique's values, a TopK whose
+ * k is an input): such an output dim is dynamic (shape -1, min 0, max its
+ * bound at the largest inputs, sym -1, dims its name: "nonzero_1").
+ * shapes() gives its upper bound at these input shapes, so outputs
+ * allocated as it says always suffice; run() writes the actual size into
+ * out_shapes, and the output is dense at that size (read out_shapes after
+ * run(), not before).
+ *
  * Run errors. Some values are only known at run time: a Gather index
  * read from an input, an integer divisor. Each place in the model that
  * checks one is a check site, numbered from 1; checks[site - 1] says in
@@ -109,6 +117,7 @@ enum {
     KILN_CHECK_RANGE = 7,     /* value is not in [0, size) (ONNX-ML feature indices) */
     KILN_CHECK_NAN = 8,       /* an element is NaN where the op has no answer for it */
     KILN_CHECK_CATEGORY = 9,  /* value is none of the op's categories (OneHotEncoder zeros=0) */
+    KILN_CHECK_COUNT = 10,    /* a count read at run time (TopK's k) is not in [0, size] */
 };
 typedef struct KilnRunError {
     int64_t value;    /* the offending index or divisor */
@@ -232,6 +241,9 @@ static inline int kiln_run_error_format(const KilnModel *m, int rc, const KilnRu
     case KILN_CHECK_CATEGORY:
         snprintf(buf, len, "%s: value %lld at position %lld is not one of the %lld categories",
                  site, v, at, n);
+        break;
+    case KILN_CHECK_COUNT:
+        snprintf(buf, len, "%s is %lld, not in [0, %lld]", site, v, n);
         break;
     default:
         snprintf(buf, len, "%s: check failed", site);

@@ -61,6 +61,7 @@ struct Codegen {
     LLVMValueRef *vals;      /* address of each Value, by id (malloc'd) */
     int *vals_fn;            /* fn_id that vals[id] was computed in; 0: none (malloc'd) */
     int sym_overflow;        /* a size of the node being emitted overflowed int64 */
+    int dim_here;            /* cg_dim_value_here is computing: no entry block, no cache */
     /* cg_dim_value's cache: the value of Dim -1 - id in function dimv_fn[id]
      * (malloc'd, grown on demand). */
     LLVMValueRef *dimv;
@@ -70,6 +71,16 @@ struct Codegen {
      * model's KilnModel.checks table is made from them. */
     const char **checks;
     int n_checks, cap_checks;
+    /* emit_control.c: the control-flow regions open at the builder,
+     * innermost last (their nesting is bounded by KILN_MAX_NESTING). */
+    struct CgRegion {
+        const Node *begin;            /* the If, Loop or Scan node */
+        LLVMBasicBlockRef head, exit; /* Loop, Scan: the test block and the one after;
+                                         If: the else branch and the block after */
+        LLVMBasicBlockRef then_end;   /* If: where the then branch ended */
+        LLVMValueRef counter, len;    /* Scan: its i64 iteration slot and count */
+    } regions[2 * KILN_MAX_NESTING + 2];
+    int n_regions;
 };
 
 LLVMValueRef cg_const_bytes(Codegen *cg, const void *data, size_t size, unsigned align,
@@ -119,6 +130,9 @@ LLVMValueRef cg_sym_value(Codegen *cg, Sym s);
 /* The i64 value of d in the function being emitted, computed once per
  * function in its entry block from its syms argument (cg->syms). */
 LLVMValueRef cg_dim_value(Codegen *cg, Dim d);
+/* d's value computed at the builder's position, caching nothing: for the
+ * shape functions, which store symbols in their body before reading them. */
+LLVMValueRef cg_dim_value_here(Codegen *cg, Dim d);
 /* A new check site with this text (from g's arena); returns its number. */
 int cg_check_site_add(Codegen *cg, const char *text);
 LLVMValueRef cg_i32(Codegen *cg, int v);
@@ -169,6 +183,12 @@ void cg_emit_constants(Codegen *cg, const Graph *g);
  * the first nonzero one. The check sites are numbered from 1 again on each
  * call (every variant has the same ones). */
 LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix);
+
+/* A count that node n reads at run time from the one-element int64 tensor
+ * k (TopK's K; emit_dyn.c): checked to lie in [0, max] (else run() fails
+ * with a check site naming k), stored as the data-dependent symbol count
+ * (dim.h) in the run's syms, and returned as an i64. */
+LLVMValueRef cg_dyn_count(Codegen *cg, const Node *n, const Value *k, Sym max, Dim count);
 
 /* ONNX-ML classifiers (emit_ml.c; the kernels are runtime/kernels/ml.h,
  * whose comments give the exact, ONNX Runtime-compatible semantics).

@@ -591,8 +591,14 @@ static LLVMValueRef emit_syms_fn(Codegen *cg, const Graph *g) {
             }
         }
     }
-    for (int s = 0; s < n; s++) /* symbols pinned away, or in no input */
-        if (!got[s]) {
+    /* Symbols pinned away, or in no input; a data-dependent one (dim.h) is
+     * at its bound until its kernel writes it, so that shapes() reports and
+     * workspace_size() plans the bound. A bound's symbols come before it. */
+    cg->syms = syms;
+    for (int s = 0; s < n; s++)
+        if (!got[s] && dim_sym_data_bound(s) != DIM_INVALID) {
+            store_at(cg, cg->i64, syms, s, cg_dim_value_here(cg, dim_sym_data_bound(s)));
+        } else if (!got[s]) {
             int64_t lo, hi;
             dim_sym_bounds(s, &lo, &hi);
             store_at(cg, cg->i64, syms, s, cg_i64(cg, lo));
@@ -1051,6 +1057,19 @@ int codegen_build(Codegen *cg, const Graph *g, Diag *d) {
     cg->g = g;
     cg->d = d;
 
+    /* The shape checks run before the model: one on a size that a kernel
+     * computes would see its bound, not its value. */
+    for (int i = 0; i < g->n_dim_checks; i++)
+        if (dim_is_data(g->dim_checks[i].a) || dim_is_data(g->dim_checks[i].b)) {
+            diag_file(d, g->source_path,
+                      "%s: requires a check on a size that a node computes at run time "
+                      "from the data (two such sizes equal, or one at least a minimum), "
+                      "which kiln cannot make yet",
+                      g->dim_checks[i].what);
+            diag_hint(d, "make both sizes come from one node (one NonZero, one mask), or "
+                         "pad to a fixed size in the model");
+            return -1;
+        }
     cg_emit_constants(cg, g);
     int n_checks = -1;
     for (int i = 0; i < cg->n_variants; i++) {

@@ -36,7 +36,13 @@ typedef struct CodegenOptions {
     const char *version;    /* KilnModel.version */
     const char *sha256;     /* hex digest of the source model */
     const char *build_info; /* JSON object text for KilnModel.build_info */
+    int trees;              /* CG_TREES_*: tree ensembles' form (compiler/codegen/emit_tree.c) */
 } CodegenOptions;
+
+/* Tree ensembles as compare-and-branch code for small batches and a table
+ * for large ones, the code only (whatever its compile time), or the table
+ * only. */
+enum { CG_TREES_AUTO, CG_TREES_CODE, CG_TREES_TABLE };
 
 typedef enum { CG_FILE_OBJECT, CG_FILE_ASM, CG_FILE_LLVM } CodegenFileKind;
 

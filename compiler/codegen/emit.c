@@ -5,7 +5,9 @@
  * an expression is computed once per function, in its entry block, from
  * the symbol values the function gets. So a static model's kernels see
  * constant trip counts after inlining, as before, and a dynamic one's see
- * the run-time sizes only where they are symbolic.
+ * the run-time sizes only where they are symbolic. A size that depends on
+ * a data-dependent symbol (dim.h, emit_dyn.c) is computed where it is used
+ * instead: the kernel that writes that symbol runs in the body.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -27,15 +29,16 @@ Sym cg_sym_prod(const Shape *s, int from, int to) {
 static LLVMValueRef dim_emit(Codegen *cg, Dim d);
 
 /* floor(a / b) for b > 0. */
-static LLVMValueRef floor_div(Codegen *cg, LLVMValueRef a, LLVMValueRef b) {
-    LLVMBuilderRef e = cg->entry;
+static LLVMValueRef floor_div(Codegen *cg, LLVMBuilderRef e, LLVMValueRef a, LLVMValueRef b) {
     LLVMValueRef q = LLVMBuildSDiv(e, a, b, ""), r = LLVMBuildSRem(e, a, b, "");
     LLVMValueRef neg = LLVMBuildICmp(e, LLVMIntSLT, r, cg_i64(cg, 0), "");
     return LLVMBuildSub(e, q, LLVMBuildZExt(e, neg, cg->i64, ""), "");
 }
 
-static LLVMValueRef dim_emit_uncached(Codegen *cg, const DimExpr *x) {
-    LLVMBuilderRef e = cg->entry;
+/* x's value computed with builder e: the entry block's, or for a size that
+ * depends on a data-dependent symbol (dim.h) the builder's position, since
+ * the kernel that writes that symbol into syms runs in the body. */
+static LLVMValueRef dim_emit_uncached(Codegen *cg, LLVMBuilderRef e, const DimExpr *x) {
     switch (x->kind) {
     case DIMK_CONST:
         return cg_i64(cg, x->value);
@@ -59,14 +62,14 @@ static LLVMValueRef dim_emit_uncached(Codegen *cg, const DimExpr *x) {
         return sum ? sum : cg_i64(cg, 0);
     }
     case DIMK_FLOORDIV:
-        return floor_div(cg, dim_emit(cg, x->a), dim_emit(cg, x->b));
+        return floor_div(cg, e, dim_emit(cg, x->a), dim_emit(cg, x->b));
     case DIMK_CEILDIV: {
         LLVMValueRef na = LLVMBuildNeg(e, dim_emit(cg, x->a), "");
-        return LLVMBuildNeg(e, floor_div(cg, na, dim_emit(cg, x->b)), "");
+        return LLVMBuildNeg(e, floor_div(cg, e, na, dim_emit(cg, x->b)), "");
     }
     case DIMK_MOD: {
         LLVMValueRef a = dim_emit(cg, x->a), b = dim_emit(cg, x->b);
-        return LLVMBuildSub(e, a, LLVMBuildMul(e, b, floor_div(cg, a, b), ""), "");
+        return LLVMBuildSub(e, a, LLVMBuildMul(e, b, floor_div(cg, e, a, b), ""), "");
     }
     case DIMK_MIN:
     case DIMK_MAX: {
@@ -81,6 +84,7 @@ static LLVMValueRef dim_emit_uncached(Codegen *cg, const DimExpr *x) {
 
 static LLVMValueRef dim_emit(Codegen *cg, Dim d) {
     if (d >= 0) return cg_i64(cg, d);
+    if (cg->dim_here || dim_is_data(d)) return dim_emit_uncached(cg, cg->builder, dim_expr(d));
     int64_t id = -1 - d;
     if (id >= cg->cap_dimv) {
         int64_t cap = cg->cap_dimv ? cg->cap_dimv : 1024;
@@ -93,9 +97,17 @@ static LLVMValueRef dim_emit(Codegen *cg, Dim d) {
         cg->cap_dimv = cap;
     }
     if (cg->dimv_fn[id] == cg->fn_id) return cg->dimv[id];
-    LLVMValueRef v = dim_emit_uncached(cg, dim_expr(d));
+    LLVMValueRef v = dim_emit_uncached(cg, cg->entry, dim_expr(d));
     cg->dimv[id] = v;
     cg->dimv_fn[id] = cg->fn_id;
+    return v;
+}
+
+LLVMValueRef cg_dim_value_here(Codegen *cg, Dim d) {
+    int was = cg->dim_here;
+    cg->dim_here = 1;
+    LLVMValueRef v = dim_emit(cg, d);
+    cg->dim_here = was;
     return v;
 }
 
@@ -139,16 +151,23 @@ LLVMValueRef cg_addr(Codegen *cg, const Value *v) {
     LLVMValueRef a;
     if (v->data) {
         /* A shape vector folded from the input shapes: its symbolic
-         * elements computed from this call's sizes. */
+         * elements computed from this call's sizes; where one depends on
+         * a data-dependent size, stored anew at each use (in the body,
+         * after the kernel that sizes it), so never cached. */
         int64_t n = shape_numel(&v->shape);
         const int64_t *x = v->data;
+        int late = 0;
+        for (int64_t i = 0; i < n; i++)
+            late |= ir_dim_in_data(x[i]) && dim_is_data(ir_dim_decode(x[i]));
+        LLVMBuilderRef b = late ? cg->builder : cg->entry;
         a = LLVMBuildAlloca(cg->entry, LLVMArrayType2(cg->i64, (uint64_t)(n ? n : 1)), v->name);
         for (int64_t i = 0; i < n; i++) {
             LLVMValueRef idx = cg_i64(cg, i);
             LLVMValueRef e =
                 ir_dim_in_data(x[i]) ? cg_dim_value(cg, ir_dim_decode(x[i])) : cg_i64(cg, x[i]);
-            LLVMBuildStore(cg->entry, e, LLVMBuildGEP2(cg->entry, cg->i64, a, &idx, 1, ""));
+            LLVMBuildStore(b, e, LLVMBuildGEP2(b, cg->i64, a, &idx, 1, ""));
         }
+        if (late) return a;
     } else if (v->input_index >= 0) {
         a = load_ptr(cg, cg->entry, cg->fn_inputs, v->input_index);
     } else if (v->producer && v->output_index >= 0) {
@@ -544,7 +563,19 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix) {
         return bad ? NULL : fn;
     }
 
-    int n_chunks = (g->n_nodes + RUN_CHUNK_NODES - 1) / RUN_CHUNK_NODES;
+    /* Chunk c is nodes [cut[c], cut[c + 1]): RUN_CHUNK_NODES of them, or
+     * more where a control-flow region would be cut (its blocks must be
+     * in one function). */
+    int *cut = malloc(sizeof(int) * (size_t)(g->n_nodes + 2)), n_chunks = 0;
+    if (!cut) kiln_oom("chunk table");
+    for (int i = 0, depth = 0; i < g->n_nodes;) {
+        cut[n_chunks++] = i;
+        for (int to = i + RUN_CHUNK_NODES; i < g->n_nodes && (i < to || depth > 0); i++) {
+            unsigned f = op_info(g->nodes[i]->op)->flags;
+            depth += (f & OPF_REGION_BEGIN) ? 1 : (f & OPF_REGION_END) ? -1 : 0;
+        }
+    }
+    cut[n_chunks] = g->n_nodes;
     LLVMValueRef *chunks = malloc(sizeof(LLVMValueRef) * (size_t)n_chunks);
     if (!chunks) kiln_oom("chunk table");
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
@@ -555,8 +586,7 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix) {
         /* Inlined back into run, the chunks would make it one huge function again. */
         LLVMAddAttributeAtIndex(chunks[c], (unsigned)LLVMAttributeFunctionIndex,
                                 LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
-        int to = c + 1 < n_chunks ? (c + 1) * RUN_CHUNK_NODES : g->n_nodes;
-        if (emit_nodes(cg, g, c * RUN_CHUNK_NODES, to, c + 1 == n_chunks, 1)) bad = 1;
+        if (emit_nodes(cg, g, cut[c], cut[c + 1], c + 1 == n_chunks, 1)) bad = 1;
         LLVMBuildRet(cg->builder, cg_i32(cg, 0));
         fn_end(cg, body);
     }
@@ -580,5 +610,6 @@ LLVMValueRef cg_emit_run(Codegen *cg, const Graph *g, const char *suffix) {
     LLVMBuildRet(cg->builder, cg_i32(cg, 0));
     fn_end(cg, body);
     free(chunks);
+    free(cut);
     return bad ? NULL : fn;
 }

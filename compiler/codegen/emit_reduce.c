@@ -273,8 +273,14 @@ int emit_topk(Codegen *cg, const Node *n) {
         return -1;
     }
     /* sorted=0 allows any order; sorted output is one of them. */
-    LLVMValueRef params[] = {cg_i32(cg, (int)ir_attr_int(n, "largest", 1)),
-                             cg_i64(cg, reduce_plan_of(n)->k)};
+    const ReducePlan *p = reduce_plan_of(n);
+    LLVMValueRef k = cg_i64(cg, p->k);
+    if (p->k < 0) { /* K read at run time, a data-dependent size of the outputs */
+        const Shape *s = &n->inputs[0]->shape;
+        k = cg_dyn_count(cg, n, n->inputs[1], s->rank ? s->dims[p->axis] : 1,
+                         n->outputs[0]->shape.rank ? n->outputs[0]->shape.dims[p->axis] : 0);
+    }
+    LLVMValueRef params[] = {cg_i32(cg, (int)ir_attr_int(n, "largest", 1)), k};
     return reduce_along_axis(cg, n, "topk", params, 2, 2);
 }
 

@@ -16,9 +16,22 @@
  * their final form (no memory but the feature loads, constants inline),
  * so they skip the IR optimiser (optnone), which on 100,000-block
  * functions is slow and finds nothing to improve. The row loop then
- * stores the raw sums into the scores tensor and kiln_tree_finalize
+ * stores the raw sums into the scores tensor and kiln_tree_rows_finish
  * (runtime/kernels/tree.c) applies base values, aggregation, the
  * post_transform and the labels.
+ *
+ * LLVM's code generation costs about 100 us per branch, so compare-and-
+ * branch code is only for ensembles of up to TREE_CODE_BRANCHES branches.
+ * Every ensemble also gets the table form (tree.h's KilnTreeTable):
+ * constant arrays, which cost nothing to compile, walked by
+ * kiln_tree_table_rows 32 rows or trees at a time, branchlessly over
+ * complete trees where padding the trees to complete ones costs at most
+ * TREE_PAD times their nodes. A block of TREE_TABLE_ROWS rows or more runs
+ * the table (the walks of 32 rows overlap, and code's branches mispredict
+ * on half the nodes), fewer rows the code when there is any: on 100 trees
+ * of depth 6, code takes 0.37 us a row at 1 row, the table 0.64; at 32
+ * rows, code 0.72 us a row, the table 0.57. --trees code|table
+ * (CodegenOptions.trees) forces one form.
  */
 #include <assert.h>
 #include <math.h>
@@ -43,6 +56,11 @@ static_assert((int)TREE_AGG_SUM == KILN_TREE_SUM && (int)TREE_AGG_AVERAGE == KIL
  * a function's size (200 trees of depth 6 compile in 3.5 s in functions of
  * 32,768 branches, 1.5 s in functions of 4,096). */
 enum { TREE_FN_NODES = 4096 };
+
+/* Ensembles of more branches get no code (at 100 us a branch, 1.6 s), the
+ * padding a complete table may add, its deepest trees, and the rows from
+ * which a block runs the table rather than the code. */
+enum { TREE_CODE_BRANCHES = 16384, TREE_PAD = 4, TREE_COMPLETE_DEPTH = 16, TREE_TABLE_ROWS = 32 };
 
 typedef struct TreeEmit {
     Codegen *cg;
@@ -307,12 +325,259 @@ static LLVMValueRef const_global(Codegen *cg, const void *data, size_t size, con
     return cg_const_bytes(cg, data, size ? size : 1, 8, name);
 }
 
+/* The table form (tree.h), built from the plan. */
+typedef struct TreeTable {
+    const TreePlan *p;
+    int32_t depth; /* complete: levels; 0: generic */
+    int simple;
+    KilnTreeNode *cnodes;
+    KilnTreeGNode *gnodes;
+    int32_t n_gnodes;
+    uint32_t *leaves;
+    int64_t n_leaves;
+    int32_t *roots, *targets;
+    uint8_t *has;
+    int32_t *w_first, *w_target;
+    float *w_value;
+    int32_t n_records, n_w;
+    int32_t *record; /* [n_nodes] a leaf's record or generic slot, -1 until made */
+} TreeTable;
+
+/* tree.c's tree_keys for a threshold: x <= NaN never holds, and the
+ * smallest key is a NaN that goes left (which is then left of it). */
+static int32_t float_key(float t) {
+    if (isnan(t)) return INT32_MIN;
+    union {
+        float f;
+        int32_t i;
+    } u = {t + 0.0f};
+    return u.i >= 0 ? u.i : u.i ^ 0x7fffffff;
+}
+
+static float float_below(float t) {
+    if (isnan(t) || t == -INFINITY) return NAN; /* nothing is below: x <= NaN never holds */
+    return nextafterf(t, -INFINITY);
+}
+
+/* A leaf's table entry: its weight's bits (simple) or its record. */
+static uint32_t table_leaf(TreeTable *tt, int32_t k) {
+    const TreePlan *p = tt->p;
+    const TreeNode *t = &p->nodes[k];
+    if (tt->simple) {
+        union {
+            float f;
+            uint32_t u;
+        } w = {t->n_w ? p->w_value[t->w_first] : 0.0f};
+        return w.u;
+    }
+    if (tt->record[k] < 0) {
+        tt->record[k] = tt->n_records;
+        for (int32_t j = t->w_first; j < t->w_first + t->n_w; j++) {
+            tt->w_target[tt->n_w] = p->w_target[j];
+            tt->w_value[tt->n_w++] = p->w_value[j];
+        }
+        tt->w_first[++tt->n_records] = tt->n_w;
+    }
+    return (uint32_t)tt->record[k];
+}
+
+/* Node k of the plan at heap position i (level l) of complete tree `tree`. */
+static void table_fill(TreeTable *tt, int64_t tree, int32_t k, uint32_t i, int32_t l) {
+    const TreeNode *t = &tt->p->nodes[k];
+    uint32_t inner = (1u << tt->depth) - 1;
+    if (l == tt->depth) {
+        assert(t->mode == TREE_LEAF);
+        tt->leaves[tree * (inner + 1) + i - inner] = table_leaf(tt, k);
+        return;
+    }
+    KilnTreeNode *e = &tt->cnodes[tree * inner + i];
+    if (t->mode == TREE_LEAF) { /* padding: both sides reach the leaf */
+        e->key = 0;
+        e->column = 0;
+        table_fill(tt, tree, k, 2 * i + 1, l + 1);
+        table_fill(tt, tree, k, 2 * i + 2, l + 1);
+        return;
+    }
+    /* Rewritten as "x <= threshold goes left". */
+    int swap = t->mode == TREE_BRANCH_GTE || t->mode == TREE_BRANCH_GT;
+    float th = t->threshold;
+    if (t->mode == TREE_BRANCH_LT || t->mode == TREE_BRANCH_GTE) th = float_below(th);
+    if (swap && isnan(t->threshold)) th = INFINITY; /* x >= NaN never holds: always left */
+    int nan_left = swap ? !t->missing_true : t->missing_true;
+    e->key = float_key(th);
+    e->column = (uint32_t)(t->feature + (nan_left ? tt->p->n_features : 0));
+    table_fill(tt, tree, t->child[swap ? 1 : 0], 2 * i + 1, l + 1);
+    table_fill(tt, tree, t->child[swap ? 0 : 1], 2 * i + 2, l + 1);
+}
+
+/* Generic: tree `root` depth first, left first; returns its root's node
+ * index or ~leaf. stack: [2 n_nodes] scratch. */
+static int32_t table_generic(TreeTable *tt, int32_t root, int32_t *stack) {
+    static const uint32_t modes[] = {
+        [TREE_BRANCH_LEQ] = KILN_TREE_MODE_LEQ, [TREE_BRANCH_LT] = KILN_TREE_MODE_LT,
+        [TREE_BRANCH_GTE] = KILN_TREE_MODE_GTE, [TREE_BRANCH_GT] = KILN_TREE_MODE_GT,
+        [TREE_BRANCH_EQ] = KILN_TREE_MODE_EQ,   [TREE_BRANCH_NEQ] = KILN_TREE_MODE_NEQ,
+    };
+    int32_t first = -1, sp = 0;
+    /* Entries: a plan node and where its index goes (a parent's child slot
+     * as g * 2 + side, or -1 for the root). */
+    stack[sp++] = root;
+    stack[sp++] = -1;
+    while (sp) {
+        int32_t slot = stack[--sp], k = stack[--sp];
+        const TreeNode *t = &tt->p->nodes[k];
+        int32_t id;
+        if (t->mode == TREE_LEAF) {
+            tt->leaves[tt->n_leaves] = table_leaf(tt, k);
+            id = ~(int32_t)tt->n_leaves++;
+        } else {
+            id = tt->n_gnodes++;
+            KilnTreeGNode *e = &tt->gnodes[id];
+            e->threshold = t->threshold;
+            e->feature = (uint32_t)t->feature | modes[t->mode] << KILN_TREE_MODE_SHIFT |
+                         (t->missing_true ? KILN_TREE_NAN_TRUE : 0);
+            stack[sp++] = t->child[1];
+            stack[sp++] = id * 2 + 1;
+            stack[sp++] = t->child[0];
+            stack[sp++] = id * 2;
+        }
+        if (slot < 0)
+            first = id;
+        else
+            tt->gnodes[slot / 2].child[slot % 2] = id;
+    }
+    return first;
+}
+
+static void *table_alloc(size_t n, size_t size) {
+    void *v = calloc(n ? n : 1, size);
+    if (!v) kiln_oom("tree table");
+    return v;
+}
+
+/* Builds the table and emits it as a constant KilnTreeTable; NULL if the
+ * trees do not fit one (a column beyond KILN_TREE_COLUMN). */
+static LLVMValueRef table_emit(Codegen *cg, const TreePlan *p, int32_t n_branches) {
+    if (p->n_features > KILN_TREE_COLUMN / 2) return NULL;
+    TreeTable tt = {.p = p};
+    /* Simple: every leaf has one weight, the same target in all of a tree's
+     * leaves, and the trees sum. */
+    int32_t *target = table_alloc((size_t)p->n_trees, sizeof(int32_t));
+    int32_t *stack = table_alloc(2 * (size_t)p->n_nodes, sizeof(int32_t));
+    int eq = 0;
+    tt.simple = p->aggregate == TREE_AGG_SUM || p->aggregate == TREE_AGG_AVERAGE;
+    for (int32_t k = 0; k < p->n_trees; k++) {
+        int32_t sp = 0;
+        target[k] = -1;
+        stack[sp++] = p->roots[k];
+        while (sp) {
+            const TreeNode *t = &p->nodes[stack[--sp]];
+            if (t->mode == TREE_BRANCH_EQ || t->mode == TREE_BRANCH_NEQ) eq = 1;
+            if (t->mode != TREE_LEAF) {
+                stack[sp++] = t->child[0];
+                stack[sp++] = t->child[1];
+                continue;
+            }
+            if (t->n_w != 1 || (target[k] >= 0 && target[k] != p->w_target[t->w_first]))
+                tt.simple = 0;
+            else
+                target[k] = p->w_target[t->w_first];
+        }
+    }
+    int64_t leaves = (int64_t)p->n_nodes - n_branches;
+    int64_t padded =
+        p->max_depth <= TREE_COMPLETE_DEPTH ? (int64_t)p->n_trees << p->max_depth : INT64_MAX;
+    if (!eq && p->max_depth > 0 && padded <= TREE_PAD * (int64_t)p->n_nodes + 65536) {
+        tt.depth = p->max_depth;
+        uint32_t inner = (1u << tt.depth) - 1;
+        tt.cnodes = table_alloc((size_t)p->n_trees * inner, sizeof(KilnTreeNode));
+        tt.n_leaves = padded;
+    } else {
+        tt.gnodes = table_alloc((size_t)n_branches, sizeof(KilnTreeGNode));
+        tt.roots = table_alloc((size_t)p->n_trees, sizeof(int32_t));
+        tt.n_leaves = leaves;
+    }
+    tt.leaves = table_alloc((size_t)tt.n_leaves, sizeof(uint32_t));
+    if (!tt.simple) {
+        tt.record = table_alloc((size_t)p->n_nodes, sizeof(int32_t));
+        for (int32_t k = 0; k < p->n_nodes; k++)
+            tt.record[k] = -1;
+        tt.w_first = table_alloc((size_t)leaves + 1, sizeof(int32_t));
+        tt.w_target = table_alloc((size_t)p->n_weights, sizeof(int32_t));
+        tt.w_value = table_alloc((size_t)p->n_weights, sizeof(float));
+    } else {
+        tt.has = table_alloc((size_t)p->n_targets, 1);
+        for (int32_t k = 0; k < p->n_trees; k++)
+            if (target[k] >= 0) tt.has[target[k]] = 1;
+    }
+    if (tt.depth) {
+        for (int32_t k = 0; k < p->n_trees; k++)
+            table_fill(&tt, k, p->roots[k], 0, 0);
+    } else {
+        tt.n_leaves = 0;
+        for (int32_t k = 0; k < p->n_trees; k++)
+            tt.roots[k] = table_generic(&tt, p->roots[k], stack);
+    }
+    free(stack);
+
+    uint32_t inner = tt.depth ? (1u << tt.depth) - 1 : 0;
+    LLVMValueRef null = LLVMConstPointerNull(cg->ptr);
+#define BYTES(ptr, n, size, name)                                                                  \
+    ((ptr) ? const_global(cg, (ptr), (size_t)(n) * (size), name) : null)
+    LLVMValueRef fields[] = {
+        cg_i32(cg, tt.depth),
+        cg_i32(cg, p->n_trees),
+        cg_i32(cg, tt.simple),
+        cg_i32(cg, p->aggregate),
+        tt.depth ? BYTES(tt.cnodes, (int64_t)p->n_trees * inner, sizeof(KilnTreeNode), "tree_nodes")
+                 : BYTES(tt.gnodes, tt.n_gnodes, sizeof(KilnTreeGNode), "tree_nodes"),
+        BYTES(tt.leaves, tt.n_leaves, sizeof(uint32_t), "tree_leaves"),
+        BYTES(tt.roots, p->n_trees, sizeof(int32_t), "tree_roots"),
+        tt.simple ? BYTES(target, p->n_trees, sizeof(int32_t), "tree_targets") : null,
+        BYTES(tt.has, p->n_targets, 1, "tree_has"),
+        BYTES(tt.w_first, tt.n_records + 1, sizeof(int32_t), "tree_w_first"),
+        BYTES(tt.w_target, tt.n_w, sizeof(int32_t), "tree_w_target"),
+        BYTES(tt.w_value, tt.n_w, sizeof(float), "tree_w_value"),
+    };
+#undef BYTES
+    LLVMValueRef init =
+        LLVMConstStructInContext(cg->ctx, fields, sizeof fields / sizeof *fields, 0);
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), "tree_table");
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetAlignment(gv, 8);
+    free(target);
+    free(tt.cnodes);
+    free(tt.gnodes);
+    free(tt.leaves);
+    free(tt.roots);
+    free(tt.has);
+    free(tt.w_first);
+    free(tt.w_target);
+    free(tt.w_value);
+    free(tt.record);
+    return gv;
+}
+
 int emit_tree_ensemble(Codegen *cg, const Node *n) {
     const TreePlan *p = n->plan.tree;
     assert(n->plan_kind == PLAN_TREE && p);
     const Value *x = n->inputs[0];
     const Value *zv = p->classifier ? (n->n_outputs > 1 ? n->outputs[1] : NULL) : n->outputs[0];
     const Value *lv = p->classifier ? n->outputs[0] : NULL;
+
+    /* The forms (--trees: CodegenOptions.trees). */
+    int32_t *stack = malloc(sizeof(int32_t) * (size_t)p->n_nodes);
+    if (!stack) kiln_oom("tree ensemble");
+    int64_t n_branches = 0;
+    for (int32_t t = 0; t < p->n_trees; t++)
+        n_branches += tree_branches(p, p->roots[t], stack);
+    free(stack);
+    int want = cg->opts.trees;
+    LLVMValueRef table = want == CG_TREES_CODE ? NULL : table_emit(cg, p, (int32_t)n_branches);
+    int code = want == CG_TREES_CODE || !table ||
+               (want == CG_TREES_AUTO && n_branches <= TREE_CODE_BRANCHES);
 
     /* The tree functions. */
     TreeEmit te = {.cg = cg, .p = p, .f64 = LLVMDoubleTypeInContext(cg->ctx)};
@@ -336,7 +601,7 @@ int emit_tree_ensemble(Codegen *cg, const Node *n) {
         te.slot[t] = -1;
     int n_fns = 0;
     int32_t per_fn = TREE_FN_NODES;
-    for (int32_t from = 0; from < p->n_trees;) {
+    for (int32_t from = 0; code && from < p->n_trees;) {
         int32_t to = from, nodes = 0;
         while (to < p->n_trees && (to == from || nodes < per_fn))
             nodes += tree_branches(p, p->roots[to++], te.stack);
@@ -354,14 +619,18 @@ int emit_tree_ensemble(Codegen *cg, const Node *n) {
     LLVMValueRef rows = cg_sym_value(cg, cg_sym_dim(x->shape.dims[0]));
     LLVMValueRef xa = cg_addr(cg, x);
     LLVMValueRef scratch = cg_scratch(cg, n);
-    int64_t acc_bytes = B * nt2 * 8, row_bytes = 0;
+    /* Scratch (shapes_tree.c sizes it): the block's accumulators, its rows
+     * in float if the input is double, the table's keys, and the scores if
+     * the model drops them. */
+    int64_t acc_bytes = B * nt2 * 8, row_bytes = 0, key_bytes = B * p->n_features * 8;
     if (x->dtype == DT_F64) row_bytes = (B * p->n_features * 4 + 63) / 64 * 64;
     LLVMValueRef acc = scratch;
     LLVMValueRef rowbuf =
         LLVMBuildGEP2(b, cg->i8, scratch, (LLVMValueRef[]){cg_i64(cg, acc_bytes)}, 1, "");
-    LLVMValueRef z = zv ? cg_addr(cg, zv)
-                        : LLVMBuildGEP2(b, cg->i8, scratch,
-                                        (LLVMValueRef[]){cg_i64(cg, acc_bytes + row_bytes)}, 1, "");
+    LLVMValueRef z =
+        zv ? cg_addr(cg, zv)
+           : LLVMBuildGEP2(b, cg->i8, scratch,
+                           (LLVMValueRef[]){cg_i64(cg, acc_bytes + row_bytes + key_bytes)}, 1, "");
     LLVMValueRef null = LLVMConstPointerNull(cg->ptr);
     LLVMValueRef base =
         p->n_base ? const_global(cg, p->base, sizeof(float) * (size_t)p->n_base, "tree_base")
@@ -396,11 +665,34 @@ int emit_tree_ensemble(Codegen *cg, const Node *n) {
     /* acc[0, n): a row's sums; acc[n, 2n): how many trees scored each target. */
     LLVMValueRef ia[] = {acc, cg_i32(cg, p->n_targets), cg_f64(cg, neutral(p)), nb};
     cg_call(cg, "kiln_tree_rows_begin", ia, 4);
-    for (int i = 0; i < n_fns; i++) {
-        LLVMValueRef a[] = {fns[i], xr, cg_i64(cg, p->n_features), acc, cg_i32(cg, p->n_targets),
-                            nb};
-        cg_call(cg, "kiln_tree_fn_rows", a, 6);
+    /* The table for blocks of TREE_TABLE_ROWS rows or more (or always),
+     * the code for fewer. */
+    LLVMBasicBlockRef walked = NULL;
+    if (table) {
+        LLVMBasicBlockRef walk = LLVMAppendBasicBlockInContext(cg->ctx, here, "trees_table");
+        walked = LLVMAppendBasicBlockInContext(cg->ctx, here, "trees_done");
+        LLVMBasicBlockRef run_code =
+            code ? LLVMAppendBasicBlockInContext(cg->ctx, here, "trees_code") : walk;
+        LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSGE, nb, cg_i64(cg, TREE_TABLE_ROWS), ""), walk,
+                        run_code);
+        LLVMPositionBuilderAtEnd(b, walk);
+        LLVMValueRef keys = LLVMBuildGEP2(
+            b, cg->i8, scratch, (LLVMValueRef[]){cg_i64(cg, acc_bytes + row_bytes)}, 1, "keys");
+        LLVMValueRef a[] = {table, xr,  cg_i64(cg, p->n_features), acc, cg_i32(cg, p->n_targets),
+                            nb,    keys};
+        cg_call(cg, "kiln_tree_table_rows", a, 7);
+        LLVMBuildBr(b, walked);
+        LLVMPositionBuilderAtEnd(b, run_code);
     }
+    if (code) {
+        for (int i = 0; i < n_fns; i++) {
+            LLVMValueRef a[] = {
+                fns[i], xr, cg_i64(cg, p->n_features), acc, cg_i32(cg, p->n_targets), nb};
+            cg_call(cg, "kiln_tree_fn_rows", a, 6);
+        }
+        if (walked) LLVMBuildBr(b, walked);
+    }
+    if (walked) LLVMPositionBuilderAtEnd(b, walked);
     LLVMValueRef zoff = LLVMBuildMul(b, r, cg_i64(cg, p->n_targets), "");
     LLVMValueRef zr = LLVMBuildGEP2(b, cg->f32, z, &zoff, 1, "");
     /* Labels are int64 or string pointers: 8 bytes each. */

@@ -392,7 +392,8 @@ int driver_compile(const DriverOptions *o) {
                          model_name(a, o),
                          o->version ? o->version : "1",
                          sha,
-                         NULL};
+                         NULL,
+                         o->trees};
     if (!(cg = codegen_create(&co, &d))) goto out;
     if ((strcmp(o->emit, "exe") == 0 || release) &&
         link_target_check(o->triple ? codegen_triple(cg) : NULL, &d))
@@ -568,22 +569,39 @@ static int bind_inputs(Arena *a, const DriverOptions *o, const Graph *g, HostTen
     return bad ? -1 : 0;
 }
 
-/* Graph inputs that feed a slot which must be known at compile time (a
- * Reshape's shape, Pad's pads, ...) become constants: `kiln run` knows
- * their values, and kiln compiles every shape ahead of time. The rest
- * stay inputs, compacted in order together with their tensors. */
+/* Marks v and, through their producers, the values it is computed from
+ * (not through Shape and Size, which read only shapes). */
+static void mark_sources(const Graph *g, Value *v, char *mark) {
+    Value **stack = arena_alloc_array(g->arena, (size_t)g->n_values + 1, sizeof(Value *));
+    int n = 0;
+    if (!mark[v->id]) stack[n++] = v, mark[v->id] = 1;
+    while (n) {
+        const Node *p = stack[--n]->producer;
+        if (!p || p->op == OP_SHAPE || p->op == OP_SIZE) continue;
+        for (int j = 0; j < p->n_inputs; j++)
+            if (p->inputs[j] && !mark[p->inputs[j]->id])
+                stack[n++] = p->inputs[j], mark[p->inputs[j]->id] = 1;
+    }
+}
+
+/* Graph inputs from which a slot that must be known at compile time (a
+ * Reshape's shape, Pad's pads, ...) is computed become constants: `kiln
+ * run` knows their values, and kiln compiles every shape ahead of time.
+ * A Loop's trip count and condition count as such slots: known, they
+ * give its scan outputs their length. The rest stay inputs, compacted in
+ * order together with their tensors. */
 static void freeze_static_inputs(Graph *g, HostTensor *bound) {
+    char *mark = arena_alloc(g->arena, (size_t)g->n_values + 1);
+    for (int j = 0; j < g->n_nodes; j++) {
+        const Node *n = g->nodes[j];
+        unsigned mask = op_info(n->op)->static_inputs | (n->op == OP_LOOP ? 0x3u : 0u);
+        for (int s = 0; s < n->n_inputs && s < 32; s++)
+            if (n->inputs[s] && (mask >> s & 1)) mark_sources(g, n->inputs[s], mark);
+    }
     int k = 0;
     for (int i = 0; i < g->n_inputs; i++) {
         Value *v = g->inputs[i];
-        int is_static = 0;
-        for (int j = 0; j < g->n_nodes; j++) {
-            const Node *n = g->nodes[j];
-            unsigned mask = op_info(n->op)->static_inputs;
-            for (int s = 0; s < n->n_inputs && s < 32; s++)
-                if (n->inputs[s] == v && (mask >> s & 1)) is_static = 1;
-        }
-        if (is_static) {
+        if (mark[v->id]) {
             v->data = bound[i].data;
             v->input_index = -1;
             continue;
@@ -632,7 +650,7 @@ int driver_run(const DriverOptions *o) {
     if (load(a, &po, &g, NULL, &d)) goto out;
     freeze_static_inputs(g, bound);
     if (run_pipeline(g, o, NULL, &d)) goto out;
-    CodegenOptions co = {NULL, NULL, o->opt_level, model_name(a, o), "1", "", "{}"};
+    CodegenOptions co = {NULL, NULL, o->opt_level, model_name(a, o), "1", "", "{}", o->trees};
     if (!(cg = codegen_create(&co, &d)) || codegen_build(cg, g, &d) || codegen_jit(cg, &m, &d))
         goto out;
 
@@ -722,6 +740,34 @@ typedef struct OpCount {
     int n;
 } OpCount;
 
+/* The data-dependent symbols (dim.h) in d, into syms[*n] (each once). */
+static void data_syms_add(Dim d, int *syms, int *n) {
+    const DimExpr *x = dim_expr(d);
+    if (!x || !x->data) return;
+    if (x->kind == DIMK_SYM) {
+        for (int i = 0; i < *n; i++)
+            if (syms[i] == x->sym) return;
+        if (*n < DIM_MAX_SYMS) syms[(*n)++] = x->sym;
+    } else if (x->kind == DIMK_POLY) {
+        for (int t = 0; t < x->n_terms; t++)
+            for (int f = 0; f < x->terms[t].n; f++)
+                data_syms_add(x->terms[t].atom[f], syms, n);
+    } else {
+        data_syms_add(x->a, syms, n);
+        data_syms_add(x->b, syms, n);
+    }
+}
+
+/* The data-dependent symbols of g's outputs: sizes the model computes at
+ * run time, within a bound; their count. */
+static int output_data_syms(const Graph *g, int *syms) {
+    int n = 0;
+    for (int i = 0; i < g->n_outputs; i++)
+        for (int k = 0; k < g->outputs[i]->shape.rank; k++)
+            data_syms_add(g->outputs[i]->shape.dims[k], syms, &n);
+    return n;
+}
+
 int driver_inspect(const DriverOptions *o) {
     Diag d;
     diag_init(&d, stderr);
@@ -753,6 +799,7 @@ int driver_inspect(const DriverOptions *o) {
 
     char buf[160], wsbuf[256];
     int sym[DIM_MAX_SYMS], n_syms = ir_graph_syms(g, sym);
+    int dsym[DIM_MAX_SYMS], n_dsyms = output_data_syms(g, dsym);
     int64_t ws_lo, ws_hi;
     dim_bounds(g->ws_size, &ws_lo, &ws_hi);
     FILE *f = stdout;
@@ -782,6 +829,15 @@ int driver_inspect(const DriverOptions *o) {
             json_array_append_new(syms, json_pack("{s:s, s:I, s:I}", "name", dim_sym_name(sym[i]),
                                                   "min", (json_int_t)lo, "max", (json_int_t)hi));
         }
+        json_t *dsyms = json_array();
+        for (int i = 0; i < n_dsyms; i++) {
+            int64_t lo, hi;
+            dim_sym_bounds(dsym[i], &lo, &hi);
+            json_array_append_new(dsyms,
+                                  json_pack("{s:s, s:I, s:s}", "name", dim_sym_name(dsym[i]), "max",
+                                            (json_int_t)hi, "bound",
+                                            dim_str(dim_sym_data_bound(dsym[i]), buf, sizeof buf)));
+        }
         json_t *op_counts = json_object();
         for (int i = 0; i < n_ops; i++) {
             json_t *key = json_text(ops[i].op);
@@ -797,6 +853,10 @@ int driver_inspect(const DriverOptions *o) {
             dim_str(g->ws_size, wsbuf, sizeof wsbuf));
         json_t *zipmap = zipmap_labels_json(g); /* a key only when the model has a ZipMap */
         if (doc && zipmap) json_object_set_new(doc, "zipmap_labels", zipmap);
+        if (doc && n_dsyms) /* a key only when an output is sized by the data */
+            json_object_set_new(doc, "data_dependent", dsyms);
+        else
+            json_decref(dsyms);
         char *text = json_text_dump(doc);
         fprintf(f, "%s\n", text);
         free(text);
@@ -824,6 +884,13 @@ int driver_inspect(const DriverOptions *o) {
                         i + 1 < n_syms ? "," : "");
             }
             fputs("  (bound them with --shape or --dim NAME=MIN..MAX)\n", f);
+        }
+        for (int i = 0; i < n_dsyms; i++) {
+            int64_t lo, hi;
+            dim_sym_bounds(dsym[i], &lo, &hi);
+            fprintf(f, "%s %s <= %s (max %lld)%s", i ? "," : "by data   ", dim_sym_name(dsym[i]),
+                    dim_str(dim_sym_data_bound(dsym[i]), buf, sizeof buf), (long long)hi,
+                    i + 1 < n_dsyms ? "" : "  (sized at run time; the response has the size)\n");
         }
         fprintf(f, "flops      %lld%s\n", (long long)flops,
                 n_syms ? " (dynamic dims at their lower bounds)" : "");
@@ -862,7 +929,7 @@ int driver_check(const DriverOptions *o) {
     if (load(a, o, &g, NULL, &d) || run_pipeline(g, o, NULL, &d)) goto out;
     /* Lowering can still refuse a node (an unsupported broadcast); build
      * the module without optimising to find out. */
-    CodegenOptions co = {NULL, NULL, 0, "check", "1", "", "{}"};
+    CodegenOptions co = {NULL, NULL, 0, "check", "1", "", "{}", 0};
     if (!(cg = codegen_create(&co, &d)) || codegen_build(cg, g, &d)) goto out;
     printf("%s: ok (%d nodes, %d inputs, %d outputs)\n", o->model, g->n_nodes, g->n_inputs,
            g->n_outputs);
@@ -882,6 +949,7 @@ int driver_ops(const DriverOptions *o) {
     json_t *list = o->json ? json_array() : NULL;
     for (int i = 0; i < OP_COUNT; i++) {
         const OpInfo *info = op_info((OpKind)i);
+        if (info->flags & (OPF_REGION_ELSE | OPF_REGION_END)) continue; /* If.end: not ONNX's */
         if (o->json)
             json_array_append_new(list,
                                   json_pack("{s:s, s:s, s:i, s:i}", "op", info->name, "domain",

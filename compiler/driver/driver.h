@@ -32,6 +32,7 @@ typedef struct DriverOptions {
     const char *dump_after; /* --dump-after PASS */
     int opt_level;          /* -O0..-O3, default 3 */
     int json;               /* --json */
+    int trees;              /* --trees: CG_TREES_* (codegen.h), 0 auto */
     OnnxPin pins[DRIVER_MAX_PINS];
     char pin_names[DRIVER_MAX_PINS][DRIVER_PIN_NAME_MAX]; /* storage for pins[i].name */
     int n_pins;

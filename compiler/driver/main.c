@@ -11,7 +11,8 @@ static const char usage_text[] =
     "usage:\n"
     "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|lib|llvm|asm|archive|oci] [--name N]\n"
     "               [--model-version V] [-O0..-O3] [--target TRIPLE] [--cpu CPU[,CPU...]]\n"
-    "               [--shape NAME=DIMS]... [--dim SYM=MIN..MAX]... [--dump-after PASS]\n"
+    "               [--shape NAME=DIMS]... [--dim SYM=MIN..MAX]... [--trees auto|code|table]\n"
+    "               [--dump-after PASS]\n"
     "  kiln run MODEL.onnx [--input [NAME=]FILE]... [--out-dir DIR] [--shape NAME=DIMS]...\n"
     "  kiln inspect MODEL.onnx [--json]\n"
     "  kiln check MODEL.onnx\n"
@@ -78,6 +79,11 @@ static const Command commands[] = {
      "  --dim SYM=MIN..MAX       the bounds of the model's dynamic dim SYM (a\n"
      "                           dim_param such as seq), or SYM=SIZE to pin it;\n"
      "                           default 1..4096; repeatable\n"
+     "  --trees FORM             tree ensembles as: auto (default) compare-and-branch\n"
+     "                           code for batches under 32 rows when the ensemble has\n"
+     "                           at most 16,384 branches, a table walked 32 rows at a\n"
+     "                           time otherwise; code (always, however long it takes\n"
+     "                           to compile); table (always: the fastest to compile)\n"
      "  --dump-after PASS        print the IR after PASS (import, check-ops, ...)\n"
      "  -h, --help               this help\n"},
     {"run", driver_run,
@@ -92,6 +98,7 @@ static const Command commands[] = {
      "  -o, --out-dir DIR        where the outputs go (default .)\n"
      "  --shape NAME=DIMS        the shape of input NAME, like 1..64x3x224x224; repeatable\n"
      "  --dim SYM=MIN..MAX       the bounds of dynamic dim SYM (or SYM=SIZE); repeatable\n"
+     "  --trees auto|code|table  tree ensembles' form (see `kiln compile --help`)\n"
      "  -O0..-O3                 optimisation level (default -O3)\n"
      "  --dump-after PASS        print the IR after PASS\n"
      "  -h, --help               this help\n"},
@@ -236,6 +243,7 @@ enum {
     OPT_SHAPE,
     OPT_DIM,
     OPT_INPUT,
+    OPT_TREES,
 };
 
 static const struct option long_options[] = {
@@ -250,6 +258,7 @@ static const struct option long_options[] = {
     {"shape", required_argument, NULL, OPT_SHAPE},
     {"dim", required_argument, NULL, OPT_DIM},
     {"input", required_argument, NULL, OPT_INPUT},
+    {"trees", required_argument, NULL, OPT_TREES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -317,6 +326,16 @@ static int parse_options(const Command *cmd, int argc, char **args, DriverOption
             break;
         case OPT_JSON:
             o->json = 1;
+            break;
+        case OPT_TREES:
+            if (!strcmp(optarg, "auto"))
+                o->trees = 0;
+            else if (!strcmp(optarg, "code"))
+                o->trees = 1;
+            else if (!strcmp(optarg, "table"))
+                o->trees = 2;
+            else
+                return usage_error(cmd, "--trees '%s': expected auto, code or table", optarg);
             break;
         case OPT_SHAPE:
             if (o->n_pins == DRIVER_MAX_PINS) return usage_error(cmd, "too many %s flags", opt);

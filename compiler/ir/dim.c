@@ -67,6 +67,8 @@ static int ok(Dim d) {
     return d >= 0 || node(d);
 }
 
+int dim_is_data(Dim d);
+
 /* --- interval arithmetic ------------------------------------------------- */
 
 static int64_t x_add(int64_t a, int64_t b, int hi) {
@@ -299,6 +301,14 @@ static Dim intern(const DimExpr *e, const char *name) {
     if (!nd || (name && !(nd->name = strdup(name)))) kiln_oom("dim table");
     nd->e = *e;
     nd->hash = h;
+    if (e->kind == DIMK_POLY) {
+        nd->e.data = 0;
+        for (size_t i = 0; i < nt; i++)
+            for (int j = 0; j < e->terms[i].n; j++)
+                nd->e.data |= dim_is_data(e->terms[i].atom[j]);
+    } else if (e->kind >= DIMK_FLOORDIV) {
+        nd->e.data = dim_is_data(e->a) || dim_is_data(e->b);
+    }
     if (nt) {
         memcpy(nd->terms, e->terms, nt * sizeof(DimTerm));
         nd->e.terms = nd->terms;
@@ -374,9 +384,75 @@ void dim_sym_bounds(int sym, int64_t *lo, int64_t *hi) {
 
 int dim_sym_set_bounds(int sym, int64_t lo, int64_t hi) {
     Node *nd = node(dim_sym_dim(sym));
-    if (!nd || nd->used || lo < 0 || lo > hi) return -1;
+    if (!nd || nd->used || nd->e.data || lo < 0 || lo > hi) return -1;
     nd->e.lo = lo, nd->e.hi = hi;
     return 0;
+}
+
+/* --- data-dependent symbols ------------------------------------------------ */
+
+Dim dim_sym_data(const char *base, Dim bound) {
+    int64_t lo, hi;
+    char name[96];
+    if (!base || !*base || strlen(base) > 64 || dim_bounds(bound, &lo, &hi) || lo < 0)
+        return DIM_INVALID;
+    if (T.n_syms == DIM_MAX_SYMS) return DIM_INVALID;
+    int k = 0;
+    do
+        snprintf(name, sizeof name, "%s_%d", base, ++k);
+    while (sym_find(name) != DIM_INVALID);
+    DimExpr e = {.kind = DIMK_SYM, .sym = T.n_syms, .lo = 0, .hi = hi, .data = 1, .bound = bound};
+    Dim d = intern(&e, name);
+    if (d != DIM_INVALID) T.syms[T.n_syms++] = d;
+    return d;
+}
+
+Dim dim_sym_data_bound(int sym) {
+    Node *nd = node(dim_sym_dim(sym));
+    return nd && nd->e.data ? nd->e.bound : DIM_INVALID;
+}
+
+int dim_is_data(Dim d) {
+    Node *nd = node(d);
+    return nd && nd->e.data;
+}
+
+Dim dim_at_bound(Dim d) {
+    Node *nd = node(d);
+    if (!ok(d)) return DIM_INVALID;
+    if (!nd || !nd->e.data) return d;
+    const DimExpr *e = &nd->e;
+    switch (e->kind) {
+    case DIMK_SYM:
+        return dim_at_bound(e->bound);
+    case DIMK_POLY: {
+        Dim sum = 0;
+        for (int i = 0; i < e->n_terms && sum != DIM_INVALID; i++) {
+            const DimTerm *t = &e->terms[i];
+            Dim p = dim_const(t->coef);
+            int data = 0;
+            for (int j = 0; j < t->n; j++) {
+                Dim a = dim_at_bound(t->atom[j]);
+                data |= dim_is_data(t->atom[j]);
+                for (int k = 0; k < t->exp[j]; k++)
+                    p = dim_mul(p, a);
+            }
+            sum = data && t->coef < 0 ? DIM_INVALID : dim_add(sum, p);
+        }
+        return sum;
+    }
+    case DIMK_FLOORDIV:
+    case DIMK_CEILDIV:
+        if (dim_is_data(e->b)) return DIM_INVALID;
+        return e->kind == DIMK_FLOORDIV ? dim_floordiv(dim_at_bound(e->a), e->b)
+                                        : dim_ceildiv(dim_at_bound(e->a), e->b);
+    case DIMK_MIN:
+        return dim_min(dim_at_bound(e->a), dim_at_bound(e->b));
+    case DIMK_MAX:
+        return dim_max(dim_at_bound(e->a), dim_at_bound(e->b));
+    default: /* DIMK_MOD: not monotone */
+        return DIM_INVALID;
+    }
 }
 
 /* --- reading ------------------------------------------------------------------- */
@@ -919,6 +995,7 @@ static int le(Dim a, Dim b, int depth) {
         return 1;
     if (depth == 3) return 0;
     depth++;
+    if (x && x->kind == DIMK_SYM && x->data && le(x->bound, b, depth)) return 1;
     if (x && x->kind == DIMK_MIN && (le(x->a, b, depth) || le(x->b, b, depth))) return 1;
     if (x && x->kind == DIMK_MAX && le(x->a, b, depth) && le(x->b, b, depth)) return 1;
     if (y && y->kind == DIMK_MAX && (le(a, y->a, depth) || le(a, y->b, depth))) return 1;

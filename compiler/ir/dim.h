@@ -33,6 +33,17 @@
  * ceiling division, `min(a,b)`, `max(a,b)`; parentheses where precedence
  * needs them; terms in canonical order: "batch*seq*8", "(h+1)/2-1",
  * "min(seq,512)". dim_parse(dim_str(d)) is d.
+ *
+ * Data-dependent symbols (dim_sym_data): a size that only the kernel
+ * knows, at run time (NonZero's count, Unique's number of values, a TopK
+ * whose k is an input), within an upper bound known at compile time, a Dim
+ * over the other symbols (NonZero of an [batch, 10] tensor: <= batch*10).
+ * Its bounds are [0, hi of the bound]. Memory is planned at the bound
+ * (dim_at_bound); the value lives in the run's syms array once the kernel
+ * has written it there, so sizes computed from it afterwards are the
+ * actual ones. DimExpr.data marks every expression that depends on one.
+ * Such symbols are not graph input symbols (ir_graph_syms) and their text
+ * form is their name; dim_parse makes a plain symbol of it.
  */
 #ifndef DIM_H
 #define DIM_H
@@ -81,6 +92,8 @@ typedef struct DimExpr {
     const DimTerm *terms;
     int64_t lo, hi; /* its bounds over the symbols' bounds (saturated at the int64
                        range): every value it takes lies in [lo, hi] */
+    int data;       /* depends on a data-dependent symbol (for DIMK_SYM: is one) */
+    Dim bound;      /* a data-dependent DIMK_SYM: its upper bound, a Dim >= 0 */
 } DimExpr;
 
 /* Forgets every expression and symbol. */
@@ -103,6 +116,22 @@ void dim_sym_bounds(int sym, int64_t *lo, int64_t *hi);
  * bounds), since expressions keep the bounds they were built with;
  * returns -1 (and changes nothing) otherwise. */
 int dim_sym_set_bounds(int sym, int64_t lo, int64_t hi);
+
+/* A new data-dependent symbol (see above) with upper bound `bound` (a Dim
+ * whose lower bound is >= 0), named base_1, base_2... (the first free
+ * one; base must be a symbol name); DIM_INVALID if bound is not such a Dim
+ * or the table is full. */
+Dim dim_sym_data(const char *base, Dim bound);
+/* Symbol sym's upper bound if it is data-dependent, else DIM_INVALID. */
+Dim dim_sym_data_bound(int sym);
+/* 1 if d depends on a data-dependent symbol. */
+int dim_is_data(Dim d);
+/* d with every data-dependent symbol replaced by its bound (recursively:
+ * a bound may itself be data-dependent), so an upper bound of d for
+ * planning: d itself if it depends on none. DIM_INVALID if d is not
+ * provably nondecreasing in those symbols (a negative coefficient on a
+ * term with one, a modulo of one, a division by one). */
+Dim dim_at_bound(Dim d);
 
 /* --- reading ------------------------------------------------------------------ */
 

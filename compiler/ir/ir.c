@@ -370,6 +370,32 @@ void ir_graph_recount(Graph *g) {
         g->outputs[i]->n_uses++;
 }
 
+static int node_pos(const Graph *g, const Node *n) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i] == n) return i;
+    return -1;
+}
+
+Node *ir_region_begin(const Graph *g, const Node *end) {
+    int depth = 0;
+    for (int i = node_pos(g, end) - 1; i >= 0; i--) {
+        unsigned f = op_info(g->nodes[i]->op)->flags;
+        if (f & OPF_REGION_END) depth++;
+        if ((f & OPF_REGION_BEGIN) && depth-- == 0) return g->nodes[i];
+    }
+    return NULL;
+}
+
+Node *ir_region_end(const Graph *g, const Node *begin) {
+    int depth = 0, i = node_pos(g, begin);
+    for (i = i < 0 ? g->n_nodes : i + 1; i < g->n_nodes; i++) {
+        unsigned f = op_info(g->nodes[i]->op)->flags;
+        if (f & OPF_REGION_BEGIN) depth++;
+        if ((f & OPF_REGION_END) && depth-- == 0) return g->nodes[i];
+    }
+    return NULL;
+}
+
 void ir_graph_compact(Graph *g) {
     int k = 0;
     for (int i = 0; i < g->n_nodes; i++)
@@ -409,6 +435,34 @@ int ir_graph_verify(const Graph *g, Diag *d) {
             diag_file(d, g->source_path, "value '%s' has rank %d", v->name, v->shape.rank);
             bad = 1;
         }
+    }
+    /* Control-flow regions nest: each end (and If's else) closes the
+     * innermost open region of its kind. */
+    const Node *open[2 * KILN_MAX_NESTING + 2];
+    int depth = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *n = g->nodes[i];
+        unsigned f = op_info(n->op)->flags;
+        int kind = n->op == OP_IF || n->op == OP_IF_ELSE || n->op == OP_IF_END ? OP_IF
+                   : n->op == OP_LOOP || n->op == OP_LOOP_END                  ? OP_LOOP
+                                                                               : OP_SCAN;
+        if (f & OPF_REGION_BEGIN) {
+            if (depth == (int)(sizeof open / sizeof *open)) {
+                diag_node(d, n, "opens regions nested too deep");
+                return -1;
+            }
+            open[depth++] = n;
+        } else if ((f & (OPF_REGION_ELSE | OPF_REGION_END)) &&
+                   (!depth || (int)open[depth - 1]->op != kind)) {
+            diag_node(d, n, "closes no open %s region", op_info((OpKind)kind)->name);
+            return -1;
+        } else if (f & OPF_REGION_END) {
+            depth--;
+        }
+    }
+    if (depth) {
+        diag_node(d, open[depth - 1], "opens a region that is never closed");
+        return -1;
     }
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];

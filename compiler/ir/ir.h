@@ -75,6 +75,14 @@ enum {
     OPF_FOLD = 1 << 0,         /* pass_fold_constants may compute it on the host */
     OPF_SENTINEL = 1 << 1,     /* folded symbolic dims (fold_constants.h) pass through it */
     OPF_SENTINEL_I64 = 1 << 2, /* the same, when its input and output are int64 (Cast) */
+    /* Control flow (ops_control.def): an If, Loop or Scan is a region of
+     * the node list, opened by its BEGIN node, closed by its END node
+     * (and an If's two branches parted by its ELSE node); regions nest.
+     * Passes keep these nodes and never move a node across one. */
+    OPF_REGION_BEGIN = 1 << 3,
+    OPF_REGION_ELSE = 1 << 4,
+    OPF_REGION_END = 1 << 5,
+    OPF_STRING_IN = 1 << 6, /* its kernel reads string tensors (pass_check_types lets them in) */
 };
 
 /* OpInfo.kernel: the element-wise kernel an op calls (the kernel column of
@@ -330,7 +338,7 @@ typedef struct ReducePlan {
     int64_t asked; /* Softmax family: the axis as the node gave or defaulted it */
     int flatten;   /* Softmax family before opset 13: the input is coerced to
                       2-D at axis, [outer, rest], and the op runs along rest */
-    int64_t k;     /* TopK: how many elements it keeps */
+    int64_t k;     /* TopK: how many elements it keeps; -1: input K, read at run time */
 } ReducePlan;
 
 /* Clip's bounds: attributes before opset 11, resolved here; from 11 on
@@ -450,6 +458,13 @@ int ir_value_has_dims(const Value *v);
  * to one size is a number in every dim and is not among them. Returns
  * their count. */
 int ir_graph_syms(const Graph *g, int *syms);
+
+/* The node opening the region that node `end` (an OPF_REGION_END or
+ * _ELSE node of g) closes or parts; NULL if there is none. */
+Node *ir_region_begin(const Graph *g, const Node *end);
+/* The OPF_REGION_END node closing the region that `begin` opens; NULL if
+ * there is none. */
+Node *ir_region_end(const Graph *g, const Node *begin);
 
 /* Removes dead nodes and values nothing refers to; recounts uses. */
 void ir_graph_compact(Graph *g);

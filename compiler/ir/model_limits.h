@@ -77,10 +77,13 @@
 #define KILN_MAX_MODEL_TENSOR_BYTES (INT64_C(1) << 34)
 
 /* Elements of one list attribute (ints, floats, strings). Attr.n is an
- * int; the longest lists real ops take (pads, perm, scales) have a few
- * dozen. Constant's value_floats/value_ints are tensors and fall under
- * KILN_MAX_TENSOR_BYTES instead. */
-#define KILN_MAX_ATTR_ELEMS (1 << 20)
+ * int. Most ops' lists (pads, perm, scales) have a few dozen; a tree
+ * ensemble's node lists have one element per node: 10,000 trees of depth
+ * 8 have 5 million. Every element takes at least a byte of the file, so
+ * memory stays proportional to the file's size. Constant's
+ * value_floats/value_ints are tensors and fall under KILN_MAX_TENSOR_BYTES
+ * instead. */
+#define KILN_MAX_ATTR_ELEMS (1 << 24)
 
 /* Bytes of a name (node, tensor, attribute, graph) and of one string
  * attribute. Names are printed in every diagnostic and embedded in the

@@ -13,6 +13,10 @@
 
 #include <stdint.h>
 
+/* Features per row (the table form packs a column of 2 * features into
+ * 28 bits: runtime/kernels/tree.h). */
+#define TREE_MAX_FEATURES (1 << 26)
+
 /* A node's test, as ONNX names it: x <op> threshold goes to the true child. */
 typedef enum {
     TREE_LEAF,

@@ -1,5 +1,6 @@
 #include "frontends.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,8 @@ typedef struct NameMap {
     Arena *a;
     const char **keys;
     void **vals;
-    size_t cap, n; /* cap is 0 or a power of two */
+    size_t cap, n;                /* cap is 0 or a power of two */
+    const struct NameMap *parent; /* a subgraph's enclosing scope, searched after this one */
 } NameMap;
 
 static uint64_t name_hash(const char *s) {
@@ -26,16 +28,19 @@ static uint64_t name_hash(const char *s) {
 }
 
 static void *map_get(const NameMap *m, const char *key) {
-    if (!m->cap) return NULL;
-    for (size_t i = name_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->keys[i]) return NULL;
-        if (strcmp(m->keys[i], key) == 0) return m->vals[i];
+    for (; m; m = m->parent) {
+        if (!m->cap) continue;
+        for (size_t i = name_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+            if (!m->keys[i]) break;
+            if (strcmp(m->keys[i], key) == 0) return m->vals[i];
+        }
     }
+    return NULL;
 }
 
 static void map_put(NameMap *m, const char *key, void *val) {
     if (2 * (m->n + 1) > m->cap) {
-        NameMap bigger = {m->a, NULL, NULL, m->cap ? 2 * m->cap : 64, 0};
+        NameMap bigger = {m->a, NULL, NULL, m->cap ? 2 * m->cap : 64, 0, m->parent};
         bigger.keys = arena_alloc_array(m->a, bigger.cap, sizeof(char *));
         bigger.vals = arena_alloc_array(m->a, bigger.cap, sizeof(void *));
         for (size_t i = 0; i < m->cap; i++)
@@ -66,6 +71,12 @@ typedef struct Importer {
                                 are not reported again */
     const char **node_names; /* per NodeProto: its name, or "<op_type>_<index>" */
     int64_t tensor_bytes;    /* decoded so far (initializers, constants, tensor attributes) */
+    /* Subgraphs (If, Loop, Scan bodies) are imported in place, each in a
+     * scope of its own: values and producers are then the subgraph's,
+     * values' parent the enclosing scope's (import_scope_enter). */
+    int depth;          /* 0 in the main graph */
+    const char *prefix; /* for the names of unnamed subgraph nodes: "loop_1/" */
+    NameMap ir_names;   /* every value's IR name: a subgraph's may need a fresh one */
 } Importer;
 
 static const char *str(const char *s) {
@@ -87,8 +98,15 @@ static int domain_opset(const Importer *im, const char *domain) {
 }
 
 static Value *value_new(Importer *im, const char *name, DType t) {
-    Value *v = ir_value_add(im->g, name, t);
-    map_put(&im->values, v->name, v);
+    /* Two scopes may use one name (both branches of an If naming their
+     * output "y"): the IR value of a subgraph's then gets a fresh name,
+     * and the scope maps the model's name to it. */
+    const char *ir_name = name;
+    for (int k = 2; im->depth && map_get(&im->ir_names, ir_name); k++)
+        ir_name = arena_printf(im->a, "%s_%d", name, k);
+    Value *v = ir_value_add(im->g, ir_name, t);
+    map_put(&im->values, ir_name == name ? v->name : arena_strdup(im->a, name), v);
+    map_put(&im->ir_names, v->name, v);
     return v;
 }
 
@@ -456,7 +474,11 @@ static void import_inputs(Importer *im, const OnnxShapeFlags *flags) {
                 pin_used[k] = 1;
             }
         const Onnx__TypeProto__Tensor *tt = tensor_type(vi);
-        DType dt = tt && tt->has_elem_type ? elem_dtype(tt) : DT_UNDEF;
+        /* String inputs too: ops that do not take them are refused by
+         * pass_check_types, naming the node. */
+        DType dt = !tt || !tt->has_elem_type    ? DT_UNDEF
+                   : tt->elem_type == DT_STRING ? DT_STRING
+                                                : elem_dtype(tt);
         if (!tt || !dt) {
             diag_file(im->d, im->path, "graph input '%s' is %s, which kiln does not support", name,
                       !tt ? "not a tensor (a sequence, map or optional)"
@@ -556,7 +578,7 @@ static void collect_producers(Importer *im) {
         const Onnx__NodeProto *np = gp->node[i];
         im->node_names[i] = np->name && *np->name
                                 ? arena_strdup(im->a, np->name)
-                                : arena_printf(im->a, "%s_%zu", str(np->op_type), i);
+                                : arena_printf(im->a, "%s%s_%zu", im->prefix, str(np->op_type), i);
         for (size_t j = 0; j < np->n_output; j++) {
             const char *out = np->output[j];
             if (!*out) continue;
@@ -871,13 +893,21 @@ static void check_arity(Importer *im, Node *n, const Onnx__NodeProto *np) {
         }
 }
 
+static void import_control(Importer *im, int idx, OpKind op);
+
 static void import_node(Importer *im, int idx) {
     const Onnx__NodeProto *np = im->gp->node[idx];
     const char *op_type = str(np->op_type);
     int default_domain = is_default_domain(np->domain);
     OpKind op = op_lookup_domain(default_domain ? "" : np->domain, op_type);
+    /* If.else and the like are the IR's own, not ops a model may use. */
+    if (op_info(op)->flags & (OPF_REGION_ELSE | OPF_REGION_END)) op = OP_UNKNOWN;
     if (op == OP_CONSTANT) {
         import_constant(im, idx);
+        return;
+    }
+    if (op != OP_UNKNOWN && (op_info(op)->flags & OPF_REGION_BEGIN)) {
+        import_control(im, idx, op);
         return;
     }
 
@@ -918,6 +948,331 @@ static void import_node(Importer *im, int idx) {
         diag_hint(im->d, "the model is incomplete; check the export (onnx.checker.check_model)");
     for (size_t j = 0; j < np->n_attribute; j++)
         import_attr(im, n, np->attribute[j]);
+}
+
+/* --- control flow: If, Loop, Scan ------------------------------------------------------ */
+
+/* The importer's state of one scope, saved while a subgraph is imported. */
+typedef struct Scope {
+    const Onnx__GraphProto *gp;
+    NameMap values, producers;
+    const char **node_names;
+    const char *prefix;
+} Scope;
+
+/* Enters subgraph gp of node `node`: a fresh scope whose values' parent is
+ * the current one (outer values are visible, the subgraph's are not seen
+ * outside). */
+static void import_scope_enter(Importer *im, const Onnx__GraphProto *gp, const char *node,
+                               Scope *saved) {
+    *saved = (Scope){im->gp, im->values, im->producers, im->node_names, im->prefix};
+    im->gp = gp;
+    im->values = (NameMap){.a = im->a, .parent = &saved->values};
+    im->producers = (NameMap){.a = im->a};
+    im->prefix = arena_printf(im->a, "%s/", node);
+    im->depth++;
+}
+
+static void import_scope_leave(Importer *im, const Scope *saved) {
+    im->gp = saved->gp;
+    im->values = saved->values;
+    im->producers = saved->producers;
+    im->node_names = saved->node_names;
+    im->prefix = saved->prefix;
+    im->depth--;
+}
+
+/* The subgraph's inputs as new values of its scope, into params. */
+static void import_scope_params(Importer *im, const char *node, const char *op, const char *attr,
+                                Value **params) {
+    for (size_t i = 0; i < im->gp->n_input; i++) {
+        const char *name = str(im->gp->input[i]->name);
+        if (!*name) {
+            diag_file(im->d, im->path, "node '%s' (%s): %s input %zu has no name", node, op, attr,
+                      i);
+            im->n_errors++;
+            name = unique_name(im, arena_printf(im->a, "%s.param%zu", node, i));
+        }
+        params[i] = value_new(im, name, DT_UNDEF);
+    }
+}
+
+/* The subgraph's initializers and nodes, appended to the graph in order. */
+static void import_scope_nodes(Importer *im) {
+    if (check_limits(im)) return;
+    import_initializers(im);
+    collect_producers(im);
+    int n_order = 0;
+    int *order = order_nodes(im, &n_order);
+    for (int i = 0; i < n_order; i++)
+        import_node(im, order[i]);
+}
+
+/* The subgraph's outputs, looked up in its scope (or an outer one). */
+static void import_scope_results(Importer *im, const char *node, const char *op, const char *attr,
+                                 Value **results) {
+    for (size_t i = 0; i < im->gp->n_output; i++) {
+        const char *name = str(im->gp->output[i]->name);
+        results[i] = map_get(&im->values, name);
+        if (results[i] || already_reported(im, name)) continue;
+        diag_file(im->d, im->path,
+                  "node '%s' (%s): %s output '%s' is not produced by any node of the subgraph or "
+                  "a value of an enclosing graph",
+                  node, op, attr, name);
+        diag_hint(im->d, "the model is malformed; check it with onnx.checker.check_model");
+        im->n_errors++;
+    }
+}
+
+/* Attribute `attr` of NodeProto np as a subgraph; NULL with a diagnostic
+ * if it is missing or not a graph. */
+static const Onnx__GraphProto *graph_attr(Importer *im, const Onnx__NodeProto *np, const char *node,
+                                          const char *attr) {
+    for (size_t i = 0; i < np->n_attribute; i++) {
+        const Onnx__AttributeProto *ap = np->attribute[i];
+        if (strcmp(str(ap->name), attr) != 0) continue;
+        if (attr_type(ap) == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH && ap->g) return ap->g;
+        diag_file(im->d, im->path, "node '%s' (%s): attribute '%s' is not a graph", node,
+                  str(np->op_type), attr);
+        diag_hint(im->d, "the model is malformed; check it with onnx.checker.check_model");
+        im->n_errors++;
+        return NULL;
+    }
+    diag_file(im->d, im->path, "node '%s' (%s): the subgraph attribute '%s' is missing", node,
+              str(np->op_type), attr);
+    diag_hint(im->d, "the model is malformed; check it with onnx.checker.check_model");
+    im->n_errors++;
+    return NULL;
+}
+
+/* A problem with the node's or its subgraphs' arity: reported, and the
+ * node's outputs marked as failed so that their readers are not reported
+ * too. */
+static int control_malformed(Importer *im, const Onnx__NodeProto *np, const char *node,
+                             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int control_malformed(Importer *im, const Onnx__NodeProto *np, const char *node,
+                             const char *fmt, ...) {
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    diag_file(im->d, im->path, "node '%s' (%s): %s", node, str(np->op_type), msg);
+    diag_hint(im->d, "the model is malformed; check it with onnx.checker.check_model");
+    im->n_errors++;
+    for (size_t j = 0; j < np->n_output; j++)
+        if (*np->output[j]) map_put(&im->failed, np->output[j], im);
+    return -1;
+}
+
+/* The node's inputs from the current scope ("" omitted: NULL); 0, or -1
+ * with each undefined one reported. */
+static int control_inputs(Importer *im, const Onnx__NodeProto *np, const char *node, Value **in) {
+    int bad = 0;
+    for (size_t j = 0; j < np->n_input; j++) {
+        const char *name = np->input[j];
+        if (!*name) continue;
+        if ((in[j] = map_get(&im->values, name))) continue;
+        if (!already_reported(im, name)) {
+            diag_file(im->d, im->path,
+                      "node '%s' (%s): input '%s' is not produced by any node, initializer or "
+                      "graph input",
+                      node, str(np->op_type), name);
+            im->n_errors++;
+        }
+        bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
+/* The node's outputs as new values of the current scope. */
+static Value **control_outputs(Importer *im, int idx, int *n_out) {
+    const Onnx__NodeProto *np = im->gp->node[idx];
+    Value **out = arena_alloc_array(im->a, np->n_output + 1, sizeof(Value *));
+    *n_out = 0;
+    for (size_t j = 0; j < np->n_output; j++) {
+        const char *name = np->output[j];
+        if (*name && (producer_of(im, name) != idx || map_get(&im->values, name))) continue;
+        if (!*name)
+            name = unique_name(im, arena_printf(im->a, "%s.unused%zu", im->node_names[idx], j));
+        out[(*n_out)++] = value_new(im, name, DT_UNDEF);
+    }
+    return out;
+}
+
+static Node *control_node_add(Importer *im, OpKind op, const Onnx__NodeProto *np, const char *node,
+                              int n_in, Value **in, int n_out, Value **out) {
+    Node *n = ir_node_add(im->g, op, str(np->op_type), node, n_in, in, n_out, out);
+    n->opset = im->g->opset;
+    return n;
+}
+
+/* The node's attributes but its subgraphs, onto n. */
+static void control_attrs(Importer *im, Node *n, const Onnx__NodeProto *np) {
+    for (size_t j = 0; j < np->n_attribute; j++)
+        if (attr_type(np->attribute[j]) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH)
+            import_attr(im, n, np->attribute[j]);
+}
+
+/* Subgraph gp of NodeProto np (attribute `attr`), imported in a scope of
+ * its own: with begin_op (OP_LOOP, OP_SCAN) its inputs first become the
+ * outputs of a begin node of that op taking in[0..n_in); a branch
+ * (OP_UNKNOWN) has none. Then its nodes, in place; its outputs go into
+ * results. */
+static void import_subgraph(Importer *im, const Onnx__GraphProto *gp, const Onnx__NodeProto *np,
+                            const char *node, const char *attr, OpKind begin_op, Value **in,
+                            int n_in, Value **results) {
+    Scope saved;
+    import_scope_enter(im, gp, node, &saved);
+    if (begin_op != OP_UNKNOWN) {
+        Value **params = arena_alloc_array(im->a, gp->n_input + 1, sizeof(Value *));
+        import_scope_params(im, node, str(np->op_type), attr, params);
+        Node *b = control_node_add(im, begin_op, np, node, n_in, in, (int)gp->n_input, params);
+        control_attrs(im, b, np);
+    }
+    import_scope_nodes(im);
+    import_scope_results(im, node, str(np->op_type), attr, results);
+    import_scope_leave(im, &saved);
+}
+
+static int import_if(Importer *im, int idx) {
+    const Onnx__NodeProto *np = im->gp->node[idx];
+    const char *node = im->node_names[idx];
+    const Onnx__GraphProto *then_g = graph_attr(im, np, node, "then_branch");
+    const Onnx__GraphProto *else_g = graph_attr(im, np, node, "else_branch");
+    if (!then_g || !else_g) return control_malformed(im, np, node, "cannot be compiled");
+    if (np->n_input != 1 || !*np->input[0])
+        return control_malformed(im, np, node, "has %zu inputs; If takes one, the condition",
+                                 np->n_input);
+    const Onnx__GraphProto *br[2] = {then_g, else_g};
+    const char *names[2] = {"then_branch", "else_branch"};
+    for (int b = 0; b < 2; b++) {
+        if (br[b]->n_output != np->n_output)
+            return control_malformed(im, np, node,
+                                     "%s has %zu outputs, but the node has %zu: each branch must "
+                                     "give one value per output of the If",
+                                     names[b], br[b]->n_output, np->n_output);
+        if (br[b]->n_input)
+            return control_malformed(im, np, node,
+                                     "%s has %zu inputs; If branches take none (they read the "
+                                     "enclosing graph's values by name)",
+                                     names[b], br[b]->n_input);
+    }
+    Value *cond = NULL;
+    if (control_inputs(im, np, node, &cond)) return control_malformed(im, np, node, "has no input");
+    size_t k = np->n_output;
+    Value **results = arena_alloc_array(im->a, 2 * k + 1, sizeof(Value *));
+    control_node_add(im, OP_IF, np, node, 1, &cond, 0, NULL);
+    import_subgraph(im, then_g, np, node, "then_branch", OP_UNKNOWN, NULL, 0, results);
+    control_node_add(im, OP_IF_ELSE, np, node, 0, NULL, 0, NULL);
+    import_subgraph(im, else_g, np, node, "else_branch", OP_UNKNOWN, NULL, 0, results + k);
+    int n_out;
+    Value **out = control_outputs(im, idx, &n_out);
+    if (n_out == (int)k)
+        control_node_add(im, OP_IF_END, np, node, (int)(2 * k), results, n_out, out);
+    return 0;
+}
+
+static int import_loop(Importer *im, int idx) {
+    const Onnx__NodeProto *np = im->gp->node[idx];
+    const char *node = im->node_names[idx];
+    const Onnx__GraphProto *body = graph_attr(im, np, node, "body");
+    if (!body) return control_malformed(im, np, node, "cannot be compiled without its body");
+    if (np->n_input < 2)
+        return control_malformed(im, np, node,
+                                 "has %zu inputs; Loop takes M, cond (either may be '') and the "
+                                 "loop-carried values",
+                                 np->n_input);
+    size_t n = np->n_input - 2;
+    if (np->n_output < n)
+        return control_malformed(im, np, node,
+                                 "has %zu outputs but %zu loop-carried values: a Loop gives each "
+                                 "carried value's final value, then its scan outputs",
+                                 np->n_output, n);
+    size_t k = np->n_output - n;
+    if (body->n_input != n + 2 || body->n_output != n + 1 + k)
+        return control_malformed(im, np, node,
+                                 "the body has %zu inputs and %zu outputs; with %zu loop-carried "
+                                 "values and %zu scan outputs it needs %zu inputs (iteration "
+                                 "number, condition, carried values) and %zu outputs (condition, "
+                                 "carried values, scan outputs)",
+                                 body->n_input, body->n_output, n, k, n + 2, n + 1 + k);
+    Value **in = arena_alloc_array(im->a, np->n_input + 1, sizeof(Value *));
+    if (control_inputs(im, np, node, in)) return control_malformed(im, np, node, "is skipped");
+    for (size_t j = 2; j < np->n_input; j++)
+        if (!in[j])
+            return control_malformed(im, np, node,
+                                     "loop-carried value %zu is omitted (''); only M and cond may "
+                                     "be",
+                                     j - 2);
+    Value **results = arena_alloc_array(im->a, body->n_output + 1, sizeof(Value *));
+    import_subgraph(im, body, np, node, "body", OP_LOOP, in, (int)np->n_input, results);
+    int n_out;
+    Value **out = control_outputs(im, idx, &n_out);
+    if (n_out == (int)np->n_output)
+        control_node_add(im, OP_LOOP_END, np, node, (int)body->n_output, results, n_out, out);
+    return 0;
+}
+
+static int import_scan(Importer *im, int idx) {
+    const Onnx__NodeProto *np = im->gp->node[idx];
+    const char *node = im->node_names[idx];
+    const Onnx__GraphProto *body = graph_attr(im, np, node, "body");
+    if (!body) return control_malformed(im, np, node, "cannot be compiled without its body");
+    int64_t m = -1;
+    for (size_t j = 0; j < np->n_attribute; j++)
+        if (strcmp(str(np->attribute[j]->name), "num_scan_inputs") == 0) m = np->attribute[j]->i;
+    /* Opset 8's Scan takes sequence_lens first and has a batch axis: kiln
+     * compiles it without sequence_lens (every sequence whole) and with a
+     * batch of 1 (shape_scan). */
+    size_t first = im->g->opset < 9;
+    if (first && np->n_input && *np->input[0])
+        return control_malformed(im, np, node,
+                                 "sequence_lens is given; kiln compiles an opset 8 Scan only "
+                                 "without it (every sequence scanned whole)");
+    if (m < 1 || (size_t)m + first > np->n_input)
+        return control_malformed(im, np, node,
+                                 "num_scan_inputs is %lld, but the node has %zu inputs: it must "
+                                 "be from 1 to the number of inputs",
+                                 (long long)m, np->n_input);
+    size_t n = np->n_input - first - (size_t)m;
+    if (np->n_output < n)
+        return control_malformed(im, np, node,
+                                 "has %zu outputs but %zu state variables: a Scan gives each "
+                                 "state's final value, then its scan outputs",
+                                 np->n_output, n);
+    size_t k = np->n_output - n;
+    if (body->n_input != n + (size_t)m || body->n_output != n + k)
+        return control_malformed(im, np, node,
+                                 "the body has %zu inputs and %zu outputs; with %zu states, %lld "
+                                 "scan inputs and %zu scan outputs it needs %zu and %zu",
+                                 body->n_input, body->n_output, n, (long long)m, k, n + (size_t)m,
+                                 n + k);
+    Value **in = arena_alloc_array(im->a, np->n_input + 1, sizeof(Value *));
+    if (control_inputs(im, np, node, in)) return control_malformed(im, np, node, "is skipped");
+    for (size_t j = first; j < np->n_input; j++)
+        if (!in[j])
+            return control_malformed(im, np, node, "input %zu is omitted (''); Scan needs all", j);
+    Value **results = arena_alloc_array(im->a, body->n_output + 1, sizeof(Value *));
+    import_subgraph(im, body, np, node, "body", OP_SCAN, in + first, (int)(np->n_input - first),
+                    results);
+    int n_out;
+    Value **out = control_outputs(im, idx, &n_out);
+    if (n_out != (int)np->n_output) return 0;
+    Node *e = control_node_add(im, OP_SCAN_END, np, node, (int)body->n_output, results, n_out, out);
+    control_attrs(im, e, np);
+    return 0;
+}
+
+/* An If, Loop or Scan becomes a region of the node list (ops_control.def):
+ * its begin node, its subgraphs' nodes in place, its end node. */
+static void import_control(Importer *im, int idx, OpKind op) {
+    if (op == OP_IF)
+        (void)import_if(im, idx);
+    else if (op == OP_LOOP)
+        (void)import_loop(im, idx);
+    else
+        (void)import_scan(im, idx);
 }
 
 /* --- graph outputs ------------------------------------------------------------------- */
@@ -971,8 +1326,8 @@ static void import_outputs(Importer *im) {
 
 static int import_model(Arena *a, const char *path, const Onnx__ModelProto *m,
                         const OnnxShapeFlags *flags, Graph **out, Diag *d) {
-    Importer im = {.a = a, .d = d, .path = path, .m = m, .gp = m->graph};
-    im.values.a = im.producers.a = im.failed.a = a;
+    Importer im = {.a = a, .d = d, .path = path, .m = m, .gp = m->graph, .prefix = ""};
+    im.values.a = im.producers.a = im.failed.a = im.ir_names.a = a;
     im.g = ir_graph_create(a, path);
     if (m->graph->name && *m->graph->name) im.g->name = arena_strdup(a, m->graph->name);
     if (check_limits(&im)) return -1;

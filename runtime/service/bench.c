@@ -113,6 +113,9 @@ static void inputs_fill(void *p, int dtype, size_t n, uint32_t *seed) {
         case KILN_DT_DOUBLE:
             ((double *)p)[i] = f;
             break;
+        case KILN_DT_STRING: /* an array of `const char *` (kiln_model.h) */
+            ((const char **)p)[i] = "";
+            break;
         case KILN_DT_BOOL:
         case KILN_DT_UINT8:
         case KILN_DT_INT8:

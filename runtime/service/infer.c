@@ -264,7 +264,13 @@ static int value_store(Request *r, Feed *f, const json_t *v) {
     size_t i = f->i;
     assert(f->dst && i < f->numel); /* nested_check counted the values */
     int dtype = f->t->dtype;
-    if (dtype == KILN_DT_FLOAT || dtype == KILN_DT_DOUBLE || dtype == KILN_DT_FLOAT16) {
+    if (dtype == KILN_DT_STRING) {
+        /* BYTES: the element points into the request's JSON, which lives
+         * until the response is written (request_free). Its strings hold no
+         * NUL: json_loadb refuses \u0000 without JSON_ALLOW_NUL. */
+        if (!json_is_string(v)) return value_type_error(r, f, v, "a string");
+        ((const char **)f->dst)[i] = json_string_value(v);
+    } else if (dtype == KILN_DT_FLOAT || dtype == KILN_DT_DOUBLE || dtype == KILN_DT_FLOAT16) {
         if (!json_is_number(v)) return value_type_error(r, f, v, "a number");
         double d = json_number_value(v);
         if (dtype == KILN_DT_DOUBLE) {
@@ -442,6 +448,11 @@ static int binary_feed(Request *r, int k, Feed *f, const json_t *bsize, const js
     if (data)
         return fail(r, RT_STATUS_BAD_REQUEST,
                     "input '%s': has both \"data\" and \"binary_data_size\"; send one", t->name);
+    if (t->dtype == KILN_DT_STRING)
+        return fail(r, RT_STATUS_BAD_REQUEST,
+                    "input '%s': BYTES inputs are read from JSON only; send \"data\" as an "
+                    "array of strings",
+                    t->name);
     uint64_t size = (uint64_t)json_integer_value(bsize);
     if (f->numel > RT_TENSOR_MAX_BYTES / elem || size != f->numel * elem)
         return fail(r, RT_STATUS_BAD_REQUEST,
@@ -701,11 +712,21 @@ static int model_run(Request *r) {
     for (int k = 0; k < m->n_inputs; k++)
         assert(r->in[k]); /* input_feed fed every input */
     uint64_t t0 = now_ns();
-    int rc = m->run((const void *const *)r->in, in_shapes, r->out, NULL, r->ws, NULL);
+    int rc = m->run((const void *const *)r->in, in_shapes, r->out, r->out_shape, r->ws, NULL);
     r->run_ns = now_ns() - t0;
     if (rc != 0) { /* a failed check is the request's fault; anything else is a bug */
         int site = rc >= 1 && rc <= m->n_checks;
         return model_fail(r, rc, site ? kiln_run_error(m, r->ws, in_shapes) : NULL);
+    }
+    /* run() wrote the actual shapes: an output sized by the data (NonZero)
+     * is at most what shapes() gave, which its buffer holds. */
+    for (int k = 0; k < m->n_outputs; k++) {
+        size_t n;
+        if (shape_numel(r->out_shape[k], m->outputs[k].rank, &n) != 0 || n > r->out_numel[k])
+            return fail(r, RT_STATUS_INTERNAL_ERROR,
+                        "model '%s' wrote output '%s' larger than it planned (a bug in the model)",
+                        m->name, m->outputs[k].name);
+        r->out_numel[k] = n;
     }
     return RT_STATUS_OK;
 }

@@ -117,9 +117,8 @@ static int tensor_check(const KilnModel *m, const KilnTensorInfo *t, const char 
         snprintf(err, RT_ERR_LEN, "model %s %d has no name", kind, i);
         return -1;
     }
-    /* Strings are served as outputs only (ONNX-ML labels): requests carry numbers. */
-    int string_input = t->dtype == KILN_DT_STRING && strcmp(kind, "input") == 0;
-    if (!rt_dtype_name(t->dtype) || kiln_dtype_size(t->dtype) == 0 || string_input) {
+    /* Strings (BYTES) are served both ways: requests carry them as JSON strings. */
+    if (!rt_dtype_name(t->dtype) || kiln_dtype_size(t->dtype) == 0) {
         snprintf(err, RT_ERR_LEN, "model %s '%s' has dtype %d, which this runtime cannot serve",
                  kind, t->name, t->dtype);
         return -1;

@@ -299,7 +299,9 @@ def _():
 @suite.check("an attribute with too many ints is refused, naming node and limit")
 def _():
     n = helper.make_node("Transpose", ["x"], ["y"], name="t")
-    n.attribute.append(helper.make_attribute("perm", [0] * (1 << 21)))
+    a = n.attribute.add()  # 2^24 + 1 ints (make_attribute converts one at a time)
+    a.name, a.type = "perm", onnx.AttributeProto.INTS
+    a.ints.extend([0] * ((1 << 24) + 1))
     p = model([n], [vi("x", [1, 4])], [vi("y", [4, 1])], name="attr_ints")
     compile_fails(p, "node 't' (Transpose)", "limit")
 

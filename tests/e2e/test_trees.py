@@ -33,14 +33,14 @@ MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRA
 POSTS = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"]
 
 
-def kiln_run(model_path, x, what):
-    """{output: array} from `kiln run MODEL --input x.npy`."""
+def kiln_run(model_path, x, what, form="auto"):
+    """{output: array} from `kiln run MODEL --input x.npy --trees FORM`."""
     base = os.path.splitext(model_path)[0]
     xp = base + ".x.npy"
     np.save(xp, x)
-    od = base + ".out"
-    rc, out, err = E.run([args.kiln, "run", model_path, "--input", xp, "--out-dir", od],
-                         timeout=300, echo=False)
+    od = base + "." + form + ".out"
+    rc, out, err = E.run([args.kiln, "run", model_path, "--input", xp, "--out-dir", od,
+                          "--trees", form], timeout=300, echo=False)
     E.require(rc == 0, f"{what}: kiln run: " + E.describe(rc, out, err))
     return {f[:-4]: np.load(os.path.join(od, f), allow_pickle=True)
             for f in os.listdir(od) if f.endswith(".npy")}
@@ -178,7 +178,15 @@ def ort_group(tag, cases):
     path = tm.save(tm.model_many([(c[0], c[1], c[2]) for c in cases], f,
                                  in_type=TensorProto.DOUBLE if x.dtype == np.float64
                                  else TensorProto.FLOAT), os.path.join(T, tag + ".onnx"))
-    got = kiln_run(path, x, tag)
+    # Both forms (compare-and-branch code, the table), which must agree
+    # exactly: the same sums in the same order.
+    got = kiln_run(path, x, tag, "code")
+    table = kiln_run(path, x, tag, "table")
+    for k, v in got.items():
+        E.require(v.dtype == table[k].dtype and v.shape == table[k].shape and
+                  (v.dtype.kind in "OSU" and (v == table[k]).all() or
+                   v.dtype.kind not in "OSU" and np.array_equal(v, table[k], equal_nan=True)),
+                  f"{tag} {k}: --trees table differs from --trees code")
     want = ort.run(path, x)
     for k, v in want.items():
         g = got[k]
@@ -305,7 +313,26 @@ def edge_cases():
     yield "string_labels", "TreeEnsembleClassifier", a, 6, XN
 
 
+def special_cases():
+    # Thresholds and features at the float edges (infinities, both zeros,
+    # denormals, FLT_MAX and the floats next to a threshold), where the
+    # table's integer keys and its x < t as x <= below(t) rewriting must
+    # agree with float comparison; NaN features too.
+    rng = np.random.default_rng(11)
+    edges = np.array([-np.inf, np.inf, 0.0, -0.0, 1e-45, -1e-45, 1.2e-38, 3.4028235e38,
+                      -3.4028235e38, 0.5, np.nextafter(np.float32(0.5), np.float32(1)),
+                      np.nextafter(np.float32(0.5), np.float32(0))], dtype=np.float32)
+    x = rng.choice(np.append(edges, np.nan), (128, 6)).astype(np.float32)
+    for m in MODES[:4]:
+        for miss in (None, 0.5):
+            a = tm.ensemble(12, 8, 3, 6, modes=(m,), missing=miss)
+            a["nodes_values"] = [float(v) for v in rng.choice(edges, len(a["nodes_values"]))]
+            yield f"edge_{m}_{miss}", "TreeEnsembleRegressor", a, 6, x
+
+
 ort_check("every node mode, with and without missing_value_tracks_true, equals ONNX Runtime", mode_cases)
+ort_check("thresholds and features at infinities, zeros, denormals and neighbours equal ONNX Runtime",
+          special_cases)
 ort_check("regressors: SUM/AVERAGE/MIN/MAX x every post_transform x base_values equal ONNX Runtime",
           reg_cases)
 ort_check("classifiers (2 and 3 classes, every post_transform, base values) equal ONNX Runtime", cls_cases)
@@ -313,6 +340,19 @@ ort_check("binary classifiers with one class id's weights: ONNX Runtime's score 
           binary_cases)
 ort_check("edge cases equal ONNX Runtime: single leaves, depth 20, 1 and 1,000 features, BRANCH_EQ, "
           "double input, string labels", edge_cases)
+
+
+@suite.check("5,000 trees (table only, in seconds) equal ONNX Runtime at 1 and 300 rows")
+def _():
+    path = tm.save(tm.big_model(13, 5000, 6, 40), os.path.join(T, "big5000.onnx"))
+    for n_rows in (1, 300):
+        x = rows(14 + n_rows, n_rows, 40, nan=0.05)
+        got = kiln_run(path, x, "5,000 trees")
+        if ort:
+            same(f"5,000 trees at {n_rows} rows vs ONNX Runtime", got["prediction"],
+                 ort.run(path, x)["prediction"])
+        else:
+            print("        SKIP (ORT part): onnxruntime-node is not installed under bench/ or tests/")
 
 
 # --- crafted attributes --------------------------------------------------------------------
@@ -349,6 +389,16 @@ BAD = [
     ("base", lambda a: a.update(base_values=[1.0, 2.0]), "base_values has 2 entries"),
     ("no_nodes", lambda a: [a[k].clear() for k in list(a) if k.startswith("nodes_")], "nodes_"),
 ]
+
+
+@suite.check("--trees takes auto, code or table; anything else is bad usage (exit 2)")
+def _():
+    path = tm.save(tm.model("TreeEnsembleRegressor", tm.ensemble(15, 3, 2, 4), 4),
+                   os.path.join(T, "forms.onnx"))
+    rc, out, err = E.run([args.kiln, "compile", path, "-o", os.path.join(T, "forms"), "--trees",
+                          "fast"], timeout=60, echo=False)
+    E.require(rc == 2 and "--trees 'fast': expected auto, code or table" in err,
+              "--trees fast: " + E.describe(rc, out, err))
 
 
 @suite.check("crafted attributes: exit 1 with a message naming the node and the problem")

@@ -4,6 +4,9 @@
   given as lists), as the attribute dict of a TreeEnsembleClassifier or
   TreeEnsembleRegressor node.
 - model(op, attrs, n_features, ...): the one-node ai.onnx.ml model around it.
+- big_model(seed, n_trees, depth, n_features, missing): the same for a
+  large regressor of complete trees, built with numpy (10,000 trees of
+  depth 8 in seconds), for compile-time benchmarks and tests.
 - Ort: runs a model in ONNX Runtime through onnxruntime-node (bench/ or
   tests/ node_modules), the reference kiln did not write; None if absent.
 """
@@ -127,6 +130,53 @@ def model_many(nodes, n_features, in_type=TensorProto.FLOAT, n_rows="N"):
         outs += list(one.output)
     g = helper.make_graph(ns, "trees", [helper.make_tensor_value_info("input", in_type,
                                                                       [n_rows, n_features])], outs)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                            helper.make_opsetid("ai.onnx.ml", ML_OPSET)])
+    m.ir_version = 8
+    return m
+
+
+def big_model(seed, n_trees, depth, n_features, missing=0.5):
+    """A TreeEnsembleRegressor of n_trees complete trees of `depth` over
+    input [N, n_features], BRANCH_LEQ, NaN to the true child with
+    probability `missing`; its list attributes are filled from numpy
+    arrays (make_node's per-element conversion takes minutes at this size)."""
+    rng = np.random.default_rng(seed)
+    per, n_branch = 2 ** (depth + 1) - 1, 2 ** depth - 1
+    n = n_trees * per
+    node = np.tile(np.arange(per, dtype=np.int64), n_trees)
+    branch = node < n_branch
+    lists = {
+        "nodes_treeids": np.repeat(np.arange(n_trees, dtype=np.int64), per),
+        "nodes_nodeids": node,
+        "nodes_featureids": np.where(branch, rng.integers(0, n_features, n), 0),
+        "nodes_truenodeids": np.where(branch, 2 * node + 1, 0),
+        "nodes_falsenodeids": np.where(branch, 2 * node + 2, 0),
+        "nodes_missing_value_tracks_true": np.where(branch, rng.random(n) < missing, 0).astype(np.int64),
+        "target_treeids": np.repeat(np.arange(n_trees, dtype=np.int64), per - n_branch),
+        "target_nodeids": np.tile(np.arange(n_branch, per, dtype=np.int64), n_trees),
+        "target_ids": np.zeros(n_trees * (per - n_branch), dtype=np.int64),
+    }
+    floats = {
+        "nodes_values": np.where(branch, rng.uniform(-1, 1, n), 0).astype(np.float32),
+        "target_weights": (rng.uniform(-1, 1, n_trees * (per - n_branch)) / n_trees).astype(np.float32),
+    }
+    node_p = helper.make_node("TreeEnsembleRegressor", ["input"], ["prediction"], name="trees",
+                              domain="ai.onnx.ml", n_targets=1)
+    for k, v in lists.items():
+        a = node_p.attribute.add()
+        a.name, a.type = k, onnx.AttributeProto.INTS
+        a.ints.extend(v.tolist())
+    for k, v in floats.items():
+        a = node_p.attribute.add()
+        a.name, a.type = k, onnx.AttributeProto.FLOATS
+        a.floats.extend(v.tolist())
+    a = node_p.attribute.add()
+    a.name, a.type = "nodes_modes", onnx.AttributeProto.STRINGS
+    a.strings.extend([b"BRANCH_LEQ" if b else b"LEAF" for b in branch[:per]] * n_trees)
+    g = helper.make_graph([node_p], "trees",
+                          [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", n_features])],
+                          [helper.make_tensor_value_info("prediction", TensorProto.FLOAT, ["N", 1])])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
                                             helper.make_opsetid("ai.onnx.ml", ML_OPSET)])
     m.ir_version = 8

@@ -626,6 +626,48 @@ static void test_dim_table_interns_many_expressions(void **state) {
     assert_true(out == 5 * 3001 + 7);
 }
 
+static void test_dim_data_symbols_carry_a_bound_that_planning_uses(void **state) {
+    (void)state;
+    Dim b = sym("batch", 1, 8);
+    Dim bound = dim_mul(b, 10);
+    Dim n = dim_sym_data("nonzero", bound), n2 = dim_sym_data("nonzero", 12);
+    char buf[64];
+    int64_t lo, hi;
+    assert_true(n < 0 && n2 < 0 && n != n2);
+    assert_string_equal(dim_str(n, buf, sizeof buf), "nonzero_1");
+    assert_string_equal(dim_str(n2, buf, sizeof buf), "nonzero_2");
+    assert_true(dim_sym_data_bound(dim_sym_of(n)) == bound);
+    assert_true(dim_sym_data_bound(dim_sym_of(b)) == DIM_INVALID);
+    assert_int_equal(dim_bounds(n, &lo, &hi), 0);
+    assert_true(lo == 0 && hi == 80);
+    /* hash-consed like any expression, and marked as data-dependent */
+    assert_true(dim_mul(n, 4) == dim_mul(4, n));
+    assert_true(dim_is_data(dim_add(dim_mul(n, 4), b)) && !dim_is_data(dim_mul(b, 4)));
+    assert_true(dim_is_data(dim_floordiv(n, 2)) && dim_is_data(dim_min(n, b)));
+    assert_false(dim_is_data(7) || dim_is_data(DIM_INVALID));
+    /* planned at the bound, recursively */
+    assert_true(dim_at_bound(dim_add(dim_mul(n, 4), 3)) == dim_add(dim_mul(b, 40), 3));
+    assert_true(dim_at_bound(dim_mul(n, n2)) == dim_mul(b, 120));
+    assert_true(dim_at_bound(b) == b && dim_at_bound(5) == 5);
+    Dim m = dim_sym_data("unique", dim_mul(n, 2));
+    assert_true(dim_at_bound(m) == dim_mul(b, 20));
+    assert_true(dim_at_bound(dim_ceildiv(m, 4)) == dim_ceildiv(dim_mul(b, 20), 4));
+    /* not provably nondecreasing: refused */
+    assert_true(dim_at_bound(dim_sub(b, n)) == DIM_INVALID);
+    assert_true(dim_at_bound(dim_mod(n, 3)) == DIM_INVALID);
+    assert_true(dim_at_bound(dim_floordiv(b, dim_add(n, 1))) == DIM_INVALID);
+    /* a data symbol is at most its bound */
+    assert_true(dim_provably_le(n, bound) && dim_provably_le(n, dim_mul(b, 11)));
+    assert_false(dim_provably_le(n, b));
+    assert_int_equal(dim_eval(dim_add(n, b), (int64_t[]){3, 5, 0, 0}, &lo), 0);
+    assert_true(lo == 8);
+    /* bounds are not settable; a bound below 0 or invalid makes none */
+    assert_int_equal(dim_sym_set_bounds(dim_sym_of(n), 0, 3), -1);
+    assert_true(dim_sym_data("x", dim_sub(b, 2)) == DIM_INVALID);
+    assert_true(dim_sym_data("x", DIM_INVALID) == DIM_INVALID);
+    assert_true(dim_sym_data("", 3) == DIM_INVALID);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_dim_constants_are_sizes_and_negative_ones_expressions,
@@ -650,6 +692,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_dim_parse_refuses_malformed_text, teardown),
         cmocka_unit_test_teardown(test_dim_reset_forgets_everything, teardown),
         cmocka_unit_test_teardown(test_dim_table_interns_many_expressions, teardown),
+        cmocka_unit_test_teardown(test_dim_data_symbols_carry_a_bound_that_planning_uses, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

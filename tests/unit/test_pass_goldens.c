@@ -38,6 +38,7 @@ static const struct {
 } passes[] = {
     {"check-ops", pass_check_ops},
     {"fold-constants", pass_fold_constants},
+    {"fold-control", pass_fold_control},
     {"infer-shapes", pass_infer_shapes},
     {"check-types", pass_check_types},
     {"fold-batchnorm", pass_fold_batchnorm},

@@ -107,16 +107,26 @@ static void test_shape_split_reports_the_dynamic_axis(void **state) {
     arena_destroy(a);
 }
 
-static void test_shape_data_dependent_ops_say_so(void **state) {
+static void test_shape_data_dependent_ops_size_by_a_bounded_symbol(void **state) {
     (void)state;
     Arena *a = arena_create(1 << 16);
     DiagCapture c;
     capture_open(&c);
     Graph *g = gb_graph(a, 13);
-    gb_node(g, OP_NON_ZERO, "nz", "y", 1, gb_input(g, "x", DT_F32, SHP(4)));
-    assert_int_equal(pass_infer_shapes(g, &c.d), -1);
-    assert_non_null(
-        strstr(capture_text(&c), "node 'nz' (NonZero): output shape depends on the data"));
+    Node *nz = gb_node(g, OP_NON_ZERO, "nz", "y", 1, gb_input(g, "x", DT_F32, SHP(4)));
+    assert_int_equal(pass_infer_shapes(g, &c.d), 0);
+    const Shape *y = &nz->outputs[0]->shape;
+    assert_int_equal(y->rank, 2);
+    assert_int_equal(y->dims[0], 1);
+    assert_true(dim_sym_data_bound(dim_sym_of(y->dims[1])) == 4);
+    /* inferred again, the node keeps its symbol */
+    Dim before = y->dims[1];
+    assert_int_equal(pass_infer_shapes(g, &c.d), 0);
+    assert_true(nz->outputs[0]->shape.dims[1] == before);
+    Graph *g2 = gb_graph(a, 13);
+    gb_node(g2, OP_NON_ZERO, "nz", "y", 1, gb_input(g2, "x", DT_F32, SHP0));
+    assert_int_equal(pass_infer_shapes(g2, &c.d), -1);
+    assert_non_null(strstr(capture_text(&c), "node 'nz' (NonZero): input 'x' is a scalar"));
     capture_close(&c);
     arena_destroy(a);
 }
@@ -248,7 +258,7 @@ int main(void) {
         cmocka_unit_test(test_shape_scatter_nd_adds_duplicates),
         cmocka_unit_test(test_shape_concat_along_the_batch_axis_adds_the_symbols),
         cmocka_unit_test(test_shape_split_reports_the_dynamic_axis),
-        cmocka_unit_test(test_shape_data_dependent_ops_say_so),
+        cmocka_unit_test(test_shape_data_dependent_ops_size_by_a_bounded_symbol),
         cmocka_unit_test(test_shape_inference_leaves_slice_pad_resize_and_range_plans),
         cmocka_unit_test(test_shape_inference_leaves_the_transpose_permutation),
         cmocka_unit_test(test_shape_range_too_large_to_compute_is_a_diagnostic),

@@ -1,0 +1,219 @@
+/* misc.c: the kernels of misc.h. */
+#include "misc.h"
+
+enum { MISC_MAX_LABELS = 64, MISC_MAX_OPS = 9 }; /* as compiler/ir/einsum.h, output included */
+
+static void misc_bytes(void *restrict dst, const void *restrict src, int64_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = s[i];
+}
+
+#define KILN_MISC_DEFINE(T, sfx, kind)                                                             \
+    void kiln_einsum_##sfx(int32_t n_ops, int32_t n_labels, const int64_t *restrict sizes,         \
+                           const int32_t *restrict ranks, const int32_t *restrict labels,          \
+                           const T *const *restrict ops, T *restrict y) {                          \
+        int64_t st[MISC_MAX_OPS][MISC_MAX_LABELS], idx[MISC_MAX_LABELS], off[MISC_MAX_OPS];        \
+        int64_t out_n = 1, total = 1;                                                              \
+        const int32_t *lab = labels;                                                               \
+        for (int k = 0; k <= n_ops; k++) { /* strides by label; repeats add up (diagonals) */      \
+            int64_t s = 1;                                                                         \
+            for (int l = 0; l < n_labels; l++)                                                     \
+                st[k][l] = 0;                                                                      \
+            for (int a = ranks[k] - 1; a >= 0; a--) {                                              \
+                if (lab[a] < 0) continue;                                                          \
+                st[k][lab[a]] += s;                                                                \
+                s *= sizes[lab[a]];                                                                \
+            }                                                                                      \
+            if (k == n_ops) out_n = s;                                                             \
+            lab += ranks[k];                                                                       \
+            off[k] = 0;                                                                            \
+        }                                                                                          \
+        for (int64_t i = 0; i < out_n; i++)                                                        \
+            y[i] = 0;                                                                              \
+        for (int l = 0; l < n_labels; l++) {                                                       \
+            total *= sizes[l];                                                                     \
+            idx[l] = 0;                                                                            \
+        }                                                                                          \
+        for (int64_t it = 0; it < total; it++) {                                                   \
+            T p = ops[0][off[0]];                                                                  \
+            for (int k = 1; k < n_ops; k++)                                                        \
+                p *= ops[k][off[k]];                                                               \
+            y[off[n_ops]] += p;                                                                    \
+            for (int l = n_labels - 1; l >= 0; l--) { /* the odometer */                           \
+                for (int k = 0; k <= n_ops; k++)                                                   \
+                    off[k] += st[k][l];                                                            \
+                if (++idx[l] < sizes[l]) break;                                                    \
+                for (int k = 0; k <= n_ops; k++)                                                   \
+                    off[k] -= st[k][l] * sizes[l];                                                 \
+                idx[l] = 0;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    void kiln_one_hot_##sfx(int64_t outer, int64_t depth, int64_t inner,                           \
+                            const T *restrict indices, const void *restrict values, int64_t es,    \
+                            void *restrict y) {                                                    \
+        const unsigned char *off = values, *on = off + es;                                         \
+        unsigned char *out = y;                                                                    \
+        for (int64_t o = 0; o < outer; o++)                                                        \
+            for (int64_t i = 0; i < inner; i++) {                                                  \
+                T v = indices[o * inner + i];                                                      \
+                /* Out-of-range floats must not reach the int64 cast. */                           \
+                int64_t h = (kind) == 0 && !((double)v > -9.2e18 && (double)v < 9.2e18)            \
+                                ? -1 - depth                                                       \
+                                : (int64_t)v;                                                      \
+                if (h < 0) h += depth;                                                             \
+                for (int64_t dd = 0; dd < depth; dd++)                                             \
+                    misc_bytes(out + ((o * depth + dd) * inner + i) * es, dd == h ? on : off, es); \
+            }                                                                                      \
+    }
+KILN_FOR_NUMERIC_TYPES(KILN_MISC_DEFINE)
+#undef KILN_MISC_DEFINE
+
+void kiln_einsum_mm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *restrict A,
+                        int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *restrict B,
+                        int64_t b_bs, int64_t b_rs, int64_t b_cs, float *restrict Y) {
+    for (int64_t t = 0; t < batch; t++)
+        kiln_gemm_f32(M, N, K, A + t * a_bs, a_rs, a_cs, B + t * b_bs, b_rs, b_cs, 0, 0, 0, 1.0f,
+                      0.0f, KILN_EPI_NONE, Y + t * M * N);
+}
+
+static double misc_det(int64_t n, double *restrict a) {
+    double det = 1.0;
+    for (int64_t c = 0; c < n; c++) {
+        int64_t p = c;
+        double best = a[c * n + c] < 0 ? -a[c * n + c] : a[c * n + c];
+        for (int64_t r = c + 1; r < n; r++) {
+            double v = a[r * n + c] < 0 ? -a[r * n + c] : a[r * n + c];
+            if (v > best) best = v, p = r;
+        }
+        if (best == 0.0) return 0.0;
+        if (p != c) {
+            for (int64_t j = 0; j < n; j++) {
+                double t = a[c * n + j];
+                a[c * n + j] = a[p * n + j];
+                a[p * n + j] = t;
+            }
+            det = -det;
+        }
+        double piv = a[c * n + c];
+        det *= piv;
+        for (int64_t r = c + 1; r < n; r++) {
+            double f = a[r * n + c] / piv;
+            for (int64_t j = c + 1; j < n; j++)
+                a[r * n + j] -= f * a[c * n + j];
+        }
+    }
+    return det;
+}
+
+#define KILN_DET_DEFINE(T, sfx)                                                                    \
+    void kiln_det_##sfx(int64_t batch, int64_t n, const T *restrict x, double *restrict scratch,   \
+                        T *restrict y) {                                                           \
+        for (int64_t b = 0; b < batch; b++) {                                                      \
+            for (int64_t i = 0; i < n * n; i++)                                                    \
+                scratch[i] = (double)x[b * n * n + i];                                             \
+            y[b] = (T)misc_det(n, scratch);                                                        \
+        }                                                                                          \
+    }
+KILN_DET_DEFINE(float, f32)
+KILN_DET_DEFINE(double, f64)
+#undef KILN_DET_DEFINE
+
+int32_t kiln_reverse_sequence(int64_t T, int64_t B, int64_t inner, int32_t time_major, int64_t es,
+                              const void *restrict x, const int64_t *restrict lens,
+                              void *restrict y, KilnRunError *restrict err) {
+    const unsigned char *src = x;
+    unsigned char *dst = y;
+    int64_t row = inner * es;
+    for (int64_t b = 0; b < B; b++) {
+        int64_t len = lens[b];
+        if (len < 0 || len > T) {
+            err->kind = KILN_CHECK_RANGE;
+            err->value = len;
+            err->position = b;
+            err->size = T + 1;
+            return 1;
+        }
+        for (int64_t t = 0; t < T; t++) {
+            int64_t from = t < len ? len - 1 - t : t;
+            int64_t di = time_major ? t * B + b : b * T + t;
+            int64_t si = time_major ? from * B + b : b * T + from;
+            misc_bytes(dst + di * row, src + si * row, row);
+        }
+    }
+    return 0;
+}
+
+int32_t kiln_max_unpool(int64_t planes, const int64_t *restrict nat, const int64_t *restrict out,
+                        int64_t n, int64_t es, const void *restrict x, const int64_t *restrict idx,
+                        void *restrict y, KilnRunError *restrict err) {
+    unsigned char *dst = y;
+    int64_t n_nat = planes * nat[0] * nat[1] * nat[2], n_out = planes * out[0] * out[1] * out[2];
+    for (int64_t i = 0; i < n_out * es; i++)
+        dst[i] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = idx[i], w = v % nat[2], h = v / nat[2] % nat[1],
+                dd = v / nat[2] / nat[1] % nat[0];
+        int64_t p = v / nat[2] / nat[1] / nat[0];
+        if (v < 0 || v >= n_nat || w >= out[2] || h >= out[1] || dd >= out[0]) {
+            err->kind = KILN_CHECK_RANGE;
+            err->value = v;
+            err->position = i;
+            err->size = n_nat;
+            return 1;
+        }
+        misc_bytes(dst + (((p * out[0] + dd) * out[1] + h) * out[2] + w) * es,
+                   (const unsigned char *)x + i * es, es);
+    }
+    return 0;
+}
+
+static uint64_t misc_splitmix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+#define KILN_BERNOULLI_DEFINE(T, sfx)                                                              \
+    void kiln_bernoulli_##sfx(int64_t n, const T *restrict p, uint64_t seed,                       \
+                              const void *restrict one, int64_t es, void *restrict y) {            \
+        unsigned char *dst = y;                                                                    \
+        uint64_t key = misc_splitmix64(seed);                                                      \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            double u = (double)(misc_splitmix64(key ^ (uint64_t)i) >> 11) * 0x1.0p-53;             \
+            if (u < (double)p[i])                                                                  \
+                misc_bytes(dst + i * es, one, es);                                                 \
+            else                                                                                   \
+                for (int64_t b = 0; b < es; b++)                                                   \
+                    dst[i * es + b] = 0;                                                           \
+        }                                                                                          \
+    }
+KILN_BERNOULLI_DEFINE(float, f32)
+KILN_BERNOULLI_DEFINE(double, f64)
+#undef KILN_BERNOULLI_DEFINE
+
+void kiln_cast_bf16_f32(int64_t n, const uint16_t *restrict x, float *restrict y) {
+    for (int64_t i = 0; i < n; i++) {
+        union {
+            uint32_t u;
+            float f;
+        } v = {(uint32_t)x[i] << 16};
+        y[i] = v.f;
+    }
+}
+
+void kiln_cast_f32_bf16(int64_t n, const float *restrict x, uint16_t *restrict y) {
+    for (int64_t i = 0; i < n; i++) {
+        union {
+            float f;
+            uint32_t u;
+        } v = {x[i]};
+        if ((v.u & 0x7fffffffu) > 0x7f800000u)
+            y[i] = (uint16_t)((v.u >> 16) | 0x40); /* NaN: keep it one, quiet */
+        else
+            y[i] = (uint16_t)(v.u >> 16);
+    }
+}
