@@ -149,6 +149,48 @@ static int parse_header(const char *text, NpyHeader *h) {
 
 enum { NPY_MAX_HEADER = 1 << 16 }; /* numpy itself refuses headers over 10000 bytes by default */
 
+/* --- string tensors (an array of `const char *`, kiln_model.h) -------------------- */
+
+/* Element i of n strings: len[i] bytes at at[i]. A string holding a NUL
+ * byte cannot be a C string: refused. Copies into the arena. */
+static int strings_make(Arena *a, const char *path, size_t n, const uint8_t *const *at,
+                        const size_t *len, const Shape *shape, HostTensor *out, Diag *d) {
+    const char **v = arena_alloc_aligned(a, sizeof(char *) * (n + 1), 64);
+    for (size_t i = 0; i < n; i++) {
+        if (len[i] && memchr(at[i], 0, len[i])) {
+            diag_file(d, path, "string %zu holds a NUL byte, which kiln's strings cannot", i);
+            return -1;
+        }
+        char *c = arena_alloc(a, len[i] + 1);
+        if (len[i]) memcpy(c, at[i], len[i]);
+        c[len[i]] = 0;
+        v[i] = c;
+    }
+    out->name = NULL;
+    out->dtype = DT_STRING;
+    out->rank = shape->rank;
+    memcpy(out->dims, shape->dims, sizeof out->dims);
+    out->data = v;
+    out->nbytes = n * sizeof(char *);
+    return 0;
+}
+
+/* Elements of a shape, 0 with *n if no more than max, else -1. */
+static int strings_numel(const Shape *s, uint64_t max, uint64_t *n) {
+    *n = 1;
+    for (int i = 0; i < s->rank; i++) {
+        uint64_t dim = (uint64_t)s->dims[i];
+        if (dim && *n > max / dim) return -1;
+        *n *= dim;
+    }
+    return 0;
+}
+
+/* numpy's fixed-width bytes (|S<w>: np.array([b"a", b"bc"])), each
+ * element w bytes, NUL-padded. */
+static int npy_strings(Arena *a, const char *path, const NpyHeader *h, const uint8_t *data,
+                       uint64_t have, HostTensor *out, Diag *d);
+
 static int npy_parse(Arena *a, const char *path, const uint8_t *buf, size_t len, HostTensor *out,
                      Diag *d) {
     int rc = -1;
@@ -198,6 +240,10 @@ static int npy_parse(Arena *a, const char *path, const uint8_t *buf, size_t len,
         goto out;
     }
     char order = h.descr[0];
+    if ((order == '|' || order == '=') && h.descr[1] == 'S') {
+        rc = npy_strings(a, path, &h, buf + hstart + hlen, size - hstart - hlen, out, d);
+        goto out;
+    }
     DType dt = order ? npy_dtype(h.descr + 1) : DT_UNDEF;
     if (strchr("<>=|", order) == NULL || !dt) {
         diag_file(d, path, "array element type '%s' is not supported", h.descr);
@@ -249,7 +295,68 @@ out:
     return rc;
 }
 
+static int npy_strings(Arena *a, const char *path, const NpyHeader *h, const uint8_t *data,
+                       uint64_t have, HostTensor *out, Diag *d) {
+    char *end;
+    unsigned long w = strtoul(h->descr + 2, &end, 10);
+    uint64_t n;
+    if (*end || w == 0 || strings_numel(&h->shape, have / w + 1, &n) != 0 || n * w != have) {
+        char sbuf[200];
+        diag_file(d, path, "%llu bytes of data for a '%s' array of shape %s",
+                  (unsigned long long)have, h->descr, shape_str(&h->shape, sbuf, sizeof sbuf));
+        diag_hint(d, "the file is truncated or was not written by numpy.save()");
+        return -1;
+    }
+    const uint8_t **at = calloc((size_t)n + 1, sizeof *at);
+    size_t *len = calloc((size_t)n + 1, sizeof *len);
+    if (!at || !len) kiln_oom(".npy strings");
+    for (uint64_t i = 0; i < n; i++) {
+        at[i] = data + i * w;
+        const uint8_t *z = memchr(at[i], 0, w);
+        len[i] = z ? (size_t)(z - at[i]) : w;
+    }
+    int rc = strings_make(a, path, (size_t)n, at, len, &h->shape, out, d);
+    free(at);
+    free(len);
+    return rc;
+}
+
 /* --- .pb (TensorProto) reading ---------------------------------------------------- */
+
+/* A TensorProto of strings (string_data). */
+static int pb_strings(Arena *a, const char *path, const Onnx__TensorProto *t, HostTensor *out,
+                      Diag *d) {
+    Shape shape = {.rank = (int)t->n_dims};
+    uint64_t n;
+    if (t->n_dims > IR_MAX_RANK) {
+        diag_file(d, path, "rank %zu is above kiln's limit of %d", t->n_dims, IR_MAX_RANK);
+        return -1;
+    }
+    for (size_t i = 0; i < t->n_dims; i++) {
+        if (t->dims[i] < 0) {
+            diag_file(d, path, "dim %zu is %lld; dims must be >= 0", i, (long long)t->dims[i]);
+            return -1;
+        }
+        shape.dims[i] = t->dims[i];
+    }
+    if (strings_numel(&shape, t->n_string_data, &n) != 0 || n != t->n_string_data) {
+        char sbuf[200];
+        diag_file(d, path, "%zu strings for shape %s", t->n_string_data,
+                  shape_str(&shape, sbuf, sizeof sbuf));
+        return -1;
+    }
+    const uint8_t **at = calloc((size_t)n + 1, sizeof *at);
+    size_t *len = calloc((size_t)n + 1, sizeof *len);
+    if (!at || !len) kiln_oom(".pb strings");
+    for (uint64_t i = 0; i < n; i++) {
+        at[i] = t->string_data[i].data;
+        len[i] = t->string_data[i].len;
+    }
+    int rc = strings_make(a, path, (size_t)n, at, len, &shape, out, d);
+    free(at);
+    free(len);
+    return rc;
+}
 
 static int pb_parse(Arena *a, const char *path, const uint8_t *buf, size_t len, HostTensor *out,
                     Diag *d) {
@@ -263,6 +370,11 @@ static int pb_parse(Arena *a, const char *path, const uint8_t *buf, size_t len, 
         goto out;
     }
     const char *name = t->name && *t->name ? arena_strdup(a, t->name) : NULL;
+    if (t->data_type == DT_STRING) {
+        rc = pb_strings(a, path, t, out, d);
+        out->name = name;
+        goto out;
+    }
     const char *what = name ? arena_printf(a, "tensor '%s'", name) : "tensor";
     OnnxTensor ot;
     if (onnx_tensor_decode(a, t, path, what, &ot, d) != 0) goto out;

@@ -161,10 +161,11 @@ int pass_plan_memory(Graph *g, Diag *d) {
                 s->last = last[v->id] < i ? i : last[v->id];
                 s->offset = &v->ws_offset;
             } else {
-                /* Scratch lives while the node runs, beside its inputs and outputs. */
+                /* Scratch lives while the node runs, beside its inputs and
+                 * outputs, or to the end if the outputs point into it. */
                 if (n->scratch == 0) continue;
                 s->size = align64(dim_at_bound(n->scratch));
-                s->last = i;
+                s->last = op_info(n->op)->flags & OPF_SCRATCH_KEEP ? g->n_nodes : i;
                 s->offset = &n->scratch_offset;
             }
             s->first = i;

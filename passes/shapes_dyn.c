@@ -18,6 +18,9 @@
  * A symbol is made once per node output: shape inference may run a node
  * again, and then reuses the symbol its output has (same bound).
  */
+#include <string.h>
+
+#include "kiln_model.h"
 #include "shapes.h"
 
 /* The data-dependent symbol of dim k of output `out`, bounded by bound:
@@ -163,4 +166,56 @@ int shape_nms(Node *n, Diag *d) {
 
 Dim shapes_dyn_count(Node *n, int out, int k, const char *base, Dim bound, Diag *d) {
     return data_sym(n, out, k, base, bound, d);
+}
+
+/* StringNormalizer: x [C] or [1, C] of strings -> y of the same rank. With
+ * stopwords the last dim is a data-dependent symbol bounded by max(C, 1)
+ * (a row of stopwords only gives one empty string). A case change needs
+ * KILN_STRING_CASE_BYTES of scratch per string, which lives for the whole
+ * run (OPF_SCRATCH_KEEP: the output points into it). Case maps ASCII
+ * letters only, so the locale must be "", "C" or English. */
+int shape_string_normalizer(Node *n, Diag *d) {
+    Value *x = shapes_in(n, 0);
+    char buf[160];
+    if (x->dtype != DT_STRING) {
+        diag_node(d, n, "input '%s' has element type %s; StringNormalizer takes strings", x->name,
+                  dtype_onnx_name(x->dtype));
+        return -1;
+    }
+    if (x->shape.rank != 1 && !(x->shape.rank == 2 && x->shape.dims[0] == 1)) {
+        diag_node(d, n, "input '%s' has shape %s; StringNormalizer takes [C] or [1, C]", x->name,
+                  shapes_str(&x->shape, buf));
+        return -1;
+    }
+    const Attr *action, *stop, *locale;
+    if (shapes_attr(n, "case_change_action", ATTR_STRING, &action, d) ||
+        shapes_attr(n, "stopwords", ATTR_STRINGS, &stop, d) ||
+        shapes_attr(n, "locale", ATTR_STRING, &locale, d))
+        return -1;
+    const char *act = ir_attr_str(n, "case_change_action", "NONE");
+    if (strcmp(act, "NONE") != 0 && strcmp(act, "LOWER") != 0 && strcmp(act, "UPPER") != 0) {
+        diag_node(d, n, "case_change_action is \"%s\"; expected LOWER, UPPER or NONE", act);
+        return -1;
+    }
+    const char *loc = ir_attr_str(n, "locale", "");
+    if (loc[0] && strcmp(loc, "C") != 0 && strcmp(loc, "POSIX") != 0 &&
+        strncmp(loc, "en", 2) != 0) {
+        diag_node(d, n,
+                  "locale \"%s\" is not supported: kiln changes the case of ASCII letters "
+                  "only",
+                  loc);
+        diag_hint(d, "use locale \"\" or \"en_US\" (other letters are left as they are)");
+        return -1;
+    }
+    Shape s = x->shape;
+    int last = s.rank - 1;
+    if (stop && stop->n > 0) {
+        Dim c = data_sym(n, 0, last, "strnorm", dim_max(x->shape.dims[last], 1), d);
+        if (c == DIM_INVALID) return -1;
+        s.dims[last] = c;
+    }
+    n->scratch =
+        strcmp(act, "NONE") == 0 ? 0 : dim_mul(x->shape.dims[last], KILN_STRING_CASE_BYTES);
+    shapes_set(n, 0, DT_STRING, &s);
+    return 0;
 }

@@ -63,6 +63,10 @@
 
 #define KILN_ABI_VERSION 4
 
+/* Bytes of workspace for each string StringNormalizer changes the case of,
+ * its NUL included (see kiln_dtype_size). */
+#define KILN_STRING_CASE_BYTES 256
+
 /* Element types, one row each in kiln_dtypes.def (the compiler's DType
  * has the same values). */
 enum {
@@ -118,6 +122,8 @@ enum {
     KILN_CHECK_NAN = 8,       /* an element is NaN where the op has no answer for it */
     KILN_CHECK_CATEGORY = 9,  /* value is none of the op's categories (OneHotEncoder zeros=0) */
     KILN_CHECK_COUNT = 10,    /* a count read at run time (TopK's k) is not in [0, size] */
+    KILN_CHECK_LENGTH = 11,   /* a string at position is value bytes long, above size
+                                 (StringNormalizer's case change: KILN_STRING_CASE_BYTES) */
 };
 typedef struct KilnRunError {
     int64_t value;    /* the offending index or divisor */
@@ -167,9 +173,15 @@ typedef struct KilnModel {
 } KilnModel;
 
 /* Size in bytes of one element of dtype in run()'s buffers, 0 if the type
- * has none. A string tensor (only ever an output: ONNX-ML class labels) is
- * an array of `const char *`, NUL-terminated strings in the model's
- * constants, which live as long as the model. */
+ * has none. A string tensor is an array of `const char *`, each a
+ * NUL-terminated UTF-8 string. The strings of an input are the caller's
+ * and run() never writes them. A string output's pointers point into the
+ * model's constants (ONNX-ML class labels; they live as long as the
+ * model), into the inputs' strings (StringNormalizer's kept strings) or
+ * into the workspace (its case-changed strings, at most
+ * KILN_STRING_CASE_BYTES - 1 bytes each, longer ones fail a
+ * KILN_CHECK_LENGTH check): read the outputs before the inputs or the
+ * workspace are freed or reused. */
 static inline size_t kiln_dtype_size(int dtype) {
     if (dtype == KILN_DT_STRING) return sizeof(const char *);
     switch (dtype) {
@@ -244,6 +256,10 @@ static inline int kiln_run_error_format(const KilnModel *m, int rc, const KilnRu
         break;
     case KILN_CHECK_COUNT:
         snprintf(buf, len, "%s is %lld, not in [0, %lld]", site, v, n);
+        break;
+    case KILN_CHECK_LENGTH:
+        snprintf(buf, len, "%s: string %lld is %lld bytes, above the limit of %lld", site, at, v,
+                 n);
         break;
     default:
         snprintf(buf, len, "%s: check failed", site);

@@ -144,3 +144,29 @@ LLVMValueRef cg_dyn_count(Codegen *cg, const Node *n, const Value *k, Sym max, D
     cg_call_checked(cg, "kiln_count_check", args, 3, what);
     return cg_sym_value(cg, count);
 }
+
+/* StringNormalizer (design in passes/shapes_dyn.c): the kernel writes the
+ * kept strings' count into the output's data-dependent symbol, if it has
+ * one (stopwords), and fails a check on a string too long to change. */
+int emit_string_normalizer(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    const Attr *stop = ir_attr(n, "stopwords");
+    const char *act = ir_attr_str(n, "case_change_action", "NONE");
+    int action = strcmp(act, "LOWER") == 0 ? 1 : strcmp(act, "UPPER") == 0 ? 2 : 0;
+    int last = x->shape.rank - 1;
+    int has_stop = stop && stop->n > 0;
+    LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_dim(x->shape.dims[last])),
+                           cg_addr(cg, x),
+                           has_stop ? cg_ml_label_table(cg, stop) : LLVMConstPointerNull(cg->ptr),
+                           cg_i64(cg, has_stop ? stop->n : 0),
+                           cg_i32(cg, (int)ir_attr_int(n, "is_case_sensitive", 0)),
+                           cg_i32(cg, action),
+                           cg_i64(cg, KILN_STRING_CASE_BYTES),
+                           action ? cg_scratch(cg, n) : LLVMConstPointerNull(cg->ptr),
+                           cg_addr(cg, y),
+                           count_slot(cg, y->shape.dims[last])};
+    const char *what = arena_printf(cg->g->arena, "node '%s' (%s): the case change of %s", n->name,
+                                    n->op_type ? n->op_type : "", cg_value_origin(cg, x));
+    cg_call_checked(cg, "kiln_string_normalizer", args, 10, what);
+    return 0;
+}

@@ -83,6 +83,8 @@ enum {
     OPF_REGION_ELSE = 1 << 4,
     OPF_REGION_END = 1 << 5,
     OPF_STRING_IN = 1 << 6, /* its kernel reads string tensors (pass_check_types lets them in) */
+    OPF_SCRATCH_KEEP =
+        1 << 7, /* its outputs point into its scratch, which lives to the run's end */
 };
 
 /* OpInfo.kernel: the element-wise kernel an op calls (the kernel column of

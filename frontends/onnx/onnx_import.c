@@ -74,9 +74,12 @@ typedef struct Importer {
     /* Subgraphs (If, Loop, Scan bodies) are imported in place, each in a
      * scope of its own: values and producers are then the subgraph's,
      * values' parent the enclosing scope's (import_scope_enter). */
-    int depth;          /* 0 in the main graph */
-    const char *prefix; /* for the names of unnamed subgraph nodes: "loop_1/" */
-    NameMap ir_names;   /* every value's IR name: a subgraph's may need a fresh one */
+    int depth;              /* 0 in the main graph */
+    const char *prefix;     /* for the names of unnamed subgraph nodes: "loop_1/" */
+    NameMap ir_names;       /* every value's IR name: a subgraph's may need a fresh one */
+    NameMap main_producers; /* the main graph's producers (never added to after
+                               collect_producers): names a subgraph's values must not
+                               take, since the main graph's come later */
 } Importer;
 
 static const char *str(const char *s) {
@@ -99,10 +102,13 @@ static int domain_opset(const Importer *im, const char *domain) {
 
 static Value *value_new(Importer *im, const char *name, DType t) {
     /* Two scopes may use one name (both branches of an If naming their
-     * output "y"): the IR value of a subgraph's then gets a fresh name,
-     * and the scope maps the model's name to it. */
+     * output "y", or a body naming a value as the main graph names a later
+     * one): the IR value of a subgraph's then gets a fresh name, and the
+     * scope maps the model's name to it. */
     const char *ir_name = name;
-    for (int k = 2; im->depth && map_get(&im->ir_names, ir_name); k++)
+    for (int k = 2;
+         im->depth && (map_get(&im->ir_names, ir_name) || map_get(&im->main_producers, ir_name));
+         k++)
         ir_name = arena_printf(im->a, "%s_%d", name, k);
     Value *v = ir_value_add(im->g, ir_name, t);
     map_put(&im->values, ir_name == name ? v->name : arena_strdup(im->a, name), v);
@@ -1335,6 +1341,7 @@ static int import_model(Arena *a, const char *path, const Onnx__ModelProto *m,
     import_initializers(&im);
     import_inputs(&im, flags);
     collect_producers(&im);
+    im.main_producers = im.producers;
     int n_order = 0;
     int *order = order_nodes(&im, &n_order);
     for (int i = 0; i < n_order; i++)

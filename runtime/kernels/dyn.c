@@ -211,3 +211,54 @@ int32_t kiln_count_check(const int64_t *restrict k, int64_t max, int64_t *restri
     *count = *k;
     return 0;
 }
+
+static char ascii_lower(char c) {
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+static char ascii_upper(char c) {
+    return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+}
+
+static int str_equal(const char *a, const char *b, int32_t case_sensitive) {
+    for (;; a++, b++) {
+        char p = case_sensitive ? *a : ascii_lower(*a), q = case_sensitive ? *b : ascii_lower(*b);
+        if (p != q) return 0;
+        if (!p) return 1;
+    }
+}
+
+int32_t kiln_string_normalizer(int64_t n, const char *const *restrict x,
+                               const char *const *restrict stop, int64_t n_stop,
+                               int32_t case_sensitive, int32_t action, int64_t cap,
+                               char *restrict bytes, const char **restrict y,
+                               int64_t *restrict count, KilnRunError *restrict err) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const char *s = x[i];
+        int drop = 0;
+        for (int64_t j = 0; j < n_stop && !drop; j++)
+            drop = str_equal(s, stop[j], case_sensitive);
+        if (drop) continue;
+        if (action == 0) {
+            y[k++] = s;
+            continue;
+        }
+        char *out = bytes + i * cap;
+        int64_t len = 0;
+        for (; s[len]; len++) {
+            if (len + 1 >= cap) {
+                while (s[len])
+                    len++;
+                *err = (KilnRunError){
+                    .value = len, .position = i, .size = cap - 1, .kind = KILN_CHECK_LENGTH};
+                return 1;
+            }
+            out[len] = action == 1 ? ascii_lower(s[len]) : ascii_upper(s[len]);
+        }
+        out[len] = 0;
+        y[k++] = out;
+    }
+    if (k == 0) y[k++] = "";
+    *count = k;
+    return 0;
+}

@@ -65,4 +65,19 @@ void kiln_nms(int32_t center, int64_t batches, int64_t classes, int64_t n,
 int32_t kiln_count_check(const int64_t *restrict k, int64_t max, int64_t *restrict count,
                          KilnRunError *restrict err);
 
+/* StringNormalizer over the n strings x (a string tensor: const char *[n]):
+ * drops those equal to one of the n_stop stopwords (ASCII case-insensitive
+ * unless case_sensitive), then maps the rest to ASCII lower case (action
+ * 1), upper case (2) or leaves them (0). y [count] gets the kept strings
+ * in order, or one empty string if none is kept (count 1, as ONNX says).
+ * Unchanged strings point into x (the caller's input); case-changed ones
+ * into bytes, cap bytes per input string (the node's scratch, which lives
+ * for the whole run): a string of cap bytes or more is 1 with
+ * KILN_CHECK_LENGTH in *err. Checked (kiln_kernel_abi.h). */
+int32_t kiln_string_normalizer(int64_t n, const char *const *restrict x,
+                               const char *const *restrict stop, int64_t n_stop,
+                               int32_t case_sensitive, int32_t action, int64_t cap,
+                               char *restrict bytes, const char **restrict y,
+                               int64_t *restrict count, KilnRunError *restrict err);
+
 #endif

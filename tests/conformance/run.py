@@ -168,6 +168,9 @@ def compare(name, got, want):
     if isinstance(want, list) or want is None:
         return f"output '{name}': the reference is a sequence or optional, kiln wrote a tensor"
     got, want = np.asarray(got), np.asarray(want)
+    if want.dtype == object and got.dtype.kind == "S":
+        # kiln writes strings as numpy bytes (|S<n>, UTF-8); onnx loads them as str objects.
+        got = np.array([b.decode("utf-8") for b in got.ravel()], dtype=object).reshape(got.shape)
     if got.shape != want.shape:
         return f"output '{name}': shape {list(got.shape)}, expected {list(want.shape)}"
     if got.dtype != want.dtype:

@@ -3,8 +3,9 @@
  * as a .npy file, any others as a .pb (a serialized ONNX TensorProto).
  *
  * Contract checked: tensor_parse() returns 0 with a tensor whose dims,
- * dtype and byte count agree (every data byte readable, bools 0 or 1), or
- * -1 after exactly one diagnostic of exit class 1.
+ * dtype and byte count agree (every data byte readable, bools 0 or 1;
+ * strings an array of pointers to NUL-terminated strings), or -1 after
+ * exactly one diagnostic of exit class 1.
  */
 #include <string.h>
 
@@ -25,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc == 0) {
         FUZZ_CHECK(diag_count(&d) == 0);
         FUZZ_CHECK(t.rank >= 0 && t.rank <= IR_MAX_RANK && t.data != NULL);
-        size_t elem = dtype_size(t.dtype), n = 1;
+        size_t elem = t.dtype == DT_STRING ? sizeof(char *) : dtype_size(t.dtype), n = 1;
         FUZZ_CHECK(elem > 0);
         for (int i = 0; i < t.rank; i++) {
             FUZZ_CHECK(t.dims[i] >= 0);
@@ -38,6 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_CHECK(t.dtype != DT_BOOL || b <= 1);
             sum += b;
         }
+        if (t.dtype == DT_STRING)
+            for (size_t i = 0; i < n / elem; i++)
+                sum += (unsigned)strlen(((const char *const *)t.data)[i]);
         (void)sum;
         if (npy) FUZZ_CHECK(t.name == NULL);
     } else {

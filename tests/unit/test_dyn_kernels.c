@@ -115,6 +115,39 @@ static void test_count_check_takes_zero_to_max_and_refuses_the_rest(void **state
     assert_int_equal(kiln_count_check((int64_t[]){-1}, 5, &count, &e), 1);
 }
 
+static void test_string_normalizer_drops_stopwords_then_changes_case(void **state) {
+    (void)state;
+    const char *x[4] = {"The", "Cat", "the", "ON"}, *stop[2] = {"the", "on"}, *y[4];
+    char bytes[4 * 8];
+    KilnRunError e = {0};
+    int64_t count = -1;
+    /* Case-insensitive stopwords, then upper case into the bytes. */
+    assert_int_equal(kiln_string_normalizer(4, x, stop, 2, 0, 2, 8, bytes, y, &count, &e), 0);
+    assert_int_equal(count, 1);
+    assert_string_equal(y[0], "CAT");
+    assert_ptr_equal(y[0], bytes + 1 * 8);
+    /* Case-sensitive: "The" and "ON" stay; no case change points into x. */
+    assert_int_equal(kiln_string_normalizer(4, x, stop, 2, 1, 0, 8, NULL, y, &count, &e), 0);
+    assert_int_equal(count, 3);
+    assert_ptr_equal(y[0], x[0]);
+    assert_ptr_equal(y[1], x[1]);
+    assert_ptr_equal(y[2], x[3]);
+    /* Only stopwords: one empty string. */
+    assert_int_equal(kiln_string_normalizer(1, x + 2, stop, 2, 0, 1, 8, bytes, y, &count, &e), 0);
+    assert_int_equal(count, 1);
+    assert_string_equal(y[0], "");
+    /* A string of cap bytes or more fails the length check, naming it. */
+    const char *l[2] = {"abc", "abcdefgh"};
+    assert_int_equal(kiln_string_normalizer(2, l, NULL, 0, 0, 1, 8, bytes, y, &count, &e), 1);
+    assert_int_equal(e.kind, KILN_CHECK_LENGTH);
+    assert_int_equal(e.position, 1);
+    assert_int_equal(e.value, 8);
+    assert_int_equal(e.size, 7);
+    l[1] = "abcdefg"; /* 7 bytes and the NUL fit */
+    assert_int_equal(kiln_string_normalizer(2, l, NULL, 0, 0, 2, 8, bytes, y, &count, &e), 0);
+    assert_string_equal(y[1], "ABCDEFG");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nonzero_writes_the_count_then_one_row_per_dim),
@@ -123,6 +156,7 @@ int main(void) {
         cmocka_unit_test(test_unique_along_an_axis_compares_whole_slices),
         cmocka_unit_test(test_nms_keeps_by_score_and_suppresses_by_iou),
         cmocka_unit_test(test_count_check_takes_zero_to_max_and_refuses_the_rest),
+        cmocka_unit_test(test_string_normalizer_drops_stopwords_then_changes_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -361,6 +361,49 @@ static void test_pb_tensor_is_read_with_name_type_and_data(void **state) {
                    "values)");
 }
 
+static void test_string_tensors_are_read_from_pb_and_npy_bytes(void **state) {
+    State *s = *state;
+    Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT;
+    int64_t dims[2] = {1, 3};
+    ProtobufCBinaryData str[3] = {{3, (uint8_t *)"cat"}, {0, NULL}, {2, (uint8_t *)"\xc3\xa9"}};
+    t.name = "text";
+    t.has_data_type = 1;
+    t.data_type = DT_STRING;
+    t.dims = dims, t.n_dims = 2;
+    t.string_data = str, t.n_string_data = 3;
+    write_proto(s, path_in(s, "text.pb"), &t);
+    HostTensor h;
+    assert_int_equal(read_tensor(s, path_in(s, "text.pb"), &h), 0);
+    assert_string_equal(h.name, "text");
+    assert_true(h.dtype == DT_STRING && h.rank == 2 && h.dims[1] == 3);
+    assert_int_equal(h.nbytes, 3 * sizeof(char *));
+    const char *const *v = h.data;
+    assert_string_equal(v[0], "cat");
+    assert_string_equal(v[1], "");
+    assert_string_equal(v[2], "\xc3\xa9");
+    /* A count that does not fit the shape, and a NUL inside a string. */
+    t.n_string_data = 2;
+    write_proto(s, path_in(s, "short.pb"), &t);
+    assert_int_equal(read_tensor(s, path_in(s, "short.pb"), &h), -1);
+    assert_diag(s, "short.pb: 2 strings for shape [1,3]");
+    t.n_string_data = 3;
+    str[0] = (ProtobufCBinaryData){3, (uint8_t *)"a\0b"};
+    write_proto(s, path_in(s, "nul.pb"), &t);
+    assert_int_equal(read_tensor(s, path_in(s, "nul.pb"), &h), -1);
+    assert_diag(s, "nul.pb: string 0 holds a NUL byte");
+    /* numpy bytes, |S3: NUL-padded. */
+    const char hdr[] = "{'descr': '|S3', 'fortran_order': False, 'shape': (2,), }\n";
+    write_npy_raw(path_in(s, "s.npy"), 1, hdr, sizeof hdr - 1, "ab\0xyz", 6);
+    assert_int_equal(read_tensor(s, path_in(s, "s.npy"), &h), 0);
+    assert_true(h.dtype == DT_STRING && h.rank == 1 && h.dims[0] == 2);
+    v = h.data;
+    assert_string_equal(v[0], "ab");
+    assert_string_equal(v[1], "xyz");
+    write_npy_raw(path_in(s, "s5.npy"), 1, hdr, sizeof hdr - 1, "ab\0xy", 5);
+    assert_int_equal(read_tensor(s, path_in(s, "s5.npy"), &h), -1);
+    assert_diag(s, "5 bytes of data for a '|S3' array of shape [2]");
+}
+
 static void test_pb_that_is_not_a_tensor_is_rejected(void **state) {
     State *s = *state;
     const char *path = path_in(s, "junk.pb");
@@ -433,6 +476,7 @@ int main(void) {
         T(test_numpy_loads_what_we_write),
         T(test_we_read_what_numpy_writes),
         T(test_pb_tensor_is_read_with_name_type_and_data),
+        T(test_string_tensors_are_read_from_pb_and_npy_bytes),
         T(test_pb_that_is_not_a_tensor_is_rejected),
         T(test_unknown_extension_is_rejected),
         T(test_tensor_parse_reads_bytes_in_memory_by_the_path_extension),
