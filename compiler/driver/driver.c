@@ -386,14 +386,9 @@ int driver_compile(const DriverOptions *o) {
     char sha[65];
 
     if (load(a, o, &g, sha, &d) || run_pipeline(g, o, NULL, &d)) goto out;
-    CodegenOptions co = {o->triple,
-                         release_cpu(o),
-                         o->opt_level,
-                         model_name(a, o),
-                         o->version ? o->version : "1",
-                         sha,
-                         NULL,
-                         o->trees};
+    CodegenOptions co = {
+        o->triple, release_cpu(o), o->opt_level, model_name(a, o), o->version ? o->version : "1",
+        sha,       NULL,           o->trees};
     if (!(cg = codegen_create(&co, &d))) goto out;
     if ((strcmp(o->emit, "exe") == 0 || release) &&
         link_target_check(o->triple ? codegen_triple(cg) : NULL, &d))
