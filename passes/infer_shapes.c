@@ -224,16 +224,17 @@ int shape_gemm(Node *n, Diag *d) {
     return 0;
 }
 
-int shape_matmul(Node *n, Diag *d) {
-    Value *a = shapes_in(n, 0), *b = shapes_in(n, 1);
+/* The output shape of the matrix product of inputs ia and ib (numpy's
+ * matmul, both of rank >= 1), into *out; *M and *N its matrix dims. A 1-D
+ * A is a row [1,K], a 1-D B a column [K,1]; the added dims are dropped
+ * from the result. MatMul and the quantised products share it. */
+int shapes_matmul(Node *n, int ia, int ib, Shape *out, Dim *M, Dim *N, Diag *d) {
+    Value *a = shapes_in(n, ia), *b = shapes_in(n, ib);
     char b1[160], b2[160];
-    if (shapes_same_dtype(n, 0, 1, d)) return -1;
     if (a->shape.rank < 1 || b->shape.rank < 1) {
         diag_node(d, n, "operands must have rank >= 1");
         return -1;
     }
-    /* Numpy: a 1-D A is a row [1,K], a 1-D B a column [K,1]; the added
-     * dims are dropped from the result. */
     Shape sa = a->shape, sb = b->shape;
     if (sa.rank == 1) sa = (Shape){2, {1, a->shape.dims[0]}};
     if (sb.rank == 1) sb = (Shape){2, {b->shape.dims[0], 1}};
@@ -243,18 +244,27 @@ int shape_matmul(Node *n, Diag *d) {
                   shapes_str(&a->shape, b1), b->name, shapes_str(&b->shape, b2));
         return -1;
     }
-    Shape ba = {sa.rank - 2, {0}}, bb = {sb.rank - 2, {0}}, bo;
-    memcpy(ba.dims, sa.dims, sizeof(int64_t) * (size_t)ba.rank);
-    memcpy(bb.dims, sb.dims, sizeof(int64_t) * (size_t)bb.rank);
-    if (shapes_broadcast(n, &ba, &bb, &bo)) {
+    Shape ba = {sa.rank - 2, {0}}, bb = {sb.rank - 2, {0}};
+    memcpy(ba.dims, sa.dims, sizeof(Dim) * (size_t)ba.rank);
+    memcpy(bb.dims, sb.dims, sizeof(Dim) * (size_t)bb.rank);
+    if (shapes_broadcast(n, &ba, &bb, out)) {
         diag_node(d, n, "batch dimensions of '%s' %s and '%s' %s do not broadcast", a->name,
                   shapes_str(&a->shape, b1), b->name, shapes_str(&b->shape, b2));
         return -1;
     }
-    Shape s = bo;
-    if (a->shape.rank > 1) s.dims[s.rank++] = sa.dims[sa.rank - 2];
-    if (b->shape.rank > 1) s.dims[s.rank++] = sb.dims[sb.rank - 1];
-    shapes_set(n, 0, a->dtype, &s);
+    *M = sa.dims[sa.rank - 2];
+    *N = sb.dims[sb.rank - 1];
+    if (a->shape.rank > 1) out->dims[out->rank++] = *M;
+    if (b->shape.rank > 1) out->dims[out->rank++] = *N;
+    return 0;
+}
+
+int shape_matmul(Node *n, Diag *d) {
+    if (shapes_same_dtype(n, 0, 1, d)) return -1;
+    Shape s;
+    Dim M, N;
+    if (shapes_matmul(n, 0, 1, &s, &M, &N, d)) return -1;
+    shapes_set(n, 0, shapes_in(n, 0)->dtype, &s);
     return 0;
 }
 

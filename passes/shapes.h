@@ -51,6 +51,9 @@ int shapes_unify(Node *n, Dim a, Dim b, Dim *out, const char *what);
 int shapes_dim_min(Node *n, Dim a, int64_t lo, const char *what);
 /* "[N,3,224,224]" in buf. */
 const char *shapes_str(const Shape *s, char buf[160]);
+/* numpy matmul's output shape of inputs ia and ib into *out (M, N: its
+ * matrix dims); -1 with a diagnostic if they do not multiply. */
+int shapes_matmul(Node *n, int ia, int ib, Shape *out, Dim *M, Dim *N, Diag *d);
 /* Product of the constant dims [from, to); *batch counts how many
  * symbolic dims were among them. */
 int64_t shapes_product(const Shape *s, int from, int to, int *batch);

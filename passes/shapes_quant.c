@@ -137,39 +137,6 @@ int shape_dynamic_quantize(Node *n, Diag *d) {
     return 0;
 }
 
-/* The output shape of the matrix product of inputs ia and ib (numpy's
- * matmul, both of rank >= 2 or 1), into *out; *M and *N its matrix dims. */
-static int q_matmul_shape(Node *n, int ia, int ib, Shape *out, Dim *M, Dim *N, Diag *d) {
-    Value *a = shapes_in(n, ia), *b = shapes_in(n, ib);
-    char b1[160], b2[160];
-    if (a->shape.rank < 1 || b->shape.rank < 1) {
-        diag_node(d, n, "operands must have rank >= 1");
-        return -1;
-    }
-    Shape sa = a->shape, sb = b->shape;
-    if (sa.rank == 1) sa = (Shape){2, {1, a->shape.dims[0]}};
-    if (sb.rank == 1) sb = (Shape){2, {b->shape.dims[0], 1}};
-    Dim k = sa.dims[sa.rank - 1];
-    if (shapes_unify(n, k, sb.dims[sb.rank - 2], &k, "the inner dimension of its inputs")) {
-        diag_node(d, n, "inner dimensions differ: '%s' %s and '%s' %s", a->name,
-                  shapes_str(&a->shape, b1), b->name, shapes_str(&b->shape, b2));
-        return -1;
-    }
-    Shape ba = {sa.rank - 2, {0}}, bb = {sb.rank - 2, {0}};
-    memcpy(ba.dims, sa.dims, sizeof(Dim) * (size_t)ba.rank);
-    memcpy(bb.dims, sb.dims, sizeof(Dim) * (size_t)bb.rank);
-    if (shapes_broadcast(n, &ba, &bb, out)) {
-        diag_node(d, n, "batch dimensions of '%s' %s and '%s' %s do not broadcast", a->name,
-                  shapes_str(&a->shape, b1), b->name, shapes_str(&b->shape, b2));
-        return -1;
-    }
-    *M = sa.dims[sa.rank - 2];
-    *N = sb.dims[sb.rank - 1];
-    if (a->shape.rank > 1) out->dims[out->rank++] = *M;
-    if (b->shape.rank > 1) out->dims[out->rank++] = *N;
-    return 0;
-}
-
 /* int32 scratch the size of output 0 (the accumulator). */
 static int q_acc_scratch(Node *n, Diag *d) {
     if (shapes_check_outputs(n, d)) return -1;
@@ -185,7 +152,7 @@ int shape_qlinear_matmul(Node *n, Diag *d) {
     Shape s;
     Dim M, N;
     if (q_int8(n, 0, "input", d) || q_int8(n, 3, "input", d) || q_int8(n, 7, "zero point", d) ||
-        q_matmul_shape(n, 0, 3, &s, &M, &N, d))
+        shapes_matmul(n, 0, 3, &s, &M, &N, d))
         return -1;
     if (q_pair(n, 1, 2, shapes_in(n, 0)->dtype, M, d) ||
         q_pair(n, 4, 5, shapes_in(n, 3)->dtype, N, d) ||
@@ -200,7 +167,7 @@ int shape_matmul_integer(Node *n, Diag *d) {
     Dim M, N;
     int per = 0;
     if (q_int8(n, 0, "input", d) || q_int8(n, 1, "input", d) ||
-        q_matmul_shape(n, 0, 1, &s, &M, &N, d))
+        shapes_matmul(n, 0, 1, &s, &M, &N, d))
         return -1;
     if (q_dtype(n, 2, shapes_in(n, 0)->dtype, "zero point", d) ||
         q_param(n, 2, M, "zero point", &per, d) ||
