@@ -45,7 +45,9 @@ static void q_axis_view(Codegen *cg, const Node *n, int si, LLVMValueRef *v) {
     v[3] = cg_i64(cg, axis >= 0);
 }
 
-int emit_quantize_linear(Codegen *cg, const Node *n) {
+/* QuantizeLinear and DequantizeLinear: the same arguments; the kernel is
+ * typed by the integer side (the output of one, the input of the other). */
+static int q_linear_call(Codegen *cg, const Node *n, const char *kernel, DType t) {
     LLVMValueRef v[4];
     q_axis_view(cg, n, 1, v);
     LLVMValueRef args[] = {v[0],
@@ -56,21 +58,15 @@ int emit_quantize_linear(Codegen *cg, const Node *n) {
                            q_opt(cg, n, 2),
                            v[3],
                            cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "quantize", n->outputs[0]->dtype, args, 8);
+    return cg_call_typed(cg, n, kernel, t, args, 8);
+}
+
+int emit_quantize_linear(Codegen *cg, const Node *n) {
+    return q_linear_call(cg, n, "quantize", n->outputs[0]->dtype);
 }
 
 int emit_dequantize_linear(Codegen *cg, const Node *n) {
-    LLVMValueRef v[4];
-    q_axis_view(cg, n, 1, v);
-    LLVMValueRef args[] = {v[0],
-                           v[1],
-                           v[2],
-                           cg_addr(cg, n->inputs[0]),
-                           cg_addr(cg, n->inputs[1]),
-                           q_opt(cg, n, 2),
-                           v[3],
-                           cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "dequantize", n->inputs[0]->dtype, args, 8);
+    return q_linear_call(cg, n, "dequantize", n->inputs[0]->dtype);
 }
 
 int emit_dynamic_quantize(Codegen *cg, const Node *n) {
