@@ -344,7 +344,8 @@ class Server:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=not raw)
         self.t_exec = time.time()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         self.port = None
         deadline = time.time() + ready_timeout
         while time.time() < deadline and self.port is None and self.proc.poll() is None:
@@ -363,6 +364,10 @@ class Server:
             self.lines.append(line.rstrip(b"\n" if self.raw else "\n"))
 
     def log(self):
+        """The JSON log lines so far; once the process has exited, all of
+        them (the reader thread is given time to reach the end of stderr)."""
+        if self.proc.poll() is not None:
+            self.reader.join(timeout=10)
         return [json.loads(line) for line in list(self.lines) if line[:1] in ("{", b"{")]
 
     def stop(self):
