@@ -101,8 +101,8 @@ static void fuse_one(Graph *g, Node *conv) {
     float lo, hi;
     if (c->op == OP_CLIP && clip_bounds(c, &lo, &hi) == 0) {
         conv->epilogue = EPI_CLAMP;
-        conv->epi_min = lo;
-        conv->epi_max = hi;
+        conv->epi_a = lo;
+        conv->epi_b = hi;
         ir_node_absorb(conv, c);
     }
 }

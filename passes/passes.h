@@ -72,7 +72,7 @@ int pass_fold_batchnorm(Graph *g, Diag *d);
 
 /* Relu, or Clip with constant bounds (ReLU6), after a Conv becomes the
  * Conv's activation epilogue: Relu sets Node.epilogue = EPI_RELU, Clip
- * EPI_CLAMP with its bounds in Node.epi_min / epi_max, which codegen turns
+ * EPI_CLAMP with its bounds in Node.epi_a / epi_b, which codegen turns
  * into the kernel's clamp. Run after pass_fold_batchnorm. */
 int pass_fuse_conv_activation(Graph *g, Diag *d);
 

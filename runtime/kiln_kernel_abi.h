@@ -61,14 +61,21 @@ KILN_FOR_MATH_TYPES(KILN_CHECK_TYPE)
 
 /* Activation applied to a kernel's result (bias+activation epilogue).
  * Same values as Epilogue in compiler/ir/ir.h (static_assert in
- * compiler/codegen/emit.c). CLAMP: the convolution kernels' [lo, hi]
- * arguments (nn.h); the Gemm kernels take NONE to TANH. */
+ * compiler/codegen/emit.c); kiln_epilogue_f32 (kernels/kmath.h) says
+ * what each computes with its parameters a and b. CLAMP: the convolution
+ * kernels' [lo, hi] arguments (nn.h); the Gemm kernels take NONE to TANH. */
 enum {
     KILN_EPI_NONE = 0,
     KILN_EPI_RELU = 1,
     KILN_EPI_SIGMOID = 2,
     KILN_EPI_TANH = 3,
-    KILN_EPI_CLAMP = 4,
+    KILN_EPI_CLAMP = 4,       /* min(max(x, a), b) */
+    KILN_EPI_LEAKY_RELU = 5,  /* x < 0 ? a*x : x */
+    KILN_EPI_HARDSIGMOID = 6, /* max(0, min(1, a*x + b)) */
+    KILN_EPI_HARDSWISH = 7,   /* x * max(0, min(1, x/6 + 1/2)) */
+    KILN_EPI_SILU = 8,        /* x * sigmoid(x) */
+    KILN_EPI_GELU = 9,        /* x/2 * (1 + erf(x / sqrt 2)) */
+    KILN_EPI_GELU_TANH = 10,  /* x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) */
 };
 
 /* Binary ops of kiln_binary_* (EQ..GE: kiln_compare_* in kmath_ops.h).

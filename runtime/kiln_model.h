@@ -75,7 +75,21 @@ enum {
 #undef KILN_DTYPE
 };
 
-typedef struct KilnThreadPool KilnThreadPool; /* opaque; NULL runs on the calling thread */
+/* A task of a parallel loop: fn(ctx, task) for task in [0, n_tasks). */
+typedef void (*KilnTaskFn)(void *ctx, int64_t task);
+
+/* Threads the caller lends run() (NULL: run() uses the calling thread
+ * only). parallel(pool, fn, ctx, n_tasks) calls fn(ctx, t) once for every t
+ * in [0, n_tasks), on the pool's threads and the calling one, and returns
+ * when every call has returned; it never allocates and never fails. A
+ * pool runs one parallel loop at a time: the caller (one request's run())
+ * owns it for the duration of run(). n_threads counts the calling thread:
+ * run() splits its work into about that many parts or a multiple. */
+typedef struct KilnThreadPool KilnThreadPool;
+struct KilnThreadPool {
+    int n_threads;
+    void (*parallel)(KilnThreadPool *pool, KilnTaskFn fn, void *ctx, int64_t n_tasks);
+};
 
 typedef struct KilnTensorInfo {
     const char *name;        /* the ONNX graph input or output name */

@@ -54,6 +54,7 @@ struct Codegen {
      * chunk functions a large graph is split into (see cg_emit_run). */
     LLVMValueRef syms;       /* its symbol values argument: i64[n_syms] */
     LLVMValueRef ws;         /* its workspace argument */
+    LLVMValueRef pool;       /* its KilnThreadPool * argument (may be null at run time) */
     LLVMValueRef fn_inputs;  /* its inputs argument */
     LLVMValueRef fn_outputs; /* its outputs argument */
     LLVMBuilderRef entry;    /* at the end of its entry block: value addresses go there */

@@ -978,7 +978,9 @@ static void retarget_functions(Codegen *cg) {
 }
 
 /* The kernels are inlined into each kiln_model_run (or its chunks, which
- * keep their noinline) and then disappear. */
+ * keep their noinline) and then disappear. KILN_NOINLINE_KERNELS=1 in the
+ * environment keeps them out of line, a developer's aid: `perf report`
+ * then times each kernel (slower code, since calls lose the constants). */
 static void internalize_kernels(Codegen *cg) {
     unsigned fi = (unsigned)LLVMAttributeFunctionIndex;
     unsigned always = LLVMGetEnumAttributeKindForName("alwaysinline", 12);
@@ -987,6 +989,7 @@ static void internalize_kernels(Codegen *cg) {
     for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
         if (LLVMIsDeclaration(f) || is_model_fn(f)) continue;
         LLVMSetLinkage(f, LLVMInternalLinkage);
+        if (getenv("KILN_NOINLINE_KERNELS")) continue;
         LLVMRemoveEnumAttributeAtIndex(f, fi, noinline);
         LLVMRemoveEnumAttributeAtIndex(f, fi, optnone);
         LLVMAddAttributeAtIndex(f, fi, LLVMCreateEnumAttribute(cg->ctx, always, 0));

@@ -18,8 +18,13 @@
 #include "kiln_model.h"
 
 /* Node.epilogue is passed to the kernels as it is. */
-static_assert((int)EPI_NONE == (int)KILN_EPI_NONE && (int)EPI_RELU == (int)KILN_EPI_RELU &&
-                  (int)EPI_SIGMOID == (int)KILN_EPI_SIGMOID && (int)EPI_TANH == (int)KILN_EPI_TANH,
+static_assert((int)EPI_NONE == KILN_EPI_NONE && (int)EPI_RELU == KILN_EPI_RELU &&
+                  (int)EPI_SIGMOID == KILN_EPI_SIGMOID && (int)EPI_TANH == KILN_EPI_TANH &&
+                  (int)EPI_CLAMP == KILN_EPI_CLAMP && (int)EPI_LEAKY_RELU == KILN_EPI_LEAKY_RELU &&
+                  (int)EPI_HARDSIGMOID == KILN_EPI_HARDSIGMOID &&
+                  (int)EPI_HARDSWISH == KILN_EPI_HARDSWISH && (int)EPI_SILU == KILN_EPI_SILU &&
+                  (int)EPI_GELU == KILN_EPI_GELU && (int)EPI_GELU_TANH == KILN_EPI_GELU_TANH &&
+                  (int)EPI_COUNT == KILN_EPI_GELU_TANH + 1,
               "Epilogue (compiler/ir/ir.h) and KILN_EPI_* (runtime/kiln_kernel_abi.h) differ");
 
 Sym cg_sym_prod(const Shape *s, int from, int to) {
@@ -307,11 +312,6 @@ void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st) {
 
 /* --- matrix products ---------------------------------------------------------------- */
 
-/* Node.epilogue is passed to the kernels as is. */
-static_assert((int)EPI_NONE == KILN_EPI_NONE && (int)EPI_RELU == KILN_EPI_RELU &&
-                  (int)EPI_SIGMOID == KILN_EPI_SIGMOID && (int)EPI_TANH == KILN_EPI_TANH &&
-                  (int)EPI_CLAMP == KILN_EPI_CLAMP,
-              "Epilogue (compiler/ir/ir.h) and KILN_EPI_* (runtime/kiln_kernel_abi.h) differ");
 
 /* Strides that read Gemm's C (rank 0, 1 or 2) broadcast over [M, N]. */
 static void bias_strides(const Value *c, Sym M, Sym N, Sym *c_rs, Sym *c_cs) {
@@ -463,6 +463,7 @@ static LLVMValueRef fn_begin(Codegen *cg, const char *name, LLVMBasicBlockRef *b
     cg->fn_outputs = LLVMGetParam(fn, 1);
     cg->ws = LLVMGetParam(fn, 2);
     cg->syms = LLVMGetParam(fn, 3);
+    cg->pool = LLVMGetParam(fn, 4);
     cg->fn_id++;
     return fn;
 }

@@ -79,8 +79,8 @@ static int clamp_bounds(Codegen *cg, const Node *n, float *lo, float *hi) {
         *lo = 0.0f;
         return 0;
     case EPI_CLAMP:
-        *lo = n->epi_min;
-        *hi = n->epi_max;
+        *lo = n->epi_a;
+        *hi = n->epi_b;
         return 0;
     default:
         diag_node(cg->d, n, "this convolution epilogue is not supported");

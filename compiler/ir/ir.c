@@ -676,7 +676,21 @@ static void print_attr(const Attr *a, FILE *out) {
     }
 }
 
-static const char *epilogue_names[] = {"", "relu", "sigmoid", "tanh", "clamp"};
+static const char *epilogue_names[] = {
+    "",   "relu",      "sigmoid", "tanh", "clamp",    "leaky_relu", "hardsigmoid",
+    "hardswish", "silu", "gelu", "gelu_tanh"};
+static_assert(sizeof epilogue_names / sizeof *epilogue_names == EPI_COUNT,
+              "one name per Epilogue");
+
+int ir_epilogue_has_params(Epilogue e) {
+    return e == EPI_CLAMP || e == EPI_LEAKY_RELU || e == EPI_HARDSIGMOID;
+}
+
+Epilogue ir_epilogue_lookup(const char *word) {
+    for (int e = 1; e < EPI_COUNT; e++)
+        if (strcmp(word, epilogue_names[e]) == 0) return (Epilogue)e;
+    return EPI_COUNT;
+}
 
 void ir_graph_print(const Graph *g, FILE *out) {
     const char *base = strrchr(g->source_path, '/');
@@ -719,9 +733,9 @@ void ir_graph_print(const Graph *g, FILE *out) {
         }
         if (n->gemm_packed_b) fputs(" +packed", out);
         if (n->epilogue) fprintf(out, " +%s", epilogue_names[n->epilogue]);
-        if (n->epilogue == EPI_CLAMP) {
+        if (ir_epilogue_has_params(n->epilogue)) {
             char lo[32], hi[32];
-            fprintf(out, "(%s,%s)", f32_str(n->epi_min, lo), f32_str(n->epi_max, hi));
+            fprintf(out, "(%s,%s)", f32_str(n->epi_a, lo), f32_str(n->epi_b, hi));
         }
         fputc('\n', out);
     }

@@ -243,10 +243,30 @@ typedef struct Attr {
 /* Activation fused into a node's output by passes (bias+activation
  * epilogues); codegen passes it to the kernel as an enum whose values
  * runtime/kiln_kernel_abi.h repeats as KILN_EPI_* (static_assert in
- * compiler/codegen/emit.c). EPI_CLAMP clamps to [Node.epi_min,
- * Node.epi_max] (a Clip after a Conv; convolutions only). The text form
- * shows it after the attributes: +relu, +sigmoid, +tanh, +clamp(lo,hi). */
-typedef enum { EPI_NONE, EPI_RELU, EPI_SIGMOID, EPI_TANH, EPI_CLAMP } Epilogue;
+ * compiler/codegen/emit.c) and kiln_epilogue_f32 (runtime/kernels/kmath.h)
+ * evaluates. Node.epi_a and epi_b are its parameters: CLAMP's bounds
+ * [a, b], LEAKY_RELU's alpha (a), HARDSIGMOID's max(0, min(1, a*x + b)).
+ * HARDSWISH is x * hardsigmoid(x) with ONNX's 1/6 and 0.5, SILU x *
+ * sigmoid(x), GELU x/2 * (1 + erf(x/sqrt 2)) and GELU_TANH its tanh
+ * approximation. Which kernels take which is each kernel's business (the
+ * fusion passes only fuse what the consumer's kernel applies). The text
+ * form shows it after the attributes: +relu, +sigmoid, +tanh, +hardswish,
+ * +silu, +gelu, +gelu_tanh, and with parameters +clamp(lo,hi),
+ * +leaky_relu(alpha,0), +hardsigmoid(alpha,beta). */
+typedef enum {
+    EPI_NONE,
+    EPI_RELU,
+    EPI_SIGMOID,
+    EPI_TANH,
+    EPI_CLAMP,
+    EPI_LEAKY_RELU,
+    EPI_HARDSIGMOID,
+    EPI_HARDSWISH,
+    EPI_SILU,
+    EPI_GELU,
+    EPI_GELU_TANH,
+    EPI_COUNT
+} Epilogue;
 
 /* Op plans: an op's parameters as its shape function resolved them (from
  * attributes, constant inputs, defaults and each opset's spelling), stored
@@ -364,7 +384,7 @@ struct Node {
     int n_attrs;
     Attr *attrs;
     Epilogue epilogue;
-    float epi_min, epi_max; /* EPI_CLAMP's bounds */
+    float epi_a, epi_b; /* the epilogue's parameters (see Epilogue) */
     int gemm_packed_b;      /* Gemm: B (input 1) is packed into [P, K, 32] panels by
                                pass_fuse, transB absorbed; printed as +packed */
     PlanKind plan_kind;     /* which member of plan the shape function set */
@@ -436,6 +456,11 @@ const Attr *ir_attr(const Node *n, const char *name);
 int64_t ir_attr_int(const Node *n, const char *name, int64_t dflt);
 float ir_attr_float(const Node *n, const char *name, float dflt);
 const char *ir_attr_str(const Node *n, const char *name, const char *dflt);
+
+/* Whether epilogue e's text form carries its parameters "(a,b)"; the
+ * epilogue a marker word names (EPI_COUNT: none). */
+int ir_epilogue_has_params(Epilogue e);
+Epilogue ir_epilogue_lookup(const char *word);
 Attr *ir_attr_add(Node *n, const char *name, AttrKind kind);
 /* The attribute `name` with its kind set to `kind`, added if absent: the
  * caller then writes its value. */

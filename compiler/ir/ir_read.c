@@ -444,30 +444,28 @@ static int parse_marker(Reader *r, Node *n) {
         }
         r->p = close + 1;
     }
-    static const struct {
-        const char *word;
-        Epilogue e;
-    } epilogues[] = {{"relu", EPI_RELU}, {"sigmoid", EPI_SIGMOID}, {"tanh", EPI_TANH}};
-    for (size_t i = 0; i < sizeof epilogues / sizeof *epilogues; i++)
-        if (strcmp(word, epilogues[i].word) == 0) n->epilogue = epilogues[i].e;
-    if (strcmp(word, "packed") == 0) n->gemm_packed_b = 1;
-    if (strcmp(word, "clamp") == 0) {
-        /* "+clamp(lo,hi)": the bounds as the printer writes them. */
-        char *end = NULL;
-        float lo = args ? strtof(args, &end) : 0.0f;
-        if (!args || *end != ',') {
-            fail(r, "expected '+clamp(LO,HI)'");
-            return -1;
-        }
-        float hi = strtof(end + 1, &end);
-        if (*end != ')') {
-            fail(r, "expected '+clamp(LO,HI)'");
-            return -1;
-        }
-        n->epilogue = EPI_CLAMP;
-        n->epi_min = lo;
-        n->epi_max = hi;
+    if (strcmp(word, "packed") == 0) {
+        n->gemm_packed_b = 1;
+        return 0;
     }
+    Epilogue e = ir_epilogue_lookup(word);
+    if (e == EPI_COUNT) return 0;
+    n->epilogue = e;
+    if (!ir_epilogue_has_params(e)) return 0;
+    /* "+clamp(lo,hi)": the parameters as the printer writes them. */
+    char *end = NULL;
+    float a = args ? strtof(args, &end) : 0.0f;
+    if (!args || *end != ',') {
+        fail(r, "expected '+%s(A,B)'", word);
+        return -1;
+    }
+    float b = strtof(end + 1, &end);
+    if (*end != ')') {
+        fail(r, "expected '+%s(A,B)'", word);
+        return -1;
+    }
+    n->epi_a = a;
+    n->epi_b = b;
     return 0;
 }
 

@@ -138,4 +138,41 @@ static inline float kiln_erff(float x) {
     return c * p / q;
 }
 
+/* The activation epilogue `kind` (KILN_EPI_*, kiln_kernel_abi.h) of v,
+ * with its parameters a and b; a loop over it with kind a constant
+ * vectorises to the one case. NONE and unknown kinds give v. */
+static inline float kiln_epilogue_f32(int kind, float a, float b, float v) {
+    switch (kind) {
+    case 1: /* RELU */
+        return v > 0.0f ? v : 0.0f;
+    case 2: /* SIGMOID */
+        return kiln_sigmoidf(v);
+    case 3: /* TANH */
+        return kiln_tanhf(v);
+    case 4: /* CLAMP */
+        v = v < a ? a : v;
+        return v > b ? b : v;
+    case 5: /* LEAKY_RELU */
+        return v < 0.0f ? a * v : v;
+    case 6: { /* HARDSIGMOID */
+        float h = a * v + b;
+        h = h < 0.0f ? 0.0f : h;
+        return h > 1.0f ? 1.0f : h;
+    }
+    case 7: { /* HARDSWISH */
+        float h = v * (1.0f / 6.0f) + 0.5f;
+        h = h < 0.0f ? 0.0f : h;
+        return v * (h > 1.0f ? 1.0f : h);
+    }
+    case 8: /* SILU */
+        return v * kiln_sigmoidf(v);
+    case 9: /* GELU */
+        return 0.5f * v * (1.0f + kiln_erff(v * 0.70710678118654752f));
+    case 10: /* GELU_TANH */
+        return 0.5f * v * (1.0f + kiln_tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+    default:
+        return v;
+    }
+}
+
 #endif

@@ -159,7 +159,7 @@ static void test_fuse_clip_into_the_conv_as_a_clamp_epilogue(void **state) {
     assert_ptr_equal(only, c);
     assert_string_equal(only->outputs[0]->name, "y");
     assert_int_equal(only->epilogue, EPI_CLAMP);
-    assert_true(only->epi_min == 0.0f && only->epi_max == 6.0f);
+    assert_true(only->epi_a == 0.0f && only->epi_b == 6.0f);
     assert_null(ir_attr(only, "clip_min")); /* internal state is not an attribute */
     assert_null(ir_attr(only, "clip_max"));
     /* The dump shows the clamp where it shows +relu. */
