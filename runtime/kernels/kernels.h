@@ -42,6 +42,16 @@ void kiln_matmul_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float
                      int64_t a_bs, const float *restrict B, int64_t b_bs, float *restrict Y,
                      int64_t task, int64_t n_tasks);
 
+/* kiln_unary_f32 and kiln_binary_f32 (kiln_kernel_abi.h) split over
+ * threads: part task of n_tasks, each element as the unsplit kernel
+ * computes it. */
+void kiln_unary_split_f32(int op, int64_t n, const float *restrict x, float *restrict y,
+                          float alpha, float beta, int64_t task, int64_t n_tasks);
+void kiln_binary_split_f32(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                           const float *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,
+                           const float *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,
+                           float *restrict y, int64_t task, int64_t n_tasks);
+
 /* Softmax over the middle axis of x viewed as [outer, len, inner]. */
 void kiln_softmax_f32(int64_t outer, int64_t len, int64_t inner, const float *restrict x,
                       float *restrict y);
