@@ -58,6 +58,15 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* One step of parallel()'s waits: spin a little, then yield the core,
+ * which may be the one the thread waited for needs (oversubscribed). */
+static inline void caller_wait(int *spins) {
+    if (++*spins < POOL_CALLER_SPINS)
+        cpu_relax();
+    else
+        sched_yield();
+}
+
 /* Runs tasks of the published loop until none is left. */
 static void tasks_take(KilnPool *p) {
     KilnTaskFn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
@@ -110,8 +119,9 @@ static void pool_parallel(KilnThreadPool *abi, KilnTaskFn fn, void *ctx, int64_t
     }
     uint64_t g = atomic_load(&p->gen); /* even: only this thread writes it */
     atomic_store(&p->gen, g + 1);
+    int spins = 0;
     while (atomic_load(&p->inflight) != 0) /* late workers of the last loop leave */
-        cpu_relax();
+        caller_wait(&spins);
     atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
     atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_relaxed);
@@ -124,14 +134,9 @@ static void pool_parallel(KilnThreadPool *abi, KilnTaskFn fn, void *ctx, int64_t
         pthread_mutex_unlock(&p->mu);
     }
     tasks_take(p);
-    /* The tasks left are running on workers: wait, yielding the core if
-     * they take long (it may be the one a worker needs). */
-    for (int spins = 0; atomic_load(&p->done) < n_tasks; spins++) {
-        if (spins < POOL_CALLER_SPINS)
-            cpu_relax();
-        else
-            sched_yield();
-    }
+    /* The tasks left are running on workers. */
+    for (spins = 0; atomic_load(&p->done) < n_tasks;)
+        caller_wait(&spins);
 }
 
 KilnPool *kiln_pool_create(int n_threads) {
