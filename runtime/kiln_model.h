@@ -53,6 +53,13 @@
  * program that wants to say why checks variants[0].needs itself at start
  * (the service binary does: it exits 3 naming the missing features).
  * Other targets have no variants (n_variants 0, variant NULL).
+ *
+ * Threads (version 5). run() splits its large kernels (matrix products
+ * first) into tasks on the KilnThreadPool it is given; with a NULL pool or
+ * one of one thread it runs them on the calling thread as before. Earlier
+ * versions ignored the pool. Results are the same at every thread count
+ * (bitwise, for the kernels split so far). runtime/service/pool.h is a
+ * pool that fits.
  */
 #ifndef KILN_MODEL_H
 #define KILN_MODEL_H
@@ -61,7 +68,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define KILN_ABI_VERSION 4
+#define KILN_ABI_VERSION 5
 
 /* Bytes of workspace for each string StringNormalizer changes the case of,
  * its NUL included (see kiln_dtype_size). */
@@ -84,7 +91,8 @@ typedef void (*KilnTaskFn)(void *ctx, int64_t task);
  * when every call has returned; it never allocates and never fails. A
  * pool runs one parallel loop at a time: the caller (one request's run())
  * owns it for the duration of run(). n_threads counts the calling thread:
- * run() splits its work into about that many parts or a multiple. */
+ * run() splits its work into about that many parts or a multiple. Tasks
+ * may run in any order and on any of the threads, the calling one too. */
 typedef struct KilnThreadPool KilnThreadPool;
 struct KilnThreadPool {
     int n_threads;

@@ -312,7 +312,6 @@ void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st) {
 
 /* --- matrix products ---------------------------------------------------------------- */
 
-
 /* Strides that read Gemm's C (rank 0, 1 or 2) broadcast over [M, N]. */
 static void bias_strides(const Value *c, Sym M, Sym N, Sym *c_rs, Sym *c_cs) {
     *c_rs = *c_cs = 0;
@@ -360,7 +359,9 @@ int emit_gemm(Codegen *cg, const Node *n) {
     args[k++] = cg_f32(cg, ir_attr_float(n, "beta", 1.0f));
     args[k++] = cg_i32(cg, n->epilogue);
     args[k++] = cg_addr(cg, n->outputs[0]);
-    return cg_call_typed(cg, n, packed ? "gemm_packed" : "gemm", n->inputs[0]->dtype, args, k);
+    Sym work = cg_sym_mul(cg_sym_mul(M, N), K);
+    return cg_call_split_typed(cg, n, packed ? "gemm_packed" : "gemm", n->inputs[0]->dtype, work,
+                               args, k);
 }
 
 int emit_matmul(Codegen *cg, const Node *n) {
@@ -397,7 +398,8 @@ int emit_matmul(Codegen *cg, const Node *n) {
         cg_sym_value(cg, batch),   cg_sym_value(cg, M),       cg_sym_value(cg, N),
         cg_sym_value(cg, K),       cg_addr(cg, n->inputs[0]), cg_sym_value(cg, a_bs),
         cg_addr(cg, n->inputs[1]), cg_sym_value(cg, b_bs),    cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "matmul", n->inputs[0]->dtype, args, 9);
+    Sym work = cg_sym_mul(cg_sym_mul(batch, M), cg_sym_mul(N, K));
+    return cg_call_split_typed(cg, n, "matmul", n->inputs[0]->dtype, work, args, 9);
 }
 
 /* --- data movement ------------------------------------------------------------------ */

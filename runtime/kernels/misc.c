@@ -76,7 +76,7 @@ void kiln_einsum_mm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const fl
                         int64_t b_bs, int64_t b_rs, int64_t b_cs, float *restrict Y) {
     for (int64_t t = 0; t < batch; t++)
         kiln_gemm_f32(M, N, K, A + t * a_bs, a_rs, a_cs, B + t * b_bs, b_rs, b_cs, 0, 0, 0, 1.0f,
-                      0.0f, KILN_EPI_NONE, Y + t * M * N);
+                      0.0f, KILN_EPI_NONE, Y + t * M * N, 0, 1);
 }
 
 static double misc_det(int64_t n, double *restrict a) {
