@@ -134,32 +134,36 @@ typedef struct Epi {
     float a, b;
 } Epi;
 
-/* Stores n <= 16 values t (one vector of row r) at yr: adds the bias and
- * the residual rr (NULL: none) on the first K block, else what yr holds;
- * applies the epilogue on the last. */
-INLINE void store_vec(float *restrict t, int64_t n, int first, int last, float bias,
-                      const float *restrict rr, Epi e, float *restrict yr) {
-    if (n >= VEC) {
-        if (!first) {
-            for (int j = 0; j < VEC; j++)
-                t[j] += yr[j];
-        } else if (rr) {
-            for (int j = 0; j < VEC; j++)
-                t[j] += bias + rr[j];
+/* Stores one tile's sums t[rows][cols] (rows NR apart) at y, rows P
+ * apart: adds the bias and the residual res (NULL: none; shaped as y) on
+ * the first K block, else what y holds; applies the epilogue on the last.
+ * A plain loop, not unrolled with the tile: it costs little next to the K
+ * loop and keeps small the code LLVM optimises at each call site. */
+static void tile_store(const float *restrict t, int64_t rows, int64_t cols, int first, int last,
+                       const float *restrict bias, const float *restrict res, int64_t P, Epi e,
+                       float *restrict y) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict tr = t + r * NR;
+        float *restrict yr = y + r * P;
+        float bv = bias ? bias[r] : 0.0f;
+        if (!first && !last) {
+            for (int64_t j = 0; j < cols; j++)
+                yr[j] += tr[j];
+        } else if (!first) {
+            for (int64_t j = 0; j < cols; j++)
+                yr[j] = kiln_epilogue_f32(e.kind, e.a, e.b, tr[j] + yr[j]);
+        } else if (res) {
+            const float *restrict rr = res + r * P;
+            for (int64_t j = 0; j < cols; j++) {
+                float v = tr[j] + bv + rr[j];
+                yr[j] = last ? kiln_epilogue_f32(e.kind, e.a, e.b, v) : v;
+            }
         } else {
-            for (int j = 0; j < VEC; j++)
-                t[j] += bias;
+            for (int64_t j = 0; j < cols; j++) {
+                float v = tr[j] + bv;
+                yr[j] = last ? kiln_epilogue_f32(e.kind, e.a, e.b, v) : v;
+            }
         }
-        if (last)
-            for (int j = 0; j < VEC; j++)
-                t[j] = kiln_epilogue_f32(e.kind, e.a, e.b, t[j]);
-        for (int j = 0; j < VEC; j++)
-            yr[j] = t[j];
-        return;
-    }
-    for (int64_t j = 0; j < n; j++) {
-        float v = t[j] + (!first ? yr[j] : rr ? bias + rr[j] : bias);
-        yr[j] = last ? kiln_epilogue_f32(e.kind, e.a, e.b, v) : v;
     }
 }
 
@@ -189,17 +193,13 @@ INLINE void conv_tile(int nv, int64_t kl, const float *restrict w, const float *
             }
         }
     }
+    float t[MR * NR] __attribute__((aligned(64)));
     UNROLL for (int r = 0; r < MR; r++) {
-        if (r >= rows) break;
-        float bv = bias ? bias[r] : 0.0f;
         UNROLL for (int v = 0; v < 3; v++) {
-            if (v >= nv) continue;
-            float t[VEC];
-            memcpy(t, &acc[r][v], sizeof t);
-            int64_t at = r * P + v * VEC;
-            store_vec(t, cols - v * VEC, first, last, bv, res ? res + at : 0, e, y + at);
+            if (v < nv) memcpy(t + r * NR + v * VEC, &acc[r][v], sizeof(v16));
         }
     }
+    tile_store(t, rows, cols, first, last, bias, res, P, e, y);
 }
 
 /* The tiles of channel blocks [cb0, cb1) over one pixel block (pw pixels
