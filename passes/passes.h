@@ -70,10 +70,13 @@ int pass_fuse(Graph *g, Diag *d);
  * node goes away. float32 only. */
 int pass_fold_batchnorm(Graph *g, Diag *d);
 
-/* Relu, or Clip with constant bounds (ReLU6), after a Conv becomes the
- * Conv's activation epilogue: Relu sets Node.epilogue = EPI_RELU, Clip
- * EPI_CLAMP with its bounds in Node.epi_a / epi_b, which codegen turns
- * into the kernel's clamp. Run after pass_fold_batchnorm. */
+/* A float Conv's consumers become its epilogue (Node.epilogue, epi_a,
+ * epi_b): first an Add of a tensor of the output's shape that is ready
+ * before the Conv (a residual: the Conv's input 3, Node.conv_residual),
+ * then one activation: Relu, Clip with constant bounds (EPI_CLAMP),
+ * Sigmoid, Tanh, LeakyRelu, HardSigmoid, HardSwish, and x * Sigmoid(x)
+ * (EPI_SILU). Depthwise convolutions take only Relu and Clip, and no
+ * residual. Run after pass_fold_batchnorm. */
 int pass_fuse_conv_activation(Graph *g, Diag *d);
 
 /* Removes nodes whose outputs nothing uses. Preserves: everything else. */

@@ -299,6 +299,11 @@ static int check_conv_operands(Node *n, Diag *d, int transpose) {
 
 int shape_conv(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0), *w = shapes_in(n, 1);
+    if (n->n_inputs > 3 && !n->conv_residual) {
+        diag_node(d, n, "has %d inputs, Conv takes 2 to 3", n->n_inputs);
+        diag_hint(d, "the model is malformed; check it with onnx.checker.check_model");
+        return -1;
+    }
     if (check_conv_operands(n, d, 0)) return -1;
     int r = x->shape.rank - 2;
     int64_t group = ir_attr_int(n, "group", 1), C = x->shape.dims[1];
@@ -330,9 +335,12 @@ int shape_conv(Node *n, Diag *d) {
         for (int i = 0; i < 3; i++)
             floats = dim_mul(floats, dim_add(I3[i], P3[i] + E3[i]));
     } else {
+        /* kiln_conv_scratch_floats, with P possibly symbolic. */
+        int64_t K = C / group * K3[0] * K3[1] * K3[2];
         Dim pixels = dim_mul(dim_mul(O3[0], O3[1]), O3[2]);
-        Dim panels = dim_mul(dim_ceildiv(pixels, KILN_CONV_VEC), KILN_CONV_VEC);
-        floats = dim_mul(C / group * K3[0] * K3[1] * K3[2], panels);
+        Dim nb = dim_min(dim_mul(dim_ceildiv(pixels, KILN_CONV_VEC), KILN_CONV_VEC),
+                         kiln_conv_nb_cap(K));
+        floats = dim_mul(KILN_CONV_MAX_TASKS * kiln_conv_kc(K), nb);
     }
     Dim bytes = dim_mul(floats, (int64_t)sizeof(float));
     int64_t lo, hi;

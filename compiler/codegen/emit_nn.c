@@ -67,8 +67,9 @@ static LLVMValueRef opt_addr(Codegen *cg, const Node *n, int i) {
                                            : LLVMConstPointerNull(cg->ptr);
 }
 
-/* The clamp [lo, hi] of a fused activation: Relu (EPI_RELU) or Clip
- * (EPI_CLAMP with its bounds, set by pass_fuse_conv_activation). */
+/* The depthwise kernel's clamp [lo, hi] of a fused activation: Relu
+ * (EPI_RELU) or Clip (EPI_CLAMP with its bounds, set by
+ * pass_fuse_conv_activation). */
 static int clamp_bounds(Codegen *cg, const Node *n, float *lo, float *hi) {
     *lo = -INFINITY;
     *hi = INFINITY;
@@ -120,15 +121,15 @@ int emit_conv(Codegen *cg, const Node *n) {
         diag_node(cg->d, n, "weights '%s' must be a constant", w->name);
         return -1;
     }
-    float lo, hi;
-    if (clamp_bounds(cg, n, &lo, &hi)) return -1;
     Geom3 g = geom3(n);
     int64_t G = n->plan.conv->group, C = x->shape.dims[1] / G, M = y->shape.dims[1] / G;
-    LLVMValueRef args[32];
+    LLVMValueRef args[40];
     unsigned k = 0;
     args[k++] = cg_sym_value(cg, cg_sym_dim(x->shape.dims[0]));
     args[k++] = cg_i64(cg, G);
     if (C == 1 && M == 1 && G > 1) {
+        float lo, hi;
+        if (clamp_bounds(cg, n, &lo, &hi)) return -1;
         k = push_geom(cg, &g, "IOKSTPE", args, k);
         args[k++] = cg_addr(cg, x);
         args[k++] = cg_addr(cg, w);
@@ -145,10 +146,14 @@ int emit_conv(Codegen *cg, const Node *n) {
     args[k++] = cg_addr(cg, x);
     args[k++] = pack_conv_weights(cg, w, G, M, C * g.K[0] * g.K[1] * g.K[2]);
     args[k++] = opt_addr(cg, n, 2);
-    args[k++] = cg_f32(cg, lo);
-    args[k++] = cg_f32(cg, hi);
+    args[k++] = opt_addr(cg, n, 3); /* the residual */
+    args[k++] = cg_i32(cg, (int)n->epilogue);
+    args[k++] = cg_f32(cg, n->epi_a);
+    args[k++] = cg_f32(cg, n->epi_b);
     args[k++] = cg_scratch(cg, n);
     args[k++] = cg_addr(cg, y);
+    args[k++] = cg_i64(cg, 0); /* task, n_tasks: the whole */
+    args[k++] = cg_i64(cg, 1);
     return cg_call_typed(cg, n, "conv", x->dtype, args, k);
 }
 

@@ -732,6 +732,7 @@ void ir_graph_print(const Graph *g, FILE *out) {
             fputc('}', out);
         }
         if (n->gemm_packed_b) fputs(" +packed", out);
+        if (n->conv_residual) fputs(" +residual", out);
         if (n->epilogue) fprintf(out, " +%s", epilogue_names[n->epilogue]);
         if (ir_epilogue_has_params(n->epilogue)) {
             char lo[32], hi[32];
