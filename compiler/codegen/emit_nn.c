@@ -120,25 +120,15 @@ int emit_conv(Codegen *cg, const Node *n) {
         diag_node(cg->d, n, "weights '%s' must be a constant", w->name);
         return -1;
     }
+    int64_t G = n->plan.conv->group, C = x->shape.dims[1] / G, M = y->shape.dims[1] / G;
+    if (C == 1 && G > 1) return emit_conv_depthwise(cg, n);
     float lo, hi;
     if (clamp_bounds(cg, n, &lo, &hi)) return -1;
     Geom3 g = geom3(n);
-    int64_t G = n->plan.conv->group, C = x->shape.dims[1] / G, M = y->shape.dims[1] / G;
     LLVMValueRef args[32];
     unsigned k = 0;
     args[k++] = cg_sym_value(cg, cg_sym_dim(x->shape.dims[0]));
     args[k++] = cg_i64(cg, G);
-    if (C == 1 && M == 1 && G > 1) {
-        k = push_geom(cg, &g, "IOKSTPE", args, k);
-        args[k++] = cg_addr(cg, x);
-        args[k++] = cg_addr(cg, w);
-        args[k++] = opt_addr(cg, n, 2);
-        args[k++] = cg_f32(cg, lo);
-        args[k++] = cg_f32(cg, hi);
-        args[k++] = cg_scratch(cg, n);
-        args[k++] = cg_addr(cg, y);
-        return cg_call_typed(cg, n, "conv_dw", x->dtype, args, k);
-    }
     args[k++] = cg_i64(cg, C);
     args[k++] = cg_i64(cg, M);
     k = push_geom(cg, &g, "IOKSTP", args, k);

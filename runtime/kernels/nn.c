@@ -8,8 +8,8 @@
  * loop. The weights are packed at compile time so the 8 values each k
  * broadcasts are adjacent; the output is written in place in NCHW, bias
  * and activation applied on the way out. Depthwise convolutions have too
- * little work per pixel for that scheme and get their own loop over a
- * zero-padded copy of each plane.
+ * little work per pixel for that scheme and get their own kernel
+ * (dwconv.c).
  */
 #include "nn.h"
 #include "kiln_kernel_abi.h"
@@ -185,51 +185,6 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
                    X + (n * G + g) * C * ID * IH * IW, col);
             conv_gemm(M, K, P, Wp + g * n_cb * K * TCO, col, B ? B + g * M : 0, lo, hi,
                       Y + (n * G + g) * M * P);
-        }
-}
-
-void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t ID, int64_t IH, int64_t IW, int64_t OD,
-                      int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW, int64_t SD,
-                      int64_t SH, int64_t SW, int64_t TD, int64_t TH, int64_t TW, int64_t PD,
-                      int64_t PH, int64_t PW, int64_t ED, int64_t EH, int64_t EW,
-                      const float *restrict X, const float *restrict W, const float *restrict B,
-                      float lo, float hi, float *restrict pad, float *restrict Y) {
-    int64_t DP = ID + PD + ED, HP = IH + PH + EH, WP = IW + PW + EW;
-    /* The pads stay zero across planes: only the interior is rewritten. */
-    for (int64_t i = 0; i < DP * HP * WP; i++)
-        pad[i] = 0.0f;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < G; c++) {
-            const float *restrict x = X + (n * G + c) * ID * IH * IW;
-            for (int64_t d = 0; d < ID; d++)
-                for (int64_t h = 0; h < IH; h++) {
-                    float *restrict dst = pad + ((d + PD) * HP + h + PH) * WP + PW;
-                    const float *restrict src = x + (d * IH + h) * IW;
-                    for (int64_t w = 0; w < IW; w++)
-                        dst[w] = src[w];
-                }
-            const float *restrict w = W + c * KD * KH * KW;
-            float bv = B ? B[c] : 0.0f;
-            float *restrict y = Y + (n * G + c) * OD * OH * OW;
-            for (int64_t od = 0; od < OD; od++)
-                for (int64_t oh = 0; oh < OH; oh++) {
-                    float *restrict yr = y + (od * OH + oh) * OW;
-                    for (int64_t ow = 0; ow < OW; ow++)
-                        yr[ow] = bv;
-                    for (int64_t kd = 0; kd < KD; kd++)
-                        for (int64_t kh = 0; kh < KH; kh++) {
-                            const float *restrict pr =
-                                pad + ((od * SD + kd * TD) * HP + oh * SH + kh * TH) * WP;
-                            for (int64_t kw = 0; kw < KW; kw++) {
-                                float wv = w[(kd * KH + kh) * KW + kw];
-                                const float *restrict pc = pr + kw * TW;
-                                for (int64_t ow = 0; ow < OW; ow++)
-                                    yr[ow] += wv * pc[ow * SW];
-                            }
-                        }
-                    for (int64_t ow = 0; ow < OW; ow++)
-                        yr[ow] = clampf(yr[ow], lo, hi);
-                }
         }
 }
 
@@ -445,9 +400,17 @@ KILN_FOR_FLOAT_TYPES(AVGPOOL)
                 for (int64_t j = 1; j < S; j++)                                                    \
                     acc = (A)xr[j] > acc ? (A)xr[j] : acc;                                         \
                 y[i] = (T)acc;                                                                     \
-            } else {                                                                               \
-                for (int64_t j = 1; j < S; j++)                                                    \
+            } else { /* 16 partial sums: a vector of them, not one add chain */                    \
+                A part[16] = {0};                                                                  \
+                int64_t j = 0;                                                                     \
+                for (; j + 16 <= S; j += 16)                                                       \
+                    for (int l = 0; l < 16; l++)                                                   \
+                        part[l] += (A)xr[j + l];                                                   \
+                acc = 0;                                                                           \
+                for (; j < S; j++)                                                                 \
                     acc += (A)xr[j];                                                               \
+                for (int l = 0; l < 16; l++)                                                       \
+                    acc += part[l];                                                                \
                 y[i] = (T)(acc / (A)S);                                                            \
             }                                                                                      \
         }                                                                                          \
