@@ -89,12 +89,13 @@ static int clip_bounds(const Node *c, float *lo, float *hi) {
     return 0;
 }
 
-/* Whether conv is depthwise (one input and one output channel per
- * group), whose kernel applies only Relu and Clip and no residual yet. */
+/* Whether conv is depthwise (one input channel per group, any channel
+ * multiplier: the convolutions emit_conv sends to the depthwise kernel),
+ * whose kernel applies every activation but no residual. */
 static int conv_is_depthwise(const Node *conv) {
     const Shape *w = &conv->inputs[1]->shape;
     int64_t G = ir_attr_int(conv, "group", 1);
-    return G > 1 && w->rank >= 3 && w->dims[0] == G && w->dims[1] == 1;
+    return G > 1 && w->rank >= 3 && w->dims[1] == 1;
 }
 
 /* Whether value v is available at node position `at` of g: a graph input,
@@ -148,11 +149,6 @@ static int activation_epilogue(Node *conv, const Node *c) {
         conv->epi_a = lo;
         conv->epi_b = hi;
         return 0;
-    default:
-        break;
-    }
-    if (conv_is_depthwise(conv)) return -1;
-    switch (c->op) {
     case OP_SIGMOID:
         conv->epilogue = EPI_SIGMOID;
         return 0;
@@ -211,16 +207,14 @@ static void fuse_one(Graph *g, Node *conv) {
     if (conv->outputs[0]->dtype != DT_F32) return;
     if (!conv->conv_residual && !conv_is_depthwise(conv)) fuse_residual(g, conv);
     Value *y = conv->outputs[0];
-    if (!conv_is_depthwise(conv)) {
-        Node *mul = silu_mul(g, y);
-        if (mul) {
-            conv->epilogue = EPI_SILU;
-            y->producer = NULL;
-            conv->outputs[0] = mul->outputs[0];
-            mul->outputs[0]->producer = conv;
-            mul->dead = 1;
-            return;
-        }
+    Node *mul = silu_mul(g, y);
+    if (mul) {
+        conv->epilogue = EPI_SILU;
+        y->producer = NULL;
+        conv->outputs[0] = mul->outputs[0];
+        mul->outputs[0]->producer = conv;
+        mul->dead = 1;
+        return;
     }
     Node *c = ir_value_sole_user(g, y);
     if (!c || c->inputs[0] != y || c->outputs[0]->dtype != DT_F32) return;

@@ -79,6 +79,13 @@ int pass_fold_batchnorm(Graph *g, Diag *d);
  * residual. Run after pass_fold_batchnorm. */
 int pass_fuse_conv_activation(Graph *g, Diag *d);
 
+/* Activations not after a Conv and squeeze-and-excitation convolutions
+ * into kiln's fused ops (ops_fused.def): x*Sigmoid(x) and
+ * x*HardSigmoid(x; 1/6, 1/2) become one kiln.Activation (SiLU,
+ * HardSwish); a 1x1 Conv of 1x1 data becomes kiln.ConvVec, epilogue
+ * kept. Run after pass_fuse_conv_activation (passes/fuse_mobile.c). */
+int pass_fuse_mobile(Graph *g, Diag *d);
+
 /* Removes nodes whose outputs nothing uses. Preserves: everything else. */
 int pass_dce(Graph *g, Diag *d);
 

@@ -9,6 +9,7 @@ static const PassInfo pipeline[] = {
     {"check-types", pass_check_types, 1},
     {"fold-batchnorm", pass_fold_batchnorm, 0},
     {"fuse-conv-activation", pass_fuse_conv_activation, 0},
+    {"fuse-mobile", pass_fuse_mobile, 0},
     {"fuse", pass_fuse, 0},
     {"dce", pass_dce, 0},
     {"plan-memory", pass_plan_memory, 0},

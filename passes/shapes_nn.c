@@ -320,20 +320,17 @@ int shape_conv(Node *n, Diag *d) {
 
     /* Scratch: as 3-D, with unit leading dims for 1-D and 2-D; the
      * kernels' formulas (kiln_kernel_abi.h) on Dims. */
-    Dim I3[3] = {1, 1, 1}, O3[3] = {1, 1, 1};
-    int64_t K3[3] = {1, 1, 1}, P3[3] = {0, 0, 0}, E3[3] = {0, 0, 0};
+    Dim O3[3] = {1, 1, 1};
+    int64_t K3[3] = {1, 1, 1};
     for (int i = 0; i < r; i++) {
-        I3[3 - r + i] = x->shape.dims[2 + i];
         O3[3 - r + i] = out[i];
         K3[3 - r + i] = g.k[i];
-        P3[3 - r + i] = g.pb[i];
-        E3[3 - r + i] = g.pe[i];
     }
     Dim floats = 1;
-    int dw = C / group == 1 && M / group == 1 && group > 1;
+    /* Depthwise (one input channel per group, emit_conv_depthwise) needs none. */
+    int dw = C / group == 1 && group > 1;
     if (dw) {
-        for (int i = 0; i < 3; i++)
-            floats = dim_mul(floats, dim_add(I3[i], P3[i] + E3[i]));
+        floats = 0;
     } else {
         /* kiln_conv_scratch_floats, with P possibly symbolic. */
         int64_t K = C / group * K3[0] * K3[1] * K3[2];

@@ -305,12 +305,4 @@ static inline int64_t kiln_conv_scratch_floats(int64_t K, int64_t P) {
     return KILN_CONV_MAX_TASKS * kiln_conv_kc(K) * kiln_conv_nb(K, P);
 }
 
-/* Floats of scratch kiln_conv_dw_f32 needs: one zero-padded input plane
- * (I*: input sizes, P*: pads before, E*: pads after, as (D, H, W)). */
-static inline int64_t kiln_conv_dw_scratch_floats(int64_t ID, int64_t IH, int64_t IW, int64_t PD,
-                                                  int64_t PH, int64_t PW, int64_t ED, int64_t EH,
-                                                  int64_t EW) {
-    return (ID + PD + ED) * (IH + PH + EH) * (IW + PW + EW);
-}
-
 #endif

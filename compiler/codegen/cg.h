@@ -234,4 +234,9 @@ LLVMValueRef cg_ml_label_table(Codegen *cg, const Attr *labels);
 void cg_ml_labels(Codegen *cg, LLVMValueRef rows, int64_t classes, LLVMValueRef scores,
                   int64_t stride, float threshold, const Attr *labels, LLVMValueRef out);
 
+/* A Conv with one input channel per group and G > 1 groups (any number of
+ * output channels per group), f32 with constant weights: the depthwise
+ * kernel, with n's epilogue (emit_dwconv.c). */
+int emit_conv_depthwise(Codegen *cg, const Node *n);
+
 #endif

@@ -989,7 +989,12 @@ static void internalize_kernels(Codegen *cg) {
     for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
         if (LLVMIsDeclaration(f) || is_model_fn(f)) continue;
         LLVMSetLinkage(f, LLVMInternalLinkage);
-        if (getenv("KILN_NOINLINE_KERNELS")) continue;
+        if (getenv("KILN_NOINLINE_KERNELS")) {
+            size_t len_;
+            if (!strncmp(LLVMGetValueName2(f, &len_), "kiln_", 5))
+                LLVMAddAttributeAtIndex(f, fi, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+            continue;
+        }
         LLVMRemoveEnumAttributeAtIndex(f, fi, noinline);
         LLVMRemoveEnumAttributeAtIndex(f, fi, optnone);
         LLVMAddAttributeAtIndex(f, fi, LLVMCreateEnumAttribute(cg->ctx, always, 0));

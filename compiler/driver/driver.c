@@ -944,7 +944,8 @@ int driver_ops(const DriverOptions *o) {
     json_t *list = o->json ? json_array() : NULL;
     for (int i = 0; i < OP_COUNT; i++) {
         const OpInfo *info = op_info((OpKind)i);
-        if (info->flags & (OPF_REGION_ELSE | OPF_REGION_END)) continue; /* If.end: not ONNX's */
+        if (info->flags & (OPF_REGION_ELSE | OPF_REGION_END | OPF_INTERNAL))
+            continue; /* If.end, kiln.*: not ONNX's */
         if (o->json)
             json_array_append_new(list,
                                   json_pack("{s:s, s:s, s:i, s:i}", "op", info->name, "domain",

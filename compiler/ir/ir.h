@@ -85,6 +85,8 @@ enum {
     OPF_STRING_IN = 1 << 6, /* its kernel reads string tensors (pass_check_types lets them in) */
     OPF_SCRATCH_KEEP =
         1 << 7, /* its outputs point into its scratch, which lives to the run's end */
+    /* made by passes only (ops_fused.def): not in models, not listed */
+    OPF_INTERNAL = 1 << 8,
 };
 
 /* OpInfo.kernel: the element-wise kernel an op calls (the kernel column of

@@ -1,8 +1,7 @@
 /* nn.c: convolution, pooling and normalisation kernels (see nn.h).
  *
- * The dense convolution is in conv.c. Depthwise convolutions have too
- * little work per pixel for its scheme and get their own loop over a
- * zero-padded copy of each plane.
+ * The dense convolution is in conv.c; depthwise convolutions, which have
+ * too little work per pixel for its scheme, are in dwconv.c.
  */
 #include "nn.h"
 #include "kiln_kernel_abi.h"
@@ -28,57 +27,7 @@ INLINE void valid_range(int64_t O, int64_t I, int64_t s, int64_t off, int64_t *l
     *hi = b < *lo ? *lo : b > O ? O : b;
 }
 
-INLINE float clampf(float v, float lo, float hi) {
-    v = v < lo ? lo : v;
-    return v > hi ? hi : v;
-}
-
 /* --- convolution ------------------------------------------------------------ */
-
-void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t ID, int64_t IH, int64_t IW, int64_t OD,
-                      int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW, int64_t SD,
-                      int64_t SH, int64_t SW, int64_t TD, int64_t TH, int64_t TW, int64_t PD,
-                      int64_t PH, int64_t PW, int64_t ED, int64_t EH, int64_t EW,
-                      const float *restrict X, const float *restrict W, const float *restrict B,
-                      float lo, float hi, float *restrict pad, float *restrict Y) {
-    int64_t DP = ID + PD + ED, HP = IH + PH + EH, WP = IW + PW + EW;
-    /* The pads stay zero across planes: only the interior is rewritten. */
-    for (int64_t i = 0; i < DP * HP * WP; i++)
-        pad[i] = 0.0f;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < G; c++) {
-            const float *restrict x = X + (n * G + c) * ID * IH * IW;
-            for (int64_t d = 0; d < ID; d++)
-                for (int64_t h = 0; h < IH; h++) {
-                    float *restrict dst = pad + ((d + PD) * HP + h + PH) * WP + PW;
-                    const float *restrict src = x + (d * IH + h) * IW;
-                    for (int64_t w = 0; w < IW; w++)
-                        dst[w] = src[w];
-                }
-            const float *restrict w = W + c * KD * KH * KW;
-            float bv = B ? B[c] : 0.0f;
-            float *restrict y = Y + (n * G + c) * OD * OH * OW;
-            for (int64_t od = 0; od < OD; od++)
-                for (int64_t oh = 0; oh < OH; oh++) {
-                    float *restrict yr = y + (od * OH + oh) * OW;
-                    for (int64_t ow = 0; ow < OW; ow++)
-                        yr[ow] = bv;
-                    for (int64_t kd = 0; kd < KD; kd++)
-                        for (int64_t kh = 0; kh < KH; kh++) {
-                            const float *restrict pr =
-                                pad + ((od * SD + kd * TD) * HP + oh * SH + kh * TH) * WP;
-                            for (int64_t kw = 0; kw < KW; kw++) {
-                                float wv = w[(kd * KH + kh) * KW + kw];
-                                const float *restrict pc = pr + kw * TW;
-                                for (int64_t ow = 0; ow < OW; ow++)
-                                    yr[ow] += wv * pc[ow * SW];
-                            }
-                        }
-                    for (int64_t ow = 0; ow < OW; ow++)
-                        yr[ow] = clampf(yr[ow], lo, hi);
-                }
-        }
-}
 
 void kiln_conv_transpose_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64_t IH,
                              int64_t IW, int64_t OD, int64_t OH, int64_t OW, int64_t KD, int64_t KH,

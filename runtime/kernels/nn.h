@@ -38,17 +38,6 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
                    int epi, float epi_a, float epi_b, float *restrict scratch, float *restrict Y,
                    int64_t task, int64_t n_tasks);
 
-/* Depthwise convolution (one input and one output channel per group), f32.
- * X [N, G, ID, IH, IW], W [G, 1, KD, KH, KW] as in the model, Y [N, G, OD,
- * OH, OW]. E*: pads after the last element (the padded plane's size).
- * pad: kiln_conv_dw_scratch_floats() floats of scratch. */
-void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t ID, int64_t IH, int64_t IW, int64_t OD,
-                      int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW, int64_t SD,
-                      int64_t SH, int64_t SW, int64_t TD, int64_t TH, int64_t TW, int64_t PD,
-                      int64_t PH, int64_t PW, int64_t ED, int64_t EH, int64_t EW,
-                      const float *restrict X, const float *restrict W, const float *restrict B,
-                      float lo, float hi, float *restrict pad, float *restrict Y);
-
 /* Transposed convolution, f32. X [N, G*C, ID, IH, IW], W [G*C, M, KD, KH,
  * KW] as in the model, B [G*M] or NULL, Y [N, G*M, OD, OH, OW]: input
  * element i scatters into outputs i*S - P + k*T. */
