@@ -89,9 +89,10 @@ int pass_fuse_mobile(Graph *g, Diag *d);
 /* Removes nodes whose outputs nothing uses. Preserves: everything else. */
 int pass_dce(Graph *g, Diag *d);
 
-/* Gives every intermediate a workspace offset (Value.ws_offset and
- * ws_batch_offset) so that tensors whose lifetimes do not overlap share
- * bytes, and sets Graph.ws_static / ws_per_batch. Every offset is 64-byte
+/* Gives every intermediate a workspace offset (Value.ws_offset,
+ * Node.scratch_offset) so that tensors whose lifetimes do not overlap
+ * share bytes, an element-wise op's output in place of an input that dies
+ * there, and sets Graph.ws_size and ws_lower. Every offset is 64-byte
  * aligned. Requires: shapes inferred; must run last. */
 int pass_plan_memory(Graph *g, Diag *d);
 

@@ -840,12 +840,13 @@ int driver_inspect(const DriverOptions *o) {
             json_decref(key);
         }
         json_t *doc = json_pack(
-            "{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:s}}", "model",
-            json_text(o->model), "sha256", sha, "graph", json_text(g->name), "opset", g->opset,
-            "inputs", io[0], "outputs", io[1], "symbols", syms, "ops", op_counts, "params",
-            (json_int_t)params, "param_bytes", (json_int_t)param_bytes, "flops", (json_int_t)flops,
-            "workspace", "min_bytes", (json_int_t)ws_lo, "max_bytes", (json_int_t)ws_hi, "bytes",
-            dim_str(g->ws_size, wsbuf, sizeof wsbuf));
+            "{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:s, s:I}}",
+            "model", json_text(o->model), "sha256", sha, "graph", json_text(g->name), "opset",
+            g->opset, "inputs", io[0], "outputs", io[1], "symbols", syms, "ops", op_counts,
+            "params", (json_int_t)params, "param_bytes", (json_int_t)param_bytes, "flops",
+            (json_int_t)flops, "workspace", "min_bytes", (json_int_t)ws_lo, "max_bytes",
+            (json_int_t)ws_hi, "bytes", dim_str(g->ws_size, wsbuf, sizeof wsbuf),
+            "lower_bound_bytes", (json_int_t)g->ws_lower);
         json_t *zipmap = zipmap_labels_json(g); /* a key only when the model has a ZipMap */
         if (doc && zipmap) json_object_set_new(doc, "zipmap_labels", zipmap);
         if (doc && n_dsyms) /* a key only when an output is sized by the data */
@@ -894,6 +895,10 @@ int driver_inspect(const DriverOptions *o) {
         else
             fprintf(f, "workspace  %lld bytes at the upper bounds, %lld at the lower (%s)\n",
                     (long long)ws_hi, (long long)ws_lo, dim_str(g->ws_size, wsbuf, sizeof wsbuf));
+        /* The planned peak against the most bytes live at once. */
+        fprintf(f, "live peak  %lld bytes%s (the plan's lower bound; planned/bound %.3f)\n",
+                (long long)g->ws_lower, ws_lo == ws_hi ? "" : " at the upper bounds",
+                g->ws_lower ? (double)ws_hi / (double)g->ws_lower : 1.0);
         json_t *zipmap = zipmap_labels_json(g);
         const char *key;
         json_t *labels;

@@ -427,7 +427,8 @@ struct Graph {
     int n_inputs;
     Value **outputs; /* graph outputs, in order */
     int n_outputs;
-    Dim ws_size; /* memory plan: workspace bytes */
+    Dim ws_size;      /* memory plan: workspace bytes */
+    int64_t ws_lower; /* memory plan: the most bytes live at once, at the upper bounds */
     /* What the input shapes must satisfy beyond their bounds, found by
      * shape inference (a size that must not be negative, two symbolic
      * sizes an op needs equal); the compiled model checks each before it
