@@ -48,6 +48,13 @@ int pass_fold_constants(Graph *g, Diag *d);
  * order. */
 int pass_fold_control(Graph *g, Diag *d);
 
+/* A list that a Loop body builds by appending to a sequence (torch's
+ * `ys.append(h)` in a scripted loop: SequenceEmpty, SequenceInsert,
+ * ConcatFromSequence) becomes a scan output of the Loop and a Loop.concat
+ * of it (passes/control_flow.c). Other sequences are left for check-ops
+ * to report. Requires: nothing (it runs first). */
+int pass_loop_sequences(Graph *g, Diag *d);
+
 /* Gives every value a dtype and a shape, checking each node's operands.
  * Requires: supported ops. Preserves: everything else. */
 int pass_infer_shapes(Graph *g, Diag *d);

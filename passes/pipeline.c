@@ -2,6 +2,7 @@
 #include "passes.h"
 
 static const PassInfo pipeline[] = {
+    {"loop-sequences", pass_loop_sequences, 1},
     {"check-ops", pass_check_ops, 1},
     {"fold-constants", pass_fold_constants, 1},
     {"fold-control", pass_fold_control, 1},

@@ -73,6 +73,10 @@
 /* Bytes of workspace for each string StringNormalizer changes the case of,
  * its NUL included (see kiln_dtype_size). */
 #define KILN_STRING_CASE_BYTES 256
+/* Bytes of workspace for each string a Cast to string writes, its NUL
+ * included: the longest is a double's 17 digits with sign, point and
+ * exponent ("-1.2345678901234567e-308", 24 bytes). */
+#define KILN_CAST_STRING_BYTES 32
 
 /* Element types, one row each in kiln_dtypes.def (the compiler's DType
  * has the same values). */
@@ -146,6 +150,8 @@ enum {
     KILN_CHECK_COUNT = 10,    /* a count read at run time (TopK's k) is not in [0, size] */
     KILN_CHECK_LENGTH = 11,   /* a string at position is value bytes long, above size
                                  (StringNormalizer's case change: KILN_STRING_CASE_BYTES) */
+    KILN_CHECK_NUMBER = 12,   /* the string at position is not a number of the type cast to
+                                 (or is outside its range) */
 };
 typedef struct KilnRunError {
     int64_t value;    /* the offending index or divisor */
@@ -282,6 +288,10 @@ static inline int kiln_run_error_format(const KilnModel *m, int rc, const KilnRu
     case KILN_CHECK_LENGTH:
         snprintf(buf, len, "%s: string %lld is %lld bytes, above the limit of %lld", site, at, v,
                  n);
+        break;
+    case KILN_CHECK_NUMBER:
+        snprintf(buf, len, "%s: string %lld is not a number of the type cast to, or is out of its "
+                 "range", site, at);
         break;
     default:
         snprintf(buf, len, "%s: check failed", site);

@@ -319,6 +319,29 @@ int emit_clip(Codegen *cg, const Node *n) {
 
 int emit_cast(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
-    return call_cast(cg, n, x->dtype, y->dtype, cg_sym_prod(&x->shape, 0, x->shape.rank),
-                     cg_addr(cg, x), cg_addr(cg, y));
+    Sym count = cg_sym_prod(&x->shape, 0, x->shape.rank);
+    if (x->dtype != y->dtype &&
+        y->dtype == DT_STRING) { /* texts in the scratch (shape_math_cast) */
+        LLVMValueRef args[] = {cg_i32(cg, (int)x->dtype), cg_sym_value(cg, count), cg_addr(cg, x),
+                               cg_addr(cg, y), cg_scratch(cg, n)};
+        cg_call(cg, "kiln_cast_to_string", args, 5);
+        return 0;
+    }
+    if (x->dtype != y->dtype && x->dtype == DT_STRING) {
+        LLVMValueRef args[] = {cg_i32(cg, (int)y->dtype), cg_sym_value(cg, count), cg_addr(cg, x),
+                               cg_addr(cg, y)};
+        const char *what =
+            arena_printf(cg->g->arena, "node '%s' (%s): %s, cast to %s", n->name, n->op_type,
+                         cg_value_origin(cg, x), dtype_onnx_name(y->dtype));
+        cg_call_checked(cg, "kiln_cast_from_string", args, 4, what);
+        return 0;
+    }
+    if (x->dtype == DT_STRING) { /* string to string: the pointers are copied */
+        LLVMValueRef args[] = {
+            cg_sym_value(cg, cg_sym_mul(count, cg_sym((int64_t)sizeof(const char *)))),
+            cg_addr(cg, x), cg_addr(cg, y)};
+        cg_call(cg, "kiln_copy", args, 3);
+        return 0;
+    }
+    return call_cast(cg, n, x->dtype, y->dtype, count, cg_addr(cg, x), cg_addr(cg, y));
 }

@@ -37,7 +37,33 @@ const char *const *driver_pass_names(void) {
  * all). A pass has failed if it returned -1 or reported an error; one that
  * returns -1 without saying why is kiln's bug, reported as an internal
  * error (exit 3) rather than a silent failure. */
+/* --loop-bound: each Loop's bound as its attribute kiln_loop_bound, which
+ * shape inference reads (passes/shapes_control.c); a flag with a NODE
+ * overrides one without. -1 (exit 2) if a NODE names no Loop. */
+static int apply_loop_bounds(Graph *g, const DriverOptions *o, Diag *d) {
+    int rc = 0;
+    for (int named = 0; named < 2; named++)
+        for (int f = 0; f < o->n_loop_bounds; f++) {
+            const DriverLoopBound *lb = &o->loop_bounds[f];
+            if ((lb->node != NULL) != named) continue;
+            int found = 0;
+            for (int i = 0; i < g->n_nodes; i++) {
+                Node *n = g->nodes[i];
+                if (n->op != OP_LOOP || (lb->node && strcmp(n->name, lb->node) != 0)) continue;
+                ir_attr_set(n, "kiln_loop_bound", ATTR_INT)->i = lb->n;
+                found = 1;
+            }
+            if (lb->node && !found) {
+                diag_usage(d, "--loop-bound: the model has no Loop node named '%s'", lb->node);
+                diag_hint(d, "`kiln check MODEL --dump-after import` shows the nodes by name");
+                rc = -1;
+            }
+        }
+    return rc;
+}
+
 static int run_pipeline(Graph *g, const DriverOptions *o, const char *until, Diag *d) {
+    if (apply_loop_bounds(g, o, d)) return -1;
     if (o->dump_after && strcmp(o->dump_after, "import") == 0) ir_graph_print(g, stdout);
     int n;
     const PassInfo *pipeline = passes_pipeline(&n);
