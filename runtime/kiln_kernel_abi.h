@@ -271,6 +271,13 @@ KILN_FOR_MATH_TYPES(KILN_DECLARE_CAST_FROM)
 /* Floats per vector; rows of the im2col buffer are padded to a multiple. */
 #define KILN_CONV_VEC 16
 
+/* Fused attention (kiln_attention_f32, kernels/transformer.c): query rows
+ * per block, and the tasks that get their own scratch slot of
+ * (D + KILN_ATTN_ROWS) * Lk floats (more tasks than slots share the work
+ * of the first KILN_ATTN_SLOTS). */
+#define KILN_ATTN_ROWS 4
+#define KILN_ATTN_SLOTS 8
+
 /* Floats of scratch kiln_conv_f32 needs for K = C*KD*KH*KW rows and
  * P = OD*OH*OW pixels: the im2col matrix, stored in panels of KILN_CONV_VEC
  * pixels (P rounded up). */
