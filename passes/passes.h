@@ -92,6 +92,17 @@ int pass_fuse_conv_activation(Graph *g, Diag *d);
  * HardSwish); a 1x1 Conv of 1x1 data becomes kiln.ConvVec, epilogue
  * kept. Run after pass_fuse_conv_activation (passes/fuse_mobile.c). */
 int pass_fuse_mobile(Graph *g, Diag *d);
+/* Transformer patterns (passes/fuse_transformer.c). Both require shapes
+ * inferred and preserve topological order and every value's shape.
+ * pass_fuse_transformer: LayerNorm spelled out as ReduceMean, Sub, Pow,
+ * ReduceMean, Add, Sqrt, Div, Mul, Add over the last axis becomes one
+ * LayerNormalization node, and MatMul-[scale]-Softmax-MatMul with the
+ * Transposes of the head split around it one FusedAttention node
+ * (compiler/ir/ops_transformer.def). pass_fuse_gelu (after pass_fuse): GELU in its
+ * erf or tanh form after a Gemm becomes its EPI_GELU / EPI_GELU_TANH
+ * epilogue. Only patterns whose intermediates nothing else reads. */
+int pass_fuse_transformer(Graph *g, Diag *d);
+int pass_fuse_gelu(Graph *g, Diag *d);
 
 /* Removes nodes whose outputs nothing uses. Preserves: everything else. */
 int pass_dce(Graph *g, Diag *d);

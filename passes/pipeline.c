@@ -11,7 +11,9 @@ static const PassInfo pipeline[] = {
     {"fold-batchnorm", pass_fold_batchnorm, 0},
     {"fuse-conv-activation", pass_fuse_conv_activation, 0},
     {"fuse-mobile", pass_fuse_mobile, 0},
+    {"fuse-transformer", pass_fuse_transformer, 0},
     {"fuse", pass_fuse, 0},
+    {"fuse-gelu", pass_fuse_gelu, 0},
     {"dce", pass_dce, 0},
     {"plan-memory", pass_plan_memory, 0},
 };

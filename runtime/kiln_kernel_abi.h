@@ -277,6 +277,13 @@ KILN_FOR_MATH_TYPES(KILN_DECLARE_CAST_FROM)
 /* The widest pixel block (a multiple of 48, three vectors). */
 #define KILN_CONV_MAX_NB 1536
 
+/* Fused attention (kiln_attention_f32, kernels/transformer.c): query rows
+ * per block, and the tasks that get their own scratch slot of
+ * (D + KILN_ATTN_ROWS) * Lk floats (more tasks than slots share the work
+ * of the first KILN_ATTN_SLOTS). */
+#define KILN_ATTN_ROWS 4
+#define KILN_ATTN_SLOTS 8
+
 /* The convolution's K block (K = C*KD*KH*KW): all of K up to 384, else
  * the fewest near-equal blocks of at most 256 rows. */
 static inline int64_t kiln_conv_kc(int64_t K) {

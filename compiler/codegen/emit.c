@@ -333,8 +333,13 @@ int emit_gemm(Codegen *cg, const Node *n) {
     int packed = n->gemm_packed_b;
     int ta = (int)ir_attr_int(n, "transA", 0), tb = (int)ir_attr_int(n, "transB", 0);
     /* A is stored [M,K], or [K,M] when transposed; likewise B. */
-    Sym a0 = cg_sym_dim(a->dims[0]), a1 = cg_sym_dim(a->dims[1]), b1 = cg_sym_dim(b->dims[1]);
-    Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = cg_sym_dim(n->outputs[0]->shape.dims[1]);
+    /* A of rank > 2 (a MatMul that pass_fuse made a Gemm; never transposed)
+     * is [prod of its leading dims, K]; the output likewise. */
+    const Shape *o = &n->outputs[0]->shape;
+    Sym a0 = cg_sym_prod(a, 0, a->rank - 1), a1 = cg_sym_dim(a->dims[a->rank - 1]);
+    Sym b1 = cg_sym_dim(b->dims[1]);
+    assert(a->rank == 2 || !ta);
+    Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = cg_sym_dim(o->dims[o->rank - 1]);
     Sym a_rs = ta ? 1 : a1, a_cs = ta ? a1 : 1;
     Sym b_rs = tb ? 1 : b1, b_cs = tb ? b1 : 1;
     Sym c_rs, c_cs;

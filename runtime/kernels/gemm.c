@@ -30,17 +30,9 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define UNROLL _Pragma("GCC unroll 16")
 #endif
 
+/* The epilogues Gemm takes (pass_fuse) have no parameters. */
 static inline float epilogue_apply(int epilogue, float v) {
-    switch (epilogue) {
-    case KILN_EPI_RELU:
-        return v > 0.0f ? v : 0.0f;
-    case KILN_EPI_SIGMOID:
-        return kiln_sigmoidf(v);
-    case KILN_EPI_TANH:
-        return kiln_tanhf(v);
-    default:
-        return v;
-    }
+    return kiln_epilogue_f32(epilogue, 0.0f, 0.0f, v);
 }
 
 /* Y[i0 .. i0+rows, j0 .. j0+32), rows <= TILE_M a constant at the call. */
@@ -201,6 +193,14 @@ ptile(int rows, int panels, int64_t i0, int64_t p0, int64_t N, int64_t K, const 
             memcpy(v, &acc[r][q], sizeof v);
             int64_t j0 = p0 * TILE_N + q * 16;
             float *restrict y = Y + (i0 + r) * N;
+            if (j0 + 16 <= N) { /* a whole vector: no bound check, so the epilogue vectorises */
+                for (int j = 0; j < 16; j++) {
+                    float s = alpha * v[j];
+                    if (C) s += beta * C[(i0 + r) * c_rs + (j0 + j) * c_cs];
+                    y[j0 + j] = epilogue_apply(epilogue, s);
+                }
+                continue;
+            }
             for (int j = 0; j < 16; j++) {
                 if (j0 + j >= N) break;
                 float s = alpha * v[j];

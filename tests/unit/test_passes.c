@@ -163,11 +163,28 @@ static void test_fuse_takes_a_bias_added_on_the_left(void **state) {
     assert_int_equal(mm->epilogue, EPI_NONE);
 }
 
-static void test_fuse_leaves_batched_matmul_alone(void **state) {
+/* [N, 3, 4] x [4, 3]: the leading dims fold into Gemm's M, so the Relu
+ * after it becomes the epilogue. */
+static void test_fuse_makes_a_gemm_of_batched_matmul_by_a_matrix(void **state) {
     State *s = *state;
     Graph *g = gb_graph(s->a, 17);
     Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
     Node *mm = gb_node(g, OP_MATMUL, "mm", "m", 2, x, gb_init_f32(g, "W", SHP(4, 3), w12));
+    Node *r = gb_node(g, OP_RELU, "relu", "z", 1, gb_out(mm));
+    ir_graph_add_output(g, gb_out(r));
+    infer_and_fuse(s, g);
+    assert_int_equal(g->n_nodes, 1);
+    assert_int_equal(g->nodes[0]->op, OP_GEMM);
+    assert_int_equal(g->nodes[0]->epilogue, EPI_RELU);
+}
+
+/* A product of two batched activations stays a MatMul. */
+static void test_fuse_leaves_batched_matmul_alone(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 17);
+    Value *x = gb_input(g, "x", DT_F32, SHP(N, 3, 4));
+    Value *y = gb_input(g, "y", DT_F32, SHP(N, 4, 3));
+    Node *mm = gb_node(g, OP_MATMUL, "mm", "m", 2, x, y);
     Node *r = gb_node(g, OP_RELU, "relu", "z", 1, gb_out(mm));
     ir_graph_add_output(g, gb_out(r));
     infer_and_fuse(s, g);
@@ -815,6 +832,7 @@ int main(void) {
         T(test_check_types_lets_data_movement_ops_take_any_type),
         T(test_fuse_turns_matmul_add_relu_into_one_gemm),
         T(test_fuse_takes_a_bias_added_on_the_left),
+        T(test_fuse_makes_a_gemm_of_batched_matmul_by_a_matrix),
         T(test_fuse_leaves_batched_matmul_alone),
         T(test_fuse_keeps_add_when_the_bias_cannot_become_c),
         T(test_fuse_makes_sigmoid_and_tanh_gemm_epilogues),
