@@ -17,6 +17,7 @@
  * kiln emitted before threads, so one thread costs nothing new.
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,9 +85,14 @@ void cg_call_split(Codegen *cg, Sym work, const char *kernel, LLVMValueRef *args
     memcpy(all, args, sizeof(LLVMValueRef) * nargs);
     all[nargs] = cg_i64(cg, 0);
     all[nargs + 1] = cg_i64(cg, 1);
-    /* Small work is not worth waking threads for: known at compile time,
-     * the call is the plain inline one, with no test of the pool at all. */
-    if (work != CG_SYM_OVERFLOW && work >= 0 && work < CG_SPLIT_MIN_WORK) {
+    /* Small work is not worth waking threads for: when it is small even
+     * at the symbols' upper bounds, the call is the plain inline one, with
+     * no test of the pool and no task function (which would double the
+     * kernel's code: a 20,000-node chain of small dynamic nodes would take
+     * minutes to compile). Large at its lower bounds, it needs no test. */
+    int64_t lo = 0, hi = INT64_MAX;
+    if (work == CG_SYM_OVERFLOW || dim_bounds(work, &lo, &hi) != 0) lo = hi = INT64_MAX;
+    if (hi < CG_SPLIT_MIN_WORK) {
         LLVMBuildCall2(cg->builder, kt, kfn, all, nargs + 2, "");
         free(all);
         return;
@@ -114,7 +120,7 @@ void cg_call_split(Codegen *cg, Sym work, const char *kernel, LLVMValueRef *args
     LLVMTypeRef pt = pool_type(cg);
     LLVMValueRef nthr = LLVMBuildLoad2(b, cg->i32, LLVMBuildStructGEP2(b, pt, pool, 0, ""), "");
     LLVMValueRef go = LLVMBuildICmp(b, LLVMIntSGT, nthr, cg_i32(cg, 1), "");
-    if (work < 0 && work != CG_SYM_OVERFLOW) /* a run-time size: decide at run time */
+    if (lo < CG_SPLIT_MIN_WORK) /* it depends on the run's sizes: decide at run time */
         go = LLVMBuildAnd(
             b, go,
             LLVMBuildICmp(b, LLVMIntSGE, cg_sym_value(cg, work), cg_i64(cg, CG_SPLIT_MIN_WORK), ""),
