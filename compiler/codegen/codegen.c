@@ -988,10 +988,11 @@ static void internalize_kernels(Codegen *cg) {
     unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
     for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
         if (LLVMIsDeclaration(f) || is_model_fn(f)) continue;
+        int kernel = LLVMGetLinkage(f) == LLVMExternalLinkage; /* not a static helper */
         LLVMSetLinkage(f, LLVMInternalLinkage);
         if (getenv("KILN_NOINLINE_KERNELS")) {
-            size_t len_;
-            if (!strncmp(LLVMGetValueName2(f, &len_), "kiln_", 5))
+            /* Else LLVM still inlines a kernel with one call site. */
+            if (kernel)
                 LLVMAddAttributeAtIndex(f, fi, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
             continue;
         }
