@@ -49,8 +49,10 @@ int emit_conv_depthwise(Codegen *cg, const Node *n) {
     args[k++] = cg_f32(cg, n->epi_a);
     args[k++] = cg_f32(cg, n->epi_b);
     args[k++] = cg_addr(cg, y);
-    /* task, n_tasks (threads contract): the whole, until the pool is wired. */
-    args[k++] = cg_i64(cg, 0);
-    args[k++] = cg_i64(cg, 1);
-    return cg_call_typed(cg, n, "conv_dw", x->dtype, args, k);
+    /* Split over output planes on the pool's threads; the work is the
+     * multiply-adds, N * G * M planes of O pixels by K taps. */
+    Sym work = cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * K[0] * K[1] * K[2]);
+    for (int i = 0; i < 3; i++)
+        work = cg_sym_mul(work, O[i]);
+    return cg_call_split_typed(cg, n, "conv_dw", x->dtype, work, args, k);
 }

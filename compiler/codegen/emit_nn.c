@@ -118,9 +118,12 @@ int emit_conv(Codegen *cg, const Node *n) {
     args[k++] = cg_f32(cg, n->epi_b);
     args[k++] = cg_scratch(cg, n);
     args[k++] = cg_addr(cg, y);
-    args[k++] = cg_i64(cg, 0); /* task, n_tasks: the whole */
-    args[k++] = cg_i64(cg, 1);
-    return cg_call_typed(cg, n, "conv", x->dtype, args, k);
+    /* Split over images, groups, pixel blocks and channel chunks on the
+     * pool's threads; the work is the multiply-adds. */
+    Sym work = cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * C * g.K[0] * g.K[1] * g.K[2]);
+    for (int i = 0; i < 3; i++)
+        work = cg_sym_mul(work, g.O[i]);
+    return cg_call_split_typed(cg, n, "conv", x->dtype, work, args, k);
 }
 
 int emit_conv_transpose(Codegen *cg, const Node *n) {

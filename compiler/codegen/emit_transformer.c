@@ -32,7 +32,10 @@ int emit_attention(Codegen *cg, const Node *n) {
                            cg_addr(cg, v),       cg_sym_value(cg, vg),
                            cg_sym_value(cg, vr), cg_f32(cg, ir_attr_float(n, "scale", 1.0f)),
                            cg_addr(cg, y),       cg_sym_value(cg, yg),
-                           cg_sym_value(cg, yr), cg_scratch(cg, n),
-                           cg_i64(cg, 0),        cg_i64(cg, 1)};
-    return cg_call_typed(cg, n, "attention", q->dtype, args, sizeof args / sizeof *args);
+                           cg_sym_value(cg, yr), cg_scratch(cg, n)};
+    /* Two products of Lq x Lk x D per group, split over heads and row
+     * blocks on the pool's threads. */
+    Sym work = cg_sym_mul(cg_sym_mul(G, 2), cg_sym_mul(cg_sym_mul(Lq, Lk), D));
+    return cg_call_split_typed(cg, n, "attention", q->dtype, work, args,
+                               sizeof args / sizeof *args);
 }
