@@ -290,8 +290,10 @@ static inline int kiln_run_error_format(const KilnModel *m, int rc, const KilnRu
                  n);
         break;
     case KILN_CHECK_NUMBER:
-        snprintf(buf, len, "%s: string %lld is not a number of the type cast to, or is out of its "
-                 "range", site, at);
+        snprintf(buf, len,
+                 "%s: string %lld is not a number of the type cast to, or is out of its "
+                 "range",
+                 site, at);
         break;
     default:
         snprintf(buf, len, "%s: check failed", site);

@@ -676,11 +676,10 @@ static void print_attr(const Attr *a, FILE *out) {
     }
 }
 
-static const char *epilogue_names[] = {
-    "",   "relu",      "sigmoid", "tanh", "clamp",    "leaky_relu", "hardsigmoid",
-    "hardswish", "silu", "gelu", "gelu_tanh"};
-static_assert(sizeof epilogue_names / sizeof *epilogue_names == EPI_COUNT,
-              "one name per Epilogue");
+static const char *epilogue_names[] = {"",      "relu",       "sigmoid",     "tanh",
+                                       "clamp", "leaky_relu", "hardsigmoid", "hardswish",
+                                       "silu",  "gelu",       "gelu_tanh"};
+static_assert(sizeof epilogue_names / sizeof *epilogue_names == EPI_COUNT, "one name per Epilogue");
 
 int ir_epilogue_has_params(Epilogue e) {
     return e == EPI_CLAMP || e == EPI_LEAKY_RELU || e == EPI_HARDSIGMOID;

@@ -400,11 +400,11 @@ struct Node {
     Attr *attrs;
     Epilogue epilogue;
     float epi_a, epi_b; /* the epilogue's parameters (see Epilogue) */
-    int gemm_packed_b;      /* Gemm: B (input 1) is packed into [P, K, 32] panels by
-                               pass_fuse, transB absorbed; printed as +packed */
-    int conv_residual;      /* Conv: input 3 is a residual added before the epilogue
-                               (pass_fuse_conv_activation); printed as +residual */
-    PlanKind plan_kind;     /* which member of plan the shape function set */
+    int gemm_packed_b;  /* Gemm: B (input 1) is packed into [P, K, 32] panels by
+                           pass_fuse, transB absorbed; printed as +packed */
+    int conv_residual;  /* Conv: input 3 is a residual added before the epilogue
+                           (pass_fuse_conv_activation); printed as +residual */
+    PlanKind plan_kind; /* which member of plan the shape function set */
     union {
         SlicePlan *slice;
         PadPlan *pad;
