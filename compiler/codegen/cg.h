@@ -177,6 +177,10 @@ int cg_call_split_typed(Codegen *cg, const Node *n, const char *base, DType t, S
 /* "input 'x'", "constant 'w'" or "tensor 't'": how a check site's text
  * names where a value comes from (from g's arena). */
 const char *cg_value_origin(Codegen *cg, const Value *v);
+/* The kernel "kiln_<base>_<suffix of t>" (e.g. kiln_binary_i64) into
+ * name[size]: 0, or -1 with a diagnostic on n when the bitcode has no such
+ * kernel (the op does not support that element type). */
+int cg_kernel_name(Codegen *cg, const Node *n, const char *base, DType t, char *name, size_t size);
 /* Calls "kiln_<base>_<suffix of t>", e.g. kiln_binary_i64. -1 with a
  * diagnostic on n when the bitcode has no such kernel (the op does not
  * support that element type). */

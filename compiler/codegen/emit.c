@@ -276,16 +276,21 @@ const char *cg_dtype_suffix(DType t) {
     }
 }
 
-int cg_call_typed(Codegen *cg, const Node *n, const char *base, DType t, LLVMValueRef *args,
-                  unsigned n_args) {
+int cg_kernel_name(Codegen *cg, const Node *n, const char *base, DType t, char *name, size_t size) {
     const char *sfx = cg_dtype_suffix(t);
-    char name[96];
-    snprintf(name, sizeof name, "kiln_%s_%s", base, sfx ? sfx : "none");
+    snprintf(name, size, "kiln_%s_%s", base, sfx ? sfx : "none");
     if (!sfx || !LLVMGetNamedFunction(cg->mod, name)) {
         diag_node(cg->d, n, "element type %s is not supported by this op", dtype_onnx_name(t));
         diag_hint(cg->d, "`kiln ops` lists the supported ops");
         return -1;
     }
+    return 0;
+}
+
+int cg_call_typed(Codegen *cg, const Node *n, const char *base, DType t, LLVMValueRef *args,
+                  unsigned n_args) {
+    char name[96];
+    if (cg_kernel_name(cg, n, base, t, name, sizeof name)) return -1;
     cg_call(cg, name, args, n_args);
     return 0;
 }

@@ -155,14 +155,8 @@ void cg_call_split(Codegen *cg, Sym work, const char *kernel, LLVMValueRef *args
 
 int cg_call_split_typed(Codegen *cg, const Node *n, const char *base, DType t, Sym work,
                         LLVMValueRef *args, unsigned n_args) {
-    const char *sfx = cg_dtype_suffix(t);
     char name[96];
-    snprintf(name, sizeof name, "kiln_%s_%s", base, sfx ? sfx : "none");
-    if (!sfx || !LLVMGetNamedFunction(cg->mod, name)) {
-        diag_node(cg->d, n, "element type %s is not supported by this op", dtype_onnx_name(t));
-        diag_hint(cg->d, "`kiln ops` lists the supported ops");
-        return -1;
-    }
+    if (cg_kernel_name(cg, n, base, t, name, sizeof name)) return -1;
     cg_call_split(cg, work, name, args, n_args);
     return 0;
 }

@@ -51,21 +51,6 @@ INLINE int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Integer division rounding towards -inf (C's / truncates). */
-INLINE int64_t floor_div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* The outputs o in [0, O) whose input position o*s + off lies in [0, I):
- * [*lo, *hi). Empty when *lo >= *hi. */
-INLINE void valid_range(int64_t O, int64_t I, int64_t s, int64_t off, int64_t *lo, int64_t *hi) {
-    int64_t a = -floor_div(off, s);     /* ceil(-off / s) */
-    int64_t b = -floor_div(off - I, s); /* ceil((I - off) / s) */
-    *lo = a < 0 ? 0 : a > O ? O : a;
-    *hi = b < *lo ? *lo : b > O ? O : b;
-}
-
 /* The geometry of one call, as nn.h describes it. */
 typedef struct Geo {
     int64_t ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, TD, TH, TW, PD, PH, PW;
@@ -86,7 +71,7 @@ static void pack_panel(const Geo *g, const float *restrict x, int64_t k0, int64_
     for (int64_t k = 0; k < kl; k++) {
         float *restrict d = dst + k * wsp;
         int64_t w_lo, w_hi;
-        valid_range(g->OW, g->IW, g->SW, kw * g->TW - g->PW, &w_lo, &w_hi);
+        kiln_valid_range(g->OW, g->IW, g->SW, kw * g->TW - g->PW, &w_lo, &w_hi);
         const float *restrict xc = x + c * g->ID * g->IH * g->IW;
         int64_t od = od0, oh = oh0, ow = ow0, j = 0;
         while (j < ws) {

@@ -12,27 +12,13 @@
  */
 #include "dwconv.h"
 #include "kmath.h"
+#include "nn.h" /* kiln_valid_range */
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 typedef float v4 __attribute__((vector_size(16), aligned(4)));
 
 #define INLINE static inline __attribute__((always_inline))
-
-/* Integer division rounding towards -inf (C's / truncates). */
-INLINE int64_t floor_div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* The o in [0, O) whose position o*s + off lies in [0, I): [*lo, *hi),
- * empty when *lo >= *hi. */
-INLINE void valid_range(int64_t O, int64_t I, int64_t s, int64_t off, int64_t *lo, int64_t *hi) {
-    int64_t a = -floor_div(off, s);     /* ceil(-off / s) */
-    int64_t b = -floor_div(off - I, s); /* ceil((I - off) / s) */
-    *lo = a < 0 ? 0 : a > O ? O : a;
-    *hi = b < *lo ? *lo : b > O ? O : b;
-}
 
 /* The lanes of an even-lane shuffle of (p[0..VW), p[VW-1..2VW-1)): p[0],
  * p[2], ..., p[2*(VW-1)], reading nothing past the last. */
@@ -51,7 +37,7 @@ INLINE float dw_point(const float *restrict x, const float *restrict w, float bi
                       int64_t ow, int64_t IH, int64_t IW, int64_t KH, int64_t KW, int64_t SW,
                       int64_t TD, int64_t TH, int64_t TW, int64_t PW) {
     int64_t w0 = ow * SW - PW, kw_lo, kw_hi;
-    valid_range(KW, IW, TW, w0, &kw_lo, &kw_hi);
+    kiln_valid_range(KW, IW, TW, w0, &kw_lo, &kw_hi);
     float s = bias;
     for (int64_t kd = r.kd_lo; kd < r.kd_hi; kd++)
         for (int64_t kh = r.kh_lo; kh < r.kh_hi; kh++) {
@@ -104,8 +90,8 @@ void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t M, int64_t ID, int64_t IH, i
     /* The interior [i_lo, i_hi): outputs whose first and last taps (so all
      * taps) lie in the row. Empty: every pixel is a border pixel. */
     int64_t lo0, hi0, loK, hiK;
-    valid_range(OW, IW, SW, -PW, &lo0, &hi0);
-    valid_range(OW, IW, SW, (KW - 1) * TW - PW, &loK, &hiK);
+    kiln_valid_range(OW, IW, SW, -PW, &lo0, &hi0);
+    kiln_valid_range(OW, IW, SW, (KW - 1) * TW - PW, &loK, &hiK);
     int64_t i_lo = lo0 > loK ? lo0 : loK, i_hi = hi0 < hiK ? hi0 : hiK;
     if (i_lo >= i_hi) i_lo = i_hi = OW;
     for (int64_t p = p_lo; p < p_hi; p++) {
@@ -117,8 +103,8 @@ void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t M, int64_t ID, int64_t IH, i
         for (int64_t od = 0; od < OD; od++)
             for (int64_t oh = 0; oh < OH; oh++) {
                 Rows r = {0, 0, 0, 0, od * SD - PD, oh * SH - PH};
-                valid_range(KD, ID, TD, r.d0, &r.kd_lo, &r.kd_hi);
-                valid_range(KH, IH, TH, r.h0, &r.kh_lo, &r.kh_hi);
+                kiln_valid_range(KD, ID, TD, r.d0, &r.kd_lo, &r.kd_hi);
+                kiln_valid_range(KH, IH, TH, r.h0, &r.kh_lo, &r.kh_hi);
                 float *restrict yr = y + (od * OH + oh) * OW;
                 int64_t ow = 0;
                 for (; ow < i_lo; ow++)

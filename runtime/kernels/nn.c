@@ -10,23 +10,6 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* --- helpers ---------------------------------------------------------------- */
-
-/* Integer division rounding towards -inf (C's / truncates). */
-INLINE int64_t floor_div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* The outputs o in [0, O) whose input position o*s + off lies in [0, I):
- * [*lo, *hi). Empty when *lo >= *hi. */
-INLINE void valid_range(int64_t O, int64_t I, int64_t s, int64_t off, int64_t *lo, int64_t *hi) {
-    int64_t a = -floor_div(off, s);     /* ceil(-off / s) */
-    int64_t b = -floor_div(off - I, s); /* ceil((I - off) / s) */
-    *lo = a < 0 ? 0 : a > O ? O : a;
-    *hi = b < *lo ? *lo : b > O ? O : b;
-}
-
 /* --- convolution ------------------------------------------------------------ */
 
 void kiln_conv_transpose_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64_t IH,
@@ -53,9 +36,9 @@ void kiln_conv_transpose_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t
                                 float wv = w[(kd * KH + kh) * KW + kw];
                                 /* Inputs i whose output i*S + k*T - P lands in [0, O). */
                                 int64_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
-                                valid_range(ID, OD, SD, kd * TD - PD, &d_lo, &d_hi);
-                                valid_range(IH, OH, SH, kh * TH - PH, &h_lo, &h_hi);
-                                valid_range(IW, OW, SW, kw * TW - PW, &w_lo, &w_hi);
+                                kiln_valid_range(ID, OD, SD, kd * TD - PD, &d_lo, &d_hi);
+                                kiln_valid_range(IH, OH, SH, kh * TH - PH, &h_lo, &h_hi);
+                                kiln_valid_range(IW, OW, SW, kw * TW - PW, &w_lo, &w_hi);
                                 for (int64_t id = d_lo; id < d_hi; id++)
                                     for (int64_t ih = h_lo; ih < h_hi; ih++) {
                                         const float *restrict xr = x + (id * IH + ih) * IW;
@@ -153,9 +136,9 @@ void kiln_lrn_f32(int64_t N, int64_t C, int64_t S, int64_t size, float alpha, fl
                     for (int64_t ow = 0; ow < OW; ow++) {                                          \
                         int64_t d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;           \
                         int64_t kd_lo, kd_hi, kh_lo, kh_hi, kw_lo, kw_hi;                          \
-                        valid_range(KD, ID, TD, d0, &kd_lo, &kd_hi);                               \
-                        valid_range(KH, IH, TH, h0, &kh_lo, &kh_hi);                               \
-                        valid_range(KW, IW, TW, w0, &kw_lo, &kw_hi);                               \
+                        kiln_valid_range(KD, ID, TD, d0, &kd_lo, &kd_hi);                          \
+                        kiln_valid_range(KH, IH, TH, h0, &kh_lo, &kh_hi);                          \
+                        kiln_valid_range(KW, IW, TW, w0, &kw_lo, &kw_hi);                          \
                         A best = 0;                                                                \
                         int64_t at = -1;                                                           \
                         for (int64_t kd = kd_lo; kd < kd_hi; kd++)                                 \
@@ -214,9 +197,9 @@ INLINE int64_t window_count(int64_t o, int64_t S, int64_t P, int64_t K, int64_t 
                     for (int64_t ow = 0; ow < OW; ow++) {                                          \
                         int64_t d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;           \
                         int64_t kd_lo, kd_hi, kh_lo, kh_hi, kw_lo, kw_hi;                          \
-                        valid_range(KD, ID, 1, d0, &kd_lo, &kd_hi);                                \
-                        valid_range(KH, IH, 1, h0, &kh_lo, &kh_hi);                                \
-                        valid_range(KW, IW, 1, w0, &kw_lo, &kw_hi);                                \
+                        kiln_valid_range(KD, ID, 1, d0, &kd_lo, &kd_hi);                           \
+                        kiln_valid_range(KH, IH, 1, h0, &kh_lo, &kh_hi);                           \
+                        kiln_valid_range(KW, IW, 1, w0, &kw_lo, &kw_hi);                           \
                         A sum = 0;                                                                 \
                         for (int64_t kd = kd_lo; kd < kd_hi; kd++)                                 \
                             for (int64_t kh = kh_lo; kh < kh_hi; kh++)                             \

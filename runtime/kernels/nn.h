@@ -20,6 +20,24 @@
 
 #include "kiln_kernel_abi.h" /* tile sizes and scratch sizes, shared with the compiler */
 
+/* Geometry helpers the convolution and pooling kernels share. */
+
+/* Integer division rounding towards -inf (C's / truncates). */
+static inline int64_t kiln_floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The outputs o in [0, O) whose input position o*s + off lies in [0, I):
+ * [*lo, *hi). Empty when *lo >= *hi. */
+static inline void kiln_valid_range(int64_t O, int64_t I, int64_t s, int64_t off, int64_t *lo,
+                                    int64_t *hi) {
+    int64_t a = -kiln_floor_div(off, s);     /* ceil(-off / s) */
+    int64_t b = -kiln_floor_div(off - I, s); /* ceil((I - off) / s) */
+    *lo = a < 0 ? 0 : a > O ? O : a;
+    *hi = b < *lo ? *lo : b > O ? O : b;
+}
+
 /* Grouped convolution, f32 (runtime/kernels/conv.c). X [N, G*C, ID, IH,
  * IW], Y [N, G*M, OD, OH, OW]. Wp: the weights [G*M, C, KD, KH, KW]
  * packed at compile time as [G][ceil(M/8)][K][8] (K = C*KD*KH*KW; output
