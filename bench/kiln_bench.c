@@ -11,8 +11,13 @@
  * ort_bench.js: floats in [-1, 1), integers in [0, 1000) (valid token
  * ids), and prints one JSON line: median and p99 latency in microseconds,
  * inferences/s. Exit 1 if the model refuses the shapes, 2 on bad usage.
+ * KILN_THREADS=N in the environment (default 1) lends run() a pool of N
+ * threads, the service's own (runtime/service/pool.c, compiled in here so
+ * that the one-file cc line of bench/run.sh still builds it).
  */
 #define _POSIX_C_SOURCE 200809L
+#include "service/pool.c"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,17 +181,27 @@ int main(int argc, char **argv) {
         fprintf(stderr, "kiln_bench: the workspace at these sizes does not fit in memory\n");
         return 1;
     }
+    const char *nt = getenv("KILN_THREADS");
+    int threads = nt && *nt ? atoi(nt) : 1;
+    KilnPool *pool = threads > 1 ? kiln_pool_create(threads) : NULL;
+    if (threads < 1 || threads > KILN_POOL_MAX_THREADS || (threads > 1 && !pool)) {
+        fprintf(stderr, "kiln_bench: KILN_THREADS=%s: give 1..%d threads\n", nt,
+                KILN_POOL_MAX_THREADS);
+        return 2;
+    }
+    KilnThreadPool *lent = pool ? kiln_pool_abi(pool) : NULL;
     for (int i = 0; i < 10; i++)
-        m->run(ins, in_shapes, outs, NULL, ws, NULL);
+        m->run(ins, in_shapes, outs, NULL, ws, lent);
     double *t = malloc(sizeof(double) * (size_t)iters);
     for (int i = 0; i < iters; i++) {
         double t0 = now_us();
-        m->run(ins, in_shapes, outs, NULL, ws, NULL);
+        m->run(ins, in_shapes, outs, NULL, ws, lent);
         t[i] = now_us() - t0;
     }
     qsort(t, (size_t)iters, sizeof *t, cmp);
     double med = t[iters / 2], p99 = t[(int)(iters * 0.99)];
-    printf("{\"median_us\": %.3f, \"p99_us\": %.3f, \"inferences_per_s\": %.1f}\n", med, p99,
-           batch * 1e6 / med);
+    printf("{\"median_us\": %.3f, \"p99_us\": %.3f, \"inferences_per_s\": %.1f, \"threads\": %d}\n",
+           med, p99, batch * 1e6 / med, threads);
+    kiln_pool_destroy(pool);
     return 0;
 }

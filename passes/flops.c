@@ -110,8 +110,17 @@ static int64_t flops_lrn(const Node *n) {
 /* Y = A(M,K) B(K,N) (+ C): K is A's dim 1, or dim 0 under transA. */
 static int64_t flops_gemm(const Node *n) {
     const Shape *a = &n->inputs[0]->shape;
-    int64_t k = dim(a->dims[ir_attr_int(n, "transA", 0) ? 0 : 1]);
+    int64_t k = dim(a->dims[ir_attr_int(n, "transA", 0) ? 0 : a->rank - 1]); /* rank > 2: fuse */
     return add(mul(mul(2, numel_out(n)), k), shapes_in(n, 2) ? numel_out(n) : 0);
+}
+
+/* FusedAttention: scores and output, 2 * G*Lq*Lk*D each, and a softmax
+ * per score. The output is G*Lq*D elements. */
+static int64_t flops_attention(const Node *n) {
+    const Shape *k = &n->inputs[1]->shape;
+    int64_t lk = dim(k->dims[!ir_attr_int(n, "k_lgd", 0)]), d = dim(k->dims[2]);
+    int64_t per = add(mul(4, mul(lk, d)), mul(FLOPS_SOFTMAX, lk));
+    return mul(d ? numel_out(n) / d : 0, per);
 }
 
 /* Every output element is a dot product over A's last dim. */

@@ -1,4 +1,5 @@
-/* fold_batchnorm.c: BatchNormalization and activations folded into Conv. */
+/* fold_batchnorm.c: BatchNormalization, a residual Add and activations
+ * folded into Conv. */
 #include "passes.h"
 
 #include <assert.h>
@@ -88,23 +89,136 @@ static int clip_bounds(const Node *c, float *lo, float *hi) {
     return 0;
 }
 
-static void fuse_one(Graph *g, Node *conv) {
-    if (conv->op != OP_CONV || conv->epilogue) return;
-    if (conv->outputs[0]->dtype != DT_F32) return;
-    Node *c = ir_value_sole_user(g, conv->outputs[0]);
-    if (!c || c->inputs[0] != conv->outputs[0]) return;
-    if (c->op == OP_RELU) {
-        conv->epilogue = EPI_RELU;
-        ir_node_absorb(conv, c);
+/* Whether conv is depthwise (one input channel per group, any channel
+ * multiplier: the convolutions emit_conv sends to the depthwise kernel),
+ * whose kernel applies every activation but no residual. */
+static int conv_is_depthwise(const Node *conv) {
+    const Shape *w = &conv->inputs[1]->shape;
+    int64_t G = ir_attr_int(conv, "group", 1);
+    return G > 1 && w->rank >= 3 && w->dims[1] == 1;
+}
+
+/* Whether value v is available at node position `at` of g: a graph input,
+ * a constant, or produced by a node before it. */
+static int ready_before(const Graph *g, const Value *v, const Node *at) {
+    if (!v->producer) return 1;
+    for (int i = 0; i < g->n_nodes && g->nodes[i] != at; i++)
+        if (g->nodes[i] == v->producer) return 1;
+    return 0;
+}
+
+static int same_shape(const Shape *a, const Shape *b) {
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
+/* Conv -> Add(conv, r) with r as shaped as the sum and ready before the
+ * Conv: r becomes the Conv's input 3, read in its epilogue. */
+static void fuse_residual(Graph *g, Node *conv) {
+    Value *y = conv->outputs[0];
+    Node *add = ir_value_sole_user(g, y);
+    if (!add || add->op != OP_ADD || add->inputs[0] == add->inputs[1]) return;
+    Value *r = add->inputs[0] == y ? add->inputs[1] : add->inputs[0];
+    Value *sum = add->outputs[0];
+    if (r->dtype != DT_F32 || sum->dtype != DT_F32 || !same_shape(&r->shape, &y->shape) ||
+        !same_shape(&sum->shape, &y->shape) || !ready_before(g, r, conv))
         return;
-    }
+    Value **ins = arena_alloc(g->arena, 4 * sizeof(Value *));
+    for (int i = 0; i < 3; i++)
+        ins[i] = i < conv->n_inputs ? conv->inputs[i] : NULL;
+    ins[3] = r;
+    conv->inputs = ins;
+    conv->n_inputs = 4;
+    conv->conv_residual = 1;
+    ir_node_absorb(conv, add);
+}
+
+/* The activation node c (the sole user of conv's output) as conv's
+ * epilogue: 0 if it is one, and sets the epilogue. */
+static int activation_epilogue(Node *conv, const Node *c) {
     float lo, hi;
-    if (c->op == OP_CLIP && clip_bounds(c, &lo, &hi) == 0) {
+    switch (c->op) {
+    case OP_RELU:
+        conv->epilogue = EPI_RELU;
+        return 0;
+    case OP_CLIP:
+        if (clip_bounds(c, &lo, &hi)) return -1;
         conv->epilogue = EPI_CLAMP;
         conv->epi_a = lo;
         conv->epi_b = hi;
-        ir_node_absorb(conv, c);
+        return 0;
+    case OP_SIGMOID:
+        conv->epilogue = EPI_SIGMOID;
+        return 0;
+    case OP_TANH:
+        conv->epilogue = EPI_TANH;
+        return 0;
+    case OP_LEAKY_RELU:
+        conv->epilogue = EPI_LEAKY_RELU;
+        conv->epi_a = ir_attr_float(c, "alpha", 0.01f);
+        return 0;
+    case OP_HARD_SIGMOID:
+        conv->epilogue = EPI_HARDSIGMOID;
+        conv->epi_a = ir_attr_float(c, "alpha", 0.2f);
+        conv->epi_b = ir_attr_float(c, "beta", 0.5f);
+        return 0;
+    case OP_HARD_SWISH:
+        conv->epilogue = EPI_HARDSWISH;
+        return 0;
+    default:
+        return -1;
     }
+}
+
+/* y -> Sigmoid(y) = s, Mul(y, s) (either order): SiLU. Returns the Mul
+ * with s marked dead, or NULL. */
+static Node *silu_mul(Graph *g, const Value *y) {
+    if (y->n_uses != 2 || y->output_index >= 0) return NULL;
+    Node *sig = NULL, *mul = NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        Node *n = g->nodes[i];
+        if (n->dead) continue;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] == y) {
+                if (n->op == OP_SIGMOID && !sig)
+                    sig = n;
+                else if (n->op == OP_MUL && !mul)
+                    mul = n;
+                else
+                    return NULL;
+                break;
+            }
+    }
+    if (!sig || !mul || ir_value_sole_user(g, sig->outputs[0]) != mul) return NULL;
+    Value *other = mul->inputs[0] == y ? mul->inputs[1] : mul->inputs[0];
+    if (other != sig->outputs[0] || mul->outputs[0]->dtype != DT_F32 ||
+        !same_shape(&mul->outputs[0]->shape, &y->shape))
+        return NULL;
+    sig->dead = 1;
+    return mul;
+}
+
+/* The fusions into one Conv, in the order its kernel applies them:
+ * residual Add (dense convolutions), then one activation. */
+static void fuse_one(Graph *g, Node *conv) {
+    if (conv->op != OP_CONV || conv->epilogue) return;
+    if (conv->outputs[0]->dtype != DT_F32) return;
+    if (!conv->conv_residual && !conv_is_depthwise(conv)) fuse_residual(g, conv);
+    Value *y = conv->outputs[0];
+    Node *mul = silu_mul(g, y);
+    if (mul) {
+        conv->epilogue = EPI_SILU;
+        y->producer = NULL;
+        conv->outputs[0] = mul->outputs[0];
+        mul->outputs[0]->producer = conv;
+        mul->dead = 1;
+        return;
+    }
+    Node *c = ir_value_sole_user(g, y);
+    if (!c || c->inputs[0] != y || c->outputs[0]->dtype != DT_F32) return;
+    if (activation_epilogue(conv, c) == 0) ir_node_absorb(conv, c);
 }
 
 int pass_fuse_conv_activation(Graph *g, Diag *d) {

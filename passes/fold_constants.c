@@ -386,7 +386,9 @@ int fold_node_eval(const Node *n, void *out, Diag *d) {
         int64_t at[IR_MAX_RANK] = {0}, xs[IR_MAX_RANK];
         if (n->plan_kind != PLAN_SLICE) return -1;
         const int64_t *start = n->plan.slice->start, *step = n->plan.slice->step;
-        int64_t acc = 1; /* x is a constant: its sizes are those of real data */
+        for (int k = 0; k < x->shape.rank; k++)
+            if (start[k] < 0) return -1; /* a Dim: where the slice starts is known at run time */
+        int64_t acc = 1;                 /* x is a constant: its sizes are those of real data */
         for (int k = x->shape.rank - 1; k >= 0; k--) {
             xs[k] = acc;
             acc *= x->shape.dims[k];

@@ -48,6 +48,13 @@ int pass_fold_constants(Graph *g, Diag *d);
  * order. */
 int pass_fold_control(Graph *g, Diag *d);
 
+/* A list that a Loop body builds by appending to a sequence (torch's
+ * `ys.append(h)` in a scripted loop: SequenceEmpty, SequenceInsert,
+ * ConcatFromSequence) becomes a scan output of the Loop and a Loop.concat
+ * of it (passes/control_flow.c). Other sequences are left for check-ops
+ * to report. Requires: nothing (it runs first). */
+int pass_loop_sequences(Graph *g, Diag *d);
+
 /* Gives every value a dtype and a shape, checking each node's operands.
  * Requires: supported ops. Preserves: everything else. */
 int pass_infer_shapes(Graph *g, Diag *d);
@@ -70,18 +77,40 @@ int pass_fuse(Graph *g, Diag *d);
  * node goes away. float32 only. */
 int pass_fold_batchnorm(Graph *g, Diag *d);
 
-/* Relu, or Clip with constant bounds (ReLU6), after a Conv becomes the
- * Conv's activation epilogue: Relu sets Node.epilogue = EPI_RELU, Clip
- * EPI_CLAMP with its bounds in Node.epi_a / epi_b, which codegen turns
- * into the kernel's clamp. Run after pass_fold_batchnorm. */
+/* A float Conv's consumers become its epilogue (Node.epilogue, epi_a,
+ * epi_b): first an Add of a tensor of the output's shape that is ready
+ * before the Conv (a residual: the Conv's input 3, Node.conv_residual),
+ * then one activation: Relu, Clip with constant bounds (EPI_CLAMP),
+ * Sigmoid, Tanh, LeakyRelu, HardSigmoid, HardSwish, and x * Sigmoid(x)
+ * (EPI_SILU). Depthwise convolutions take only Relu and Clip, and no
+ * residual. Run after pass_fold_batchnorm. */
 int pass_fuse_conv_activation(Graph *g, Diag *d);
+
+/* Activations not after a Conv and squeeze-and-excitation convolutions
+ * into kiln's fused ops (ops_fused.def): x*Sigmoid(x) and
+ * x*HardSigmoid(x; 1/6, 1/2) become one kiln.Activation (SiLU,
+ * HardSwish); a 1x1 Conv of 1x1 data becomes kiln.ConvVec, epilogue
+ * kept. Run after pass_fuse_conv_activation (passes/fuse_mobile.c). */
+int pass_fuse_mobile(Graph *g, Diag *d);
+/* Transformer patterns (passes/fuse_transformer.c). Both require shapes
+ * inferred and preserve topological order and every value's shape.
+ * pass_fuse_transformer: LayerNorm spelled out as ReduceMean, Sub, Pow,
+ * ReduceMean, Add, Sqrt, Div, Mul, Add over the last axis becomes one
+ * LayerNormalization node, and MatMul-[scale]-Softmax-MatMul with the
+ * Transposes of the head split around it one FusedAttention node
+ * (compiler/ir/ops_transformer.def). pass_fuse_gelu (after pass_fuse): GELU in its
+ * erf or tanh form after a Gemm becomes its EPI_GELU / EPI_GELU_TANH
+ * epilogue. Only patterns whose intermediates nothing else reads. */
+int pass_fuse_transformer(Graph *g, Diag *d);
+int pass_fuse_gelu(Graph *g, Diag *d);
 
 /* Removes nodes whose outputs nothing uses. Preserves: everything else. */
 int pass_dce(Graph *g, Diag *d);
 
-/* Gives every intermediate a workspace offset (Value.ws_offset and
- * ws_batch_offset) so that tensors whose lifetimes do not overlap share
- * bytes, and sets Graph.ws_static / ws_per_batch. Every offset is 64-byte
+/* Gives every intermediate a workspace offset (Value.ws_offset,
+ * Node.scratch_offset) so that tensors whose lifetimes do not overlap
+ * share bytes, an element-wise op's output in place of an input that dies
+ * there, and sets Graph.ws_size and ws_lower. Every offset is 64-byte
  * aligned. Requires: shapes inferred; must run last. */
 int pass_plan_memory(Graph *g, Diag *d);
 

@@ -2,6 +2,7 @@
 #include "passes.h"
 
 static const PassInfo pipeline[] = {
+    {"loop-sequences", pass_loop_sequences, 1},
     {"check-ops", pass_check_ops, 1},
     {"fold-constants", pass_fold_constants, 1},
     {"fold-control", pass_fold_control, 1},
@@ -9,7 +10,10 @@ static const PassInfo pipeline[] = {
     {"check-types", pass_check_types, 1},
     {"fold-batchnorm", pass_fold_batchnorm, 0},
     {"fuse-conv-activation", pass_fuse_conv_activation, 0},
+    {"fuse-mobile", pass_fuse_mobile, 0},
+    {"fuse-transformer", pass_fuse_transformer, 0},
     {"fuse", pass_fuse, 0},
+    {"fuse-gelu", pass_fuse_gelu, 0},
     {"dce", pass_dce, 0},
     {"plan-memory", pass_plan_memory, 0},
 };

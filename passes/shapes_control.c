@@ -6,12 +6,25 @@
  * subgraph gives against that: an If's branches must agree on each
  * output's type and shape, a Loop or Scan body must give each carried
  * value back with the type and shape it came in with. A scan output
- * stacks one slice per iteration, so its length is the trip count, which
- * must be known when the model is compiled.
+ * stacks one slice per iteration, so its length is the number of
+ * iterations: the trip count M when it is known when compiling and the
+ * condition stays true, else a data-dependent symbol (dim.h) that run()
+ * sets when the loop ends, bounded by the Loop's plan (LoopPlan, ir.h):
+ * by M if known, else by `kiln compile --loop-bound NODE=N` (the driver
+ * puts it on the node as the attribute kiln_loop_bound), else by
+ * LOOP_BOUND_DEFAULT; run() checks every iteration against a bound that
+ * is not M's. The body reads its iteration number as a data-dependent
+ * symbol bounded by the bound - 1, so that a Slice from i to i + 1 has
+ * length 1.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "shapes.h"
+
+/* The bound on a Loop's iterations when neither M nor --loop-bound gives
+ * one: the same as a dynamic dim's default upper bound. */
+#define LOOP_BOUND_DEFAULT DIM_DEFAULT_HI
 
 /* 1 if v holds exactly one element whatever the symbols are. */
 static int one_element(const Value *v) {
@@ -70,6 +83,58 @@ int shape_if_end(Node *n, Diag *d) {
     return 0;
 }
 
+/* M as a Dim when it is known when compiling (a number, or a size folded
+ * from the input shapes) and small enough to bound memory by; a negative
+ * M is 0 iterations. DIM_INVALID otherwise (torch writes INT64_MAX for a
+ * while loop). */
+static Dim trip_known(const Value *m) {
+    if (!m || !m->data) return DIM_INVALID;
+    int64_t v = ((const int64_t *)m->data)[0];
+    if (ir_dim_in_data(v)) return dim_max(ir_dim_decode(v), 0);
+    if (v < 0) return 0;
+    return v <= KILN_MAX_DIM ? v : DIM_INVALID;
+}
+
+/* 1 if a node of g reads v. */
+static int has_reader(const Graph *g, const Value *v) {
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_inputs; j++)
+            if (g->nodes[i]->inputs[j] == v && !g->nodes[i]->dead) return 1;
+    return 0;
+}
+
+/* The Loop's plan (see the header) into p; the iteration number's
+ * symbol is made once (and the body's reads of the iteration number
+ * redirected to it), then kept by every later run of shape_loop. */
+static void loop_plan(Node *n, LoopPlan *p, const LoopPlan *old) {
+    Graph *g = n->graph;
+    const Node *e = ir_region_end(g, n);
+    int scans = e ? e->n_outputs - (n->n_outputs - 2) : 0;
+    Dim mk = trip_known(n->inputs[0]);
+    const Attr *ub = ir_attr(n, "kiln_loop_bound");
+    *p = (LoopPlan){.bound = DIM_INVALID, .iter = old ? old->iter : DIM_INVALID};
+    if (ub && ub->kind == ATTR_INT && ub->i >= 0 && ub->i <= KILN_MAX_DIM) {
+        p->bound = mk != DIM_INVALID ? dim_min(mk, ub->i) : ub->i;
+        p->checked = !(mk != DIM_INVALID && dim_provably_le(mk, ub->i));
+    } else if (mk != DIM_INVALID) {
+        p->bound = mk;
+    } else if (scans > 0) {
+        p->bound = LOOP_BOUND_DEFAULT;
+        p->checked = 1;
+    }
+    Value *it = n->outputs[0];
+    if (p->bound == DIM_INVALID || p->iter != DIM_INVALID || !it || !has_reader(g, it)) return;
+    Dim sym = dim_sym_data("iter", dim_max(dim_sub(p->bound, 1), 0));
+    if (sym == DIM_INVALID) return; /* the body reads the number as a tensor */
+    Value *v = ir_value_add_fresh(g, it->name, DT_I64);
+    int64_t *x = arena_alloc(g->arena, sizeof(int64_t));
+    *x = ir_dim_encode(sym);
+    v->shape = (Shape){.rank = 0};
+    v->data = x;
+    ir_value_replace_uses(g, it, v);
+    p->iter = sym;
+}
+
 int shape_loop(Node *n, Diag *d) {
     const Value *m = shapes_in(n, 0), *c = shapes_in(n, 1);
     if (m && (m->dtype != DT_I64 || !one_element(m)))
@@ -81,6 +146,10 @@ int shape_loop(Node *n, Diag *d) {
     shapes_set(n, 1, DT_BOOL, &scalar);
     for (int k = 2; k < n->n_inputs; k++)
         shapes_set(n, k, n->inputs[k]->dtype, &n->inputs[k]->shape);
+    LoopPlan *p = arena_alloc(n->graph->arena, sizeof *p);
+    loop_plan(n, p, n->plan_kind == PLAN_LOOP ? n->plan.loop : NULL);
+    n->plan_kind = PLAN_LOOP;
+    n->plan.loop = p;
     return 0;
 }
 
@@ -120,8 +189,11 @@ static int loop_trip(const Node *b, const Node *e, Dim *trip, const char **why) 
         *why = "its body computes the condition, so the iterations are counted only when it runs";
         return -1;
     }
-    int64_t mv = ((const int64_t *)m->data)[0];
-    *trip = ir_dim_in_data(mv) ? ir_dim_decode(mv) : mv < 0 ? 0 : mv;
+    *trip = trip_known(m);
+    if (*trip == DIM_INVALID) {
+        *why = "its trip count M is too large to plan for";
+        return -1;
+    }
     if (c && !true_constant(c)) *trip = 0;
     return 0;
 }
@@ -176,23 +248,63 @@ int shape_loop_end(Node *n, Diag *d) {
     Dim trip = 0;
     const char *why = NULL;
     int known = loop_trip(b, n, &trip, &why) == 0;
-    if (!known && (k > 0 || strstr(why, "never ends"))) {
-        if (k > 0)
-            diag_node(d, n,
-                      "its %d scan output(s) stack one slice per iteration, but the number of "
-                      "iterations is not known when the model is compiled: %s",
-                      k, why);
-        else
-            diag_node(d, n, "%s", why);
-        diag_hint(d, "give the Loop a constant trip count M and a condition that stays true, or "
-                     "keep the results in loop-carried values of a fixed shape");
+    if (!known && strstr(why, "never ends")) {
+        diag_node(d, n, "%s", why);
+        diag_hint(d, "give the Loop a trip count M, or a body that computes its condition");
         return -1;
     }
-    for (int i = 0; i < k; i++) {
-        Shape s;
-        if (stacked(n, d, n->inputs[1 + carried + i], trip, 0, &s)) return -1;
-        shapes_set(n, carried + i, n->inputs[1 + carried + i]->dtype, &s);
+    const LoopPlan *p = b->plan_kind == PLAN_LOOP ? b->plan.loop : NULL;
+    if (!known && k > 0) {
+        /* Counted when it runs, within the plan's bound (there is one:
+         * the default where nothing else gives it). */
+        assert(p && p->bound != DIM_INVALID);
+        trip = shapes_dyn_count(n, carried, 0, "loop", p->bound, d);
+        if (trip == DIM_INVALID) return -1;
     }
+    for (int i = 0; i < k; i++) {
+        const Value *y = n->inputs[1 + carried + i];
+        Shape s;
+        if (dim_is_data(shape_count(&y->shape))) {
+            char buf[160];
+            diag_node(d, n,
+                      "scan output '%s' has shape %s, a size computed when the model runs, which "
+                      "may change from one iteration to the next; kiln stacks slices of one shape",
+                      y->name, shapes_str(&y->shape, buf));
+            diag_hint(d, "pad each slice to a fixed shape in the body");
+            return -1;
+        }
+        if (stacked(n, d, y, trip, 0, &s)) return -1;
+        shapes_set(n, carried + i, y->dtype, &s);
+    }
+    return 0;
+}
+
+/* Loop.concat (ops_control.def): x [n, s0, ...] -> the n slices stacked
+ * at `axis` (new_axis 1: [s0.., n, ..]) or joined along it (new_axis 0:
+ * [.., n * s_axis, ..]). */
+int shape_loop_concat(Node *n, Diag *d) {
+    const Value *x = shapes_in(n, 0);
+    int nw = ir_attr_int(n, "new_axis", 0) != 0, r = x->shape.rank - 1;
+    int64_t axis;
+    if (r < 0 || (!nw && r < 1)) {
+        diag_node(d, n, "the sequence holds %s, which cannot be concatenated",
+                  r < 0 ? "nothing" : "scalars");
+        diag_hint(d, "set new_axis=1 to stack scalars");
+        return -1;
+    }
+    if (shapes_axis(n, ir_attr_int(n, "axis", 0), r + nw, d, &axis)) return -1;
+    Shape s = {.rank = r + nw};
+    for (int i = 0, j = 1; i < s.rank; i++) {
+        if (i == axis)
+            s.dims[i] = nw ? x->shape.dims[0] : dim_mul(x->shape.dims[0], x->shape.dims[j++]);
+        else
+            s.dims[i] = x->shape.dims[j++];
+    }
+    if (s.dims[axis] == DIM_INVALID) {
+        diag_node(d, n, "the concatenated axis %lld is too large", (long long)axis);
+        return -1;
+    }
+    shapes_set(n, 0, x->dtype, &s);
     return 0;
 }
 

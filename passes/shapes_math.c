@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "kiln_model.h"
 #include "shapes.h"
 
 /* Element type classes. */
@@ -320,13 +321,23 @@ int shape_math_cast(Node *n, Diag *d) {
      * kiln_cast_f32_bf16, runtime/kernels/misc.c). */
     int bf16 = (x->dtype == DT_BF16 && (to == DT_F32 || to == DT_BF16)) ||
                (to == DT_BF16 && x->dtype == DT_F32);
-    if (!bf16 && (!type_class(x->dtype) || !type_class(to))) {
+    /* Strings convert to and from float, double and the integers
+     * (kiln_cast_to_string, kiln_cast_from_string in runtime/kernels/misc.c);
+     * the texts written live in the node's scratch, to the end of the run. */
+    DType num = x->dtype == DT_STRING ? to : x->dtype;
+    int str = (x->dtype == DT_STRING) != (to == DT_STRING) && num != DT_BOOL && num != DT_F16 &&
+              type_class(num);
+    if (!bf16 && !str && !(x->dtype == DT_STRING && to == DT_STRING) &&
+        (!type_class(x->dtype) || !type_class(to))) {
         diag_node(d, n, "cast from %s to %s is not supported", dtype_onnx_name(x->dtype),
                   dtype_onnx_name(to));
-        diag_hint(d, "kiln casts between numeric types and bool, and bfloat16 to and from float; "
-                     "strings are not supported");
+        diag_hint(d, "kiln casts between numeric types and bool, bfloat16 to and from float, and "
+                     "strings to and from float, double and the integer types");
         return -1;
     }
+    n->scratch = to == DT_STRING && x->dtype != DT_STRING
+                     ? dim_mul(shape_count(&x->shape), KILN_CAST_STRING_BYTES)
+                     : 0;
     shapes_set(n, 0, to, &x->shape);
     return 0;
 }

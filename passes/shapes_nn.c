@@ -299,6 +299,11 @@ static int check_conv_operands(Node *n, Diag *d, int transpose) {
 
 int shape_conv(Node *n, Diag *d) {
     Value *x = shapes_in(n, 0), *w = shapes_in(n, 1);
+    if (n->n_inputs > 3 && !n->conv_residual) {
+        diag_node(d, n, "has %d inputs, Conv takes 2 to 3", n->n_inputs);
+        diag_hint(d, "the model is malformed; check it with onnx.checker.check_model");
+        return -1;
+    }
     if (check_conv_operands(n, d, 0)) return -1;
     int r = x->shape.rank - 2;
     int64_t group = ir_attr_int(n, "group", 1), C = x->shape.dims[1];
@@ -315,24 +320,24 @@ int shape_conv(Node *n, Diag *d) {
 
     /* Scratch: as 3-D, with unit leading dims for 1-D and 2-D; the
      * kernels' formulas (kiln_kernel_abi.h) on Dims. */
-    Dim I3[3] = {1, 1, 1}, O3[3] = {1, 1, 1};
-    int64_t K3[3] = {1, 1, 1}, P3[3] = {0, 0, 0}, E3[3] = {0, 0, 0};
+    Dim O3[3] = {1, 1, 1};
+    int64_t K3[3] = {1, 1, 1};
     for (int i = 0; i < r; i++) {
-        I3[3 - r + i] = x->shape.dims[2 + i];
         O3[3 - r + i] = out[i];
         K3[3 - r + i] = g.k[i];
-        P3[3 - r + i] = g.pb[i];
-        E3[3 - r + i] = g.pe[i];
     }
     Dim floats = 1;
-    int dw = C / group == 1 && M / group == 1 && group > 1;
+    /* Depthwise (one input channel per group, emit_conv_depthwise) needs none. */
+    int dw = C / group == 1 && group > 1;
     if (dw) {
-        for (int i = 0; i < 3; i++)
-            floats = dim_mul(floats, dim_add(I3[i], P3[i] + E3[i]));
+        floats = 0;
     } else {
+        /* kiln_conv_scratch_floats, with P possibly symbolic. */
+        int64_t K = C / group * K3[0] * K3[1] * K3[2];
         Dim pixels = dim_mul(dim_mul(O3[0], O3[1]), O3[2]);
-        Dim panels = dim_mul(dim_ceildiv(pixels, KILN_CONV_VEC), KILN_CONV_VEC);
-        floats = dim_mul(C / group * K3[0] * K3[1] * K3[2], panels);
+        Dim nb = dim_min(dim_mul(dim_ceildiv(pixels, KILN_CONV_VEC), KILN_CONV_VEC),
+                         kiln_conv_nb_cap(K));
+        floats = dim_mul(KILN_CONV_MAX_TASKS * kiln_conv_kc(K), nb);
     }
     Dim bytes = dim_mul(floats, (int64_t)sizeof(float));
     int64_t lo, hi;

@@ -4,10 +4,11 @@
 
 #include "passes.h"
 
-/* MatMul of [M,K] by a [K,N] is a Gemm, which takes bias and epilogue. */
+/* MatMul of [..., M, K] by a [K, N] is a Gemm, which takes bias, packed
+ * weights and epilogue: A's leading dims fold into M (A and the output are
+ * dense, so [..., M, K] is [prod, K] in memory; emit_gemm reads it so). */
 static void matmul_to_gemm(Node *n) {
-    if (n->op != OP_MATMUL || n->inputs[0]->shape.rank != 2 || n->inputs[1]->shape.rank != 2)
-        return;
+    if (n->op != OP_MATMUL || n->inputs[0]->shape.rank < 2 || n->inputs[1]->shape.rank != 2) return;
     n->op = OP_GEMM;
 }
 
@@ -19,6 +20,9 @@ static void gemm_take_bias(Graph *g, Node *n) {
     if (!c || c->op != OP_ADD) return;
     Value *bias = c->inputs[0] == n->outputs[0] ? c->inputs[1] : c->inputs[0];
     if (!bias->data || bias->dtype != DT_F32 || bias->shape.rank > 2) return;
+    /* A Gemm with rank > 2 output has M = prod of its leading dims: a bias
+     * with rows would be read past its end. */
+    if (n->outputs[0]->shape.rank > 2 && bias->shape.rank == 2 && bias->shape.dims[0] != 1) return;
     if (!shape_equal(&c->outputs[0]->shape, &n->outputs[0]->shape)) return;
     if (ir_attr_float(n, "alpha", 1.0f) != 1.0f) return;
     Value **ins = arena_alloc(g->arena, 3 * sizeof(Value *));

@@ -268,22 +268,48 @@ KILN_FOR_MATH_TYPES(KILN_DECLARE_CAST_FROM)
 /* Output channels per register tile of the convolution kernel; codegen
  * packs constant weights in blocks of this many channels. */
 #define KILN_CONV_TILE_CO 8
-/* Floats per vector; rows of the im2col buffer are padded to a multiple. */
+/* Floats per vector; packed pixel panels are padded to a multiple. */
 #define KILN_CONV_VEC 16
+/* kiln_conv_f32 (runtime/kernels/conv.c) runs its (task, n_tasks) parts
+ * on at most this many tasks at once (the others get no work), each
+ * packing into its own slice of the scratch. */
+#define KILN_CONV_MAX_TASKS 4
+/* The widest pixel block (a multiple of 48, three vectors). */
+#define KILN_CONV_MAX_NB 1536
 
-/* Floats of scratch kiln_conv_f32 needs for K = C*KD*KH*KW rows and
- * P = OD*OH*OW pixels: the im2col matrix, stored in panels of KILN_CONV_VEC
- * pixels (P rounded up). */
-static inline int64_t kiln_conv_scratch_floats(int64_t K, int64_t P) {
-    return K * ((P + KILN_CONV_VEC - 1) / KILN_CONV_VEC * KILN_CONV_VEC);
+/* Fused attention (kiln_attention_f32, kernels/transformer.c): query rows
+ * per block, and the tasks that get their own scratch slot of
+ * (D + KILN_ATTN_ROWS) * Lk floats (more tasks than slots share the work
+ * of the first KILN_ATTN_SLOTS). */
+#define KILN_ATTN_ROWS 4
+#define KILN_ATTN_SLOTS 8
+
+/* The convolution's K block (K = C*KD*KH*KW): all of K up to 384, else
+ * the fewest near-equal blocks of at most 256 rows. */
+static inline int64_t kiln_conv_kc(int64_t K) {
+    if (K <= 384) return K < 1 ? 1 : K;
+    int64_t n = (K + 255) / 256;
+    return (K + n - 1) / n;
 }
 
-/* Floats of scratch kiln_conv_dw_f32 needs: one zero-padded input plane
- * (I*: input sizes, P*: pads before, E*: pads after, as (D, H, W)). */
-static inline int64_t kiln_conv_dw_scratch_floats(int64_t ID, int64_t IH, int64_t IW, int64_t PD,
-                                                  int64_t PH, int64_t PW, int64_t ED, int64_t EH,
-                                                  int64_t EW) {
-    return (ID + PD + ED) * (IH + PH + EH) * (IW + PW + EW);
+/* The widest pixel block for K: kc x nb packed floats stay within 256 KB
+ * (L2), in whole 48-pixel sub-panels. */
+static inline int64_t kiln_conv_nb_cap(int64_t K) {
+    int64_t nb = 65536 / kiln_conv_kc(K) / 48 * 48;
+    return nb < 48 ? 48 : nb > KILN_CONV_MAX_NB ? KILN_CONV_MAX_NB : nb;
+}
+
+/* The pixel block for K and P = OD*OH*OW output pixels: the cap, or all
+ * of P rounded up to whole vectors. */
+static inline int64_t kiln_conv_nb(int64_t K, int64_t P) {
+    int64_t cap = kiln_conv_nb_cap(K), p = (P + KILN_CONV_VEC - 1) / KILN_CONV_VEC * KILN_CONV_VEC;
+    return p < cap ? p : cap;
+}
+
+/* Floats of scratch kiln_conv_f32 needs for K = C*KD*KH*KW rows and
+ * P = OD*OH*OW pixels: one packed block of col per task. */
+static inline int64_t kiln_conv_scratch_floats(int64_t K, int64_t P) {
+    return KILN_CONV_MAX_TASKS * kiln_conv_kc(K) * kiln_conv_nb(K, P);
 }
 
 #endif

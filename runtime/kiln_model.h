@@ -53,6 +53,13 @@
  * program that wants to say why checks variants[0].needs itself at start
  * (the service binary does: it exits 3 naming the missing features).
  * Other targets have no variants (n_variants 0, variant NULL).
+ *
+ * Threads (version 5). run() splits its large kernels (matrix products
+ * first) into tasks on the KilnThreadPool it is given; with a NULL pool or
+ * one of one thread it runs them on the calling thread as before. Earlier
+ * versions ignored the pool. Results are the same at every thread count
+ * (bitwise, for the kernels split so far). runtime/service/pool.h is a
+ * pool that fits.
  */
 #ifndef KILN_MODEL_H
 #define KILN_MODEL_H
@@ -61,11 +68,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define KILN_ABI_VERSION 4
+#define KILN_ABI_VERSION 5
 
 /* Bytes of workspace for each string StringNormalizer changes the case of,
  * its NUL included (see kiln_dtype_size). */
 #define KILN_STRING_CASE_BYTES 256
+/* Bytes of workspace for each string a Cast to string writes, its NUL
+ * included: the longest is a double's 17 digits with sign, point and
+ * exponent ("-1.2345678901234567e-308", 24 bytes). */
+#define KILN_CAST_STRING_BYTES 32
 
 /* Element types, one row each in kiln_dtypes.def (the compiler's DType
  * has the same values). */
@@ -84,7 +95,8 @@ typedef void (*KilnTaskFn)(void *ctx, int64_t task);
  * when every call has returned; it never allocates and never fails. A
  * pool runs one parallel loop at a time: the caller (one request's run())
  * owns it for the duration of run(). n_threads counts the calling thread:
- * run() splits its work into about that many parts or a multiple. */
+ * run() splits its work into about that many parts or a multiple. Tasks
+ * may run in any order and on any of the threads, the calling one too. */
 typedef struct KilnThreadPool KilnThreadPool;
 struct KilnThreadPool {
     int n_threads;
@@ -138,6 +150,8 @@ enum {
     KILN_CHECK_COUNT = 10,    /* a count read at run time (TopK's k) is not in [0, size] */
     KILN_CHECK_LENGTH = 11,   /* a string at position is value bytes long, above size
                                  (StringNormalizer's case change: KILN_STRING_CASE_BYTES) */
+    KILN_CHECK_NUMBER = 12,   /* the string at position is not a number of the type cast to
+                                 (or is outside its range) */
 };
 typedef struct KilnRunError {
     int64_t value;    /* the offending index or divisor */
@@ -274,6 +288,12 @@ static inline int kiln_run_error_format(const KilnModel *m, int rc, const KilnRu
     case KILN_CHECK_LENGTH:
         snprintf(buf, len, "%s: string %lld is %lld bytes, above the limit of %lld", site, at, v,
                  n);
+        break;
+    case KILN_CHECK_NUMBER:
+        snprintf(buf, len,
+                 "%s: string %lld is not a number of the type cast to, or is out of its "
+                 "range",
+                 site, at);
         break;
     default:
         snprintf(buf, len, "%s: check failed", site);

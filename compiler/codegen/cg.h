@@ -59,6 +59,7 @@ struct Codegen {
     LLVMValueRef fn_outputs; /* its outputs argument */
     LLVMBuilderRef entry;    /* at the end of its entry block: value addresses go there */
     int fn_id;               /* numbers the functions emitted so far */
+    int n_task_fns;          /* kiln_model_task_N functions emitted (emit_parallel.c) */
     LLVMValueRef *vals;      /* address of each Value, by id (malloc'd) */
     int *vals_fn;            /* fn_id that vals[id] was computed in; 0: none (malloc'd) */
     int sym_overflow;        /* a size of the node being emitted overflowed int64 */
@@ -157,9 +158,29 @@ void cg_call(Codegen *cg, const char *name, LLVMValueRef *args, unsigned n);
  * which must belong to that function. Returns the site. */
 int cg_call_checked(Codegen *cg, const char *name, LLVMValueRef *args, unsigned n,
                     const char *site_text);
+/* Kernels split over threads (emit_parallel.c). A splittable kernel's
+ * last two parameters are (int64_t task, int64_t n_tasks): it computes part
+ * `task` of n_tasks, (0, 1) being all of it. cg_call_split calls `kernel`
+ * with args (nargs of them, the two not included): with (0, 1) inline when
+ * run() has no pool, the pool has one thread, or work (multiply-adds, or
+ * elements times their cost in about that unit) is below
+ * CG_SPLIT_MIN_WORK (decided at compile time when work is a number, else
+ * at run time); otherwise on the pool as pool->n_threads *
+ * CG_TASKS_PER_THREAD tasks of an outlined task function in which the
+ * constant args stay constants. cg_call_split_typed is cg_call_typed's
+ * counterpart ("kiln_<base>_<suffix of t>"; -1 with a diagnostic if the
+ * bitcode has no such kernel). */
+enum { CG_SPLIT_MIN_WORK = 1 << 20, CG_TASKS_PER_THREAD = 4 };
+void cg_call_split(Codegen *cg, Sym work, const char *kernel, LLVMValueRef *args, unsigned nargs);
+int cg_call_split_typed(Codegen *cg, const Node *n, const char *base, DType t, Sym work,
+                        LLVMValueRef *args, unsigned n_args);
 /* "input 'x'", "constant 'w'" or "tensor 't'": how a check site's text
  * names where a value comes from (from g's arena). */
 const char *cg_value_origin(Codegen *cg, const Value *v);
+/* The kernel "kiln_<base>_<suffix of t>" (e.g. kiln_binary_i64) into
+ * name[size]: 0, or -1 with a diagnostic on n when the bitcode has no such
+ * kernel (the op does not support that element type). */
+int cg_kernel_name(Codegen *cg, const Node *n, const char *base, DType t, char *name, size_t size);
 /* Calls "kiln_<base>_<suffix of t>", e.g. kiln_binary_i64. -1 with a
  * diagnostic on n when the bitcode has no such kernel (the op does not
  * support that element type). */
@@ -216,5 +237,10 @@ void cg_ml_write_scores(Codegen *cg, LLVMValueRef rows, int64_t classes, int tra
 LLVMValueRef cg_ml_label_table(Codegen *cg, const Attr *labels);
 void cg_ml_labels(Codegen *cg, LLVMValueRef rows, int64_t classes, LLVMValueRef scores,
                   int64_t stride, float threshold, const Attr *labels, LLVMValueRef out);
+
+/* A Conv with one input channel per group and G > 1 groups (any number of
+ * output channels per group), f32 with constant weights: the depthwise
+ * kernel, with n's epilogue (emit_dwconv.c). */
+int emit_conv_depthwise(Codegen *cg, const Node *n);
 
 #endif

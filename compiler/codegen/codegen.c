@@ -988,8 +988,14 @@ static void internalize_kernels(Codegen *cg) {
     unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
     for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
         if (LLVMIsDeclaration(f) || is_model_fn(f)) continue;
+        int kernel = LLVMGetLinkage(f) == LLVMExternalLinkage; /* not a static helper */
         LLVMSetLinkage(f, LLVMInternalLinkage);
-        if (getenv("KILN_NOINLINE_KERNELS")) continue;
+        if (getenv("KILN_NOINLINE_KERNELS")) {
+            /* Else LLVM still inlines a kernel with one call site. */
+            if (kernel)
+                LLVMAddAttributeAtIndex(f, fi, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+            continue;
+        }
         LLVMRemoveEnumAttributeAtIndex(f, fi, noinline);
         LLVMRemoveEnumAttributeAtIndex(f, fi, optnone);
         LLVMAddAttributeAtIndex(f, fi, LLVMCreateEnumAttribute(cg->ctx, always, 0));

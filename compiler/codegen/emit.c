@@ -276,16 +276,21 @@ const char *cg_dtype_suffix(DType t) {
     }
 }
 
-int cg_call_typed(Codegen *cg, const Node *n, const char *base, DType t, LLVMValueRef *args,
-                  unsigned n_args) {
+int cg_kernel_name(Codegen *cg, const Node *n, const char *base, DType t, char *name, size_t size) {
     const char *sfx = cg_dtype_suffix(t);
-    char name[96];
-    snprintf(name, sizeof name, "kiln_%s_%s", base, sfx ? sfx : "none");
+    snprintf(name, size, "kiln_%s_%s", base, sfx ? sfx : "none");
     if (!sfx || !LLVMGetNamedFunction(cg->mod, name)) {
         diag_node(cg->d, n, "element type %s is not supported by this op", dtype_onnx_name(t));
         diag_hint(cg->d, "`kiln ops` lists the supported ops");
         return -1;
     }
+    return 0;
+}
+
+int cg_call_typed(Codegen *cg, const Node *n, const char *base, DType t, LLVMValueRef *args,
+                  unsigned n_args) {
+    char name[96];
+    if (cg_kernel_name(cg, n, base, t, name, sizeof name)) return -1;
     cg_call(cg, name, args, n_args);
     return 0;
 }
@@ -312,7 +317,6 @@ void cg_broadcast_strides(const Shape *s, const Shape *out, Sym *st) {
 
 /* --- matrix products ---------------------------------------------------------------- */
 
-
 /* Strides that read Gemm's C (rank 0, 1 or 2) broadcast over [M, N]. */
 static void bias_strides(const Value *c, Sym M, Sym N, Sym *c_rs, Sym *c_cs) {
     *c_rs = *c_cs = 0;
@@ -334,8 +338,13 @@ int emit_gemm(Codegen *cg, const Node *n) {
     int packed = n->gemm_packed_b;
     int ta = (int)ir_attr_int(n, "transA", 0), tb = (int)ir_attr_int(n, "transB", 0);
     /* A is stored [M,K], or [K,M] when transposed; likewise B. */
-    Sym a0 = cg_sym_dim(a->dims[0]), a1 = cg_sym_dim(a->dims[1]), b1 = cg_sym_dim(b->dims[1]);
-    Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = cg_sym_dim(n->outputs[0]->shape.dims[1]);
+    /* A of rank > 2 (a MatMul that pass_fuse made a Gemm; never transposed)
+     * is [prod of its leading dims, K]; the output likewise. */
+    const Shape *o = &n->outputs[0]->shape;
+    Sym a0 = cg_sym_prod(a, 0, a->rank - 1), a1 = cg_sym_dim(a->dims[a->rank - 1]);
+    Sym b1 = cg_sym_dim(b->dims[1]);
+    assert(a->rank == 2 || !ta);
+    Sym M = ta ? a1 : a0, K = ta ? a0 : a1, N = cg_sym_dim(o->dims[o->rank - 1]);
     Sym a_rs = ta ? 1 : a1, a_cs = ta ? a1 : 1;
     Sym b_rs = tb ? 1 : b1, b_cs = tb ? b1 : 1;
     Sym c_rs, c_cs;
@@ -360,7 +369,9 @@ int emit_gemm(Codegen *cg, const Node *n) {
     args[k++] = cg_f32(cg, ir_attr_float(n, "beta", 1.0f));
     args[k++] = cg_i32(cg, n->epilogue);
     args[k++] = cg_addr(cg, n->outputs[0]);
-    return cg_call_typed(cg, n, packed ? "gemm_packed" : "gemm", n->inputs[0]->dtype, args, k);
+    Sym work = cg_sym_mul(cg_sym_mul(M, N), K);
+    return cg_call_split_typed(cg, n, packed ? "gemm_packed" : "gemm", n->inputs[0]->dtype, work,
+                               args, k);
 }
 
 int emit_matmul(Codegen *cg, const Node *n) {
@@ -397,7 +408,8 @@ int emit_matmul(Codegen *cg, const Node *n) {
         cg_sym_value(cg, batch),   cg_sym_value(cg, M),       cg_sym_value(cg, N),
         cg_sym_value(cg, K),       cg_addr(cg, n->inputs[0]), cg_sym_value(cg, a_bs),
         cg_addr(cg, n->inputs[1]), cg_sym_value(cg, b_bs),    cg_addr(cg, n->outputs[0])};
-    return cg_call_typed(cg, n, "matmul", n->inputs[0]->dtype, args, 9);
+    Sym work = cg_sym_mul(cg_sym_mul(batch, M), cg_sym_mul(N, K));
+    return cg_call_split_typed(cg, n, "matmul", n->inputs[0]->dtype, work, args, 9);
 }
 
 /* --- data movement ------------------------------------------------------------------ */

@@ -55,42 +55,57 @@ static LLVMValueRef byte_offset(Codegen *cg, LLVMValueRef base, LLVMValueRef off
     return LLVMBuildGEP2(cg->builder, cg->i8, base, &off, 1, "");
 }
 
-/* Copies slice idx along `axis` of tensor big (address big_p) to or from
- * the dense slice at small_p: for each of the outer index o, the inner
- * bytes at (o * len + idx) * inner of big and o * inner of the slice. */
-static void slice_copy(Codegen *cg, const Value *big, LLVMValueRef big_p, int axis,
+/* A counted loop: for (i = 0; i < n; i++) { ... }, with the builder in
+ * its body once counted_open returns i; counted_close ends it. */
+struct Counted {
+    LLVMValueRef slot;
+    LLVMBasicBlockRef head, done;
+};
+
+static LLVMValueRef counted_open(Codegen *cg, struct Counted *c, LLVMValueRef n, const char *name) {
+    LLVMBuilderRef b = cg->builder;
+    c->slot = LLVMBuildAlloca(cg->entry, cg->i64, name);
+    LLVMBuildStore(b, cg_i64(cg, 0), c->slot);
+    c->head = block_new(cg, "count_head");
+    LLVMBasicBlockRef body = block_new(cg, "count_body");
+    c->done = block_new(cg, "count_done");
+    LLVMBuildBr(b, c->head);
+    LLVMPositionBuilderAtEnd(b, c->head);
+    LLVMValueRef i = LLVMBuildLoad2(b, cg->i64, c->slot, name);
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i, n, ""), body, c->done);
+    LLVMPositionBuilderAtEnd(b, body);
+    return i;
+}
+
+static void counted_close(Codegen *cg, struct Counted *c) {
+    LLVMBuilderRef b = cg->builder;
+    LLVMValueRef i = LLVMBuildLoad2(b, cg->i64, c->slot, "");
+    LLVMBuildStore(b, LLVMBuildAdd(b, i, cg_i64(cg, 1), ""), c->slot);
+    LLVMBuildBr(b, c->head);
+    LLVMPositionBuilderAtEnd(b, c->done);
+}
+
+/* Copies slice idx along `axis` of a tensor of shape s and elements of
+ * es bytes (address big_p) to or from the dense slice at small_p: for
+ * each outer index o, the inner bytes at (o * len + idx) * inner of the
+ * tensor and o * inner of the slice. */
+static void slice_copy(Codegen *cg, const Shape *s, size_t es, LLVMValueRef big_p, int axis,
                        LLVMValueRef idx, LLVMValueRef small_p, int to_big) {
-    const Shape *s = &big->shape;
     Sym outer = cg_sym_prod(s, 0, axis), len = cg_sym_dim(s->dims[axis]);
-    Sym inner = cg_sym_mul(cg_sym_prod(s, axis + 1, s->rank), (int64_t)dtype_size(big->dtype));
+    Sym inner = cg_sym_mul(cg_sym_prod(s, axis + 1, s->rank), (int64_t)es);
     LLVMBuilderRef b = cg->builder;
     LLVMValueRef inner_v = cg_sym_value(cg, inner), len_v = cg_sym_value(cg, len);
-    LLVMValueRef slot = NULL, o = cg_i64(cg, 0);
-    LLVMBasicBlockRef head = NULL, body = NULL, done = NULL;
-    if (!cg_sym_is(outer, 1)) {
-        slot = LLVMBuildAlloca(cg->entry, cg->i64, "slice_o");
-        LLVMBuildStore(b, cg_i64(cg, 0), slot);
-        head = block_new(cg, "slice_head");
-        body = block_new(cg, "slice_body");
-        done = block_new(cg, "slice_done");
-        LLVMBuildBr(b, head);
-        LLVMPositionBuilderAtEnd(b, head);
-        o = LLVMBuildLoad2(b, cg->i64, slot, "o");
-        LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, o, cg_sym_value(cg, outer), ""), body,
-                        done);
-        LLVMPositionBuilderAtEnd(b, body);
-    }
+    LLVMValueRef o = cg_i64(cg, 0);
+    struct Counted c;
+    int looped = !cg_sym_is(outer, 1);
+    if (looped) o = counted_open(cg, &c, cg_sym_value(cg, outer), "slice_o");
     LLVMValueRef at =
         LLVMBuildMul(b, LLVMBuildAdd(b, LLVMBuildMul(b, o, len_v, ""), idx, ""), inner_v, "");
     LLVMValueRef bp = byte_offset(cg, big_p, at);
     LLVMValueRef sp = byte_offset(cg, small_p, LLVMBuildMul(b, o, inner_v, ""));
     LLVMValueRef args[] = {inner_v, to_big ? sp : bp, to_big ? bp : sp};
     cg_call(cg, "kiln_copy", args, 3);
-    if (slot) {
-        LLVMBuildStore(b, LLVMBuildAdd(b, o, cg_i64(cg, 1), ""), slot);
-        LLVMBuildBr(b, head);
-        LLVMPositionBuilderAtEnd(b, done);
-    }
+    if (looped) counted_close(cg, &c);
 }
 
 /* --- If ------------------------------------------------------------------------------ */
@@ -159,12 +174,62 @@ static void loop_open(Codegen *cg, struct CgRegion *r) {
     LLVMPositionBuilderAtEnd(cg->builder, r->head);
 }
 
+/* The slot in the run's syms array of data-dependent symbol d (dim.h),
+ * or NULL if d is not one. */
+static LLVMValueRef sym_slot(Codegen *cg, Dim d) {
+    int s = dim_sym_of(d);
+    if (s < 0 || dim_sym_data_bound(s) == DIM_INVALID) return NULL;
+    LLVMValueRef idx = cg_i64(cg, s);
+    return LLVMBuildGEP2(cg->builder, cg->i64, cg->syms, &idx, 1, dim_sym_name(s));
+}
+
+/* The symbol counting the iterations of the Loop that ends at e (its scan
+ * outputs' length, when only the run knows it), or NULL. */
+static LLVMValueRef count_slot(Codegen *cg, const Node *e, int carried) {
+    for (int s = carried; e && s < e->n_outputs; s++)
+        if (e->outputs[s] && e->outputs[s]->shape.rank > 0)
+            return sym_slot(cg, e->outputs[s]->shape.dims[0]);
+    return NULL;
+}
+
+/* At the start of iteration i of Loop n (plan p): the iteration count
+ * i + 1 checked against a bound M does not give, and written where the
+ * scan outputs' length is read; the iteration number written where the
+ * body reads it as a symbol. */
+static int loop_iteration(Codegen *cg, const Node *n, const LoopPlan *p, LLVMValueRef i) {
+    LLVMBuilderRef b = cg->builder;
+    int carried = n->n_outputs - 2;
+    LLVMValueRef count = count_slot(cg, ir_region_end(cg->g, n), carried);
+    if (p && p->iter != DIM_INVALID) LLVMBuildStore(b, i, sym_slot(cg, p->iter));
+    LLVMValueRef next = LLVMBuildAdd(b, i, cg_i64(cg, 1), "");
+    if (p && p->checked) {
+        LLVMValueRef k = LLVMBuildAlloca(cg->entry, cg->i64, "iterations");
+        LLVMBuildStore(b, next, k);
+        char bound[96];
+        dim_str(p->bound, bound, sizeof bound);
+        const char *what = arena_printf(
+            cg->g->arena,
+            "node '%s' (Loop): its number of iterations, which kiln planned for at most %s "
+            "(compile with --loop-bound '%s'=N for more)",
+            n->name, bound, n->name);
+        LLVMValueRef args[] = {k, cg_sym_value(cg, p->bound),
+                               count ? count : LLVMBuildAlloca(cg->entry, cg->i64, "unused")};
+        cg_call_checked(cg, "kiln_count_check", args, 3, what);
+    } else if (count) {
+        LLVMBuildStore(b, next, count);
+    }
+    return 0;
+}
+
 int emit_loop(Codegen *cg, const Node *n) {
     LLVMBuilderRef b = cg->builder;
     const Value *m = n->inputs[0], *c = n->inputs[1];
+    const LoopPlan *p = n->plan_kind == PLAN_LOOP ? n->plan.loop : NULL;
     int carried = n->n_outputs - 2;
     for (int k = 0; k < carried; k++)
         copy_into(cg, n->inputs[2 + k], n->outputs[2 + k]);
+    LLVMValueRef count = count_slot(cg, ir_region_end(cg->g, n), carried);
+    if (count) LLVMBuildStore(b, cg_i64(cg, 0), count);
     LLVMValueRef iter = cg_addr(cg, n->outputs[0]), cond = cg_addr(cg, n->outputs[1]);
     LLVMBuildStore(b, cg_i64(cg, 0), iter);
     LLVMValueRef c0 =
@@ -174,13 +239,12 @@ int emit_loop(Codegen *cg, const Node *n) {
     struct CgRegion *r = region_push(cg, n);
     loop_open(cg, r);
     LLVMValueRef ok = load_bool(cg, n->outputs[1]);
-    if (mv)
-        ok = LLVMBuildAnd(
-            b, ok, LLVMBuildICmp(b, LLVMIntSLT, LLVMBuildLoad2(b, cg->i64, iter, "i"), mv, ""), "");
+    LLVMValueRef i = LLVMBuildLoad2(b, cg->i64, iter, "i");
+    if (mv) ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntSLT, i, mv, ""), "");
     LLVMBasicBlockRef body = block_new(cg, "loop_body");
     LLVMBuildCondBr(b, ok, body, r->exit);
     LLVMPositionBuilderAtEnd(b, body);
-    return 0;
+    return loop_iteration(cg, n, p, i);
 }
 
 int emit_loop_end(Codegen *cg, const Node *n) {
@@ -190,7 +254,8 @@ int emit_loop_end(Codegen *cg, const Node *n) {
     int carried = bn->n_outputs - 2, k = n->n_outputs - carried;
     LLVMValueRef iter = cg_addr(cg, bn->outputs[0]);
     LLVMValueRef i = LLVMBuildLoad2(b, cg->i64, iter, "i");
-    /* Scan outputs: the trip count is known (shape_loop_end), so i stays in range. */
+    /* Scan outputs: i stays below their planned length (shape_loop_end;
+     * loop_iteration checks a bound M does not give). */
     for (int s = 0; s < k; s++) {
         const Value *y = n->inputs[1 + carried + s];
         Sym bytes =
@@ -212,6 +277,27 @@ int emit_loop_end(Codegen *cg, const Node *n) {
         copy_into(cg, bn->outputs[2 + j], n->outputs[j]);
     cg->n_regions--;
     return rc;
+}
+
+/* Loop.concat (ops_control.def): slice j of x [n, ...] goes to index j
+ * along `axis` of y seen with the n slices stacked there ([.., n, s_axis,
+ * ..] for new_axis 0 has the bytes of y [.., n * s_axis, ..]). */
+int emit_loop_concat(Codegen *cg, const Node *n) {
+    const Value *x = n->inputs[0], *y = n->outputs[0];
+    int64_t axis = ir_attr_int(n, "axis", 0);
+    if (axis < 0) axis += y->shape.rank;
+    Shape st = {.rank = x->shape.rank}; /* y's shape with the slices stacked at axis */
+    for (int i = 0, j = 1; i < st.rank; i++)
+        st.dims[i] = i == axis ? x->shape.dims[0] : x->shape.dims[j++];
+    size_t es = dtype_size(x->dtype);
+    Sym slice = cg_sym_mul(cg_sym_prod(&x->shape, 1, x->shape.rank), (int64_t)es);
+    struct Counted c;
+    LLVMValueRef j = counted_open(cg, &c, cg_sym_value(cg, cg_sym_dim(x->shape.dims[0])), "j");
+    LLVMValueRef src =
+        byte_offset(cg, cg_addr(cg, x), LLVMBuildMul(cg->builder, j, cg_sym_value(cg, slice), ""));
+    slice_copy(cg, &st, es, cg_addr(cg, y), (int)axis, j, src, 1);
+    counted_close(cg, &c);
+    return 0;
 }
 
 /* Scan's attribute `name` at i: the axis (normalised to [0, rank)) or the
@@ -249,8 +335,8 @@ int emit_scan(Codegen *cg, const Node *n) {
         const Value *x = n->inputs[states + j];
         int axis = v8 ? 1 : (int)scan_attr(n, "scan_input_axes", j, x->shape.rank);
         int rev = scan_attr(n, v8 ? "directions" : "scan_input_directions", j, 1) != 0;
-        slice_copy(cg, x, cg_addr(cg, x), axis, scan_index(cg, r, i, rev),
-                   cg_addr(cg, n->outputs[states + j]), 0);
+        slice_copy(cg, &x->shape, dtype_size(x->dtype), cg_addr(cg, x), axis,
+                   scan_index(cg, r, i, rev), cg_addr(cg, n->outputs[states + j]), 0);
     }
     return 0;
 }
@@ -267,8 +353,8 @@ int emit_scan_end(Codegen *cg, const Node *n) {
         int v8 = n->opset < 9;
         int axis = v8 ? 1 : (int)scan_attr(n, "scan_output_axes", s, out->shape.rank);
         int rev = !v8 && scan_attr(n, "scan_output_directions", s, 1) != 0;
-        slice_copy(cg, out, cg_addr(cg, out), axis, scan_index(cg, r, i, rev),
-                   cg_addr(cg, n->inputs[states + s]), 1);
+        slice_copy(cg, &out->shape, dtype_size(out->dtype), cg_addr(cg, out), axis,
+                   scan_index(cg, r, i, rev), cg_addr(cg, n->inputs[states + s]), 1);
     }
     int rc = carry(cg, n, n->inputs, bn->outputs, states);
     LLVMBuildStore(b, LLVMBuildAdd(b, i, cg_i64(cg, 1), ""), r->counter);

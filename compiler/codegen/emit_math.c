@@ -78,6 +78,14 @@ static LLVMValueRef const_float(Codegen *cg, DType t, double v, const char *name
     return gv;
 }
 
+/* The work of an element-wise kernel over shape s for cg_call_split: an
+ * element costs about as long as CG_ELEMENT_WORK multiply-adds (it is
+ * memory bound). */
+enum { CG_ELEMENT_WORK = 32 };
+static Sym elementwise_work(const Shape *s) {
+    return cg_sym_mul(cg_sym_prod(s, 0, s->rank), CG_ELEMENT_WORK);
+}
+
 /* kiln_<base>_<t>(op, d0..d3, a, a-strides, b, b-strides, y): base is
  * "binary" or "compare". */
 static int call_binary(Codegen *cg, const Node *n, const char *base, int op, DType t,
@@ -96,6 +104,8 @@ static int call_binary(Codegen *cg, const Node *n, const char *base, int op, DTy
     args[5] = a;
     args[10] = b;
     args[15] = y;
+    if (t == DT_F32 && !strcmp(base, "binary"))
+        return cg_call_split_typed(cg, n, "binary_split", t, elementwise_work(ys), args, 16);
     return cg_call_typed(cg, n, base, t, args, 16);
 }
 
@@ -265,6 +275,8 @@ int emit_unary(Codegen *cg, const Node *n) {
     LLVMValueRef args[] = {cg_i32(cg, u.op),          cg_sym_value(cg, cg_sym_prod(s, 0, s->rank)),
                            cg_addr(cg, n->inputs[0]), cg_addr(cg, n->outputs[0]),
                            cg_f32(cg, alpha),         cg_f32(cg, beta)};
+    if (n->inputs[0]->dtype == DT_F32)
+        return cg_call_split_typed(cg, n, "unary_split", DT_F32, elementwise_work(s), args, 6);
     return cg_call_typed(cg, n, "unary", n->inputs[0]->dtype, args, 6);
 }
 
@@ -307,6 +319,29 @@ int emit_clip(Codegen *cg, const Node *n) {
 
 int emit_cast(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *y = n->outputs[0];
-    return call_cast(cg, n, x->dtype, y->dtype, cg_sym_prod(&x->shape, 0, x->shape.rank),
-                     cg_addr(cg, x), cg_addr(cg, y));
+    Sym count = cg_sym_prod(&x->shape, 0, x->shape.rank);
+    if (x->dtype != y->dtype &&
+        y->dtype == DT_STRING) { /* texts in the scratch (shape_math_cast) */
+        LLVMValueRef args[] = {cg_i32(cg, (int)x->dtype), cg_sym_value(cg, count), cg_addr(cg, x),
+                               cg_addr(cg, y), cg_scratch(cg, n)};
+        cg_call(cg, "kiln_cast_to_string", args, 5);
+        return 0;
+    }
+    if (x->dtype != y->dtype && x->dtype == DT_STRING) {
+        LLVMValueRef args[] = {cg_i32(cg, (int)y->dtype), cg_sym_value(cg, count), cg_addr(cg, x),
+                               cg_addr(cg, y)};
+        const char *what =
+            arena_printf(cg->g->arena, "node '%s' (%s): %s, cast to %s", n->name, n->op_type,
+                         cg_value_origin(cg, x), dtype_onnx_name(y->dtype));
+        cg_call_checked(cg, "kiln_cast_from_string", args, 4, what);
+        return 0;
+    }
+    if (x->dtype == DT_STRING) { /* string to string: the pointers are copied */
+        LLVMValueRef args[] = {
+            cg_sym_value(cg, cg_sym_mul(count, cg_sym((int64_t)sizeof(const char *)))),
+            cg_addr(cg, x), cg_addr(cg, y)};
+        cg_call(cg, "kiln_copy", args, 3);
+        return 0;
+    }
+    return call_cast(cg, n, x->dtype, y->dtype, count, cg_addr(cg, x), cg_addr(cg, y));
 }

@@ -114,8 +114,9 @@ static int ml_linear_scores(Codegen *cg, const Node *n, int64_t k, LLVMValueRef 
         cg_i64(cg, c),        b ? ml_const_attr(cg, b) : LLVMConstPointerNull(cg->ptr),
         cg_i64(cg, 0),        cg_i64(cg, 1),
         cg_f32(cg, 1.0f),     cg_f32(cg, 1.0f),
-        cg_i32(cg, 0),        out};
-    return cg_call_typed(cg, n, "gemm", x->dtype, args, 16);
+        cg_i32(cg, 0),        out,
+        cg_i64(cg, 0),        cg_i64(cg, 1)};
+    return cg_call_typed(cg, n, "gemm", x->dtype, args, 18);
 }
 
 /* ORT's LinearClassifier: labels from the raw scores (first argmax; with

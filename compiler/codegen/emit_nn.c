@@ -67,27 +67,6 @@ static LLVMValueRef opt_addr(Codegen *cg, const Node *n, int i) {
                                            : LLVMConstPointerNull(cg->ptr);
 }
 
-/* The clamp [lo, hi] of a fused activation: Relu (EPI_RELU) or Clip
- * (EPI_CLAMP with its bounds, set by pass_fuse_conv_activation). */
-static int clamp_bounds(Codegen *cg, const Node *n, float *lo, float *hi) {
-    *lo = -INFINITY;
-    *hi = INFINITY;
-    switch (n->epilogue) {
-    case EPI_NONE:
-        return 0;
-    case EPI_RELU:
-        *lo = 0.0f;
-        return 0;
-    case EPI_CLAMP:
-        *lo = n->epi_a;
-        *hi = n->epi_b;
-        return 0;
-    default:
-        diag_node(cg->d, n, "this convolution epilogue is not supported");
-        return -1;
-    }
-}
-
 /* W [G*M, C, k...] into [G][ceil(M/8)][K][8] blocks, zero past M. */
 static LLVMValueRef pack_conv_weights(Codegen *cg, const Value *w, int64_t G, int64_t M,
                                       int64_t K) {
@@ -120,36 +99,31 @@ int emit_conv(Codegen *cg, const Node *n) {
         diag_node(cg->d, n, "weights '%s' must be a constant", w->name);
         return -1;
     }
-    float lo, hi;
-    if (clamp_bounds(cg, n, &lo, &hi)) return -1;
-    Geom3 g = geom3(n);
     int64_t G = n->plan.conv->group, C = x->shape.dims[1] / G, M = y->shape.dims[1] / G;
-    LLVMValueRef args[32];
+    if (C == 1 && G > 1) return emit_conv_depthwise(cg, n);
+    Geom3 g = geom3(n);
+    LLVMValueRef args[40];
     unsigned k = 0;
     args[k++] = cg_sym_value(cg, cg_sym_dim(x->shape.dims[0]));
     args[k++] = cg_i64(cg, G);
-    if (C == 1 && M == 1 && G > 1) {
-        k = push_geom(cg, &g, "IOKSTPE", args, k);
-        args[k++] = cg_addr(cg, x);
-        args[k++] = cg_addr(cg, w);
-        args[k++] = opt_addr(cg, n, 2);
-        args[k++] = cg_f32(cg, lo);
-        args[k++] = cg_f32(cg, hi);
-        args[k++] = cg_scratch(cg, n);
-        args[k++] = cg_addr(cg, y);
-        return cg_call_typed(cg, n, "conv_dw", x->dtype, args, k);
-    }
     args[k++] = cg_i64(cg, C);
     args[k++] = cg_i64(cg, M);
     k = push_geom(cg, &g, "IOKSTP", args, k);
     args[k++] = cg_addr(cg, x);
     args[k++] = pack_conv_weights(cg, w, G, M, C * g.K[0] * g.K[1] * g.K[2]);
     args[k++] = opt_addr(cg, n, 2);
-    args[k++] = cg_f32(cg, lo);
-    args[k++] = cg_f32(cg, hi);
+    args[k++] = opt_addr(cg, n, 3); /* the residual */
+    args[k++] = cg_i32(cg, (int)n->epilogue);
+    args[k++] = cg_f32(cg, n->epi_a);
+    args[k++] = cg_f32(cg, n->epi_b);
     args[k++] = cg_scratch(cg, n);
     args[k++] = cg_addr(cg, y);
-    return cg_call_typed(cg, n, "conv", x->dtype, args, k);
+    /* Split over images, groups, pixel blocks and channel chunks on the
+     * pool's threads; the work is the multiply-adds. */
+    Sym work = cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * C * g.K[0] * g.K[1] * g.K[2]);
+    for (int i = 0; i < 3; i++)
+        work = cg_sym_mul(work, g.O[i]);
+    return cg_call_split_typed(cg, n, "conv", x->dtype, work, args, k);
 }
 
 int emit_conv_transpose(Codegen *cg, const Node *n) {

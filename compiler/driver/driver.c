@@ -37,7 +37,33 @@ const char *const *driver_pass_names(void) {
  * all). A pass has failed if it returned -1 or reported an error; one that
  * returns -1 without saying why is kiln's bug, reported as an internal
  * error (exit 3) rather than a silent failure. */
+/* --loop-bound: each Loop's bound as its attribute kiln_loop_bound, which
+ * shape inference reads (passes/shapes_control.c); a flag with a NODE
+ * overrides one without. -1 (exit 2) if a NODE names no Loop. */
+static int apply_loop_bounds(Graph *g, const DriverOptions *o, Diag *d) {
+    int rc = 0;
+    for (int named = 0; named < 2; named++)
+        for (int f = 0; f < o->n_loop_bounds; f++) {
+            const DriverLoopBound *lb = &o->loop_bounds[f];
+            if ((lb->node != NULL) != named) continue;
+            int found = 0;
+            for (int i = 0; i < g->n_nodes; i++) {
+                Node *n = g->nodes[i];
+                if (n->op != OP_LOOP || (lb->node && strcmp(n->name, lb->node) != 0)) continue;
+                ir_attr_set(n, "kiln_loop_bound", ATTR_INT)->i = lb->n;
+                found = 1;
+            }
+            if (lb->node && !found) {
+                diag_usage(d, "--loop-bound: the model has no Loop node named '%s'", lb->node);
+                diag_hint(d, "`kiln check MODEL --dump-after import` shows the nodes by name");
+                rc = -1;
+            }
+        }
+    return rc;
+}
+
 static int run_pipeline(Graph *g, const DriverOptions *o, const char *until, Diag *d) {
+    if (apply_loop_bounds(g, o, d)) return -1;
     if (o->dump_after && strcmp(o->dump_after, "import") == 0) ir_graph_print(g, stdout);
     int n;
     const PassInfo *pipeline = passes_pipeline(&n);
@@ -840,12 +866,13 @@ int driver_inspect(const DriverOptions *o) {
             json_decref(key);
         }
         json_t *doc = json_pack(
-            "{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:s}}", "model",
-            json_text(o->model), "sha256", sha, "graph", json_text(g->name), "opset", g->opset,
-            "inputs", io[0], "outputs", io[1], "symbols", syms, "ops", op_counts, "params",
-            (json_int_t)params, "param_bytes", (json_int_t)param_bytes, "flops", (json_int_t)flops,
-            "workspace", "min_bytes", (json_int_t)ws_lo, "max_bytes", (json_int_t)ws_hi, "bytes",
-            dim_str(g->ws_size, wsbuf, sizeof wsbuf));
+            "{s:o, s:s, s:o, s:i, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:{s:I, s:I, s:s, s:I}}",
+            "model", json_text(o->model), "sha256", sha, "graph", json_text(g->name), "opset",
+            g->opset, "inputs", io[0], "outputs", io[1], "symbols", syms, "ops", op_counts,
+            "params", (json_int_t)params, "param_bytes", (json_int_t)param_bytes, "flops",
+            (json_int_t)flops, "workspace", "min_bytes", (json_int_t)ws_lo, "max_bytes",
+            (json_int_t)ws_hi, "bytes", dim_str(g->ws_size, wsbuf, sizeof wsbuf),
+            "lower_bound_bytes", (json_int_t)g->ws_lower);
         json_t *zipmap = zipmap_labels_json(g); /* a key only when the model has a ZipMap */
         if (doc && zipmap) json_object_set_new(doc, "zipmap_labels", zipmap);
         if (doc && n_dsyms) /* a key only when an output is sized by the data */
@@ -894,6 +921,10 @@ int driver_inspect(const DriverOptions *o) {
         else
             fprintf(f, "workspace  %lld bytes at the upper bounds, %lld at the lower (%s)\n",
                     (long long)ws_hi, (long long)ws_lo, dim_str(g->ws_size, wsbuf, sizeof wsbuf));
+        /* The planned peak against the most bytes live at once. */
+        fprintf(f, "live peak  %lld bytes%s (the plan's lower bound; planned/bound %.3f)\n",
+                (long long)g->ws_lower, ws_lo == ws_hi ? "" : " at the upper bounds",
+                g->ws_lower ? (double)ws_hi / (double)g->ws_lower : 1.0);
         json_t *zipmap = zipmap_labels_json(g);
         const char *key;
         json_t *labels;
@@ -944,7 +975,8 @@ int driver_ops(const DriverOptions *o) {
     json_t *list = o->json ? json_array() : NULL;
     for (int i = 0; i < OP_COUNT; i++) {
         const OpInfo *info = op_info((OpKind)i);
-        if (info->flags & (OPF_REGION_ELSE | OPF_REGION_END)) continue; /* If.end: not ONNX's */
+        if (info->flags & (OPF_REGION_ELSE | OPF_REGION_END | OPF_INTERNAL))
+            continue; /* If.end, kiln.*: not ONNX's */
         if (o->json)
             json_array_append_new(list,
                                   json_pack("{s:s, s:s, s:i, s:i}", "op", info->name, "domain",

@@ -21,6 +21,13 @@
 #define DRIVER_MAX_INPUTS 64
 #define DRIVER_PIN_NAME_MAX 256
 
+/* One --loop-bound [NODE=]N: at most N iterations of Loop NODE (NULL:
+ * of every Loop that no flag names), passes/shapes_control.c. */
+typedef struct DriverLoopBound {
+    const char *node;
+    int64_t n;
+} DriverLoopBound;
+
 typedef struct DriverOptions {
     const char *model;      /* the .onnx path */
     const char *out;        /* compile: -o, exact output path; run: --out-dir */
@@ -39,6 +46,9 @@ typedef struct DriverOptions {
     OnnxDimBound dims[DRIVER_MAX_PINS]; /* --dim SYM=A..B */
     char dim_names[DRIVER_MAX_PINS][DRIVER_PIN_NAME_MAX];
     int n_dims;
+    DriverLoopBound loop_bounds[DRIVER_MAX_PINS]; /* --loop-bound [NODE=]N */
+    char loop_bound_names[DRIVER_MAX_PINS][DRIVER_PIN_NAME_MAX];
+    int n_loop_bounds;
     const char *inputs[DRIVER_MAX_INPUTS]; /* run: [NAME=]FILE */
     int n_inputs;
     int argc; /* the command line, for manifests */

@@ -12,7 +12,7 @@ static const char usage_text[] =
     "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|lib|llvm|asm|archive|oci] [--name N]\n"
     "               [--model-version V] [-O0..-O3] [--target TRIPLE] [--cpu CPU[,CPU...]]\n"
     "               [--shape NAME=DIMS]... [--dim SYM=MIN..MAX]... [--trees auto|code|table]\n"
-    "               [--dump-after PASS]\n"
+    "               [--loop-bound [NODE=]N]... [--dump-after PASS]\n"
     "  kiln run MODEL.onnx [--input [NAME=]FILE]... [--out-dir DIR] [--shape NAME=DIMS]...\n"
     "  kiln inspect MODEL.onnx [--json]\n"
     "  kiln check MODEL.onnx\n"
@@ -84,6 +84,13 @@ static const Command commands[] = {
      "                           at most 16,384 branches, a table walked 32 rows at a\n"
      "                           time otherwise; code (always, however long it takes\n"
      "                           to compile); table (always: the fastest to compile)\n"
+     "  --loop-bound [NODE=]N    at most N iterations of Loop NODE (without NODE=: of\n"
+     "                           every Loop no flag names), for a Loop with scan\n"
+     "                           outputs (stacked results) whose iterations only the\n"
+     "                           run knows; they are planned for N slices, and a run\n"
+     "                           that needs more fails naming the node (HTTP 400).\n"
+     "                           Default: the trip count M where it is known when\n"
+     "                           compiling, else 4096; repeatable\n"
      "  --dump-after PASS        print the IR after PASS (import, check-ops, ...)\n"
      "  -h, --help               this help\n"},
     {"run", driver_run,
@@ -99,6 +106,7 @@ static const Command commands[] = {
      "  --shape NAME=DIMS        the shape of input NAME, like 1..64x3x224x224; repeatable\n"
      "  --dim SYM=MIN..MAX       the bounds of dynamic dim SYM (or SYM=SIZE); repeatable\n"
      "  --trees auto|code|table  tree ensembles' form (see `kiln compile --help`)\n"
+     "  --loop-bound [NODE=]N    at most N iterations of Loop NODE (`kiln compile --help`)\n"
      "  -O0..-O3                 optimisation level (default -O3)\n"
      "  --dump-after PASS        print the IR after PASS\n"
      "  -h, --help               this help\n"},
@@ -231,6 +239,29 @@ static const char *parse_dim(const char *arg, OnnxDimBound *b, char name_buf[DRI
     return why;
 }
 
+/* --loop-bound [NODE=]N, N in 0..KILN_MAX_DIM iterations. */
+static const char *parse_loop_bound(const char *arg, DriverLoopBound *b,
+                                    char name_buf[DRIVER_PIN_NAME_MAX]) {
+    const char *eq = strrchr(arg, '='), *num = eq ? eq + 1 : arg;
+    b->node = NULL;
+    if (eq) {
+        size_t n = (size_t)(eq - arg);
+        if (n == 0) return "the node name before '=' is empty";
+        if (n >= DRIVER_PIN_NAME_MAX) return "the name is too long";
+        memcpy(name_buf, arg, n);
+        name_buf[n] = 0;
+        b->node = name_buf;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(num, &end, 10);
+    if (!*num || *end || errno || v < 0 || v > 0x7fffffff)
+        return "expected [NODE=]N with N a number of iterations from 0 to 2147483647, such as "
+               "loop=512";
+    b->n = v;
+    return NULL;
+}
+
 /* Options without a short form. */
 enum {
     OPT_EMIT = 256,
@@ -244,6 +275,7 @@ enum {
     OPT_DIM,
     OPT_INPUT,
     OPT_TREES,
+    OPT_LOOP_BOUND,
 };
 
 static const struct option long_options[] = {
@@ -259,6 +291,7 @@ static const struct option long_options[] = {
     {"dim", required_argument, NULL, OPT_DIM},
     {"input", required_argument, NULL, OPT_INPUT},
     {"trees", required_argument, NULL, OPT_TREES},
+    {"loop-bound", required_argument, NULL, OPT_LOOP_BOUND},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -356,6 +389,18 @@ static int parse_options(const Command *cmd, int argc, char **args, DriverOption
                 return usage_error(cmd, "%s", msg);
             }
             o->n_dims++;
+            break;
+        case OPT_LOOP_BOUND:
+            if (o->n_loop_bounds == DRIVER_MAX_PINS)
+                return usage_error(cmd, "too many %s flags", opt);
+            why = parse_loop_bound(optarg, &o->loop_bounds[o->n_loop_bounds],
+                                   o->loop_bound_names[o->n_loop_bounds]);
+            if (why) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "--loop-bound '%.300s': %s", optarg, why);
+                return usage_error(cmd, "%s", msg);
+            }
+            o->n_loop_bounds++;
             break;
         case OPT_INPUT:
             if (o->n_inputs == DRIVER_MAX_INPUTS) return usage_error(cmd, "too many %s flags", opt);

@@ -676,11 +676,10 @@ static void print_attr(const Attr *a, FILE *out) {
     }
 }
 
-static const char *epilogue_names[] = {
-    "",   "relu",      "sigmoid", "tanh", "clamp",    "leaky_relu", "hardsigmoid",
-    "hardswish", "silu", "gelu", "gelu_tanh"};
-static_assert(sizeof epilogue_names / sizeof *epilogue_names == EPI_COUNT,
-              "one name per Epilogue");
+static const char *epilogue_names[] = {"",      "relu",       "sigmoid",     "tanh",
+                                       "clamp", "leaky_relu", "hardsigmoid", "hardswish",
+                                       "silu",  "gelu",       "gelu_tanh"};
+static_assert(sizeof epilogue_names / sizeof *epilogue_names == EPI_COUNT, "one name per Epilogue");
 
 int ir_epilogue_has_params(Epilogue e) {
     return e == EPI_CLAMP || e == EPI_LEAKY_RELU || e == EPI_HARDSIGMOID;
@@ -732,6 +731,7 @@ void ir_graph_print(const Graph *g, FILE *out) {
             fputc('}', out);
         }
         if (n->gemm_packed_b) fputs(" +packed", out);
+        if (n->conv_residual) fputs(" +residual", out);
         if (n->epilogue) fprintf(out, " +%s", epilogue_names[n->epilogue]);
         if (ir_epilogue_has_params(n->epilogue)) {
             char lo[32], hi[32];

@@ -85,6 +85,8 @@ enum {
     OPF_STRING_IN = 1 << 6, /* its kernel reads string tensors (pass_check_types lets them in) */
     OPF_SCRATCH_KEEP =
         1 << 7, /* its outputs point into its scratch, which lives to the run's end */
+    /* made by passes only (ops_fused.def): not in models, not listed */
+    OPF_INTERNAL = 1 << 8,
 };
 
 /* OpInfo.kernel: the element-wise kernel an op calls (the kernel column of
@@ -285,6 +287,7 @@ typedef enum {
     PLAN_CLIP,   /* Clip */
     PLAN_PERM,   /* Transpose: output axis i is input axis perm[i] */
     PLAN_TREE,   /* TreeEnsemble*: the checked ensemble (tree_plan.h) */
+    PLAN_LOOP,   /* Loop (its begin node): the bound on its iterations */
 } PlanKind;
 
 /* Slice: output index i of axis k reads input index start[k] + i * step[k]. */
@@ -363,6 +366,18 @@ typedef struct ReducePlan {
     int64_t k;     /* TopK: how many elements it keeps; -1: input K, read at run time */
 } ReducePlan;
 
+/* A Loop's iterations as shape inference bounded them
+ * (passes/shapes_control.c): at most `bound`, from its trip count M when
+ * that is known when compiling, else from --loop-bound or kiln's default;
+ * run() then checks each iteration against it (`checked`). The body reads
+ * its iteration number as the data-dependent symbol `iter` (dim.h), so
+ * that sizes computed from it (a Slice from i to i + 1) are Dims. */
+typedef struct LoopPlan {
+    Dim bound;   /* at most this many iterations; DIM_INVALID: unbounded */
+    int checked; /* the bound is not M's: each iteration is checked against it */
+    Dim iter;    /* the iteration number's symbol, bounded by bound - 1; DIM_INVALID: none */
+} LoopPlan;
+
 /* Clip's bounds: attributes before opset 11, resolved here; from 11 on
  * the optional inputs 1 (min) and 2 (max), which the kernel reads at run
  * time since they may be computed. */
@@ -385,9 +400,11 @@ struct Node {
     Attr *attrs;
     Epilogue epilogue;
     float epi_a, epi_b; /* the epilogue's parameters (see Epilogue) */
-    int gemm_packed_b;      /* Gemm: B (input 1) is packed into [P, K, 32] panels by
-                               pass_fuse, transB absorbed; printed as +packed */
-    PlanKind plan_kind;     /* which member of plan the shape function set */
+    int gemm_packed_b;  /* Gemm: B (input 1) is packed into [P, K, 32] panels by
+                           pass_fuse, transB absorbed; printed as +packed */
+    int conv_residual;  /* Conv: input 3 is a residual added before the epilogue
+                           (pass_fuse_conv_activation); printed as +residual */
+    PlanKind plan_kind; /* which member of plan the shape function set */
     union {
         SlicePlan *slice;
         PadPlan *pad;
@@ -398,6 +415,7 @@ struct Node {
         const int64_t *perm;         /* PLAN_PERM: [rank], the default reversal resolved */
         const void *bytes;           /* PLAN_CONST: the output's contents, dense */
         const struct TreePlan *tree; /* PLAN_TREE */
+        LoopPlan *loop;              /* PLAN_LOOP */
     } plan;
     /* Workspace bytes the node's kernels need while it runs (an im2col
      * buffer, say), set by its shape function (0: none); pass_plan_memory
@@ -423,7 +441,8 @@ struct Graph {
     int n_inputs;
     Value **outputs; /* graph outputs, in order */
     int n_outputs;
-    Dim ws_size; /* memory plan: workspace bytes */
+    Dim ws_size;      /* memory plan: workspace bytes */
+    int64_t ws_lower; /* memory plan: the most bytes live at once, at the upper bounds */
     /* What the input shapes must satisfy beyond their bounds, found by
      * shape inference (a size that must not be negative, two symbolic
      * sizes an op needs equal); the compiled model checks each before it

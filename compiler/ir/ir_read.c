@@ -421,7 +421,7 @@ static int parse_attr(Reader *r, Node *n, const char *name) {
     return 0;
 }
 
-/* "+relu", "+packed", "+clamp(0,6)": fused state printed after the
+/* "+relu", "+packed", "+residual", "+clamp(0,6)": fused state printed after the
  * attributes. The activation epilogues are read; other words are accepted
  * and skipped, so dumps with markers this reader does not know yet still
  * load (a test comparing the reprint will show what was dropped). */
@@ -446,6 +446,10 @@ static int parse_marker(Reader *r, Node *n) {
     }
     if (strcmp(word, "packed") == 0) {
         n->gemm_packed_b = 1;
+        return 0;
+    }
+    if (strcmp(word, "residual") == 0) {
+        n->conv_residual = 1;
         return 0;
     }
     Epilogue e = ir_epilogue_lookup(word);

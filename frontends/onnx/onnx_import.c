@@ -907,7 +907,7 @@ static void import_node(Importer *im, int idx) {
     int default_domain = is_default_domain(np->domain);
     OpKind op = op_lookup_domain(default_domain ? "" : np->domain, op_type);
     /* If.else and the like are the IR's own, not ops a model may use. */
-    if (op_info(op)->flags & (OPF_REGION_ELSE | OPF_REGION_END)) op = OP_UNKNOWN;
+    if (op_info(op)->flags & (OPF_REGION_ELSE | OPF_REGION_END | OPF_INTERNAL)) op = OP_UNKNOWN;
     if (op == OP_CONSTANT) {
         import_constant(im, idx);
         return;

@@ -268,6 +268,53 @@ KILN_FOR_MATH_TYPES(CHECK_DIVISOR)
     }
 KILN_FOR_MATH_TYPES(UNARY)
 
+/* --- split over threads (kernels.h) -------------------------------------------------
+ *
+ * Each element is computed as the unsplit kernel computes it. Unary parts
+ * start at multiples of SPLIT_ALIGN elements, a multiple of every vector
+ * loop's step, so that the vector and scalar code see the same elements
+ * as unsplit and the results are bitwise the same. */
+#define SPLIT_ALIGN 64
+
+void kiln_unary_split_f32(int op, int64_t n, const float *restrict x, float *restrict y,
+                          float alpha, float beta, int64_t task, int64_t n_tasks) {
+    if (n_tasks <= 1) {
+        kiln_unary_f32(op, n, x, y, alpha, beta);
+        return;
+    }
+    int64_t blocks = (n + SPLIT_ALIGN - 1) / SPLIT_ALIGN;
+    int64_t i0 = blocks * task / n_tasks * SPLIT_ALIGN;
+    int64_t i1 = blocks * (task + 1) / n_tasks * SPLIT_ALIGN;
+    if (i1 > n) i1 = n;
+    if (i0 < i1) kiln_unary_f32(op, i1 - i0, x + i0, y + i0, alpha, beta);
+}
+
+/* Rows (i0, i1, i2) among the tasks when there are enough, else the
+ * columns i3 of every row. */
+void kiln_binary_split_f32(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,
+                           const float *restrict a, int64_t a0, int64_t a1, int64_t a2, int64_t a3,
+                           const float *restrict b, int64_t b0, int64_t b1, int64_t b2, int64_t b3,
+                           float *restrict y, int64_t task, int64_t n_tasks) {
+    if (n_tasks <= 1) {
+        kiln_binary_f32(op, d0, d1, d2, d3, a, a0, a1, a2, a3, b, b0, b1, b2, b3, y);
+        return;
+    }
+    int64_t rows = d0 * d1 * d2, r0 = 0, r1 = rows, c0 = 0, c1 = d3;
+    if (rows >= n_tasks) {
+        r0 = rows * task / n_tasks;
+        r1 = rows * (task + 1) / n_tasks;
+    } else {
+        c0 = d3 * task / n_tasks;
+        c1 = d3 * (task + 1) / n_tasks;
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i2 = r % d2, q = r / d2, i1 = q % d1, i0 = q / d1;
+        int64_t oa = i0 * a0 + i1 * a1 + i2 * a2, ob = i0 * b0 + i1 * b1 + i2 * b2;
+        for (int64_t i3 = c0; i3 < c1; i3++)
+            y[r * d3 + i3] = (float)binary_f32(op, a[oa + i3 * a3], b[ob + i3 * b3]);
+    }
+}
+
 #define CLASSIFY(T, sfx)                                                                           \
     void kiln_classify_##sfx(int op, int64_t n, const T *restrict x, uint8_t *restrict y) {        \
         for (int64_t i = 0; i < n; i++) {                                                          \

@@ -1,6 +1,10 @@
 /* misc.c: the kernels of misc.h. */
 #include "misc.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 enum { MISC_MAX_LABELS = 64, MISC_MAX_OPS = 9 }; /* as compiler/ir/einsum.h, output included */
 
 static void misc_bytes(void *restrict dst, const void *restrict src, int64_t n) {
@@ -76,7 +80,7 @@ void kiln_einsum_mm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const fl
                         int64_t b_bs, int64_t b_rs, int64_t b_cs, float *restrict Y) {
     for (int64_t t = 0; t < batch; t++)
         kiln_gemm_f32(M, N, K, A + t * a_bs, a_rs, a_cs, B + t * b_bs, b_rs, b_cs, 0, 0, 0, 1.0f,
-                      0.0f, KILN_EPI_NONE, Y + t * M * N);
+                      0.0f, KILN_EPI_NONE, Y + t * M * N, 0, 1);
 }
 
 static double misc_det(int64_t n, double *restrict a) {
@@ -216,4 +220,189 @@ void kiln_cast_f32_bf16(int64_t n, const float *restrict x, uint16_t *restrict y
         else
             y[i] = (uint16_t)(v.u >> 16);
     }
+}
+
+/* --- Cast to and from strings ------------------------------------------------------ */
+
+/* v's text with the fewest significant digits that strtod (as_float:
+ * strtof) reads back as v, into out (KILN_CAST_STRING_BYTES): positional
+ * for 1e-4 <= |v| < 1e16 ("0.039187793", "1000", "100.5"), else
+ * scientific ("1e-07", "1.5e+20"), as numpy prints numbers. */
+static void number_text(double v, int as_float, char *out) {
+    if (v != v) {
+        snprintf(out, KILN_CAST_STRING_BYTES, "NaN");
+        return;
+    }
+    if (v == __builtin_inf() || v == -__builtin_inf()) {
+        snprintf(out, KILN_CAST_STRING_BYTES, v > 0 ? "INF" : "-INF");
+        return;
+    }
+    char e[KILN_CAST_STRING_BYTES];
+    int p = 1, max = as_float ? 9 : 17;
+    for (; p < max; p++) {
+        snprintf(e, sizeof e, "%.*e", p - 1, v);
+        if (as_float ? strtof(e, NULL) == (float)v : strtod(e, NULL) == v) break;
+    }
+    snprintf(e, sizeof e, "%.*e", p - 1, v); /* [-]d[.ddd]e[+-]xx */
+    char *ex = e;
+    while (*ex != 'e')
+        ex++;
+    int exp10 = atoi(ex + 1);
+    if (exp10 < -4 || exp10 >= 16) {
+        snprintf(out, KILN_CAST_STRING_BYTES, "%s", e);
+        return;
+    }
+    char digits[24];
+    int nd = 0, neg = e[0] == '-';
+    for (const char *c = e + neg; c < ex; c++)
+        if (*c != '.') digits[nd++] = *c;
+    char *o = out;
+    if (neg) *o++ = '-';
+    if (exp10 < 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int k = 0; k < -exp10 - 1; k++)
+            *o++ = '0';
+        for (int k = 0; k < nd; k++)
+            *o++ = digits[k];
+    } else {
+        for (int k = 0; k <= exp10; k++)
+            *o++ = k < nd ? digits[k] : '0';
+        if (nd > exp10 + 1) {
+            *o++ = '.';
+            for (int k = exp10 + 1; k < nd; k++)
+                *o++ = digits[k];
+        }
+    }
+    *o = 0;
+}
+
+void kiln_cast_to_string(int32_t dtype, int64_t n, const void *restrict x, const char **restrict y,
+                         char *restrict buf) {
+    for (int64_t i = 0; i < n; i++) {
+        char *out = buf + i * KILN_CAST_STRING_BYTES;
+        switch (dtype) {
+        case KILN_DT_FLOAT:
+            number_text(((const float *)x)[i], 1, out);
+            break;
+        case KILN_DT_DOUBLE:
+            number_text(((const double *)x)[i], 0, out);
+            break;
+#define SIGNED(code, T)                                                                            \
+    case code:                                                                                     \
+        snprintf(out, KILN_CAST_STRING_BYTES, "%lld", (long long)((const T *)x)[i]);               \
+        break;
+#define UNSIGNED(code, T)                                                                          \
+    case code:                                                                                     \
+        snprintf(out, KILN_CAST_STRING_BYTES, "%llu", (unsigned long long)((const T *)x)[i]);      \
+        break;
+            SIGNED(KILN_DT_INT8, int8_t)
+            SIGNED(KILN_DT_INT16, int16_t)
+            SIGNED(KILN_DT_INT32, int32_t)
+            SIGNED(KILN_DT_INT64, int64_t)
+            UNSIGNED(KILN_DT_UINT8, uint8_t)
+            UNSIGNED(KILN_DT_UINT16, uint16_t)
+            UNSIGNED(KILN_DT_UINT32, uint32_t)
+            UNSIGNED(KILN_DT_UINT64, uint64_t)
+#undef SIGNED
+#undef UNSIGNED
+        default:
+            out[0] = 0;
+        }
+        y[i] = out;
+    }
+}
+
+/* 1 if s ends at *end with nothing but spaces after it. */
+static int text_ends(const char *s, const char *end) {
+    if (end == s) return 0;
+    while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+        end++;
+    return *end == 0;
+}
+
+/* s as an integer in [lo, hi] (an unsigned type: hi_u): 0 and *out, or -1. */
+static int integer_of(const char *s, long long lo, long long hi, unsigned long long hi_u,
+                      int is_unsigned, unsigned long long *out) {
+    char *end;
+    errno = 0;
+    if (is_unsigned) {
+        const char *t = s;
+        while (*t == ' ' || *t == '\t')
+            t++;
+        if (*t != '-') {
+            unsigned long long u = strtoull(s, &end, 10);
+            if (!errno && text_ends(s, end) && u <= hi_u) {
+                *out = u;
+                return 0;
+            }
+        }
+    } else {
+        long long v = strtoll(s, &end, 10);
+        if (!errno && text_ends(s, end)) {
+            if (v < lo || v > hi) return -1;
+            *out = (unsigned long long)v;
+            return 0;
+        }
+    }
+    /* "100.5" or "1e3": a float, truncated toward zero. */
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno || !text_ends(s, end) || d != d) return -1;
+    d = __builtin_trunc(d);
+    if (is_unsigned) {
+        if (d < 0 || d >= 18446744073709551616.0 || d > (double)hi_u) return -1;
+        *out = (unsigned long long)d;
+    } else {
+        if (d < (double)lo || d > (double)hi || d >= 9223372036854775808.0) return -1;
+        *out = (unsigned long long)(long long)d;
+    }
+    return 0;
+}
+
+int32_t kiln_cast_from_string(int32_t dtype, int64_t n, const char *const *restrict x,
+                              void *restrict y, KilnRunError *restrict err) {
+    for (int64_t i = 0; i < n; i++) {
+        const char *s = x[i] ? x[i] : "";
+        char *end;
+        unsigned long long u = 0;
+        int bad = 0;
+        switch (dtype) {
+        case KILN_DT_FLOAT:
+            ((float *)y)[i] = strtof(s, &end);
+            bad = !text_ends(s, end);
+            break;
+        case KILN_DT_DOUBLE:
+            ((double *)y)[i] = strtod(s, &end);
+            bad = !text_ends(s, end);
+            break;
+#define SIGNED(code, T, lo, hi)                                                                    \
+    case code:                                                                                     \
+        bad = integer_of(s, lo, hi, 0, 0, &u);                                                     \
+        ((T *)y)[i] = (T)(long long)u;                                                             \
+        break;
+#define UNSIGNED(code, T, hi)                                                                      \
+    case code:                                                                                     \
+        bad = integer_of(s, 0, 0, hi, 1, &u);                                                      \
+        ((T *)y)[i] = (T)u;                                                                        \
+        break;
+            SIGNED(KILN_DT_INT8, int8_t, INT8_MIN, INT8_MAX)
+            SIGNED(KILN_DT_INT16, int16_t, INT16_MIN, INT16_MAX)
+            SIGNED(KILN_DT_INT32, int32_t, INT32_MIN, INT32_MAX)
+            SIGNED(KILN_DT_INT64, int64_t, INT64_MIN, INT64_MAX)
+            UNSIGNED(KILN_DT_UINT8, uint8_t, UINT8_MAX)
+            UNSIGNED(KILN_DT_UINT16, uint16_t, UINT16_MAX)
+            UNSIGNED(KILN_DT_UINT32, uint32_t, UINT32_MAX)
+            UNSIGNED(KILN_DT_UINT64, uint64_t, UINT64_MAX)
+#undef SIGNED
+#undef UNSIGNED
+        default:
+            bad = 1;
+        }
+        if (bad) {
+            *err = (KilnRunError){.position = i, .kind = KILN_CHECK_NUMBER};
+            return 1;
+        }
+    }
+    return 0;
 }

@@ -74,4 +74,20 @@ void kiln_bernoulli_f64(int64_t n, const double *restrict p, uint64_t seed,
 void kiln_cast_bf16_f32(int64_t n, const uint16_t *restrict x, float *restrict y);
 void kiln_cast_f32_bf16(int64_t n, const float *restrict x, uint16_t *restrict y);
 
+/* Cast and CastLike to and from strings, for x's element type `dtype` (a
+ * KILN_DT_*: float, double, the signed and unsigned integers). To string:
+ * y[i] points to the text of x[i] in buf (KILN_CAST_STRING_BYTES each):
+ * integers in decimal, floats in the shortest form that reads back as the
+ * same number (positional for 1e-4 <= |v| < 1e16, as numpy: "0.1", "1000",
+ * "1e-07"), and "NaN",
+ * "INF", "-INF". From string: y[i] is the number x[i] spells, read as
+ * strtod does (so "+INF", "inf", "NaN" in any case); an integer type reads
+ * an integer, or a float that it truncates ("100.5" gives 100). A string
+ * that is no number, has more after it, or is outside the type's range
+ * fails with KILN_CHECK_NUMBER (a float's overflow is INF, as numpy's). */
+void kiln_cast_to_string(int32_t dtype, int64_t n, const void *restrict x, const char **restrict y,
+                         char *restrict buf);
+int32_t kiln_cast_from_string(int32_t dtype, int64_t n, const char *const *restrict x,
+                              void *restrict y, KilnRunError *restrict err);
+
 #endif

@@ -1,237 +1,16 @@
 /* nn.c: convolution, pooling and normalisation kernels (see nn.h).
  *
- * Convolution is im2col + a register-tiled product: the receptive fields
- * of all output pixels are laid out as a [K][P] matrix (in panels of 16
- * pixels, so each tile reads memory in order), and Y[co][p] =
- * sum_k W[co][k] col[k][p] is computed in tiles of 8 output channels by 32
- * pixels whose accumulators stay in vector registers for the whole K
- * loop. The weights are packed at compile time so the 8 values each k
- * broadcasts are adjacent; the output is written in place in NCHW, bias
- * and activation applied on the way out. Depthwise convolutions have too
- * little work per pixel for that scheme and get their own loop over a
- * zero-padded copy of each plane.
+ * The dense convolution is in conv.c; depthwise convolutions, which have
+ * too little work per pixel for its scheme, are in dwconv.c.
  */
 #include "nn.h"
 #include "kiln_kernel_abi.h"
 
 #include <string.h>
 
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-
-#define TCO KILN_CONV_TILE_CO
-#define VEC KILN_CONV_VEC
-
-#ifdef __clang__
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 16")
-#endif
-
 #define INLINE static inline __attribute__((always_inline))
 
-/* --- helpers ---------------------------------------------------------------- */
-
-/* Integer division rounding towards -inf (C's / truncates). */
-INLINE int64_t floor_div(int64_t a, int64_t b) {
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* The outputs o in [0, O) whose input position o*s + off lies in [0, I):
- * [*lo, *hi). Empty when *lo >= *hi. */
-INLINE void valid_range(int64_t O, int64_t I, int64_t s, int64_t off, int64_t *lo, int64_t *hi) {
-    int64_t a = -floor_div(off, s);     /* ceil(-off / s) */
-    int64_t b = -floor_div(off - I, s); /* ceil((I - off) / s) */
-    *lo = a < 0 ? 0 : a > O ? O : a;
-    *hi = b < *lo ? *lo : b > O ? O : b;
-}
-
-INLINE float clampf(float v, float lo, float hi) {
-    v = v < lo ? lo : v;
-    return v > hi ? hi : v;
-}
-
 /* --- convolution ------------------------------------------------------------ */
-
-/* The im2col matrix of one image's group of C channels, in panels of VEC
- * pixels: element (k, p) at col[(p / VEC) * VEC * K + k * VEC + p % VEC],
- * so that the product streams each panel in order. Pads and the pixels
- * past P (up to the next panel) are zero. */
-static void im2col(int64_t C, int64_t ID, int64_t IH, int64_t IW, int64_t OD, int64_t OH,
-                   int64_t OW, int64_t KD, int64_t KH, int64_t KW, int64_t SD, int64_t SH,
-                   int64_t SW, int64_t TD, int64_t TH, int64_t TW, int64_t PD, int64_t PH,
-                   int64_t PW, const float *restrict x, float *restrict col) {
-    int64_t K = C * KD * KH * KW, P = OD * OH * OW;
-    int64_t Pp = (P + VEC - 1) / VEC * VEC;
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t kd = 0; kd < KD; kd++)
-            for (int64_t kh = 0; kh < KH; kh++)
-                for (int64_t kw = 0; kw < KW; kw++) {
-                    int64_t k = ((c * KD + kd) * KH + kh) * KW + kw;
-                    float *restrict row = col + k * VEC; /* + panel * VEC * K + lane */
-                    int64_t w_lo, w_hi;
-                    valid_range(OW, IW, SW, kw * TW - PW, &w_lo, &w_hi);
-                    for (int64_t od = 0; od < OD; od++) {
-                        int64_t id = od * SD + kd * TD - PD;
-                        for (int64_t oh = 0; oh < OH; oh++) {
-                            int64_t ih = oh * SH + kh * TH - PH, p0 = (od * OH + oh) * OW;
-                            int inside = id >= 0 && id < ID && ih >= 0 && ih < IH;
-                            const float *restrict xr =
-                                x + ((c * ID + id) * IH + ih) * IW + kw * TW - PW;
-                            /* Runs of pixels that stay within one panel. */
-                            for (int64_t ow = 0; ow < OW;) {
-                                int64_t p = p0 + ow, lane = p % VEC;
-                                int64_t run = VEC - lane < OW - ow ? VEC - lane : OW - ow;
-                                float *restrict dst = row + (p / VEC) * VEC * K + lane;
-                                for (int64_t j = 0; j < run; j++) {
-                                    int64_t o = ow + j;
-                                    dst[j] = inside && o >= w_lo && o < w_hi ? xr[o * SW] : 0.0f;
-                                }
-                                ow += run;
-                            }
-                        }
-                    }
-                    for (int64_t p = P; p < Pp; p++)
-                        row[(p / VEC) * VEC * K + p % VEC] = 0.0f;
-                }
-}
-
-/* Y[co0 .. co0+rows, p0 .. p0+16*nv) for one group: 8 x (16*nv)
- * accumulators over the whole K loop. w: the packed block [K][8]; b: the
- * first of nv panels [K][16]. Only the first `cols` pixels and `rows`
- * channels are stored. */
-INLINE void conv_tile(int nv, int64_t K, int64_t P, const float *restrict w,
-                      const float *restrict b, int64_t p0, int64_t rows, int64_t cols,
-                      const float *restrict bias, float lo, float hi, float *restrict y) {
-    v16 acc[TCO][3];
-    UNROLL for (int r = 0; r < TCO; r++) {
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) acc[r][v] = (v16){0};
-        }
-    }
-    for (int64_t k = 0; k < K; k++) {
-        v16 x[3];
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) x[v] = *(const v16 *)(b + v * VEC * K + k * VEC);
-        }
-        UNROLL for (int r = 0; r < TCO; r++) {
-            float a = w[k * TCO + r];
-            UNROLL for (int v = 0; v < 3; v++) {
-                if (v < nv) acc[r][v] += a * x[v];
-            }
-        }
-    }
-    for (int64_t r = 0; r < rows; r++) {
-        float bv = bias ? bias[r] : 0.0f;
-        float *restrict yr = y + r * P + p0;
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v >= nv) continue;
-            float t[16];
-            memcpy(t, &acc[r][v], sizeof t);
-            if (cols >= 16 * (v + 1)) {
-                for (int j = 0; j < 16; j++)
-                    yr[16 * v + j] = clampf(t[j] + bv, lo, hi);
-            } else {
-                for (int j = 0; j < 16 && 16 * v + j < cols; j++)
-                    yr[16 * v + j] = clampf(t[j] + bv, lo, hi);
-            }
-        }
-    }
-}
-
-/* One group of one image: Y[M][P] = Wp[M][K] col[K][P]. Tiles cover 48
- * pixels (three panels) where they can, then 16. The loop nest keeps the
- * smaller operand in cache: with few weights and many pixels (early
- * layers) each pixel tile sweeps all channel blocks; with many weights and
- * few pixels (late layers) each channel block sweeps all pixel tiles. */
-static void conv_gemm(int64_t M, int64_t K, int64_t P, const float *restrict wp,
-                      const float *restrict col, const float *restrict bias, float lo, float hi,
-                      float *restrict y) {
-    int64_t n_cb = (M + TCO - 1) / TCO;
-    int64_t p_wide = P / 48 * 48; /* pixels covered by three-panel tiles */
-#define CONV_TILES(cb)                                                                             \
-    do {                                                                                           \
-        int64_t rows_ = M - (cb)*TCO < TCO ? M - (cb)*TCO : TCO;                                   \
-        const float *restrict w_ = wp + (cb)*K * TCO;                                              \
-        const float *restrict bias_ = bias ? bias + (cb)*TCO : 0;                                  \
-        float *restrict y_ = y + (cb)*TCO * P;                                                     \
-        if (p0 < p_wide)                                                                           \
-            conv_tile(3, K, P, w_, col + p0 * K, p0, rows_, 48, bias_, lo, hi, y_);                \
-        else                                                                                       \
-            conv_tile(1, K, P, w_, col + p0 * K, p0, rows_, P - p0, bias_, lo, hi, y_);            \
-    } while (0)
-    if (M <= P) {
-        for (int64_t p0 = 0; p0 < P; p0 += p0 < p_wide ? 48 : 16)
-            for (int64_t cb = 0; cb < n_cb; cb++)
-                CONV_TILES(cb);
-    } else {
-        for (int64_t cb = 0; cb < n_cb; cb++)
-            for (int64_t p0 = 0; p0 < P; p0 += p0 < p_wide ? 48 : 16)
-                CONV_TILES(cb);
-    }
-#undef CONV_TILES
-}
-
-void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64_t IH, int64_t IW,
-                   int64_t OD, int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW,
-                   int64_t SD, int64_t SH, int64_t SW, int64_t TD, int64_t TH, int64_t TW,
-                   int64_t PD, int64_t PH, int64_t PW, const float *restrict X,
-                   const float *restrict Wp, const float *restrict B, float lo, float hi,
-                   float *restrict col, float *restrict Y) {
-    int64_t K = C * KD * KH * KW, P = OD * OH * OW, n_cb = (M + TCO - 1) / TCO;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t g = 0; g < G; g++) {
-            im2col(C, ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, TD, TH, TW, PD, PH, PW,
-                   X + (n * G + g) * C * ID * IH * IW, col);
-            conv_gemm(M, K, P, Wp + g * n_cb * K * TCO, col, B ? B + g * M : 0, lo, hi,
-                      Y + (n * G + g) * M * P);
-        }
-}
-
-void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t ID, int64_t IH, int64_t IW, int64_t OD,
-                      int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW, int64_t SD,
-                      int64_t SH, int64_t SW, int64_t TD, int64_t TH, int64_t TW, int64_t PD,
-                      int64_t PH, int64_t PW, int64_t ED, int64_t EH, int64_t EW,
-                      const float *restrict X, const float *restrict W, const float *restrict B,
-                      float lo, float hi, float *restrict pad, float *restrict Y) {
-    int64_t DP = ID + PD + ED, HP = IH + PH + EH, WP = IW + PW + EW;
-    /* The pads stay zero across planes: only the interior is rewritten. */
-    for (int64_t i = 0; i < DP * HP * WP; i++)
-        pad[i] = 0.0f;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < G; c++) {
-            const float *restrict x = X + (n * G + c) * ID * IH * IW;
-            for (int64_t d = 0; d < ID; d++)
-                for (int64_t h = 0; h < IH; h++) {
-                    float *restrict dst = pad + ((d + PD) * HP + h + PH) * WP + PW;
-                    const float *restrict src = x + (d * IH + h) * IW;
-                    for (int64_t w = 0; w < IW; w++)
-                        dst[w] = src[w];
-                }
-            const float *restrict w = W + c * KD * KH * KW;
-            float bv = B ? B[c] : 0.0f;
-            float *restrict y = Y + (n * G + c) * OD * OH * OW;
-            for (int64_t od = 0; od < OD; od++)
-                for (int64_t oh = 0; oh < OH; oh++) {
-                    float *restrict yr = y + (od * OH + oh) * OW;
-                    for (int64_t ow = 0; ow < OW; ow++)
-                        yr[ow] = bv;
-                    for (int64_t kd = 0; kd < KD; kd++)
-                        for (int64_t kh = 0; kh < KH; kh++) {
-                            const float *restrict pr =
-                                pad + ((od * SD + kd * TD) * HP + oh * SH + kh * TH) * WP;
-                            for (int64_t kw = 0; kw < KW; kw++) {
-                                float wv = w[(kd * KH + kh) * KW + kw];
-                                const float *restrict pc = pr + kw * TW;
-                                for (int64_t ow = 0; ow < OW; ow++)
-                                    yr[ow] += wv * pc[ow * SW];
-                            }
-                        }
-                    for (int64_t ow = 0; ow < OW; ow++)
-                        yr[ow] = clampf(yr[ow], lo, hi);
-                }
-        }
-}
 
 void kiln_conv_transpose_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64_t IH,
                              int64_t IW, int64_t OD, int64_t OH, int64_t OW, int64_t KD, int64_t KH,
@@ -257,9 +36,9 @@ void kiln_conv_transpose_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t
                                 float wv = w[(kd * KH + kh) * KW + kw];
                                 /* Inputs i whose output i*S + k*T - P lands in [0, O). */
                                 int64_t d_lo, d_hi, h_lo, h_hi, w_lo, w_hi;
-                                valid_range(ID, OD, SD, kd * TD - PD, &d_lo, &d_hi);
-                                valid_range(IH, OH, SH, kh * TH - PH, &h_lo, &h_hi);
-                                valid_range(IW, OW, SW, kw * TW - PW, &w_lo, &w_hi);
+                                kiln_valid_range(ID, OD, SD, kd * TD - PD, &d_lo, &d_hi);
+                                kiln_valid_range(IH, OH, SH, kh * TH - PH, &h_lo, &h_hi);
+                                kiln_valid_range(IW, OW, SW, kw * TW - PW, &w_lo, &w_hi);
                                 for (int64_t id = d_lo; id < d_hi; id++)
                                     for (int64_t ih = h_lo; ih < h_hi; ih++) {
                                         const float *restrict xr = x + (id * IH + ih) * IW;
@@ -357,9 +136,9 @@ void kiln_lrn_f32(int64_t N, int64_t C, int64_t S, int64_t size, float alpha, fl
                     for (int64_t ow = 0; ow < OW; ow++) {                                          \
                         int64_t d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;           \
                         int64_t kd_lo, kd_hi, kh_lo, kh_hi, kw_lo, kw_hi;                          \
-                        valid_range(KD, ID, TD, d0, &kd_lo, &kd_hi);                               \
-                        valid_range(KH, IH, TH, h0, &kh_lo, &kh_hi);                               \
-                        valid_range(KW, IW, TW, w0, &kw_lo, &kw_hi);                               \
+                        kiln_valid_range(KD, ID, TD, d0, &kd_lo, &kd_hi);                          \
+                        kiln_valid_range(KH, IH, TH, h0, &kh_lo, &kh_hi);                          \
+                        kiln_valid_range(KW, IW, TW, w0, &kw_lo, &kw_hi);                          \
                         A best = 0;                                                                \
                         int64_t at = -1;                                                           \
                         for (int64_t kd = kd_lo; kd < kd_hi; kd++)                                 \
@@ -418,9 +197,9 @@ INLINE int64_t window_count(int64_t o, int64_t S, int64_t P, int64_t K, int64_t 
                     for (int64_t ow = 0; ow < OW; ow++) {                                          \
                         int64_t d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;           \
                         int64_t kd_lo, kd_hi, kh_lo, kh_hi, kw_lo, kw_hi;                          \
-                        valid_range(KD, ID, 1, d0, &kd_lo, &kd_hi);                                \
-                        valid_range(KH, IH, 1, h0, &kh_lo, &kh_hi);                                \
-                        valid_range(KW, IW, 1, w0, &kw_lo, &kw_hi);                                \
+                        kiln_valid_range(KD, ID, 1, d0, &kd_lo, &kd_hi);                           \
+                        kiln_valid_range(KH, IH, 1, h0, &kh_lo, &kh_hi);                           \
+                        kiln_valid_range(KW, IW, 1, w0, &kw_lo, &kw_hi);                           \
                         A sum = 0;                                                                 \
                         for (int64_t kd = kd_lo; kd < kd_hi; kd++)                                 \
                             for (int64_t kh = kh_lo; kh < kh_hi; kh++)                             \

@@ -9,8 +9,9 @@
  * All of them are constants at the call site once codegen inlines the
  * kernel, so the loops below specialise to the exact shapes.
  *
- * Activation epilogue: a convolution's result is clamped to [lo, hi]
- * (Relu is [0, +inf), Clip(0, 6) is [0, 6], none is [-inf, +inf]).
+ * Activation epilogue: the dense convolution applies any KILN_EPI_*; the
+ * depthwise one clamps its result to [lo, hi] (Relu is [0, +inf), Clip(0,
+ * 6) is [0, 6], none is [-inf, +inf]).
  */
 #ifndef KILN_NN_H
 #define KILN_NN_H
@@ -19,28 +20,41 @@
 
 #include "kiln_kernel_abi.h" /* tile sizes and scratch sizes, shared with the compiler */
 
-/* Grouped convolution, f32. X [N, G*C, ID, IH, IW], Y [N, G*M, OD, OH, OW].
- * Wp: the weights [G*M, C, KD, KH, KW] packed at compile time as
- * [G][ceil(M/8)][K][8] (K = C*KD*KH*KW; output channel 8b+r of group g at
- * Wp[((g*ceil(M/8) + b)*K + k)*8 + r], zero past M). B: bias [G*M] or
- * NULL. col: kiln_conv_scratch_floats() floats of scratch. */
+/* Geometry helpers the convolution and pooling kernels share. */
+
+/* Integer division rounding towards -inf (C's / truncates). */
+static inline int64_t kiln_floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* The outputs o in [0, O) whose input position o*s + off lies in [0, I):
+ * [*lo, *hi). Empty when *lo >= *hi. */
+static inline void kiln_valid_range(int64_t O, int64_t I, int64_t s, int64_t off, int64_t *lo,
+                                    int64_t *hi) {
+    int64_t a = -kiln_floor_div(off, s);     /* ceil(-off / s) */
+    int64_t b = -kiln_floor_div(off - I, s); /* ceil((I - off) / s) */
+    *lo = a < 0 ? 0 : a > O ? O : a;
+    *hi = b < *lo ? *lo : b > O ? O : b;
+}
+
+/* Grouped convolution, f32 (runtime/kernels/conv.c). X [N, G*C, ID, IH,
+ * IW], Y [N, G*M, OD, OH, OW]. Wp: the weights [G*M, C, KD, KH, KW]
+ * packed at compile time as [G][ceil(M/8)][K][8] (K = C*KD*KH*KW; output
+ * channel 8b+r of group g at Wp[((g*ceil(M/8) + b)*K + k)*8 + r], zero
+ * past M). B: bias [G*M] or NULL. R: a residual shaped as Y, added before
+ * the epilogue, or NULL; it must not overlap Y. epi, epi_a, epi_b: the
+ * activation (KILN_EPI_*, kiln_epilogue_f32 in kmath.h), so
+ * Y = epi(conv(X, W) + B + R). scratch: kiln_conv_scratch_floats() floats.
+ * task, n_tasks: compute part task of n_tasks ((0, 1): all); parts at or
+ * past KILN_CONV_MAX_TASKS have nothing to do. */
 void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64_t IH, int64_t IW,
                    int64_t OD, int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW,
                    int64_t SD, int64_t SH, int64_t SW, int64_t TD, int64_t TH, int64_t TW,
                    int64_t PD, int64_t PH, int64_t PW, const float *restrict X,
-                   const float *restrict Wp, const float *restrict B, float lo, float hi,
-                   float *restrict col, float *restrict Y);
-
-/* Depthwise convolution (one input and one output channel per group), f32.
- * X [N, G, ID, IH, IW], W [G, 1, KD, KH, KW] as in the model, Y [N, G, OD,
- * OH, OW]. E*: pads after the last element (the padded plane's size).
- * pad: kiln_conv_dw_scratch_floats() floats of scratch. */
-void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t ID, int64_t IH, int64_t IW, int64_t OD,
-                      int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW, int64_t SD,
-                      int64_t SH, int64_t SW, int64_t TD, int64_t TH, int64_t TW, int64_t PD,
-                      int64_t PH, int64_t PW, int64_t ED, int64_t EH, int64_t EW,
-                      const float *restrict X, const float *restrict W, const float *restrict B,
-                      float lo, float hi, float *restrict pad, float *restrict Y);
+                   const float *restrict Wp, const float *restrict B, const float *restrict R,
+                   int epi, float epi_a, float epi_b, float *restrict scratch, float *restrict Y,
+                   int64_t task, int64_t n_tasks);
 
 /* Transposed convolution, f32. X [N, G*C, ID, IH, IW], W [G*C, M, KD, KH,
  * KW] as in the model, B [G*M] or NULL, Y [N, G*M, OD, OH, OW]: input

@@ -162,7 +162,7 @@ static void project(int64_t M, int64_t N, int64_t K, const float *restrict X,
     for (int64_t r0 = 0; r0 < M; r0 += PROJ_ROWS) {
         int64_t m = M - r0 < PROJ_ROWS ? M - r0 : PROJ_ROWS;
         kiln_gemm_packed_f32(m, N, K, X + r0 * K, K, 1, Wp, bias, 0, 1, 1.0f, 1.0f, KILN_EPI_NONE,
-                             xw + r0 * N);
+                             xw + r0 * N, 0, 1);
     }
 }
 
@@ -218,7 +218,7 @@ void kiln_rnn_f32(int cell, int64_t T, int64_t B, int64_t I, int64_t H, int reve
             t_lo = reverse ? T - s - n_steps : s;
             project(n_steps * B, GH, I, X + t_lo * B * I, Wp, bias, xw);
         }
-        kiln_gemm_packed_f32(B, N, H, hs, H, 1, Rp, 0, 0, 0, 1.0f, 0.0f, KILN_EPI_NONE, gt);
+        kiln_gemm_packed_f32(B, N, H, hs, H, 1, Rp, 0, 0, 0, 1.0f, 0.0f, KILN_EPI_NONE, gt, 0, 1);
         if (split) {
             /* z and r, then r * h for the h gate's product. */
             for (int64_t b = 0; b < B; b++) {
@@ -233,7 +233,8 @@ void kiln_rnn_f32(int cell, int64_t T, int64_t B, int64_t I, int64_t H, int reve
                 for (int64_t j = 0; j < H; j++)
                     rh[b * H + j] = gr[H + j] * hs[b * H + j];
             }
-            kiln_gemm_packed_f32(B, H, H, rh, H, 1, Rh, 0, 0, 0, 1.0f, 0.0f, KILN_EPI_NONE, gh);
+            kiln_gemm_packed_f32(B, H, H, rh, H, 1, Rh, 0, 0, 0, 1.0f, 0.0f, KILN_EPI_NONE, gh, 0,
+                                 1);
         }
         for (int64_t b = 0; b < B; b++) {
             int64_t t = step_time(s, T, b, lens, reverse);

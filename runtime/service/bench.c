@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "meta.h"
+#include "pool.h"
 
 #define ALIGN 64
 
@@ -157,6 +158,8 @@ int rt_bench_run(const KilnModel *m, const int64_t *syms, long iters, int thread
     int b = rt_meta_batch_sym(m);
     int64_t batch = b >= 0 ? syms[b] : 1;
     KilnRunError e = {0};
+    KilnPool *pool = NULL;
+    KilnThreadPool *lent = NULL;
     int st = 0;
     if (iters < 1) {
         snprintf(err, RT_ERR_LEN, "bench needs --iters >= 1");
@@ -199,16 +202,23 @@ int rt_bench_run(const KilnModel *m, const int64_t *syms, long iters, int thread
         goto out;
     }
     if (!(ws = buffer_alloc(ws_size))) goto oom;
+    if (threads > 1) {
+        if (!(pool = kiln_pool_create(threads))) {
+            snprintf(err, RT_ERR_LEN, "cannot start %d threads", threads - 1);
+            goto out;
+        }
+        lent = kiln_pool_abi(pool);
+    }
 
     long warmup = iters / 10 > 0 ? iters / 10 : 1;
     const void *const *ins = (const void *const *)in;
     const int64_t *const *shapes = (const int64_t *const *)in_shapes;
     for (long i = 0; i < warmup; i++)
-        if ((st = m->run(ins, shapes, outs, NULL, ws, NULL)) != 0) goto run_failed;
+        if ((st = m->run(ins, shapes, outs, NULL, ws, lent)) != 0) goto run_failed;
     uint64_t total = 0;
     for (long i = 0; i < iters; i++) {
         uint64_t t0 = now_ns();
-        if ((st = m->run(ins, shapes, outs, NULL, ws, NULL)) != 0) goto run_failed;
+        if ((st = m->run(ins, shapes, outs, NULL, ws, lent)) != 0) goto run_failed;
         ns[i] = now_ns() - t0;
         total += ns[i];
     }
@@ -263,5 +273,6 @@ out:
     free(out_shapes);
     free(ns);
     free(ws);
+    kiln_pool_destroy(pool);
     return rc;
 }

@@ -31,7 +31,8 @@ int rt_bench_syms(const KilnModel *m, int64_t batch, int batch_given, char *cons
 
 /* 0 with the line written to out, or -1 with the reason in err (the
  * shapes the model refuses, memory). syms holds m->n_syms values, from
- * rt_bench_syms(). threads is recorded; runs use the calling thread. */
+ * rt_bench_syms(). Each run uses a pool of `threads` threads (the calling one
+ * included; pool.h). */
 int rt_bench_run(const KilnModel *m, const int64_t *syms, long iters, int threads, FILE *out,
                  char err[RT_ERR_LEN]);
 

@@ -13,6 +13,7 @@
 #include "cpu.h"
 #include "infer.h"
 #include "meta.h"
+#include "pool.h"
 #include "rt.h"
 #include "server.h"
 
@@ -25,9 +26,13 @@ typedef struct Cli {
     const KilnModel *m;
     const char *prog; /* argv[0]'s basename, for messages */
     FILE *out, *err;
+    KilnThreadPool *pool; /* predict's threads (--threads-per-request); NULL: one */
 } Cli;
 
 static int cmd_predict(Cli *c, int argc, char **argv);
+static int predict_from(Cli *c, const char *path, int jsonl);
+static const char *option_value(int argc, char **argv, int *i, const char *name, int *missing);
+static int number_parse(const char *s, long long lo, long long hi, long long *out);
 static int cmd_info(Cli *c, int argc, char **argv);
 static int cmd_serve(Cli *c, int argc, char **argv);
 static int cmd_bench(Cli *c, int argc, char **argv);
@@ -38,9 +43,12 @@ static const struct {
     const char *args;                         /* for the usage text */
     const char *summary;
 } commands[] = {
-    {"predict", cmd_predict, "[--input FILE|-] [--jsonl]",
+    {"predict", cmd_predict, "[--input FILE|-] [--jsonl] [--threads-per-request N]",
      "read a v2 inference request (JSON) and print the response;\n"
-     "                                      --jsonl: one request per line, one response per line"},
+     "                                      --jsonl: one request per line, one response per "
+     "line;\n"
+     "                                      --threads-per-request: threads each request runs on "
+     "(default 1)"},
     {"info", cmd_info, "[--json]", "describe the model; --json: v2 model metadata"},
     {"serve", cmd_serve,
      "[--host 0.0.0.0] [--port 8080] [--workers N] [--threads-per-request N]\n"
@@ -48,12 +56,14 @@ static const struct {
      "        [--max-connections 1024] [--token-file F]",
      "\n                                      serve the Open Inference Protocol (KServe v2) over "
      "HTTP;\n"
-     "                                      --workers defaults to the number of cores; "
-     "--port 0 picks\n"
-     "                                      a free port (the \"ready\" log line says which);\n"
-     "                                      --threads-per-request is recorded, each request "
-     "runs on one\n"
-     "                                      thread for now; SIGTERM drains and exits 0;\n"
+     "                                      --threads-per-request N (default 1): each request "
+     "runs on\n"
+     "                                      N threads; --workers defaults to cores / N (at "
+     "least 1), more\n"
+     "                                      is allowed but warned about; --port 0 picks a free "
+     "port (the\n"
+     "                                      \"ready\" log line says which); SIGTERM drains and "
+     "exits 0;\n"
      "                                      --timeout-ms: a connection idle this long is "
      "closed;\n"
      "                                      --request-timeout-ms: each request's head and "
@@ -67,6 +77,8 @@ static const struct {
     {"bench", cmd_bench,
      "[--batch N] [--dim NAME=VALUE]... [--iters 1000] [--threads-per-request N]",
      "time the model in-process; prints median_us, p99_us, inferences_per_s as JSON;\n"
+     "                                      --threads-per-request: threads each run uses "
+     "(default 1);\n"
      "                                      --batch sets the symbol that is every input's dim 0 "
      "(default 1),\n"
      "                                      --dim (repeatable) any symbol; a symbol not given "
@@ -178,6 +190,16 @@ static char *file_slurp(FILE *f, size_t max, size_t *len_out) {
     return buf;
 }
 
+/* rt_infer_json() on c's pool. */
+static int infer_json(Cli *c, const char *body, size_t len, char **response, size_t *response_len,
+                      char err[RT_ERR_LEN]) {
+    RtInferResult res;
+    int st = rt_infer_run_pool(c->m, body, len, len, 0, c->pool, &res, err);
+    *response = res.body;
+    if (st == RT_STATUS_OK) *response_len = res.len;
+    return st;
+}
+
 /* One request from all of in. `shown` names the input in messages. */
 static int predict_one(Cli *c, FILE *in, const char *shown) {
     size_t len = 0, out_len = 0;
@@ -188,7 +210,7 @@ static int predict_one(Cli *c, FILE *in, const char *shown) {
         fprintf(c->err, "%s: predict: cannot read '%s': %s\n", c->prog, shown, strerror(errno));
         return EXIT_INPUT;
     }
-    int st = rt_infer_json(c->m, body, len, &response, &out_len, err);
+    int st = infer_json(c, body, len, &response, &out_len, err);
     free(body);
     if (st != RT_STATUS_OK) {
         fprintf(c->err, "%s: predict: %s: %s\n", c->prog, shown, err);
@@ -214,7 +236,7 @@ static int predict_lines(Cli *c, FILE *in, const char *shown) {
         if (strspn(line, " \t\r\n") == (size_t)n) continue;
         char *text = NULL;
         size_t len = 0;
-        int st = rt_infer_json(c->m, line, (size_t)n, &text, &len, err);
+        int st = infer_json(c, line, (size_t)n, &text, &len, err);
         if (st != RT_STATUS_OK) {
             fprintf(c->err, "%s: predict: %s:%zu: %s\n", c->prog, shown, lineno, err);
             text = rt_infer_error_json(err, &len);
@@ -239,16 +261,41 @@ static int predict_lines(Cli *c, FILE *in, const char *shown) {
 static int cmd_predict(Cli *c, int argc, char **argv) {
     const char *path = "-";
     int jsonl = 0;
+    long long threads = 1;
     for (int i = 0; i < argc; i++) {
+        int missing = 0;
+        const char *v;
         if (strcmp(argv[i], "--input") == 0 && i + 1 < argc)
             path = argv[++i];
         else if (strncmp(argv[i], "--input=", 8) == 0)
             path = argv[i] + 8;
         else if (strcmp(argv[i], "--jsonl") == 0)
             jsonl = 1;
+        else if ((v = option_value(argc, argv, &i, "--threads-per-request", &missing))) {
+            if (number_parse(v, 1, KILN_POOL_MAX_THREADS, &threads) != 0)
+                return usage_error(c,
+                                   "predict: --threads-per-request must be an integer in 1..%d, "
+                                   "got '%s'",
+                                   KILN_POOL_MAX_THREADS, v);
+        } else if (missing)
+            return usage_error(c, "predict: %s needs a value", argv[i]);
         else
             return usage_error(c, "predict: unexpected argument '%s'", argv[i]);
     }
+    KilnPool *pool = NULL;
+    if (threads > 1 && !(pool = kiln_pool_create((int)threads))) {
+        fprintf(c->err, "%s: predict: cannot start %lld threads\n", c->prog, threads - 1);
+        return EXIT_ENV;
+    }
+    c->pool = pool ? kiln_pool_abi(pool) : NULL;
+    int rc = predict_from(c, path, jsonl);
+    c->pool = NULL;
+    kiln_pool_destroy(pool);
+    return rc;
+}
+
+/* predict's work once its options are read. */
+static int predict_from(Cli *c, const char *path, int jsonl) {
     int from_stdin = strcmp(path, "-") == 0;
     const char *shown = from_stdin ? "<stdin>" : path;
     FILE *in = from_stdin ? stdin : fopen(path, "rb");
@@ -354,6 +401,7 @@ static int cmd_serve(Cli *c, int argc, char **argv) {
         .max_connections = 1024,
     };
     const char *token_file = NULL;
+    int workers_given = 0;
     static const struct {
         const char *name;
         long long lo, hi;
@@ -393,6 +441,7 @@ static int cmd_serve(Cli *c, int argc, char **argv) {
             break;
         case 1:
             o.workers = (int)n;
+            workers_given = 1;
             break;
         case 2:
             o.threads_per_request = (int)n;
@@ -409,6 +458,12 @@ static int cmd_serve(Cli *c, int argc, char **argv) {
         default:
             o.request_timeout_ms = (int)n;
         }
+    }
+    /* Each worker runs a request on threads_per_request threads: by
+     * default as many workers as fit the cores that way. */
+    if (!workers_given && o.threads_per_request > 1) {
+        long w = cores / o.threads_per_request;
+        o.workers = w < 1 ? 1 : w > 256 ? 256 : (int)w;
     }
     if (rt_host_check(o.host) != 0)
         return usage_error(c,

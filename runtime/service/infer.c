@@ -27,6 +27,7 @@
 /* One request in flight; request_free() releases everything it holds. */
 typedef struct Request {
     const KilnModel *m;    /* passed rt_meta_check() */
+    KilnThreadPool *pool;  /* lent to run(); NULL: the calling thread only */
     json_t *root;          /* the parsed body; strings below point into it */
     const char *id;        /* the request's "id", NULL if absent */
     int64_t *sym_val;      /* n_syms: each symbol's value, once an input set it */
@@ -712,7 +713,7 @@ static int model_run(Request *r) {
     for (int k = 0; k < m->n_inputs; k++)
         assert(r->in[k]); /* input_feed fed every input */
     uint64_t t0 = now_ns();
-    int rc = m->run((const void *const *)r->in, in_shapes, r->out, r->out_shape, r->ws, NULL);
+    int rc = m->run((const void *const *)r->in, in_shapes, r->out, r->out_shape, r->ws, r->pool);
     r->run_ns = now_ns() - t0;
     if (rc != 0) { /* a failed check is the request's fault; anything else is a bug */
         int site = rc >= 1 && rc <= m->n_checks;
@@ -896,7 +897,13 @@ static void request_free(Request *r) {
 
 int rt_infer_run(const KilnModel *m, const char *body, size_t len, size_t header_len,
                  int binary_outputs, RtInferResult *res, char err[RT_ERR_LEN]) {
-    Request r = {.m = m, .err = err, .binary_ok = binary_outputs};
+    return rt_infer_run_pool(m, body, len, header_len, binary_outputs, NULL, res, err);
+}
+
+int rt_infer_run_pool(const KilnModel *m, const char *body, size_t len, size_t header_len,
+                      int binary_outputs, KilnThreadPool *pool, RtInferResult *res,
+                      char err[RT_ERR_LEN]) {
+    Request r = {.m = m, .err = err, .binary_ok = binary_outputs, .pool = pool};
     uint64_t t0 = now_ns();
     json_error_t jerr;
     int st;

@@ -81,6 +81,11 @@ typedef struct RtInferResult {
  * Safe to call from many threads at once. */
 int rt_infer_run(const KilnModel *m, const char *body, size_t len, size_t header_len,
                  int binary_outputs, RtInferResult *res, char err[RT_ERR_LEN]);
+/* The same, with run() given pool (NULL: the calling thread only), which
+ * this call owns until it returns (kiln_model.h). */
+int rt_infer_run_pool(const KilnModel *m, const char *body, size_t len, size_t header_len,
+                      int binary_outputs, KilnThreadPool *pool, RtInferResult *res,
+                      char err[RT_ERR_LEN]);
 
 /* Runs one request (body, len bytes, not NUL-terminated) on m, which
  * passed rt_meta_check(). Returns RT_STATUS_OK with the response in

@@ -34,6 +34,8 @@
  */
 #include "server.h"
 
+#include "pool.h"
+
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -141,6 +143,7 @@ struct Worker {
     Conn *pending;             /* accepted, not yet adopted */
     Conn *table[CONN_BUCKETS]; /* adopted, by evcon */
     RtMetrics metrics;         /* written by this worker only */
+    KilnPool *pool;            /* its requests' threads; NULL with --threads-per-request 1 */
 };
 
 static uint64_t now_ns(void) {
@@ -858,7 +861,8 @@ static void infer_handle(Exchange *x, uint64_t t0) {
     char err[RT_ERR_LEN];
     RtInferResult res;
     uint64_t t1 = now_ns();
-    int st = rt_infer_run(s->m, body, len, header_len, 1, &res, err);
+    int st = rt_infer_run_pool(s->m, body, len, header_len, 1,
+                               w->pool ? kiln_pool_abi(w->pool) : NULL, &res, err);
     if (res.id[0] && !x->request_id[0]) snprintf(x->request_id, sizeof x->request_id, "%s", res.id);
     if (st != RT_STATUS_OK) {
         reply_error(x, st, err);
@@ -1157,6 +1161,11 @@ static int worker_setup(Worker *w, char err[RT_ERR_LEN]) {
     }
     w->listen_fd = w->fd;
     w->fd = -1; /* evhttp owns it now */
+    if (o->threads_per_request > 1 && !(w->pool = kiln_pool_create(o->threads_per_request))) {
+        snprintf(err, RT_ERR_LEN, "cannot start worker %d's %d threads for its requests", w->index,
+                 o->threads_per_request - 1);
+        return -1;
+    }
     return 0;
 }
 
@@ -1172,6 +1181,7 @@ static void worker_teardown(Worker *w) {
     if (w->adopt_ev) event_free(w->adopt_ev);
     if (w->base) event_base_free(w->base);
     if (w->fd >= 0) close(w->fd);
+    kiln_pool_destroy(w->pool);
 }
 
 static void sleep_ms(int ms) {
@@ -1239,6 +1249,21 @@ int rt_server_run(const KilnModel *m, const RtServeOptions *o, FILE *log, char e
         w->started = 1;
     }
 
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 0 && (long)o->workers * o->threads_per_request > cores) {
+        rt_buf_init(&b);
+        log_begin(&b, "warning");
+        rt_buf_printf(&b,
+                      ",\"message\":\"%d workers x %d threads per request = %ld threads on %ld "
+                      "cores: requests will compete for the cores; give --workers %ld or fewer "
+                      "with --threads-per-request %d\",\"workers\":%d,"
+                      "\"threads_per_request\":%d,\"cores\":%ld",
+                      o->workers, o->threads_per_request, (long)o->workers * o->threads_per_request,
+                      cores,
+                      cores / o->threads_per_request > 0 ? cores / o->threads_per_request : 1,
+                      o->threads_per_request, o->workers, o->threads_per_request, cores);
+        log_end(s.log_fd, &b);
+    }
     rt_buf_init(&b);
     log_begin(&b, "ready");
     rt_buf_puts(&b, ",\"host\":");

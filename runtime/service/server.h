@@ -48,7 +48,8 @@ typedef struct RtServeOptions {
     const char *host;        /* an IPv4 or IPv6 literal, or "localhost" */
     int port;                /* 0: any free port (the ready line says which) */
     int workers;             /* >= 1 event-loop threads */
-    int threads_per_request; /* recorded; each request runs on one thread */
+    int threads_per_request; /* >= 1: each worker runs its requests on a pool of this many
+                                threads (itself and threads_per_request - 1 more) */
     size_t max_body_bytes;   /* larger bodies get 413 */
     int timeout_ms;          /* read/write inactivity per connection, and the drain bound */
     int request_timeout_ms;  /* a whole request, from its first byte (or accept) */

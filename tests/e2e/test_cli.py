@@ -130,9 +130,12 @@ if ok:
     ok = ok and info["inputs"][0] == {"name": "transaction", "dtype": "float", "shape": [-1, 30],
                                       "dims": ["batch", "30"]}
     ok = ok and info["symbols"] == [{"name": "batch", "min": 1, "max": 4096}]
-    ok = ok and info["workspace"].keys() == {"min_bytes", "max_bytes", "bytes"}
+    ok = ok and info["workspace"].keys() == {"min_bytes", "max_bytes", "bytes",
+                                             "lower_bound_bytes"}
     ok = ok and isinstance(info["workspace"]["min_bytes"], int)
     ok = ok and 0 < info["workspace"]["min_bytes"] < info["workspace"]["max_bytes"]
+    # The most bytes live at once (at the upper bounds): the plan cannot need less.
+    ok = ok and 0 < info["workspace"]["lower_bound_bytes"] <= info["workspace"]["max_bytes"]
 check("inspect --json has its keys in order, with their types", ok, r.stdout + r.stderr)
 odd_name = os.path.join(tmp, "bad\udcff\x01name.onnx")  # not UTF-8 on disk
 with open(MODEL, "rb") as src, open(os.fsencode(odd_name), "wb") as dst:

@@ -15,6 +15,15 @@ that read values of the enclosing graph.
   when compiled (no If left after fold-control), the branch inlined;
 - a Loop with a constant trip count and scan outputs, and a Scan (opset 9)
   in reverse along axis 1, both from onnx.helper;
+- torch.jit.script loops that build lists (exported as SequenceEmpty,
+  SequenceInsert and ConcatFromSequence, which kiln compiles to scan
+  outputs): a for over x.shape[1] with torch.stack and torch.cat, compiled
+  once with dynamic batch and length and served at several lengths, and a
+  while loop whose condition the data decides, served at 1 to 9
+  iterations;
+- a Loop whose trip count is a request input, with a scan output: bounded
+  by --loop-bound, a request past the bound gets a 400 naming the Loop
+  node, and bad --loop-bound flags exit 2;
 - malformed subgraphs (a missing else_branch, a body with the wrong output
   count): exit 1 with an error naming the node.
 
@@ -143,8 +152,33 @@ try:
                 y = torch.relu(self.b(x)) - 1.0
             return y
 
+    class ForList(torch.nn.Module):
+        """A recurrence over x.shape[1] collecting every step in two lists."""
+
+        def forward(self, x):
+            h = torch.zeros(x.shape[0], x.shape[2])
+            ys = []
+            zs = []
+            for i in range(x.shape[1]):
+                h = torch.tanh(h * 0.5 + x[:, i])
+                ys.append(h)
+                zs.append(h * 2.0 - x[:, i])
+            return torch.stack(ys, 1), torch.cat(zs, 0), h
+
+    class WhileList(torch.nn.Module):
+        """Grows h until it is large: the data decides the iterations."""
+
+        def forward(self, x):
+            h = x
+            ys = []
+            while bool(h.abs().sum() < 100.0):
+                h = h * 1.5 + 0.25
+                ys.append(h)
+            return torch.stack(ys), h
+
     torch.manual_seed(0)
     steps, vad = torch.jit.script(Steps()), torch.jit.script(Vad())
+    for_list, while_list = torch.jit.script(ForList()), torch.jit.script(WhileList())
 
     @check("torch.jit.script loop with a run-time trip count (clamped to 8): exported to Loop, "
            "compiled once, served at trip counts 0, 1, 5, 100 and two batch sizes; matches torch "
@@ -183,6 +217,52 @@ try:
             cases.append((f"b{b} sr={sr}", {"x": x, "sr": np.array([sr], dtype=np.int64)},
                           {"y": want}))
         serve_and_compare(path, exe, "vad", cases)
+
+    @check("torch.jit.script for over x.shape[1] appending to lists (torch.stack on axis 1, "
+           "torch.cat on axis 0): compiled once with dynamic batch and length, served at "
+           "lengths 1, 5, 17 and 40; matches torch and ORT")
+    def _():
+        import onnx
+        path = os.path.join(TMP, "for_list.onnx")
+        torch.onnx.export(for_list, (torch.from_numpy(rng_floats(2, 5, 3)),), path,
+                          opset_version=17, input_names=["x"], output_names=["ys", "zs", "h"],
+                          dynamic_axes={"x": {0: "batch", 1: "seq"}})
+        ops = {n.op_type for n in onnx.load(path).graph.node}
+        require({"Loop", "SequenceEmpty", "ConcatFromSequence"} <= ops,
+                f"the export has no list in a Loop: {sorted(ops)}")
+        exe = os.path.join(TMP, "for_list")
+        kiln_compile(path, exe, "for_list")
+        cases = []
+        for k, (b, t) in enumerate([(2, 5), (1, 1), (3, 17), (1, 40)]):
+            x = rng_floats(b, t, 3, seed=20 + k)
+            with torch.no_grad():
+                ys, zs, h = for_list(torch.from_numpy(x))
+            cases.append((f"b{b} seq={t}", {"x": x},
+                          {"ys": ys.numpy(), "zs": zs.numpy(), "h": h.numpy()}))
+        serve_and_compare(path, exe, "for_list", cases)
+
+    @check("torch.jit.script while loop whose condition the data decides, appending to a "
+           "list: served at 1 to 9 iterations (the stacked output's length is the count); "
+           "matches torch and ORT")
+    def _():
+        path = os.path.join(TMP, "while_list.onnx")
+        torch.onnx.export(while_list, (torch.from_numpy(rng_floats(2, 3)),), path,
+                          opset_version=17, input_names=["x"], output_names=["ys", "h"],
+                          dynamic_axes={"x": {0: "batch"}})
+        exe = os.path.join(TMP, "while_list")
+        kiln_compile(path, exe, "while_list")
+        cases, counts = [], []
+        for k, (b, scale) in enumerate([(2, 0.01), (1, 80.0), (3, 1.0), (2, 20.0)]):
+            r = rng_floats(b, 3, seed=30 + k)
+            x = (r * np.float32(scale / np.abs(r).sum())).astype(np.float32)  # sum |x| = scale
+            with torch.no_grad():
+                ys, h = while_list(torch.from_numpy(x))
+            counts.append(ys.shape[0])
+            cases.append((f"b{b} x*{scale}", {"x": x}, {"ys": ys.numpy(), "h": h.numpy()}))
+        require(len(set(counts)) >= 3 and min(counts) == 1,
+                f"the cases do not vary the iterations enough: {counts}")
+        print(f"        iterations per case: {counts}")
+        serve_and_compare(path, exe, "while_list", cases)
 except ImportError as e:
     suite.expect("torch is importable", False, str(e))
 
@@ -289,6 +369,67 @@ def _():
                 compare(f"{name} {n} vs ORT", got[n], v, RTOL, ATOL)
         else:
             print(f"        ONNX Runtime comparison skipped: {ORT_WHY}")
+
+
+@check("Loop with a request-time trip count and a scan output, --loop-bound L=6: served at "
+       "M = 0, 3 and 6 (matches numpy); M = 7 gets a 400 naming the Loop node and the bound, "
+       "and the server goes on serving; bad --loop-bound flags exit 2")
+def _():
+    from onnx import TensorProto, helper
+    f32, i64, b = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=f32),
+         helper.make_node("Mul", ["acc_in", "fi"], ["scaled"]),
+         helper.make_node("Add", ["scaled", "x"], ["acc_out"]),
+         helper.make_node("Identity", ["c_in"], ["c_out"]),
+         helper.make_node("Identity", ["acc_out"], ["slice"])],
+        "body", [helper.make_tensor_value_info("i", i64, []),
+                 helper.make_tensor_value_info("c_in", b, []),
+                 helper.make_tensor_value_info("acc_in", f32, None)],
+        [helper.make_tensor_value_info(n, t, None) for n, t in
+         (("c_out", b), ("acc_out", f32), ("slice", f32))])
+    g = helper.make_graph(
+        [helper.make_node("Loop", ["M", "", "x"], ["final", "stack"], name="L", body=body)],
+        "runtime_m", [helper.make_tensor_value_info("M", i64, [1]),
+                      helper.make_tensor_value_info("x", f32, ["batch", 4])],
+        [helper.make_tensor_value_info("final", f32, None),
+         helper.make_tensor_value_info("stack", f32, None)])
+    path = save_model(g, "runtime_m", opset=13)
+    exe = os.path.join(TMP, "runtime_m")
+    rc, out, err = run([args.kiln, "compile", path, "-o", exe, "--name", "runtime_m",
+                        "--loop-bound", "L=6"], timeout=300)
+    require(rc == 0, "kiln compile --loop-bound L=6: " + describe(rc, out, err))
+    srv = Server(exe, "--workers", "1")
+    try:
+        for k, m in enumerate([3, 0, 6, 7, 2]):
+            x = rng_floats(2, 4, seed=40 + k)
+            r, outs = srv.client.infer("runtime_m", {"M": np.array([m], dtype=np.int64), "x": x})
+            if m > 6:
+                body = r.body.decode(errors="replace") if isinstance(r.body, bytes) else r.body
+                require(r.status == 400, f"M={m}: status {r.status}, expected 400: {body[:300]}")
+                for w in ("'L' (Loop)", "at most 6", "--loop-bound"):
+                    require(w in body, f"M={m}: the error does not say {w!r}: {body[:400]}")
+                print(f"        M={m}: {body[:200]}")
+                continue
+            require(r.status == 200, f"M={m}: status {r.status}: {r.body[:300]!r}")
+            acc, stack = x.copy(), []
+            for i in range(m):
+                acc = acc * np.float32(i) + x
+                stack.append(acc)
+            want = np.stack(stack) if stack else np.zeros((0, 2, 4), np.float32)
+            compare(f"M={m} final", outs["final"], acc, RTOL, ATOL)
+            require(outs["stack"].shape == want.shape,
+                    f"M={m}: stack has shape {outs['stack'].shape}, expected {want.shape}")
+            compare(f"M={m} stack", outs["stack"], want, RTOL, ATOL)
+    finally:
+        srv.stop()
+    for flag, words in [("nosuch=3", ("no Loop node named 'nosuch'",)),
+                        ("L=-1", ("--loop-bound 'L=-1'", "[NODE=]N")),
+                        ("many", ("--loop-bound 'many'",))]:
+        rc, so, se = run([args.kiln, "check", path, "--loop-bound", flag], timeout=60)
+        require(rc == 2, f"--loop-bound {flag}: exit {rc}, expected 2: {describe(rc, so, se)}")
+        for w in words:
+            require(w in se, f"--loop-bound {flag}: the error does not say {w!r}:\n{se}")
 
 
 @check("malformed subgraphs (If without else_branch, a Loop body with the wrong output count): "

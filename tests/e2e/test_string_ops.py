@@ -5,7 +5,11 @@ gives one empty string), ASCII LOWER/UPPER/NONE case changes, [C] and
 [1, C] inputs of a dynamic length, served with BYTES inputs and outputs,
 two normalizers chained (the second reads strings the first wrote into the
 workspace), `kiln run` over a numpy bytes (.npy |S) input, and a string
-longer than the case change takes (a 400 naming the node).
+longer than the case change takes (a 400 naming the node); Cast to and
+from strings over HTTP: floats to their shortest round-trip text (numpy's
+repr digits), integers to decimal, texts (with "NaN", "+INF", "-inf", "1e3",
+"100.5") to float and int32, and a text that is no number (a 400 naming
+the node).
 
     /usr/bin/python3 tests/e2e/test_string_ops.py --kiln BUILD/kiln \
         --build-dir BUILD --source-dir SRC
@@ -157,6 +161,78 @@ try:
             w = spec_normalize(words, "UPPER", 0, STOP)
             require(got.shape == (1, len(w)) and [b.decode() for b in got[0]] == w,
                     f"case {k}: got {got!r}, expected [{w!r}]")
+
+    @check("Cast float and int64 to string (shortest round-trip text, as numpy's repr has its "
+           "digits) and string to float and int32 over HTTP; a text that is no number gets a "
+           "400 naming the node")
+    def _():
+        F, I64, I32 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32
+        nodes = [helper.make_node("Cast", ["f"], ["f_text"], name="f2s", to=S),
+                 helper.make_node("Cast", ["i"], ["i_text"], name="i2s", to=S),
+                 helper.make_node("Cast", ["t"], ["t_float"], name="s2f", to=F),
+                 helper.make_node("Cast", ["t"], ["t_int"], name="s2i", to=I32),
+                 helper.make_node("Cast", ["t_float"], ["t_text"], name="back", to=S)]
+        _, cpath = save(nodes, [helper.make_tensor_value_info("f", F, ["n"]),
+                                helper.make_tensor_value_info("i", I64, ["m"]),
+                                helper.make_tensor_value_info("t", S, ["k"])],
+                        [helper.make_tensor_value_info(o, t, None) for o, t in
+                         (("f_text", S), ("i_text", S), ("t_float", F), ("t_int", I32),
+                          ("t_text", S))],
+                        "casts")
+        exe = compile_model(cpath, "casts")
+        rng = np.random.default_rng(7)
+        f = np.concatenate([rng.standard_normal(200).astype(np.float32),
+                            (rng.standard_normal(50) * 1e20).astype(np.float32),
+                            (rng.standard_normal(50) * 1e-20).astype(np.float32),
+                            np.array([0.1, 1e-7, 123456.0, 3.0, -0.0, 2.5e-45, 3.4028235e38],
+                                     np.float32)])
+        i = np.array([0, -1, 7, 2**63 - 1, -2**63, 1234567890123], np.int64)
+        texts = ["0.5", "-3", "NaN", "+INF", "-inf", "1e3", "100.5", " 42", "-2147483648"]
+        want_i = [0, -3, None, None, None, 1000, 100, 42, -2147483648]  # None: no int32
+        srv = Server(exe, "--workers", "1")
+        try:
+            def req(tx):
+                return {"inputs": [
+                    {"name": "f", "shape": [len(f)], "datatype": "FP32",
+                     "data": [float(x) for x in f]},
+                    {"name": "i", "shape": [len(i)], "datatype": "INT64", "data": i.tolist()},
+                    {"name": "t", "shape": [len(tx)], "datatype": "BYTES", "data": tx}]}
+
+            def digits(u):
+                return len(u.lower().split("e")[0].replace("-", "").replace(".", "").lstrip("0"))
+
+            # NaN and INF read as floats but not as int32: that cast gets the others.
+            r = srv.client.post_json("/v2/models/casts/infer", req(texts))
+            msg = r.json().get("error", "") if r.status == 400 else ""
+            require(r.status == 400 and "node 's2i' (Cast)" in msg and "string 2" in msg,
+                    f"NaN to int32: status {r.status}, error {r.body[:300]!r}")
+            good = [t for t, w in zip(texts, want_i) if w is not None]
+            r = srv.client.post_json("/v2/models/casts/infer", req(good))
+            require(r.status == 200, f"status {r.status}: {r.body[:300]!r}")
+            got = {o["name"]: o["data"] for o in r.json()["outputs"]}
+            for x, t in zip(f, got["f_text"]):
+                require(np.float32(t) == x and np.signbit(np.float32(t)) == np.signbit(x),
+                        f"{x!r} gave {t!r}, which reads back as {np.float32(t)!r}")
+                require(digits(t) <= max(digits(str(x)), 1),
+                        f"{x!r} gave {t!r}, longer than numpy's {str(x)!r}")
+            require(got["i_text"] == [str(v) for v in i.tolist()],
+                    f"int64 texts {got['i_text']!r}")
+            wf = np.array([np.float32(t) for t in good], np.float32)
+            require(np.array_equal(np.array(got["t_float"], np.float32), wf),
+                    f"string to float: {got['t_float']!r}, expected {wf!r}")
+            wi = [w for w in want_i if w is not None]
+            require(got["t_int"] == wi, f"string to int32: {got['t_int']!r}, expected {wi!r}")
+            require(got["t_text"] == ["0.5", "-3", "1000", "100.5", "42", "-2147483600"],
+                    f"float to string again: {got['t_text']!r}")
+            print(f"        {len(f)} floats read back exactly, none longer than numpy's text")
+            for bad in (["1.5", "twelve"], ["0", "3000000000"]):
+                r = srv.client.post_json("/v2/models/casts/infer", req(bad))
+                msg = r.json().get("error", "") if r.status == 400 else ""
+                require(r.status == 400 and "'s2" in msg and "not a number" in msg,
+                        f"{bad!r}: status {r.status}, error {r.body[:300]!r}")
+                print(f"        {bad!r}: {msg}")
+        finally:
+            srv.stop()
 
 except CheckFailed as e:
     suite.record("setup", False, str(e))

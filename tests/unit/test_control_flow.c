@@ -100,7 +100,7 @@ static void test_fold_control_inlines_the_branch_a_constant_if_takes(void **stat
     assert_null(strstr(printed(s, g), "If"));
 }
 
-static void test_loop_scan_outputs_need_a_trip_count_known_when_compiled(void **state) {
+static void test_loop_scan_outputs_are_counted_at_run_time_within_a_bound(void **state) {
     State *s = *state;
     const char *text = "graph g opset 17 (t.onnx)\n"
                        "  input  %m: i64[]\n"
@@ -109,15 +109,32 @@ static void test_loop_scan_outputs_need_a_trip_count_known_when_compiled(void **
                        "  %v2: f32[2] = Neg 'L/neg' (%v)\n"
                        "  %vf: f32[2], %st: f32[?] = Loop.end 'L' (%ci, %v2, %v2)\n"
                        "  output %st\n";
+    /* M is a request input: the stack's length is a data-dependent symbol,
+     * bounded by kiln's default, and each iteration is checked. */
     Graph *g = parse_ok(s, text);
-    assert_int_equal(pass_infer_shapes(g, &s->c.d), -1);
-    const char *msg = capture_text(&s->c);
-    assert_non_null(strstr(msg, "node 'L' (Loop.end): its 1 scan output(s) stack one slice per "
-                                "iteration, but the number of iterations is not known"));
-    assert_non_null(strstr(msg, "trip count M is computed when the model runs"));
+    assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
+    Value *st = ir_value_find(g, "st");
+    Node *l = g->nodes[0];
+    assert_int_equal(st->shape.rank, 2);
+    assert_int_equal(st->shape.dims[1], 2);
+    int sym = dim_sym_of(st->shape.dims[0]);
+    assert_true(sym >= 0);
+    assert_int_equal(dim_sym_data_bound(sym), DIM_DEFAULT_HI);
+    assert_int_equal(l->plan_kind, PLAN_LOOP);
+    assert_int_equal(l->plan.loop->bound, DIM_DEFAULT_HI);
+    assert_int_equal(l->plan.loop->checked, 1);
 
-    /* With M a constant 3 and no condition, the stack is [3, 2]. */
-    capture_reset(&s->c);
+    /* --loop-bound L=7 (the attribute the driver sets) bounds it instead. */
+    g = parse_ok(s, text);
+    ir_attr_set(g->nodes[0], "kiln_loop_bound", ATTR_INT)->i = 7;
+    assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
+    st = ir_value_find(g, "st");
+    assert_int_equal(dim_sym_data_bound(dim_sym_of(st->shape.dims[0])), 7);
+    assert_int_equal(g->nodes[0]->plan.loop->bound, 7);
+    assert_int_equal(g->nodes[0]->plan.loop->checked, 1);
+
+    /* With M a constant 3 and no condition, the stack is [3, 2], unchecked. */
+    g = parse_ok(s, text);
     Value *m = ir_value_find(g, "m");
     static const int64_t three = 3;
     m->data = (void *)&three;
@@ -126,10 +143,53 @@ static void test_loop_scan_outputs_need_a_trip_count_known_when_compiled(void **
     g->inputs[0] = ir_value_find(g, "x");
     g->inputs[0]->input_index = 0;
     assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
-    Value *st = ir_value_find(g, "st");
+    st = ir_value_find(g, "st");
     assert_int_equal(st->shape.rank, 2);
     assert_int_equal(st->shape.dims[0], 3);
     assert_int_equal(st->shape.dims[1], 2);
+    assert_int_equal(g->nodes[0]->plan.loop->bound, 3);
+    assert_int_equal(g->nodes[0]->plan.loop->checked, 0);
+
+    /* Without M, a condition the body never changes never ends: refused. */
+    g = parse_ok(s, "graph g opset 17 (t.onnx)\n"
+                    "  input  %x: f32[2]\n"
+                    "  %i: i64[], %ci: bool[], %v: f32[2] = Loop 'L' (_, _, %x)\n"
+                    "  %v2: f32[2] = Neg 'L/neg' (%v)\n"
+                    "  %vf: f32[2], %st: f32[?] = Loop.end 'L' (%ci, %v2, %v2)\n"
+                    "  output %st\n");
+    assert_int_equal(pass_infer_shapes(g, &s->c.d), -1);
+    const char *msg = capture_text(&s->c);
+    assert_non_null(strstr(msg, "node 'L' (Loop.end): it has no trip count M and its body never "
+                                "changes the condition, so once it starts it never ends"));
+}
+
+static void test_loop_body_reads_its_iteration_number_as_a_bounded_symbol(void **state) {
+    State *s = *state;
+    /* test_loop11's shape: x[i:i+1] in a body of 5 iterations has length 1. */
+    Graph *g = parse_ok(s, "graph g opset 17 (t.onnx)\n"
+                           "  input  %y: f32[1]\n"
+                           "  init   %m: i64[] = {5}\n"
+                           "  init   %x: f32[5] = {1 2 3 4 5}\n"
+                           "  init   %one: i64[] = {1}\n"
+                           "  init   %ax: i64[1] = {0}\n"
+                           "  %i: i64[], %ci: bool[], %v: f32[1] = Loop 'L' (%m, _, %y)\n"
+                           "  %e: i64[] = Add 'L/add' (%i, %one)\n"
+                           "  %s0: i64[1] = Unsqueeze 'L/u0' (%i, %ax)\n"
+                           "  %s1: i64[1] = Unsqueeze 'L/u1' (%e, %ax)\n"
+                           "  %sl: f32[?] = Slice 'L/slice' (%x, %s0, %s1)\n"
+                           "  %v2: f32[1] = Add 'L/acc' (%v, %sl)\n"
+                           "  %vf: f32[1], %st: f32[?] = Loop.end 'L' (%ci, %v2, %v2)\n"
+                           "  output %vf\n"
+                           "  output %st\n");
+    assert_int_equal(pass_fold_constants(g, &s->c.d), 0);
+    assert_int_equal(pass_infer_shapes(g, &s->c.d), 0);
+    const LoopPlan *p = g->nodes[0]->plan.loop;
+    assert_int_equal(p->bound, 5);
+    assert_int_equal(dim_sym_data_bound(dim_sym_of(p->iter)), 4);
+    Value *sl = ir_value_find(g, "sl");
+    assert_int_equal(sl->shape.rank, 1);
+    assert_int_equal(sl->shape.dims[0], 1);
+    assert_int_equal(ir_value_find(g, "st")->shape.dims[0], 5);
 }
 
 static int overlap(const Value *a, const Value *b) {
@@ -175,7 +235,8 @@ int main(void) {
         T(test_infer_shapes_gives_the_if_the_shape_both_branches_agree_on),
         T(test_infer_shapes_refuses_branches_of_different_shapes_naming_the_if),
         T(test_fold_control_inlines_the_branch_a_constant_if_takes),
-        T(test_loop_scan_outputs_need_a_trip_count_known_when_compiled),
+        T(test_loop_scan_outputs_are_counted_at_run_time_within_a_bound),
+        T(test_loop_body_reads_its_iteration_number_as_a_bounded_symbol),
         T(test_plan_memory_keeps_what_a_loop_reads_alive_across_iterations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

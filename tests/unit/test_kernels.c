@@ -146,10 +146,26 @@ static void run_gemm(const GemmRun *r) {
             for (int64_t j = 0; j < N; j++)
                 Bp[((j / 32) * K + k) * 32 + j % 32] = B[k * b_rs + j * b_cs];
         kiln_gemm_packed_f32(M, N, K, A, a_rs, a_cs, Bp, C, c_rs, c_cs, r->alpha, r->beta, r->epi,
-                             Y);
+                             Y, 0, 1);
     } else {
         kiln_gemm_f32(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, c_cs, r->alpha, r->beta,
-                      r->epi, Y);
+                      r->epi, Y, 0, 1);
+    }
+    /* Split into n_tasks parts (threads run them; here one after another),
+     * the result is bitwise the same. */
+    static const int64_t splits[] = {2, 3, 5, 8, 64};
+    for (size_t s = 0; s < sizeof splits / sizeof *splits; s++) {
+        float *Ys = out_buf(M * N);
+        for (int64_t t = 0; t < splits[s]; t++)
+            if (r->packed)
+                kiln_gemm_packed_f32(M, N, K, A, a_rs, a_cs, Bp, C, c_rs, c_cs, r->alpha, r->beta,
+                                     r->epi, Ys, t, splits[s]);
+            else
+                kiln_gemm_f32(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, c_cs, r->alpha,
+                              r->beta, r->epi, Ys, t, splits[s]);
+        assert_memory_equal(Ys, Y, sizeof(float) * (size_t)(M * N));
+        check_guard(Ys, M * N);
+        free(Ys);
     }
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
@@ -264,7 +280,7 @@ static void test_gemm_reads_unaligned_operands(void **state) {
     enum { M = 16, N = 64, K = 5 };
     float *Abuf = rand_buf(M * K + 1), *Bbuf = rand_buf(K * N + 1), *Y = out_buf(M * N + 1);
     const float *A = Abuf + 1, *B = Bbuf + 1;
-    kiln_gemm_f32(M, N, K, A, K, 1, B, N, 1, NULL, 0, 0, 1.0f, 0.0f, KILN_EPI_NONE, Y + 1);
+    kiln_gemm_f32(M, N, K, A, K, 1, B, N, 1, NULL, 0, 0, 1.0f, 0.0f, KILN_EPI_NONE, Y + 1, 0, 1);
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double acc = 0, mag = 0;
@@ -295,7 +311,14 @@ static void test_matmul_multiplies_each_batch_and_can_share_b(void **state) {
             float *A = rand_buf(mode == 2 ? M * K : batch * M * K);
             float *B = rand_buf(mode == 1 ? K * N : batch * K * N);
             float *Y = out_buf(batch * M * N);
-            kiln_matmul_f32(batch, M, N, K, A, a_bs, B, b_bs, Y);
+            kiln_matmul_f32(batch, M, N, K, A, a_bs, B, b_bs, Y, 0, 1);
+            for (int64_t nt = 2; nt <= 9; nt += 7) { /* fewer and more tasks than items */
+                float *Ys = out_buf(batch * M * N);
+                for (int64_t t = 0; t < nt; t++)
+                    kiln_matmul_f32(batch, M, N, K, A, a_bs, B, b_bs, Ys, t, nt);
+                assert_memory_equal(Ys, Y, sizeof(float) * (size_t)(batch * M * N));
+                free(Ys);
+            }
             for (int64_t b = 0; b < batch; b++)
                 for (int64_t i = 0; i < M; i++)
                     for (int64_t j = 0; j < N; j++) {

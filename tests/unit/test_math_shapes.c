@@ -3,6 +3,7 @@
  * element types and attribute forms they refuse.
  */
 #include "fixture.h"
+#include "kiln_model.h"
 
 #define N DIM_N
 
@@ -115,14 +116,31 @@ static void test_clip_plan_holds_attribute_bounds_before_opset_11_and_inputs_aft
     assert_false(b->plan.clip->has_min || b->plan.clip->has_max);
 }
 
-static void test_cast_to_string_is_refused_with_a_hint(void **state) {
+static void test_cast_of_float16_to_string_is_refused_with_a_hint(void **state) {
     State *s = *state;
     Graph *g = gb_graph(s->a, 13);
-    Node *n = gb_node(g, OP_CAST, "c", "y", 1, gb_input(g, "x", DT_F32, SHP(2)));
+    Node *n = gb_node(g, OP_CAST, "c", "y", 1, gb_input(g, "x", DT_F16, SHP(2)));
     gb_attr_int(n, "to", DT_STRING);
     const char *msg = infer_fails(s, g);
-    assert_non_null(strstr(msg, "node 'c' (Cast): cast from float to string is not supported"));
+    assert_non_null(strstr(msg, "node 'c' (Cast): cast from float16 to string is not supported"));
     assert_non_null(strstr(msg, "hint: "));
+}
+
+static void test_cast_of_float_to_string_keeps_its_texts_in_scratch(void **state) {
+    State *s = *state;
+    Graph *g = gb_graph(s->a, 13);
+    Node *n = gb_node(g, OP_CAST, "c", "y", 1, gb_input(g, "x", DT_F32, SHP(2, 3)));
+    gb_attr_int(n, "to", DT_STRING);
+    infer_ok(s, g);
+    assert_int_equal(gb_out(n)->dtype, DT_STRING);
+    assert_int_equal(n->scratch, 6 * KILN_CAST_STRING_BYTES);
+    assert_true(op_info(OP_CAST)->flags & OPF_SCRATCH_KEEP);
+    Graph *h = gb_graph(s->a, 13);
+    Node *m = gb_node(h, OP_CAST, "c", "y", 1, gb_input(h, "x", DT_STRING, SHP(4)));
+    gb_attr_int(m, "to", DT_I32);
+    infer_ok(s, h);
+    assert_int_equal(gb_out(m)->dtype, DT_I32);
+    assert_int_equal(m->scratch, 0);
 }
 
 static void test_cast_like_takes_the_second_inputs_type(void **state) {
@@ -156,7 +174,8 @@ int main(void) {
         T(test_prelu_slope_must_broadcast_to_x),
         T(test_clip_bounds_must_be_scalars),
         T(test_clip_plan_holds_attribute_bounds_before_opset_11_and_inputs_after),
-        T(test_cast_to_string_is_refused_with_a_hint),
+        T(test_cast_of_float16_to_string_is_refused_with_a_hint),
+        T(test_cast_of_float_to_string_keeps_its_texts_in_scratch),
         T(test_cast_like_takes_the_second_inputs_type),
         T(test_bitshift_needs_a_direction),
     };

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "dwconv.h"
 #include "nn.h"
 
 static float frand(uint32_t *s) {
@@ -28,7 +29,7 @@ static float *rand_buf(size_t n, uint32_t seed) {
 
 static void assert_close(const float *a, const float *b, size_t n, float tol) {
     for (size_t i = 0; i < n; i++)
-        if (fabsf(a[i] - b[i]) > tol * (1.0f + fabsf(b[i]))) {
+        if (!(fabsf(a[i] - b[i]) <= tol * (1.0f + fabsf(b[i])))) { /* NaN fails too */
             print_error("element %zu: %g, expected %g\n", i, a[i], b[i]);
             fail();
         }
@@ -80,8 +81,9 @@ static void check_conv(int N, int G, int C, int M, int IH, int IW, int KH, int K
     naive_conv(N, G, C, M, IH, IW, OH, OW, KH, KW, S, T, P, x, w, b, lo, hi, want);
     float *wp = pack(w, G, M, K);
     float *col = malloc((size_t)kiln_conv_scratch_floats(K, OH * OW) * sizeof(float));
+    int epi = isinf(lo) && isinf(hi) ? KILN_EPI_NONE : KILN_EPI_CLAMP;
     kiln_conv_f32(N, G, C, M, 1, IH, IW, 1, OH, OW, 1, KH, KW, 1, S, S, 1, T, T, 0, P, P, x, wp, b,
-                  lo, hi, col, got);
+                  NULL, epi, lo, hi, col, got, 0, 1);
     assert_close(got, want, ny, 1e-4f);
     free(x), free(w), free(b), free(want), free(got), free(wp), free(col);
 }
@@ -107,6 +109,38 @@ static void test_conv_clamps_to_the_epilogue_bounds(void **state) {
     check_conv(1, 1, 3, 8, 9, 9, 3, 3, 1, 1, 1, 1, 0.0f, 0.5f);
 }
 
+/* Every split (task, n_tasks), run one task after the other, gives the
+ * whole: y = relu(conv + b + r), r the residual. */
+static void check_conv_split(int N, int C, int M, int IH, int IW, int KH, int S, int P) {
+    int OH = (IH + 2 * P - KH) / S + 1, OW = (IW + 2 * P - KH) / S + 1, K = C * KH * KH;
+    float *x = rand_buf((size_t)(N * C * IH * IW), 7), *w = rand_buf((size_t)(M * K), 8);
+    float *b = rand_buf((size_t)M, 9);
+    size_t ny = (size_t)(N * M * OH * OW);
+    float *r = rand_buf(ny, 10);
+    float *want = malloc(ny * sizeof(float)), *got = malloc(ny * sizeof(float));
+    naive_conv(N, 1, C, M, IH, IW, OH, OW, KH, KH, S, 1, P, x, w, b, -INFINITY, INFINITY, want);
+    for (size_t i = 0; i < ny; i++)
+        want[i] = want[i] + r[i] > 0.0f ? want[i] + r[i] : 0.0f;
+    float *wp = pack(w, 1, M, K);
+    float *col = malloc((size_t)kiln_conv_scratch_floats(K, OH * OW) * sizeof(float));
+    for (int n_tasks = 1; n_tasks <= KILN_CONV_MAX_TASKS + 2; n_tasks++) {
+        for (size_t i = 0; i < ny; i++)
+            got[i] = NAN;
+        for (int t = 0; t < n_tasks; t++)
+            kiln_conv_f32(N, 1, C, M, 1, IH, IW, 1, OH, OW, 1, KH, KH, 1, S, S, 1, 1, 1, 0, P, P, x,
+                          wp, b, r, KILN_EPI_RELU, 0.0f, 0.0f, col, got, t, n_tasks);
+        assert_close(got, want, ny, 1e-4f);
+    }
+    free(x), free(w), free(b), free(r), free(want), free(got), free(wp), free(col);
+}
+
+static void test_conv_tasks_split_pixels_and_channels_and_add_the_residual(void **state) {
+    (void)state;
+    check_conv_split(2, 5, 20, 30, 31, 3, 1, 1); /* several pixel blocks per image */
+    check_conv_split(1, 64, 40, 7, 7, 3, 1, 1);  /* one pixel block: channel chunks */
+    check_conv_split(1, 9, 3, 12, 12, 1, 1, 0);  /* 1x1 read in place, one channel block */
+}
+
 static void test_depthwise_conv_matches_the_definition(void **state) {
     (void)state;
     int N = 2, G = 6, IH = 11, IW = 9, K = 3, S = 2, P = 1;
@@ -116,16 +150,10 @@ static void test_depthwise_conv_matches_the_definition(void **state) {
     size_t ny = (size_t)(N * G * OH * OW);
     float *want = malloc(ny * sizeof(float)), *got = malloc(ny * sizeof(float));
     naive_conv(N, G, 1, 1, IH, IW, OH, OW, K, K, S, 1, P, x, w, b, 0.0f, 6.0f, want);
-    /* Pads after: whatever the last window needs beyond the input. */
-    int EH = (OH - 1) * S + K - IH - P, EW = (OW - 1) * S + K - IW - P;
-    EH = EH < 0 ? 0 : EH;
-    EW = EW < 0 ? 0 : EW;
-    float *pad =
-        malloc((size_t)kiln_conv_dw_scratch_floats(1, IH, IW, 0, P, P, 0, EH, EW) * sizeof(float));
-    kiln_conv_dw_f32(N, G, 1, IH, IW, 1, OH, OW, 1, K, K, 1, S, S, 1, 1, 1, 0, P, P, 0, EH, EW, x,
-                     w, b, 0.0f, 6.0f, pad, got);
+    kiln_conv_dw_f32(N, G, 1, 1, IH, IW, 1, OH, OW, 1, K, K, 1, S, S, 1, 1, 1, 0, P, P, x, w, b,
+                     KILN_EPI_CLAMP, 0.0f, 6.0f, got, 0, 1);
     assert_close(got, want, ny, 1e-5f);
-    free(x), free(w), free(b), free(want), free(got), free(pad);
+    free(x), free(w), free(b), free(want), free(got);
 }
 
 static void test_conv_transpose_is_the_adjoint_of_conv(void **state) {
@@ -223,6 +251,7 @@ int main(void) {
         cmocka_unit_test(test_conv_matches_the_definition_with_strides_dilations_and_groups),
         cmocka_unit_test(test_conv_covers_wide_and_narrow_pixel_tiles),
         cmocka_unit_test(test_conv_clamps_to_the_epilogue_bounds),
+        cmocka_unit_test(test_conv_tasks_split_pixels_and_channels_and_add_the_residual),
         cmocka_unit_test(test_depthwise_conv_matches_the_definition),
         cmocka_unit_test(test_conv_transpose_is_the_adjoint_of_conv),
         cmocka_unit_test(test_maxpool_skips_pads_and_reports_row_or_column_major_indices),
