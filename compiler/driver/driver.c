@@ -62,12 +62,30 @@ static int apply_loop_bounds(Graph *g, const DriverOptions *o, Diag *d) {
     return rc;
 }
 
+/* Whether name is an entry of the comma-separated list. */
+static int pass_listed(const char *list, const char *name) {
+    size_t len = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == len && strncmp(p, name, len) == 0) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
 static int run_pipeline(Graph *g, const DriverOptions *o, const char *until, Diag *d) {
     if (apply_loop_bounds(g, o, d)) return -1;
     if (o->dump_after && strcmp(o->dump_after, "import") == 0) ir_graph_print(g, stdout);
     int n;
     const PassInfo *pipeline = passes_pipeline(&n);
+    /* KILN_SKIP_PASSES=a,b (a developer's aid, like KILN_NOINLINE_KERNELS):
+     * leaves out those optimisation passes, to measure what one buys.
+     * Analysis passes always run. */
+    const char *skip = getenv("KILN_SKIP_PASSES");
     for (int i = 0; i < n; i++) {
+        if (skip && !pipeline[i].analysis && pass_listed(skip, pipeline[i].name)) continue;
         int before = diag_count(d);
         int rc = pipeline[i].fn(g, d);
         /* A pass that reports an error returns -1 (and is treated as failed
