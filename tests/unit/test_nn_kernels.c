@@ -183,6 +183,38 @@ static void test_conv_transpose_is_the_adjoint_of_conv(void **state) {
     free(x), free(w), free(y), free(cx), free(wt), free(ty);
 }
 
+/* Without indices the interior columns take a vectorised path; its values
+ * must be those of the path with indices (one output at a time), bit for
+ * bit, NaN included, over kernels, strides, dilations, pads and ceil-mode
+ * output sizes that put windows past the input's end. */
+static void test_maxpool_interior_path_matches_the_indexed_one(void **state) {
+    (void)state;
+    const int IH = 9, IW = 13;
+    float *x = rand_buf((size_t)(2 * IH * IW), 11);
+    x[3 * IW + 5] = NAN;
+    x[IH * IW + 7] = NAN;
+    for (int k = 1; k <= 4; k++)
+        for (int s = 1; s <= 3; s++)
+            for (int t = 1; t <= 2; t++)
+                for (int p = 0; p < k && p <= 2; p++) {
+                    int span = t * (k - 1) + 1;
+                    if (IW + 2 * p < span || IH + 2 * p < span) continue;
+                    /* ceil mode: one more output when the stride leaves a rest */
+                    int OH = (IH + 2 * p - span + s - 1) / s + 1;
+                    int OW = (IW + 2 * p - span + s - 1) / s + 1;
+                    size_t ny = (size_t)(2 * OH * OW);
+                    float *got = malloc(ny * sizeof(float)), *want = malloc(ny * sizeof(float));
+                    int64_t *ind = malloc(ny * sizeof(int64_t));
+                    kiln_maxpool_f32(2, 1, IH, IW, 1, OH, OW, 1, k, k, 1, s, s, 1, t, t, 0, p, p, x,
+                                     got, NULL, 0);
+                    kiln_maxpool_f32(2, 1, IH, IW, 1, OH, OW, 1, k, k, 1, s, s, 1, t, t, 0, p, p, x,
+                                     want, ind, 0);
+                    assert_memory_equal(got, want, ny * sizeof(float));
+                    free(got), free(want), free(ind);
+                }
+    free(x);
+}
+
 static void test_maxpool_skips_pads_and_reports_row_or_column_major_indices(void **state) {
     (void)state;
     /* 1x1x3x4, 2x2 windows, stride 2, pad 1: outputs 2x3. */
@@ -255,6 +287,7 @@ int main(void) {
         cmocka_unit_test(test_depthwise_conv_matches_the_definition),
         cmocka_unit_test(test_conv_transpose_is_the_adjoint_of_conv),
         cmocka_unit_test(test_maxpool_skips_pads_and_reports_row_or_column_major_indices),
+        cmocka_unit_test(test_maxpool_interior_path_matches_the_indexed_one),
         cmocka_unit_test(test_avgpool_divides_by_the_valid_or_padded_window),
         cmocka_unit_test(test_batchnorm_and_instancenorm_normalise_per_channel),
         cmocka_unit_test(test_global_pools_and_lrn),
