@@ -89,30 +89,66 @@ INLINE float dw_point(const float *restrict x, const float *restrict w, float bi
  * the pads add w * 0, so the sums are those of the row path. 2-D only. */
 #define DWP_MAX 4096
 
-#define DWP_ROW(VT, VW, EVEN)                                                                      \
+/* The inputs of a tap for outputs [ow, ow + VW) of a row: lanes q[0],
+ * q[SW], ..., as in DW_BLOCK. */
+#define DWP_LOAD(VT, VW, q, v, ...)                                                                \
+    do {                                                                                           \
+        if (SW == 1) {                                                                             \
+            v = *(const VT *)(q);                                                                  \
+        } else if (SW == 2) {                                                                      \
+            VT l_ = *(const VT *)(q), h_ = *(const VT *)((q) + VW - 1);                            \
+            v = __builtin_shufflevector(l_, h_, __VA_ARGS__);                                      \
+        } else {                                                                                   \
+            for (int j_ = 0; j_ < VW; j_++)                                                        \
+                v[j_] = (q)[j_ * SW];                                                              \
+        }                                                                                          \
+    } while (0)
+
+/* Rows [oh, oh + R) of the output, R 1 or 4, into t (64 floats a row), in
+ * vectors of VW: R independent accumulators a tap, so that the FMAs'
+ * latency overlaps (one chain of 25 taps per 7-wide row kept the 7x7
+ * stage latency-bound). Named accumulators, not an array, so that they
+ * stay in registers when the tap loops do not unroll. */
+#define DWP_ROWS(VT, VW, R, ...)                                                                   \
     do {                                                                                           \
         for (int64_t ow = 0; ow < OW; ow += VW) {                                                  \
-            VT acc_ = (VT){0} + bias;                                                              \
+            VT a0_ = (VT){0} + bias, a1_ = a0_, a2_ = a0_, a3_ = a0_;                              \
             for (int64_t kh = 0; kh < KH; kh++) {                                                  \
                 const float *restrict xr_ = xp + (oh * SH + kh * TH) * XW + ow * SW;               \
                 const float *restrict wr_ = w + kh * KW;                                           \
                 for (int64_t kw = 0; kw < KW; kw++) {                                              \
                     const float *restrict q_ = xr_ + kw * TW;                                      \
+                    float wk_ = wr_[kw];                                                           \
                     VT v_;                                                                         \
-                    if (SW == 1) {                                                                 \
-                        v_ = *(const VT *)q_;                                                      \
-                    } else if (SW == 2) {                                                          \
-                        VT l_ = *(const VT *)q_, h_ = *(const VT *)(q_ + VW - 1);                  \
-                        v_ = __builtin_shufflevector(l_, h_, EVEN);                                \
-                    } else {                                                                       \
-                        for (int j_ = 0; j_ < VW; j_++)                                            \
-                            v_[j_] = q_[j_ * SW];                                                  \
+                    DWP_LOAD(VT, VW, q_, v_, __VA_ARGS__);                                         \
+                    a0_ += wk_ * v_;                                                               \
+                    if (R == 4) {                                                                  \
+                        DWP_LOAD(VT, VW, q_ + SH * XW, v_, __VA_ARGS__);                           \
+                        a1_ += wk_ * v_;                                                           \
+                        DWP_LOAD(VT, VW, q_ + 2 * SH * XW, v_, __VA_ARGS__);                       \
+                        a2_ += wk_ * v_;                                                           \
+                        DWP_LOAD(VT, VW, q_ + 3 * SH * XW, v_, __VA_ARGS__);                       \
+                        a3_ += wk_ * v_;                                                           \
                     }                                                                              \
-                    acc_ += wr_[kw] * v_;                                                          \
                 }                                                                                  \
             }                                                                                      \
-            *(VT *)(t + ow) = acc_;                                                                \
+            *(VT *)(t + ow) = a0_;                                                                 \
+            if (R == 4) {                                                                          \
+                *(VT *)(t + 64 + ow) = a1_;                                                        \
+                *(VT *)(t + 128 + ow) = a2_;                                                       \
+                *(VT *)(t + 192 + ow) = a3_;                                                       \
+            }                                                                                      \
         }                                                                                          \
+    } while (0)
+
+#define DWP_VW(R)                                                                                  \
+    do {                                                                                           \
+        if (VW == 16)                                                                              \
+            DWP_ROWS(v16, 16, R, EVEN16);                                                          \
+        else if (VW == 8)                                                                          \
+            DWP_ROWS(v8, 8, R, EVEN8);                                                             \
+        else                                                                                       \
+            DWP_ROWS(v4, 4, R, EVEN4);                                                             \
     } while (0)
 
 /* The padded buffer's row length for outputs in vectors of VW: the taps of
@@ -127,7 +163,7 @@ INLINE void dw_plane_padded(const float *restrict x, const float *restrict w, fl
                             int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t TH, int64_t TW,
                             int64_t PH, int64_t PW, int64_t VW, int64_t XH, int64_t XW, int epi,
                             float a, float b) {
-    float xp[DWP_MAX], t[64];
+    float xp[DWP_MAX];
     for (int64_t i = 0; i < XH * XW; i++)
         xp[i] = 0.0f;
     /* Pads of XH or XW or more leave the buffer all zeros (and ih + PH
@@ -135,16 +171,18 @@ INLINE void dw_plane_padded(const float *restrict x, const float *restrict w, fl
     for (int64_t ih = 0; PH < XH && PW < XW && ih < IH && ih + PH < XH; ih++)
         for (int64_t iw = 0; iw < IW && iw + PW < XW; iw++)
             xp[(ih + PH) * XW + iw + PW] = x[ih * IW + iw];
-    for (int64_t oh = 0; oh < OH; oh++) {
-        if (VW == 16)
-            DWP_ROW(v16, 16, EVEN16);
-        else if (VW == 8)
-            DWP_ROW(v8, 8, EVEN8);
+    float t[4 * 64];
+    for (int64_t oh = 0, R; oh < OH; oh += R) {
+        R = oh + 4 <= OH ? 4 : 1;
+        if (R == 4)
+            DWP_VW(4);
         else
-            DWP_ROW(v4, 4, EVEN4);
-        float *restrict yr = y + oh * OW;
-        for (int64_t j = 0; j < OW; j++)
-            yr[j] = kiln_epilogue_f32(epi, a, b, t[j]);
+            DWP_VW(1);
+        for (int64_t r = 0; r < R; r++) {
+            float *restrict yr = y + (oh + r) * OW;
+            for (int64_t j = 0; j < OW; j++)
+                yr[j] = kiln_epilogue_f32(epi, a, b, t[r * 64 + j]);
+        }
     }
 }
 
