@@ -206,6 +206,21 @@ void kiln_lrn_f32(int64_t N, int64_t C, int64_t S, int64_t size, float alpha, fl
 MAXPOOL(float, f32, float)
 MAXPOOL(double, f64, double)
 MAXPOOL(_Float16, f16, float)
+
+/* kiln_maxpool_f32 without indices, split over threads: the planes
+ * (image, channel) among the tasks, each computed as the unsplit kernel
+ * does. */
+void kiln_maxpool_split_f32(int64_t NC, int64_t ID, int64_t IH, int64_t IW, int64_t OD, int64_t OH,
+                            int64_t OW, int64_t KD, int64_t KH, int64_t KW, int64_t SD, int64_t SH,
+                            int64_t SW, int64_t TD, int64_t TH, int64_t TW, int64_t PD, int64_t PH,
+                            int64_t PW, const float *restrict x, float *restrict y, int64_t task,
+                            int64_t n_tasks) {
+    int64_t c0 = n_tasks > 1 ? NC * task / n_tasks : 0,
+            c1 = n_tasks > 1 ? NC * (task + 1) / n_tasks : NC;
+    if (c0 >= c1) return;
+    kiln_maxpool_f32(c1 - c0, ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, TD, TH, TW, PD, PH,
+                     PW, x + c0 * ID * IH * IW, y + c0 * OD * OH * OW, 0, 0);
+}
 MAXPOOL(int8_t, i8, int)
 MAXPOOL(uint8_t, u8, int)
 
