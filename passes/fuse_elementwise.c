@@ -152,6 +152,13 @@ static int chain_add(Chain *c, Node *n, const Value *from, const Shape *s) {
     return 1;
 }
 
+/* A list attribute of n entries added to k; the caller sets its array. */
+static Attr *list_attr(Node *k, const char *name, AttrKind kind, int n) {
+    Attr *a = ir_attr_add(k, name, kind);
+    a->n = n;
+    return a;
+}
+
 static void chain_emit(Graph *g, Chain *c) {
     Node *last = c->nodes[c->n - 1];
     const char *name = arena_printf(g->arena, "%s..%s", c->nodes[0]->name, last->name);
@@ -178,21 +185,11 @@ static void chain_emit(Graph *g, Chain *c) {
         }
         n->dead = 1;
     }
-    Attr *a = ir_attr_add(k, "steps", ATTR_STRINGS);
-    a->n = c->n;
-    a->strings = steps;
-    a = ir_attr_add(k, "operands", ATTR_INTS);
-    a->n = c->n;
-    a->ints = ops;
-    a = ir_attr_add(k, "sides", ATTR_INTS);
-    a->n = c->n;
-    a->ints = sides;
-    a = ir_attr_add(k, "alpha", ATTR_FLOATS);
-    a->n = c->n;
-    a->floats = alpha;
-    a = ir_attr_add(k, "beta", ATTR_FLOATS);
-    a->n = c->n;
-    a->floats = beta;
+    list_attr(k, "steps", ATTR_STRINGS, c->n)->strings = steps;
+    list_attr(k, "operands", ATTR_INTS, c->n)->ints = ops;
+    list_attr(k, "sides", ATTR_INTS, c->n)->ints = sides;
+    list_attr(k, "alpha", ATTR_FLOATS, c->n)->floats = alpha;
+    list_attr(k, "beta", ATTR_FLOATS, c->n)->floats = beta;
     k->outputs[0]->producer = k;
 }
 
