@@ -221,6 +221,7 @@ static void chain_grow(Graph *g, Node *head) {
 
 int pass_fuse_elementwise(Graph *g, Diag *d) {
     (void)d;
+    assert(op_info(OP_CHAIN)->in_max >= KILN_CHAIN_MAX_IN); /* ops_fused.def */
     ir_graph_recount(g);
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
