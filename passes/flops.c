@@ -82,6 +82,12 @@ static int64_t flops_transcendental(const Node *n) {
     return mul(FLOPS_TRANSCENDENTAL, numel_out(n));
 }
 
+/* kiln.Chain: each step as its op alone would count. */
+static int64_t flops_chain(const Node *n) {
+    const Attr *steps = ir_attr(n, "steps");
+    return mul(FLOPS_TRANSCENDENTAL, mul(steps ? steps->n : 1, numel_out(n)));
+}
+
 static int64_t flops_variadic(const Node *n) {
     return mul(n->n_inputs - 1 + (n->op == OP_MEAN), numel_out(n));
 }

@@ -103,6 +103,9 @@ int pass_fuse_mobile(Graph *g, Diag *d);
  * epilogue. Only patterns whose intermediates nothing else reads. */
 int pass_fuse_transformer(Graph *g, Diag *d);
 int pass_fuse_gelu(Graph *g, Diag *d);
+/* Chains of float element-wise ops into one kiln.Chain node each
+ * (passes/fuse_elementwise.c). Run after the other fusions. */
+int pass_fuse_elementwise(Graph *g, Diag *d);
 
 /* Removes nodes whose outputs nothing uses. Preserves: everything else. */
 int pass_dce(Graph *g, Diag *d);

@@ -4,6 +4,7 @@
  * inferred and checked; the functions here recompute the same shapes, so
  * that inferring again (after a pass, in a test) gives what the fusion
  * kept, and refuse operands the kernels were not written for. */
+#include "kiln_kernel_abi.h"
 #include "shapes.h"
 
 /* kiln.Activation: the input's shape, float only. */
@@ -33,6 +34,43 @@ int shape_conv_vec(Node *n, Diag *d) {
     }
     Shape s = x->shape;
     s.dims[1] = w->shape.dims[0];
+    shapes_set(n, 0, DT_F32, &s);
+    n->scratch = 0;
+    return 0;
+}
+
+/* kiln.Chain: float operands; y has their broadcast shape. The steps
+ * must name ops a chain takes, one per operand list entry. */
+int shape_chain(Node *n, Diag *d) {
+    const Attr *steps = ir_attr(n, "steps"), *ops = ir_attr(n, "operands");
+    const Attr *sides = ir_attr(n, "sides"), *al = ir_attr(n, "alpha"), *be = ir_attr(n, "beta");
+    int ns = steps ? steps->n : 0;
+    if (!steps || steps->kind != ATTR_STRINGS || ns < 1 || ns > KILN_CHAIN_MAX_STEPS || !ops ||
+        ops->kind != ATTR_INTS || ops->n != ns || !sides || sides->kind != ATTR_INTS ||
+        sides->n != ns || !al || al->kind != ATTR_FLOATS || al->n != ns || !be ||
+        be->kind != ATTR_FLOATS || be->n != ns) {
+        diag_node(d, n, "its steps, operands, sides, alpha and beta lists do not agree");
+        return -1;
+    }
+    for (int i = 0; i < ns; i++)
+        if (ops->ints[i] < -1 || ops->ints[i] >= n->n_inputs) {
+            diag_node(d, n, "step %d reads operand %lld; the node has %d", i,
+                      (long long)ops->ints[i], n->n_inputs);
+            return -1;
+        }
+    Shape s = shapes_in(n, 0)->shape;
+    for (int i = 0; i < n->n_inputs; i++) {
+        Value *x = shapes_in(n, i);
+        if (x->dtype != DT_F32) {
+            diag_node(d, n, "operand '%s' is %s (float only)", x->name, dtype_onnx_name(x->dtype));
+            return -1;
+        }
+        Shape t = s;
+        if (i && shapes_broadcast(n, &t, &x->shape, &s)) {
+            diag_node(d, n, "operand '%s' does not broadcast with the others", x->name);
+            return -1;
+        }
+    }
     shapes_set(n, 0, DT_F32, &s);
     n->scratch = 0;
     return 0;

@@ -227,6 +227,26 @@ KILN_FOR_MATH_TYPES(KILN_DECLARE_CHECK_DIVISOR)
                           float beta);
 KILN_FOR_MATH_TYPES(KILN_DECLARE_UNARY)
 
+/* kiln_chain_f32 (kmath_ops.h): a chain of float element-wise steps in one
+ * pass. The accumulator starts as operand 0's element; each step replaces
+ * it with op(acc) (UNARY: a KILN_UN_* op with parameters a, b), acc OP v
+ * or v OP acc (BINARY, BINARY_REV: a KILN_BIN_* op, v the element of
+ * operand `operand`), acc OP acc (SELF), or acc clamped to [a, b] as Clip
+ * does (CLAMP). */
+enum {
+    KILN_CHAIN_UNARY,
+    KILN_CHAIN_BINARY,
+    KILN_CHAIN_BINARY_REV,
+    KILN_CHAIN_SELF,
+    KILN_CHAIN_CLAMP
+};
+#define KILN_CHAIN_MAX_IN 6
+#define KILN_CHAIN_MAX_STEPS 16
+typedef struct KilnChainStep {
+    int32_t kind, op, operand;
+    float a, b;
+} KilnChainStep;
+
 /* y = a OP b as bool, op one of KILN_BIN_EQ..KILN_BIN_GE. */
 #define KILN_DECLARE_COMPARE(T, sfx, kind)                                                         \
     void kiln_compare_##sfx(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d3,                \

@@ -17,7 +17,7 @@
 #include "kernels.h"
 #include "kmath_ops.h"
 
-#define MAX_OPERANDS 3
+#define MAX_OPERANDS KILN_CHAIN_MAX_IN
 
 /* The merged loop nest of an elementwise op: four dims (padded with 1s
  * in front) and the strides of each operand. */
@@ -258,6 +258,56 @@ int emit_where(Codegen *cg, const Node *n) {
         args[4 + 5 * j] = cg_addr(cg, n->inputs[j]);
     args[19] = cg_addr(cg, y);
     return cg_call_typed(cg, n, "where", y->dtype, args, 20);
+}
+
+/* --- chains ------------------------------------------------------------------------ */
+
+/* kiln.Chain (passes/fuse_elementwise.c): its steps as a constant table
+ * for kiln_chain_f32, which folds each step's switch once inlined. */
+int emit_chain(Codegen *cg, const Node *n) {
+    const Attr *steps = ir_attr(n, "steps"), *ops = ir_attr(n, "operands");
+    const Attr *sides = ir_attr(n, "sides"), *al = ir_attr(n, "alpha"), *be = ir_attr(n, "beta");
+    int ns = steps->n, k = n->n_inputs; /* shape_chain checked the lists */
+    KilnChainStep st[KILN_CHAIN_MAX_STEPS];
+    for (int i = 0; i < ns; i++) {
+        OpKind op = op_lookup(steps->strings[i]);
+        const OpKernel u = op_info(op)->kernel;
+        int64_t o = ops->ints[i];
+        st[i] = (KilnChainStep){KILN_CHAIN_UNARY, u.op, o < 0 ? 0 : (int32_t)o, al->floats[i],
+                                be->floats[i]};
+        if (op == OP_CLIP) {
+            st[i].kind = KILN_CHAIN_CLAMP;
+        } else if (u.kind == KERNEL_BINARY) {
+            st[i].kind = o < 0            ? KILN_CHAIN_SELF
+                         : sides->ints[i] ? KILN_CHAIN_BINARY_REV
+                                          : KILN_CHAIN_BINARY;
+        } else if (u.kind != KERNEL_UNARY) {
+            diag_node(cg->d, n, "step %d, %s, is not an element-wise op", i, steps->strings[i]);
+            return -1;
+        }
+    }
+    const Value *y = n->outputs[0];
+    const Shape *ins[MAX_OPERANDS];
+    for (int j = 0; j < k; j++)
+        ins[j] = &n->inputs[j]->shape;
+    Layout l;
+    if (math_layout(cg, n, &y->shape, ins, k, &l)) return -1;
+    enum { NARGS = 7 + 5 * KILN_CHAIN_MAX_IN };
+    LLVMValueRef args[NARGS];
+    args[0] = cg_i64(cg, ns);
+    args[1] = cg_const_bytes(cg, st, sizeof(KilnChainStep) * (size_t)ns, 4, "chain_steps");
+    for (int i = 0; i < 4; i++)
+        args[2 + i] = cg_sym_value(cg, l.dims[i]);
+    for (int j = 0; j < KILN_CHAIN_MAX_IN; j++) {
+        int from = j < k ? j : 0; /* unused slots: operand 0 again, never read */
+        args[6 + 5 * j] = cg_addr(cg, n->inputs[from]);
+        for (int i = 0; i < 4; i++)
+            args[7 + 5 * j + i] = cg_sym_value(cg, l.st[from][i]);
+    }
+    args[NARGS - 1] = cg_addr(cg, y);
+    Sym work = cg_sym_mul(elementwise_work(&y->shape), cg_sym(ns));
+    cg_call_split(cg, work, "kiln_chain_f32", args, NARGS);
+    return 0;
 }
 
 /* --- unary -------------------------------------------------------------------------- */

@@ -197,6 +197,12 @@ int emit_maxpool(Codegen *cg, const Node *n) {
     k = push_geom(cg, &g, "IOKSTP", args, k);
     args[k++] = cg_addr(cg, n->inputs[0]);
     args[k++] = cg_addr(cg, n->outputs[0]);
+    if (n->inputs[0]->dtype == DT_F32 && !(n->n_outputs > 1 && n->outputs[1])) {
+        /* Work: an output's window, one compare per element. */
+        const Shape *ys = &n->outputs[0]->shape;
+        Sym work = cg_sym_mul(cg_sym_prod(ys, 0, ys->rank), cg_sym(g.K[0] * g.K[1] * g.K[2]));
+        return cg_call_split_typed(cg, n, "maxpool_split", DT_F32, work, args, k);
+    }
     args[k++] = n->n_outputs > 1 && n->outputs[1] ? cg_addr(cg, n->outputs[1])
                                                   : LLVMConstPointerNull(cg->ptr);
     args[k++] = cg_i32(cg, (int)ir_attr_int(n, "storage_order", 0));

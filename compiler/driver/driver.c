@@ -62,12 +62,30 @@ static int apply_loop_bounds(Graph *g, const DriverOptions *o, Diag *d) {
     return rc;
 }
 
+/* Whether name is an entry of the comma-separated list. */
+static int pass_listed(const char *list, const char *name) {
+    size_t len = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == len && strncmp(p, name, len) == 0) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
 static int run_pipeline(Graph *g, const DriverOptions *o, const char *until, Diag *d) {
     if (apply_loop_bounds(g, o, d)) return -1;
     if (o->dump_after && strcmp(o->dump_after, "import") == 0) ir_graph_print(g, stdout);
     int n;
     const PassInfo *pipeline = passes_pipeline(&n);
+    /* KILN_SKIP_PASSES=a,b (a developer's aid, like KILN_NOINLINE_KERNELS):
+     * leaves out those optimisation passes, to measure what one buys.
+     * Analysis passes always run. */
+    const char *skip = getenv("KILN_SKIP_PASSES");
     for (int i = 0; i < n; i++) {
+        if (skip && !pipeline[i].analysis && pass_listed(skip, pipeline[i].name)) continue;
         int before = diag_count(d);
         int rc = pipeline[i].fn(g, d);
         /* A pass that reports an error returns -1 (and is treated as failed
@@ -385,6 +403,16 @@ static int write_release(const DriverOptions *o, Codegen *cg, PkgRelease *rel, c
     return rc;
 }
 
+/* KILN_TIME_PHASES=1: print how long each compile phase took to stderr. */
+static double phase_mark(const char *phase, double since) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (phase && getenv("KILN_TIME_PHASES"))
+        fprintf(stderr, "kiln: %-8s %.3f s\n", phase, now - since);
+    return now;
+}
+
 int driver_compile(const DriverOptions *o) {
     Diag d;
     diag_init(&d, stderr);
@@ -411,7 +439,11 @@ int driver_compile(const DriverOptions *o) {
     int rc = -1;
     char sha[65];
 
-    if (load(a, o, &g, sha, &d) || run_pipeline(g, o, NULL, &d)) goto out;
+    double t = phase_mark(NULL, 0);
+    if (load(a, o, &g, sha, &d)) goto out;
+    t = phase_mark("import", t);
+    if (run_pipeline(g, o, NULL, &d)) goto out;
+    t = phase_mark("passes", t);
     CodegenOptions co = {
         o->triple, release_cpu(o), o->opt_level, model_name(a, o), o->version ? o->version : "1",
         sha,       NULL,           o->trees};
@@ -432,6 +464,7 @@ int driver_compile(const DriverOptions *o) {
     HeaderModel hm = {co.name, co.version, header_ident(a, co.name)};
     if (embed) codegen_set_symbol(cg, arena_printf(a, "kiln_model_%s", hm.ident));
     if (codegen_build(cg, g, &d)) goto out;
+    t = phase_mark("codegen", t);
     /* Written under a temporary name and renamed into place only when
      * complete: a failed compile never leaves a partial -o file. */
     if (link_output_begin(o->out, tmp_out, &d)) goto out;
@@ -448,13 +481,16 @@ int driver_compile(const DriverOptions *o) {
             goto out;
     } else if (strcmp(o->emit, "exe") != 0) {
         if (codegen_emit_file(cg, dest, kind, &d)) goto out;
+        t = phase_mark("emit", t);
     } else {
         char obj[PATH_MAX + 16];
         if (link_tempdir_create(tmpdir, &d)) goto out;
         snprintf(obj, sizeof obj, "%s/model.o", tmpdir);
-        if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, &d) ||
-            link_service(tmpdir, obj, dest, o->out, o->triple ? codegen_triple(cg) : NULL, &d))
+        if (codegen_emit_file(cg, obj, CG_FILE_OBJECT, &d)) goto out;
+        t = phase_mark("emit", t);
+        if (link_service(tmpdir, obj, dest, o->out, o->triple ? codegen_triple(cg) : NULL, &d))
             goto out;
+        t = phase_mark("link", t);
     }
     if (embed && write_header(g, &hm, header, tmp_header, &d)) goto out;
     if (tmp_out[0]) {

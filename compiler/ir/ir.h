@@ -146,7 +146,7 @@ int shape_equal(const Shape *a, const Shape *b);
 char *shape_str(const Shape *s, char *buf, size_t len);
 
 /* The loop nest of an element-wise kernel call (kiln_binary_* and the
- * like, runtime/kiln_kernel_abi.h) computing out from k <= 3 broadcast
+ * like, runtime/kiln_kernel_abi.h) computing out from k <= LOOP_NEST_MAX_OPERANDS broadcast
  * operands: out's axes in four groups, one loop each. Size-1 axes are
  * dropped, and neighbouring axes along which every operand is contiguous
  * (or broadcast) share a loop. Group g covers axes [first[g], end[g]) of
@@ -154,6 +154,7 @@ char *shape_str(const Shape *s, char *buf, size_t len);
  * take trip counts (the product of out's dims over a group) and strides
  * (loop_nest_operand) from it, so they lay a call out alike. Returns the
  * number of groups needed; ln is filled only if that is at most 4. */
+#define LOOP_NEST_MAX_OPERANDS 6 /* k; kiln.Chain has the most */
 typedef struct LoopNest {
     int first[4], end[4];
 } LoopNest;

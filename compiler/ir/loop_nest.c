@@ -25,8 +25,8 @@ static void strides(const Shape *s, const Shape *out, Dim *st) {
 }
 
 int loop_nest_build(const Shape *out, const Shape *const *ins, int k, LoopNest *ln) {
-    assert(k >= 1 && k <= 3);
-    Dim st[3][IR_MAX_RANK], last[3];
+    assert(k >= 1 && k <= LOOP_NEST_MAX_OPERANDS);
+    Dim st[LOOP_NEST_MAX_OPERANDS][IR_MAX_RANK], last[LOOP_NEST_MAX_OPERANDS];
     int first[IR_MAX_RANK], end[IR_MAX_RANK], r = 0;
     for (int j = 0; j < k; j++)
         strides(ins[j], out, st[j]);

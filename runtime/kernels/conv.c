@@ -20,9 +20,10 @@
  * be read and replaced in the same pass.
  *
  * Tasks (task of n_tasks, at most KILN_CONV_MAX_TASKS of them working):
- * the units of work are (image, group, pixel block, channel chunk); the
- * channels are cut into chunks only when there are fewer pixel blocks
- * than tasks. Each task packs into its own slice of the scratch.
+ * the units of work are (image, group, pixel block, channel chunk). Pixel
+ * blocks the tasks cannot share evenly are narrowed first (to two vectors
+ * at the least); then, if still fewer than the tasks, the channels are
+ * cut into chunks. Each task packs into its own slice of the scratch.
  */
 #include "kmath.h"
 #include "nn.h"
@@ -231,6 +232,18 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
     int direct = KD * KH * KW == 1 && SD * SH * SW == 1 && PD == 0 && PH == 0 && PW == 0;
     int64_t parts = n_tasks < 1 ? 1 : min64(n_tasks, KILN_CONV_MAX_TASKS);
     if (task < 0 || task >= parts || P == 0 || M == 0) return;
+    if (parts > 1 && N * G * n_pb % parts != 0 && N * G * n_pb < 8 * parts) {
+        /* Pixel blocks that the tasks cannot share evenly: narrower blocks
+         * (whole vectors, two at the least), as many as a multiple of the
+         * tasks where they can be. That is cheaper than channel chunks,
+         * each of which packs the same block again, and a pixel's sum is
+         * the same whatever block it is in. */
+        int64_t want = (N * G * n_pb + parts - 1) / parts * parts;
+        int64_t per = (want + N * G - 1) / (N * G);
+        int64_t w = ((P + per - 1) / per + VEC - 1) / VEC * VEC;
+        nb = min64(nb, w < 2 * VEC ? 2 * VEC : w);
+        n_pb = (P + nb - 1) / nb;
+    }
     int64_t outer = N * G * n_pb, n_mc = 1;
     if (outer < parts) n_mc = min64(n_cb, (parts + outer - 1) / outer);
     int64_t cb_per = (n_cb + n_mc - 1) / n_mc, units = outer * n_mc;

@@ -2,12 +2,15 @@
  *
  * Tensors and geometry are as in nn.h: NCDHW, every convolution seen as
  * 3-D with unit leading dims, geometry in (D, H, W) triples. The kernel
- * reads the input where it is (no padded copy): each output row is split
+ * reads the input where it is (no padded copy) for planes more than 32
+ * outputs wide: each output row is split
  * into a left border, an interior where every tap of the window lies in
  * the row, and a right border; the interior is computed in vectors of
  * output pixels, the borders one pixel at a time with the taps that fall
- * inside. The activation epilogue (KILN_EPI_*, kiln_kernel_abi.h) is
- * applied to each row while it is still in L1.
+ * inside. Narrower 2-D planes (mobile nets' 14x14 and 7x7 stages, where
+ * most pixels are border pixels) are copied into a zeroed buffer with
+ * their pads and computed in whole vectors. The activation epilogue (KILN_EPI_*, kiln_kernel_abi.h)
+ * is applied to each row while it is still in L1.
  */
 #ifndef KILN_DWCONV_H
 #define KILN_DWCONV_H

@@ -315,6 +315,77 @@ void kiln_binary_split_f32(int op, int64_t d0, int64_t d1, int64_t d2, int64_t d
     }
 }
 
+/* One step of a chain on acc; v: the operands' elements. */
+static inline float chain_step(const KilnChainStep *st, float acc, const float *v) {
+    float o = v[st->operand];
+    switch (st->kind) {
+    case KILN_CHAIN_UNARY:
+        return unary_f32(st->op, acc, st->a, st->b);
+    case KILN_CHAIN_BINARY:
+        return binary_f32(st->op, acc, o);
+    case KILN_CHAIN_BINARY_REV:
+        return binary_f32(st->op, o, acc);
+    case KILN_CHAIN_SELF:
+        return binary_f32(st->op, acc, acc);
+    default: /* CLAMP, as kiln_clip_f32 */
+        acc = acc < st->a ? st->a : acc;
+        return acc > st->b ? st->b : acc;
+    }
+}
+
+/* One element of a chain. The steps are written out rather than looped
+ * over: at the call site n_steps and the table are constants, so each
+ * test and each step's switch fold away without relying on the loop
+ * unroller, and the element loop is one expression to vectorise. */
+#define CHAIN_STEP(i)                                                                              \
+    if ((i) < n_steps) acc = chain_step(&steps[i], acc, v);
+static inline float chain_one(int64_t n_steps, const KilnChainStep *steps, const float *v) {
+    _Static_assert(KILN_CHAIN_MAX_STEPS == 16, "chain_one writes out 16 steps");
+    float acc = v[0];
+    CHAIN_STEP(0)
+    CHAIN_STEP(1)
+    CHAIN_STEP(2) CHAIN_STEP(3) CHAIN_STEP(4) CHAIN_STEP(5) CHAIN_STEP(6) CHAIN_STEP(7)
+        CHAIN_STEP(8) CHAIN_STEP(9) CHAIN_STEP(10) CHAIN_STEP(11) CHAIN_STEP(12) CHAIN_STEP(13)
+            CHAIN_STEP(14) CHAIN_STEP(15) return acc;
+}
+
+void kiln_chain_f32(int64_t n_steps, const KilnChainStep *steps, int64_t d0, int64_t d1, int64_t d2,
+                    int64_t d3, const float *x0, int64_t s00, int64_t s01, int64_t s02, int64_t s03,
+                    const float *x1, int64_t s10, int64_t s11, int64_t s12, int64_t s13,
+                    const float *x2, int64_t s20, int64_t s21, int64_t s22, int64_t s23,
+                    const float *x3, int64_t s30, int64_t s31, int64_t s32, int64_t s33,
+                    const float *x4, int64_t s40, int64_t s41, int64_t s42, int64_t s43,
+                    const float *x5, int64_t s50, int64_t s51, int64_t s52, int64_t s53, float *y,
+                    int64_t task, int64_t n_tasks) {
+    _Static_assert(KILN_CHAIN_MAX_IN == 6, "kiln_chain_f32 takes six operands");
+    int64_t rows = d0 * d1 * d2, r0 = 0, r1 = rows, c0 = 0, c1 = d3;
+    if (n_tasks > 1 && rows >= n_tasks) {
+        r0 = rows * task / n_tasks;
+        r1 = rows * (task + 1) / n_tasks;
+    } else if (n_tasks > 1) { /* columns in whole blocks, as the vector loop steps */
+        int64_t blocks = (d3 + SPLIT_ALIGN - 1) / SPLIT_ALIGN;
+        c0 = blocks * task / n_tasks * SPLIT_ALIGN;
+        c1 = blocks * (task + 1) / n_tasks * SPLIT_ALIGN;
+        if (c1 > d3) c1 = d3;
+        if (c0 > d3) c0 = d3;
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t i2 = r % d2, q = r / d2, i1 = q % d1, i0 = q / d1;
+        const float *p0 = x0 + i0 * s00 + i1 * s01 + i2 * s02;
+        const float *p1 = x1 + i0 * s10 + i1 * s11 + i2 * s12;
+        const float *p2 = x2 + i0 * s20 + i1 * s21 + i2 * s22;
+        const float *p3 = x3 + i0 * s30 + i1 * s31 + i2 * s32;
+        const float *p4 = x4 + i0 * s40 + i1 * s41 + i2 * s42;
+        const float *p5 = x5 + i0 * s50 + i1 * s51 + i2 * s52;
+        float *py = y + r * d3;
+        for (int64_t i3 = c0; i3 < c1; i3++) {
+            const float v[6] = {p0[i3 * s03], p1[i3 * s13], p2[i3 * s23],
+                                p3[i3 * s33], p4[i3 * s43], p5[i3 * s53]};
+            py[i3] = chain_one(n_steps, steps, v);
+        }
+    }
+}
+
 #define CLASSIFY(T, sfx)                                                                           \
     void kiln_classify_##sfx(int op, int64_t n, const T *restrict x, uint8_t *restrict y) {        \
         for (int64_t i = 0; i < n; i++) {                                                          \

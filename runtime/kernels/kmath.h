@@ -15,6 +15,19 @@
 
 #include <stdint.h>
 
+/* n, a whole number with |n| < 2^22, as an int32, without a float to int
+ * conversion: the kernels are built with -fno-strict-float-cast-overflow,
+ * so a cast is a saturating conversion, which x86 vector code does one
+ * lane at a time. Adding 1.5 * 2^23 puts n in the low mantissa bits. */
+static inline int32_t kiln_whole_to_i32(float n) {
+    union {
+        float f;
+        int32_t i;
+    } u;
+    u.f = n + 12582912.0f;
+    return u.i - 0x4B400000;
+}
+
 static inline float kiln_expf(float x) {
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.37f ? 88.37f : x;
@@ -31,7 +44,7 @@ static inline float kiln_expf(float x) {
         int32_t i;
         float f;
     } scale;
-    scale.i = ((int32_t)n + 127) << 23;
+    scale.i = (kiln_whole_to_i32(n) + 127) << 23;
     return p * scale.f;
 }
 
@@ -72,7 +85,7 @@ static inline float kiln_expf_full(float x) {
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
     p = p * r * r + r + 1.0f;
-    int32_t ni = (int32_t)n, h = ni >> 1;
+    int32_t ni = kiln_whole_to_i32(n), h = ni >> 1;
     union {
         int32_t i;
         float f;

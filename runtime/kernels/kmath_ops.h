@@ -31,4 +31,19 @@ void kiln_classify_f16(int op, int64_t n, const _Float16 *restrict x, uint8_t *r
                          const T *restrict hi, T *restrict y);
 KILN_FOR_MATH_TYPES(KILN_DECLARE_CLIP)
 
+/* The steps (n_steps of them, KilnChainStep in kiln_kernel_abi.h) over
+ * the output's dims d0..d3, operand j at xj with strides sj0..sj3 (0 along
+ * broadcast dims; operands past the chain's count: operand 0 again, they
+ * are not read). y is dense; it may be operand 0 itself (each element is
+ * read before it is written). Split over threads like
+ * kiln_binary_split_f32. */
+void kiln_chain_f32(int64_t n_steps, const KilnChainStep *steps, int64_t d0, int64_t d1, int64_t d2,
+                    int64_t d3, const float *x0, int64_t s00, int64_t s01, int64_t s02, int64_t s03,
+                    const float *x1, int64_t s10, int64_t s11, int64_t s12, int64_t s13,
+                    const float *x2, int64_t s20, int64_t s21, int64_t s22, int64_t s23,
+                    const float *x3, int64_t s30, int64_t s31, int64_t s32, int64_t s33,
+                    const float *x4, int64_t s40, int64_t s41, int64_t s42, int64_t s43,
+                    const float *x5, int64_t s50, int64_t s51, int64_t s52, int64_t s53, float *y,
+                    int64_t task, int64_t n_tasks);
+
 #endif

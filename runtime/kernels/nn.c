@@ -123,21 +123,54 @@ void kiln_lrn_f32(int64_t N, int64_t C, int64_t S, int64_t size, float alpha, fl
 /* --- pooling ------------------------------------------------------------------- */
 
 /* The loops visit only window positions inside the input (valid_range per
- * output along each axis), so pads never take part in a maximum. */
+ * output along each axis), so pads never take part in a maximum. Without
+ * indices, the columns whose whole window lies inside the input (ow in
+ * [wa, wb)) are one run per output row, taken window tap by window tap
+ * across the run so that it vectorises: each output still sees its taps
+ * in the same order, and a maximum is one of its inputs, so the result
+ * is the same. */
 #define MAXPOOL(T, sfx, A)                                                                         \
     void kiln_maxpool_##sfx(int64_t NC, int64_t ID, int64_t IH, int64_t IW, int64_t OD,            \
                             int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW,            \
                             int64_t SD, int64_t SH, int64_t SW, int64_t TD, int64_t TH,            \
                             int64_t TW, int64_t PD, int64_t PH, int64_t PW, const T *restrict x,   \
                             T *restrict y, int64_t *restrict ind, int col_major) {                 \
+        int64_t wa, wb, wa1, wb1;                                                                  \
+        kiln_valid_range(OW, IW, SW, -PW, &wa, &wb);                                               \
+        kiln_valid_range(OW, IW, SW, (KW - 1) * TW - PW, &wa1, &wb1);                              \
+        wa = wa > wa1 ? wa : wa1;                                                                  \
+        wb = wb < wb1 ? wb : wb1;                                                                  \
         for (int64_t nc = 0; nc < NC; nc++)                                                        \
             for (int64_t od = 0; od < OD; od++)                                                    \
-                for (int64_t oh = 0; oh < OH; oh++)                                                \
+                for (int64_t oh = 0; oh < OH; oh++) {                                              \
+                    int64_t d0 = od * SD - PD, h0 = oh * SH - PH;                                  \
+                    int64_t kd_lo, kd_hi, kh_lo, kh_hi;                                            \
+                    kiln_valid_range(KD, ID, TD, d0, &kd_lo, &kd_hi);                              \
+                    kiln_valid_range(KH, IH, TH, h0, &kh_lo, &kh_hi);                              \
+                    int fast = !ind && kd_lo < kd_hi && kh_lo < kh_hi && KW > 0 && wa < wb;        \
+                    T *restrict yr = y + ((nc * OD + od) * OH + oh) * OW;                          \
+                    if (fast) {                                                                    \
+                        const T *restrict xw = x + wa * SW - PW;                                   \
+                        for (int64_t kd = kd_lo; kd < kd_hi; kd++)                                 \
+                            for (int64_t kh = kh_lo; kh < kh_hi; kh++) {                           \
+                                const T *restrict xr =                                             \
+                                    xw + ((nc * ID + d0 + kd * TD) * IH + h0 + kh * TH) * IW;      \
+                                int first = kd == kd_lo && kh == kh_lo;                            \
+                                for (int64_t kw = 0; kw < KW; kw++)                                \
+                                    for (int64_t o = 0; o < wb - wa; o++) {                        \
+                                        A v = (A)xr[o * SW + kw * TW];                             \
+                                        A cur = first && kw == 0 ? v : (A)yr[wa + o];              \
+                                        yr[wa + o] = (T)(v > cur ? v : cur);                       \
+                                    }                                                              \
+                            }                                                                      \
+                    }                                                                              \
                     for (int64_t ow = 0; ow < OW; ow++) {                                          \
-                        int64_t d0 = od * SD - PD, h0 = oh * SH - PH, w0 = ow * SW - PW;           \
-                        int64_t kd_lo, kd_hi, kh_lo, kh_hi, kw_lo, kw_hi;                          \
-                        kiln_valid_range(KD, ID, TD, d0, &kd_lo, &kd_hi);                          \
-                        kiln_valid_range(KH, IH, TH, h0, &kh_lo, &kh_hi);                          \
+                        int64_t w0 = ow * SW - PW;                                                 \
+                        if (fast && ow == wa) {                                                    \
+                            ow = wb - 1;                                                           \
+                            continue;                                                              \
+                        }                                                                          \
+                        int64_t kw_lo, kw_hi;                                                      \
                         kiln_valid_range(KW, IW, TW, w0, &kw_lo, &kw_hi);                          \
                         A best = 0;                                                                \
                         int64_t at = -1;                                                           \
@@ -159,20 +192,35 @@ void kiln_lrn_f32(int64_t N, int64_t C, int64_t S, int64_t size, float alpha, fl
                                     }                                                              \
                                 }                                                                  \
                             }                                                                      \
-                        int64_t o = ((nc * OD + od) * OH + oh) * OW + ow;                          \
-                        y[o] = (T)best;                                                            \
+                        yr[ow] = (T)best;                                                          \
                         if (ind) {                                                                 \
                             if (col_major && at >= 0) {                                            \
                                 int64_t w = at % IW, h = at / IW % IH, rest = at / (IW * IH);      \
                                 at = (rest * IW + w) * IH + h;                                     \
                             }                                                                      \
-                            ind[o] = at;                                                           \
+                            ind[((nc * OD + od) * OH + oh) * OW + ow] = at;                        \
                         }                                                                          \
                     }                                                                              \
+                }                                                                                  \
     }
 MAXPOOL(float, f32, float)
 MAXPOOL(double, f64, double)
 MAXPOOL(_Float16, f16, float)
+
+/* kiln_maxpool_f32 without indices, split over threads: the planes
+ * (image, channel) among the tasks, each computed as the unsplit kernel
+ * does. */
+void kiln_maxpool_split_f32(int64_t NC, int64_t ID, int64_t IH, int64_t IW, int64_t OD, int64_t OH,
+                            int64_t OW, int64_t KD, int64_t KH, int64_t KW, int64_t SD, int64_t SH,
+                            int64_t SW, int64_t TD, int64_t TH, int64_t TW, int64_t PD, int64_t PH,
+                            int64_t PW, const float *restrict x, float *restrict y, int64_t task,
+                            int64_t n_tasks) {
+    int64_t c0 = n_tasks > 1 ? NC * task / n_tasks : 0,
+            c1 = n_tasks > 1 ? NC * (task + 1) / n_tasks : NC;
+    if (c0 >= c1) return;
+    kiln_maxpool_f32(c1 - c0, ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, TD, TH, TW, PD, PH,
+                     PW, x + c0 * ID * IH * IW, y + c0 * OD * OH * OW, 0, 0);
+}
 MAXPOOL(int8_t, i8, int)
 MAXPOOL(uint8_t, u8, int)
 

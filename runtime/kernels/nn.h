@@ -107,6 +107,12 @@ KILN_DECLARE_MAXPOOL(double, f64, double)
 KILN_DECLARE_MAXPOOL(_Float16, f16, float)
 KILN_DECLARE_MAXPOOL(int8_t, i8, int)
 KILN_DECLARE_MAXPOOL(uint8_t, u8, int)
+/* kiln_maxpool_f32 with no indices, planes split over (task, n_tasks). */
+void kiln_maxpool_split_f32(int64_t NC, int64_t ID, int64_t IH, int64_t IW, int64_t OD, int64_t OH,
+                            int64_t OW, int64_t KD, int64_t KH, int64_t KW, int64_t SD, int64_t SH,
+                            int64_t SW, int64_t TD, int64_t TH, int64_t TW, int64_t PD, int64_t PH,
+                            int64_t PW, const float *restrict x, float *restrict y, int64_t task,
+                            int64_t n_tasks);
 
 /* Average pooling (no dilation), as kiln_maxpool. The divisor counts the
  * window's elements inside the input, or with count_include_pad those

@@ -226,6 +226,59 @@ def predict(exe, x, rid, request_path, what, input_name, output=None, timeout=60
     return resp, got
 
 
+# --- torchvision nets ----------------------------------------------------------------------
+
+# In one child process: torch is slow to import, and its exporter's
+# warnings should not mix with the checks' output.
+_TORCHVISION_EXPORT = r'''
+import sys, warnings
+import numpy as np, torch, torchvision
+warnings.filterwarnings("ignore")
+out, dynamic, names = sys.argv[1], sys.argv[2] == "1", sys.argv[3:]
+for name in names:
+    torch.manual_seed(0)
+    m = getattr(torchvision.models, name)(weights=None).eval()
+    x = torch.randn(1, 3, 224, 224)
+    axes = {"image": {0: "N"}, "logits": {0: "N"}} if dynamic else None
+    torch.onnx.export(m, x, f"{out}/{name}.onnx", opset_version=13, input_names=["image"],
+                      output_names=["logits"], dynamic_axes=axes)
+    # Reference FLOPs per image, from torch's own layers: 2 per multiply-add
+    # of every Conv2d (out elems * in_channels / groups * kernel taps) and
+    # Linear (in * out), plus their bias adds.
+    flops = [0]
+    def count(mod, inp, outp):
+        n = outp.numel() // outp.shape[0]
+        if isinstance(mod, torch.nn.Conv2d):
+            taps = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+        else:
+            taps = mod.in_features
+        flops[0] += 2 * n * taps + (n if mod.bias is not None else 0)
+    for mod in m.modules():
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+            mod.register_forward_hook(count)
+    with torch.no_grad():
+        y = m(x)
+    np.save(f"{out}/{name}_x.npy", x.numpy())
+    np.save(f"{out}/{name}_y.npy", y.numpy())
+    with open(f"{out}/{name}_flops.txt", "w") as f:
+        f.write(str(flops[0]))
+'''
+
+
+def export_torchvision(tmp, names, dynamic_batch=False, timeout=300):
+    """Exports torchvision nets (Debian's python3-torchvision, seeded random
+    weights, eval mode, opset 13, input "image" [1, 3, 224, 224] with a
+    dynamic batch if asked, output "logits") into tmp as NAME.onnx, with
+    NAME_x.npy (a seeded input), NAME_y.npy (torch's logits for it) and
+    NAME_flops.txt (torch's conv and linear layers' FLOPs per image)."""
+    script = os.path.join(tmp, "export_torchvision.py")
+    with open(script, "w") as f:
+        f.write(_TORCHVISION_EXPORT)
+    rc, out, err = run(["/usr/bin/python3", script, tmp, "1" if dynamic_batch else "0", *names],
+                       timeout=timeout, echo=False)
+    require(rc == 0, "torchvision export: " + describe(rc, out, err))
+
+
 # --- a sample's notebook and its artifacts -------------------------------------------------
 
 

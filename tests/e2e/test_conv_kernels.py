@@ -83,6 +83,17 @@ CASES += [
     Case("conv1d", 2, 4, 6, [37], 3, s=[2], pads=[1, 0]),
     Case("conv3d", 1, 3, 5, [5, 6, 7], [2, 3, 3], pads=[0, 1, 1, 1, 0, 1]),
     Case("conv3d_pw", 1, 4, 9, [3, 4, 5], 1, epi="silu"),
+    # Pixel tails at the shapes of resnet18's late layers (P = 1, 7, 49,
+    # 50, 196: a 1-pixel or 4-pixel last sub-panel), channel counts that
+    # are not a multiple of 8 or 16, several K blocks with the residual.
+    Case("tail_p1", 1, 40, 13, [1, 1], 3, pads=[1, 1, 1, 1], epi="residual_relu"),
+    Case("tail_p7", 1, 9, 20, [1, 7], 3, pads=[1, 1, 1, 1], epi="relu"),
+    Case("tail_p49_bigk", 1, 48, 19, [7, 7], 3, pads=[1, 1, 1, 1], epi="residual_relu"),
+    Case("tail_p49_s2", 1, 24, 17, [14, 14], 3, s=[2, 2], pads=[1, 1, 1, 1], epi="clip"),
+    Case("tail_p50", 1, 6, 25, [5, 10], 3, pads=[1, 1, 1, 1], epi="residual"),
+    Case("tail_p196", 1, 50, 11, [14, 14], 3, pads=[1, 1, 1, 1], epi="residual_relu"),
+    Case("tail_p196_pw", 1, 31, 23, [14, 14], 1, epi="residual"),
+    Case("tail_p49_pw_bigk", 1, 450, 10, [7, 7], 1),
     # Epilogues.
     Case("epi_relu", 1, 3, 9, [8, 8], 3, epi="relu"),
     Case("epi_clip", 1, 3, 9, [8, 8], 3, epi="clip"),

@@ -4,12 +4,13 @@
 One ONNX model (opset 17, built with onnx.helper, random weights) holds
 every case as its own output: depthwise Conv (one input channel per
 group) at 3x3 and 5x5, strides 1, 2 and 3, symmetric, asymmetric and no
-pads, auto_pad, dilation, a channel multiplier of 2 (group = C, 2C
-outputs), without bias, on 1-D, 2-D and 3-D data, at batch 2, each alone
+pads, auto_pad, dilation, channel multipliers 2 and 3 (group = C, MC
+outputs), without bias, on 1-D, 2-D and 3-D data, on planes of side 1,
+2, 7, 14, 15 and one 70 wide, at batch 1 and 2, each alone
 and followed by every activation kiln can fuse into a convolution (Relu,
 Clip, HardSwish, HardSigmoid, Sigmoid, x*Sigmoid(x), LeakyRelu, Tanh).
 `kiln run` (the JIT, the same code as a compiled model) computes all
-outputs; torch (F.pad + F.conv1d/2d/3d and its activations, in float64)
+outputs at -O3 and at -O0; torch (F.pad + F.conv1d/2d/3d and its activations, in float64)
 is the reference, within rtol 1e-4, atol 1e-5.
 
     /usr/bin/python3 tests/e2e/test_depthwise.py --kiln BUILD/kiln \
@@ -39,7 +40,11 @@ TMP = suite.tmp
 rng = np.random.default_rng(0)
 
 # Inputs by rank: name -> shape [N, C, spatial...].
-INPUTS = {"x1": [2, 4, 41], "x2": [2, 6, 13, 29], "x3": [2, 3, 5, 6, 11]}
+INPUTS = {"x1": [2, 4, 41], "x2": [2, 6, 13, 29], "x3": [2, 3, 5, 6, 11],
+          # Planes of side 1, 2, 7, 14 and 15 (the kernel's padded-plane
+          # path, outputs up to 32 wide) and one 70 wide (the row path).
+          "p1": [1, 3, 1, 1], "p2": [1, 3, 2, 2], "p7": [2, 5, 7, 7], "p14": [1, 4, 14, 14],
+          "p15": [1, 4, 15, 15], "xw": [1, 3, 9, 70]}
 
 # (name, input, kernel, strides, dilations, pads as ONNX [begins..., ends...]
 #  or an auto_pad string, channel multiplier, bias).
@@ -60,6 +65,20 @@ CASES = [
     ("k3s2_mult2", "x2", [3, 3], [2, 2], [1, 1], [1, 1, 1, 1], 2, False),
     ("k5_1d", "x1", [5], [2], [1], [2, 1], 1, True),
     ("k3_3d", "x3", [3, 3, 3], [1, 2, 1], [1, 1, 2], [1, 1, 2, 1, 0, 2], 1, True),
+]
+for _p in ("p1", "p2", "p7", "p14", "p15", "xw"):
+    for _k in (3, 5):
+        for _s in (1, 2):
+            CASES.append((f"{_p}_k{_k}s{_s}", _p, [_k, _k], [_s, _s], [1, 1], [_k // 2] * 4, 1,
+                          True))
+    CASES.append((f"{_p}_k3_mult3", _p, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 3, True))
+    CASES.append((f"{_p}_k5s2_mult2", _p, [5, 5], [2, 2], [1, 1], [2, 2, 2, 2], 2, False))
+CASES += [
+    ("p7_k3_dil2", "p7", [3, 3], [1, 1], [2, 2], [2, 2, 2, 2], 1, True),
+    ("p14_k3_s3", "p14", [3, 3], [3, 3], [1, 1], [1, 1, 1, 1], 1, True),
+    ("p15_k5_asym", "p15", [5, 5], [2, 1], [1, 1], [0, 2, 3, 1], 1, True),
+    ("p14_k5_bigpad", "p14", [5, 5], [1, 1], [1, 1], [6, 6, 6, 6], 1, True),
+    ("xw_k5s2_asym", "xw", [5, 5], [2, 2], [1, 1], [2, 1, 0, 3], 1, True),
 ]
 
 # Activations after a k3s1 and a k5s2 depthwise conv: ONNX nodes from the
@@ -129,7 +148,7 @@ def build():
     for name, xname, k, s, d, pads, mult, bias in CASES:
         refs[name] = add_conv(name, xname, k, s, d, pads, mult, bias)
         outputs.append(name)
-    for base in ("k3s1", "k5s2"):
+    for base in ("k3s1", "k5s2", "p7_k5s1", "p14_k3s2"):
         spec = next(c for c in CASES if c[0] == base)
         for act, (make, fn) in ACTS.items():
             t, o = f"{base}_{act}_conv", f"{base}_{act}"
@@ -151,19 +170,22 @@ def build():
 
 def main():
     outputs, refs = build()
-    out_dir = f"{TMP}/out"
-    cmd = [KILN, "run", f"{TMP}/depthwise.onnx", "--out-dir", out_dir]
-    for name in INPUTS:
-        cmd += ["--input", f"{name}={TMP}/{name}.npy"]
-    rc, out, err = run(cmd, timeout=300)
-    suite.expect("kiln run compiles and runs the model", rc == 0, describe(rc, out, err))
-    if rc == 0:
-        for o in outputs:
-            def check(o=o):
-                path = f"{out_dir}/{o}.npy"
-                require(os.path.exists(path), f"kiln run wrote no {path}")
-                compare(o, np.load(path), refs[o].numpy(), RTOL, ATOL)
-            suite.check(f"{o} matches torch")(check)
+    # -O3 (fused epilogues, specialised kernels) and -O0 (no fusion).
+    for level in ("-O3", "-O0"):
+        out_dir = f"{TMP}/out{level}"
+        cmd = [KILN, "run", f"{TMP}/depthwise.onnx", "--out-dir", out_dir, level]
+        for name in INPUTS:
+            cmd += ["--input", f"{name}={TMP}/{name}.npy"]
+        rc, out, err = run(cmd, timeout=300)
+        suite.expect(f"kiln run {level} compiles and runs the model", rc == 0,
+                     describe(rc, out, err))
+        if rc == 0:
+            for o in outputs:
+                def check(o=o, out_dir=out_dir):
+                    path = f"{out_dir}/{o}.npy"
+                    require(os.path.exists(path), f"kiln run wrote no {path}")
+                    compare(o, np.load(path), refs[o].numpy(), RTOL, ATOL)
+                suite.check(f"{o} matches torch at {level}")(check)
     return suite.finish()
 
 

@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_e2e import Suite, describe, parse_args, require, run  # noqa: E402
+from kiln_e2e import Suite, describe, export_torchvision, parse_args, require, run  # noqa: E402
 
 RTOL, ATOL = 1e-3, 1e-4
 PLAN_RATIO = 1.25  # issue 11: planned workspace within 1.25x of the lower bound
@@ -34,32 +34,8 @@ KILN = args.kiln
 suite = Suite("memory_plan")
 TMP = suite.tmp
 
-# All four in one child process: torch is slow to import, and its
-# exporter's warnings should not mix with the checks' output.
-EXPORT = r'''
-import sys, warnings
-import numpy as np, torch, torchvision
-warnings.filterwarnings("ignore")
-out = sys.argv[1]
-for name in sys.argv[2:]:
-    torch.manual_seed(0)
-    m = getattr(torchvision.models, name)(weights=None).eval()
-    x = torch.randn(1, 3, 224, 224)
-    torch.onnx.export(m, x, f"{out}/{name}.onnx", opset_version=13, input_names=["image"],
-                      output_names=["logits"])
-    with torch.no_grad():
-        y = m(x)
-    np.save(f"{out}/{name}_x.npy", x.numpy())
-    np.save(f"{out}/{name}_y.npy", y.numpy())
-'''
-
-
 def export_all():
-    script = os.path.join(TMP, "export.py")
-    with open(script, "w") as f:
-        f.write(EXPORT)
-    rc, out, err = run(["/usr/bin/python3", script, TMP, *MODELS], timeout=300, echo=False)
-    require(rc == 0, "export: " + describe(rc, out, err))
+    export_torchvision(TMP, MODELS)
 
 
 def check_model(name):

@@ -7,7 +7,7 @@ threads with `--threads-per-request N`.
 
 Models, built here with seeded weights: an MLP (Gemm+Relu, dynamic batch),
 a [1024,1024] x constant [1024,1024] MatMul, a small conv net exported from
-torch (dynamic batch), and a dynamic-shape model (a [batch, seq, 96] x
+torch (dynamic batch; at batch 40 its MaxPool is split too), and a dynamic-shape model (a [batch, seq, 96] x
 [96, 128] MatMul, Tanh, a batched MatMul of two inputs and a broadcast
 Add). What is checked:
   - `OUT serve --threads-per-request N` for N = 1, 2, 3 gives the same
@@ -164,7 +164,9 @@ MODELS = {
         {"x": rng.uniform(-1, 1, (1024, 1024)).astype(np.float32)}]),
     "cnn": (build_cnn, ref_cnn, [
         {"image": rng.standard_normal((1, 3, 32, 32)).astype(np.float32)},
-        {"image": rng.standard_normal((6, 3, 32, 32)).astype(np.float32)}]),
+        {"image": rng.standard_normal((6, 3, 32, 32)).astype(np.float32)},
+        # batch 40: the first MaxPool is large enough to be split too
+        {"image": rng.standard_normal((40, 3, 32, 32)).astype(np.float32)}]),
     "dyn": (build_dyn, ref_dyn, [
         {"a": rng.standard_normal((1, 3, 96)).astype(np.float32),
          "b": rng.standard_normal((1, 128, 80)).astype(np.float32)},

@@ -28,7 +28,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_e2e import Suite, describe, kiln_compile, parse_args, predict, require, run  # noqa: E402
+from kiln_e2e import (Suite, describe, export_torchvision, kiln_compile, parse_args,  # noqa: E402
+                      predict, require, run)
 
 RTOL, ATOL = 1e-3, 1e-4
 MODELS = ["squeezenet1_1", "mobilenet_v2", "resnet18"]
@@ -39,42 +40,8 @@ suite = Suite("torchvision")
 TMP = suite.tmp
 
 
-# The export runs in a child process: torch's exporter is slow to import and
-# its warnings should not mix with the checks' output.
-EXPORT = r'''
-import sys, warnings
-import numpy as np, torch, torchvision
-warnings.filterwarnings("ignore")
-name, out = sys.argv[1], sys.argv[2]
-torch.manual_seed(0)
-m = getattr(torchvision.models, name)(weights=None).eval()
-x = torch.randn(1, 3, 224, 224)
-torch.onnx.export(m, x, f"{out}/{name}.onnx", opset_version=13, input_names=["image"],
-                  output_names=["logits"], dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
-# Reference FLOPs per image, from torch's own layers: 2 per multiply-add of
-# every Conv2d (out elems * in_channels / groups * kernel taps) and Linear
-# (in * out), plus their bias adds.
-flops = [0]
-def count(mod, inp, outp):
-    n = outp.numel() // outp.shape[0]
-    if isinstance(mod, torch.nn.Conv2d):
-        taps = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
-    else:
-        taps = mod.in_features
-    flops[0] += 2 * n * taps + (n if mod.bias is not None else 0)
-for mod in m.modules():
-    if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
-        mod.register_forward_hook(count)
-with torch.no_grad():
-    y = m(x)
-np.save(f"{out}/{name}_x.npy", x.numpy())
-np.save(f"{out}/{name}_y.npy", y.numpy())
-with open(f"{out}/{name}_flops.txt", "w") as f:
-    f.write(str(flops[0]))
-'''
-
 # `kiln inspect` must count what torch's layers compute: within 2% of the
-# reference above (the rest is BatchNorm, Relu, pooling and Add), which for
+# reference export_torchvision writes (the rest is BatchNorm, Relu, pooling and Add), which for
 # resnet18 is itself about 3.64e9 (torchvision's 1.8 GFLOPs are multiply-adds).
 FLOPS_RTOL = 0.02
 FLOPS_EXPECTED = {"resnet18": 3.64e9}
@@ -97,11 +64,7 @@ def check_flops(name):
 
 
 def check_model(name):
-    script = os.path.join(TMP, "export.py")
-    with open(script, "w") as f:
-        f.write(EXPORT)
-    rc, out, err = run(["/usr/bin/python3", script, name, TMP], timeout=180)
-    require(rc == 0, f"export {name}: " + describe(rc, out, err))
+    export_torchvision(TMP, [name], dynamic_batch=True, timeout=180)
     x, want = np.load(f"{TMP}/{name}_x.npy"), np.load(f"{TMP}/{name}_y.npy")
     if name in FLOPS_EXPECTED:
         check_flops(name)

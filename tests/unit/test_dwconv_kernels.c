@@ -196,6 +196,27 @@ static void test_dwconv_split_into_tasks_covers_every_plane_once(void **state) {
     }
 }
 
+static void test_dwconv_small_planes_match_the_definition(void **state) {
+    (void)state;
+    /* Outputs up to 32 wide take the padded-plane path: sides 1, 2, 7, 14,
+     * 15 (rows in fours and the rest one by one), 3x3 and 5x5, strides 1
+     * to 3, dilation 2, a multiplier, an epilogue. */
+    const int sides[] = {1, 2, 7, 14, 15};
+    for (size_t i = 0; i < sizeof sides / sizeof *sides; i++)
+        for (int k = 3; k <= 5; k += 2)
+            for (int s = 1; s <= 3; s++) {
+                int n = sides[i], p = k / 2;
+                Case c = case2d(2, 3, 2, n, n, k, s, 1, p, p, p, p);
+                c.epi = KILN_EPI_SILU;
+                check(&c);
+                Case d = case2d(1, 2, 1, n, n + 3, k, s, 2, 2 * p, p, 2 * p, 2 * p);
+                check(&d);
+            }
+    /* Too tall for the buffer (2000 rows of 10): the row path again. */
+    Case e = case2d(1, 2, 1, 2000, 10, 3, 1, 1, 1, 1, 1, 1);
+    check(&e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dwconv_3x3_and_5x5_at_strides_1_and_2_match_the_definition),
@@ -205,6 +226,7 @@ int main(void) {
         cmocka_unit_test(test_dwconv_takes_1d_and_3d_data),
         cmocka_unit_test(test_dwconv_applies_every_epilogue),
         cmocka_unit_test(test_dwconv_split_into_tasks_covers_every_plane_once),
+        cmocka_unit_test(test_dwconv_small_planes_match_the_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,6 +123,7 @@ static void check_conv_split(int N, int C, int M, int IH, int IW, int KH, int S,
         want[i] = want[i] + r[i] > 0.0f ? want[i] + r[i] : 0.0f;
     float *wp = pack(w, 1, M, K);
     float *col = malloc((size_t)kiln_conv_scratch_floats(K, OH * OW) * sizeof(float));
+    float *one = malloc(ny * sizeof(float));
     for (int n_tasks = 1; n_tasks <= KILN_CONV_MAX_TASKS + 2; n_tasks++) {
         for (size_t i = 0; i < ny; i++)
             got[i] = NAN;
@@ -130,15 +131,21 @@ static void check_conv_split(int N, int C, int M, int IH, int IW, int KH, int S,
             kiln_conv_f32(N, 1, C, M, 1, IH, IW, 1, OH, OW, 1, KH, KH, 1, S, S, 1, 1, 1, 0, P, P, x,
                           wp, b, r, KILN_EPI_RELU, 0.0f, 0.0f, col, got, t, n_tasks);
         assert_close(got, want, ny, 1e-4f);
+        if (n_tasks == 1)
+            memcpy(one, got, ny * sizeof(float));
+        else /* the split changes no sum: bit for bit the one-task result */
+            assert_memory_equal(got, one, ny * sizeof(float));
     }
-    free(x), free(w), free(b), free(r), free(want), free(got), free(wp), free(col);
+    free(x), free(w), free(b), free(r), free(want), free(got), free(wp), free(col), free(one);
 }
 
 static void test_conv_tasks_split_pixels_and_channels_and_add_the_residual(void **state) {
     (void)state;
-    check_conv_split(2, 5, 20, 30, 31, 3, 1, 1); /* several pixel blocks per image */
-    check_conv_split(1, 64, 40, 7, 7, 3, 1, 1);  /* one pixel block: channel chunks */
-    check_conv_split(1, 9, 3, 12, 12, 1, 1, 0);  /* 1x1 read in place, one channel block */
+    check_conv_split(2, 5, 20, 30, 31, 3, 1, 1);  /* several pixel blocks per image */
+    check_conv_split(1, 64, 40, 7, 7, 3, 1, 1);   /* one pixel block: channel chunks */
+    check_conv_split(1, 9, 3, 12, 12, 1, 1, 0);   /* 1x1 read in place, one channel block */
+    check_conv_split(1, 16, 32, 16, 16, 3, 1, 1); /* one block narrowed into four */
+    check_conv_split(1, 8, 16, 58, 58, 3, 1, 1);  /* 4 blocks, 3 tasks: narrowed to 6 */
 }
 
 static void test_depthwise_conv_matches_the_definition(void **state) {
@@ -181,6 +188,38 @@ static void test_conv_transpose_is_the_adjoint_of_conv(void **state) {
         b += (double)x[i] * ty[i];
     assert_true(fabs(a - b) < 1e-3 * (1 + fabs(a)));
     free(x), free(w), free(y), free(cx), free(wt), free(ty);
+}
+
+/* Without indices the interior columns take a vectorised path; its values
+ * must be those of the path with indices (one output at a time), bit for
+ * bit, NaN included, over kernels, strides, dilations, pads and ceil-mode
+ * output sizes that put windows past the input's end. */
+static void test_maxpool_interior_path_matches_the_indexed_one(void **state) {
+    (void)state;
+    const int IH = 9, IW = 13;
+    float *x = rand_buf((size_t)(2 * IH * IW), 11);
+    x[3 * IW + 5] = NAN;
+    x[IH * IW + 7] = NAN;
+    for (int k = 1; k <= 4; k++)
+        for (int s = 1; s <= 3; s++)
+            for (int t = 1; t <= 2; t++)
+                for (int p = 0; p < k && p <= 2; p++) {
+                    int span = t * (k - 1) + 1;
+                    if (IW + 2 * p < span || IH + 2 * p < span) continue;
+                    /* ceil mode: one more output when the stride leaves a rest */
+                    int OH = (IH + 2 * p - span + s - 1) / s + 1;
+                    int OW = (IW + 2 * p - span + s - 1) / s + 1;
+                    size_t ny = (size_t)(2 * OH * OW);
+                    float *got = malloc(ny * sizeof(float)), *want = malloc(ny * sizeof(float));
+                    int64_t *ind = malloc(ny * sizeof(int64_t));
+                    kiln_maxpool_f32(2, 1, IH, IW, 1, OH, OW, 1, k, k, 1, s, s, 1, t, t, 0, p, p, x,
+                                     got, NULL, 0);
+                    kiln_maxpool_f32(2, 1, IH, IW, 1, OH, OW, 1, k, k, 1, s, s, 1, t, t, 0, p, p, x,
+                                     want, ind, 0);
+                    assert_memory_equal(got, want, ny * sizeof(float));
+                    free(got), free(want), free(ind);
+                }
+    free(x);
 }
 
 static void test_maxpool_skips_pads_and_reports_row_or_column_major_indices(void **state) {
@@ -255,6 +294,7 @@ int main(void) {
         cmocka_unit_test(test_depthwise_conv_matches_the_definition),
         cmocka_unit_test(test_conv_transpose_is_the_adjoint_of_conv),
         cmocka_unit_test(test_maxpool_skips_pads_and_reports_row_or_column_major_indices),
+        cmocka_unit_test(test_maxpool_interior_path_matches_the_indexed_one),
         cmocka_unit_test(test_avgpool_divides_by_the_valid_or_padded_window),
         cmocka_unit_test(test_batchnorm_and_instancenorm_normalise_per_channel),
         cmocka_unit_test(test_global_pools_and_lrn),
