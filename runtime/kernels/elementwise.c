@@ -338,15 +338,27 @@ static inline float chain_step(const KilnChainStep *st, float acc, const float *
  * test and each step's switch fold away without relying on the loop
  * unroller, and the element loop is one expression to vectorise. */
 #define CHAIN_STEP(i)                                                                              \
-    if ((i) < n_steps) acc = chain_step(&steps[i], acc, v);
+    if ((i) < n_steps) acc = chain_step(&steps[i], acc, v)
 static inline float chain_one(int64_t n_steps, const KilnChainStep *steps, const float *v) {
     _Static_assert(KILN_CHAIN_MAX_STEPS == 16, "chain_one writes out 16 steps");
     float acc = v[0];
-    CHAIN_STEP(0)
-    CHAIN_STEP(1)
-    CHAIN_STEP(2) CHAIN_STEP(3) CHAIN_STEP(4) CHAIN_STEP(5) CHAIN_STEP(6) CHAIN_STEP(7)
-        CHAIN_STEP(8) CHAIN_STEP(9) CHAIN_STEP(10) CHAIN_STEP(11) CHAIN_STEP(12) CHAIN_STEP(13)
-            CHAIN_STEP(14) CHAIN_STEP(15) return acc;
+    CHAIN_STEP(0);
+    CHAIN_STEP(1);
+    CHAIN_STEP(2);
+    CHAIN_STEP(3);
+    CHAIN_STEP(4);
+    CHAIN_STEP(5);
+    CHAIN_STEP(6);
+    CHAIN_STEP(7);
+    CHAIN_STEP(8);
+    CHAIN_STEP(9);
+    CHAIN_STEP(10);
+    CHAIN_STEP(11);
+    CHAIN_STEP(12);
+    CHAIN_STEP(13);
+    CHAIN_STEP(14);
+    CHAIN_STEP(15);
+    return acc;
 }
 
 void kiln_chain_f32(int64_t n_steps, const KilnChainStep *steps, int64_t d0, int64_t d1, int64_t d2,
