@@ -332,4 +332,21 @@ static inline int64_t kiln_conv_scratch_floats(int64_t K, int64_t P) {
     return KILN_CONV_MAX_TASKS * kiln_conv_kc(K) * kiln_conv_nb(K, P);
 }
 
+/* The integer products (kernels/quant.c) run on the float GEMM, exactly:
+ * the operands less their zero points are integers of at most 255 in
+ * magnitude, so a sum of up to KILN_QUANT_KC of their products is an
+ * integer below 2^24, which every float partial sum holds exactly in any
+ * order. K is summed in chunks of KILN_QUANT_KC in float, and the chunks
+ * in int32. A convolution goes KILN_QUANT_PC output pixels at a time. */
+#define KILN_QUANT_KC 256
+#define KILN_QUANT_PC 256
+
+/* Their float scratch, in floats (the shape pass checks the sizes). */
+static inline int64_t kiln_matmul_int_scratch(int64_t M, int64_t N, int64_t K) {
+    return M * K + K * N + M * N;
+}
+static inline int64_t kiln_conv_int_scratch(int64_t M, int64_t K) {
+    return M * K + (int64_t)KILN_QUANT_KC * KILN_QUANT_PC + M * KILN_QUANT_PC;
+}
+
 #endif
