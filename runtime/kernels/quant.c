@@ -1,13 +1,15 @@
 /* quant.c: the quantisation kernels (see quant.h). */
 #include "quant.h"
 
+#include "kmath.h"
+
 /* v rounded half to even, plus zp, clamped to [lo, hi]; NaN gives zp. */
 static inline int32_t quant_round(float v, int32_t zp, int32_t lo, int32_t hi) {
     if (v != v) return zp < lo ? lo : zp > hi ? hi : zp;
     float r = __builtin_rintf(v) + (float)zp;
     if (r < (float)lo) return lo;
     if (r > (float)hi) return hi;
-    return (int32_t)r;
+    return kiln_whole_to_i32(r); /* 8-bit bounds: |r| < 2^22, and no lane-by-lane cast */
 }
 
 #define KILN_QUANT_DEFINE(T, sfx, lo, hi)                                                          \
@@ -104,8 +106,14 @@ void kiln_dynamic_quantize_u8(int64_t n, const float *restrict x, uint8_t *restr
 static inline void quant_add(int64_t n, const float *restrict t, int first, int32_t base,
                              int32_t *restrict y) {
     for (int64_t i = 0; i < n; i++) {
+        /* t[i] as an integer without a (lane-by-lane, saturating) cast:
+         * 1.5 * 2^52 puts it in the low bits of the double's mantissa. */
+        union {
+            double d;
+            uint64_t u;
+        } w = {(double)t[i] + 6755399441055744.0};
         uint32_t v = first ? (uint32_t)base : (uint32_t)y[i];
-        y[i] = (int32_t)(v + (uint32_t)(int32_t)t[i]);
+        y[i] = (int32_t)(v + (uint32_t)w.u);
     }
 }
 
