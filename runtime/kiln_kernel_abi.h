@@ -349,4 +349,19 @@ static inline int64_t kiln_conv_int_scratch(int64_t M, int64_t K) {
     return M * K + (int64_t)KILN_QUANT_KC * KILN_QUANT_PC + M * KILN_QUANT_PC;
 }
 
+/* kiln_conv_scaled_f32 (kernels/se.c): one task's copy of the packed
+ * weights scaled for one image, [G][ceil(M/8)][C*taps][8] floats rounded
+ * up to whole 64-byte lines; its scratch holds a copy per task, then the
+ * convolution's own. */
+static inline int64_t kiln_conv_scaled_weight_floats(int64_t G, int64_t C, int64_t M,
+                                                     int64_t taps) {
+    int64_t n_cb = (M + KILN_CONV_TILE_CO - 1) / KILN_CONV_TILE_CO;
+    return (G * n_cb * C * taps * KILN_CONV_TILE_CO + 15) / 16 * 16;
+}
+
+static inline int64_t kiln_conv_scaled_scratch_floats(int64_t G, int64_t C, int64_t M,
+                                                      int64_t taps) {
+    return KILN_CONV_MAX_TASKS * kiln_conv_scaled_weight_floats(G, C, M, taps);
+}
+
 #endif

@@ -262,6 +262,12 @@ INLINE int64_t window_count(int64_t o, int64_t S, int64_t P, int64_t K, int64_t 
     }
 KILN_FOR_FLOAT_TYPES(AVGPOOL)
 
+#define GP_LANES 32
+#ifdef __clang__
+#define GP_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define GP_UNROLL _Pragma("GCC unroll 32")
+#endif
 #define GLOBAL_POOL(T, sfx, A)                                                                     \
     void kiln_global_pool_##sfx(int op, int64_t NC, int64_t S, const T *restrict x,                \
                                 T *restrict y) {                                                   \
@@ -273,9 +279,19 @@ KILN_FOR_FLOAT_TYPES(AVGPOOL)
                     acc = (A)xr[j] > acc ? (A)xr[j] : acc;                                         \
                 y[i] = (T)acc;                                                                     \
             } else {                                                                               \
-                for (int64_t j = 1; j < S; j++)                                                    \
+                /* 32 running sums, summed pairwise at the end: a serial sum waits                 \
+                 * on each add, these vectorise. The order is fixed by S alone. */                 \
+                A part[GP_LANES] = {0};                                                            \
+                int64_t j = 0;                                                                     \
+                for (; j + GP_LANES <= S; j += GP_LANES)                                           \
+                    GP_UNROLL for (int l = 0; l < GP_LANES; l++) part[l] += (A)xr[j + l];          \
+                acc = 0;                                                                           \
+                for (; j < S; j++)                                                                 \
                     acc += (A)xr[j];                                                               \
-                y[i] = (T)(acc / (A)S);                                                            \
+                for (int w = GP_LANES / 2; w > 0; w /= 2)                                          \
+                    for (int l = 0; l < w; l++)                                                    \
+                        part[l] += part[l + w];                                                    \
+                y[i] = (T)((part[0] + acc) / (A)S);                                                \
             }                                                                                      \
         }                                                                                          \
     }
