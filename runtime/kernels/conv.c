@@ -31,13 +31,10 @@
 #include <string.h>
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
 #define MR KILN_CONV_TILE_CO /* output channels per tile */
 #define VEC KILN_CONV_VEC    /* floats per vector */
 #define NR (3 * VEC)         /* pixels per full tile and per sub-panel */
-/* The most pixels of a last sub-panel that a full tile takes on. */
-#define KILN_CONV_TAIL 4
 
 #ifdef __clang__
 #define UNROLL _Pragma("clang loop unroll(full)")
@@ -156,84 +153,19 @@ static void tile_store(const float *restrict t, int64_t rows, int64_t cols, int 
     }
 }
 
-/* tile_store for a whole tile (8 rows, 16*nv pixels) straight from the
- * accumulators, in the same order of operations (so the same sums as
- * tile_store). RELU is applied in the registers, other epilogues by a
- * loop over the stored row. */
-INLINE void tile_store_full(int nv, v16 acc[MR][3], int first, int last, const float *restrict bias,
-                            const float *restrict res, int64_t P, Epi e, float *restrict y) {
-    typedef int32_t i16 __attribute__((vector_size(64), aligned(4)));
-    UNROLL for (int r = 0; r < MR; r++) {
-        float *restrict yr = y + r * P;
-        const float *restrict rr = res ? res + r * P : 0;
-        float bv = bias ? bias[r] : 0.0f;
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v >= nv) continue;
-            v16 s = acc[r][v], o;
-            if (!first) {
-                memcpy(&o, yr + v * VEC, sizeof o);
-                s = s + o;
-            } else {
-                s = s + bv;
-                if (rr) {
-                    memcpy(&o, rr + v * VEC, sizeof o);
-                    s = s + o;
-                }
-            }
-            if (last && e.kind == KILN_EPI_RELU) s = (v16)((i16)s & (s > (v16){0}));
-            memcpy(yr + v * VEC, &s, sizeof s);
-        }
-        if (last && e.kind != KILN_EPI_NONE && e.kind != KILN_EPI_RELU) {
-            for (int64_t j = 0; j < nv * VEC; j++)
-                yr[j] = kiln_epilogue_f32(e.kind, e.a, e.b, yr[j]);
-        }
-    }
-}
-
-/* Stores the sums of a tile's tail t[cols][8] (pixel j's 8 channels at
- * t + 8*j), otherwise as tile_store. */
-static void tail_store(const float *restrict t, int64_t rows, int64_t cols, int first, int last,
-                       const float *restrict bias, const float *restrict res, int64_t P, Epi e,
-                       float *restrict y) {
-    for (int64_t r = 0; r < rows; r++) {
-        float *restrict yr = y + r * P;
-        const float *restrict rr = res ? res + r * P : 0;
-        float bv = bias ? bias[r] : 0.0f;
-        for (int64_t j = 0; j < cols; j++) {
-            float v = t[j * MR + r];
-            if (!first)
-                v = v + yr[j];
-            else {
-                v = v + bv;
-                if (rr) v = v + rr[j];
-            }
-            yr[j] = last ? kiln_epilogue_f32(e.kind, e.a, e.b, v) : v;
-        }
-    }
-}
-
 /* Y[0 .. rows, 0 .. cols) of one tile (rows <= 8, cols <= 16*nv), with
  * y and res (NULL: no residual) at its first element, rows P apart. w: the
  * block's packed weights [kl][8]; b: its col rows, bs apart, 16*nv
- * pixels each. With nt > 0 the tile also computes the nt pixels after
- * its 16*nv (a last sub-panel too narrow for a vector of its own; col
- * rows at bt, bts apart) with the lanes over the 8 channels: one
- * half-width multiply-add per pixel and row of K, hidden in the tile's
- * loop, instead of a whole vector tile of 8 for one lane each. Each sum
- * is the same chain of multiply-adds either way. */
-INLINE void conv_tile(int nv, int nt, int64_t kl, const float *restrict w, const float *restrict b,
-                      int64_t bs, const float *restrict bt, int64_t bts, int64_t rows, int64_t cols,
-                      int first, int last, const float *restrict bias, const float *restrict res,
-                      int64_t P, Epi e, float *restrict y) {
+ * pixels each. */
+INLINE void conv_tile(int nv, int64_t kl, const float *restrict w, const float *restrict b,
+                      int64_t bs, int64_t rows, int64_t cols, int first, int last,
+                      const float *restrict bias, const float *restrict res, int64_t P, Epi e,
+                      float *restrict y) {
     v16 acc[MR][3];
-    v8 tacc[KILN_CONV_TAIL];
     UNROLL for (int r = 0; r < MR; r++) {
         UNROLL for (int v = 0; v < 3; v++) {
             if (v < nv) acc[r][v] = (v16){0};
         }
-    }
-    UNROLL for (int j = 0; j < KILN_CONV_TAIL; j++) {
-        if (j < nt) tacc[j] = (v8){0};
     }
     for (int64_t k = 0; k < kl; k++) {
         v16 x[3];
@@ -246,24 +178,6 @@ INLINE void conv_tile(int nv, int nt, int64_t kl, const float *restrict w, const
                 if (v < nv) acc[r][v] += a * x[v];
             }
         }
-        if (nt > 0) {
-            v8 wv = *(const v8 *)(w + k * MR);
-            UNROLL for (int j = 0; j < KILN_CONV_TAIL; j++) {
-                if (j < nt) tacc[j] += wv * bt[k * bts + j];
-            }
-        }
-    }
-    if (nt > 0) {
-        float tt[MR * KILN_CONV_TAIL] __attribute__((aligned(64)));
-        UNROLL for (int j = 0; j < KILN_CONV_TAIL; j++) {
-            if (j < nt) memcpy(tt + j * MR, &tacc[j], sizeof(v8));
-        }
-        tail_store(tt, rows, nt, first, last, bias ? bias : 0, res ? res + nv * VEC : 0, P, e,
-                   y + nv * VEC);
-    }
-    if (rows == MR && cols == nv * VEC) {
-        tile_store_full(nv, acc, first, last, bias, res, P, e, y);
-        return;
     }
     float t[MR * NR] __attribute__((aligned(64)));
     UNROLL for (int r = 0; r < MR; r++) {
@@ -289,36 +203,17 @@ static void conv_block(int64_t M, int64_t K, int64_t P, int64_t cb0, int64_t cb1
         int64_t at = cb * MR * P + p0;
         const float *restrict rb = res ? res + at : 0;
         for (int64_t s = 0; s * NR < pw; s++) {
-            int64_t ws = min64(NR, pw - s * NR), o = s * NR, rest = pw - o - NR;
+            int64_t ws = min64(NR, pw - s * NR), o = s * NR;
             const float *rs = rb ? rb + o : 0;
-            float *yo = y + at + o;
-            if (ws == NR && rest > 0 && rest <= KILN_CONV_TAIL) {
-                /* The last sub-panel's few pixels ride along. */
-                const float *bt = cols[s + 1];
-                int64_t bts = bss[s + 1];
-                if (rest == 1)
-                    conv_tile(3, 1, kl, w, cols[s], bss[s], bt, bts, rows, ws, first, last, bb, rs,
-                              P, e, yo);
-                else if (rest == 2)
-                    conv_tile(3, 2, kl, w, cols[s], bss[s], bt, bts, rows, ws, first, last, bb, rs,
-                              P, e, yo);
-                else if (rest == 3)
-                    conv_tile(3, 3, kl, w, cols[s], bss[s], bt, bts, rows, ws, first, last, bb, rs,
-                              P, e, yo);
-                else
-                    conv_tile(3, 4, kl, w, cols[s], bss[s], bt, bts, rows, ws, first, last, bb, rs,
-                              P, e, yo);
-                break;
-            }
             if (ws > 2 * VEC)
-                conv_tile(3, 0, kl, w, cols[s], bss[s], 0, 0, rows, ws, first, last, bb, rs, P, e,
-                          yo);
+                conv_tile(3, kl, w, cols[s], bss[s], rows, ws, first, last, bb, rs, P, e,
+                          y + at + o);
             else if (ws > VEC)
-                conv_tile(2, 0, kl, w, cols[s], bss[s], 0, 0, rows, ws, first, last, bb, rs, P, e,
-                          yo);
+                conv_tile(2, kl, w, cols[s], bss[s], rows, ws, first, last, bb, rs, P, e,
+                          y + at + o);
             else
-                conv_tile(1, 0, kl, w, cols[s], bss[s], 0, 0, rows, ws, first, last, bb, rs, P, e,
-                          yo);
+                conv_tile(1, kl, w, cols[s], bss[s], rows, ws, first, last, bb, rs, P, e,
+                          y + at + o);
         }
     }
 }
