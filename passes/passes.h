@@ -103,6 +103,11 @@ int pass_fuse_mobile(Graph *g, Diag *d);
  * epilogue. Only patterns whose intermediates nothing else reads. */
 int pass_fuse_transformer(Graph *g, Diag *d);
 int pass_fuse_gelu(Graph *g, Diag *d);
+/* Mul(x, s) with s one factor per image and channel, read only by a
+ * group-1 Conv, into that Conv's weights: kiln.ConvScaled (ops_se.def),
+ * where the per-image weights cost less than the Mul's pass over x
+ * (passes/fuse_se.c). Run before pass_fuse_elementwise. */
+int pass_fuse_se(Graph *g, Diag *d);
 /* Chains of float element-wise ops into one kiln.Chain node each
  * (passes/fuse_elementwise.c). Run after the other fusions. */
 int pass_fuse_elementwise(Graph *g, Diag *d);

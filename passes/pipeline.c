@@ -14,6 +14,7 @@ static const PassInfo pipeline[] = {
     {"fuse-transformer", pass_fuse_transformer, 0},
     {"fuse", pass_fuse, 0},
     {"fuse-gelu", pass_fuse_gelu, 0},
+    {"fuse-se", pass_fuse_se, 0},
     {"fuse-elementwise", pass_fuse_elementwise, 0},
     {"dce", pass_dce, 0},
     {"plan-memory", pass_plan_memory, 0},

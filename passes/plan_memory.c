@@ -30,6 +30,17 @@
  * offset depends on it: the kernel writes the symbol while the offsets
  * computed from the input sizes stay valid.
  *
+ * A Concat along its outer axis (every dim before the axis 1) is written
+ * in place: a part whose only reader is the Concat takes the bytes of its
+ * slice of the output, whose slot then lives from the first such part's
+ * producer on, and the Concat copies only the other parts (emit_shape.c
+ * skips a part already in its place). A part qualifies when its producer
+ * is a node writing the workspace (not a graph input, constant or graph
+ * output), not another Concat, and keeps no scratch; the output must not
+ * be a graph output, all the shapes static, each slice 64-byte aligned,
+ * and the graph without control flow. Along an inner axis the slices are
+ * strided and nothing is in place.
+ *
  * Control flow (compiler/ir/ops_control.def): a Loop or Scan runs the
  * nodes of its region again and again, so whatever they read from before
  * the region, and the begin node's outputs (the body's inputs), live until
@@ -52,11 +63,21 @@ typedef struct Slot {
     Dim *offset;        /* where its offset goes: Value.ws_offset or Node.scratch_offset */
 } Slot;
 
-/* An in-place output: it takes the bytes of an input's slot. */
+/* An in-place output: it takes the bytes of an input's slot (a Concat
+ * part: of its output's slot, add bytes in). */
 typedef struct Alias {
     Value *v;
     const Slot *slot;
+    int64_t add;
 } Alias;
+
+/* A Concat part written in place: into the output of the Concat at node
+ * index at, add bytes in. */
+typedef struct Part {
+    const Node *concat; /* NULL: the value is not one */
+    int at;
+    int64_t add;
+} Part;
 
 static Dim align64(Dim x) {
     return dim_mul(dim_ceildiv(x, 64), 64);
@@ -244,6 +265,43 @@ static void loops_extend(const Graph *g, int *last, Node **early, char *late) {
     }
 }
 
+static int is_static(const Shape *s) {
+    for (int k = 0; k < s->rank; k++)
+        if (s->dims[k] < 0) return 0;
+    return s->rank >= 0;
+}
+
+/* The Concat parts written in place (see the header). */
+static void concat_parts(const Graph *g, Part *part) {
+    for (int i = 0; i < g->n_nodes; i++)
+        if (op_info(g->nodes[i]->op)->flags & (OPF_REGION_BEGIN | OPF_REGION_END)) return;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const Node *n = g->nodes[i];
+        const Value *y = n->n_outputs == 1 ? n->outputs[0] : NULL;
+        if (n->op != OP_CONCAT || !y || y->output_index >= 0 || y->dtype == DT_STRING ||
+            !is_static(&y->shape))
+            continue;
+        int64_t axis = ir_attr_int(n, "axis", 0), outer = 1, add = 0;
+        if (axis < 0) axis += y->shape.rank;
+        for (int k = 0; k < axis && k < y->shape.rank; k++)
+            outer *= y->shape.dims[k];
+        if (axis < 0 || axis >= y->shape.rank || outer != 1) continue;
+        for (int j = 0; j < n->n_inputs; j++) {
+            const Value *x = n->inputs[j];
+            if (!x) continue;
+            int64_t bytes;
+            if (!is_static(&x->shape) || x->dtype != y->dtype ||
+                __builtin_mul_overflow(shape_numel(&x->shape), elem_bytes(x->dtype), &bytes))
+                break;
+            const Node *p = x->producer;
+            if (p && !x->data && x->input_index < 0 && x->output_index < 0 && x->n_uses == 1 &&
+                p->op != OP_CONCAT && !(op_info(p->op)->flags & OPF_SCRATCH_KEEP) && add % 64 == 0)
+                part[x->id] = (Part){n, i, add};
+            if (__builtin_add_overflow(add, bytes, &add)) break;
+        }
+    }
+}
+
 int pass_plan_memory(Graph *g, Diag *d) {
     for (int i = 0; i < g->n_values; i++) /* Requires: shapes inferred */
         assert(g->values[i]->shape.rank >= 0 || !g->values[i]->producer);
@@ -264,6 +322,8 @@ int pass_plan_memory(Graph *g, Diag *d) {
     Slot *slots = arena_alloc_array(g->arena, (size_t)cap, sizeof(Slot));
     Slot **slot_of = arena_alloc_array(g->arena, (size_t)g->n_values + 1, sizeof(Slot *));
     Alias *alias = arena_alloc_array(g->arena, (size_t)g->n_values + 1, sizeof(Alias));
+    Part *part = arena_alloc_array(g->arena, (size_t)g->n_values + 1, sizeof(Part));
+    concat_parts(g, part);
     for (int i = 0; i < g->n_nodes; i++) {
         Node *n = g->nodes[i];
         int n_out = late[i] ? 0 : n->n_outputs, n_early = early[i] ? early[i]->n_outputs : 0;
@@ -273,17 +333,34 @@ int pass_plan_memory(Graph *g, Diag *d) {
                 Value *v = j < n_out ? n->outputs[j] : early[i]->outputs[j - n_out];
                 /* Graph outputs live in the caller's buffers. */
                 if (!v || v->output_index >= 0) continue;
-                int k = j < n_out ? inplace_input(n, v, i, slot_of) : -1;
+                /* A Concat's output already placed by a part; a part goes
+                 * into the output's slot, made here for the first. */
+                if (slot_of[v->id]) continue;
+                const Part *pt = &part[v->id];
+                if (pt->concat) {
+                    Value *y = pt->concat->outputs[0];
+                    alias[n_alias] = (Alias){v, NULL, pt->add};
+                    if (slot_of[y->id]) {
+                        alias[n_alias++].slot = slot_of[y->id];
+                        slot_of[v->id] = slot_of[y->id];
+                        continue;
+                    }
+                    alias[n_alias++].slot = s;
+                    slot_of[v->id] = s;
+                    v = y;
+                }
+                int k = j < n_out && !pt->concat ? inplace_input(n, v, i, slot_of) : -1;
                 if (k >= 0) {
                     Slot *in = slot_of[n->inputs[k]->id];
                     in->last = last[v->id] < i ? i : last[v->id];
                     slot_of[v->id] = in;
-                    alias[n_alias++] = (Alias){v, in};
+                    alias[n_alias++] = (Alias){v, in, 0};
                     continue;
                 }
                 s->size =
                     align64(dim_mul(dim_at_bound(shape_count(&v->shape)), elem_bytes(v->dtype)));
                 s->last = last[v->id] < i ? i : last[v->id];
+                if (pt->concat && s->last < pt->at) s->last = pt->at;
                 s->offset = &v->ws_offset;
                 slot_of[v->id] = s;
             } else {
@@ -358,6 +435,6 @@ int pass_plan_memory(Graph *g, Diag *d) {
         return too_large(g->n_nodes ? g->nodes[g->n_nodes - 1] : NULL, d);
     g->ws_size = top;
     for (int i = 0; i < n_alias; i++)
-        alias[i].v->ws_offset = *alias[i].slot->offset;
+        alias[i].v->ws_offset = dim_add(*alias[i].slot->offset, alias[i].add);
     return 0;
 }

@@ -97,6 +97,21 @@ int shape_einsum(Node *n, Diag *d) {
         o.dims[k] = known[l] ? size[l] : 1;
     }
     shapes_set(n, 0, shapes_in(n, 0)->dtype, &o);
+    /* A float product of two (emit_einsum's fast path) may copy its
+     * second operand row-major into scratch: room for all of it. */
+    if (sp.n_ops == 2 && shapes_in(n, 0)->dtype == DT_F32) {
+        const Shape *sb = &shapes_in(n, 1)->shape;
+        Dim bytes = (Dim)sizeof(float);
+        for (int k = 0; k < sb->rank; k++)
+            bytes = dim_mul(bytes, sb->dims[k]);
+        int64_t lo, hi;
+        if (bytes == DIM_INVALID || dim_bounds(bytes, &lo, &hi) || hi > KILN_MAX_DYN_BYTES) {
+            diag_node(d, n, "input '%s' is larger than kiln's limit of %lld bytes",
+                      shapes_in(n, 1)->name, (long long)KILN_MAX_DYN_BYTES);
+            return -1;
+        }
+        n->scratch = bytes;
+    }
     return 0;
 }
 

@@ -16,6 +16,7 @@
  */
 #include <string.h>
 
+#include "kiln_kernel_abi.h"
 #include "shapes.h"
 
 static int q_is8(DType t) {
@@ -137,15 +138,28 @@ int shape_dynamic_quantize(Node *n, Diag *d) {
     return 0;
 }
 
-/* int32 scratch the size of output 0 (the accumulator). */
-static int q_acc_scratch(Node *n, Diag *d) {
+/* The scratch of the integer products: `floats` floats for the kernel
+ * (kiln_matmul_int_scratch, kiln_conv_int_scratch), then, if `acc`, an
+ * int32 accumulator the size of output 0 at q_acc_offset(floats). */
+static int q_scratch(Node *n, Dim floats, int acc, Diag *d) {
     if (shapes_check_outputs(n, d)) return -1;
-    n->scratch = dim_mul(shape_count(&n->outputs[0]->shape), 4);
-    if (n->scratch == DIM_INVALID) {
-        diag_node(d, n, "the int32 accumulator is larger than kiln's limits");
+    Dim bytes = dim_mul(dim_ceildiv(dim_mul(floats, 4), 64), 64);
+    if (acc) bytes = dim_add(bytes, dim_mul(shape_count(&n->outputs[0]->shape), 4));
+    int64_t lo, hi;
+    if (bytes == DIM_INVALID || dim_bounds(bytes, &lo, &hi) || hi > KILN_MAX_DYN_BYTES) {
+        diag_node(d, n, "the integer product needs more scratch than kiln's limit of %lld bytes",
+                  (long long)KILN_MAX_DYN_BYTES);
         return -1;
     }
+    n->scratch = bytes;
     return 0;
+}
+
+/* Matrix products' float scratch: kiln_matmul_int_scratch(M, N, K). */
+static Dim q_matmul_floats(Node *n, int ia, Dim M, Dim N) {
+    const Shape *a = &shapes_in(n, ia)->shape;
+    Dim K = a->dims[a->rank - 1];
+    return dim_add(dim_add(dim_mul(M, K), dim_mul(K, N)), dim_mul(M, N));
 }
 
 int shape_qlinear_matmul(Node *n, Diag *d) {
@@ -159,7 +173,7 @@ int shape_qlinear_matmul(Node *n, Diag *d) {
         q_pair(n, 6, 7, shapes_in(n, 7)->dtype, -1, d))
         return -1;
     shapes_set(n, 0, shapes_in(n, 7)->dtype, &s);
-    return q_acc_scratch(n, d);
+    return q_scratch(n, q_matmul_floats(n, 0, M, N), 1, d);
 }
 
 int shape_matmul_integer(Node *n, Diag *d) {
@@ -175,7 +189,7 @@ int shape_matmul_integer(Node *n, Diag *d) {
         q_param(n, 3, N, "zero point", &per, d))
         return -1;
     shapes_set(n, 0, DT_I32, &s);
-    return 0;
+    return q_scratch(n, q_matmul_floats(n, 0, M, N), 0, d);
 }
 
 /* --- convolutions ------------------------------------------------------------------ */
@@ -303,7 +317,13 @@ static int q_conv_shape(Node *n, int ix, int iw, DType t, int acc, Diag *d) {
     n->plan_kind = PLAN_CONV;
     n->plan.conv = p;
     shapes_set(n, 0, t, &os);
-    return acc ? q_acc_scratch(n, d) : 0;
+    Dim K = w->shape.dims[1];
+    for (int i = 0; i < r; i++)
+        K = dim_mul(K, k[i]);
+    return q_scratch(
+        n,
+        dim_add(dim_mul(M, K), dim_add(KILN_QUANT_KC * KILN_QUANT_PC, dim_mul(M, KILN_QUANT_PC))),
+        acc, d);
 }
 
 int shape_qlinear_conv(Node *n, Diag *d) {

@@ -332,4 +332,36 @@ static inline int64_t kiln_conv_scratch_floats(int64_t K, int64_t P) {
     return KILN_CONV_MAX_TASKS * kiln_conv_kc(K) * kiln_conv_nb(K, P);
 }
 
+/* The integer products (kernels/quant.c) run on the float GEMM, exactly:
+ * the operands less their zero points are integers of at most 255 in
+ * magnitude, so a sum of up to KILN_QUANT_KC of their products is an
+ * integer below 2^24, which every float partial sum holds exactly in any
+ * order. K is summed in chunks of KILN_QUANT_KC in float, and the chunks
+ * in int32. A convolution goes KILN_QUANT_PC output pixels at a time. */
+#define KILN_QUANT_KC 256
+#define KILN_QUANT_PC 256
+
+/* Their float scratch, in floats (the shape pass checks the sizes). */
+static inline int64_t kiln_matmul_int_scratch(int64_t M, int64_t N, int64_t K) {
+    return M * K + K * N + M * N;
+}
+static inline int64_t kiln_conv_int_scratch(int64_t M, int64_t K) {
+    return M * K + (int64_t)KILN_QUANT_KC * KILN_QUANT_PC + M * KILN_QUANT_PC;
+}
+
+/* kiln_conv_scaled_f32 (kernels/se.c): one task's copy of the packed
+ * weights scaled for one image, [G][ceil(M/8)][C*taps][8] floats rounded
+ * up to whole 64-byte lines; its scratch holds a copy per task, then the
+ * convolution's own. */
+static inline int64_t kiln_conv_scaled_weight_floats(int64_t G, int64_t C, int64_t M,
+                                                     int64_t taps) {
+    int64_t n_cb = (M + KILN_CONV_TILE_CO - 1) / KILN_CONV_TILE_CO;
+    return (G * n_cb * C * taps * KILN_CONV_TILE_CO + 15) / 16 * 16;
+}
+
+static inline int64_t kiln_conv_scaled_scratch_floats(int64_t G, int64_t C, int64_t M,
+                                                      int64_t taps) {
+    return KILN_CONV_MAX_TASKS * kiln_conv_scaled_weight_floats(G, C, M, taps);
+}
+
 #endif

@@ -60,10 +60,12 @@ struct Codegen {
     LLVMBuilderRef entry;    /* at the end of its entry block: value addresses go there */
     int fn_id;               /* numbers the functions emitted so far */
     int n_task_fns;          /* kiln_model_task_N functions emitted (emit_parallel.c) */
-    LLVMValueRef *vals;      /* address of each Value, by id (malloc'd) */
-    int *vals_fn;            /* fn_id that vals[id] was computed in; 0: none (malloc'd) */
-    int sym_overflow;        /* a size of the node being emitted overflowed int64 */
-    int dim_here;            /* cg_dim_value_here is computing: no entry block, no cache */
+    struct CgTask *tasks;    /* their dedupe keys (emit_parallel.c; malloc'd) */
+    int cap_tasks;
+    LLVMValueRef *vals; /* address of each Value, by id (malloc'd) */
+    int *vals_fn;       /* fn_id that vals[id] was computed in; 0: none (malloc'd) */
+    int sym_overflow;   /* a size of the node being emitted overflowed int64 */
+    int dim_here;       /* cg_dim_value_here is computing: no entry block, no cache */
     /* cg_dim_value's cache: the value of Dim -1 - id in function dimv_fn[id]
      * (malloc'd, grown on demand). */
     LLVMValueRef *dimv;
@@ -161,17 +163,22 @@ int cg_call_checked(Codegen *cg, const char *name, LLVMValueRef *args, unsigned 
 /* Kernels split over threads (emit_parallel.c). A splittable kernel's
  * last two parameters are (int64_t task, int64_t n_tasks): it computes part
  * `task` of n_tasks, (0, 1) being all of it. cg_call_split calls `kernel`
- * with args (nargs of them, the two not included): with (0, 1) inline when
- * run() has no pool, the pool has one thread, or work (multiply-adds, or
+ * with args (nargs of them, the two not included): as one task when run()
+ * has no pool, the pool has one thread, or work (multiply-adds, or
  * elements times their cost in about that unit) is below
  * CG_SPLIT_MIN_WORK (decided at compile time when work is a number, else
  * at run time); otherwise on the pool as pool->n_threads *
- * CG_TASKS_PER_THREAD tasks of an outlined task function in which the
- * constant args stay constants. cg_call_split_typed is cg_call_typed's
+ * CG_TASKS_PER_THREAD tasks. Both go through an outlined task function in
+ * which the constant args stay constants, shared by calls that differ only
+ * in run-time values and weights; a call that is small at some sizes runs
+ * its one task inline instead, and one small at all sizes is only an
+ * inline call. cg_call_split_typed is cg_call_typed's
  * counterpart ("kiln_<base>_<suffix of t>"; -1 with a diagnostic if the
  * bitcode has no such kernel). */
 enum { CG_SPLIT_MIN_WORK = 1 << 20, CG_TASKS_PER_THREAD = 4 };
 void cg_call_split(Codegen *cg, Sym work, const char *kernel, LLVMValueRef *args, unsigned nargs);
+/* Frees cg's table of task functions (codegen_destroy). */
+void cg_tasks_free(Codegen *cg);
 int cg_call_split_typed(Codegen *cg, const Node *n, const char *base, DType t, Sym work,
                         LLVMValueRef *args, unsigned n_args);
 /* "input 'x'", "constant 'w'" or "tensor 't'": how a check site's text

@@ -318,6 +318,7 @@ void codegen_destroy(Codegen *cg) {
     free(cg->vals_fn);
     free(cg->dimv);
     free(cg->dimv_fn);
+    cg_tasks_free(cg);
     free(cg->triple);
     free(cg->cpu);
     free(cg->features);

@@ -88,8 +88,10 @@ static int m_einsum_matmul(Codegen *cg, const Node *n, const EinsumSpec *sp, con
                            cg_sym_value(cg, cg_sym_prod(sb, nb, rb)),
                            cg_sym_value(cg, K >= 0 ? m_label_stride(sb, lb, K) : 0),
                            cg_sym_value(cg, N >= 0 ? m_label_stride(sb, lb, N) : 0),
+                           cg_scratch(cg, n),
                            cg_addr(cg, n->outputs[0])};
-    cg_call(cg, "kiln_einsum_mm_f32", args, 13);
+    Sym work = cg_sym_mul(cg_sym_mul(cg_sym_prod(sa, 0, nb), sm), cg_sym_mul(sn, sk));
+    cg_call_split(cg, work, "kiln_einsum_mm_f32", args, 14);
     return 1;
 }
 

@@ -111,6 +111,8 @@ int emit_conv(Codegen *cg, const Node *n) {
     k = push_geom(cg, &g, "IOKSTP", args, k);
     args[k++] = cg_addr(cg, x);
     args[k++] = pack_conv_weights(cg, w, G, M, C * g.K[0] * g.K[1] * g.K[2]);
+    int scaled = n->op == OP_CONV_SCALED; /* the SE fold (ops_se.def): + the scale */
+    if (scaled) args[k++] = cg_addr(cg, n->inputs[4]);
     args[k++] = opt_addr(cg, n, 2);
     args[k++] = opt_addr(cg, n, 3); /* the residual */
     args[k++] = cg_i32(cg, (int)n->epilogue);
@@ -123,7 +125,7 @@ int emit_conv(Codegen *cg, const Node *n) {
     Sym work = cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * C * g.K[0] * g.K[1] * g.K[2]);
     for (int i = 0; i < 3; i++)
         work = cg_sym_mul(work, g.O[i]);
-    return cg_call_split_typed(cg, n, "conv", x->dtype, work, args, k);
+    return cg_call_split_typed(cg, n, scaled ? "conv_scaled" : "conv", x->dtype, work, args, k);
 }
 
 int emit_conv_transpose(Codegen *cg, const Node *n) {

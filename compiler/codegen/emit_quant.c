@@ -116,8 +116,9 @@ static int q_matmul(Codegen *cg, const Node *n, int ia, int za, int ib, int zb, 
                            cg_sym_value(cg, b_bs),
                            zb < 0 ? LLVMConstPointerNull(cg->ptr) : q_opt(cg, n, zb),
                            cg_i64(cg, zb >= 0 && q_per(n, zb)),
+                           cg_scratch(cg, n),
                            out};
-    cg_call(cg, name, args, 13);
+    cg_call(cg, name, args, 14);
     *batch_out = batch;
     *M_out = M;
     *N_out = N;
@@ -134,9 +135,22 @@ int emit_matmul_integer(Codegen *cg, const Node *n) {
     return q_matmul(cg, n, 0, 2, 1, 3, cg_addr(cg, n->outputs[0]), &batch, &M, &N);
 }
 
+/* The int32 accumulator of a QLinear op: in its scratch, after the
+ * kernel's `floats` floats (passes/shapes_quant.c, q_scratch). */
+static LLVMValueRef q_acc(Codegen *cg, const Node *n, Sym floats) {
+    Sym bytes = dim_mul(dim_ceildiv(dim_mul(floats, 4), 64), 64);
+    LLVMValueRef off = cg_sym_value(cg, bytes);
+    return LLVMBuildGEP2(cg->builder, cg->i8, cg_scratch(cg, n), &off, 1, "acc");
+}
+
 int emit_qlinear_matmul(Codegen *cg, const Node *n) {
     Sym batch, M, N;
-    LLVMValueRef acc = cg_scratch(cg, n);
+    const Shape *a = &n->inputs[0]->shape, *b = &n->inputs[3]->shape;
+    Sym m = a->rank == 1 ? 1 : cg_sym_dim(a->dims[a->rank - 2]);
+    Sym k = cg_sym_dim(a->dims[a->rank - 1]);
+    Sym nn = b->rank == 1 ? 1 : cg_sym_dim(b->dims[b->rank - 1]);
+    LLVMValueRef acc =
+        q_acc(cg, n, dim_add(dim_add(dim_mul(m, k), dim_mul(k, nn)), dim_mul(m, nn)));
     if (q_matmul(cg, n, 0, 2, 3, 5, acc, &batch, &M, &N)) return -1;
     LLVMValueRef args[] = {cg_sym_value(cg, batch),
                            cg_sym_value(cg, M),
@@ -189,8 +203,18 @@ static void q_conv(Codegen *cg, const Node *n, int ix, int zx, int iw, int zw, i
                            q_opt(cg, n, zw),
                            cg_i64(cg, q_per(n, zw)),
                            ib < 0 ? LLVMConstPointerNull(cg->ptr) : q_opt(cg, n, ib),
+                           cg_scratch(cg, n),
                            out};
-    cg_call(cg, name, args, 15);
+    cg_call(cg, name, args, 16);
+}
+
+/* kiln_conv_int_scratch for the node's weights (input iw). */
+static Sym q_conv_floats(const Node *n, int iw) {
+    const Shape *w = &n->inputs[iw]->shape;
+    int64_t M = w->dims[0], K = 1;
+    for (int i = 1; i < w->rank; i++)
+        K *= w->dims[i]; /* the shape pass bounded it */
+    return kiln_conv_int_scratch(M, K);
 }
 
 int emit_conv_integer(Codegen *cg, const Node *n) {
@@ -200,7 +224,7 @@ int emit_conv_integer(Codegen *cg, const Node *n) {
 
 int emit_qlinear_conv(Codegen *cg, const Node *n) {
     const Shape *o = &n->outputs[0]->shape;
-    LLVMValueRef acc = cg_scratch(cg, n);
+    LLVMValueRef acc = q_acc(cg, n, q_conv_floats(n, 3));
     q_conv(cg, n, 0, 2, 3, 5, 8, acc);
     LLVMValueRef args[] = {cg_sym_value(cg, cg_sym_dim(o->dims[0])),
                            cg_i64(cg, o->dims[1]),

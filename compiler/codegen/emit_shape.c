@@ -154,9 +154,16 @@ int emit_transpose(Codegen *cg, const Node *n) {
     return emit_strided(cg, n, x->dtype, r, dims, ps, ys, cg_addr(cg, x), cg_addr(cg, y));
 }
 
+/* Whether v lives in the workspace (cg_addr), at its ws_offset. */
+static int in_workspace(const Value *v) {
+    return !v->data && v->input_index < 0 && v->producer && v->output_index < 0;
+}
+
 /* Concat and Split: the parts lie end to end along the node's axis of
  * the whole; each is copied into its place (Concat, `into` set) or out of
- * it (Split). An omitted part (NULL) takes no place. */
+ * it (Split). An omitted part (NULL) takes no place. A Concat part that
+ * the memory plan put in its place already (passes/plan_memory.c) is not
+ * copied: its producer wrote it there. */
 static int emit_pieces(Codegen *cg, const Node *n, const Value *whole, Value *const *parts,
                        int n_parts, int into) {
     int64_t axis = ir_attr_int(n, "axis", 0);
@@ -170,8 +177,14 @@ static int emit_pieces(Codegen *cg, const Node *n, const Value *whole, Value *co
         dense_strides(&p->shape, ps);
         for (int k = 0; k < p->shape.rank; k++)
             dims[k] = cg_sym_dim(p->shape.dims[k]);
-        LLVMValueRef place =
-            offset_addr(cg, cg_addr(cg, whole), cg_sym_mul(at, ws[axis]), whole->dtype);
+        Sym elems = cg_sym_mul(at, ws[axis]);
+        if (into && in_workspace(p) && in_workspace(whole) &&
+            p->ws_offset ==
+                dim_add(whole->ws_offset, dim_mul(elems, (int64_t)dtype_size(whole->dtype)))) {
+            at = dim_add(at, p->shape.dims[axis]);
+            continue;
+        }
+        LLVMValueRef place = offset_addr(cg, cg_addr(cg, whole), elems, whole->dtype);
         int rc = into ? emit_strided(cg, n, whole->dtype, p->shape.rank, dims, ps, ws,
                                      cg_addr(cg, p), place)
                       : emit_strided(cg, n, whole->dtype, p->shape.rank, dims, ws, ps, place,

@@ -77,10 +77,29 @@ KILN_FOR_NUMERIC_TYPES(KILN_MISC_DEFINE)
 
 void kiln_einsum_mm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *restrict A,
                         int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *restrict B,
-                        int64_t b_bs, int64_t b_rs, int64_t b_cs, float *restrict Y) {
-    for (int64_t t = 0; t < batch; t++)
-        kiln_gemm_f32(M, N, K, A + t * a_bs, a_rs, a_cs, B + t * b_bs, b_rs, b_cs, 0, 0, 0, 1.0f,
-                      0.0f, KILN_EPI_NONE, Y + t * M * N, 0, 1);
+                        int64_t b_bs, int64_t b_rs, int64_t b_cs, float *restrict scratch,
+                        float *restrict Y, int64_t task, int64_t n_tasks) {
+    int copy = b_cs != 1 && N > 1;
+    int64_t t0 = 0, t1 = batch, sub = 0, n_sub = 1;
+    if (n_tasks > 1 && (batch >= n_tasks || copy)) {
+        t0 = batch * task / n_tasks;
+        t1 = batch * (task + 1) / n_tasks;
+    } else if (n_tasks > 1) {
+        sub = task, n_sub = n_tasks;
+    }
+    for (int64_t t = t0; t < t1; t++) {
+        const float *restrict b = B + t * b_bs;
+        int64_t rs = b_rs, cs = b_cs;
+        if (copy) {
+            float *restrict bt = scratch + t * K * N;
+            for (int64_t j = 0; j < N; j++) /* B_t(k, j) is b[k * rs + j * cs] */
+                for (int64_t k = 0; k < K; k++)
+                    bt[k * N + j] = b[k * b_rs + j * b_cs];
+            b = bt, rs = N, cs = 1;
+        }
+        kiln_gemm_f32(M, N, K, A + t * a_bs, a_rs, a_cs, b, rs, cs, 0, 0, 0, 1.0f, 0.0f,
+                      KILN_EPI_NONE, Y + t * M * N, sub, n_sub);
+    }
 }
 
 static double misc_det(int64_t n, double *restrict a) {

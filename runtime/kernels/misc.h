@@ -29,10 +29,17 @@ KILN_FOR_NUMERIC_TYPES(KILN_MISC_DECLARE)
 
 /* Einsum as batched products (emit_einsum's fast path): for t < batch,
  * Y_t[M,N] = A_t B_t with A_t(m, k) = A[t * a_bs + m * a_rs + k * a_cs],
- * B_t likewise, Y_t = Y + t * M * N dense (kiln_gemm_f32 on each). */
+ * B_t likewise, Y_t = Y + t * M * N dense (kiln_gemm_f32 on each). A B_t
+ * whose rows are not contiguous (b_cs != 1: 'bhqd,bhkd->bhqk') is first
+ * copied row-major into scratch (batch * K * N floats), so that the
+ * product runs in register tiles instead of gathering B column by column.
+ * Split over the batch items (a task copies only the items it computes),
+ * or, with fewer items than tasks and a contiguous B, over each item's
+ * rows; bitwise the same at any n_tasks. */
 void kiln_einsum_mm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, const float *restrict A,
                         int64_t a_bs, int64_t a_rs, int64_t a_cs, const float *restrict B,
-                        int64_t b_bs, int64_t b_rs, int64_t b_cs, float *restrict Y);
+                        int64_t b_bs, int64_t b_rs, int64_t b_cs, float *restrict scratch,
+                        float *restrict Y, int64_t task, int64_t n_tasks);
 
 /* Det of batch n x n matrices (LU with partial pivoting, in double;
  * scratch holds n * n doubles). */

@@ -140,6 +140,7 @@ void kiln_lrn_f32(int64_t N, int64_t C, int64_t S, int64_t size, float alpha, fl
         kiln_valid_range(OW, IW, SW, (KW - 1) * TW - PW, &wa1, &wb1);                              \
         wa = wa > wa1 ? wa : wa1;                                                                  \
         wb = wb < wb1 ? wb : wb1;                                                                  \
+        int pair = TW == 1 && SW == 2; /* taps kw, kw + 1 of a run: one interleaved load */        \
         for (int64_t nc = 0; nc < NC; nc++)                                                        \
             for (int64_t od = 0; od < OD; od++)                                                    \
                 for (int64_t oh = 0; oh < OH; oh++) {                                              \
@@ -156,12 +157,25 @@ void kiln_lrn_f32(int64_t N, int64_t C, int64_t S, int64_t size, float alpha, fl
                                 const T *restrict xr =                                             \
                                     xw + ((nc * ID + d0 + kd * TD) * IH + h0 + kh * TH) * IW;      \
                                 int first = kd == kd_lo && kh == kh_lo;                            \
-                                for (int64_t kw = 0; kw < KW; kw++)                                \
+                                for (int64_t kw = 0; kw < KW; kw++) {                              \
+                                    const T *restrict xk = xr + kw * TW;                           \
+                                    int fresh = first && kw == 0;                                  \
+                                    if (pair && kw + 1 < KW) {                                     \
+                                        for (int64_t o = 0; o < wb - wa; o++) {                    \
+                                            A m = (A)xk[2 * o], v = (A)xk[2 * o + 1];              \
+                                            m = v > m ? v : m;                                     \
+                                            A cur = fresh ? m : (A)yr[wa + o];                     \
+                                            yr[wa + o] = (T)(m > cur ? m : cur);                   \
+                                        }                                                          \
+                                        kw++;                                                      \
+                                        continue;                                                  \
+                                    }                                                              \
                                     for (int64_t o = 0; o < wb - wa; o++) {                        \
-                                        A v = (A)xr[o * SW + kw * TW];                             \
-                                        A cur = first && kw == 0 ? v : (A)yr[wa + o];              \
+                                        A v = (A)xk[o * SW];                                       \
+                                        A cur = fresh ? v : (A)yr[wa + o];                         \
                                         yr[wa + o] = (T)(v > cur ? v : cur);                       \
                                     }                                                              \
+                                }                                                                  \
                             }                                                                      \
                     }                                                                              \
                     for (int64_t ow = 0; ow < OW; ow++) {                                          \
@@ -262,6 +276,12 @@ INLINE int64_t window_count(int64_t o, int64_t S, int64_t P, int64_t K, int64_t 
     }
 KILN_FOR_FLOAT_TYPES(AVGPOOL)
 
+/* An average sums each plane in POOL_LANES interleaved lanes (element j
+ * into lane j % POOL_LANES), then adds the lanes pairwise: one running
+ * sum is a chain of dependent adds that cannot vectorise, as float
+ * addition does not reassociate; the lanes can, and their order is fixed
+ * whatever the target. A plane shorter than the lanes is summed in order. */
+#define POOL_LANES 16
 #define GLOBAL_POOL(T, sfx, A)                                                                     \
     void kiln_global_pool_##sfx(int op, int64_t NC, int64_t S, const T *restrict x,                \
                                 T *restrict y) {                                                   \
@@ -272,11 +292,27 @@ KILN_FOR_FLOAT_TYPES(AVGPOOL)
                 for (int64_t j = 1; j < S; j++)                                                    \
                     acc = (A)xr[j] > acc ? (A)xr[j] : acc;                                         \
                 y[i] = (T)acc;                                                                     \
-            } else {                                                                               \
+                continue;                                                                          \
+            }                                                                                      \
+            if (S < POOL_LANES) {                                                                  \
                 for (int64_t j = 1; j < S; j++)                                                    \
                     acc += (A)xr[j];                                                               \
-                y[i] = (T)(acc / (A)S);                                                            \
+            } else {                                                                               \
+                A lane[POOL_LANES];                                                                \
+                for (int l = 0; l < POOL_LANES; l++)                                               \
+                    lane[l] = (A)xr[l];                                                            \
+                int64_t j = POOL_LANES;                                                            \
+                for (; j + POOL_LANES <= S; j += POOL_LANES)                                       \
+                    for (int l = 0; l < POOL_LANES; l++)                                           \
+                        lane[l] += (A)xr[j + l];                                                   \
+                for (int l = 0; l < S - j; l++)                                                    \
+                    lane[l] += (A)xr[j + l];                                                       \
+                for (int w = POOL_LANES / 2; w > 0; w /= 2)                                        \
+                    for (int l = 0; l < w; l++)                                                    \
+                        lane[l] += lane[l + w];                                                    \
+                acc = lane[0];                                                                     \
             }                                                                                      \
+            y[i] = (T)(acc / (A)S);                                                                \
         }                                                                                          \
     }
 KILN_FOR_FLOAT_TYPES(GLOBAL_POOL)

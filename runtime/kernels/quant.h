@@ -62,23 +62,26 @@ void kiln_dynamic_quantize_u8(int64_t n, const float *restrict x, uint8_t *restr
     X(int8_t, i8, uint8_t, u8)                                                                     \
     X(int8_t, i8, int8_t, i8)
 
+/* The integer products: see KILN_QUANT_KC in kiln_kernel_abi.h. */
 #define KILN_QUANT_PAIR_DECLARE(TA, a, TB, b)                                                      \
     /* For each batch: Y[M,N] = sum_k (A[m,k] - azp) (B[k,n] - bzp) in int32,                      \
      * A_b = A + batch * a_bs (likewise B), Y dense; azp is                                        \
-     * a_zp[m * a_step] (per row), bzp b_zp[n * b_step] (per column). */                           \
-    void kiln_matmul_int_##a##_##b(int64_t batch, int64_t M, int64_t N, int64_t K,                 \
-                                   const TA *restrict A, int64_t a_bs, const TA *restrict a_zp,    \
-                                   int64_t a_step, const TB *restrict B, int64_t b_bs,             \
-                                   const TB *restrict b_zp, int64_t b_step, int32_t *restrict Y);  \
+     * a_zp[m * a_step] (per row), bzp b_zp[n * b_step] (per column).                              \
+     * fs: kiln_matmul_int_scratch(M, N, K) floats. */                                             \
+    void kiln_matmul_int_##a##_##b(                                                                \
+        int64_t batch, int64_t M, int64_t N, int64_t K, const TA *restrict A, int64_t a_bs,        \
+        const TA *restrict a_zp, int64_t a_step, const TB *restrict B, int64_t b_bs,               \
+        const TB *restrict b_zp, int64_t b_step, float *restrict fs, int32_t *restrict Y);         \
     /* A 2-D convolution in int32: X [N, C, H, W] (zero point x_zp, also the                       \
      * padding), W [M, C/group, kh, kw] (zero point w_zp[m * w_step]), plus                        \
      * bias[m] if not NULL, into Y [N, M, oh, ow]. g holds kh, kw, sh, sw,                         \
-     * dh, dw, ph, pw (pads before), group. */                                                     \
-    void kiln_conv_int_##a##_##b(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M,            \
-                                 int64_t oh, int64_t ow, const int64_t *restrict g,                \
-                                 const TA *restrict X, const TA *restrict x_zp,                    \
-                                 const TB *restrict Wt, const TB *restrict w_zp, int64_t w_step,   \
-                                 const int32_t *restrict bias, int32_t *restrict Y);
+     * dh, dw, ph, pw (pads before), group. fs: kiln_conv_int_scratch(M,                           \
+     * C / group * kh * kw) floats. */                                                             \
+    void kiln_conv_int_##a##_##b(                                                                  \
+        int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t oh, int64_t ow,             \
+        const int64_t *restrict g, const TA *restrict X, const TA *restrict x_zp,                  \
+        const TB *restrict Wt, const TB *restrict w_zp, int64_t w_step,                            \
+        const int32_t *restrict bias, float *restrict fs, int32_t *restrict Y);
 KILN_FOR_QUANT_PAIRS(KILN_QUANT_PAIR_DECLARE)
 #undef KILN_QUANT_PAIR_DECLARE
 

@@ -94,6 +94,9 @@ CASES += [
     Case("tail_p196", 1, 50, 11, [14, 14], 3, pads=[1, 1, 1, 1], epi="residual_relu"),
     Case("tail_p196_pw", 1, 31, 23, [14, 14], 1, epi="residual"),
     Case("tail_p49_pw_bigk", 1, 450, 10, [7, 7], 1),
+    # 3 and 4 pixels past a full tile, with the epilogues applied by a loop.
+    Case("tail_p51_silu", 1, 7, 16, [3, 17], 3, pads=[1, 1, 1, 1], epi="silu"),
+    Case("tail_p52_pw_sigmoid", 1, 12, 9, [4, 13], 1, epi="sigmoid"),
     # Epilogues.
     Case("epi_relu", 1, 3, 9, [8, 8], 3, epi="relu"),
     Case("epi_clip", 1, 3, 9, [8, 8], 3, epi="clip"),

@@ -146,6 +146,8 @@ static void test_conv_tasks_split_pixels_and_channels_and_add_the_residual(void 
     check_conv_split(1, 9, 3, 12, 12, 1, 1, 0);   /* 1x1 read in place, one channel block */
     check_conv_split(1, 16, 32, 16, 16, 3, 1, 1); /* one block narrowed into four */
     check_conv_split(1, 8, 16, 58, 58, 3, 1, 1);  /* 4 blocks, 3 tasks: narrowed to 6 */
+    check_conv_split(1, 24, 21, 14, 14, 3, 1, 1); /* P = 196: a 4-pixel tail */
+    check_conv_split(1, 300, 9, 3, 17, 3, 1, 1);  /* P = 51, K blocks: a 3-pixel tail */
 }
 
 static void test_depthwise_conv_matches_the_definition(void **state) {

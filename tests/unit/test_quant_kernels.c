@@ -46,9 +46,72 @@ static void test_integer_matmul_subtracts_zero_points_per_row_and_column(void **
     uint8_t a[] = {1, 2, 3, 4}, azp[] = {1, 2};  /* rows (0, 1) and (1, 2) */
     int8_t b[] = {1, -1, 2, 0}, bzp[] = {0, -1}; /* columns (1, 2) and (0, 1) */
     int32_t y[4];
-    kiln_matmul_int_u8_i8(1, 2, 2, 2, a, 0, azp, 1, b, 0, bzp, 1, y);
+    float fs[12];
+    kiln_matmul_int_u8_i8(1, 2, 2, 2, a, 0, azp, 1, b, 0, bzp, 1, fs, y);
     int32_t want[] = {2, 1, 5, 2};
     assert_memory_equal(y, want, sizeof want);
+}
+
+/* Products of 255 x 255 over K = 600 (three float chunks of at most 256)
+ * reach 39 million, past float's 2^24: exact only if each chunk is. */
+static void test_integer_matmul_is_exact_past_float_precision(void **state) {
+    (void)state;
+    enum { M = 9, N = 33, K = 600 };
+    static uint8_t a[M * K];
+    static int8_t b[K * N];
+    static int32_t y[M * N];
+    static float fs[M * K + K * N + M * N];
+    for (int i = 0; i < M * K; i++)
+        a[i] = (uint8_t)(i % 7 ? 255 : i % 256);
+    for (int i = 0; i < K * N; i++)
+        b[i] = (int8_t)(i % 5 ? -128 : i % 256 - 128);
+    uint8_t azp = 0;
+    int8_t bzp = 127;
+    kiln_matmul_int_u8_i8(1, M, N, K, a, 0, &azp, 0, b, 0, &bzp, 0, fs, y);
+    for (int m = 0; m < M; m++)
+        for (int j = 0; j < N; j++) {
+            int64_t want = 0;
+            for (int k = 0; k < K; k++)
+                want += (int64_t)a[m * K + k] * ((int64_t)b[k * N + j] - 127);
+            assert_true(want < -(INT64_C(1) << 24));
+            assert_int_equal(y[m * N + j], want);
+        }
+}
+
+/* A 3x3 convolution over 64 channels (K = 576) with padding, stride 2 and
+ * two groups, at the operands' extremes, against a direct sum. */
+static void test_integer_conv_is_exact_past_float_precision(void **state) {
+    (void)state;
+    enum { C = 128, H = 9, W = 11, M = 18, G = 2, OH = 5, OW = 6, KK = C / G * 9 };
+    static uint8_t x[C * H * W];
+    static int8_t w[M * KK];
+    static int32_t y[M * OH * OW], bias[M];
+    static float fs[M * KK + KILN_QUANT_KC * KILN_QUANT_PC + M * KILN_QUANT_PC];
+    for (int i = 0; i < C * H * W; i++)
+        x[i] = (uint8_t)(i % 3 ? 255 : i % 256);
+    for (int i = 0; i < M * KK; i++)
+        w[i] = (int8_t)(i % 4 ? -128 : i % 256 - 128);
+    for (int m = 0; m < M; m++)
+        bias[m] = 1000 * m - 7;
+    uint8_t xzp = 3;
+    int8_t wzp = 127;
+    int64_t g[9] = {3, 3, 2, 2, 1, 1, 1, 1, G};
+    kiln_conv_int_u8_i8(1, C, H, W, M, OH, OW, g, x, &xzp, w, &wzp, 0, bias, fs, y);
+    for (int m = 0; m < M; m++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                int64_t want = bias[m];
+                int c0 = m / (M / G) * (C / G);
+                for (int c = 0; c < C / G; c++)
+                    for (int i = 0; i < 3; i++)
+                        for (int j = 0; j < 3; j++) {
+                            int iy = oy * 2 - 1 + i, ix = ox * 2 - 1 + j;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            want += ((int64_t)x[((c0 + c) * H + iy) * W + ix] - 3) *
+                                    ((int64_t)w[m * KK + (c * 3 + i) * 3 + j] - 127);
+                        }
+                assert_int_equal(y[(m * OH + oy) * OW + ox], want);
+            }
 }
 
 static void test_dynamic_quantize_of_zeros_is_scale_zero(void **state) {
@@ -122,6 +185,8 @@ int main(void) {
         cmocka_unit_test(test_quantize_rounds_half_to_even_and_saturates),
         cmocka_unit_test(test_quantize_and_dequantize_per_axis),
         cmocka_unit_test(test_integer_matmul_subtracts_zero_points_per_row_and_column),
+        cmocka_unit_test(test_integer_matmul_is_exact_past_float_precision),
+        cmocka_unit_test(test_integer_conv_is_exact_past_float_precision),
         cmocka_unit_test(test_dynamic_quantize_of_zeros_is_scale_zero),
         cmocka_unit_test(test_bfloat16_casts_truncate_and_keep_nan),
         cmocka_unit_test(test_det_pivots),
