@@ -188,6 +188,19 @@ def v2_request(x, rid, name):
                                    "data": [float(v) for v in x.ravel()]}]}
 
 
+def predict_threads(exe, request, counts=(1, 2), timeout=120):
+    """`exe predict --input request --threads-per-request N` for each N in
+    counts: {N: the first output as a float32 array}."""
+    outs = {}
+    for n in counts:
+        rc, out, err = run([exe, "predict", "--input", request, "--threads-per-request", str(n)],
+                           timeout=timeout)
+        require(rc == 0, f"predict --threads-per-request {n}: " + describe(rc, out, err))
+        o = json.loads(out)["outputs"][0]
+        outs[n] = np.array(o["data"], np.float32).reshape(o["shape"])
+    return outs
+
+
 def write_json(path, obj):
     with open(path, "w") as f:
         json.dump(obj, f)

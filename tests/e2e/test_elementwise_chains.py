@@ -31,7 +31,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kiln_e2e import (Suite, compare, describe, kiln_compile, parse_args, require,  # noqa: E402
-                      run, write_json)
+                      predict_threads, run, write_json)
 
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -221,13 +221,7 @@ def _():
     req = write_json(os.path.join(TMP, "big.json"),
                      {"inputs": [{"name": "x", "shape": shape, "datatype": "FP32",
                                   "data": [float(v) for v in x.ravel()]}]})
-    outs = {}
-    for n in (1, 2):
-        rc, out, err = run([exe, "predict", "--input", req, "--threads-per-request", str(n)],
-                           timeout=120)
-        require(rc == 0, f"predict --threads-per-request {n}: " + describe(rc, out, err))
-        o = json.loads(out)["outputs"][0]
-        outs[n] = np.array(o["data"], np.float32).reshape(o["shape"])
+    outs = predict_threads(exe, req)
     x64 = x.astype(np.float64)
     compare("2 threads", outs[2], np.tanh(np.log(x64 * x64 + 1)).astype(np.float32), RTOL, ATOL)
     require(outs[1].tobytes() == outs[2].tobytes(), "2 threads differ from 1")

@@ -30,8 +30,8 @@ from onnx import helper as oh
 from onnx import numpy_helper as nh
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kiln_e2e import (Suite, compare, describe, kiln_compile, parse_args, require,  # noqa: E402
-                      run)
+from kiln_e2e import (Suite, compare, describe, kiln_compile, parse_args,  # noqa: E402
+                      predict_threads, require, run)
 
 args = parse_args(__doc__)
 KILN = args.kiln
@@ -279,13 +279,7 @@ def _():
     with open(req, "w") as f:
         json.dump({"inputs": [{"name": n, "shape": list(x.shape), "datatype": "FP32",
                                "data": [float(v) for v in x.ravel()]} for n, x in xs.items()]}, f)
-    outs = {}
-    for n in (1, 2):
-        rc, out, err = run([exe, "predict", "--input", req, "--threads-per-request", str(n)],
-                           timeout=120)
-        require(rc == 0, f"predict --threads-per-request {n}: " + describe(rc, out, err))
-        o = json.loads(out)["outputs"][0]
-        outs[n] = np.array(o["data"], np.float32).reshape(o["shape"])
+    outs = predict_threads(exe, req)
     want = np.einsum("bhqd,bhkd->bhqk", xs["q"].astype(np.float64), xs["k"].astype(np.float64))
     compare("2 threads against numpy", outs[2], want.astype(np.float32), 1e-5, 1e-5)
     require(outs[1].tobytes() == outs[2].tobytes(), "2 threads differ from 1")
