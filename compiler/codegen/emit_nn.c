@@ -16,6 +16,7 @@
 
 #include "cg.h"
 #include "nn.h"
+#include "wino.h"
 
 /* Geometry of node n as 3-D triples. */
 typedef struct Geom3 {
@@ -88,6 +89,45 @@ static LLVMValueRef pack_conv_weights(Codegen *cg, const Value *w, int64_t G, in
     return v;
 }
 
+/* W [G*M, C, 3, 3] transformed for Winograd's F(2x2, 3x3), G w G^T per
+ * channel pair (in double, rounded once), into the [G][16][ceil(M/8)][C]
+ * [8] blocks of kiln_conv_wino_f32 (wino.h), zero past M. */
+static LLVMValueRef pack_wino_weights(Codegen *cg, const Value *w, int64_t G, int64_t M,
+                                      int64_t C) {
+    int64_t n_cb = (M + KILN_CONV_TILE_CO - 1) / KILN_CONV_TILE_CO;
+    size_t count = (size_t)(G * 16 * n_cb * C * KILN_CONV_TILE_CO);
+    float *p = calloc(count, sizeof(float));
+    if (!p) kiln_oom("transformed conv weights");
+    const float *src = w->data;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t c = 0; c < C; c++) {
+                const float *k = src + ((g * M + m) * C + c) * 9;
+                double t[4][3], u[4][4];
+                for (int j = 0; j < 3; j++) { /* G w */
+                    t[0][j] = k[j];
+                    t[1][j] = 0.5 * ((double)k[j] + k[3 + j] + k[6 + j]);
+                    t[2][j] = 0.5 * ((double)k[j] - k[3 + j] + k[6 + j]);
+                    t[3][j] = k[6 + j];
+                }
+                for (int i = 0; i < 4; i++) { /* (G w) G^T */
+                    u[i][0] = t[i][0];
+                    u[i][1] = 0.5 * (t[i][0] + t[i][1] + t[i][2]);
+                    u[i][2] = 0.5 * (t[i][0] - t[i][1] + t[i][2]);
+                    u[i][3] = t[i][2];
+                }
+                int64_t b = m / KILN_CONV_TILE_CO, r = m % KILN_CONV_TILE_CO;
+                for (int xi = 0; xi < 16; xi++)
+                    p[(((g * 16 + xi) * n_cb + b) * C + c) * KILN_CONV_TILE_CO + r] =
+                        (float)u[xi / 4][xi % 4];
+            }
+    char name[256];
+    snprintf(name, sizeof name, "%s.winograd", w->name);
+    LLVMValueRef v = cg_const_bytes(cg, p, count * sizeof(float), 64, name);
+    free(p);
+    return v;
+}
+
 int emit_conv(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *w = n->inputs[1], *y = n->outputs[0];
     if (x->dtype != DT_F32) {
@@ -110,8 +150,13 @@ int emit_conv(Codegen *cg, const Node *n) {
     args[k++] = cg_i64(cg, M);
     k = push_geom(cg, &g, "IOKSTP", args, k);
     args[k++] = cg_addr(cg, x);
-    args[k++] = pack_conv_weights(cg, w, G, M, C * g.K[0] * g.K[1] * g.K[2]);
     int scaled = n->op == OP_CONV_SCALED; /* the SE fold (ops_se.def): + the scale */
+    int wino = !scaled && kiln_conv_wino_ok(n->plan.conv->rank, C, M, g.K[1], g.K[2], g.S[1],
+                                            g.S[2], g.T[1], g.T[2]);
+    if (wino)
+        args[k++] = pack_wino_weights(cg, w, G, M, C);
+    else
+        args[k++] = pack_conv_weights(cg, w, G, M, C * g.K[0] * g.K[1] * g.K[2]);
     if (scaled) args[k++] = cg_addr(cg, n->inputs[4]);
     args[k++] = opt_addr(cg, n, 2);
     args[k++] = opt_addr(cg, n, 3); /* the residual */
@@ -121,11 +166,17 @@ int emit_conv(Codegen *cg, const Node *n) {
     args[k++] = cg_scratch(cg, n);
     args[k++] = cg_addr(cg, y);
     /* Split over images, groups, pixel blocks and channel chunks on the
-     * pool's threads; the work is the multiply-adds. */
-    Sym work = cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * C * g.K[0] * g.K[1] * g.K[2]);
+     * pool's threads; the work is the multiply-adds (Winograd's: 16 per
+     * 4 pixels and channel pair, not 36). */
+    int64_t taps = wino ? 4 : g.K[0] * g.K[1] * g.K[2];
+    Sym work = cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * C * taps);
     for (int i = 0; i < 3; i++)
         work = cg_sym_mul(work, g.O[i]);
-    return cg_call_split_typed(cg, n, scaled ? "conv_scaled" : "conv", x->dtype, work, args, k);
+    return cg_call_split_typed(cg, n,
+                               scaled ? "conv_scaled"
+                               : wino ? "conv_wino"
+                                      : "conv",
+                               x->dtype, work, args, k);
 }
 
 int emit_conv_transpose(Codegen *cg, const Node *n) {

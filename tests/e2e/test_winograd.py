@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (runtime/kernels/wino.c).
+
+Codegen sends a dense 2-D Conv with a 3x3 kernel, strides and dilations 1
+and at least 8 input and 16 output channels per group to
+kiln_conv_wino_f32 (kiln_conv_wino_ok, runtime/kiln_kernel_abi.h), with
+its weights transformed at compile time; every other Conv stays on
+kiln_conv_f32. Torch modules with seeded weights, exported with a dynamic
+batch and dynamic height and width (opset 13), checked against torch in
+float64 within rtol 1e-4, atol 1e-5:
+  - `--emit llvm` (kernels kept out of line) calls the Winograd kernel for
+    the eligible convs, and only the direct one for a model of ineligible
+    ones (stride 2, dilation 2, 1x1, 5x5, 4 input or 8 output channels);
+  - `kiln run` at odd and even sizes, batch 1 and 2, an image wider than
+    one block of tiles, with pads 0, 1, 2 and an uneven Pad folded in,
+    groups, a residual Add and Relu, Clip and SiLU fused;
+  - 600 input channels (blocks of 16 tiles);
+  - the ineligible convs still match;
+  - -O0 matches torch;
+  - a service binary with 2 threads per request answers bitwise what it
+    answers with 1, at batch 1 (bands and channel chunks) and batch 2.
+
+    /usr/bin/python3 tests/e2e/test_winograd.py --kiln BUILD/kiln \
+        --build-dir BUILD --source-dir SRC
+"""
+import os
+import re
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kiln_e2e import (Suite, compare, describe, kiln_compile, parse_args,  # noqa: E402
+                      predict_threads, require, run, write_json)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+RTOL, ATOL = 1e-4, 1e-5
+
+args = parse_args(__doc__)
+suite = Suite("winograd")
+check = suite.check
+TMP = suite.tmp
+STATE = {}
+
+
+class Eligible(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(8, 16, 3, padding=1)                 # + Relu
+        self.b = nn.Conv2d(16, 20, 3, padding=2)                # M past a block of 8
+        self.c = nn.Conv2d(20, 32, 3, padding=0)                # after an uneven Pad
+        self.d = nn.Conv2d(32, 32, 3, padding=1, groups=2)      # 16 -> 16 per group
+        self.e = nn.Conv2d(32, 32, 3, padding=1)                # + residual, Relu
+        self.f = nn.Conv2d(32, 24, 3, padding=1, bias=False)    # + Clip(0, 6)
+        self.g = nn.Conv2d(24, 16, 3, padding=1)                # + SiLU
+
+    def forward(self, x):
+        h = F.relu(self.a(x))
+        h = self.b(h)
+        h = self.c(F.pad(h, (1, 0, 0, 1)))
+        h = self.d(h)
+        h = F.relu(self.e(h) + h)
+        h = torch.clamp(self.f(h), 0, 6)
+        return F.silu(self.g(h))
+
+
+class Ineligible(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.s2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.dil = nn.Conv2d(16, 16, 3, padding=2, dilation=2)
+        self.pw = nn.Conv2d(16, 16, 1)
+        self.k5 = nn.Conv2d(16, 16, 5, padding=2)
+        self.c4 = nn.Conv2d(4, 16, 3, padding=1)                # 4 input channels
+        self.m8 = nn.Conv2d(16, 8, 3, padding=1)                # 8 output channels
+
+    def forward(self, x):
+        h = self.k5(self.pw(self.dil(self.s2(x))))
+        return self.m8(h + self.c4(h[:, :4]))
+
+
+class Wide(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(600, 16, 3, padding=1)
+
+    def forward(self, x):
+        return self.a(x)
+
+
+def export(name, net, channels):
+    torch.manual_seed(5)
+    for m in net.modules():  # outputs of unit scale, so that rtol is what counts
+        if isinstance(m, nn.Conv2d):
+            fan_in = m.weight[0].numel()
+            m.weight.data.normal_(0, fan_in ** -0.5)
+            if m.bias is not None:
+                m.bias.data.uniform_(-0.1, 0.1)
+    net = net.eval().double()
+    path = os.path.join(TMP, name + ".onnx")
+    x = torch.zeros(1, channels, 12, 12, dtype=torch.float64)
+    torch.onnx.export(net.float(), x.float(), path, input_names=["x"], output_names=["y"],
+                      opset_version=13,
+                      dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}, "y": {0: "N", 2: "H", 3: "W"}})
+    STATE[name] = (net.double(), path)
+
+
+def want(name, x):
+    with torch.no_grad():
+        return STATE[name][0](torch.from_numpy(x).double()).numpy()
+
+
+def kiln_run(name, x, extra=()):
+    xp = os.path.join(TMP, f"in_{name}.npy")
+    np.save(xp, x)
+    out_dir = os.path.join(TMP, "out_" + name)
+    rc, out, err = run([args.kiln, "run", STATE[name][1], "--input", f"x={xp}", "--out-dir",
+                        out_dir, *extra], timeout=300)
+    require(rc == 0, f"{name}: kiln run: " + describe(rc, out, err))
+    return np.load(os.path.join(out_dir, "y.npy"))
+
+
+def calls(name):
+    """Call sites of the two conv kernels in `--emit llvm`, kernels out of line."""
+    ll = os.path.join(TMP, name + ".ll")
+    env = dict(os.environ, KILN_NOINLINE_KERNELS="1")
+    rc, out, err = run([args.kiln, "compile", STATE[name][1], "--emit", "llvm", "-o", ll],
+                       env=env, timeout=300)
+    require(rc == 0, f"{name}: kiln compile --emit llvm: " + describe(rc, out, err))
+    text = open(ll).read()
+    return (len(re.findall(r"call (?:fastcc )?void @kiln_conv_wino_f32\(", text)),
+            len(re.findall(r"call (?:fastcc )?void @kiln_conv_f32\(", text)))
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+@check("torch exports the test modules")
+def _():
+    export("eligible", Eligible(), 8)
+    export("ineligible", Ineligible(), 8)
+    export("wide", Wide(), 600)
+
+
+@check("the eligible convs call the Winograd kernel, the ineligible ones only the direct one")
+def _():
+    wino, direct = calls("eligible")
+    require(wino >= 7 and direct == 0, f"eligible: {wino} Winograd calls, {direct} direct")
+    wino, direct = calls("ineligible")
+    require(wino == 0 and direct >= 6, f"ineligible: {wino} Winograd calls, {direct} direct")
+
+
+@check("kiln run matches torch at odd and even sizes, batch 1 and 2, and a wide image")
+def _():
+    for i, shape in enumerate([(1, 8, 17, 23), (2, 8, 10, 12), (1, 8, 5, 5), (1, 8, 6, 300)]):
+        x = rand(*shape, seed=i)
+        compare(f"eligible {shape}", kiln_run("eligible", x), want("eligible", x), RTOL, ATOL)
+
+
+@check("600 input channels match torch")
+def _():
+    x = rand(1, 600, 9, 11, seed=9)
+    compare("wide", kiln_run("wide", x), want("wide", x), RTOL, ATOL)
+
+
+@check("the ineligible convs match torch")
+def _():
+    x = rand(2, 8, 15, 16, seed=3)
+    compare("ineligible", kiln_run("ineligible", x), want("ineligible", x), RTOL, ATOL)
+
+
+@check("-O0 matches torch")
+def _():
+    x = rand(1, 8, 13, 9, seed=4)
+    compare("eligible -O0", kiln_run("eligible", x, ["-O0"]), want("eligible", x), RTOL, ATOL)
+
+
+@check("a service binary: 2 threads per request bitwise equal to 1, batch 1 and 2")
+def _():
+    exe = kiln_compile(args.kiln, STATE["eligible"][1], os.path.join(TMP, "eligible"))
+    for shape in [(1, 8, 56, 56), (2, 8, 28, 30), (1, 8, 14, 14)]:
+        x = rand(*shape, seed=shape[2])
+        req = write_json(os.path.join(TMP, "req.json"),
+                         {"inputs": [{"name": "x", "shape": list(shape), "datatype": "FP32",
+                                      "data": [float(v) for v in x.ravel()]}]})
+        outs = predict_threads(exe, req)
+        y = want("eligible", x)
+        require(np.abs(y).max() > 0.5, f"{shape}: outputs of {np.abs(y).max():.2g} at most")
+        compare(f"{shape}, 1 thread", outs[1], y, RTOL, ATOL)
+        require(np.array_equal(outs[1].view(np.uint32), outs[2].view(np.uint32)),
+                f"{shape}: 2 threads gave other bits than 1")
+
+
+sys.exit(suite.finish())
