@@ -332,10 +332,12 @@ int shape_conv(Node *n, Diag *d) {
     if (dw) {
         floats = 0;
     } else if (n->op == OP_CONV && r == 2 &&
-               kiln_conv_wino_ok(r, C / group, M / group, g.k[0], g.k[1], g.s[0], g.s[1], g.dil[0],
-                                 g.dil[1])) {
-        /* The same test as emit_conv's, which sends it to kiln_conv_wino_f32. */
-        floats = kiln_conv_wino_scratch_floats(C / group);
+               kiln_conv_wino_tile(r, C / group, M / group, g.k[0], g.k[1], g.s[0], g.s[1],
+                                   g.dil[0], g.dil[1], out[0], out[1])) {
+        /* The same test as emit_conv's, which sends it to Winograd's kernels. */
+        int T = kiln_conv_wino_tile(r, C / group, M / group, g.k[0], g.k[1], g.s[0], g.s[1],
+                                    g.dil[0], g.dil[1], out[0], out[1]);
+        floats = kiln_conv_wino_scratch_floats(T, C / group);
     } else {
         /* kiln_conv_scratch_floats, with P possibly symbolic. */
         int64_t K = C / group * K3[0] * K3[1] * K3[2];

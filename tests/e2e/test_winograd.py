@@ -8,17 +8,21 @@ its weights transformed at compile time; every other Conv stays on
 kiln_conv_f32. Torch modules with seeded weights, exported with a dynamic
 batch and dynamic height and width (opset 13), checked against torch in
 float64 within rtol 1e-4, atol 1e-5:
-  - `--emit llvm` (kernels kept out of line) calls the Winograd kernel for
-    the eligible convs, and only the direct one for a model of ineligible
-    ones (stride 2, dilation 2, 1x1, 5x5, 4 input or 8 output channels);
+  - `--emit llvm` (kernels kept out of line) calls F(2x2, 3x3) for the
+    eligible convs of a model with dynamic sizes, F(4x4, 3x3) for the same
+    model at a static 30x30, and only the direct kernel for a model of
+    ineligible convs (stride 2, dilation 2, 1x1, 5x5, 4 input or 8 output
+    channels);
   - `kiln run` at odd and even sizes, batch 1 and 2, an image wider than
     one block of tiles, with pads 0, 1, 2 and an uneven Pad folded in,
     groups, a residual Add and Relu, Clip and SiLU fused;
+  - F(4x4) at 30x30, batch 1 and 3;
   - 600 input channels (blocks of 16 tiles);
   - the ineligible convs still match;
   - -O0 matches torch;
   - a service binary with 2 threads per request answers bitwise what it
-    answers with 1, at batch 1 (bands and channel chunks) and batch 2.
+    answers with 1, at batch 1 (bands and channel chunks) and batch 2, by
+    both tiles.
 
     /usr/bin/python3 tests/e2e/test_winograd.py --kiln BUILD/kiln \
         --build-dir BUILD --source-dir SRC
@@ -91,7 +95,7 @@ class Wide(nn.Module):
         return self.a(x)
 
 
-def export(name, net, channels):
+def export(name, net, channels, size=None):
     torch.manual_seed(5)
     for m in net.modules():  # outputs of unit scale, so that rtol is what counts
         if isinstance(m, nn.Conv2d):
@@ -101,10 +105,10 @@ def export(name, net, channels):
                 m.bias.data.uniform_(-0.1, 0.1)
     net = net.eval().double()
     path = os.path.join(TMP, name + ".onnx")
-    x = torch.zeros(1, channels, 12, 12, dtype=torch.float64)
+    x = torch.zeros(1, channels, *(size or (12, 12)), dtype=torch.float64)
+    dyn = {0: "N"} if size else {0: "N", 2: "H", 3: "W"}
     torch.onnx.export(net.float(), x.float(), path, input_names=["x"], output_names=["y"],
-                      opset_version=13,
-                      dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}, "y": {0: "N", 2: "H", 3: "W"}})
+                      opset_version=13, dynamic_axes={"x": dyn, "y": dyn})
     STATE[name] = (net.double(), path)
 
 
@@ -124,15 +128,16 @@ def kiln_run(name, x, extra=()):
 
 
 def calls(name):
-    """Call sites of the two conv kernels in `--emit llvm`, kernels out of line."""
+    """Call sites of F(2x2), F(4x4) and the direct conv in `--emit llvm`,
+    kernels out of line."""
     ll = os.path.join(TMP, name + ".ll")
     env = dict(os.environ, KILN_NOINLINE_KERNELS="1")
     rc, out, err = run([args.kiln, "compile", STATE[name][1], "--emit", "llvm", "-o", ll],
                        env=env, timeout=300)
     require(rc == 0, f"{name}: kiln compile --emit llvm: " + describe(rc, out, err))
     text = open(ll).read()
-    return (len(re.findall(r"call (?:fastcc )?void @kiln_conv_wino_f32\(", text)),
-            len(re.findall(r"call (?:fastcc )?void @kiln_conv_f32\(", text)))
+    return tuple(len(re.findall(rf"call (?:fastcc )?void @{k}\(", text))
+                 for k in ("kiln_conv_wino_f32", "kiln_conv_wino4_f32", "kiln_conv_f32"))
 
 
 def rand(*shape, seed=0):
@@ -142,16 +147,23 @@ def rand(*shape, seed=0):
 @check("torch exports the test modules")
 def _():
     export("eligible", Eligible(), 8)
+    export("static", Eligible(), 8, (30, 30))
     export("ineligible", Ineligible(), 8)
     export("wide", Wide(), 600)
 
 
-@check("the eligible convs call the Winograd kernel, the ineligible ones only the direct one")
+@check("the eligible convs call a Winograd kernel (F(4x4) on static sizes of 14 and more), "
+       "the ineligible ones only the direct one")
 def _():
-    wino, direct = calls("eligible")
-    require(wino >= 7 and direct == 0, f"eligible: {wino} Winograd calls, {direct} direct")
-    wino, direct = calls("ineligible")
-    require(wino == 0 and direct >= 6, f"ineligible: {wino} Winograd calls, {direct} direct")
+    w2, w4, direct = calls("eligible")
+    require(w2 >= 7 and w4 == 0 and direct == 0,
+            f"eligible, dynamic sizes: {w2} F(2x2) calls, {w4} F(4x4), {direct} direct")
+    w2, w4, direct = calls("static")
+    require(w4 >= 7 and w2 == 0 and direct == 0,
+            f"eligible, 30x30: {w2} F(2x2) calls, {w4} F(4x4), {direct} direct")
+    w2, w4, direct = calls("ineligible")
+    require(w2 == 0 and w4 == 0 and direct >= 6,
+            f"ineligible: {w2} F(2x2) calls, {w4} F(4x4), {direct} direct")
 
 
 @check("kiln run matches torch at odd and even sizes, batch 1 and 2, and a wide image")
@@ -159,6 +171,13 @@ def _():
     for i, shape in enumerate([(1, 8, 17, 23), (2, 8, 10, 12), (1, 8, 5, 5), (1, 8, 6, 300)]):
         x = rand(*shape, seed=i)
         compare(f"eligible {shape}", kiln_run("eligible", x), want("eligible", x), RTOL, ATOL)
+
+
+@check("F(4x4) on static sizes matches torch, batch 1 and 3")
+def _():
+    for n in (1, 3):
+        x = rand(n, 8, 30, 30, seed=n)
+        compare(f"static, batch {n}", kiln_run("static", x), want("static", x), RTOL, ATOL)
 
 
 @check("600 input channels match torch")
@@ -181,14 +200,18 @@ def _():
 
 @check("a service binary: 2 threads per request bitwise equal to 1, batch 1 and 2")
 def _():
-    exe = kiln_compile(args.kiln, STATE["eligible"][1], os.path.join(TMP, "eligible"))
-    for shape in [(1, 8, 56, 56), (2, 8, 28, 30), (1, 8, 14, 14)]:
+    for name, shape in [("eligible", (1, 8, 56, 56)), ("eligible", (2, 8, 28, 30)),
+                        ("eligible", (1, 8, 14, 14)), ("static", (1, 8, 30, 30)),
+                        ("static", (2, 8, 30, 30))]:
+        exe = os.path.join(TMP, name)
+        if not os.path.exists(exe):
+            kiln_compile(args.kiln, STATE[name][1], exe)
         x = rand(*shape, seed=shape[2])
         req = write_json(os.path.join(TMP, "req.json"),
                          {"inputs": [{"name": "x", "shape": list(shape), "datatype": "FP32",
                                       "data": [float(v) for v in x.ravel()]}]})
         outs = predict_threads(exe, req)
-        y = want("eligible", x)
+        y = want(name, x)
         require(np.abs(y).max() > 0.5, f"{shape}: outputs of {np.abs(y).max():.2g} at most")
         compare(f"{shape}, 1 thread", outs[1], y, RTOL, ATOL)
         require(np.array_equal(outs[1].view(np.uint32), outs[2].view(np.uint32)),
