@@ -20,10 +20,13 @@
  * be read and replaced in the same pass.
  *
  * Tasks (task of n_tasks, at most KILN_CONV_MAX_TASKS of them working):
- * the units of work are (image, group, pixel block, channel chunk). Pixel
- * blocks the tasks cannot share evenly are narrowed first (to two vectors
- * at the least); then, if still fewer than the tasks, the channels are
- * cut into chunks. Each task packs into its own slice of the scratch.
+ * one image (and group) is cut into blocks of pixels by chunks of
+ * channels, one part a task, by a small cost model of two threads
+ * (conv_split). Otherwise the units of work are (image, group, pixel
+ * block, channel chunk): pixel blocks the tasks cannot share evenly are
+ * narrowed first (to two vectors at the least); then, if still fewer than
+ * the tasks, the channels are cut into chunks. Each task packs into its
+ * own slice of the scratch.
  */
 #include "kmath.h"
 #include "nn.h"
@@ -218,6 +221,83 @@ static void conv_block(int64_t M, int64_t K, int64_t P, int64_t cb0, int64_t cb1
     }
 }
 
+/* What one call computes with, for conv_range. */
+typedef struct Call {
+    Geo geo;
+    int64_t C, M, K, P, G, n_cb, kc;
+    int direct;
+    const float *X, *Wp, *B, *R;
+    Epi e;
+    float *Y;
+} Call;
+
+/* Pixels [p0, p0 + pw) of image (and group) ng, pw <= the block width
+ * whose packing fits buf, for channel blocks [cb0, cb1). */
+static void conv_range(const Call *a, int64_t ng, int64_t p0, int64_t pw, int64_t cb0, int64_t cb1,
+                       float *restrict buf) {
+    const float *cols[KILN_CONV_MAX_NB / NR + 1];
+    int64_t bss[KILN_CONV_MAX_NB / NR + 1];
+    int64_t g = ng % a->G, K = a->K, P = a->P, M = a->M;
+    const float *restrict x = a->X + ng * a->C * a->geo.ID * a->geo.IH * a->geo.IW;
+    for (int64_t k0 = 0; k0 < K; k0 += a->kc) {
+        int64_t kl = min64(a->kc, K - k0);
+        for (int64_t s = 0; s * NR < pw; s++) {
+            int64_t q = p0 + s * NR, ws = min64(NR, pw - s * NR);
+            int64_t wsp = (ws + VEC - 1) / VEC * VEC;
+            if (a->direct && q + wsp <= P) {
+                cols[s] = x + k0 * P + q;
+                bss[s] = P;
+            } else {
+                float *d = buf + s * NR * kl;
+                pack_panel(&a->geo, x, k0, kl, q, ws, wsp, d);
+                cols[s] = d;
+                bss[s] = wsp;
+            }
+        }
+        conv_block(M, K, P, cb0, cb1, k0, kl, p0, pw, a->Wp + g * a->n_cb * K * MR, cols, bss,
+                   a->B ? a->B + g * M : 0, a->R ? a->R + ng * M * P : 0, a->e, a->Y + ng * M * P);
+    }
+}
+
+/* The first pixel of block i of q over P pixels: i*P/q to the nearest
+ * whole vector. */
+static int64_t conv_bound(int64_t P, int64_t q, int64_t i) {
+    return i >= q ? P : min64(P, (i * P / q + VEC / 2) / VEC * VEC);
+}
+
+/* Parts of one image of P pixels and n_cb channel blocks among at most
+ * `parts` tasks: q blocks of pixels by mc chunks of channels, part p the
+ * block p % q of chunk p / q. The choice is the shortest time on two
+ * threads taking the parts in order as they come free (runtime/service/
+ * pool.c): a part costs its pixels in whole vectors times its channel
+ * blocks, plus two channel blocks' worth for packing (none when the input
+ * is read in place), so a chunk more packs the same pixels again. */
+static void conv_split(int64_t P, int64_t n_cb, int direct, int64_t parts, int64_t *q_out,
+                       int64_t *mc_out) {
+    int64_t best = -1, pack = direct ? 0 : 2;
+    *q_out = *mc_out = 1;
+    for (int64_t q = 1; q <= parts && (q - 1) * VEC < P; q++)
+        for (int64_t mc = 1; q * mc <= parts && mc <= n_cb; mc++) {
+            int64_t free0 = 0, free1 = 0;
+            for (int64_t p = 0; p < q * mc; p++) {
+                int64_t b = p % q, c = p / q;
+                int64_t w = conv_bound(P, q, b + 1) - conv_bound(P, q, b);
+                int64_t cbs = (c + 1) * n_cb / mc - c * n_cb / mc;
+                int64_t cost = (w + VEC - 1) / VEC * (cbs + pack);
+                if (free0 <= free1)
+                    free0 += cost;
+                else
+                    free1 += cost;
+            }
+            int64_t t = free0 > free1 ? free0 : free1;
+            if (best < 0 || t < best) {
+                best = t;
+                *q_out = q;
+                *mc_out = mc;
+            }
+        }
+}
+
 void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64_t IH, int64_t IW,
                    int64_t OD, int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW,
                    int64_t SD, int64_t SH, int64_t SW, int64_t TD, int64_t TH, int64_t TW,
@@ -232,6 +312,20 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
     int direct = KD * KH * KW == 1 && SD * SH * SW == 1 && PD == 0 && PH == 0 && PW == 0;
     int64_t parts = n_tasks < 1 ? 1 : min64(n_tasks, KILN_CONV_MAX_TASKS);
     if (task < 0 || task >= parts || P == 0 || M == 0) return;
+    Call a = {geo, C, M, K, P, G, n_cb, kc, direct, X, Wp, B, R, e, Y};
+    float *restrict buf = scratch + task * kc * nb;
+    if (N * G == 1 && parts > 1) {
+        /* One image: blocks of pixels by chunks of channels, one part each,
+         * each block in pieces of at most nb pixels. */
+        int64_t q, mc;
+        conv_split(P, n_cb, direct, parts, &q, &mc);
+        if (task >= q * mc) return;
+        int64_t b = task % q, c = task / q;
+        int64_t lo = conv_bound(P, q, b), hi = conv_bound(P, q, b + 1);
+        for (int64_t p0 = lo; p0 < hi; p0 += nb)
+            conv_range(&a, 0, p0, min64(nb, hi - p0), c * n_cb / mc, (c + 1) * n_cb / mc, buf);
+        return;
+    }
     if (parts > 1 && N * G * n_pb % parts != 0 && N * G * n_pb < 8 * parts) {
         /* Pixel blocks that the tasks cannot share evenly: narrower blocks
          * (whole vectors, two at the least), as many as a multiple of the
@@ -248,32 +342,11 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
     if (outer < parts) n_mc = min64(n_cb, (parts + outer - 1) / outer);
     int64_t cb_per = (n_cb + n_mc - 1) / n_mc, units = outer * n_mc;
     int64_t u0 = task * units / parts, u1 = (task + 1) * units / parts;
-    float *restrict buf = scratch + task * kc * nb;
-    const float *cols[KILN_CONV_MAX_NB / NR + 1];
-    int64_t bss[KILN_CONV_MAX_NB / NR + 1];
     for (int64_t u = u0; u < u1; u++) {
-        int64_t mc = u % n_mc, pb = u / n_mc % n_pb, ng = u / n_mc / n_pb, g = ng % G;
+        int64_t mc = u % n_mc, pb = u / n_mc % n_pb, ng = u / n_mc / n_pb;
         int64_t cb0 = mc * cb_per, cb1 = min64(n_cb, cb0 + cb_per);
         if (cb0 >= cb1) continue;
-        const float *restrict x = X + ng * C * ID * IH * IW;
-        int64_t p0 = pb * nb, pw = min64(nb, P - p0);
-        for (int64_t k0 = 0; k0 < K; k0 += kc) {
-            int64_t kl = min64(kc, K - k0);
-            for (int64_t s = 0; s * NR < pw; s++) {
-                int64_t q = p0 + s * NR, ws = min64(NR, pw - s * NR);
-                int64_t wsp = (ws + VEC - 1) / VEC * VEC;
-                if (direct && q + wsp <= P) {
-                    cols[s] = x + k0 * P + q;
-                    bss[s] = P;
-                } else {
-                    float *d = buf + s * NR * kl;
-                    pack_panel(&geo, x, k0, kl, q, ws, wsp, d);
-                    cols[s] = d;
-                    bss[s] = wsp;
-                }
-            }
-            conv_block(M, K, P, cb0, cb1, k0, kl, p0, pw, Wp + g * n_cb * K * MR, cols, bss,
-                       B ? B + g * M : 0, R ? R + ng * M * P : 0, e, Y + ng * M * P);
-        }
+        int64_t p0 = pb * nb;
+        conv_range(&a, ng, p0, min64(nb, P - p0), cb0, cb1, buf);
     }
 }
