@@ -155,9 +155,10 @@ int emit_conv(Codegen *cg, const Node *n) {
     k = push_geom(cg, &g, "IOKSTP", args, k);
     args[k++] = cg_addr(cg, x);
     int scaled = n->op == OP_CONV_SCALED; /* the SE fold (ops_se.def): + the scale */
-    int wino = scaled ? 0
-                      : kiln_conv_wino_tile(n->plan.conv->rank, C, M, g.K[1], g.K[2], g.S[1],
-                                            g.S[2], g.T[1], g.T[2], g.O[1], g.O[2]);
+    int wino = scaled || cg->opts.conv == CG_CONV_DIRECT
+                   ? 0
+                   : kiln_conv_wino_tile(n->plan.conv->rank, C, M, g.K[1], g.K[2], g.S[1], g.S[2],
+                                         g.T[1], g.T[2], g.O[1], g.O[2]);
     if (wino)
         args[k++] = pack_wino_weights(cg, w, wino, G, M, C);
     else

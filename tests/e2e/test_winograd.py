@@ -19,6 +19,8 @@ float64 within rtol 1e-4, atol 1e-5:
   - F(4x4) at 30x30, batch 1 and 3;
   - 600 input channels (blocks of 16 tiles);
   - the ineligible convs still match;
+  - `--conv direct` calls only the direct kernel and matches torch; an
+    unknown method is a usage error (exit 2);
   - -O0 matches torch;
   - a service binary with 2 threads per request answers bitwise what it
     answers with 1, at batch 1 (bands and channel chunks) and batch 2, by
@@ -127,13 +129,13 @@ def kiln_run(name, x, extra=()):
     return np.load(os.path.join(out_dir, "y.npy"))
 
 
-def calls(name):
+def calls(name, extra=()):
     """Call sites of F(2x2), F(4x4) and the direct conv in `--emit llvm`,
     kernels out of line."""
     ll = os.path.join(TMP, name + ".ll")
     env = dict(os.environ, KILN_NOINLINE_KERNELS="1")
-    rc, out, err = run([args.kiln, "compile", STATE[name][1], "--emit", "llvm", "-o", ll],
-                       env=env, timeout=300)
+    rc, out, err = run([args.kiln, "compile", STATE[name][1], "--emit", "llvm", "-o", ll,
+                        *extra], env=env, timeout=300)
     require(rc == 0, f"{name}: kiln compile --emit llvm: " + describe(rc, out, err))
     text = open(ll).read()
     return tuple(len(re.findall(rf"call (?:fastcc )?void @{k}\(", text))
@@ -171,6 +173,19 @@ def _():
     for i, shape in enumerate([(1, 8, 17, 23), (2, 8, 10, 12), (1, 8, 5, 5), (1, 8, 6, 300)]):
         x = rand(*shape, seed=i)
         compare(f"eligible {shape}", kiln_run("eligible", x), want("eligible", x), RTOL, ATOL)
+
+
+@check("--conv direct: no Winograd kernel, and the outputs match torch")
+def _():
+    w2, w4, direct = calls("static", ["--conv", "direct"])
+    require(w2 == 0 and w4 == 0 and direct >= 7,
+            f"--conv direct: {w2} F(2x2) calls, {w4} F(4x4), {direct} direct")
+    x = rand(2, 8, 30, 30, seed=8)
+    compare("static, --conv direct", kiln_run("static", x, ["--conv", "direct"]),
+            want("static", x), RTOL, ATOL)
+    rc, out, err = run([args.kiln, "compile", STATE["static"][1], "--conv", "fast", "-o",
+                        os.path.join(TMP, "never")])
+    require(rc == 2 and "--conv 'fast'" in err, "--conv fast: " + describe(rc, out, err))
 
 
 @check("F(4x4) on static sizes matches torch, batch 1 and 3")
