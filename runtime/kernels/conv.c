@@ -64,7 +64,9 @@ typedef struct Geo {
  * (wsp: ws rounded up to whole vectors; the pixels past ws are zero).
  * x: one image's group of channels. Each output row's pixels are one run
  * whose taps lie in one input row: zeros where the taps fall in the pads,
- * a strided copy in between. */
+ * a strided copy in between (at stride 2, the even elements of pairs of
+ * vectors, but for the last vector: it would read one element past the
+ * run). */
 static void pack_panel(const Geo *g, const float *restrict x, int64_t k0, int64_t kl, int64_t q0,
                        int64_t ws, int64_t wsp, float *restrict dst) {
     int64_t kw = k0 % g->KW, t = k0 / g->KW;
@@ -90,8 +92,16 @@ static void pack_panel(const Geo *g, const float *restrict x, int64_t k0, int64_
                 int64_t a = clamp64(w_lo, ow, e), b = clamp64(w_hi, a, e);
                 for (int64_t o = ow; o < a; o++)
                     dr[o] = 0.0f;
-                for (int64_t o = a; o < b; o++)
-                    dr[o] = xr[o * g->SW];
+                int64_t m = a;
+                if (g->SW == 2) /* the even ones of two vectors: no gather */
+                    for (; m + VEC < b; m += VEC) {
+                        v16 lo = *(const v16 *)(xr + 2 * m), hi = *(const v16 *)(xr + 2 * m + VEC);
+                        v16 ev = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                                         20, 22, 24, 26, 28, 30);
+                        memcpy(dr + m, &ev, sizeof ev);
+                    }
+                for (; m < b; m++)
+                    dr[m] = xr[m * g->SW];
                 for (int64_t o = b; o < e; o++)
                     dr[o] = 0.0f;
             }
