@@ -47,6 +47,12 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 #define INLINE static inline __attribute__((always_inline))
 
+#ifdef __clang__
+#define NO_VECTORIZE _Pragma("clang loop vectorize(disable)")
+#else
+#define NO_VECTORIZE
+#endif
+
 INLINE int64_t min64(int64_t a, int64_t b) {
     return a < b ? a : b;
 }
@@ -65,8 +71,7 @@ typedef struct Geo {
  * x: one image's group of channels. Each output row's pixels are one run
  * whose taps lie in one input row: zeros where the taps fall in the pads,
  * a strided copy in between (at stride 2, the even elements of pairs of
- * vectors, but for the last vector: it would read one element past the
- * run). */
+ * vectors: gathers are slow). */
 static void pack_panel(const Geo *g, const float *restrict x, int64_t k0, int64_t kl, int64_t q0,
                        int64_t ws, int64_t wsp, float *restrict dst) {
     int64_t kw = k0 % g->KW, t = k0 / g->KW;
@@ -92,16 +97,22 @@ static void pack_panel(const Geo *g, const float *restrict x, int64_t k0, int64_
                 int64_t a = clamp64(w_lo, ow, e), b = clamp64(w_hi, a, e);
                 for (int64_t o = ow; o < a; o++)
                     dr[o] = 0.0f;
-                int64_t m = a;
-                if (g->SW == 2) /* the even ones of two vectors: no gather */
-                    for (; m + VEC < b; m += VEC) {
-                        v16 lo = *(const v16 *)(xr + 2 * m), hi = *(const v16 *)(xr + 2 * m + VEC);
-                        v16 ev = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
-                                                         20, 22, 24, 26, 28, 30);
+                if (g->SW == 2) { /* the even elements of vectors: no gather */
+                    int64_t m = a;
+                    for (; m + VEC <= b; m += VEC) {
+                        /* Elements 2m .. 2m+14, then 2m+16 .. 2m+30 from a load at
+                         * 2m+15, so as not to read past the run's last tap. */
+                        v16 lo = *(const v16 *)(xr + 2 * m);
+                        v16 hi = *(const v16 *)(xr + 2 * m + VEC - 1);
+                        v16 ev = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 17, 19,
+                                                         21, 23, 25, 27, 29, 31);
                         memcpy(dr + m, &ev, sizeof ev);
                     }
-                for (; m < b; m++)
-                    dr[m] = xr[m * g->SW];
+                    NO_VECTORIZE for (; m < b; m++) dr[m] = xr[2 * m];
+                } else {
+                    for (int64_t o = a; o < b; o++)
+                        dr[o] = xr[o * g->SW];
+                }
                 for (int64_t o = b; o < e; o++)
                     dr[o] = 0.0f;
             }
