@@ -59,7 +59,8 @@ INLINE int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
 
 /* One block of tiles: rows [ty0, ty1) by columns [tx0, tx0 + cw); tb =
  * its tiles, laid out row after row in V and U, tp = tb rounded up to
- * whole vectors (U's row stride), cs = tp and a vector of slack (V's). */
+ * whole vectors (the row stride of V and U); cs = tp (V's channel stride;
+ * each of its n^2 planes ends in a vector of slack). */
 typedef struct Blk {
     int64_t ty0, ty1, tx0, cw, tb, tp, cs;
 } Blk;
@@ -122,8 +123,8 @@ typedef struct Geo {
 /* V[xi][c][t] = (B^T d B)[xi] for every channel c of x and tile t of the
  * block; the lanes from tb to tp are zero. rows: 2n rows of wp floats, d
  * and e. The loops go 16 columns or tiles at a time: a row's last vector
- * spills into the next row, which is written after it, or into the
- * slack; columns past the row's end are read but land in no tile. */
+ * spills into the next row or channel, written after it, or into the
+ * plane's slack; columns past the row's end are read but land in no tile. */
 INLINE void wino_input(const int T, const Geo *g, const Blk *k, int64_t C, const float *restrict x,
                        float *restrict V, float *restrict rows, int64_t wp) {
     const int n = T + 2;
@@ -134,7 +135,7 @@ INLINE void wino_input(const int T, const Geo *g, const Blk *k, int64_t C, const
         d[i] = rows + i * wp;
         e[i] = rows + (n + i) * wp;
     }
-    int64_t cs = k->cs, xs = C * k->cs; /* V's channel and position strides */
+    int64_t cs = k->cs, xs = C * k->cs + VEC; /* V's channel and position strides */
     for (int64_t c = 0; c < C; c++) {
         const float *restrict xc = x + c * g->IH * g->IW;
         for (int64_t ty = k->ty0; ty < k->ty1; ty++) {
@@ -230,7 +231,7 @@ INLINE void wino_tile(int nv, int64_t C, const float *restrict w, const float *r
 static void wino_products(int nx, const Blk *k, int64_t C, int64_t wxs, const float *restrict w,
                           const float *restrict V, float *restrict U) {
     for (int xi = 0; xi < nx; xi++) {
-        const float *restrict wx = w + xi * wxs, *restrict vx = V + xi * C * k->cs;
+        const float *restrict wx = w + xi * wxs, *restrict vx = V + xi * (C * k->cs + VEC);
         float *restrict ux = U + xi * MR * k->tp;
         for (int64_t s = 0; s * NR < k->tb; s++) {
             int64_t ws = min64(NR, k->tb - s * NR), o = s * NR;
@@ -320,7 +321,7 @@ static Blk wino_block(int64_t r0, int64_t r1, int64_t nb, int64_t i, int64_t tx0
     k.cw = cw;
     k.tb = (k.ty1 - k.ty0) * cw;
     k.tp = (k.tb + VEC - 1) / VEC * VEC;
-    k.cs = k.tp + VEC;
+    k.cs = k.tp;
     return k;
 }
 
