@@ -56,8 +56,7 @@ int emit_conv_depthwise(Codegen *cg, const Node *n) {
      * an eighth of the GEMM's rate. Unweighted, mobile nets' 14x14 and
      * 7x7 depthwise layers (50-80 us each) stayed on one thread. */
     enum { DW_MAC_COST = 8 };
-    Sym work =
-        cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * K[0] * K[1] * K[2] * DW_MAC_COST);
+    Sym work = cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * K[0] * K[1] * K[2] * DW_MAC_COST);
     for (int i = 0; i < 3; i++)
         work = cg_sym_mul(work, O[i]);
     return cg_call_split_typed(cg, n, "conv_dw", x->dtype, work, args, k);

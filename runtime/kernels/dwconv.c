@@ -6,7 +6,8 @@
  * in the input row (the interior) in vectors of 16, 8 and 4 outputs, one
  * accumulator per vector over every tap, and the border pixels one at a
  * time over the taps inside the input, so pads are never materialised
- * (planes up to 32 outputs wide take the padded-plane path below).
+ * (planes up to 32 outputs wide, and stride-2 5x5 ones, take the padded
+ * path below).
  * Strided outputs load their inputs as vectors too: stride 2 as two
  * overlapping loads and a shuffle of the even lanes, others lane by lane.
  * After inlining the geometry is constant and the tap loops unroll.
@@ -259,9 +260,9 @@ void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t M, int64_t ID, int64_t IH, i
      * (hostile strides and pads of 2^31 take the row path). */
     int64_t VW = OW > 8 ? 16 : OW > 4 ? 8 : 4, BR = 0, XW = 0, XE = 0;
     int64_t DI = SW == 2 && KW >= DWP_DI_MIN_KW;
-    int padded = KD == 1 && ID == 1 && OD == 1 && OW > 0 &&
-                 (OW <= 32 || (DI && OW <= DWP_TS)) && OH > 0 && OH <= DWP_MAX && KH <= 64 &&
-                 KW <= 64 && SH <= 64 && SW <= 64 && TH <= 64 && TW <= 64;
+    int padded = KD == 1 && ID == 1 && OD == 1 && OW > 0 && (OW <= 32 || (DI && OW <= DWP_TS)) &&
+                 OH > 0 && OH <= DWP_MAX && KH <= 64 && KW <= 64 && SH <= 64 && SW <= 64 &&
+                 TH <= 64 && TW <= 64;
     if (padded) {
         XW = dwp_width(OW, VW, SW, KW, TW, DI, &XE);
         int64_t fixed = ((KH - 1) * TH + 1) * XW, per = SH * XW;
