@@ -335,39 +335,55 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
     if (task < 0 || task >= parts || P == 0 || M == 0) return;
     Call a = {geo, C, M, K, P, G, n_cb, kc, direct, X, Wp, B, R, e, Y};
     float *restrict buf = scratch + task * kc * nb;
-    if (N * G == 1 && parts > 1) {
+    /* This task's units, then one call site of conv_range for both ways
+     * of cutting the work (one copy of the kernel's code, not two). */
+    int one = N * G == 1 && parts > 1;
+    int64_t q = 1, mc = 1, lo = 0, hi = P, n_mc = 1, cb_per = n_cb, u0, u1;
+    if (one) {
         /* One image: blocks of pixels by chunks of channels, one part each,
          * each block in pieces of at most nb pixels. */
-        int64_t q, mc;
         conv_split(P, n_cb, direct, parts, &q, &mc);
         if (task >= q * mc) return;
-        int64_t b = task % q, c = task / q;
-        int64_t lo = conv_bound(P, q, b), hi = conv_bound(P, q, b + 1);
-        for (int64_t p0 = lo; p0 < hi; p0 += nb)
-            conv_range(&a, 0, p0, min64(nb, hi - p0), c * n_cb / mc, (c + 1) * n_cb / mc, buf);
-        return;
+        lo = conv_bound(P, q, task % q);
+        hi = conv_bound(P, q, task % q + 1);
+        u0 = 0;
+        u1 = (hi - lo + nb - 1) / nb;
+    } else {
+        if (parts > 1 && N * G * n_pb % parts != 0 && N * G * n_pb < 8 * parts) {
+            /* Pixel blocks that the tasks cannot share evenly: narrower
+             * blocks (whole vectors, two at the least), as many as a
+             * multiple of the tasks where they can be. That is cheaper
+             * than channel chunks, each of which packs the same block
+             * again, and a pixel's sum is the same whatever block it is
+             * in. */
+            int64_t want = (N * G * n_pb + parts - 1) / parts * parts;
+            int64_t per = (want + N * G - 1) / (N * G);
+            int64_t w = ((P + per - 1) / per + VEC - 1) / VEC * VEC;
+            nb = min64(nb, w < 2 * VEC ? 2 * VEC : w);
+            n_pb = (P + nb - 1) / nb;
+        }
+        int64_t outer = N * G * n_pb;
+        if (outer < parts) n_mc = min64(n_cb, (parts + outer - 1) / outer);
+        cb_per = (n_cb + n_mc - 1) / n_mc;
+        int64_t units = outer * n_mc;
+        u0 = task * units / parts;
+        u1 = (task + 1) * units / parts;
     }
-    if (parts > 1 && N * G * n_pb % parts != 0 && N * G * n_pb < 8 * parts) {
-        /* Pixel blocks that the tasks cannot share evenly: narrower blocks
-         * (whole vectors, two at the least), as many as a multiple of the
-         * tasks where they can be. That is cheaper than channel chunks,
-         * each of which packs the same block again, and a pixel's sum is
-         * the same whatever block it is in. */
-        int64_t want = (N * G * n_pb + parts - 1) / parts * parts;
-        int64_t per = (want + N * G - 1) / (N * G);
-        int64_t w = ((P + per - 1) / per + VEC - 1) / VEC * VEC;
-        nb = min64(nb, w < 2 * VEC ? 2 * VEC : w);
-        n_pb = (P + nb - 1) / nb;
-    }
-    int64_t outer = N * G * n_pb, n_mc = 1;
-    if (outer < parts) n_mc = min64(n_cb, (parts + outer - 1) / outer);
-    int64_t cb_per = (n_cb + n_mc - 1) / n_mc, units = outer * n_mc;
-    int64_t u0 = task * units / parts, u1 = (task + 1) * units / parts;
     for (int64_t u = u0; u < u1; u++) {
-        int64_t mc = u % n_mc, pb = u / n_mc % n_pb, ng = u / n_mc / n_pb;
-        int64_t cb0 = mc * cb_per, cb1 = min64(n_cb, cb0 + cb_per);
+        int64_t ng = 0, p0, cb0, cb1;
+        if (one) {
+            p0 = lo + u * nb;
+            cb0 = task / q * n_cb / mc;
+            cb1 = (task / q + 1) * n_cb / mc;
+        } else {
+            int64_t c = u % n_mc, pb = u / n_mc % n_pb;
+            ng = u / n_mc / n_pb;
+            p0 = pb * nb;
+            hi = P;
+            cb0 = c * cb_per;
+            cb1 = min64(n_cb, cb0 + cb_per);
+        }
         if (cb0 >= cb1) continue;
-        int64_t p0 = pb * nb;
-        conv_range(&a, ng, p0, min64(nb, P - p0), cb0, cb1, buf);
+        conv_range(&a, ng, p0, min64(nb, hi - p0), cb0, cb1, buf);
     }
 }

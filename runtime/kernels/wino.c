@@ -420,27 +420,31 @@ INLINE void wino_conv(const int T, int64_t N, int64_t G, int64_t C, int64_t M, i
     a.orow = a.rows + 2 * (T + 2) * a.wp;
     /* The rows' tails past the columns read stay zero (wino_input). */
     memset(a.rows, 0, sizeof(float) * (size_t)(2 * (T + 2) * a.wp));
-    if (N * G * ncw == 1 && parts > 1) {
+    /* This task's blocks, then one call site of wino_run for both ways
+     * of cutting the work (one copy of the kernel's code, not two). */
+    int one = N * G * ncw == 1 && parts > 1;
+    int64_t rb = 1, mc = 1, r0 = 0, r1 = th, nb, u0, u1;
+    if (one) {
         /* One image: bands of rows by chunks of channels, one part each. */
-        int64_t rb, mc;
         wino_split(th, tw, rmax, n_cb, parts, &rb, &mc);
         if (task >= rb * mc) return;
-        int64_t b = task % rb, c = task / rb, r0 = b * th / rb, r1 = (b + 1) * th / rb;
-        int64_t nb = (r1 - r0 + rmax - 1) / rmax;
-        for (int64_t i = 0; i < nb; i++) {
-            Blk k = wino_block(r0, r1, nb, i, 0, tw);
-            wino_run(T, &a, &k, 0, c * n_cb / mc, (c + 1) * n_cb / mc);
-        }
-        return;
+        r0 = task % rb * th / rb;
+        r1 = (task % rb + 1) * th / rb;
+        nb = (r1 - r0 + rmax - 1) / rmax;
+        u0 = 0;
+        u1 = nb;
+    } else {
+        /* The blocks of every image and column chunk, shared in order. */
+        nb = (th + rmax - 1) / rmax;
+        int64_t units = N * G * ncw * nb;
+        u0 = task * units / parts;
+        u1 = (task + 1) * units / parts;
     }
-    /* Else the blocks of every image and column chunk, shared in order. */
-    int64_t nbk = (th + rmax - 1) / rmax, units = N * G * ncw * nbk;
-    int64_t u0 = task * units / parts, u1 = (task + 1) * units / parts;
     for (int64_t u = u0; u < u1; u++) {
-        int64_t by = u % nbk, cx = u / nbk % ncw, ng = u / nbk / ncw;
-        int64_t tx0 = cx * tw / ncw;
-        Blk k = wino_block(0, th, nbk, by, tx0, (cx + 1) * tw / ncw - tx0);
-        wino_run(T, &a, &k, ng, 0, n_cb);
+        int64_t cx = u / nb % ncw, ng = u / nb / ncw, tx0 = cx * tw / ncw;
+        int64_t c = one ? task / rb : 0;
+        Blk k = wino_block(r0, r1, nb, u % nb, tx0, (cx + 1) * tw / ncw - tx0);
+        wino_run(T, &a, &k, ng, c * n_cb / mc, (c + 1) * n_cb / mc);
     }
 }
 
