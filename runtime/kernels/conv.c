@@ -28,6 +28,7 @@
  * the tasks, the channels are cut into chunks. Each task packs into its
  * own slice of the scratch.
  */
+#include "convtile.h"
 #include "kmath.h"
 #include "nn.h"
 
@@ -185,30 +186,8 @@ INLINE void conv_tile(int nv, int64_t kl, const float *restrict w, const float *
                       int64_t bs, int64_t rows, int64_t cols, int first, int last,
                       const float *restrict bias, const float *restrict res, int64_t P, Epi e,
                       float *restrict y) {
-    v16 acc[MR][3];
-    UNROLL for (int r = 0; r < MR; r++) {
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) acc[r][v] = (v16){0};
-        }
-    }
-    for (int64_t k = 0; k < kl; k++) {
-        v16 x[3];
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) x[v] = *(const v16 *)(b + k * bs + v * VEC);
-        }
-        UNROLL for (int r = 0; r < MR; r++) {
-            float a = w[k * MR + r];
-            UNROLL for (int v = 0; v < 3; v++) {
-                if (v < nv) acc[r][v] += a * x[v];
-            }
-        }
-    }
     float t[MR * NR] __attribute__((aligned(64)));
-    UNROLL for (int r = 0; r < MR; r++) {
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) memcpy(t + r * NR + v * VEC, &acc[r][v], sizeof(v16));
-        }
-    }
+    kiln_conv_tile8(nv, kl, w, b, bs, t, NR);
     tile_store(t, rows, cols, first, last, bias, res, P, e, y);
 }
 
@@ -299,18 +278,14 @@ static void conv_split(int64_t P, int64_t n_cb, int direct, int64_t parts, int64
     *q_out = *mc_out = 1;
     for (int64_t q = 1; q <= parts && (q - 1) * VEC < P; q++)
         for (int64_t mc = 1; q * mc <= parts && mc <= n_cb; mc++) {
-            int64_t free0 = 0, free1 = 0;
+            int64_t f[2] = {0, 0};
             for (int64_t p = 0; p < q * mc; p++) {
                 int64_t b = p % q, c = p / q;
                 int64_t w = conv_bound(P, q, b + 1) - conv_bound(P, q, b);
                 int64_t cbs = (c + 1) * n_cb / mc - c * n_cb / mc;
-                int64_t cost = (w + VEC - 1) / VEC * (cbs + pack);
-                if (free0 <= free1)
-                    free0 += cost;
-                else
-                    free1 += cost;
+                kiln_two_threads_add(f, (w + VEC - 1) / VEC * (cbs + pack));
             }
-            int64_t t = free0 > free1 ? free0 : free1;
+            int64_t t = f[0] > f[1] ? f[0] : f[1];
             if (best < 0 || t < best) {
                 best = t;
                 *q_out = q;

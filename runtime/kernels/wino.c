@@ -13,7 +13,7 @@
  * over c, are n^2 matrix products U[xi] = W[xi] V[xi] (xi = n*i + j, the
  * position in the patch): W[xi] [M][C] the transformed weights (packed at
  * compile time), V[xi] [C][tiles] the transformed input. They run in the
- * register tile of the dense convolution (conv.c): 8 output channels x 48
+ * register tile of the dense convolution (convtile.h): 8 output channels x 48
  * tiles, the weights broadcast.
  *
  * The tiles go in blocks of a few tile rows (and, on very wide images, a
@@ -31,6 +31,7 @@
  */
 #include "wino.h"
 
+#include "convtile.h"
 #include "kmath.h"
 
 #include <string.h>
@@ -197,35 +198,6 @@ INLINE void wino_input(const int T, const Geo *g, const Blk *k, int64_t C, const
     }
 }
 
-/* out[r][0 .. 16*nv) = sum_c w[c][r] * b[c][..] for the 8 rows r, rows
- * os apart; b's rows bs apart. */
-INLINE void wino_tile(int nv, int64_t C, const float *restrict w, const float *restrict b,
-                      int64_t bs, float *restrict out, int64_t os) {
-    v16 acc[MR][3];
-    UNROLL for (int r = 0; r < MR; r++) {
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) acc[r][v] = (v16){0};
-        }
-    }
-    for (int64_t k = 0; k < C; k++) {
-        v16 x[3];
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) x[v] = *(const v16 *)(b + k * bs + v * VEC);
-        }
-        UNROLL for (int r = 0; r < MR; r++) {
-            float a = w[k * MR + r];
-            UNROLL for (int v = 0; v < 3; v++) {
-                if (v < nv) acc[r][v] += a * x[v];
-            }
-        }
-    }
-    UNROLL for (int r = 0; r < MR; r++) {
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) memcpy(out + r * os + v * VEC, &acc[r][v], sizeof(v16));
-        }
-    }
-}
-
 /* U[xi][r][t] for the nx positions and the 8 channels of w (w: W[xi=0],
  * the others wxs floats apart) over the block's tiles. */
 static void wino_products(int nx, const Blk *k, int64_t C, int64_t wxs, const float *restrict w,
@@ -236,11 +208,11 @@ static void wino_products(int nx, const Blk *k, int64_t C, int64_t wxs, const fl
         for (int64_t s = 0; s * NR < k->tb; s++) {
             int64_t ws = min64(NR, k->tb - s * NR), o = s * NR;
             if (ws > 2 * VEC)
-                wino_tile(3, C, wx, vx + o, k->cs, ux + o, k->tp);
+                kiln_conv_tile8(3, C, wx, vx + o, k->cs, ux + o, k->tp);
             else if (ws > VEC)
-                wino_tile(2, C, wx, vx + o, k->cs, ux + o, k->tp);
+                kiln_conv_tile8(2, C, wx, vx + o, k->cs, ux + o, k->tp);
             else
-                wino_tile(1, C, wx, vx + o, k->cs, ux + o, k->tp);
+                kiln_conv_tile8(1, C, wx, vx + o, k->cs, ux + o, k->tp);
         }
     }
 }
@@ -352,17 +324,14 @@ static void wino_split(int64_t th, int64_t cw, int64_t rmax, int64_t n_cb, int64
     *rb_out = *mc_out = 1;
     for (int64_t rb = 1; rb <= parts && rb <= th; rb++)
         for (int64_t mc = 1; rb * mc <= parts && mc <= n_cb; mc++) {
-            int64_t free0 = 0, free1 = 0;
+            int64_t f[2] = {0, 0};
             for (int64_t p = 0; p < rb * mc; p++) {
                 int64_t b = p % rb, c = p / rb;
                 int64_t cbs = (c + 1) * n_cb / mc - c * n_cb / mc;
-                int64_t cost = wino_band_cost(b * th / rb, (b + 1) * th / rb, rmax, cw, cbs);
-                if (free0 <= free1)
-                    free0 += cost;
-                else
-                    free1 += cost;
+                kiln_two_threads_add(f,
+                                     wino_band_cost(b * th / rb, (b + 1) * th / rb, rmax, cw, cbs));
             }
-            int64_t t = free0 > free1 ? free0 : free1;
+            int64_t t = f[0] > f[1] ? f[0] : f[1];
             if (best < 0 || t < best) {
                 best = t;
                 *rb_out = rb;
