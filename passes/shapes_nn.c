@@ -338,6 +338,13 @@ int shape_conv(Node *n, Diag *d) {
         Dim nb = dim_min(dim_mul(dim_ceildiv(pixels, KILN_CONV_VEC), KILN_CONV_VEC),
                          kiln_conv_nb_cap(K));
         floats = dim_mul(KILN_CONV_MAX_TASKS * kiln_conv_kc(K), nb);
+        /* Winograd's kernels where emit_conv may take them (the same
+         * test; --conv direct does not): enough for either. */
+        int T = n->op == OP_CONV
+                    ? kiln_conv_wino_tile(r, C / group, M / group, g.k[0], g.k[r - 1], g.s[0],
+                                          g.s[r - 1], g.dil[0], g.dil[r - 1], out[0], out[r - 1])
+                    : 0;
+        if (T) floats = dim_max(floats, kiln_conv_wino_scratch_floats(T, C / group));
     }
     Dim bytes = dim_mul(floats, (int64_t)sizeof(float));
     int64_t lo, hi;

@@ -332,6 +332,54 @@ static inline int64_t kiln_conv_scratch_floats(int64_t K, int64_t P) {
     return KILN_CONV_MAX_TASKS * kiln_conv_kc(K) * kiln_conv_nb(K, P);
 }
 
+/* Winograd's minimal filtering (kernels/wino.c) takes a dense 2-D
+ * convolution with a 3x3 kernel, strides and dilations 1 and at least
+ * KILN_WINO_MIN_C input and KILN_WINO_MIN_M output channels per group.
+ * F(2x2, 3x3) (kiln_conv_wino_f32) costs 16 multiplications per 2x2 tile
+ * of pixels and channel pair instead of 36, F(4x4, 3x3)
+ * (kiln_conv_wino4_f32) 36 per 4x4 tile instead of 144; the transforms
+ * cost a few additions per tile and channel, which enough channels pay
+ * for. The products run 16 tiles to a vector, so kiln_conv_wino_tile
+ * takes F(4x4) where its tiles, in whole vectors, cost less: an image of
+ * OH x OW output pixels of 14 x 14 or more; F(2x2) on smaller or dynamic
+ * sizes (OH or OW < 0). 0: neither. */
+#define KILN_WINO_MIN_C 8
+#define KILN_WINO_MIN_M 16
+static inline int kiln_conv_wino_tile(int rank, int64_t C, int64_t M, int64_t KH, int64_t KW,
+                                      int64_t SH, int64_t SW, int64_t TH, int64_t TW, int64_t OH,
+                                      int64_t OW) {
+    if (!(rank == 2 && C >= KILN_WINO_MIN_C && M >= KILN_WINO_MIN_M && KH == 3 && KW == 3 &&
+          SH == 1 && SW == 1 && TH == 1 && TW == 1))
+        return 0;
+    if (OH < 0 || OW < 0 || OH > 1 << 20 || OW > 1 << 20) return 2;
+    int64_t v2 = ((OH + 1) / 2 * ((OW + 1) / 2) + 15) / 16,
+            v4 = ((OH + 3) / 4 * ((OW + 3) / 4) + 15) / 16;
+    return 36 * v4 < 16 * v2 ? 4 : 2;
+}
+
+/* Tiles per block for C input channels and tiles of T x T pixels: the
+ * block's transformed input, (T+2)^2 x C x tiles floats, stays within
+ * 512 KB (half of L2). */
+static inline int64_t kiln_wino_tiles(int T, int64_t C) {
+    int64_t t = 131072 / ((T + 2) * (T + 2)) / (C < 1 ? 1 : C);
+    return t < 16 ? 16 : t > 128 ? 128 : t;
+}
+
+/* One task's floats of scratch (a multiple of 16): the block's
+ * transformed input [(T+2)^2][C][tiles + a vector], its products for 8
+ * output channels [(T+2)^2][8][tiles], 2(T+2) rows of input and T of
+ * output (tiles rounded up to whole vectors). */
+static inline int64_t kiln_wino_task_floats(int T, int64_t C) {
+    int64_t tp = (kiln_wino_tiles(T, C) + KILN_CONV_VEC - 1) / KILN_CONV_VEC * KILN_CONV_VEC;
+    int64_t nx = (T + 2) * (T + 2);
+    return nx * C * (tp + KILN_CONV_VEC) + nx * KILN_CONV_TILE_CO * tp +
+           2 * (T + 2) * (T * tp + 16) + T * T * tp;
+}
+
+static inline int64_t kiln_conv_wino_scratch_floats(int T, int64_t C) {
+    return KILN_CONV_MAX_TASKS * kiln_wino_task_floats(T, C);
+}
+
 /* The integer products (kernels/quant.c) run on the float GEMM, exactly:
  * the operands less their zero points are integers of at most 255 in
  * magnitude, so a sum of up to KILN_QUANT_KC of their products is an

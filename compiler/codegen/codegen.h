@@ -37,12 +37,18 @@ typedef struct CodegenOptions {
     const char *sha256;     /* hex digest of the source model */
     const char *build_info; /* JSON object text for KilnModel.build_info */
     int trees;              /* CG_TREES_*: tree ensembles' form (compiler/codegen/emit_tree.c) */
+    int conv;               /* CG_CONV_*: how convolutions are computed (emit_nn.c) */
 } CodegenOptions;
 
 /* Tree ensembles as compare-and-branch code for small batches and a table
  * for large ones, the code only (whatever its compile time), or the table
  * only. */
 enum { CG_TREES_AUTO, CG_TREES_CODE, CG_TREES_TABLE };
+
+/* 3x3 stride-1 convolutions by Winograd's method where it pays
+ * (kiln_conv_wino_tile), or every convolution as the direct sum, whose
+ * weights take the model's size, not up to four times it. */
+enum { CG_CONV_AUTO, CG_CONV_DIRECT };
 
 typedef enum { CG_FILE_OBJECT, CG_FILE_ASM, CG_FILE_LLVM } CodegenFileKind;
 

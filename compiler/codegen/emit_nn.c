@@ -16,6 +16,7 @@
 
 #include "cg.h"
 #include "nn.h"
+#include "wino.h"
 
 /* Geometry of node n as 3-D triples. */
 typedef struct Geom3 {
@@ -88,6 +89,49 @@ static LLVMValueRef pack_conv_weights(Codegen *cg, const Value *w, int64_t G, in
     return v;
 }
 
+/* W [G*M, C, 3, 3] transformed for Winograd's F(TxT, 3x3), T = 2 or 4:
+ * G w G^T per channel pair (in double, rounded once), into the
+ * [G][(T+2)^2][ceil(M/8)][C][8] blocks of kiln_conv_wino_f32 and
+ * kiln_conv_wino4_f32 (wino.h), zero past M. */
+static LLVMValueRef pack_wino_weights(Codegen *cg, const Value *w, int T, int64_t G, int64_t M,
+                                      int64_t C) {
+    static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    static const double G4[6][3] = {{1 / 4.0, 0, 0},
+                                    {-1 / 6.0, -1 / 6.0, -1 / 6.0},
+                                    {-1 / 6.0, 1 / 6.0, -1 / 6.0},
+                                    {1 / 24.0, 1 / 12.0, 1 / 6.0},
+                                    {1 / 24.0, -1 / 12.0, 1 / 6.0},
+                                    {0, 0, 1}};
+    const double(*Gm)[3] = T == 2 ? G2 : G4;
+    int n = T + 2, nx = n * n;
+    int64_t n_cb = (M + KILN_CONV_TILE_CO - 1) / KILN_CONV_TILE_CO;
+    size_t count = (size_t)(G * nx * n_cb * C * KILN_CONV_TILE_CO);
+    float *p = calloc(count, sizeof(float));
+    if (!p) kiln_oom("transformed conv weights");
+    const float *src = w->data;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t c = 0; c < C; c++) {
+                const float *k = src + ((g * M + m) * C + c) * 9;
+                double t[6][3], u[6][6];
+                for (int i = 0; i < n; i++) /* G w */
+                    for (int j = 0; j < 3; j++)
+                        t[i][j] = Gm[i][0] * k[j] + Gm[i][1] * k[3 + j] + Gm[i][2] * k[6 + j];
+                for (int i = 0; i < n; i++) /* (G w) G^T */
+                    for (int j = 0; j < n; j++)
+                        u[i][j] = t[i][0] * Gm[j][0] + t[i][1] * Gm[j][1] + t[i][2] * Gm[j][2];
+                int64_t b = m / KILN_CONV_TILE_CO, r = m % KILN_CONV_TILE_CO;
+                for (int xi = 0; xi < nx; xi++)
+                    p[(((g * nx + xi) * n_cb + b) * C + c) * KILN_CONV_TILE_CO + r] =
+                        (float)u[xi / n][xi % n];
+            }
+    char name[256];
+    snprintf(name, sizeof name, "%s.winograd%d", w->name, T);
+    LLVMValueRef v = cg_const_bytes(cg, p, count * sizeof(float), 64, name);
+    free(p);
+    return v;
+}
+
 int emit_conv(Codegen *cg, const Node *n) {
     const Value *x = n->inputs[0], *w = n->inputs[1], *y = n->outputs[0];
     if (x->dtype != DT_F32) {
@@ -110,8 +154,15 @@ int emit_conv(Codegen *cg, const Node *n) {
     args[k++] = cg_i64(cg, M);
     k = push_geom(cg, &g, "IOKSTP", args, k);
     args[k++] = cg_addr(cg, x);
-    args[k++] = pack_conv_weights(cg, w, G, M, C * g.K[0] * g.K[1] * g.K[2]);
     int scaled = n->op == OP_CONV_SCALED; /* the SE fold (ops_se.def): + the scale */
+    int wino = scaled || cg->opts.conv == CG_CONV_DIRECT
+                   ? 0
+                   : kiln_conv_wino_tile(n->plan.conv->rank, C, M, g.K[1], g.K[2], g.S[1], g.S[2],
+                                         g.T[1], g.T[2], g.O[1], g.O[2]);
+    if (wino)
+        args[k++] = pack_wino_weights(cg, w, wino, G, M, C);
+    else
+        args[k++] = pack_conv_weights(cg, w, G, M, C * g.K[0] * g.K[1] * g.K[2]);
     if (scaled) args[k++] = cg_addr(cg, n->inputs[4]);
     args[k++] = opt_addr(cg, n, 2);
     args[k++] = opt_addr(cg, n, 3); /* the residual */
@@ -121,11 +172,17 @@ int emit_conv(Codegen *cg, const Node *n) {
     args[k++] = cg_scratch(cg, n);
     args[k++] = cg_addr(cg, y);
     /* Split over images, groups, pixel blocks and channel chunks on the
-     * pool's threads; the work is the multiply-adds. */
-    Sym work = cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * C * g.K[0] * g.K[1] * g.K[2]);
+     * pool's threads; the work is the multiply-adds (Winograd's: 16 per
+     * 4 pixels and channel pair, or 36 per 16, not 9 a pixel). */
+    int64_t taps = wino == 2 ? 4 : wino == 4 ? 3 : g.K[0] * g.K[1] * g.K[2]; /* 36/16, rounded up */
+    Sym work = cg_sym_mul(cg_sym_dim(x->shape.dims[0]), G * M * C * taps);
     for (int i = 0; i < 3; i++)
         work = cg_sym_mul(work, g.O[i]);
-    return cg_call_split_typed(cg, n, scaled ? "conv_scaled" : "conv", x->dtype, work, args, k);
+    const char *kernel = scaled      ? "conv_scaled"
+                         : wino == 2 ? "conv_wino"
+                         : wino == 4 ? "conv_wino4"
+                                     : "conv";
+    return cg_call_split_typed(cg, n, kernel, x->dtype, work, args, k);
 }
 
 int emit_conv_transpose(Codegen *cg, const Node *n) {

@@ -446,7 +446,7 @@ int driver_compile(const DriverOptions *o) {
     t = phase_mark("passes", t);
     CodegenOptions co = {
         o->triple, release_cpu(o), o->opt_level, model_name(a, o), o->version ? o->version : "1",
-        sha,       NULL,           o->trees};
+        sha,       NULL,           o->trees,     o->conv};
     if (!(cg = codegen_create(&co, &d))) goto out;
     if ((strcmp(o->emit, "exe") == 0 || release) &&
         link_target_check(o->triple ? codegen_triple(cg) : NULL, &d))
@@ -707,7 +707,8 @@ int driver_run(const DriverOptions *o) {
     if (load(a, &po, &g, NULL, &d)) goto out;
     freeze_static_inputs(g, bound);
     if (run_pipeline(g, o, NULL, &d)) goto out;
-    CodegenOptions co = {NULL, NULL, o->opt_level, model_name(a, o), "1", "", "{}", o->trees};
+    CodegenOptions co = {NULL, NULL, o->opt_level, model_name(a, o), "1",
+                         "",   "{}", o->trees,     o->conv};
     if (!(cg = codegen_create(&co, &d)) || codegen_build(cg, g, &d) || codegen_jit(cg, &m, &d))
         goto out;
 
@@ -991,7 +992,7 @@ int driver_check(const DriverOptions *o) {
     if (load(a, o, &g, NULL, &d) || run_pipeline(g, o, NULL, &d)) goto out;
     /* Lowering can still refuse a node (an unsupported broadcast); build
      * the module without optimising to find out. */
-    CodegenOptions co = {NULL, NULL, 0, "check", "1", "", "{}", 0};
+    CodegenOptions co = {NULL, NULL, 0, "check", "1", "", "{}", 0, 0};
     if (!(cg = codegen_create(&co, &d)) || codegen_build(cg, g, &d)) goto out;
     printf("%s: ok (%d nodes, %d inputs, %d outputs)\n", o->model, g->n_nodes, g->n_inputs,
            g->n_outputs);

@@ -40,6 +40,7 @@ typedef struct DriverOptions {
     int opt_level;          /* -O0..-O3, default 3 */
     int json;               /* --json */
     int trees;              /* --trees: CG_TREES_* (codegen.h), 0 auto */
+    int conv;               /* --conv: CG_CONV_* (codegen.h), 0 auto */
     OnnxPin pins[DRIVER_MAX_PINS];
     char pin_names[DRIVER_MAX_PINS][DRIVER_PIN_NAME_MAX]; /* storage for pins[i].name */
     int n_pins;

@@ -12,7 +12,7 @@ static const char usage_text[] =
     "  kiln compile MODEL.onnx -o OUT [--emit exe|obj|lib|llvm|asm|archive|oci] [--name N]\n"
     "               [--model-version V] [-O0..-O3] [--target TRIPLE] [--cpu CPU[,CPU...]]\n"
     "               [--shape NAME=DIMS]... [--dim SYM=MIN..MAX]... [--trees auto|code|table]\n"
-    "               [--loop-bound [NODE=]N]... [--dump-after PASS]\n"
+    "               [--conv auto|direct] [--loop-bound [NODE=]N]... [--dump-after PASS]\n"
     "  kiln run MODEL.onnx [--input [NAME=]FILE]... [--out-dir DIR] [--shape NAME=DIMS]...\n"
     "  kiln inspect MODEL.onnx [--json]\n"
     "  kiln check MODEL.onnx\n"
@@ -84,6 +84,11 @@ static const Command commands[] = {
      "                           at most 16,384 branches, a table walked 32 rows at a\n"
      "                           time otherwise; code (always, however long it takes\n"
      "                           to compile); table (always: the fastest to compile)\n"
+     "  --conv METHOD            convolutions as: auto (default) 3x3 stride-1 ones by\n"
+     "                           Winograd's method, fewer multiplications (outputs\n"
+     "                           within some 1e-6 of their scale), weights up to 4\n"
+     "                           times the model's; direct (the plain sum: weights of\n"
+     "                           the model's size, a smaller binary, slower)\n"
      "  --loop-bound [NODE=]N    at most N iterations of Loop NODE (without NODE=: of\n"
      "                           every Loop no flag names), for a Loop with scan\n"
      "                           outputs (stacked results) whose iterations only the\n"
@@ -106,6 +111,7 @@ static const Command commands[] = {
      "  --shape NAME=DIMS        the shape of input NAME, like 1..64x3x224x224; repeatable\n"
      "  --dim SYM=MIN..MAX       the bounds of dynamic dim SYM (or SYM=SIZE); repeatable\n"
      "  --trees auto|code|table  tree ensembles' form (see `kiln compile --help`)\n"
+     "  --conv auto|direct       convolutions' method (see `kiln compile --help`)\n"
      "  --loop-bound [NODE=]N    at most N iterations of Loop NODE (`kiln compile --help`)\n"
      "  -O0..-O3                 optimisation level (default -O3)\n"
      "  --dump-after PASS        print the IR after PASS\n"
@@ -275,6 +281,7 @@ enum {
     OPT_DIM,
     OPT_INPUT,
     OPT_TREES,
+    OPT_CONV,
     OPT_LOOP_BOUND,
 };
 
@@ -291,6 +298,7 @@ static const struct option long_options[] = {
     {"dim", required_argument, NULL, OPT_DIM},
     {"input", required_argument, NULL, OPT_INPUT},
     {"trees", required_argument, NULL, OPT_TREES},
+    {"conv", required_argument, NULL, OPT_CONV},
     {"loop-bound", required_argument, NULL, OPT_LOOP_BOUND},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -369,6 +377,14 @@ static int parse_options(const Command *cmd, int argc, char **args, DriverOption
                 o->trees = 2;
             else
                 return usage_error(cmd, "--trees '%s': expected auto, code or table", optarg);
+            break;
+        case OPT_CONV:
+            if (!strcmp(optarg, "auto"))
+                o->conv = 0;
+            else if (!strcmp(optarg, "direct"))
+                o->conv = 1;
+            else
+                return usage_error(cmd, "--conv '%s': expected auto or direct", optarg);
             break;
         case OPT_SHAPE:
             if (o->n_pins == DRIVER_MAX_PINS) return usage_error(cmd, "too many %s flags", opt);

@@ -20,11 +20,15 @@
  * be read and replaced in the same pass.
  *
  * Tasks (task of n_tasks, at most KILN_CONV_MAX_TASKS of them working):
- * the units of work are (image, group, pixel block, channel chunk). Pixel
- * blocks the tasks cannot share evenly are narrowed first (to two vectors
- * at the least); then, if still fewer than the tasks, the channels are
- * cut into chunks. Each task packs into its own slice of the scratch.
+ * one image (and group) is cut into blocks of pixels by chunks of
+ * channels, one part a task, by a small cost model of two threads
+ * (conv_split). Otherwise the units of work are (image, group, pixel
+ * block, channel chunk): pixel blocks the tasks cannot share evenly are
+ * narrowed first (to two vectors at the least); then, if still fewer than
+ * the tasks, the channels are cut into chunks. Each task packs into its
+ * own slice of the scratch.
  */
+#include "convtile.h"
 #include "kmath.h"
 #include "nn.h"
 
@@ -44,6 +48,12 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 #define INLINE static inline __attribute__((always_inline))
 
+#ifdef __clang__
+#define NO_VECTORIZE _Pragma("clang loop vectorize(disable)")
+#else
+#define NO_VECTORIZE
+#endif
+
 INLINE int64_t min64(int64_t a, int64_t b) {
     return a < b ? a : b;
 }
@@ -61,7 +71,8 @@ typedef struct Geo {
  * (wsp: ws rounded up to whole vectors; the pixels past ws are zero).
  * x: one image's group of channels. Each output row's pixels are one run
  * whose taps lie in one input row: zeros where the taps fall in the pads,
- * a strided copy in between. */
+ * a strided copy in between (at stride 2, the even elements of pairs of
+ * vectors: gathers are slow). */
 static void pack_panel(const Geo *g, const float *restrict x, int64_t k0, int64_t kl, int64_t q0,
                        int64_t ws, int64_t wsp, float *restrict dst) {
     int64_t kw = k0 % g->KW, t = k0 / g->KW;
@@ -87,8 +98,22 @@ static void pack_panel(const Geo *g, const float *restrict x, int64_t k0, int64_
                 int64_t a = clamp64(w_lo, ow, e), b = clamp64(w_hi, a, e);
                 for (int64_t o = ow; o < a; o++)
                     dr[o] = 0.0f;
-                for (int64_t o = a; o < b; o++)
-                    dr[o] = xr[o * g->SW];
+                if (g->SW == 2) { /* the even elements of vectors: no gather */
+                    int64_t m = a;
+                    for (; m + VEC <= b; m += VEC) {
+                        /* Elements 2m .. 2m+14, then 2m+16 .. 2m+30 from a load at
+                         * 2m+15, so as not to read past the run's last tap. */
+                        v16 lo = *(const v16 *)(xr + 2 * m);
+                        v16 hi = *(const v16 *)(xr + 2 * m + VEC - 1);
+                        v16 ev = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 17, 19,
+                                                         21, 23, 25, 27, 29, 31);
+                        memcpy(dr + m, &ev, sizeof ev);
+                    }
+                    NO_VECTORIZE for (; m < b; m++) dr[m] = xr[2 * m];
+                } else {
+                    for (int64_t o = a; o < b; o++)
+                        dr[o] = xr[o * g->SW];
+                }
                 for (int64_t o = b; o < e; o++)
                     dr[o] = 0.0f;
             }
@@ -161,30 +186,8 @@ INLINE void conv_tile(int nv, int64_t kl, const float *restrict w, const float *
                       int64_t bs, int64_t rows, int64_t cols, int first, int last,
                       const float *restrict bias, const float *restrict res, int64_t P, Epi e,
                       float *restrict y) {
-    v16 acc[MR][3];
-    UNROLL for (int r = 0; r < MR; r++) {
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) acc[r][v] = (v16){0};
-        }
-    }
-    for (int64_t k = 0; k < kl; k++) {
-        v16 x[3];
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) x[v] = *(const v16 *)(b + k * bs + v * VEC);
-        }
-        UNROLL for (int r = 0; r < MR; r++) {
-            float a = w[k * MR + r];
-            UNROLL for (int v = 0; v < 3; v++) {
-                if (v < nv) acc[r][v] += a * x[v];
-            }
-        }
-    }
     float t[MR * NR] __attribute__((aligned(64)));
-    UNROLL for (int r = 0; r < MR; r++) {
-        UNROLL for (int v = 0; v < 3; v++) {
-            if (v < nv) memcpy(t + r * NR + v * VEC, &acc[r][v], sizeof(v16));
-        }
-    }
+    kiln_conv_tile8(nv, kl, w, b, bs, t, NR);
     tile_store(t, rows, cols, first, last, bias, res, P, e, y);
 }
 
@@ -218,6 +221,79 @@ static void conv_block(int64_t M, int64_t K, int64_t P, int64_t cb0, int64_t cb1
     }
 }
 
+/* What one call computes with, for conv_range. */
+typedef struct Call {
+    Geo geo;
+    int64_t C, M, K, P, G, n_cb, kc;
+    int direct;
+    const float *X, *Wp, *B, *R;
+    Epi e;
+    float *Y;
+} Call;
+
+/* Pixels [p0, p0 + pw) of image (and group) ng, pw <= the block width
+ * whose packing fits buf, for channel blocks [cb0, cb1). */
+static void conv_range(const Call *a, int64_t ng, int64_t p0, int64_t pw, int64_t cb0, int64_t cb1,
+                       float *restrict buf) {
+    const float *cols[KILN_CONV_MAX_NB / NR + 1];
+    int64_t bss[KILN_CONV_MAX_NB / NR + 1];
+    int64_t g = ng % a->G, K = a->K, P = a->P, M = a->M;
+    const float *restrict x = a->X + ng * a->C * a->geo.ID * a->geo.IH * a->geo.IW;
+    for (int64_t k0 = 0; k0 < K; k0 += a->kc) {
+        int64_t kl = min64(a->kc, K - k0);
+        for (int64_t s = 0; s * NR < pw; s++) {
+            int64_t q = p0 + s * NR, ws = min64(NR, pw - s * NR);
+            int64_t wsp = (ws + VEC - 1) / VEC * VEC;
+            if (a->direct && q + wsp <= P) {
+                cols[s] = x + k0 * P + q;
+                bss[s] = P;
+            } else {
+                float *d = buf + s * NR * kl;
+                pack_panel(&a->geo, x, k0, kl, q, ws, wsp, d);
+                cols[s] = d;
+                bss[s] = wsp;
+            }
+        }
+        conv_block(M, K, P, cb0, cb1, k0, kl, p0, pw, a->Wp + g * a->n_cb * K * MR, cols, bss,
+                   a->B ? a->B + g * M : 0, a->R ? a->R + ng * M * P : 0, a->e, a->Y + ng * M * P);
+    }
+}
+
+/* The first pixel of block i of q over P pixels: i*P/q to the nearest
+ * whole vector. */
+static int64_t conv_bound(int64_t P, int64_t q, int64_t i) {
+    return i >= q ? P : min64(P, (i * P / q + VEC / 2) / VEC * VEC);
+}
+
+/* Parts of one image of P pixels and n_cb channel blocks among at most
+ * `parts` tasks: q blocks of pixels by mc chunks of channels, part p the
+ * block p % q of chunk p / q. The choice is the shortest time on two
+ * threads taking the parts in order as they come free (runtime/service/
+ * pool.c): a part costs its pixels in whole vectors times its channel
+ * blocks, plus two channel blocks' worth for packing (none when the input
+ * is read in place), so a chunk more packs the same pixels again. */
+static void conv_split(int64_t P, int64_t n_cb, int direct, int64_t parts, int64_t *q_out,
+                       int64_t *mc_out) {
+    int64_t best = -1, pack = direct ? 0 : 2;
+    *q_out = *mc_out = 1;
+    for (int64_t q = 1; q <= parts && (q - 1) * VEC < P; q++)
+        for (int64_t mc = 1; q * mc <= parts && mc <= n_cb; mc++) {
+            int64_t f[2] = {0, 0};
+            for (int64_t p = 0; p < q * mc; p++) {
+                int64_t b = p % q, c = p / q;
+                int64_t w = conv_bound(P, q, b + 1) - conv_bound(P, q, b);
+                int64_t cbs = (c + 1) * n_cb / mc - c * n_cb / mc;
+                kiln_two_threads_add(f, (w + VEC - 1) / VEC * (cbs + pack));
+            }
+            int64_t t = f[0] > f[1] ? f[0] : f[1];
+            if (best < 0 || t < best) {
+                best = t;
+                *q_out = q;
+                *mc_out = mc;
+            }
+        }
+}
+
 void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64_t IH, int64_t IW,
                    int64_t OD, int64_t OH, int64_t OW, int64_t KD, int64_t KH, int64_t KW,
                    int64_t SD, int64_t SH, int64_t SW, int64_t TD, int64_t TH, int64_t TW,
@@ -232,48 +308,57 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
     int direct = KD * KH * KW == 1 && SD * SH * SW == 1 && PD == 0 && PH == 0 && PW == 0;
     int64_t parts = n_tasks < 1 ? 1 : min64(n_tasks, KILN_CONV_MAX_TASKS);
     if (task < 0 || task >= parts || P == 0 || M == 0) return;
-    if (parts > 1 && N * G * n_pb % parts != 0 && N * G * n_pb < 8 * parts) {
-        /* Pixel blocks that the tasks cannot share evenly: narrower blocks
-         * (whole vectors, two at the least), as many as a multiple of the
-         * tasks where they can be. That is cheaper than channel chunks,
-         * each of which packs the same block again, and a pixel's sum is
-         * the same whatever block it is in. */
-        int64_t want = (N * G * n_pb + parts - 1) / parts * parts;
-        int64_t per = (want + N * G - 1) / (N * G);
-        int64_t w = ((P + per - 1) / per + VEC - 1) / VEC * VEC;
-        nb = min64(nb, w < 2 * VEC ? 2 * VEC : w);
-        n_pb = (P + nb - 1) / nb;
-    }
-    int64_t outer = N * G * n_pb, n_mc = 1;
-    if (outer < parts) n_mc = min64(n_cb, (parts + outer - 1) / outer);
-    int64_t cb_per = (n_cb + n_mc - 1) / n_mc, units = outer * n_mc;
-    int64_t u0 = task * units / parts, u1 = (task + 1) * units / parts;
+    Call a = {geo, C, M, K, P, G, n_cb, kc, direct, X, Wp, B, R, e, Y};
     float *restrict buf = scratch + task * kc * nb;
-    const float *cols[KILN_CONV_MAX_NB / NR + 1];
-    int64_t bss[KILN_CONV_MAX_NB / NR + 1];
-    for (int64_t u = u0; u < u1; u++) {
-        int64_t mc = u % n_mc, pb = u / n_mc % n_pb, ng = u / n_mc / n_pb, g = ng % G;
-        int64_t cb0 = mc * cb_per, cb1 = min64(n_cb, cb0 + cb_per);
-        if (cb0 >= cb1) continue;
-        const float *restrict x = X + ng * C * ID * IH * IW;
-        int64_t p0 = pb * nb, pw = min64(nb, P - p0);
-        for (int64_t k0 = 0; k0 < K; k0 += kc) {
-            int64_t kl = min64(kc, K - k0);
-            for (int64_t s = 0; s * NR < pw; s++) {
-                int64_t q = p0 + s * NR, ws = min64(NR, pw - s * NR);
-                int64_t wsp = (ws + VEC - 1) / VEC * VEC;
-                if (direct && q + wsp <= P) {
-                    cols[s] = x + k0 * P + q;
-                    bss[s] = P;
-                } else {
-                    float *d = buf + s * NR * kl;
-                    pack_panel(&geo, x, k0, kl, q, ws, wsp, d);
-                    cols[s] = d;
-                    bss[s] = wsp;
-                }
-            }
-            conv_block(M, K, P, cb0, cb1, k0, kl, p0, pw, Wp + g * n_cb * K * MR, cols, bss,
-                       B ? B + g * M : 0, R ? R + ng * M * P : 0, e, Y + ng * M * P);
+    /* This task's units, then one call site of conv_range for both ways
+     * of cutting the work (one copy of the kernel's code, not two). */
+    int one = N * G == 1 && parts > 1;
+    int64_t q = 1, mc = 1, lo = 0, hi = P, n_mc = 1, cb_per = n_cb, u0, u1;
+    if (one) {
+        /* One image: blocks of pixels by chunks of channels, one part each,
+         * each block in pieces of at most nb pixels. */
+        conv_split(P, n_cb, direct, parts, &q, &mc);
+        if (task >= q * mc) return;
+        lo = conv_bound(P, q, task % q);
+        hi = conv_bound(P, q, task % q + 1);
+        u0 = 0;
+        u1 = (hi - lo + nb - 1) / nb;
+    } else {
+        if (parts > 1 && N * G * n_pb % parts != 0 && N * G * n_pb < 8 * parts) {
+            /* Pixel blocks that the tasks cannot share evenly: narrower
+             * blocks (whole vectors, two at the least), as many as a
+             * multiple of the tasks where they can be. That is cheaper
+             * than channel chunks, each of which packs the same block
+             * again, and a pixel's sum is the same whatever block it is
+             * in. */
+            int64_t want = (N * G * n_pb + parts - 1) / parts * parts;
+            int64_t per = (want + N * G - 1) / (N * G);
+            int64_t w = ((P + per - 1) / per + VEC - 1) / VEC * VEC;
+            nb = min64(nb, w < 2 * VEC ? 2 * VEC : w);
+            n_pb = (P + nb - 1) / nb;
         }
+        int64_t outer = N * G * n_pb;
+        if (outer < parts) n_mc = min64(n_cb, (parts + outer - 1) / outer);
+        cb_per = (n_cb + n_mc - 1) / n_mc;
+        int64_t units = outer * n_mc;
+        u0 = task * units / parts;
+        u1 = (task + 1) * units / parts;
+    }
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t ng = 0, p0, cb0, cb1;
+        if (one) {
+            p0 = lo + u * nb;
+            cb0 = task / q * n_cb / mc;
+            cb1 = (task / q + 1) * n_cb / mc;
+        } else {
+            int64_t c = u % n_mc, pb = u / n_mc % n_pb;
+            ng = u / n_mc / n_pb;
+            p0 = pb * nb;
+            hi = P;
+            cb0 = c * cb_per;
+            cb1 = min64(n_cb, cb0 + cb_per);
+        }
+        if (cb0 >= cb1) continue;
+        conv_range(&a, ng, p0, min64(nb, hi - p0), cb0, cb1, buf);
     }
 }

@@ -6,7 +6,8 @@
  * in the input row (the interior) in vectors of 16, 8 and 4 outputs, one
  * accumulator per vector over every tap, and the border pixels one at a
  * time over the taps inside the input, so pads are never materialised
- * (planes up to 32 outputs wide take the padded-plane path below).
+ * (planes up to 32 outputs wide, and stride-2 5x5 ones, take the padded
+ * path below).
  * Strided outputs load their inputs as vectors too: stride 2 as two
  * overlapping loads and a shuffle of the even lanes, others lane by lane.
  * After inlining the geometry is constant and the tap loops unroll.
@@ -80,63 +81,77 @@ INLINE float dw_point(const float *restrict x, const float *restrict w, float bi
         *(VT *)(yr + ow) = acc_;                                                                   \
     } while (0)
 
-/* Small planes (the 14x14 and 7x7 stages of mobile nets, 5x5 kernels):
- * most pixels there are border pixels, which the row path does one at a
- * time. Instead the plane is copied into a zeroed buffer with its pads
- * (XH rows of XW floats, XW with room for a vector's over-read), and every
- * output row is computed in vectors of VW covering OW, into a row buffer
- * from which the first OW values are stored through the epilogue. Taps on
- * the pads add w * 0, so the sums are those of the row path. 2-D only. */
+/* The padded path (2-D): every plane the row path below would do one
+ * border pixel at a time (mobile nets' 14x14 and 7x7 stages, 5x5
+ * kernels), and every stride-2 plane, whose taps the row path loads as
+ * two vectors and a shuffle. Bands of output rows are copied with their
+ * input rows into a zeroed buffer with the pads (rows of XW floats, with
+ * room for a vector's over-read); every output row is computed in vectors
+ * of VW covering OW, into a row buffer from which the first OW values are
+ * stored through the epilogue. Taps on the pads add w * 0, so the sums are
+ * those of the row path. At stride 2 each buffer row holds the even
+ * columns, then from XE on the odd ones: the inputs of a tap are then one
+ * plain vector load, and the shuffles are done once per input row, not
+ * once per tap. A band is the whole plane when it fits in DWP_MAX floats,
+ * else a multiple of 4 rows. */
 #define DWP_MAX 4096
+#ifndef DWP_DI_MIN_KW
+#define DWP_DI_MIN_KW 5
+#endif
+#define DWP_TS 128 /* the row buffer's row length: OW up to 128 */
 
-/* The inputs of a tap for outputs [ow, ow + VW) of a row: lanes q[0],
- * q[SW], ..., as in DW_BLOCK. */
-#define DWP_LOAD(VT, VW, q, v, ...)                                                                \
+/* Where column c of a padded row is stored (stride 2: evens, then odds). */
+#define DWP_COL(c) (DI ? (((c)&1) ? XE : 0) + ((c) >> 1) : (c))
+
+/* The inputs of a tap for outputs [ow, ow + VW) of a row: lanes at
+ * columns c, c + SW, ..., of the padded row xr. */
+#define DWP_LOAD(VT, VW, xr, c, v, ...)                                                            \
     do {                                                                                           \
-        if (SW == 1) {                                                                             \
-            v = *(const VT *)(q);                                                                  \
+        if (SW == 1 || DI) {                                                                       \
+            v = *(const VT *)((xr) + DWP_COL(c));                                                  \
         } else if (SW == 2) {                                                                      \
-            VT l_ = *(const VT *)(q), h_ = *(const VT *)((q) + VW - 1);                            \
+            VT l_ = *(const VT *)((xr) + (c)), h_ = *(const VT *)((xr) + (c) + VW - 1);            \
             v = __builtin_shufflevector(l_, h_, __VA_ARGS__);                                      \
         } else {                                                                                   \
             for (int j_ = 0; j_ < VW; j_++)                                                        \
-                v[j_] = (q)[j_ * SW];                                                              \
+                v[j_] = (xr)[(c) + j_ * SW];                                                       \
         }                                                                                          \
     } while (0)
 
-/* Rows [oh, oh + R) of the output, R 1 or 4, into t (64 floats a row), in
- * vectors of VW: R independent accumulators a tap, so that the FMAs'
- * latency overlaps (one chain of 25 taps per 7-wide row kept the 7x7
- * stage latency-bound). Named accumulators, not an array, so that they
- * stay in registers when the tap loops do not unroll. */
+/* Rows [oh, oh + R) of the output, R 1 or 4, into t (DWP_TS floats a
+ * row), in vectors of VW: R independent accumulators a tap, so that the
+ * FMAs' latency overlaps (one chain of 25 taps per 7-wide row kept the
+ * 7x7 stage latency-bound). Named accumulators, not an array, so that
+ * they stay in registers when the tap loops do not unroll. xb: the band's
+ * buffer, whose first row is output row o0's first input row. */
 #define DWP_ROWS(VT, VW, R, ...)                                                                   \
     do {                                                                                           \
         for (int64_t ow = 0; ow < OW; ow += VW) {                                                  \
             VT a0_ = (VT){0} + bias, a1_ = a0_, a2_ = a0_, a3_ = a0_;                              \
             for (int64_t kh = 0; kh < KH; kh++) {                                                  \
-                const float *restrict xr_ = xp + (oh * SH + kh * TH) * XW + ow * SW;               \
+                const float *restrict xr_ = xb + ((oh - o0) * SH + kh * TH) * XW;                  \
                 const float *restrict wr_ = w + kh * KW;                                           \
                 for (int64_t kw = 0; kw < KW; kw++) {                                              \
-                    const float *restrict q_ = xr_ + kw * TW;                                      \
+                    int64_t c_ = ow * SW + kw * TW;                                                \
                     float wk_ = wr_[kw];                                                           \
                     VT v_;                                                                         \
-                    DWP_LOAD(VT, VW, q_, v_, __VA_ARGS__);                                         \
+                    DWP_LOAD(VT, VW, xr_, c_, v_, __VA_ARGS__);                                    \
                     a0_ += wk_ * v_;                                                               \
                     if (R == 4) {                                                                  \
-                        DWP_LOAD(VT, VW, q_ + SH * XW, v_, __VA_ARGS__);                           \
+                        DWP_LOAD(VT, VW, xr_ + SH * XW, c_, v_, __VA_ARGS__);                      \
                         a1_ += wk_ * v_;                                                           \
-                        DWP_LOAD(VT, VW, q_ + 2 * SH * XW, v_, __VA_ARGS__);                       \
+                        DWP_LOAD(VT, VW, xr_ + 2 * SH * XW, c_, v_, __VA_ARGS__);                  \
                         a2_ += wk_ * v_;                                                           \
-                        DWP_LOAD(VT, VW, q_ + 3 * SH * XW, v_, __VA_ARGS__);                       \
+                        DWP_LOAD(VT, VW, xr_ + 3 * SH * XW, c_, v_, __VA_ARGS__);                  \
                         a3_ += wk_ * v_;                                                           \
                     }                                                                              \
                 }                                                                                  \
             }                                                                                      \
             *(VT *)(t + ow) = a0_;                                                                 \
             if (R == 4) {                                                                          \
-                *(VT *)(t + 64 + ow) = a1_;                                                        \
-                *(VT *)(t + 128 + ow) = a2_;                                                       \
-                *(VT *)(t + 192 + ow) = a3_;                                                       \
+                *(VT *)(t + DWP_TS + ow) = a1_;                                                    \
+                *(VT *)(t + 2 * DWP_TS + ow) = a2_;                                                \
+                *(VT *)(t + 3 * DWP_TS + ow) = a3_;                                                \
             }                                                                                      \
         }                                                                                          \
     } while (0)
@@ -152,36 +167,72 @@ INLINE float dw_point(const float *restrict x, const float *restrict w, float bi
     } while (0)
 
 /* The padded buffer's row length for outputs in vectors of VW: the taps of
- * the last vector, stride 2 reading up to 2 VW - 1 past its first. */
-static inline int64_t dwp_width(int64_t OW, int64_t VW, int64_t SW, int64_t KW, int64_t TW) {
+ * the last vector; at stride 2 twice XE, the length of the even half
+ * (*xe), which holds the last vector's last even column and its odd
+ * counterpart's over-read. */
+static inline int64_t dwp_width(int64_t OW, int64_t VW, int64_t SW, int64_t KW, int64_t TW,
+                                int64_t DI, int64_t *xe) {
     int64_t owv = (OW + VW - 1) / VW * VW;
+    *xe = owv + (KW - 1) * TW / 2 + 1;
+    if (DI) return 2 * *xe;
     return (owv - 1) * SW + (KW - 1) * TW + 2 * VW;
 }
 
 INLINE void dw_plane_padded(const float *restrict x, const float *restrict w, float bias,
                             float *restrict y, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
                             int64_t KH, int64_t KW, int64_t SH, int64_t SW, int64_t TH, int64_t TW,
-                            int64_t PH, int64_t PW, int64_t VW, int64_t XH, int64_t XW, int epi,
-                            float a, float b) {
-    float xp[DWP_MAX];
-    for (int64_t i = 0; i < XH * XW; i++)
-        xp[i] = 0.0f;
-    /* Pads of XH or XW or more leave the buffer all zeros (and ih + PH
-     * cannot wrap). */
-    for (int64_t ih = 0; PH < XH && PW < XW && ih < IH && ih + PH < XH; ih++)
-        for (int64_t iw = 0; iw < IW && iw + PW < XW; iw++)
-            xp[(ih + PH) * XW + iw + PW] = x[ih * IW + iw];
-    float t[4 * 64];
-    for (int64_t oh = 0, R; oh < OH; oh += R) {
-        R = oh + 4 <= OH ? 4 : 1;
-        if (R == 4)
-            DWP_VW(4);
-        else
-            DWP_VW(1);
-        for (int64_t r = 0; r < R; r++) {
-            float *restrict yr = y + (oh + r) * OW;
-            for (int64_t j = 0; j < OW; j++)
-                yr[j] = kiln_epilogue_f32(epi, a, b, t[r * 64 + j]);
+                            int64_t PH, int64_t PW, int64_t VW, int64_t BR, int64_t XW, int64_t XE,
+                            int64_t DI, int epi, float a, float b) {
+    float xb[DWP_MAX];
+    float t[4 * DWP_TS];
+    for (int64_t o0 = 0; o0 < OH; o0 += BR) {
+        int64_t o1 = o0 + BR < OH ? o0 + BR : OH;
+        int64_t XH = (o1 - o0 - 1) * SH + (KH - 1) * TH + 1, h0 = o0 * SH - PH;
+        for (int64_t i = 0; i < XH * XW; i++)
+            xb[i] = 0.0f;
+        /* Rows and columns of the input that fall in the buffer (pads of
+         * XW or more leave it all zeros, and iw + PW cannot wrap). */
+        for (int64_t r = 0; r < XH; r++) {
+            int64_t ih = h0 + r;
+            if (ih < 0 || ih >= IH || PW >= XW) continue;
+            float *restrict xr = xb + r * XW;
+            const float *restrict xi = x + ih * IW;
+            int64_t iw = 0, n = IW < XW - PW ? IW : XW - PW;
+            if (DI) /* 32 inputs at a time into 16 evens and 16 odds */
+                for (; iw + 32 <= n; iw += 32) {
+                    v16 l = *(const v16 *)(xi + iw), h = *(const v16 *)(xi + iw + 16);
+                    v16 e = __builtin_shufflevector(l, h, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22,
+                                                    24, 26, 28, 30);
+                    v16 o = __builtin_shufflevector(l, h, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23,
+                                                    25, 27, 29, 31);
+                    int64_t c = iw + PW; /* the column of xi[iw] */
+                    *(v16 *)(xr + DWP_COL(c)) = e;
+                    *(v16 *)(xr + DWP_COL(c + 1)) = o;
+                }
+            if (DI) /* the rest 16 and 8 at a time */
+                for (; iw + 8 <= n; iw += 8) {
+                    v4 l = *(const v4 *)(xi + iw), h = *(const v4 *)(xi + iw + 4);
+                    *(v4 *)(xr + DWP_COL(iw + PW)) = __builtin_shufflevector(l, h, 0, 2, 4, 6);
+                    *(v4 *)(xr + DWP_COL(iw + PW + 1)) = __builtin_shufflevector(l, h, 1, 3, 5, 7);
+                }
+            for (; iw < n; iw++)
+                xr[DWP_COL(iw + PW)] = xi[iw];
+        }
+        /* Rows in fours; the last four of a band of 4 or more overlap the
+         * ones before (the same sums, stored again), so that no row takes
+         * the one-accumulator path. */
+        for (int64_t o = o0; o < o1;) {
+            int64_t R = o1 - o0 >= 4 ? 4 : 1, oh = o + R <= o1 ? o : o1 - R;
+            if (R == 4)
+                DWP_VW(4);
+            else
+                DWP_VW(1);
+            for (int64_t r = 0; r < R; r++) {
+                float *restrict yr = y + (oh + r) * OW;
+                for (int64_t j = 0; j < OW; j++)
+                    yr[j] = kiln_epilogue_f32(epi, a, b, t[r * DWP_TS + j]);
+            }
+            o = oh + R;
         }
     }
 }
@@ -201,16 +252,25 @@ void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t M, int64_t ID, int64_t IH, i
     kiln_valid_range(OW, IW, SW, (KW - 1) * TW - PW, &loK, &hiK);
     int64_t i_lo = lo0 > loK ? lo0 : loK, i_hi = hi0 < hiK ? hi0 : hiK;
     if (i_lo >= i_hi) i_lo = i_hi = OW;
-    /* The padded-plane path: 2-D, OW up to 32 and the buffers big enough. */
-    /* Each factor is bounded first, so that XH * XW cannot overflow
+    /* The padded path: 2-D, outputs up to 32 wide (mostly border pixels),
+     * or up to DWP_TS wide at stride 2 with rows of DWP_DI_MIN_KW taps or
+     * more (deinterleaved: 3-tap rows at stride 2 ran faster on the row
+     * path, 5-tap ones 1.1-1.5x faster here), in bands that fit.
+     * Each factor is bounded first, so that no product can overflow
      * (hostile strides and pads of 2^31 take the row path). */
-    int64_t VW = OW > 8 ? 16 : OW > 4 ? 8 : 4, XH = 0, XW = 0;
-    int padded = KD == 1 && ID == 1 && OD == 1 && OW > 0 && OW <= 32 && OH > 0 && OH <= DWP_MAX &&
-                 KH <= 64 && KW <= 64 && SH <= 64 && SW <= 64 && TH <= 64 && TW <= 64;
+    int64_t VW = OW > 8 ? 16 : OW > 4 ? 8 : 4, BR = 0, XW = 0, XE = 0;
+    int64_t DI = SW == 2 && KW >= DWP_DI_MIN_KW;
+    int padded = KD == 1 && ID == 1 && OD == 1 && OW > 0 && (OW <= 32 || (DI && OW <= DWP_TS)) &&
+                 OH > 0 && OH <= DWP_MAX && KH <= 64 && KW <= 64 && SH <= 64 && SW <= 64 &&
+                 TH <= 64 && TW <= 64;
     if (padded) {
-        XH = (OH - 1) * SH + (KH - 1) * TH + 1;
-        XW = dwp_width(OW, VW, SW, KW, TW);
-        padded = XH * XW <= DWP_MAX;
+        XW = dwp_width(OW, VW, SW, KW, TW, DI, &XE);
+        int64_t fixed = ((KH - 1) * TH + 1) * XW, per = SH * XW;
+        if (((OH - 1) * SH + (KH - 1) * TH + 1) * XW <= DWP_MAX)
+            BR = OH; /* the whole plane */
+        else if (fixed + 3 * per <= DWP_MAX)
+            BR = ((DWP_MAX - fixed) / per + 1) / 4 * 4;
+        padded = BR > 0;
     }
     for (int64_t p = p_lo; p < p_hi; p++) {
         int64_t oc = p % (G * M);
@@ -219,8 +279,8 @@ void kiln_conv_dw_f32(int64_t N, int64_t G, int64_t M, int64_t ID, int64_t IH, i
         float bias = B ? B[oc] : 0.0f;
         float *restrict y = Y + p * OP;
         if (padded) {
-            dw_plane_padded(x, w, bias, y, IH, IW, OH, OW, KH, KW, SH, SW, TH, TW, PH, PW, VW, XH,
-                            XW, epi, a, b);
+            dw_plane_padded(x, w, bias, y, IH, IW, OH, OW, KH, KW, SH, SW, TH, TW, PH, PW, VW, BR,
+                            XW, XE, DI, epi, a, b);
             continue;
         }
         for (int64_t od = 0; od < OD; od++)

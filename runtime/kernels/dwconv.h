@@ -8,8 +8,10 @@
  * the row, and a right border; the interior is computed in vectors of
  * output pixels, the borders one pixel at a time with the taps that fall
  * inside. Narrower 2-D planes (mobile nets' 14x14 and 7x7 stages, where
- * most pixels are border pixels) are copied into a zeroed buffer with
- * their pads and computed in whole vectors. The activation epilogue (KILN_EPI_*, kiln_kernel_abi.h)
+ * most pixels are border pixels), and stride-2 planes with 5 or more taps
+ * a row (their columns split into evens and odds), are copied in bands of
+ * rows into a zeroed buffer with their pads and computed in whole vectors,
+ * four rows at a time. The activation epilogue (KILN_EPI_*, kiln_kernel_abi.h)
  * is applied to each row while it is still in L1.
  */
 #ifndef KILN_DWCONV_H

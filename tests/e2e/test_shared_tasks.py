@@ -10,7 +10,7 @@ weights: one task function), one of them with a residual Add (another),
 and one 32 -> 16 (a third). What is checked:
   - `--emit llvm` defines exactly 3 task functions for the 5 convs, and
     each conv's kernel is inlined in one of them only (no kiln_conv_f32
-    left in kiln_model_run);
+    or kiln_conv_wino_f32 left in kiln_model_run);
   - `OUT predict` matches torch (float64) within rtol 1e-4, atol 1e-5, and
     `OUT predict --threads-per-request 2` gives bitwise the same outputs.
 
@@ -78,7 +78,8 @@ def _():
     # path passes its address): 5 direct calls.
     calls = re.findall(r"call void @kiln_model_task_\d+\(", text)
     require(len(calls) == 5, f"{len(calls)} direct calls of task functions, expected 5")
-    require("@kiln_conv_f32" not in text, "a conv kernel was left out of line")
+    for kernel in ("@kiln_conv_f32", "@kiln_conv_wino_f32"):  # 3x3 stride 1: Winograd's
+        require(kernel not in text, f"a conv kernel ({kernel}) was left out of line")
 
 
 @check("predict matches torch; 2 threads bitwise equal to 1")

@@ -212,9 +212,44 @@ static void test_dwconv_small_planes_match_the_definition(void **state) {
                 Case d = case2d(1, 2, 1, n, n + 3, k, s, 2, 2 * p, p, 2 * p, 2 * p);
                 check(&d);
             }
-    /* Too tall for the buffer (2000 rows of 10): the row path again. */
+    /* Too tall for the buffer whole (2000 rows of 10): in bands. */
     Case e = case2d(1, 2, 1, 2000, 10, 3, 1, 1, 1, 1, 1, 1);
     check(&e);
+}
+
+static void test_dwconv_wide_stride_2_planes_and_bands_match_the_definition(void **state) {
+    (void)state;
+    /* Stride 2 with 5-tap rows, outputs 33 to 128 wide: the deinterleaved
+     * padded path, in bands of rows (the 112-wide input of 56 outputs does
+     * not fit the buffer whole); odd and even left pads (which half an
+     * input column lands in), dilation 2, 7x7, inputs whose width is not a
+     * multiple of the copy's 32 and 8, a last band shorter than 4 rows. */
+    const int widths[] = {66, 112, 150, 255};
+    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) {
+        int n = widths[i];
+        Case c = case2d(1, 2, 1, 23, n, 5, 2, 1, 2, 2, 2, 2);
+        c.epi = KILN_EPI_SILU;
+        check(&c);
+        Case d = case2d(1, 2, 1, 19, n, 5, 2, 1, 1, 3, 2, 1);
+        check(&d);
+        Case e = case2d(1, 1, 2, 30, n, 5, 2, 2, 4, 4, 4, 4);
+        check(&e);
+        Case f = case2d(1, 2, 1, 17, n, 7, 2, 1, 3, 3, 3, 3);
+        check(&f);
+    }
+    /* Planes taller than the buffer: bands of 4k rows, the last four rows
+     * of each band overlapping the ones before, at strides 1 and 2. */
+    const int tall[] = {130, 131, 133};
+    for (size_t i = 0; i < sizeof tall / sizeof *tall; i++) {
+        Case c = case2d(1, 2, 1, tall[i], 30, 3, 1, 1, 1, 1, 1, 1);
+        check(&c);
+        Case d = case2d(1, 2, 1, tall[i], 60, 5, 2, 1, 2, 2, 2, 2);
+        check(&d);
+    }
+    /* Split into tasks: every plane once. */
+    Case t = case2d(2, 5, 1, 40, 112, 5, 2, 1, 2, 2, 2, 2);
+    t.n_tasks = 3;
+    check(&t);
 }
 
 int main(void) {
@@ -227,6 +262,7 @@ int main(void) {
         cmocka_unit_test(test_dwconv_applies_every_epilogue),
         cmocka_unit_test(test_dwconv_split_into_tasks_covers_every_plane_once),
         cmocka_unit_test(test_dwconv_small_planes_match_the_definition),
+        cmocka_unit_test(test_dwconv_wide_stride_2_planes_and_bands_match_the_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

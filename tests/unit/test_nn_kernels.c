@@ -141,13 +141,15 @@ static void check_conv_split(int N, int C, int M, int IH, int IW, int KH, int S,
 
 static void test_conv_tasks_split_pixels_and_channels_and_add_the_residual(void **state) {
     (void)state;
-    check_conv_split(2, 5, 20, 30, 31, 3, 1, 1);  /* several pixel blocks per image */
-    check_conv_split(1, 64, 40, 7, 7, 3, 1, 1);   /* one pixel block: channel chunks */
-    check_conv_split(1, 9, 3, 12, 12, 1, 1, 0);   /* 1x1 read in place, one channel block */
-    check_conv_split(1, 16, 32, 16, 16, 3, 1, 1); /* one block narrowed into four */
-    check_conv_split(1, 8, 16, 58, 58, 3, 1, 1);  /* 4 blocks, 3 tasks: narrowed to 6 */
-    check_conv_split(1, 24, 21, 14, 14, 3, 1, 1); /* P = 196: a 4-pixel tail */
-    check_conv_split(1, 300, 9, 3, 17, 3, 1, 1);  /* P = 51, K blocks: a 3-pixel tail */
+    check_conv_split(2, 5, 20, 30, 31, 3, 1, 1);   /* several pixel blocks per image */
+    check_conv_split(1, 64, 40, 7, 7, 3, 1, 1);    /* one pixel block: channel chunks */
+    check_conv_split(1, 9, 3, 12, 12, 1, 1, 0);    /* 1x1 read in place, one channel block */
+    check_conv_split(1, 16, 32, 16, 16, 3, 1, 1);  /* one block narrowed into four */
+    check_conv_split(1, 8, 16, 58, 58, 3, 1, 1);   /* 4 blocks, 3 tasks: narrowed to 6 */
+    check_conv_split(1, 24, 21, 14, 14, 3, 1, 1);  /* P = 196: a 4-pixel tail */
+    check_conv_split(1, 300, 9, 3, 17, 3, 1, 1);   /* P = 51, K blocks: a 3-pixel tail */
+    check_conv_split(1, 3, 16, 111, 113, 3, 2, 1); /* one image's blocks wider than nb */
+    check_conv_split(1, 96, 40, 28, 28, 3, 2, 1);  /* P = 196, stride 2: channel chunks */
 }
 
 static void test_depthwise_conv_matches_the_definition(void **state) {
