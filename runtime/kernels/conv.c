@@ -22,7 +22,7 @@
  * Tasks (task of n_tasks, at most KILN_CONV_MAX_TASKS of them working):
  * one image (and group) is cut into blocks of pixels by chunks of
  * channels, one part a task, by a small cost model of two threads
- * (conv_split). Otherwise the units of work are (image, group, pixel
+ * (kiln_split_two_threads, conv_part_cost). Otherwise the units of work are (image, group, pixel
  * block, channel chunk): pixel blocks the tasks cannot share evenly are
  * narrowed first (to two vectors at the least); then, if still fewer than
  * the tasks, the channels are cut into chunks. Each task packs into its
@@ -265,33 +265,15 @@ static int64_t conv_bound(int64_t P, int64_t q, int64_t i) {
     return i >= q ? P : min64(P, (i * P / q + VEC / 2) / VEC * VEC);
 }
 
-/* Parts of one image of P pixels and n_cb channel blocks among at most
- * `parts` tasks: q blocks of pixels by mc chunks of channels, part p the
- * block p % q of chunk p / q. The choice is the shortest time on two
- * threads taking the parts in order as they come free (runtime/service/
- * pool.c): a part costs its pixels in whole vectors times its channel
+/* Block b of q over P pixels (conv_bound) for cbs channel blocks, for
+ * kiln_split_two_threads: its pixels in whole vectors times its channel
  * blocks, plus two channel blocks' worth for packing (none when the input
- * is read in place), so a chunk more packs the same pixels again. */
-static void conv_split(int64_t P, int64_t n_cb, int direct, int64_t parts, int64_t *q_out,
-                       int64_t *mc_out) {
-    int64_t best = -1, pack = direct ? 0 : 2;
-    *q_out = *mc_out = 1;
-    for (int64_t q = 1; q <= parts && (q - 1) * VEC < P; q++)
-        for (int64_t mc = 1; q * mc <= parts && mc <= n_cb; mc++) {
-            int64_t f[2] = {0, 0};
-            for (int64_t p = 0; p < q * mc; p++) {
-                int64_t b = p % q, c = p / q;
-                int64_t w = conv_bound(P, q, b + 1) - conv_bound(P, q, b);
-                int64_t cbs = (c + 1) * n_cb / mc - c * n_cb / mc;
-                kiln_two_threads_add(f, (w + VEC - 1) / VEC * (cbs + pack));
-            }
-            int64_t t = f[0] > f[1] ? f[0] : f[1];
-            if (best < 0 || t < best) {
-                best = t;
-                *q_out = q;
-                *mc_out = mc;
-            }
-        }
+ * is read in place), so that a chunk more packs the same pixels again.
+ * ctx: {P, direct}. */
+static int64_t conv_part_cost(const void *ctx, int64_t q, int64_t b, int64_t cbs) {
+    const int64_t *c = ctx;
+    int64_t w = conv_bound(c[0], q, b + 1) - conv_bound(c[0], q, b);
+    return (w + VEC - 1) / VEC * (cbs + (c[1] ? 0 : 2));
 }
 
 void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64_t IH, int64_t IW,
@@ -317,7 +299,8 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
     if (one) {
         /* One image: blocks of pixels by chunks of channels, one part each,
          * each block in pieces of at most nb pixels. */
-        conv_split(P, n_cb, direct, parts, &q, &mc);
+        int64_t ctx[2] = {P, direct};
+        kiln_split_two_threads(parts, (P + VEC - 1) / VEC, n_cb, conv_part_cost, ctx, &q, &mc);
         if (task >= q * mc) return;
         lo = conv_bound(P, q, task % q);
         hi = conv_bound(P, q, task % q + 1);
@@ -354,7 +337,6 @@ void kiln_conv_f32(int64_t N, int64_t G, int64_t C, int64_t M, int64_t ID, int64
             int64_t c = u % n_mc, pb = u / n_mc % n_pb;
             ng = u / n_mc / n_pb;
             p0 = pb * nb;
-            hi = P;
             cb0 = c * cb_per;
             cb1 = min64(n_cb, cb0 + cb_per);
         }

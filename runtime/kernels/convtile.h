@@ -1,7 +1,7 @@
 /* convtile.h: what the dense convolution (conv.c) and Winograd's
  * (wino.c) kernels share: the register tile of 8 output channels by up to
  * 48 pixels (or tiles), and the model of two threads by which they cut
- * one image into parts.
+ * one image into parts (kiln_split_two_threads).
  */
 #ifndef KILN_CONVTILE_H
 #define KILN_CONVTILE_H
@@ -52,12 +52,33 @@ kiln_conv_tile8(int nv, int64_t kl, const float *restrict w, const float *restri
     }
 }
 
-/* A part of `cost` given to whichever of two threads comes free first,
- * as the pool hands out tasks in order (runtime/service/pool.c); f: the
- * threads' finishing times. The kernels split one image by the choice
- * whose later finishing time is the least. */
-static inline void kiln_two_threads_add(int64_t f[2], int64_t cost) {
-    f[f[0] <= f[1] ? 0 : 1] += cost;
+/* How one image is cut among at most `parts` tasks: q blocks (of pixels,
+ * or of tile rows; q <= max_q) by mc chunks of the n_cb channel blocks,
+ * part p the block p % q of chunk p / q. cost(ctx, q, b, cbs): what block
+ * b of q costs for cbs channel blocks. The choice is the shortest time on
+ * two threads taking the parts in order, each to the thread that comes
+ * free first (runtime/service/pool.c hands out tasks so); of equal times
+ * the first found, the fewest parts. */
+static inline __attribute__((always_inline)) void
+kiln_split_two_threads(int64_t parts, int64_t max_q, int64_t n_cb,
+                       int64_t (*cost)(const void *ctx, int64_t q, int64_t b, int64_t cbs),
+                       const void *ctx, int64_t *q_out, int64_t *mc_out) {
+    int64_t best = -1;
+    *q_out = *mc_out = 1;
+    for (int64_t q = 1; q <= parts && q <= max_q; q++)
+        for (int64_t mc = 1; q * mc <= parts && mc <= n_cb; mc++) {
+            int64_t f[2] = {0, 0};
+            for (int64_t p = 0; p < q * mc; p++) {
+                int64_t c = p / q, cbs = (c + 1) * n_cb / mc - c * n_cb / mc;
+                f[f[0] <= f[1] ? 0 : 1] += cost(ctx, q, p % q, cbs);
+            }
+            int64_t t = f[0] > f[1] ? f[0] : f[1];
+            if (best < 0 || t < best) {
+                best = t;
+                *q_out = q;
+                *mc_out = mc;
+            }
+        }
 }
 
 #endif

@@ -25,9 +25,9 @@
  * the rows, then B and A along them), 16 tiles to a vector.
  *
  * Tasks: one image is cut into bands of tile rows and chunks of output
- * channels, by a small cost model (wino_split); several images, or column
- * chunks, share their blocks in order. A value is computed the same way
- * whatever part it falls in.
+ * channels, by a small cost model (kiln_split_two_threads,
+ * wino_part_cost); several images, or column chunks, share their blocks
+ * in order. A value is computed the same way whatever part it falls in.
  */
 #include "wino.h"
 
@@ -193,8 +193,9 @@ INLINE void wino_input(const int T, const Geo *g, const Blk *k, int64_t C, const
                 }
             }
         }
-        for (int xi = 0; xi < n * n; xi++)
-            memset(V + xi * xs + c * cs + k->tb, 0, sizeof(float) * (k->tp - k->tb));
+        if (k->tp > k->tb)
+            for (int xi = 0; xi < n * n; xi++)
+                memset(V + xi * xs + c * cs + k->tb, 0, sizeof(float) * (k->tp - k->tb));
     }
 }
 
@@ -311,33 +312,13 @@ static int64_t wino_band_cost(int64_t r0, int64_t r1, int64_t rmax, int64_t cw, 
     return cost;
 }
 
-/* Parts of one image of th tile rows (of cw tiles, at most rmax rows a
- * block) and n_cb channel blocks among at most `parts` tasks: rb bands of
- * rows by mc chunks of channels, part p the band p % rb of chunk p / rb.
- * The choice is the shortest time on two threads taking the parts in
- * order as they come free (runtime/service/pool.c), the fewest parts of
- * equal time: a chunk more costs the input transform again, a band more
- * may narrow the blocks. */
-static void wino_split(int64_t th, int64_t cw, int64_t rmax, int64_t n_cb, int64_t parts,
-                       int64_t *rb_out, int64_t *mc_out) {
-    int64_t best = -1;
-    *rb_out = *mc_out = 1;
-    for (int64_t rb = 1; rb <= parts && rb <= th; rb++)
-        for (int64_t mc = 1; rb * mc <= parts && mc <= n_cb; mc++) {
-            int64_t f[2] = {0, 0};
-            for (int64_t p = 0; p < rb * mc; p++) {
-                int64_t b = p % rb, c = p / rb;
-                int64_t cbs = (c + 1) * n_cb / mc - c * n_cb / mc;
-                kiln_two_threads_add(f,
-                                     wino_band_cost(b * th / rb, (b + 1) * th / rb, rmax, cw, cbs));
-            }
-            int64_t t = f[0] > f[1] ? f[0] : f[1];
-            if (best < 0 || t < best) {
-                best = t;
-                *rb_out = rb;
-                *mc_out = mc;
-            }
-        }
+/* Band b of q of th tile rows (cw tiles wide, at most rmax rows a block)
+ * for cbs channel blocks, for kiln_split_two_threads: a chunk more costs
+ * the input transform again, a band more may narrow the blocks. ctx:
+ * {th, cw, rmax}. */
+static int64_t wino_part_cost(const void *ctx, int64_t q, int64_t b, int64_t cbs) {
+    const int64_t *c = ctx;
+    return wino_band_cost(b * c[0] / q, (b + 1) * c[0] / q, c[2], c[1], cbs);
 }
 
 /* Transforms, multiplies and transforms back block k of image (and
@@ -395,7 +376,8 @@ INLINE void wino_conv(const int T, int64_t N, int64_t G, int64_t C, int64_t M, i
     int64_t rb = 1, mc = 1, r0 = 0, r1 = th, nb, u0, u1;
     if (one) {
         /* One image: bands of rows by chunks of channels, one part each. */
-        wino_split(th, tw, rmax, n_cb, parts, &rb, &mc);
+        int64_t ctx[3] = {th, tw, rmax};
+        kiln_split_two_threads(parts, th, n_cb, wino_part_cost, ctx, &rb, &mc);
         if (task >= rb * mc) return;
         r0 = task % rb * th / rb;
         r1 = (task % rb + 1) * th / rb;
