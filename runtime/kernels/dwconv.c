@@ -95,9 +95,7 @@ INLINE float dw_point(const float *restrict x, const float *restrict w, float bi
  * once per tap. A band is the whole plane when it fits in DWP_MAX floats,
  * else a multiple of 4 rows. */
 #define DWP_MAX 4096
-#ifndef DWP_DI_MIN_KW
 #define DWP_DI_MIN_KW 5
-#endif
 #define DWP_TS 128 /* the row buffer's row length: OW up to 128 */
 
 /* Where column c of a padded row is stored (stride 2: evens, then odds). */
