@@ -340,9 +340,10 @@ static inline int64_t kiln_conv_scratch_floats(int64_t K, int64_t P) {
  * (kiln_conv_wino4_f32) 36 per 4x4 tile instead of 144; the transforms
  * cost a few additions per tile and channel, which enough channels pay
  * for. The products run 16 tiles to a vector, so kiln_conv_wino_tile
- * takes F(4x4) where its tiles, in whole vectors, cost less: an image of
- * OH x OW output pixels of 14 x 14 or more; F(2x2) on smaller or dynamic
- * sizes (OH or OW < 0). 0: neither. */
+ * takes F(4x4) where its tiles, in whole vectors, cost less (square
+ * images from 11 x 11 output pixels up: 12 x 12 is one vector of 4x4
+ * tiles against three of 2x2 ones); F(2x2) on smaller or dynamic sizes
+ * (OH or OW < 0). 0: neither. */
 #define KILN_WINO_MIN_C 8
 #define KILN_WINO_MIN_M 16
 static inline int kiln_conv_wino_tile(int rank, int64_t C, int64_t M, int64_t KH, int64_t KW,

@@ -16,7 +16,6 @@
 
 #include "cg.h"
 #include "nn.h"
-#include "wino.h"
 
 /* Geometry of node n as 3-D triples. */
 typedef struct Geom3 {

@@ -154,7 +154,7 @@ def _():
     export("wide", Wide(), 600)
 
 
-@check("the eligible convs call a Winograd kernel (F(4x4) on static sizes of 14 and more), "
+@check("the eligible convs call a Winograd kernel (F(4x4) on static sizes from 11x11), "
        "the ineligible ones only the direct one")
 def _():
     w2, w4, direct = calls("eligible")
